@@ -1,0 +1,34 @@
+"""dtwidgets: composable Jupyter widgets for mechanistic interpretability of Decision Transformers on MiniGrid.
+
+Layers: ``dtwidgets.adapters`` (protocol), ``dtwidgets.model`` (the project's DT and loaders),
+``dtwidgets.analysis`` (pure functions), ``dtwidgets.widgets`` (canvas widgets),
+``dtwidgets.compositions`` (the Explorer). Heavy modules (torch, TransformerLens) load lazily.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_checkpoint": "dtwidgets.model",
+    "load_model": "dtwidgets.model",
+    "save_model": "dtwidgets.model",
+    "DTAdapter": "dtwidgets.model",
+    "DTConfig": "dtwidgets.model",
+    "DecisionTransformer": "dtwidgets.model",
+    "MiniGridEnv": "dtwidgets.adapters.minigrid_env",
+    "load_demo": "dtwidgets.demo",
+    "Explorer": "dtwidgets.compositions",
+    "to_html": "dtwidgets.widgets",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dtwidgets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,9 @@
+"""Layer 1: the adapter protocol (model + environment), token layout, observation schema, windows."""
+from .protocol import EnvAdapter, ModelAdapter, StepResult
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, TokenLayout
+from .window import TrajectoryWindow, make_window
+
+__all__ = [
+    "EnvAdapter", "ModelAdapter", "StepResult", "ObservationSchema", "TokenLayout",
+    "TrajectoryWindow", "make_window", "OBJECTS", "COLOURS", "STATES",
+]

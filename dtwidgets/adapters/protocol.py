@@ -1,0 +1,133 @@
+"""The adapter protocol: the single way analysis functions and widgets reach a model and an env.
+
+Any TransformerLens-wrapped Decision Transformer binds through :class:`ModelAdapter`, any
+gymnasium MiniGrid env through :class:`EnvAdapter`. The project's own implementations are
+:class:`dtwidgets.model.DTAdapter` and :class:`dtwidgets.adapters.MiniGridEnv`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from .schema import ObservationSchema, TokenLayout
+from .window import TrajectoryWindow
+
+Hook = tuple[Any, Callable]  # (hook name or name filter, fn(tensor, hook) -> tensor | None)
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A Decision Transformer seen through TransformerLens.
+
+    Attributes:
+        backbone: the TransformerLens module (``HookedTransformer`` on TL 3.x, a
+            ``TransformerBridge`` on TL 4.x). Hook names are TransformerLens' canonical ones
+            (``blocks.{l}.attn.hook_z``, ``blocks.{l}.hook_resid_pre``, ``ln_final.hook_scale``...);
+            weights are TL-shaped (``W_Q [L, H, d_model, d_head]``, ``W_O [L, H, d_head, d_model]``).
+        layout: token layout (which positions are RTG, state, action tokens).
+        schema: observation schema (grid shape, channels, raw vs one-hot).
+        action_names: one name per action logit.
+    """
+
+    backbone: Any
+    layout: TokenLayout
+    schema: ObservationSchema
+    action_names: tuple[str, ...]
+
+    @property
+    def n_actions(self) -> int: ...
+
+    @property
+    def pad_action(self) -> int: ...
+
+    @property
+    def W_action(self) -> torch.Tensor:
+        """Action head weights ``[n_actions, d_model]`` (one residual direction per action)."""
+
+    @property
+    def b_action(self) -> torch.Tensor:
+        """Action head bias ``[n_actions]``."""
+
+    @property
+    def W_state(self) -> torch.Tensor:
+        """State embedding ``[d_model, n_features]`` over the flattened observation."""
+
+    def features(self, observations: torch.Tensor) -> torch.Tensor:
+        """Observations ``[..., W, H, C]`` -> flattened model input features ``[..., n_features]``."""
+
+    def make_window(self, observations, rtgs, timesteps=None, actions=None) -> TrajectoryWindow:
+        """One-row window from recent steps, left-padded to the model's context."""
+
+    def embed(self, window: TrajectoryWindow) -> torch.Tensor:
+        """Token embeddings ``[B, n_tokens, d_model]`` fed to the backbone (before W_pos)."""
+
+    def forward(self, window: TrajectoryWindow) -> torch.Tensor:
+        """Action logits at the prediction position ``[B, n_actions]``."""
+
+    def run_with_cache(self, window: TrajectoryWindow, names_filter=None):
+        """``(logits [B, n_actions], ActivationCache)``; the cache also holds the DT's own
+        embedding hooks ``dt.hook_rtg_embed``, ``dt.hook_state_embed``, ``dt.hook_action_embed``,
+        ``dt.hook_time_embed`` (each ``[B, T(or T-1), d_model]``) and ``dt.hook_tokens``."""
+
+    def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks: Sequence[Hook]) -> torch.Tensor:
+        """Action logits ``[B, n_actions]`` with temporary forward hooks (backbone or ``dt.*``)."""
+
+
+@dataclass
+class StepResult:
+    """One environment step. ``observation`` is the partial view ``[W, H, 3]`` uint8."""
+
+    observation: np.ndarray
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+
+@runtime_checkable
+class EnvAdapter(Protocol):
+    """A MiniGrid environment a user can play, inspect and edit.
+
+    Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
+    """
+
+    env_id: str
+    action_names: tuple[str, ...]
+    schema: ObservationSchema
+
+    @property
+    def max_steps(self) -> int: ...
+
+    @property
+    def step_count(self) -> int: ...
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start an episode; returns the partial observation ``[W, H, 3]`` uint8."""
+
+    def step(self, action: int) -> StepResult: ...
+
+    def observation(self) -> np.ndarray:
+        """The current partial observation ``[W, H, 3]`` uint8 (x, y, (object, colour, state))."""
+
+    def full_grid(self) -> tuple[np.ndarray, tuple[int, int], int]:
+        """``(grid [gW, gH, 3] uint8, agent_pos (x, y), agent_dir)``."""
+
+    def render(self) -> np.ndarray:
+        """RGB frame ``[h, w, 3]`` uint8."""
+
+    def snapshot(self) -> Any:
+        """An opaque copy of the whole state (grid, agent, step count, RNG)."""
+
+    def restore(self, snap: Any) -> np.ndarray:
+        """Restore a snapshot; returns the partial observation."""
+
+    def set_cell(self, x: int, y: int, obj: str | None, colour: str | None = None, state: str | None = None) -> np.ndarray:
+        """Place an object (``"wall"``, ``"ball"``, ``"goal"``, ``"key"``, ``"door"``, ``"lava"``...)
+        or clear the cell (``None``/``"empty"``) at grid cell ``(x, y)``; returns the new partial observation."""

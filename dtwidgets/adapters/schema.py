@@ -1,0 +1,133 @@
+"""Observation schema and token layout: the vocabulary every view and analysis shares.
+
+An observation is MiniGrid's egocentric encoding, indexed ``[x, y, channel]`` (x = column,
+y = row, row 0 farthest ahead, agent at ``(view//2, view-1)`` facing up). A model may read it
+raw (3 integer channels: object, colour, state) or one-hot (20 binary features: 11 objects,
+6 colours, 3 states). Flattened model input order is ``(channel, x, y)``:
+``flat = c * W * H + x * H + y`` (the reference work's convention).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
+COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
+STATES = ("open", "closed", "locked")
+RAW_CHANNELS = ("object", "colour", "state")
+ONE_HOT_FEATURES = (
+    tuple(f"object={o}" for o in OBJECTS)
+    + tuple(f"colour={c}" for c in COLOURS)
+    + tuple(f"state={s}" for s in STATES)
+)
+
+
+@dataclass(frozen=True)
+class ObservationSchema:
+    """What a model's observation input means.
+
+    Attributes:
+        grid_shape: ``(W, H)`` of the egocentric view (7, 7 for MiniGrid's default).
+        one_hot: True when the model reads 20 one-hot features per cell, False for 3 raw codes.
+        channel_names: one name per model input channel (3 or 20).
+        channel_vocab: for raw channels, the value names of each channel (index -> name).
+    """
+
+    grid_shape: tuple[int, int] = (7, 7)
+    one_hot: bool = False
+    channel_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment]
+    channel_vocab: tuple[tuple[str, ...], ...] = (OBJECTS, COLOURS, STATES)
+
+    def __post_init__(self):
+        if self.channel_names is None:
+            names = ONE_HOT_FEATURES if self.one_hot else RAW_CHANNELS
+            object.__setattr__(self, "channel_names", names)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def n_features(self) -> int:
+        """Length of the flattened model input: ``C * W * H``."""
+        return self.n_channels * self.grid_shape[0] * self.grid_shape[1]
+
+    @property
+    def raw_shape(self) -> tuple[int, int, int]:
+        """Shape of a raw MiniGrid observation ``(W, H, 3)``."""
+        return (*self.grid_shape, 3)
+
+    @property
+    def agent_cell(self) -> tuple[int, int]:
+        """Agent cell ``(x, y)`` in the egocentric view."""
+        return (self.grid_shape[0] // 2, self.grid_shape[1] - 1)
+
+    def feature_labels(self) -> list[str]:
+        """One label per flattened feature, e.g. ``"object (3,5)"`` or ``"object=ball (3,5)"``."""
+        W, H = self.grid_shape
+        return [f"{c} ({x},{y})" for c in self.channel_names for x in range(W) for y in range(H)]
+
+    def to_maps(self, flat) -> np.ndarray:
+        """Reshape ``[..., C*W*H]`` (flattened feature order) to ``[..., C, W, H]`` maps."""
+        a = np.asarray(flat)
+        if a.shape[-1] != self.n_features:
+            raise ValueError(
+                f"expected a last dimension of {self.n_features} features "
+                f"({self.n_channels} channels x {self.grid_shape}), got shape {a.shape}"
+            )
+        return a.reshape(*a.shape[:-1], self.n_channels, *self.grid_shape)
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where the RTG, state and action tokens of each timestep sit in the context.
+
+    A window of ``T`` timesteps is ``R_1 s_1 a_1 ... R_T s_T`` (``3T - 1`` tokens, the last
+    action missing); ``n_ctx = 2`` is the single-step ``R s`` layout. The action is predicted
+    from state tokens; the decision is read at the last token ``s_T``.
+    """
+
+    n_timesteps: int
+
+    @classmethod
+    def from_n_ctx(cls, n_ctx: int) -> "TokenLayout":
+        if n_ctx < 2 or (n_ctx - 2) % 3 != 0:
+            raise ValueError(
+                f"expected n_ctx = 3*T - 1 (2, 5, 8, ..., 26, ...) for an R,s,a token layout, got {n_ctx}"
+            )
+        return cls(n_timesteps=1 + n_ctx // 3)
+
+    @property
+    def n_tokens(self) -> int:
+        return 3 * self.n_timesteps - 1
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Token kind per position: ``"rtg"``, ``"state"`` or ``"action"``."""
+        return tuple(("rtg", "state", "action")[p % 3] for p in range(self.n_tokens))
+
+    @property
+    def timestep_of(self) -> tuple[int, ...]:
+        """Window step index (0-based) of each position."""
+        return tuple(p // 3 for p in range(self.n_tokens))
+
+    def positions(self, kind: str) -> list[int]:
+        if kind not in ("rtg", "state", "action"):
+            raise ValueError(f"expected kind 'rtg', 'state' or 'action', got {kind!r}")
+        return [p for p, k in enumerate(self.kinds) if k == kind]
+
+    @property
+    def state_positions(self) -> list[int]:
+        return self.positions("state")
+
+    @property
+    def prediction_position(self) -> int:
+        """Position of the last state token, where the next action is read."""
+        return self.n_tokens - 1
+
+    def labels(self) -> list[str]:
+        """Token labels like ``R₁ s₁ a₁ R₂ s₂`` (subscripts are 1-based window steps)."""
+        sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+        letter = {"rtg": "R", "state": "s", "action": "a"}
+        return [f"{letter[k]}{str(t + 1).translate(sub)}" for k, t in zip(self.kinds, self.timestep_of)]

@@ -1,0 +1,131 @@
+""":class:`DTAdapter`: the project's Decision Transformer bound to the :class:`ModelAdapter` protocol."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from ..adapters.window import TrajectoryWindow, make_window
+from .dt import EMBED_HOOKS, DecisionTransformer
+
+
+class DTAdapter:
+    """Wraps a :class:`DecisionTransformer` for analysis and widgets.
+
+    All methods run in inference mode (no autograd graph). ``logits`` returned by ``forward``,
+    ``run_with_cache`` and ``run_with_hooks`` are the action logits at the prediction position
+    (the last state token), ``[B, n_actions]``.
+    """
+
+    def __init__(self, model: DecisionTransformer, metadata: dict | None = None):
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.backbone = model.transformer
+        self.layout = model.cfg.layout
+        self.schema = model.cfg.schema
+        self.action_names = tuple(model.cfg.action_names)
+        self.metadata = dict(metadata or {})
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (f"DTAdapter({c.n_layers} layer(s), {c.n_heads} heads, d_model {c.d_model}, n_ctx {c.n_ctx}, "
+                f"{'one-hot' if c.one_hot_obs else 'raw'} obs {c.obs_shape}, actions {self.action_names})")
+
+    # ---- protocol properties -------------------------------------------------------------
+    @property
+    def n_actions(self) -> int:
+        return self.cfg.n_actions
+
+    @property
+    def pad_action(self) -> int:
+        return self.cfg.n_actions
+
+    @property
+    def W_action(self) -> torch.Tensor:
+        return self.model.action_predictor.weight.detach()
+
+    @property
+    def b_action(self) -> torch.Tensor:
+        return self.model.action_predictor.bias.detach()
+
+    @property
+    def W_state(self) -> torch.Tensor:
+        return self.model.state_embedding.weight.detach()
+
+    def action_index(self, action) -> int:
+        """An action given by name or index -> index (clear error otherwise)."""
+        if isinstance(action, str):
+            if action not in self.action_names:
+                raise ValueError(f"expected an action in {self.action_names}, got {action!r}")
+            return self.action_names.index(action)
+        a = int(action)
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"expected an action index in [0, {self.n_actions - 1}], got {a}")
+        return a
+
+    # ---- inputs ------------------------------------------------------------------------
+    def features(self, observations) -> torch.Tensor:
+        return self.model.features(observations)
+
+    def make_window(self, observations, rtgs, timesteps=None, actions=None) -> TrajectoryWindow:
+        return make_window(observations, rtgs, timesteps, actions,
+                           n_timesteps=self.layout.n_timesteps, pad_action=self.pad_action)
+
+    # ---- running -----------------------------------------------------------------------
+    @torch.inference_mode()
+    def embed(self, window: TrajectoryWindow) -> torch.Tensor:
+        return self.model.embed(window)
+
+    @torch.inference_mode()
+    def forward(self, window: TrajectoryWindow) -> torch.Tensor:
+        return self.model(window)[:, -1]
+
+    __call__ = forward
+
+    @torch.inference_mode()
+    def run_with_cache(self, window: TrajectoryWindow, names_filter=None):
+        store: dict[str, torch.Tensor] = {}
+
+        def save(t, hook):
+            store[hook.name] = t.detach()
+
+        hooks = [(n, save) for n in EMBED_HOOKS if _wanted(names_filter, n)]
+        with self._dt_hooks(hooks):
+            tokens = self.model.embed(window)
+        resid, cache = self.backbone.run_with_cache(tokens, names_filter=names_filter)
+        cache.cache_dict.update(store)
+        return self.model.head(resid)[:, -1], cache
+
+    @torch.inference_mode()
+    def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks=()) -> torch.Tensor:
+        dt_hooks = [(n, f) for n, f in fwd_hooks if isinstance(n, str) and n.startswith("dt.")]
+        bb_hooks = [(n, f) for n, f in fwd_hooks if not (isinstance(n, str) and n.startswith("dt."))]
+        with self._dt_hooks(dt_hooks):
+            tokens = self.model.embed(window)
+        resid = self.backbone.run_with_hooks(tokens, fwd_hooks=bb_hooks) if bb_hooks else self.backbone(tokens)
+        return self.model.head(resid)[:, -1]
+
+    @contextmanager
+    def _dt_hooks(self, hooks):
+        points = {hp.name: hp for hp in self.model.embed_hooks.values()}
+        used = []
+        try:
+            for name, fn in hooks:
+                if name not in points:
+                    raise KeyError(f"expected a DT hook in {sorted(points)}, got {name!r}")
+                points[name].add_hook(fn)
+                used.append(points[name])
+            yield
+        finally:
+            for hp in used:
+                hp.remove_hooks()
+
+
+def _wanted(names_filter, name: str) -> bool:
+    if names_filter is None:
+        return True
+    if isinstance(names_filter, str):
+        return names_filter == name
+    if isinstance(names_filter, (list, tuple, set)):
+        return name in names_filter
+    return bool(names_filter(name))

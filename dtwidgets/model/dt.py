@@ -1,0 +1,144 @@
+"""The project's Decision Transformer: DT embeddings + a TransformerLens backbone + an action head.
+
+Tokens per timestep ``t`` are ``R_t, s_t, a_t`` (the last action is absent):
+    R_t = rtg_t * w_rtg + time(t)            (``reward_embedding``: Linear(1, d), no bias)
+    s_t = W_state @ features(obs_t) + time(t) (``state_embedding``: Linear(n_obs, d), no bias)
+    a_t = E_action[a_t] + time(t)             (``action_embedding``: Embedding(n_actions + 1, d); row n_actions = pad)
+The backbone adds ``W_pos[:P]``; action logits are read from state tokens by ``action_predictor``.
+Parameter names follow the reference checkpoint format so its files load strictly.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformer_lens.hook_points import HookPoint
+
+from ..adapters.window import TrajectoryWindow
+from .backbone import GatedMLPBiases, build_backbone, tl_major
+from .config import DTConfig
+
+EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed", "dt.hook_tokens")
+N_OBJECTS, N_COLOURS, N_STATES = 11, 6, 3
+
+
+def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
+    """Raw codes ``[..., W, H, 3]`` -> one-hot ``[..., W, H, 20]`` (11 objects, 6 colours, 3 states)."""
+    o = obs.long()
+    limits = torch.tensor([N_OBJECTS, N_COLOURS, N_STATES])
+    if (o < 0).any() or (o >= limits).any():
+        bad = o.reshape(-1, 3).amax(0).tolist()
+        raise ValueError(f"expected raw MiniGrid codes object<{N_OBJECTS}, colour<{N_COLOURS}, state<{N_STATES}; got maxima {bad}")
+    return torch.cat([
+        nn.functional.one_hot(o[..., 0], N_OBJECTS),
+        nn.functional.one_hot(o[..., 1], N_COLOURS),
+        nn.functional.one_hot(o[..., 2], N_STATES),
+    ], dim=-1).float()
+
+
+class DecisionTransformer(nn.Module):
+    """A Decision Transformer over MiniGrid observations. ``forward(window) -> [B, T, n_actions]``."""
+
+    def __init__(self, cfg: DTConfig):
+        super().__init__()
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        d = cfg.d_model
+        self.reward_embedding = nn.Sequential(nn.Linear(1, d, bias=False))
+        self.state_embedding = nn.Linear(cfg.n_obs, d, bias=False)
+        self.action_embedding = nn.Sequential(nn.Embedding(cfg.n_actions + 1, d))
+        if cfg.time_embedding_type == "embedding":
+            self.time_embedding = nn.Embedding(cfg.max_timestep + 1, d)
+        else:
+            self.time_embedding = nn.Linear(1, d)
+        self.transformer = build_backbone(cfg)
+        self.gated_biases = GatedMLPBiases(cfg) if (cfg.gated_mlp and tl_major() >= 4) else None
+        if self.gated_biases is not None:
+            self.gated_biases.attach(self.transformer)
+        self.action_predictor = nn.Linear(d, cfg.n_actions)
+        self.state_predictor = nn.Linear(d, cfg.n_obs)  # kept for checkpoint parity; not trained
+        self.reward_predictor = nn.Linear(d, 1)  # kept for checkpoint parity; not trained
+        self.embed_hooks = nn.ModuleDict({n.split(".")[1]: HookPoint() for n in EMBED_HOOKS})
+        for name in EMBED_HOOKS:
+            self.embed_hooks[name.split(".")[1]].name = name
+
+    # ---- inputs -------------------------------------------------------------------------
+    def features(self, observations: torch.Tensor) -> torch.Tensor:
+        """Observations ``[..., W, H, C]`` (raw C=3, or one-hot C=20 for one-hot models) ->
+        flattened features ``[..., C_model * W * H]`` in ``(channel, x, y)`` order, float32."""
+        cfg = self.cfg
+        W, H = cfg.obs_shape[:2]
+        obs = torch.as_tensor(observations)
+        c_model = 20 if cfg.one_hot_obs else 3
+        if obs.ndim < 3 or tuple(obs.shape[-3:-1]) != (W, H) or obs.shape[-1] not in {3, c_model}:
+            raise ValueError(
+                f"expected observations [..., {W}, {H}, 3] (raw MiniGrid codes)"
+                + (f" or [..., {W}, {H}, 20] (one-hot)" if cfg.one_hot_obs else "")
+                + f", got shape {tuple(obs.shape)}")
+        if cfg.one_hot_obs and obs.shape[-1] == 3:
+            obs = one_hot_observations(obs)
+        x = obs.float().movedim(-1, -3)  # [..., C, W, H]
+        return x.reshape(*x.shape[:-3], -1)
+
+    def validate(self, window: TrajectoryWindow) -> None:
+        """Raise one clear ValueError when a window does not fit this model."""
+        cfg, T = self.cfg, self.cfg.layout.n_timesteps
+        B = window.observations.shape[0]
+        checks = [
+            ("observations", tuple(window.observations.shape[:2]), (B, T)),
+            ("actions", tuple(window.actions.shape), (B, T - 1)),
+            ("rtgs", tuple(window.rtgs.shape), (B, T)),
+            ("timesteps", tuple(window.timesteps.shape), (B, T)),
+            ("n_pad", tuple(window.n_pad.shape), (B,)),
+        ]
+        for name, got, want in checks:
+            if got != want:
+                raise ValueError(f"expected window.{name} with leading shape {want} (batch, {T} timesteps), got {got}")
+        lo, hi = cfg.rtg_range
+        r = window.rtgs
+        if not torch.isfinite(r).all() or (r < lo - 1e-6).any() or (r > hi + 1e-6).any():
+            raise ValueError(f"expected RTG values in [{lo}, {hi}], got min {r.min().item():.4g}, max {r.max().item():.4g}")
+        t = window.timesteps
+        if (t < 0).any() or (t > cfg.max_timestep).any():
+            raise ValueError(f"expected timesteps in [0, {cfg.max_timestep}], got min {int(t.min())}, max {int(t.max())}")
+        a = window.actions
+        if a.numel() and ((a < 0).any() or (a > cfg.n_actions).any()):
+            raise ValueError(f"expected actions in [0, {cfg.n_actions - 1}] (or pad {cfg.n_actions}), got min {int(a.min())}, max {int(a.max())}")
+        if ((window.n_pad < 0) | (window.n_pad >= T)).any():
+            raise ValueError(f"expected n_pad in [0, {T - 1}], got {window.n_pad.tolist()}")
+
+    # ---- embedding ----------------------------------------------------------------------
+    def embed(self, window: TrajectoryWindow) -> torch.Tensor:
+        """Token embeddings ``[B, 3T-1, d_model]`` (before the positional embedding)."""
+        self.validate(window)
+        cfg, dev = self.cfg, self.action_predictor.weight.device
+        B, T = window.observations.shape[:2]
+        h = self.embed_hooks
+        feats = self.features(window.observations.to(dev))  # [B, T, n_obs]
+        real = torch.arange(T, device=dev)[None, :] >= window.n_pad.to(dev)[:, None]
+        feats = feats * real[..., None]  # padded steps see an all-zero observation
+        if cfg.time_embedding_type == "embedding":
+            time = self.time_embedding(window.timesteps.to(dev).long())
+        else:
+            time = self.time_embedding(window.timesteps.to(dev).float()[..., None])
+        time = h["hook_time_embed"](time)  # [B, T, d]
+        rtg = h["hook_rtg_embed"](self.reward_embedding(window.rtgs.to(dev).float()[..., None]))
+        state = h["hook_state_embed"](self.state_embedding(feats))
+        tokens = torch.zeros(B, cfg.layout.n_tokens, cfg.d_model, device=dev, dtype=state.dtype)
+        tokens[:, 0::3] = rtg + time
+        tokens[:, 1::3] = state + time
+        if T > 1:
+            act = h["hook_action_embed"](self.action_embedding(window.actions.to(dev).long()))
+            tokens[:, 2::3] = act + time[:, :-1]
+        return h["hook_tokens"](tokens)
+
+    # ---- forward ------------------------------------------------------------------------
+    def head(self, resid_final: torch.Tensor) -> torch.Tensor:
+        """Final residual ``[B, P, d]`` (after ln_final) -> logits at state tokens ``[B, T, n_actions]``."""
+        return self.action_predictor(resid_final[:, 1::3])
+
+    def forward(self, window: TrajectoryWindow) -> torch.Tensor:
+        return self.head(self.transformer(self.embed(window)))
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_predictor.weight.device
