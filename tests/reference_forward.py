@@ -1,0 +1,145 @@
+"""An independent plain-torch Decision Transformer forward written from the raw checkpoint tensors.
+
+It follows the reference work's token layout and TransformerLens-1.x block equations and shares
+no code with dtwidgets, so tests can compare the package against it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+ACTS = {"relu": F.relu, "gelu": lambda x: F.gelu(x), "silu": F.silu,
+        "gelu_new": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))}
+
+
+def raw_to_features(obs: torch.Tensor, one_hot: bool) -> torch.Tensor:
+    """[..., W, H, 3] integer codes -> [..., C*W*H] with flat index c*W*H + x*H + y."""
+    if one_hot:
+        o = obs.long()
+        obs = torch.cat([F.one_hot(o[..., 0], 11), F.one_hot(o[..., 1], 6), F.one_hot(o[..., 2], 3)], -1)
+    W, H, C = obs.shape[-3:]
+    out = torch.zeros(*obs.shape[:-3], C * W * H)
+    for c in range(C):
+        for x in range(W):
+            for y in range(H):
+                out[..., c * W * H + x * H + y] = obs[..., x, y, c].float()
+    return out
+
+
+def _ln(x, w=None, b=None, eps=1e-5):
+    x = x - x.mean(-1, keepdim=True)
+    x = x / torch.sqrt((x ** 2).mean(-1, keepdim=True) + eps)
+    return x if w is None else x * w + b
+
+
+def reference_logits(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", layer_norm=None, gated=False,
+                     time_type="embedding"):
+    """Action logits at every state token, [B, T, n_actions].
+
+    feats [B,T,n_obs] (zeros for padded steps), rtgs [B,T], timesteps [B,T], actions [B,T-1].
+    """
+    sd = {k: v.double() for k, v in sd.items()}
+    feats, rtgs = feats.double(), rtgs.double()
+    B, T, _ = feats.shape
+    d = mcfg["d_model"]
+    H = mcfg["n_heads"]
+    dh = d // H
+    if time_type == "embedding":
+        time = sd["time_embedding.weight"][timesteps]
+    else:
+        time = timesteps.double()[..., None] * sd["time_embedding.weight"][:, 0] + sd["time_embedding.bias"]
+    R = rtgs[..., None] * sd["reward_embedding.0.weight"][:, 0] + time
+    S = feats @ sd["state_embedding.weight"].T + time
+    P = 3 * T - 1
+    x = torch.zeros(B, P, d, dtype=torch.float64)
+    for t in range(T):
+        x[:, 3 * t] = R[:, t]
+        x[:, 3 * t + 1] = S[:, t]
+        if t < T - 1:
+            x[:, 3 * t + 2] = sd["action_embedding.0.weight"][actions[:, t]] + time[:, t]
+    x = x + sd["transformer.pos_embed.W_pos"][:P]
+    mask = torch.tril(torch.ones(P, P, dtype=torch.bool))
+    act = ACTS[act_fn]
+    for l in range(mcfg["n_layers"]):
+        p = f"transformer.blocks.{l}."
+        def norm(v, name):
+            if layer_norm == "LN":
+                return _ln(v, sd[p + name + ".w"], sd[p + name + ".b"])
+            if layer_norm == "LNPre":
+                return _ln(v)
+            return v
+        h = norm(x, "ln1")
+        q = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_Q"]) + sd[p + "attn.b_Q"]
+        k = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_K"]) + sd[p + "attn.b_K"]
+        v = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_V"]) + sd[p + "attn.b_V"]
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(dh)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        pattern = scores.softmax(-1)
+        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+        x = x + torch.einsum("bqhe,hed->bqd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"]
+        h2 = norm(x, "ln2")
+        if gated:
+            post = act(h2 @ sd[p + "mlp.W_gate"]) * (h2 @ sd[p + "mlp.W_in"]) + sd[p + "mlp.b_in"]
+        else:
+            post = act(h2 @ sd[p + "mlp.W_in"] + sd[p + "mlp.b_in"])
+        x = x + post @ sd[p + "mlp.W_out"] + sd[p + "mlp.b_out"]
+    if layer_norm == "LN":
+        x = _ln(x, sd["transformer.ln_final.w"], sd["transformer.ln_final.b"])
+    elif layer_norm == "LNPre":
+        x = _ln(x)
+    return (x[:, 1::3] @ sd["action_predictor.weight"].T + sd["action_predictor.bias"]).float()
+
+
+def random_reference_checkpoint(path, *, d_model=32, n_heads=4, d_mlp=64, n_layers=2, n_ctx=26, layer_norm=None,
+                                gated=False, one_hot=False, n_actions=7, view=7, max_steps=100, time_type="embedding",
+                                act_fn="relu", seed=0):
+    """Write a reference-format checkpoint (state dict + JSON configs) with random weights; returns (sd, cfgs)."""
+    import json
+
+    g = torch.Generator().manual_seed(seed)
+    def r(*s):  # roughly unit-variance outputs: scale matrices by 1/sqrt(fan_in)
+        fan_in = s[-2] if len(s) >= 2 else 9
+        return 0.5 * torch.randn(*s, generator=g) / math.sqrt(fan_in)
+    d, H, dh = d_model, n_heads, d_model // n_heads
+    n_obs = (20 if one_hot else 3) * view * view
+    sd = {
+        "reward_embedding.0.weight": r(d, 1), "state_embedding.weight": r(d, n_obs),
+        "action_embedding.0.weight": r(n_actions + 1, d),
+        "action_predictor.weight": r(n_actions, d), "action_predictor.bias": r(n_actions),
+        "state_predictor.weight": r(n_obs, d), "state_predictor.bias": r(n_obs),
+        "reward_predictor.weight": r(1, d), "reward_predictor.bias": r(1),
+        "transformer.pos_embed.W_pos": r(n_ctx, d),
+    }
+    if time_type == "embedding":
+        sd["time_embedding.weight"] = r(max_steps + 1, d)
+    else:
+        sd["time_embedding.weight"], sd["time_embedding.bias"] = r(d, 1) * 0.01, r(d)
+    for l in range(n_layers):
+        p = f"transformer.blocks.{l}."
+        for n in ("W_Q", "W_K", "W_V"):
+            sd[p + "attn." + n] = r(H, d, dh)
+        sd[p + "attn.W_O"] = r(H, dh, d)
+        for n in ("b_Q", "b_K", "b_V"):
+            sd[p + "attn." + n] = r(H, dh)
+        sd[p + "attn.b_O"] = r(d)
+        sd[p + "attn.mask"] = torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.bool))
+        sd[p + "attn.IGNORE"] = torch.tensor(-1e5)
+        sd[p + "mlp.W_in"], sd[p + "mlp.b_in"] = r(d, d_mlp), r(d_mlp)
+        sd[p + "mlp.W_out"], sd[p + "mlp.b_out"] = r(d_mlp, d), r(d)
+        if gated:
+            sd[p + "mlp.W_gate"] = r(d, d_mlp)
+        if layer_norm == "LN":
+            for ln in ("ln1", "ln2"):
+                sd[p + ln + ".w"], sd[p + ln + ".b"] = 1 + r(d), r(d)
+    if layer_norm == "LN":
+        sd["transformer.ln_final.w"], sd["transformer.ln_final.b"] = 1 + r(d), r(d)
+    mcfg = {"d_model": d, "n_heads": H, "d_mlp": d_mlp, "n_layers": n_layers, "n_ctx": n_ctx,
+            "layer_norm": layer_norm if layer_norm else False, "state_embedding_type": "grid",
+            "time_embedding_type": time_type, "seed": seed, "gated_mlp": gated, "activation_fn": act_fn}
+    ecfg = {"env_id": "MiniGrid-MemoryS7FixedStart-v0", "one_hot_obs": one_hot, "max_steps": max_steps,
+            "view_size": view, "fully_observed": False}
+    torch.save({"model_state_dict": sd, "model_config": json.dumps(mcfg), "environment_config": json.dumps(ecfg),
+                "offline_config": json.dumps({"batch_size": 1})}, path)
+    return sd, mcfg
