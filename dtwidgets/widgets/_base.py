@@ -1,0 +1,97 @@
+"""Base class of all dtwidgets widgets.
+
+Each subclass names its front-end module with ``_module = "grid_view"``; the bundled ESM
+``dtwidgets/static/<module>.js`` (built from ``js/<module>.js``) becomes the anywidget ``_esm``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import pathlib
+import traceback
+from typing import Any, Callable, TypeVar
+
+import anywidget
+import traitlets
+
+__all__ = ["DTWidget", "STATIC_DIR"]
+
+STATIC_DIR = pathlib.Path(__file__).resolve().parent.parent / "static"
+_log = logging.getLogger("dtwidgets")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DTWidget(anywidget.AnyWidget):
+    """anywidget base: loads the bundled ESM, rejects unknown kwargs, shows callback errors.
+
+    ``error`` (str, synced) is displayed by the front-end as a red box under the widget;
+    an empty string hides it. Wrap observers with :meth:`_guard` (or use
+    :meth:`observe_guarded`) so that an exception raised while handling a front-end event
+    is shown there instead of disappearing into the kernel log.
+    """
+
+    _module: str = ""
+    error = traitlets.Unicode("", help="error text shown under the widget ('' = none)").tag(sync=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if cls.__dict__.get("_module"):
+            cls._esm = STATIC_DIR / f"{cls._module}.js"
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = sorted(k for k in kwargs if not self.has_trait(k))
+        if unknown:
+            public = sorted(n for n in self.class_own_trait_names_public())
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of: {', '.join(public)}"
+            )
+        self._guard_errors: dict[str, str] = {}
+        super().__init__(**kwargs)
+
+    @classmethod
+    def class_own_trait_names_public(cls) -> list[str]:
+        """Synced, public trait names declared by dtwidgets (not ipywidgets internals)."""
+        base = set(anywidget.AnyWidget.class_trait_names())
+        return [n for n in cls.class_trait_names(sync=True) if not n.startswith("_") and n not in base]
+
+    # -- error reporting ---------------------------------------------------------------
+    def _guard(self, fn: F, name: str | None = None) -> F:
+        """Wrap ``fn`` so that exceptions are logged and shown in the widget's error box.
+
+        The message set by a failing call is cleared by the next successful call of the
+        same wrapped function. Returns ``None`` instead of raising.
+        """
+        key = name or getattr(fn, "__qualname__", repr(fn))
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - shown to the user instead
+                _log.exception("error in %s", key)
+                tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+                tail = "".join(tb[-3:]).rstrip()
+                self._guard_errors[key] = f"{type(exc).__name__} in {key}: {exc}\n{tail}"
+                self.error = "\n\n".join(self._guard_errors.values())
+                return None
+            if key in self._guard_errors:
+                del self._guard_errors[key]
+                self.error = "\n\n".join(self._guard_errors.values())
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    def observe_guarded(self, handler: Callable[[dict], Any], names: Any = traitlets.All) -> Callable:
+        """``observe(handler, names)`` with :meth:`_guard`; returns the wrapper (for unobserve)."""
+        wrapped = self._guard(handler)
+        self.observe(wrapped, names=names)
+        return wrapped
+
+    def show_error(self, message: str) -> None:
+        """Show ``message`` under the widget ('' clears it)."""
+        self.error = str(message)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"

@@ -1,0 +1,65 @@
+"""Small traitlets helpers shared by the widgets (label lists, integer pairs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import traitlets
+
+__all__ = ["Labels", "IntPair", "OptionalVmax"]
+
+
+class Labels(traitlets.TraitType):
+    """A list of strings. Accepts any iterable (list, tuple, numpy array); items go through ``str``."""
+
+    info_text = "a list of strings"
+    default_value: list = []
+
+    def validate(self, obj: Any, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, (str, bytes)):
+            self.error(obj, value, info=f"a list of strings (got a single {type(value).__name__}; wrap it in a list)")
+        try:
+            return [str(v) for v in value]
+        except TypeError:
+            self.error(obj, value)
+        return []  # unreachable
+
+    def make_dynamic_default(self) -> list:
+        return []
+
+
+class IntPair(traitlets.TraitType):
+    """A pair of integers ``(a, b)`` (e.g. a cell ``(x, y)``), or ``None`` when allowed."""
+
+    info_text = "a pair of integers (a, b)"
+
+    def validate(self, obj: Any, value: Any) -> tuple[int, int] | None:
+        if value is None:
+            if self.allow_none:
+                return None
+            self.error(obj, value)
+        try:
+            items = list(np.asarray(value).reshape(-1).tolist()) if not isinstance(value, (list, tuple)) else list(value)
+        except Exception:  # noqa: BLE001
+            self.error(obj, value)
+        if len(items) != 2 or not all(isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer()) for v in items):
+            self.error(obj, value, info=f"a pair of integers (a, b) (got {value!r})")
+        return (int(items[0]), int(items[1]))
+
+
+class OptionalVmax(traitlets.Float):
+    """Colour-scale limit: a positive float, or ``None`` for automatic (max |finite value|)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(None, allow_none=True, **kwargs)
+
+    def validate(self, obj: Any, value: Any) -> float | None:
+        if value is None:
+            return None
+        v = super().validate(obj, float(value) if isinstance(value, (int, np.number)) else value)
+        if not (v > 0 and np.isfinite(v)):
+            raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}: expected a positive finite float or None, got {value!r}")
+        return v

@@ -1,0 +1,139 @@
+"""Chart widgets: ActionPreferences, ContributionBars, RTGScanView, CalibrationCurve."""
+
+from __future__ import annotations
+
+import numpy as np
+import traitlets
+
+from ._arrays import ArrayTrait, array_serialization
+from ._base import DTWidget
+from ._traits import IntPair, Labels
+
+__all__ = ["ActionPreferences", "ContributionBars", "RTGScanView", "CalibrationCurve"]
+
+_sync_arr = dict(sync=True, **array_serialization)
+
+
+def _vec(doc: str) -> ArrayTrait:
+    return ArrayTrait(ndim=1, dtype="float32", shape_doc=doc).tag(**_sync_arr)
+
+
+class ActionPreferences(DTWidget):
+    """Softmax action probabilities as bars plus the pairwise preference logit[a] - logit[b].
+
+    Traits
+    ------
+    logits : float32 array [A]
+    action_names : list[str] (len A)
+    pair : (a, b) action indices; two dropdowns in the widget, synced both ways
+    """
+
+    _module = "action_preferences"
+    logits = _vec("[A]")
+    action_names = Labels().tag(sync=True)
+    pair = IntPair((0, 1)).tag(sync=True)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """softmax(logits) as float64 [A] (same rule as the front-end)."""
+        x = self.logits.astype(np.float64)
+        if x.size == 0:
+            return x
+        m = np.max(x[np.isfinite(x)]) if np.isfinite(x).any() else 0.0
+        e = np.exp(x - m)
+        return e / e[np.isfinite(e)].sum()
+
+    @property
+    def preference(self) -> float:
+        """logit[a] - logit[b] for the current ``pair`` (NaN if out of range)."""
+        a, b = self.pair
+        n = self.logits.shape[0]
+        if not (0 <= a < n and 0 <= b < n):
+            return float("nan")
+        return float(self.logits[a]) - float(self.logits[b])
+
+
+class ContributionBars(DTWidget):
+    """Horizontal grouped bars of signed contributions (DLA, ablation before/after).
+
+    Traits
+    ------
+    values : float32 array [S, N]; S series (e.g. "clean", "ablated"), N components. 1-D [N] = one series.
+    series_names : list[str] (len S)
+    labels : list[str] (len N) component labels, e.g. "L0H1", "MLP0"
+    groups : list[str] (len N) or [] ; components are shown under group headers in order of first appearance
+    title : str
+    selected : int component index (-1 = none), synced on click
+    """
+
+    _module = "contribution_bars"
+    values = ArrayTrait(ndim=(1, 2), dtype="float32", shape_doc="[S, N]").tag(**_sync_arr)
+    series_names = Labels().tag(sync=True)
+    labels = Labels().tag(sync=True)
+    groups = Labels().tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.CInt(-1, min=-1).tag(sync=True)
+
+    @traitlets.validate("values")
+    def _values_2d(self, proposal: dict) -> np.ndarray:
+        v = proposal["value"]
+        return v[None] if v.ndim == 1 else v
+
+
+class RTGScanView(DTWidget):
+    """Series against return-to-go with a client-side scrubber.
+
+    Traits
+    ------
+    rtgs : float32 array [R], the scanned RTG values (x axis)
+    series : float32 array [S, R], one line per series (action probabilities, contributions, ...)
+    series_names : list[str] (len S)
+    series_groups : list[str] (len S); series with the same group share a panel
+        (e.g. "probability", "contribution", "attention"); a group whose name contains "prob" and
+        whose values lie in [0, 1] gets a fixed [0, 1] axis
+    index : int, selected RTG index; the slider moves the marker and readout without a kernel
+        round trip and syncs ``index`` back debounced by ~150 ms
+    title : str
+    """
+
+    _module = "rtg_scan_view"
+    rtgs = _vec("[R]")
+    series = ArrayTrait(ndim=(1, 2), dtype="float32", shape_doc="[S, R]").tag(**_sync_arr)
+    series_names = Labels().tag(sync=True)
+    series_groups = Labels().tag(sync=True)
+    index = traitlets.CInt(0, min=0).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    @traitlets.validate("series")
+    def _series_2d(self, proposal: dict) -> np.ndarray:
+        v = proposal["value"]
+        return v[None] if v.ndim == 1 else v
+
+    @property
+    def rtg(self) -> float:
+        """RTG value at ``index`` (NaN when out of range)."""
+        return float(self.rtgs[self.index]) if 0 <= self.index < self.rtgs.shape[0] else float("nan")
+
+
+class CalibrationCurve(DTWidget):
+    """Target return vs achieved return with a quantile band and stacked outcome bars.
+
+    Traits
+    ------
+    targets : float32 [R] target returns (x)
+    mean : float32 [R] mean achieved return; lo, hi : float32 [R] quantile band
+    outcome_counts : float32 [R, K] episode counts per outcome, drawn as stacked fractions
+    outcome_names : list[str] (len K), e.g. ["goal", "collision", "timeout"]
+    title, x_label, y_label : str (axis labels default to "target return" / "achieved return")
+    """
+
+    _module = "calibration_curve"
+    targets = _vec("[R]")
+    mean = _vec("[R]")
+    lo = _vec("[R]")
+    hi = _vec("[R]")
+    outcome_counts = ArrayTrait(ndim=2, dtype="float32", shape_doc="[R, K]").tag(**_sync_arr)
+    outcome_names = Labels().tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    x_label = traitlets.Unicode("").tag(sync=True)
+    y_label = traitlets.Unicode("").tag(sync=True)

@@ -1,0 +1,134 @@
+"""Self-contained static HTML export of dtwidgets widgets and ipywidgets layouts.
+
+``to_html(widget_or_layout, path)`` writes ONE HTML file that renders offline from
+``file://``: every widget's bundled ESM is inlined once per module, its synced state is
+embedded as JSON (binary buffers base64-encoded), and a ~2 KB runtime
+(``dtwidgets/static/export_runtime.js``) provides a tiny model (get/set/on/off/save_changes/send)
+and calls the anywidget ``render({model, el})``. No require.js, widget manager or CDN.
+
+Interaction that lives in the browser keeps working (hover, selection, sliders, editing);
+Python callbacks and Python-side ``ipywidgets.link`` do not (there is no kernel).
+Supported containers: any ``ipywidgets.Box`` (HBox/VBox/GridBox/Tab/Accordion/Stack; tabs are
+laid out as titled sections). ``Label``/``HTML`` widgets are exported as text/HTML; other
+widgets become a short placeholder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import pathlib
+from typing import Any
+
+import ipywidgets
+from ipywidgets.widgets.widget import _remove_buffers
+
+from ._base import STATIC_DIR, DTWidget
+
+__all__ = ["to_html", "to_html_string"]
+
+_SKIP = {"layout", "tabbable", "tooltip", "keys", "comm", "log"}
+
+_PAGE_CSS = """
+body{margin:16px;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fafafa;color:#222}
+h1.dtw-x-title{font-size:18px;margin:0 0 12px}
+.dtw-x-box{display:flex;gap:10px;align-items:flex-start}
+.dtw-x-row{flex-direction:row;flex-wrap:wrap}.dtw-x-column{flex-direction:column}
+.dtw-x-tabs{display:flex;flex-direction:column;gap:12px}
+.dtw-x-tabtitle{font-size:14px;margin:4px 0;border-bottom:1px solid #ddd}
+.dtw-x-widget{display:inline-block;border:1px solid #e3e3e3;border-radius:4px;background:#fff}
+.dtw-x-error{color:#b71c1c;white-space:pre-wrap}
+.dtw-x-text{font-size:13px}
+"""
+
+
+def _node(w: Any, models: dict, modules: dict) -> dict:
+    if isinstance(w, DTWidget):
+        name = w._module
+        if name not in modules:
+            modules[name] = str(w._esm)
+        state = {k: v for k, v in w.get_state().items() if not k.startswith("_") and k not in _SKIP}
+        state, paths, buffers = _remove_buffers(state)
+        mid = f"w{len(models)}"
+        models[mid] = {
+            "module": name,
+            "state": state,
+            "buffer_paths": paths,
+            "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers],
+        }
+        return {"type": "widget", "id": mid, "module": name}
+    if isinstance(w, (ipywidgets.Tab, ipywidgets.Accordion)):
+        kids = list(w.children)
+        titles = [str(t) if t else "" for t in (getattr(w, "titles", None) or ())]
+        titles += [""] * (len(kids) - len(titles))
+        return {"type": "tabs", "titles": titles, "children": [_node(c, models, modules) for c in kids]}
+    if isinstance(w, ipywidgets.Box):
+        direction = "row" if isinstance(w, ipywidgets.HBox) else "column"
+        if type(w) is ipywidgets.Box or isinstance(w, ipywidgets.GridBox):
+            flow = getattr(w.layout, "flex_flow", None) or ""
+            direction = "column" if "column" in flow else "row"
+        return {"type": "box", "dir": direction, "children": [_node(c, models, modules) for c in w.children]}
+    if isinstance(w, (ipywidgets.HTML, ipywidgets.HTMLMath)):
+        return {"type": "html", "html": str(w.value)}
+    if isinstance(w, ipywidgets.Label):
+        return {"type": "text", "text": str(w.value)}
+    if isinstance(w, ipywidgets.Widget):
+        desc = getattr(w, "description", "") or ""
+        val = getattr(w, "value", None)
+        extra = f" {desc}: {val!r}" if (desc or val is not None) else ""
+        return {"type": "text", "text": f"[{type(w).__name__}{extra} (not interactive in static export)]"}
+    raise TypeError(f"to_html expects a DTWidget or an ipywidgets layout, got {type(w).__name__}")
+
+
+def _json_for_script(obj: Any) -> str:
+    """JSON safe to embed inside <script> (no '</script>', no HTML comment openers)."""
+    s = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_default)
+    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(o)).decode("ascii")
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"cannot serialise {type(o).__name__} in widget state")
+
+
+def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
+    """Return the self-contained HTML document as a string (see :func:`to_html`)."""
+    models: dict = {}
+    modules: dict = {}
+    tree = _node(widget_or_layout, models, modules)
+    data = {"modules": modules, "models": models, "tree": tree}
+    runtime = (STATIC_DIR / "export_runtime.js").read_text(encoding="utf-8")
+    runtime = runtime.replace("</script", "<\\/script")
+    t = html.escape(str(title))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "script-src 'unsafe-inline' blob:; style-src 'unsafe-inline'; img-src data: blob:\">\n"
+        f"<title>{t}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n"
+        f"<h1 class=\"dtw-x-title\">{t}</h1>\n<div id=\"dtw-root\"></div>\n"
+        f"<script id=\"dtw-data\" type=\"application/json\">{_json_for_script(data)}</script>\n"
+        f"<script type=\"module\">{runtime}</script>\n</body>\n</html>\n"
+    )
+
+
+def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidgets") -> pathlib.Path:
+    """Write ``widget_or_layout`` (a DTWidget or a Box tree of them) to one offline HTML file.
+
+    Parameters
+    ----------
+    widget_or_layout : DTWidget | ipywidgets.Box
+    path : output file (parent folders are created)
+    title : page title and heading
+
+    Returns the resolved path. Each widget module's JS is included once, however many
+    instances use it; array traits are embedded base64-encoded.
+    """
+    out = pathlib.Path(path).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8")
+    return out

@@ -1,0 +1,91 @@
+// ActionPreferences: softmax probabilities as bars + pairwise logit difference.
+// Traits: logits float32 [A], action_names [A], pair [a, b] (action indices).
+import { widget } from "./lib/widget.js";
+import { decode, finiteRange } from "./lib/arrays.js";
+import { h, nth, fmt, push, select, setOptions } from "./lib/dom.js";
+import { sized, pos, fitText } from "./lib/canvas.js";
+import { diverging, css } from "./lib/colors.js";
+
+const NAME_W = 96, BAR_W = 200, ROW = 20, VAL_W = 52;
+
+/** Numerically safe softmax; NaN logits give NaN, +Inf logits share the mass. */
+export function softmax(x) {
+  const n = x.length, out = new Float64Array(n);
+  let posInf = 0, m = -Infinity;
+  for (let i = 0; i < n; i++) { if (x[i] === Infinity) posInf++; else if (Number.isFinite(x[i]) && x[i] > m) m = x[i]; }
+  let z = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[i];
+    out[i] = Number.isNaN(v) ? NaN : posInf ? (v === Infinity ? 1 / posInf : 0) : v === -Infinity ? 0 : Math.exp(v - m);
+    if (!posInf && Number.isFinite(out[i])) z += out[i];
+  }
+  if (!posInf) for (let i = 0; i < n; i++) out[i] = z > 0 ? out[i] / z : Number.isNaN(out[i]) ? NaN : 1 / n;
+  return out;
+}
+
+export default widget("dtw-actionprefs", ({ model, body, tip, noData }) => {
+  const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-probs" }));
+  const selA = select([], 0, (v) => setPair(0, v)), selB = select([], 1, (v) => setPair(1, v));
+  const diffCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-diff" }));
+  const diffTxt = h("div", { class: "dtw-readout" });
+  body.append(h("div", { class: "dtw-title", text: "action probabilities" }), cv,
+    h("div", { class: "dtw-controls" }, [h("span", { text: "preference" }), selA, h("span", { text: "vs" }), selB]), diffCv, diffTxt);
+  let L = null, P = null, names = [];
+
+  function setPair(k, v) {
+    const p = (model.get("pair") || [0, 1]).slice();
+    p[k] = v;
+    push(model, "pair", p);
+  }
+
+  function draw() {
+    const A = decode(model.get("logits"));
+    if (A.size === 0 || A.shape.length !== 1) { L = null; return noData(A.size ? "logits must be 1-d [A]" : "no data"); }
+    L = A.data; P = softmax(L);
+    const n = L.length;
+    names = Array.from({ length: n }, (_, i) => nth(model.get("action_names"), i, (j) => `action ${j}`));
+    let best = -1;
+    for (let i = 0; i < n; i++) if (P[i] === P[i] && (best < 0 || P[i] > P[best])) best = i;
+    const ctx = sized(cv, NAME_W + BAR_W + VAL_W, n * ROW + 2);
+    ctx.font = "11px sans-serif"; ctx.textBaseline = "middle";
+    for (let i = 0; i < n; i++) {
+      const y = i * ROW + 1, p = P[i];
+      ctx.fillStyle = "#222"; ctx.textAlign = "right";
+      ctx.font = i === best ? "bold 11px sans-serif" : "11px sans-serif";
+      ctx.fillText(fitText(ctx, names[i], NAME_W - 8), NAME_W - 6, y + ROW / 2);
+      ctx.fillStyle = "#eee"; ctx.fillRect(NAME_W, y + 3, BAR_W, ROW - 6);
+      if (p === p) { ctx.fillStyle = i === best ? "#2b6cb0" : "#8fb3d9"; ctx.fillRect(NAME_W, y + 3, BAR_W * p, ROW - 6); }
+      else { ctx.fillStyle = "#999"; ctx.textAlign = "left"; ctx.fillText("NaN", NAME_W + 4, y + ROW / 2); }
+      ctx.fillStyle = "#222"; ctx.textAlign = "left";
+      ctx.fillText(p === p ? p.toFixed(3) : "NaN", NAME_W + BAR_W + 6, y + ROW / 2);
+    }
+    const pair = model.get("pair") || [0, 1];
+    const opts = names.map((t, i) => [i, t]);
+    const ok = (i) => Number.isInteger(i) && i >= 0 && i < n;
+    setOptions(selA, ok(pair[0]) ? opts : [[pair[0], `? (${pair[0]})`], ...opts], pair[0]);
+    setOptions(selB, ok(pair[1]) ? opts : [[pair[1], `? (${pair[1]})`], ...opts], pair[1]);
+    const dctx = sized(diffCv, NAME_W + BAR_W + VAL_W, 22);
+    const mid = NAME_W + BAR_W / 2;
+    dctx.fillStyle = "#eee"; dctx.fillRect(NAME_W, 3, BAR_W, 16);
+    dctx.fillStyle = "#555"; dctx.fillRect(mid - 0.5, 0, 1, 22);
+    if (!ok(pair[0]) || !ok(pair[1])) { diffTxt.textContent = "pair out of range"; return; }
+    const d = L[pair[0]] - L[pair[1]];
+    const r = finiteRange(L), span = r ? Math.max(r[1] - r[0], 1e-9) : 1;
+    const w = Number.isNaN(d) ? 0 : Math.max(-1, Math.min(1, d / span)) * (BAR_W / 2);
+    dctx.fillStyle = css(diverging(d >= 0 ? 1 : -1, 1));
+    dctx.fillRect(Math.min(mid, mid + w), 4, Math.abs(w), 14);
+    dctx.font = "11px sans-serif"; dctx.textBaseline = "middle"; dctx.textAlign = "right"; dctx.fillStyle = "#222";
+    dctx.fillText("logit diff", NAME_W - 6, 11);
+    dctx.textAlign = "left"; dctx.fillText(fmt(d), NAME_W + BAR_W + 6, 11);
+    diffTxt.textContent = `logit[${names[pair[0]]}] − logit[${names[pair[1]]}] = ${fmt(d, 4)}`;
+    diffTxt.title = diffTxt.textContent;
+  }
+
+  const rowAt = (e) => { const [, py] = pos(cv, e), i = Math.floor((py - 1) / ROW); return L && i >= 0 && i < L.length ? i : -1; };
+  cv.addEventListener("mousemove", (e) => {
+    const i = rowAt(e);
+    i < 0 ? tip.hide() : tip.show(e, [names[i], `probability: ${fmt(P[i], 4)}`, `logit: ${fmt(L[i], 4)}`]);
+  });
+  cv.addEventListener("mouseleave", () => tip.hide());
+  return { draw, traits: ["logits", "action_names", "pair"] };
+});

@@ -1,0 +1,90 @@
+// ContributionBars: horizontal grouped bars of signed values [S, N] (S series, N components),
+// e.g. direct logit attribution, or clean vs ablated. Optional groups [N] put components under
+// group headers (in order of first appearance). Click a row to set `selected` (component index).
+import { widget } from "./lib/widget.js";
+import { decode, absMax } from "./lib/arrays.js";
+import { h, nth, fmt, push, label } from "./lib/dom.js";
+import { sized, fitText, ticks, flag } from "./lib/canvas.js";
+import { pal, diverging, css } from "./lib/colors.js";
+import { hits } from "./lib/hits.js";
+
+const LW = 150, PW = 320, AX = 18, GH = 18;
+
+export default widget("dtw-contrib", ({ model, body, tip, noData }) => {
+  const title = h("div", { class: "dtw-title" });
+  const legend = h("div", { class: "dtw-legend" });
+  const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-bars" }));
+  body.append(title, legend, cv);
+  const hit = hits(cv, tip, (r) => push(model, "selected", model.get("selected") === r.data ? -1 : r.data));
+
+  function draw() {
+    let A = decode(model.get("values"));
+    if (A.size && A.shape.length === 1) A = { ...A, shape: [1, A.shape[0]] };
+    if (A.size === 0) return noData();
+    if (A.shape.length !== 2) return noData(`values must be [S, N], got [${A.shape.join(", ")}]`);
+    const [S, N] = A.shape, val = (s, n) => A.data[s * N + n];
+    title.textContent = model.get("title") || ""; title.title = title.textContent;
+    title.style.display = title.textContent ? "" : "none";
+    const sname = (s) => nth(model.get("series_names"), s, (i) => `series ${i}`);
+    const lab = (n) => nth(model.get("labels"), n, (i) => `#${i}`);
+    const color = (s, v) => (S === 1 ? css(diverging(v >= 0 ? 0.85 : -0.85, 1)) : pal(s));
+    legend.replaceChildren(...(S === 1 ? [] : Array.from({ length: S }, (_, s) =>
+      h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(sname(s), 160)]))));
+    // order components by group
+    const gl = model.get("groups"), hasG = Array.isArray(gl) && gl.length > 0;
+    const order = [], groupsSeen = new Map();
+    for (let n = 0; n < N; n++) {
+      const g = hasG ? nth(gl, n, () => "(none)") : "";
+      if (!groupsSeen.has(g)) groupsSeen.set(g, []);
+      groupsSeen.get(g).push(n);
+    }
+    const bh = S === 1 ? 14 : Math.max(5, Math.min(12, Math.floor(36 / S))), rowH = S * bh + 6;
+    let y = AX;
+    const layout = [];
+    for (const [g, ns] of groupsSeen) {
+      if (hasG) { layout.push({ g, y }); y += GH; }
+      for (const n of ns) { layout.push({ n, y }); order.push(n); y += rowH; }
+    }
+    const m = absMax(A.data) || 1, mid = LW + PW / 2, sx = (PW / 2 - 4) / m;
+    const ctx = sized(cv, LW + PW + 60, y + 4);
+    hit.reset();
+    ctx.font = "10px sans-serif"; ctx.fillStyle = "#777"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const t of ticks(-m, m, 4)) {
+      const x = mid + t * sx;
+      ctx.fillText(fmt(t, 2), x, 2); ctx.fillStyle = "#eee"; ctx.fillRect(x, AX - 4, 1, y - AX + 4); ctx.fillStyle = "#777";
+    }
+    const sel = model.get("selected");
+    ctx.textBaseline = "middle";
+    for (const it of layout) {
+      if (it.n === undefined) {
+        ctx.font = "bold 11px sans-serif"; ctx.textAlign = "left"; ctx.fillStyle = "#333";
+        const t = fitText(ctx, it.g, LW + PW);
+        ctx.fillText(t, 2, it.y + GH / 2 + 1);
+        hit.add(0, it.y, LW, GH, () => [`group: ${it.g}`]);
+        continue;
+      }
+      const n = it.n;
+      if (n === sel) { ctx.fillStyle = "#fff4d6"; ctx.fillRect(0, it.y, LW + PW + 60, rowH); }
+      ctx.font = "11px sans-serif"; ctx.textAlign = "right"; ctx.fillStyle = "#222";
+      ctx.fillText(fitText(ctx, lab(n), LW - 10), LW - 6, it.y + rowH / 2);
+      const rowLines = () => [lab(n), ...(hasG ? [`group: ${nth(gl, n, () => "(none)")}`] : []),
+        ...Array.from({ length: S }, (_, s) => `${sname(s)}: ${fmt(val(s, n), 4)}`)];
+      hit.add(0, it.y, LW + PW + 60, rowH, rowLines, n);
+      for (let s = 0; s < S; s++) {
+        const v = val(s, n), by = it.y + 3 + s * bh;
+        if (Number.isNaN(v)) { ctx.fillStyle = "#999"; ctx.textAlign = "left"; ctx.font = "9px sans-serif"; ctx.fillText("NaN", mid + 3, by + bh / 2); continue; }
+        const w = Math.max(-1, Math.min(1, v / m)) * (PW / 2 - 4);
+        ctx.fillStyle = color(s, v);
+        ctx.fillRect(Math.min(mid, mid + w), by, Math.max(1, Math.abs(w)), bh - 1);
+        if (!Number.isFinite(v)) flag(ctx, v > 0 ? mid + w - 5 : mid + w, by, bh);
+        hit.add(Math.min(mid, mid + w) - 1, by, Math.abs(w) + 2, bh, () => [lab(n), `${sname(s)}: ${fmt(v, 4)}`], n);
+      }
+      if (S === 1) {
+        const v = val(0, n); ctx.font = "10px sans-serif"; ctx.fillStyle = "#444"; ctx.textAlign = "left";
+        ctx.fillText(fmt(v, 3), LW + PW + 4, it.y + rowH / 2);
+      }
+    }
+    ctx.fillStyle = "#555"; ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);
+  }
+  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected"] };
+});

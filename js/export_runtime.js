@@ -1,0 +1,105 @@
+// Runtime of the self-contained static HTML export (dtwidgets.widgets.export.to_html).
+// Reads <script id="dtw-data" type="application/json">{modules, models, tree}</script>,
+// imports each widget ESM from a Blob URL, builds a tiny Backbone-like model per widget and
+// calls the anywidget render({model, el}). No network, no widget manager.
+
+/** Decode base64 into a DataView. */
+function b64(s) {
+  const bin = atob(s), u = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+  return new DataView(u.buffer);
+}
+
+/** Minimal anywidget model: get/set/on/off/save_changes/send. Saved changes are logged. */
+function makeModel(id, state) {
+  const attrs = { ...state }, ev = new Map();
+  const emit = (name, ...a) => (ev.get(name) || []).slice().forEach((cb) => { try { cb(...a); } catch (e) { console.error(e); } });
+  const log = (window.__dtw_saved = window.__dtw_saved || []);
+  const model = {
+    get: (k) => attrs[k],
+    set(k, v) {
+      const old = attrs[k];
+      attrs[k] = v;
+      if (old !== v) { emit("change:" + k, model, v); emit("change", model); }
+    },
+    on(name, cb) { for (const n of name.split(/\s+/)) { if (!ev.has(n)) ev.set(n, []); ev.get(n).push(cb); } },
+    off(name, cb) {
+      for (const n of name ? name.split(/\s+/) : [...ev.keys()]) {
+        if (!cb) ev.delete(n); else ev.set(n, (ev.get(n) || []).filter((f) => f !== cb));
+      }
+    },
+    save_changes() { log.push({ id, state: { ...attrs } }); },
+    send(content) { log.push({ id, msg: content }); },
+    widget_manager: { async get_model() { throw new Error("no widget manager in a static export"); } },
+  };
+  return model;
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+async function main() {
+  const data = JSON.parse(document.getElementById("dtw-data").textContent);
+  const mods = {};
+  for (const [name, src] of Object.entries(data.modules)) {
+    const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+    mods[name] = import(url);
+  }
+  const models = (window.__dtw_models = {});
+  async function build(node, parent) {
+    if (node.type === "box") {
+      const d = el("div", "dtw-x-box dtw-x-" + node.dir);
+      parent.appendChild(d);
+      for (const c of node.children) await build(c, d);
+    } else if (node.type === "tabs") {
+      const d = el("div", "dtw-x-tabs");
+      parent.appendChild(d);
+      for (let i = 0; i < node.children.length; i++) {
+        const sec = el("section", "dtw-x-tab");
+        sec.appendChild(el("h3", "dtw-x-tabtitle", node.titles[i] || `Tab ${i + 1}`));
+        d.appendChild(sec);
+        await build(node.children[i], sec);
+      }
+    } else if (node.type === "widget") {
+      const m = data.models[node.id], state = m.state;
+      m.buffer_paths.forEach((p, i) => {
+        let o = state;
+        for (let j = 0; j < p.length - 1; j++) o = o[p[j]];
+        o[p[p.length - 1]] = b64(m.buffers[i]);
+      });
+      const model = (models[node.id] = makeModel(node.id, state));
+      const host = el("div", "dtw-x-widget");
+      host.dataset.widget = node.module;
+      host.dataset.modelId = node.id;
+      parent.appendChild(host);
+      try {
+        const mod = await mods[node.module];
+        const def = mod.default || mod;
+        if (def.initialize) await def.initialize({ model });
+        await def.render({ model, el: host });
+      } catch (e) {
+        console.error(e);
+        host.appendChild(el("pre", "dtw-x-error", `failed to render ${node.module}: ${e}`));
+      }
+    } else if (node.type === "html") {
+      const d = el("div", "dtw-x-html");
+      d.innerHTML = node.html; // ipywidgets.HTML content, provided by the notebook author
+      parent.appendChild(d);
+    } else {
+      parent.appendChild(el("div", "dtw-x-text", node.text));
+    }
+  }
+  const root = document.getElementById("dtw-root");
+  await build(data.tree, root);
+  document.body.dataset.dtwReady = "1";
+}
+
+main().catch((e) => {
+  console.error(e);
+  document.body.appendChild(el("pre", "dtw-x-error", String(e)));
+  document.body.dataset.dtwReady = "error";
+});

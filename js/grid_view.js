@@ -1,0 +1,132 @@
+// GridView: MiniGrid state from its integer encoding.
+// Traits: grid uint8 [W, H, 3] (object, colour, state) indexed [x, y, :], agent_pos [x, y] | null,
+// agent_dir 0..3 | null, view_size, mode "full"|"partial"|"channels", selected_cell [x, y] | null,
+// editable, edit_tool, cell_size (CSS px, 0 = auto).
+import { widget } from "./lib/widget.js";
+import { decode, encode } from "./lib/arrays.js";
+import { h, label, push } from "./lib/dom.js";
+import { sized, pos, outline } from "./lib/canvas.js";
+import { MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES, MG_COLORS, css, ink } from "./lib/colors.js";
+import { tile, agent, viewTopLeft, TOOLS, BG_SEEN, BG_UNSEEN, LAVA } from "./lib/minigrid.js";
+
+const NAMES = [MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES];
+const CH_TITLES = ["object", "colour", "state"];
+
+/** Pale background per channel value for the "channels" mode. */
+function chColor(ch, v) {
+  if (ch === 0) {
+    const base = { 0: [0, 0, 0], 1: [40, 40, 40], 2: [100, 100, 100], 8: [0, 200, 0], 9: LAVA, 10: [255, 0, 0] }[v];
+    if (base) return base;
+    return [90 + ((v * 53) % 120), 90 + ((v * 97) % 120), 150];
+  }
+  if (ch === 1) return MG_COLORS[v] || [255, 0, 255];
+  return [[235, 235, 235], [180, 180, 180], [110, 110, 110]][v] || [255, 0, 255];
+}
+
+export default widget("dtw-gridview", ({ model, body, tip, noData, redraw }) => {
+  const caption = h("div", { class: "dtw-controls" });
+  const main = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-grid" }));
+  const chWrap = h("div", { class: "dtw-panels" });
+  const chCanvases = CH_TITLES.map((t) => {
+    const c = h("canvas", { class: "dtw-ch" });
+    chWrap.appendChild(h("div", { class: "dtw-panel" }, [h("div", { class: "dtw-ptitle", text: t }), c]));
+    return /** @type {HTMLCanvasElement} */ (c);
+  });
+  body.append(caption, main, chWrap);
+  let G = null, W = 0, H = 0, cs = 32;
+
+  const cell = (x, y) => { const i = (x * H + y) * 3; return [G.data[i], G.data[i + 1], G.data[i + 2]]; };
+  const agentInfo = () => {
+    const p = model.get("agent_pos"), d = model.get("agent_dir");
+    if (Array.isArray(p) && p.length === 2) return [p[0] | 0, p[1] | 0, d == null ? 0 : d | 0];
+    if (model.get("mode") === "partial") return [Math.floor(W / 2), H - 1, d == null ? 3 : d | 0];
+    return null;
+  };
+  const autoSize = (n, lo, hi, total) => Math.max(lo, Math.min(hi, Math.floor(total / n)));
+
+  function drawMain() {
+    const ctx = sized(main, W * cs, H * cs);
+    main.dataset.cell = String(cs);
+    const ag = agentInfo(), vs = Math.max(1, model.get("view_size") | 0);
+    const inView = (x, y) => {
+      if (!ag || model.get("mode") !== "full" || !Array.isArray(model.get("agent_pos"))) return false;
+      const [tx, ty] = viewTopLeft(ag[0], ag[1], ag[2], vs);
+      return x >= tx && x < tx + vs && y >= ty && y < ty + vs;
+    };
+    for (let x = 0; x < W; x++) for (let y = 0; y < H; y++) {
+      const [o, c, s] = cell(x, y), X = x * cs, Y = y * cs;
+      ctx.fillStyle = o === 0 ? BG_UNSEEN : inView(x, y) ? "#4a4a4a" : BG_SEEN;
+      ctx.fillRect(X, Y, cs, cs);
+      tile(ctx, X, Y, cs, o, c, s);
+      if (o !== 0) { ctx.strokeStyle = "rgba(110,110,110,0.9)"; ctx.lineWidth = 1; ctx.strokeRect(X + 0.5, Y + 0.5, cs - 1, cs - 1); }
+    }
+    if (ag && ag[0] >= 0 && ag[0] < W && ag[1] >= 0 && ag[1] < H) agent(ctx, ag[0] * cs, ag[1] * cs, cs, ag[2]);
+    const sel = model.get("selected_cell");
+    if (Array.isArray(sel) && sel.length === 2) outline(ctx, sel[0] * cs, sel[1] * cs, cs, cs, "#00e5ff", Math.max(2, cs / 12));
+  }
+
+  function drawChannels() {
+    const c = autoSize(Math.max(W, H), 10, 26, 200);
+    chCanvases.forEach((cv, ch) => {
+      const ctx = sized(cv, W * c, H * c);
+      cv.dataset.cell = String(c);
+      ctx.font = `${Math.max(7, Math.round(c * 0.5))}px sans-serif`;
+      ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      for (let x = 0; x < W; x++) for (let y = 0; y < H; y++) {
+        const v = cell(x, y)[ch], bg = chColor(ch, v);
+        ctx.fillStyle = css(bg); ctx.fillRect(x * c, y * c, c, c);
+        ctx.strokeStyle = "rgba(128,128,128,0.6)"; ctx.strokeRect(x * c + 0.5, y * c + 0.5, c - 1, c - 1);
+        ctx.fillStyle = ink(bg); ctx.fillText(String(v), x * c + c / 2, y * c + c / 2 + 0.5);
+      }
+    });
+  }
+
+  function draw() {
+    const A = decode(model.get("grid"));
+    G = null;
+    if (A.size === 0) return noData("no data");
+    if (A.shape.length !== 3 || A.shape[2] !== 3) return noData(`grid must have shape [W, H, 3], got [${A.shape.join(", ")}]`);
+    G = A; [W, H] = A.shape;
+    const mode = model.get("mode");
+    cs = (model.get("cell_size") | 0) || autoSize(Math.max(W, H), 12, 48, 336);
+    main.style.display = mode === "channels" ? "none" : "";
+    chWrap.style.display = mode === "channels" ? "" : "none";
+    const ed = model.get("editable");
+    caption.style.display = ed ? "" : "none";
+    caption.replaceChildren(h("span", { text: "edit tool:" }), label(String(model.get("edit_tool")), 120),
+      h("span", { text: "(click a cell to place / clear)" }));
+    mode === "channels" ? drawChannels() : drawMain();
+  }
+
+  /** Cell under the mouse for a canvas (cell size from data-cell). */
+  const hit = (cv, e) => {
+    const c = Number(cv.dataset.cell) || cs, [px, py] = pos(cv, e);
+    const x = Math.floor(px / c), y = Math.floor(py / c);
+    return G && x >= 0 && y >= 0 && x < W && y < H ? [x, y] : null;
+  };
+  const describe = (x, y) => {
+    const v = cell(x, y);
+    return [`(x=${x}, y=${y})`, ...v.map((n, i) => `${CH_TITLES[i]}: ${n} ${NAMES[i][n] ?? "?"}`)];
+  };
+  const onMove = (cv) => (e) => { const p = hit(cv, e); p ? tip.show(e, describe(...p)) : tip.hide(); };
+  const onClick = (cv) => (e) => {
+    const p = hit(cv, e);
+    if (!p) return;
+    const [x, y] = p;
+    if (model.get("editable") && TOOLS[model.get("edit_tool")]) {
+      const enc = TOOLS[model.get("edit_tool")], data = Uint8Array.from(G.data), i = (x * H + y) * 3;
+      const same = data[i] === enc[0];
+      data.set(same && enc[0] !== 1 ? TOOLS.empty : enc, i);
+      G = { data, shape: [W, H, 3], size: data.length };
+      model.set("grid", encode(data, [W, H, 3], "uint8"));
+    }
+    push(model, "selected_cell", [x, y]);
+    tip.show(e, describe(x, y));
+  };
+  for (const cv of [main, ...chCanvases]) {
+    cv.addEventListener("mousemove", onMove(cv));
+    cv.addEventListener("mouseleave", () => tip.hide());
+    cv.addEventListener("click", onClick(cv));
+  }
+  return { draw, traits: ["grid", "agent_pos", "agent_dir", "view_size", "mode", "selected_cell", "editable", "edit_tool", "cell_size"] };
+});

@@ -1,0 +1,85 @@
+// DOM helpers. All text goes through textContent (never innerHTML).
+import STYLE from "./style.css";
+
+/**
+ * Create an element. `text` is set via textContent; `title` gives hover text.
+ * @param {string} tag @param {Record<string, any>} [props] @param {(Node|null)[]} [kids]
+ * @returns {HTMLElement}
+ */
+export function h(tag, props = {}, kids = []) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v == null) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = String(v);
+    else if (k === "style") Object.assign(e.style, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of kids) if (c) e.appendChild(c);
+  return e;
+}
+
+/** A single-line label truncated with an ellipsis; full text on hover. */
+export function label(text, maxWidth, cls = "dtw-label") {
+  const t = String(text ?? "");
+  return h("span", { class: cls, text: t, title: t, style: maxWidth ? { maxWidth: maxWidth + "px" } : {} });
+}
+
+/** Format a number compactly for readouts. @param {number} v */
+export function fmt(v, digits = 3) {
+  if (v === null || v === undefined) return "—";
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toFixed(digits)));
+}
+
+/** Label i of a list, falling back to `fallback(i)`. */
+export function nth(list, i, fallback) {
+  const v = Array.isArray(list) ? list[i] : undefined;
+  return v === undefined || v === null || v === "" ? fallback(i) : String(v);
+}
+
+/** Inject the shared stylesheet once per document. */
+export function injectStyle(doc = document) {
+  if (doc.getElementById("dtw-style-1")) return;
+  const s = doc.createElement("style");
+  s.id = "dtw-style-1";
+  s.textContent = STYLE;
+  (doc.head || doc.documentElement).appendChild(s);
+}
+
+/** Debounce `fn` by `ms` milliseconds. */
+export function debounce(fn, ms) {
+  let t = 0;
+  const d = (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
+  d.cancel = () => clearTimeout(t);
+  return d;
+}
+
+/** Set a synced trait from JS and push it to Python. */
+export function push(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+/** Build a <select> whose options are label strings; returns the element. */
+export function select(labels, value, onChange) {
+  const s = /** @type {HTMLSelectElement} */ (h("select", { class: "dtw-select" }));
+  setOptions(s, labels, value);
+  s.addEventListener("change", () => onChange(Number(s.value)));
+  return s;
+}
+
+/** Replace options of a select ([value, text] pairs or plain strings indexed from 0). */
+export function setOptions(s, labels, value) {
+  s.replaceChildren(...labels.map((l, i) => {
+    const [v, t] = Array.isArray(l) ? l : [i, l];
+    const o = h("option", { value: v, text: t, title: t });
+    return o;
+  }));
+  s.value = String(value);
+}

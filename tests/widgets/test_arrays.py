@@ -1,0 +1,111 @@
+"""Serialisation round trips and validation of array traits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import traitlets
+
+from dtwidgets.widgets import ArrayTrait, ChannelHeatmap, GridView, array_from_json, array_serialization, array_to_json
+
+
+@pytest.mark.parametrize(
+    ("dtype", "wire"),
+    [("float64", "float32"), ("float32", "float32"), ("float16", "float32"), ("int64", "int32"),
+     ("int32", "int32"), ("int16", "int16"), ("uint8", "uint8"), ("bool", "uint8"), ("uint16", "uint16")],
+)
+def test_round_trip_dtype_shape_bytes(dtype: str, wire: str) -> None:
+    rng = np.random.default_rng(1)
+    a = (rng.normal(size=(3, 4, 5)) * 50).astype(dtype)
+    msg = array_to_json(a)
+    assert msg["dtype"] == wire
+    assert msg["shape"] == [3, 4, 5]
+    assert isinstance(msg["view"], memoryview) and msg["view"].format == "B"
+    expected = a.astype(wire)
+    assert msg["view"].tobytes() == expected.tobytes()
+    back = array_from_json(msg)
+    assert back.dtype == np.dtype(wire) and back.shape == (3, 4, 5)
+    np.testing.assert_array_equal(back, expected)
+
+
+def test_round_trip_bytes_and_list_views() -> None:
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    msg = array_to_json(a)
+    np.testing.assert_array_equal(array_from_json({**msg, "view": bytes(msg["view"])}), a)
+    np.testing.assert_array_equal(array_from_json({**msg, "view": a.reshape(-1).tolist()}), a)
+
+
+def test_non_contiguous_and_big_endian() -> None:
+    a = np.arange(24, dtype=">f8").reshape(4, 6)[:, ::2]
+    msg = array_to_json(a)
+    assert msg["dtype"] == "float32" and msg["shape"] == [4, 3]
+    np.testing.assert_array_equal(array_from_json(msg), a.astype(np.float32))
+
+
+def test_empty_and_none() -> None:
+    assert array_to_json(None) is None and array_from_json(None) is None
+    msg = array_to_json(np.zeros((0, 7, 7), np.float32))
+    assert msg["shape"] == [0, 7, 7] and msg["view"].nbytes == 0
+    assert array_from_json(msg).shape == (0, 7, 7)
+
+
+def test_int64_out_of_range_rejected() -> None:
+    class W(traitlets.HasTraits):
+        a = ArrayTrait(ndim=1)
+
+    with pytest.raises(traitlets.TraitError, match="int32 range"):
+        W(a=np.array([2**40], np.int64))
+    assert W(a=np.array([5], np.int64)).a.dtype == np.int32
+
+
+def test_torch_tensor_accepted() -> None:
+    torch = pytest.importorskip("torch")
+    t = torch.arange(12, dtype=torch.float64, requires_grad=True).reshape(3, 4) * 1.0
+    w = ChannelHeatmap(values=t.reshape(1, 3, 4))
+    assert w.values.dtype == np.float32 and w.values.shape == (1, 3, 4)
+    np.testing.assert_array_equal(w.values[0], t.detach().numpy().astype(np.float32))
+    g = GridView(grid=torch.ones((2, 2, 3), dtype=torch.int64))
+    assert g.grid.dtype == np.uint8
+
+
+def test_lists_accepted_and_get_state_is_binary() -> None:
+    w = ChannelHeatmap(values=[[[1, 2], [3, 4]]])
+    st = w.get_state()["values"]
+    assert st["dtype"] == "float32" and st["shape"] == [1, 2, 2]
+    assert isinstance(st["view"], memoryview)
+    assert np.frombuffer(st["view"], np.float32).tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (np.ones((3, 3)), "got shape (3, 3) (2-d)"),
+        (np.ones((3, 3, 2)), "last axis must be 3"),
+        (np.array([["a"]]), "got dtype <U1"),
+        (np.full((2, 2, 3), 300), "values outside [0, 255]"),
+        (np.full((2, 2, 3), -1), "values outside [0, 255]"),
+        (None, "got None"),
+        (np.array([[[1 + 2j, 0, 0]]]), "got dtype complex128"),
+    ],
+)
+def test_grid_validation_messages(value, fragment: str) -> None:
+    with pytest.raises(traitlets.TraitError) as err:
+        GridView(grid=value)
+    msg = str(err.value)
+    assert "GridView.grid: expected 3-d uint8 array with shape [W, H, 3]" in msg
+    assert fragment in msg
+
+
+def test_ragged_list_rejected_with_clear_error() -> None:
+    with pytest.raises(traitlets.TraitError, match="ChannelHeatmap.values: expected"):
+        ChannelHeatmap(values=[[1, 2], [3]])
+
+
+def test_nan_inf_kept_in_float_arrays() -> None:
+    w = ChannelHeatmap(values=np.array([[[np.nan, np.inf], [-np.inf, 1.0]]]))
+    back = array_from_json(array_to_json(w.values))
+    assert np.isnan(back[0, 0, 0]) and back[0, 0, 1] == np.inf and back[0, 1, 0] == -np.inf
+
+
+def test_serialization_kwargs_shape() -> None:
+    assert set(array_serialization) == {"to_json", "from_json"}

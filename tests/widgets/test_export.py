@@ -1,0 +1,57 @@
+"""Static export without a browser: structure, dedup, no network references."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import ipywidgets
+import numpy as np
+import pytest
+
+from dtwidgets.widgets import ChannelHeatmap, GridView, MatrixHeatmap, to_html, to_html_string
+
+
+def _data(html: str) -> dict:
+    m = re.search(r'<script id="dtw-data" type="application/json">(.*?)</script>', html, re.S)
+    assert m
+    return json.loads(m.group(1))
+
+
+def test_export_dedups_modules_and_embeds_state(tmp_path) -> None:
+    g1 = GridView(np.ones((3, 3, 3), np.uint8))
+    g2 = GridView(np.ones((4, 4, 3), np.uint8), mode="channels")
+    h = ChannelHeatmap(values=np.arange(8, dtype=np.float32).reshape(2, 2, 2), titles=["a", "b"])
+    tab = ipywidgets.Tab([ipywidgets.HBox([g1, g2]), h])
+    tab.titles = ("grids", "heat")
+    layout = ipywidgets.VBox([ipywidgets.Label("<b>not html</b>"), tab, ipywidgets.IntSlider(description="n")])
+    path = to_html(layout, tmp_path / "sub" / "out.html", title="T <1>")
+    html = path.read_text()
+    assert html.count("<script") == 2  # data + runtime only
+    assert "T &lt;1&gt;" in html
+    data = _data(html)
+    assert set(data["modules"]) == {"grid_view", "channel_heatmap"}
+    assert len(data["models"]) == 3
+    m = [v for v in data["models"].values() if v["module"] == "channel_heatmap"][0]
+    assert m["buffer_paths"] == [["values", "view"]]
+    assert m["state"]["values"]["shape"] == [2, 2, 2] and m["state"]["titles"] == ["a", "b"]
+    import base64
+    raw = base64.b64decode(m["buffers"][0])
+    assert np.frombuffer(raw, np.float32).tolist() == list(range(8))
+    tree = data["tree"]
+    assert tree["type"] == "box" and tree["children"][0] == {"type": "text", "text": "<b>not html</b>"}
+    assert tree["children"][1]["type"] == "tabs" and tree["children"][1]["titles"] == ["grids", "heat"]
+    assert "IntSlider" in tree["children"][2]["text"]
+    assert "_esm" not in json.dumps(m["state"])
+
+
+def test_export_has_no_network_urls() -> None:
+    html = to_html_string(MatrixHeatmap(values=np.eye(3), title="</script><script>alert(1)</script>"))
+    assert "</script><script>alert" not in html
+    for bad in ("http://", "https://", "//cdn", "require.js", "unpkg", "jsdelivr"):
+        assert bad not in html.lower()
+
+
+def test_export_rejects_non_widgets(tmp_path) -> None:
+    with pytest.raises(TypeError, match="DTWidget or an ipywidgets layout"):
+        to_html(object(), tmp_path / "x.html")
