@@ -1,0 +1,251 @@
+"""Analysis panels of the Explorer. Each panel is also usable alone:
+
+    ctx = AnalysisContext(model, pair=("forward", "right"))
+    panel = AttributionPanel(ctx)
+    panel.update(ctx.compute(window))
+    panel.widget            # an ipywidgets container of dtwidgets canvas widgets
+
+:class:`AnalysisContext` runs the shared analysis once per state
+(:func:`dtwidgets.analysis.bundle.analyze_state`: forward + cache + attribution + every
+single-component ablation + RTG scan in one batched forward, plus activation patching when a
+clean scenario exists); panels only pick arrays out of it — no analysis maths here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ipywidgets as W
+import numpy as np
+
+from ..analysis.ablation import ablate, mean_activations
+from ..analysis.bundle import StateAnalysis, analyze_state
+from ..analysis.circuits import ov_map, qk_map
+from ..analysis.embeddings import state_embedding_projection
+from ..analysis.patching import PatchingResult, activation_patching
+from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
+
+PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
+
+
+@dataclass
+class PanelData:
+    """Everything the panels draw for one state."""
+
+    window: object
+    state: StateAnalysis
+    patching: PatchingResult | None
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.state.logits
+
+
+class AnalysisContext:
+    """The model, the preference pair and the ablation reference shared by all panels."""
+
+    def __init__(self, model, pair=(0, 1), reference_windows=None, rtgs=None):
+        self.model = model
+        self.pair = tuple(model.action_index(p) for p in pair)
+        self.rtgs = rtgs
+        self.means = mean_activations(model, reference_windows) if reference_windows is not None else None
+        self.ablation_mode = "mean" if self.means is not None else "zero"
+
+    def compute(self, window, clean_window=None, active=PANELS) -> PanelData:
+        a, b = self.pair
+        st = analyze_state(self.model, window, a, b, self.rtgs, ablation_mode=self.ablation_mode, means=self.means)
+        patch = None
+        if clean_window is not None and "patching" in active:
+            patch = activation_patching(self.model, clean_window, window, a, b)
+        return PanelData(window, st, patch)
+
+
+class Panel:
+    key = ""
+    title = ""
+
+    def __init__(self, ctx: AnalysisContext):
+        self.ctx = ctx
+        self.widget = W.VBox()
+
+    def update(self, data: PanelData) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _note(text: str) -> W.HTML:
+    return W.HTML(f"<div style='color:#555;font-size:12px'>{text}</div>")
+
+
+class AttributionPanel(Panel):
+    key, title = "attribution", "Attribution"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.summary = W.HTML()
+        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution")
+        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token", y_label="head")
+        self.widget.children = [self.summary, self.bars, self.sources]
+
+    def update(self, data):
+        at = data.state.attribution
+        self.summary.value = (f"<b>{at.direction}</b> at {at.source_labels[at.position]}: model logit difference "
+                              f"<b>{at.logit_diff:+.4f}</b> = sum of the {len(at.values)} contributions "
+                              f"({float(at.values.sum()):+.4f})")
+        with self.bars.hold_sync():
+            self.bars.values, self.bars.labels, self.bars.groups = at.values[None], at.labels, at.kinds
+        if at.per_source is not None:
+            with self.sources.hold_sync():
+                self.sources.values = at.per_source
+                self.sources.row_labels, self.sources.col_labels = at.head_labels, at.source_labels
+
+
+class AblationPanel(Panel):
+    key, title = "ablation", "Ablation"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.overview = ContributionBars(title="change in preference when one component is ablated",
+                                         series_names=["Δ logit diff"])
+        self.component = W.Dropdown(description="ablate", options=[])
+        self.component.observe(lambda c: self._detail(), names="value")
+        self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"])
+        self.contrib = ContributionBars(title="contributions before / after", series_names=["clean", "ablated"])
+        self.widget.children = [self.overview, self.component, W.HBox([self.probs, self.contrib])]
+        self._window = None
+
+    def update(self, data):
+        ab = data.state.ablations
+        self.overview.values = ab.delta_logit_diff[None]
+        self.overview.labels = ab.labels
+        self.overview.title = f"change in {ab.direction} when one component is {ab.mode}-ablated"
+        if list(self.component.options) != list(ab.labels):
+            self.component.options = ab.labels
+        self._window = data.window
+        self._detail()
+
+    def _detail(self):
+        if self._window is None or self.component.value is None:
+            return
+        a, b = self.ctx.pair
+        r = ablate(self.ctx.model, self._window, [self.component.value], a, b,
+                   mode=self.ctx.ablation_mode, means=self.ctx.means)
+        with self.probs.hold_sync(), self.contrib.hold_sync():
+            self.probs.values = np.stack([r.probs_before, r.probs_after])
+            self.probs.labels = list(r.action_names)
+            self.contrib.values = np.stack([r.contributions_before, r.contributions_after])
+            self.contrib.labels = r.labels
+
+
+class AttentionPanel(Panel):
+    key, title = "attention", "Attention"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.view = AttentionView()
+        self.widget.children = [self.view]
+
+    def update(self, data):
+        at = data.state.attention
+        with self.view.hold_sync():
+            self.view.patterns, self.view.head_labels, self.view.token_labels = at.values, at.head_labels, at.token_labels
+
+
+class CircuitsPanel(Panel):
+    key, title = "circuits", "QK / OV circuits"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        cfg = ctx.model.cfg
+        heads = [(f"L{l}H{h}", (l, h)) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
+        self.head = W.Dropdown(options=heads, description="head")
+        self.head.observe(lambda c: self._draw(), names="value")
+        agent = ctx.model.schema.agent_cell
+        self.qk = ChannelHeatmap(agent_cell=agent)
+        self.ov = ChannelHeatmap(agent_cell=agent)
+        self.emb = ChannelHeatmap(agent_cell=agent)
+        self.qk_note, self.ov_note, self.emb_note = W.HTML(), W.HTML(), W.HTML()
+        self.widget.children = [self.head, self.qk_note, self.qk, self.ov_note, self.ov, self.emb_note, self.emb]
+        self._window = None
+        a, b = ctx.pair
+        e = state_embedding_projection(ctx.model, a, b)
+        self.emb.values, self.emb.titles = e.values, list(e.channel_names)
+        self.emb_note.value = f"<b>state embedding · ({e.direction})</b> — weights only, per unit of input feature"
+
+    def update(self, data):
+        self._window = data.window
+        self._draw()
+
+    def _draw(self):
+        if self._window is None:
+            return
+        l, h = self.head.value
+        a, b = self.ctx.pair
+        q = qk_map(self.ctx.model, l, h, window=self._window)
+        o = ov_map(self.ctx.model, l, h, a, b, window=self._window)
+        with self.qk.hold_sync(), self.ov.hold_sync():
+            self.qk.values, self.qk.titles = q.values, list(q.channel_names)
+            self.ov.values, self.ov.titles = o.values, list(o.channel_names)
+        att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
+        self.qk_note.value = f"<b>QK L{l}H{h}</b>: score towards {q.key}{att} — {q.terms}"
+        self.ov_note.value = f"<b>OV L{l}H{h}</b> along {o.direction} — {o.terms}"
+
+
+class RTGScanPanel(Panel):
+    key, title = "rtg_scan", "RTG scan"
+
+    def __init__(self, ctx, top_k: int = 6):
+        super().__init__(ctx)
+        self.top_k = top_k
+        self.view = RTGScanView(title="behaviour as a function of the return-to-go")
+        self.widget.children = [self.view]
+
+    def update(self, data):
+        s = data.state.rtg_scan
+        A = len(s.action_names)
+        order = np.argsort(-np.abs(s.contributions).max(0))[: self.top_k]
+        series = [s.probs.T, s.logit_diff[None], s.contributions[:, order].T, s.attention_to_rtg.T]
+        names = ([f"P({n})" for n in s.action_names] + [s.direction] + [s.labels[i] for i in order]
+                 + [f"{h} → R" for h in s.head_labels])
+        groups = (["probability"] * A + ["preference"] + ["contribution"] * len(order)
+                  + ["attention to RTG"] * len(s.head_labels))
+        rtg_now = float(data.window.rtgs[0, -1])
+        with self.view.hold_sync():
+            self.view.rtgs = s.rtgs
+            self.view.series = np.concatenate(series, 0)
+            self.view.series_names, self.view.series_groups = names, groups
+            self.view.index = int(np.argmin(np.abs(s.rtgs - rtg_now)))
+
+
+class PatchingPanel(Panel):
+    key, title = "patching", "Patching"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.note = _note("Edit the grid to create a corrupted scenario; the unedited state is the clean one.")
+        self.resid = MatrixHeatmap(title="residual stream patched at one position", x_label="position", y_label="layer",
+                                   vmax=1.0)
+        self.parts = ContributionBars(title="head / MLP outputs patched (all positions)", series_names=["fraction"])
+        self.widget.children = [self.note]
+
+    def update(self, data):
+        p = data.patching
+        if p is None:
+            self.widget.children = [self.note]
+            return
+        with self.resid.hold_sync(), self.parts.hold_sync():
+            self.resid.values = p.resid
+            self.resid.row_labels, self.resid.col_labels = p.resid_labels, p.token_labels
+            self.parts.values = np.concatenate([p.heads, p.mlp])[None]
+            self.parts.labels = list(p.head_labels) + list(p.mlp_labels)
+        head = (f"Patching corrupted activations into the clean run: fraction of the change in <b>{p.direction}</b> "
+                f"(clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) each patch reproduces.")
+        self.widget.children = [W.HTML(head), self.resid, self.parts]
+
+
+PANEL_CLASSES = {c.key: c for c in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel)}
+
+
+def make_panels(ctx: AnalysisContext, keys) -> list[Panel]:
+    unknown = [k for k in keys if k not in PANEL_CLASSES]
+    if unknown:
+        raise ValueError(f"expected panels from {PANELS}, got {unknown}")
+    return [PANEL_CLASSES[k](ctx) for k in keys]
