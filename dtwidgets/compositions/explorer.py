@@ -22,7 +22,7 @@ import numpy as np
 
 from ..widgets import ActionPreferences, GridView
 from ..widgets.grid_view import EDIT_TOOLS
-from .panels import PANELS, AnalysisContext, make_panels
+from .panels import PANELS, AnalysisContext, assign, make_panels
 from .session import PlaySession
 
 KEYS = {"ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "forward", "p": "pickup", "d": "drop",
@@ -223,13 +223,11 @@ class Explorer(W.VBox):
         self._updating = True
         try:
             grid, pos, d = self.env.full_grid() if not s.replay else (None, None, None)
-            with self.grid.hold_sync(), self.view.hold_sync(), self.prefs.hold_sync():
-                if grid is not None:
-                    self.grid.grid, self.grid.agent_pos, self.grid.agent_dir = grid, pos, d
-                else:
-                    self.grid.grid, self.grid.agent_pos, self.grid.agent_dir = s.observation, None, None
-                self.view.grid = s.observation
-                self.prefs.logits = data.logits
+            if grid is None:
+                grid, pos, d = s.observation, None, None
+            assign(self.grid, grid=grid, agent_pos=pos, agent_dir=d, mode="full" if not s.replay else "partial")
+            assign(self.view, grid=s.observation)
+            assign(self.prefs, logits=data.logits)
             for p in self.panels:
                 p.update(data)
         finally:
@@ -240,7 +238,9 @@ class Explorer(W.VBox):
             self.timeline.value = s.n_steps
         for b in self.buttons + [self.act_button]:
             b.disabled = s.done or s.replay
-        self.status.value = self._status_html(data)
+        status = self._status_html(data)
+        if self.status.value != status:
+            self.status.value = status
         self.timings = {"analysis_s": t1 - t0, "views_s": time.perf_counter() - t1}
 
     def _active_panels(self) -> set[str]:

@@ -71,6 +71,23 @@ class Panel:
         raise NotImplementedError
 
 
+def assign(widget, **traits) -> None:
+    """Set only the traits whose value changed (arrays compared by value), in one message."""
+    changed = {}
+    for k, v in traits.items():
+        old = getattr(widget, k)
+        if isinstance(v, np.ndarray) or isinstance(old, np.ndarray):
+            same = isinstance(old, np.ndarray) and np.shape(old) == np.shape(v) and np.array_equal(old, v, equal_nan=True)
+        else:
+            same = list(old) == list(v) if isinstance(v, (list, tuple)) else old == v
+        if not same:
+            changed[k] = v
+    if changed:
+        with widget.hold_sync():
+            for k, v in changed.items():
+                setattr(widget, k, v)
+
+
 def _note(text: str) -> W.HTML:
     return W.HTML(f"<div style='color:#555;font-size:12px'>{text}</div>")
 
@@ -90,12 +107,9 @@ class AttributionPanel(Panel):
         self.summary.value = (f"<b>{at.direction}</b> at {at.source_labels[at.position]}: model logit difference "
                               f"<b>{at.logit_diff:+.4f}</b> = sum of the {len(at.values)} contributions "
                               f"({float(at.values.sum()):+.4f})")
-        with self.bars.hold_sync():
-            self.bars.values, self.bars.labels, self.bars.groups = at.values[None], at.labels, at.kinds
+        assign(self.bars, values=at.values[None], labels=at.labels, groups=at.kinds)
         if at.per_source is not None:
-            with self.sources.hold_sync():
-                self.sources.values = at.per_source
-                self.sources.row_labels, self.sources.col_labels = at.head_labels, at.source_labels
+            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=at.source_labels)
 
 
 class AblationPanel(Panel):
@@ -114,9 +128,8 @@ class AblationPanel(Panel):
 
     def update(self, data):
         ab = data.state.ablations
-        self.overview.values = ab.delta_logit_diff[None]
-        self.overview.labels = ab.labels
-        self.overview.title = f"change in {ab.direction} when one component is {ab.mode}-ablated"
+        assign(self.overview, values=ab.delta_logit_diff[None], labels=ab.labels,
+               title=f"change in {ab.direction} when one component is {ab.mode}-ablated")
         if list(self.component.options) != list(ab.labels):
             self.component.options = ab.labels
         self._window = data.window
@@ -128,11 +141,8 @@ class AblationPanel(Panel):
         a, b = self.ctx.pair
         r = ablate(self.ctx.model, self._window, [self.component.value], a, b,
                    mode=self.ctx.ablation_mode, means=self.ctx.means)
-        with self.probs.hold_sync(), self.contrib.hold_sync():
-            self.probs.values = np.stack([r.probs_before, r.probs_after])
-            self.probs.labels = list(r.action_names)
-            self.contrib.values = np.stack([r.contributions_before, r.contributions_after])
-            self.contrib.labels = r.labels
+        assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
+        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=r.labels)
 
 
 class AttentionPanel(Panel):
@@ -145,8 +155,7 @@ class AttentionPanel(Panel):
 
     def update(self, data):
         at = data.state.attention
-        with self.view.hold_sync():
-            self.view.patterns, self.view.head_labels, self.view.token_labels = at.values, at.head_labels, at.token_labels
+        assign(self.view, patterns=at.values, head_labels=at.head_labels, token_labels=at.token_labels)
 
 
 class CircuitsPanel(Panel):
@@ -181,9 +190,8 @@ class CircuitsPanel(Panel):
         a, b = self.ctx.pair
         q = qk_map(self.ctx.model, l, h, window=self._window)
         o = ov_map(self.ctx.model, l, h, a, b, window=self._window)
-        with self.qk.hold_sync(), self.ov.hold_sync():
-            self.qk.values, self.qk.titles = q.values, list(q.channel_names)
-            self.ov.values, self.ov.titles = o.values, list(o.channel_names)
+        assign(self.qk, values=q.values, titles=list(q.channel_names))
+        assign(self.ov, values=o.values, titles=list(o.channel_names))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
         self.qk_note.value = f"<b>QK L{l}H{h}</b>: score towards {q.key}{att} — {q.terms}"
         self.ov_note.value = f"<b>OV L{l}H{h}</b> along {o.direction} — {o.terms}"
@@ -192,27 +200,22 @@ class CircuitsPanel(Panel):
 class RTGScanPanel(Panel):
     key, title = "rtg_scan", "RTG scan"
 
-    def __init__(self, ctx, top_k: int = 6):
+    def __init__(self, ctx):
         super().__init__(ctx)
-        self.top_k = top_k
         self.view = RTGScanView(title="behaviour as a function of the return-to-go")
         self.widget.children = [self.view]
 
     def update(self, data):
         s = data.state.rtg_scan
         A = len(s.action_names)
-        order = np.argsort(-np.abs(s.contributions).max(0))[: self.top_k]
-        series = [s.probs.T, s.logit_diff[None], s.contributions[:, order].T, s.attention_to_rtg.T]
-        names = ([f"P({n})" for n in s.action_names] + [s.direction] + [s.labels[i] for i in order]
+        series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
+        names = ([f"P({n})" for n in s.action_names] + [s.direction] + list(s.labels)
                  + [f"{h} → R" for h in s.head_labels])
-        groups = (["probability"] * A + ["preference"] + ["contribution"] * len(order)
+        groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)
                   + ["attention to RTG"] * len(s.head_labels))
         rtg_now = float(data.window.rtgs[0, -1])
-        with self.view.hold_sync():
-            self.view.rtgs = s.rtgs
-            self.view.series = np.concatenate(series, 0)
-            self.view.series_names, self.view.series_groups = names, groups
-            self.view.index = int(np.argmin(np.abs(s.rtgs - rtg_now)))
+        assign(self.view, rtgs=s.rtgs, series=np.concatenate(series, 0).astype(np.float32), series_names=names,
+               series_groups=groups, index=int(np.argmin(np.abs(s.rtgs - rtg_now))))
 
 
 class PatchingPanel(Panel):
@@ -231,11 +234,8 @@ class PatchingPanel(Panel):
         if p is None:
             self.widget.children = [self.note]
             return
-        with self.resid.hold_sync(), self.parts.hold_sync():
-            self.resid.values = p.resid
-            self.resid.row_labels, self.resid.col_labels = p.resid_labels, p.token_labels
-            self.parts.values = np.concatenate([p.heads, p.mlp])[None]
-            self.parts.labels = list(p.head_labels) + list(p.mlp_labels)
+        assign(self.resid, values=p.resid, row_labels=p.resid_labels, col_labels=p.token_labels)
+        assign(self.parts, values=np.concatenate([p.heads, p.mlp])[None], labels=list(p.head_labels) + list(p.mlp_labels))
         head = (f"Patching corrupted activations into the clean run: fraction of the change in <b>{p.direction}</b> "
                 f"(clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) each patch reproduces.")
         self.widget.children = [W.HTML(head), self.resid, self.parts]

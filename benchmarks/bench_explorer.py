@@ -1,0 +1,79 @@
+"""Explorer responsiveness, measured in one run (kernel side; no browser).
+
+Prints, for the 1-layer reference-sized model and a 2-layer / 4-head / 26-token model:
+  * median time from a new state (an env step) to all panels' data ready (the shared analysis),
+    and to all widgets updated, vs the targets 10 ms and 30 ms;
+  * bytes sent to the front-end per update (JSON messages + binary buffers, counted by
+    intercepting ipywidgets' ``Widget._send``) vs the raw bytes of the arrays in them (the binary
+    buffers are the float32/uint8 array bytes themselves); target <= 1.1x.
+
+Run: python benchmarks/bench_explorer.py
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import ipywidgets
+import numpy as np
+
+
+class _Counter:
+    def __init__(self):
+        self.json = self.buffers = 0
+
+    def __enter__(self):
+        self._orig = ipywidgets.Widget._send
+        counter = self
+
+        def send(widget, msg, buffers=None):
+            counter.json += len(json.dumps(msg, default=str).encode())
+            counter.buffers += sum(memoryview(b).nbytes for b in (buffers or []))
+
+        ipywidgets.Widget._send = send
+        return self
+
+    def __exit__(self, *exc):
+        ipywidgets.Widget._send = self._orig
+
+
+def bench(name, model, target_ms, n=30):
+    from dtwidgets.adapters.minigrid_env import MiniGridEnv
+    from dtwidgets.compositions import Explorer
+
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "ablation", "attention", "rtg_scan"))
+    analysis, total = [], []
+    with _Counter() as c:
+        for i in range(n):
+            if e.session.done or e.session.n_steps > 20:
+                e.session.reset(i)
+            e.session.step(i % 2)  # turning: never ends the episode
+            t = time.perf_counter()
+            e.refresh()
+            total.append(time.perf_counter() - t)
+            analysis.append(e.timings["analysis_s"])
+    a_ms, t_ms = statistics.median(analysis) * 1e3, statistics.median(total) * 1e3
+    print(f"{name}: state -> panel data {a_ms:.1f} ms (target {target_ms} ms, ratio {a_ms / target_ms:.2f}); "
+          f"state -> widgets updated {t_ms:.1f} ms")
+    sent = c.json + c.buffers
+    print(f"{name}: bytes sent per update {sent / n:,.0f} (binary {c.buffers / n:,.0f} + JSON {c.json / n:,.0f}); "
+          f"raw array bytes sent {c.buffers / n:,.0f}; ratio {sent / max(c.buffers, 1):.2f} (target 1.10)")
+
+
+def main():
+    import torch
+
+    from dtwidgets.demo import load_demo
+    from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
+
+    torch.manual_seed(0)
+    small, _ = load_demo("post")
+    big = DTAdapter(DecisionTransformer(DTConfig(d_model=128, n_heads=4, d_mlp=256, n_layers=2, n_ctx=26,
+                                                 layer_norm="LN", one_hot_obs=True)))
+    bench("1 layer, 2 heads, 2 tokens (demo 'post')", small, 10)
+    bench("2 layers, 4 heads, 26 tokens", big, 30)
+
+
+if __name__ == "__main__":
+    main()
