@@ -2,6 +2,9 @@
 // Traits: grid uint8 [W, H, 3] (object, colour, state) indexed [x, y, :], agent_pos [x, y] | null,
 // agent_dir 0..3 | null, view_size, mode "full"|"partial"|"channels", selected_cell [x, y] | null,
 // editable, edit_tool, cell_size (CSS px, 0 = auto).
+// Messages to Python (model.send): {event: "click", x, y, edited} after every cell click (also repeated
+// clicks on the same cell), {event: "key", key, shift, ctrl, alt} for KEYS / letters / digits pressed
+// while the widget root has focus (tabindex=0; a click focuses it).
 import { widget } from "./lib/widget.js";
 import { decode, encode } from "./lib/arrays.js";
 import { h, label, push } from "./lib/dom.js";
@@ -11,6 +14,9 @@ import { tile, agent, viewTopLeft, TOOLS, BG_SEEN, BG_UNSEEN, LAVA } from "./lib
 
 const NAMES = [MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES];
 const CH_TITLES = ["object", "colour", "state"];
+const KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Enter", "Backspace"];
+/** Name sent to Python for a handled key ("Space" for " "), else null. @param {KeyboardEvent} e */
+const keyName = (e) => (e.key === " " ? "Space" : KEYS.includes(e.key) || /^[a-z0-9]$/i.test(e.key) ? e.key : null);
 
 /** Pale background per channel value for the "channels" mode. */
 function chColor(ch, v) {
@@ -23,7 +29,7 @@ function chColor(ch, v) {
   return [[235, 235, 235], [180, 180, 180], [110, 110, 110]][v] || [255, 0, 255];
 }
 
-export default widget("dtw-gridview", ({ model, body, tip, noData, redraw }) => {
+export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw }) => {
   const caption = h("div", { class: "dtw-controls" });
   const main = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-grid" }));
   const chWrap = h("div", { class: "dtw-panels" });
@@ -112,8 +118,8 @@ export default widget("dtw-gridview", ({ model, body, tip, noData, redraw }) => 
   const onClick = (cv) => (e) => {
     const p = hit(cv, e);
     if (!p) return;
-    const [x, y] = p;
-    if (model.get("editable") && TOOLS[model.get("edit_tool")]) {
+    const [x, y] = p, edited = !!(model.get("editable") && TOOLS[model.get("edit_tool")]);
+    if (edited) {
       const enc = TOOLS[model.get("edit_tool")], data = Uint8Array.from(G.data), i = (x * H + y) * 3;
       const same = data[i] === enc[0];
       data.set(same && enc[0] !== 1 ? TOOLS.empty : enc, i);
@@ -121,6 +127,8 @@ export default widget("dtw-gridview", ({ model, body, tip, noData, redraw }) => 
       model.set("grid", encode(data, [W, H, 3], "uint8"));
     }
     push(model, "selected_cell", [x, y]);
+    model.send({ event: "click", x, y, edited });
+    root.focus({ preventScroll: true });
     tip.show(e, describe(x, y));
   };
   for (const cv of [main, ...chCanvases]) {
@@ -128,5 +136,22 @@ export default widget("dtw-gridview", ({ model, body, tip, noData, redraw }) => 
     cv.addEventListener("mouseleave", () => tip.hide());
     cv.addEventListener("click", onClick(cv));
   }
-  return { draw, traits: ["grid", "agent_pos", "agent_dir", "view_size", "mode", "selected_cell", "editable", "edit_tool", "cell_size"] };
+  // Keyboard. Listen on the window in the capture phase so that a handled key reaches us before
+  // Jupyter's document-level shortcut handler (capture phase in Notebook 7), then stop it there:
+  // otherwise "a", "d d", "0 0", arrows... would act on the notebook. Ctrl/Alt/Meta combinations
+  // are reported but not stopped (Ctrl+S etc. keep working); Tab and Escape leave the widget.
+  root.tabIndex = 0;
+  const win = root.ownerDocument.defaultView || window;
+  const onKey = (e) => {
+    const key = e.target === root ? keyName(e) : null;
+    if (!key) return;
+    if (!(e.ctrlKey || e.altKey || e.metaKey)) {
+      e.stopPropagation();
+      if (key.startsWith("Arrow") || key === "Space") e.preventDefault();
+    }
+    model.send({ event: "key", key, shift: e.shiftKey, ctrl: e.ctrlKey, alt: e.altKey });
+  };
+  win.addEventListener("keydown", onKey, true);
+  const dispose = () => win.removeEventListener("keydown", onKey, true);
+  return { draw, dispose, traits: ["grid", "agent_pos", "agent_dir", "view_size", "mode", "selected_cell", "editable", "edit_tool", "cell_size"] };
 });

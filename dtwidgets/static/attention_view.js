@@ -1,5 +1,6 @@
 var X=`.dtw-root{position:relative;display:inline-block;vertical-align:top;font:12px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;background:#fff;padding:6px;box-sizing:border-box;max-width:100%;border-radius:4px}
 .dtw-root canvas{display:block}
+.dtw-root[tabindex]:focus{outline:2px solid #1e88e5;outline-offset:-2px}
 .dtw-body{display:flex;flex-direction:column;gap:4px}
 .dtw-tip{position:absolute;pointer-events:none;background:rgba(25,25,25,.93);color:#fff;padding:4px 7px;border-radius:3px;white-space:pre;font-size:11px;line-height:1.35;z-index:20;display:none;max-width:420px;overflow:hidden;text-overflow:ellipsis}
 .dtw-error{display:none;position:relative;margin-top:6px;padding:6px 22px 6px 8px;border:1px solid #c62828;background:#fdecea;color:#b71c1c;white-space:pre-wrap;font:11px/1.35 ui-monospace,Menlo,Consolas,monospace;max-height:180px;overflow:auto;max-width:640px}

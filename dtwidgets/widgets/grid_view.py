@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Callable
 
 import numpy as np
 import traitlets
@@ -11,7 +12,7 @@ from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
 from ._traits import IntPair
 
-__all__ = ["GridView", "EDIT_TOOLS", "apply_edit", "OBJECT_TO_IDX", "COLOR_TO_IDX", "STATE_TO_IDX"]
+__all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "OBJECT_TO_IDX", "COLOR_TO_IDX", "STATE_TO_IDX"]
 
 OBJECT_TO_IDX = {"unseen": 0, "empty": 1, "wall": 2, "floor": 3, "door": 4, "key": 5,
                  "ball": 6, "box": 7, "goal": 8, "lava": 9, "agent": 10}
@@ -48,6 +49,10 @@ def apply_edit(grid: np.ndarray, x: int, y: int, tool: str) -> np.ndarray:
 
 
 _UNSET = object()
+_log = logging.getLogger("dtwidgets")
+
+#: keys the front-end reports to :meth:`GridView.on_key` (plus single letters and digits)
+KEYS = ("ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Space", "Enter", "Backspace")
 
 
 class GridView(DTWidget):
@@ -75,6 +80,12 @@ class GridView(DTWidget):
         cell already holds that object; the new ``grid`` is synced back to Python.
     cell_size : int
         Cell size in CSS pixels (0 = automatic).
+
+    Events (custom comm messages, not synced traits)
+    ------------------------------------------------
+    :meth:`on_key` -- keys pressed while the widget has keyboard focus (click it or Tab to it;
+    a blue outline shows focus). :meth:`on_cell_click` -- every click on a cell, including repeated
+    clicks on the already selected cell (``selected_cell`` only notifies on a change).
     """
 
     _module = "grid_view"
@@ -91,7 +102,70 @@ class GridView(DTWidget):
     def __init__(self, grid: Any = _UNSET, **kwargs: Any) -> None:
         if grid is not _UNSET:
             kwargs["grid"] = grid
+        self._key_callbacks: list[tuple[Callable, Callable]] = []
+        self._click_callbacks: list[tuple[Callable, Callable]] = []
+        self._last_key_event: dict[str, Any] | None = None
         super().__init__(**kwargs)
+
+    # -- front-end events ---------------------------------------------------------------
+    def on_key(self, callback: Callable[[str], Any], remove: bool = False) -> Callable[[str], Any]:
+        """Call ``callback(key)`` for each key pressed while the widget has focus.
+
+        ``key`` is the browser's ``KeyboardEvent.key`` for ``"ArrowLeft"``, ``"ArrowRight"``,
+        ``"ArrowUp"``, ``"ArrowDown"``, ``"Enter"``, ``"Backspace"`` and single letters / digits
+        (``"a"``, ``"A"`` with Shift, ``"7"``), and ``"Space"`` for the space bar. Modifier flags
+        of the latest event are in :attr:`last_key_event`. Exceptions raised by ``callback`` are
+        shown in the widget's error box. Usable as a decorator; ``remove=True`` unregisters.
+        """
+        self._register(self._key_callbacks, callback, remove, "on_key")
+        return callback
+
+    def on_cell_click(self, callback: Callable[[int, int], Any], remove: bool = False) -> Callable[[int, int], Any]:
+        """Call ``callback(x, y)`` for every click on cell (x, y), repeated clicks included.
+
+        In edit mode the click has already edited the grid in the browser; the synced ``grid``
+        update may reach Python just before or just after this call (ipywidgets can hold back
+        state updates while the kernel is busy), so observe ``grid`` for the edited array and use
+        ``x, y`` from the arguments rather than ``selected_cell``. Errors go to the error box.
+        """
+        self._register(self._click_callbacks, callback, remove, "on_cell_click")
+        return callback
+
+    @property
+    def last_key_event(self) -> dict[str, Any] | None:
+        """``{"key", "shift", "ctrl", "alt"}`` of the latest key event (None before any)."""
+        return None if self._last_key_event is None else dict(self._last_key_event)
+
+    def _register(self, callbacks: list, callback: Callable, remove: bool, kind: str) -> None:
+        if remove:
+            callbacks[:] = [(cb, w) for cb, w in callbacks if cb is not callback]
+            return
+        if not callable(callback):
+            raise TypeError(f"{kind}() needs a callable, got {type(callback).__name__}")
+        name = f"{kind} callback {getattr(callback, '__qualname__', repr(callback))}"
+        callbacks.append((callback, self._guard(callback, name=name)))
+
+    def _handle_custom_msg(self, content: Any, buffers: Any) -> None:
+        """Dispatch ``{"event": "key" | "click", ...}`` messages from the front-end."""
+        event = content.get("event") if isinstance(content, dict) else None
+        if event == "key":
+            key = content.get("key")
+            if isinstance(key, str) and key:
+                key = "Space" if key == " " else key
+                self._last_key_event = {"key": key, **{m: bool(content.get(m)) for m in ("shift", "ctrl", "alt")}}
+                for _, wrapped in list(self._key_callbacks):
+                    wrapped(key)
+            else:
+                _log.warning("GridView: ignoring key message without a key: %r", content)
+        elif event == "click":
+            try:
+                x, y = int(content["x"]), int(content["y"])
+            except (KeyError, TypeError, ValueError):
+                _log.warning("GridView: ignoring malformed click message: %r", content)
+            else:
+                for _, wrapped in list(self._click_callbacks):
+                    wrapped(x, y)
+        super()._handle_custom_msg(content, buffers)  # on_msg() handlers still see every message
 
     @property
     def size(self) -> tuple[int, int]:

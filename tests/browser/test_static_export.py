@@ -313,3 +313,45 @@ def test_python_error_box_rendered(static_page) -> None:
     assert any(e["state"].get("error") == "" for e in saved(rec))
     assert rec.page.locator(".dtw-matrix .dtw-title").text_content() == "<img src=x onerror=alert(1)>"
     assert rec.page.locator(".dtw-matrix img").count() == 0
+
+
+def test_gridview_keyboard_and_repeated_clicks_without_kernel(static_page) -> None:
+    """Focused GridView: keys become {event: "key"} messages (logged by the export shim's send),
+    arrows / space do not scroll the page, other keys are left alone; repeated clicks on one cell
+    each send a click message."""
+    cs = 24
+    rec = static_page(GridView(dynamic_obstacles_grid(), cell_size=cs), name="grid_keys", viewport=(600, 300))
+    page = rec.page
+    page.evaluate("() => { const d = document.createElement('div'); d.style.height = '3000px'; document.body.appendChild(d); }")
+    root, canvas = page.locator(".dtw-gridview"), page.locator("canvas.dtw-grid")
+    msgs = lambda: [e["msg"] for e in saved(rec) if e["msg"]]  # noqa: E731
+    assert root.get_attribute("tabindex") == "0"
+    # not focused: keys are ignored by the widget (and Space scrolls the page as usual)
+    page.keyboard.press("ArrowLeft")
+    assert msgs() == []
+    root.focus()
+    assert page.evaluate("() => document.activeElement.classList.contains('dtw-gridview')")
+    outline = page.evaluate("e => getComputedStyle(e).outlineStyle + ' ' + getComputedStyle(e).outlineWidth", root.element_handle())
+    assert outline == "solid 2px", "visible focus outline"
+    for k in ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", " ", "Enter", "Backspace", "a", "Shift+B", "7"]:
+        page.keyboard.press(k)
+    page.wait_for_timeout(300)  # any (smooth) scrolling would have started by now
+    assert page.evaluate("() => window.scrollY") == 0, "arrows / space must not scroll while the widget has focus"
+    page.keyboard.press("Tab")  # not handled: focus leaves the widget
+    assert not page.evaluate("() => document.activeElement.classList.contains('dtw-gridview')")
+    page.keyboard.press("Space")  # control: without focus the page scrolls and nothing is sent
+    page.wait_for_function("() => window.scrollY > 0", timeout=5_000)
+    keys = [m for m in msgs() if m["event"] == "key"]
+    assert [m["key"] for m in keys] == ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Space", "Enter",
+                                        "Backspace", "a", "B", "7"]
+    assert keys[8]["shift"] is True and keys[0] == {"event": "key", "key": "ArrowLeft", "shift": False, "ctrl": False, "alt": False}
+    # clicks: each one is reported, also on the same cell, and focuses the widget
+    page.evaluate("() => document.activeElement.blur()")
+    for _ in range(2):
+        canvas.click(position={"x": 2 * cs + cs / 2, "y": 3 * cs + cs / 2})
+    clicks = [m for m in msgs() if m["event"] == "click"]
+    assert clicks == [{"event": "click", "x": 2, "y": 3, "edited": False}] * 2
+    assert page.evaluate("() => document.activeElement.classList.contains('dtw-gridview')")
+    page.keyboard.press("ArrowLeft")
+    assert msgs()[-1]["key"] == "ArrowLeft"
+    assert rec.errors == [] and rec.foreign == []
