@@ -135,6 +135,7 @@ class Explorer(W.VBox):
             self.error.value = _error_html(e)
             return None
         if refresh:
+            self._draw_grid()  # at once; the analysis refresh is coalesced
             self._schedule()
         return out
 
@@ -209,29 +210,21 @@ class Explorer(W.VBox):
             self.refresh()
 
     def refresh(self):
-        """Recompute the shared analysis for the current state and update every view in place."""
+        """Redraw the grid at once, then recompute the shared analysis and update every panel in place."""
         self._pending = None
         t0 = time.perf_counter()
         s = self.session
+        self._draw_grid()
+        t1 = time.perf_counter()
         try:
-            window, clean = s.window(), s.clean_window()
-            data = self.ctx.compute(window, clean, active=self._active_panels())
+            data = self.ctx.compute(s.window(), s.clean_window(), active=self._active_panels())
         except Exception as e:
             self.error.value = _error_html(e)
             return
-        t1 = time.perf_counter()
-        self._updating = True
-        try:
-            grid, pos, d = self.env.full_grid() if not s.replay else (None, None, None)
-            if grid is None:
-                grid, pos, d = s.observation, None, None
-            assign(self.grid, grid=grid, agent_pos=pos, agent_dir=d, mode="full" if not s.replay else "partial")
-            assign(self.view, grid=s.observation)
-            assign(self.prefs, logits=data.logits)
-            for p in self.panels:
-                p.update(data)
-        finally:
-            self._updating = False
+        t2 = time.perf_counter()
+        assign(self.prefs, logits=data.logits)
+        for p in self.panels:
+            p.update(data)
         with self.timeline.hold_trait_notifications():
             self.timeline.disabled = not s.replay
             self.timeline.max = s.replay_length if s.replay else s.n_steps
@@ -241,7 +234,18 @@ class Explorer(W.VBox):
         status = self._status_html(data)
         if self.status.value != status:
             self.status.value = status
-        self.timings = {"analysis_s": t1 - t0, "views_s": time.perf_counter() - t1}
+        self.timings = {"grid_s": t1 - t0, "analysis_s": t2 - t1, "views_s": time.perf_counter() - t2}
+
+    def _draw_grid(self):
+        """Send the current grid and view (only what changed)."""
+        s = self.session
+        self._updating = True
+        try:
+            grid, pos, d = self.env.full_grid() if not s.replay else (s.observation, None, None)
+            assign(self.grid, grid=grid, agent_pos=pos, agent_dir=d, mode="partial" if s.replay else "full")
+            assign(self.view, grid=s.observation)
+        finally:
+            self._updating = False
 
     def _active_panels(self) -> set[str]:
         i = self.tabs.selected_index if hasattr(self, "tabs") else 0
