@@ -44,6 +44,17 @@ class ModelAdapter(Protocol):
     def pad_action(self) -> int: ...
 
     @property
+    def rtg_range(self) -> tuple[float, float]:
+        """Return-to-go values the model accepts ``(low, high)``, in reward units."""
+
+    @property
+    def max_timestep(self) -> int:
+        """Largest episode timestep the model's time embedding knows."""
+
+    def action_index(self, action) -> int:
+        """An action given by name or index -> its index (a clear ValueError otherwise)."""
+
+    @property
     def W_action(self) -> torch.Tensor:
         """Action head weights ``[n_actions, d_model]`` (one residual direction per action)."""
 

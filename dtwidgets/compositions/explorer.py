@@ -54,7 +54,7 @@ class Explorer(W.VBox):
         self.timings: dict[str, float] = {}
         a, b = (model.action_index(p) for p in pair)
         self.ctx = AnalysisContext(model, pair=(a, b), reference_windows=reference_windows)
-        lo, hi = model.cfg.rtg_range if hasattr(model, "cfg") else (-1.0, 1.0)
+        lo, hi = model.rtg_range
 
         # --- views -----------------------------------------------------------------------
         grid, pos, d = env.full_grid()

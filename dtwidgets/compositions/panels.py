@@ -163,7 +163,7 @@ class CircuitsPanel(Panel):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        cfg = ctx.model.cfg
+        cfg = ctx.model.backbone.cfg
         heads = [(f"L{l}H{h}", (l, h)) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
         self.head = W.Dropdown(options=heads, description="head")
         self.head.observe(lambda c: self._draw(), names="value")

@@ -127,9 +127,9 @@ class PlaySession:
         res = self.env.step(a)
         self.h.actions.append(a)
         self.h.rewards.append(float(res.reward))
-        lo, hi = self.model.cfg.rtg_range if hasattr(self.model, "cfg") else (-np.inf, np.inf)
+        lo, hi = self.model.rtg_range
         next_rtg = float(np.clip(self.rtg - res.reward, lo, hi))
-        t = min(self.timestep + 1, getattr(getattr(self.model, "cfg", None), "max_timestep", 10**9))
+        t = min(self.timestep + 1, self.model.max_timestep)
         self._push(res.observation, next_rtg, t, self.env.snapshot())
         if res.done:
             self.done = True

@@ -41,6 +41,14 @@ class DTAdapter:
         return self.cfg.n_actions
 
     @property
+    def rtg_range(self) -> tuple[float, float]:
+        return tuple(self.cfg.rtg_range)
+
+    @property
+    def max_timestep(self) -> int:
+        return self.cfg.max_timestep
+
+    @property
     def W_action(self) -> torch.Tensor:
         return self.model.action_predictor.weight.detach()
 

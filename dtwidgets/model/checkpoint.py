@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -101,9 +102,10 @@ def read_checkpoint(path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).splitlines()[0][:200]  # torch's message has ANSI codes
         raise UnsafeCheckpointError(
             f"refused to load {path.name}: expected plain tensors and JSON configs, but the file holds "
-            f"pickled objects that would run code ({str(e).splitlines()[0][:200]})") from None
+            f"pickled objects that would run code ({detail})") from None
 
 
 def load_checkpoint(path) -> "DTAdapter":
