@@ -1,0 +1,340 @@
+""":class:`MiniGridEnv`: any gymnasium MiniGrid environment bound to the :class:`EnvAdapter` protocol.
+
+Observations are MiniGrid's egocentric partial view ``obs["image"]`` (``[W, H, 3]`` uint8, indexed
+``[x, y, (object, colour, state)]``, the agent at ``(W//2, H-1)`` facing up). The full state can be
+snapshotted and restored exactly (grid, agent, step count, carried object, the env's RNG and any
+per-episode attributes such as Dynamic Obstacles' moving obstacle list), and edited cell by cell.
+
+``make_minigrid`` is the single place environments are constructed (also used by collection and
+calibration), so every part of the project sees the same ``max_steps`` and wrappers.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .protocol import StepResult
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema
+
+DEFAULT_ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
+DEFAULT_MAX_STEPS = 1000  # the reference work's setting (MiniGrid's own default for 8x8 is 256)
+
+# object name -> default colour used by set_cell when none is given (MiniGrid's own defaults, and
+# Dynamic Obstacles' blue balls).
+EDITABLE_OBJECTS = {
+    "empty": None, "wall": "grey", "floor": "blue", "door": "yellow", "key": "yellow",
+    "ball": "blue", "box": "purple", "goal": "green", "lava": "red",
+}
+_BASE_STATE_KEYS = ("grid", "agent_pos", "agent_dir", "step_count", "carrying", "mission")
+_NEVER_STATE = {"_np_random", "_np_random_seed", "window", "clock", "render_mode", "spec", "np_random",
+                "observation_space", "action_space", "max_steps"}
+
+
+def registered_minigrid_ids() -> list[str]:
+    """All registered gymnasium ids whose entry point is a MiniGrid environment."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+
+    out = []
+    for env_id, spec in gym.registry.items():
+        ep = spec.entry_point if isinstance(spec.entry_point, str) else getattr(spec.entry_point, "__module__", "")
+        if str(ep).startswith("minigrid"):
+            out.append(env_id)
+    return out
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise one ValueError naming ``env_id`` when it is not a registered MiniGrid environment."""
+    ids = registered_minigrid_ids()
+    if env_id in ids:
+        return
+    examples = [i for i in ids if i.startswith("MiniGrid-")]
+    preferred = [DEFAULT_ENV_ID, "MiniGrid-Empty-8x8-v0", "MiniGrid-LavaGapS7-v0", "MiniGrid-DoorKey-8x8-v0",
+                 "MiniGrid-FourRooms-v0"]
+    shown = ([i for i in preferred if i in ids] + [i for i in examples if i not in preferred])[:5]
+    import gymnasium as gym
+
+    why = "is registered with gymnasium but is not a MiniGrid environment" if env_id in gym.registry else \
+        "is not a registered gymnasium environment id"
+    raise ValueError(f"unknown MiniGrid environment id {env_id!r}: it {why}; expected one of the "
+                     f"{len(ids)} registered MiniGrid ids, e.g. {', '.join(shown)}")
+
+
+def make_minigrid(env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, render_mode: str | None = "rgb_array"):
+    """``gymnasium.make`` a MiniGrid env with ``max_steps`` (clear error for unknown ids)."""
+    import gymnasium as gym
+
+    check_env_id(env_id)
+    if int(max_steps) < 1:
+        raise ValueError(f"expected max_steps >= 1, got {max_steps}")
+    try:
+        env = gym.make(env_id, max_steps=int(max_steps), render_mode=render_mode)
+    except TypeError:  # an env whose constructor does not take max_steps: set it afterwards
+        env = gym.make(env_id, render_mode=render_mode)
+    env.unwrapped.max_steps = int(max_steps)
+    return env
+
+
+def episode_outcome(reward: float, terminated: bool, truncated: bool) -> str | None:
+    """``"goal"`` (terminated, positive reward), ``"collision"`` (terminated otherwise: a collision
+    in Dynamic Obstacles, lava elsewhere), ``"timeout"`` (truncated) or None while running."""
+    if terminated:
+        return "goal" if reward > 0 else "collision"
+    if truncated:
+        return "timeout"
+    return None
+
+
+@dataclass(frozen=True)
+class EnvSnapshot:
+    """An opaque copy of a :class:`MiniGridEnv`'s state (see :meth:`MiniGridEnv.snapshot`)."""
+
+    env_id: str
+    state: dict
+    rng_state: dict
+    done: bool
+    outcome: str | None
+
+
+class MiniGridEnv:
+    """A MiniGrid environment a user can play, inspect and edit.
+
+    Args:
+        env_id: any registered MiniGrid id (default ``MiniGrid-Dynamic-Obstacles-8x8-v0``).
+        max_steps: episode step limit (default 1000, as in the reference work).
+        seed: seed of the first :meth:`reset` (called by the constructor).
+
+    Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
+    """
+
+    def __init__(self, env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, seed: int | None = 0):
+        self.env_id = env_id
+        self._env = make_minigrid(env_id, max_steps, render_mode="rgb_array")
+        u = self._env.unwrapped
+        self._init_keys = set(vars(u))
+        n = int(self._env.action_space.n)
+        actions = u.actions if isinstance(u.actions, type) else type(u.actions)
+        names = [a.name for a in sorted(actions, key=int)]
+        self.action_names = tuple(names[:n]) if n <= len(names) else tuple(names) + tuple(
+            f"action {i}" for i in range(len(names), n))
+        v = int(u.agent_view_size)
+        self.schema = ObservationSchema(grid_shape=(v, v), one_hot=False)
+        self._done = False
+        self._outcome: str | None = None
+        self._episode_keys: tuple[str, ...] = _BASE_STATE_KEYS
+        self.reset(seed)
+
+    def __repr__(self) -> str:
+        return (f"MiniGridEnv({self.env_id!r}, max_steps={self.max_steps}, grid {self.width}x{self.height}, "
+                f"actions {self.action_names}, step {self.step_count})")
+
+    # ---- properties ------------------------------------------------------------------------
+    @property
+    def unwrapped(self):
+        """The underlying ``minigrid.MiniGridEnv`` (read-only use recommended)."""
+        return self._env.unwrapped
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.unwrapped.max_steps)
+
+    @property
+    def step_count(self) -> int:
+        return int(self.unwrapped.step_count)
+
+    @property
+    def width(self) -> int:
+        return int(self.unwrapped.width)
+
+    @property
+    def height(self) -> int:
+        return int(self.unwrapped.height)
+
+    @property
+    def agent_pos(self) -> tuple[int, int]:
+        p = self.unwrapped.agent_pos
+        return int(p[0]), int(p[1])
+
+    @property
+    def agent_dir(self) -> int:
+        return int(self.unwrapped.agent_dir)
+
+    @property
+    def done(self) -> bool:
+        """True once the current episode has terminated or been truncated."""
+        return self._done
+
+    @property
+    def outcome(self) -> str | None:
+        """``"goal"``, ``"collision"``, ``"timeout"`` once the episode is over, else None."""
+        return self._outcome
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.action_names)
+
+    # ---- episode ---------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start an episode; returns the partial observation ``[W, H, 3]`` uint8."""
+        obs, _ = self._env.reset(seed=None if seed is None else int(seed))
+        u = self.unwrapped
+        extra = sorted(k for k in set(vars(u)) - self._init_keys if k not in _NEVER_STATE)
+        self._episode_keys = tuple(dict.fromkeys(_BASE_STATE_KEYS + tuple(extra)))
+        self._done, self._outcome = False, None
+        return np.array(obs["image"], dtype=np.uint8)
+
+    def action_index(self, action) -> int:
+        """An action given by name or index -> index (clear error otherwise)."""
+        if isinstance(action, str):
+            if action not in self.action_names:
+                raise ValueError(f"expected an action in {self.action_names} for {self.env_id}, got {action!r}")
+            return self.action_names.index(action)
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise TypeError(f"expected an action index (int) or name in {self.action_names}, got {action!r}")
+        a = int(action)
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"expected an action index in [0, {self.n_actions - 1}] {self.action_names} "
+                             f"for {self.env_id}, got {a}")
+        return a
+
+    def step(self, action) -> StepResult:
+        """Take one action (index or name). Stepping a finished episode raises; call :meth:`reset`."""
+        a = self.action_index(action)
+        if self._done:
+            raise RuntimeError(f"the episode is over ({self._outcome} at step {self.step_count}); call reset() first")
+        obs, reward, terminated, truncated, info = self._env.step(a)
+        terminated, truncated = bool(terminated), bool(truncated)
+        self._done = terminated or truncated
+        self._outcome = episode_outcome(float(reward), terminated, truncated)
+        info = dict(info)
+        if self._outcome is not None:
+            info["outcome"] = self._outcome
+        return StepResult(np.array(obs["image"], dtype=np.uint8), float(reward), terminated, truncated, info)
+
+    def observation(self) -> np.ndarray:
+        """The current partial observation ``[W, H, 3]`` uint8 (x, y, (object, colour, state))."""
+        return np.array(self.unwrapped.gen_obs()["image"], dtype=np.uint8)
+
+    def full_grid(self) -> tuple[np.ndarray, tuple[int, int], int]:
+        """``(grid [gW, gH, 3] uint8, agent_pos (x, y), agent_dir)``.
+
+        The grid is ``grid.encode()`` with the agent drawn in its cell as MiniGrid's
+        ``FullyObsWrapper`` does: ``(agent, red, direction)``.
+        """
+        u = self.unwrapped
+        g = np.array(u.grid.encode(), dtype=np.uint8)
+        x, y = self.agent_pos
+        g[x, y] = (OBJECTS.index("agent"), COLOURS.index("red"), self.agent_dir)
+        return g, (x, y), self.agent_dir
+
+    def render(self, tile_size: int | None = None, agent_pov: bool = False) -> np.ndarray:
+        """RGB frame ``[h, w, 3]`` uint8 (the whole grid, or the agent's view with ``agent_pov``)."""
+        u = self.unwrapped
+        if tile_size is None and not agent_pov:
+            return np.asarray(self._env.render(), dtype=np.uint8)
+        return np.asarray(u.get_frame(highlight=u.highlight, tile_size=tile_size or u.tile_size, agent_pov=agent_pov),
+                          dtype=np.uint8)
+
+    # ---- state -------------------------------------------------------------------------------
+    def snapshot(self) -> EnvSnapshot:
+        """An opaque deep copy of the whole state: grid, agent position/direction, step count,
+        carried object, mission, per-episode attributes (e.g. the obstacle list) and the RNG.
+        Restoring and stepping with the same actions reproduces the same observations."""
+        u = self.unwrapped
+        state = copy.deepcopy({k: getattr(u, k) for k in self._episode_keys if hasattr(u, k)})
+        return EnvSnapshot(self.env_id, state, copy.deepcopy(u.np_random.bit_generator.state), self._done, self._outcome)
+
+    def restore(self, snap: EnvSnapshot) -> np.ndarray:
+        """Restore a snapshot taken from an env of the same id; returns the partial observation."""
+        if not isinstance(snap, EnvSnapshot):
+            raise TypeError(f"expected an EnvSnapshot from MiniGridEnv.snapshot(), got {type(snap).__name__}")
+        if snap.env_id != self.env_id:
+            raise ValueError(f"expected a snapshot of {self.env_id}, got one of {snap.env_id}")
+        u = self.unwrapped
+        for k, v in copy.deepcopy(snap.state).items():  # one deepcopy keeps grid <-> obstacle aliasing
+            setattr(u, k, v)
+        self._episode_keys = tuple(snap.state)
+        u.np_random.bit_generator.state = copy.deepcopy(snap.rng_state)
+        self._done, self._outcome = snap.done, snap.outcome
+        return self.observation()
+
+    # ---- editing -------------------------------------------------------------------------------
+    def set_cell(self, x: int, y: int, obj: str | None, colour: str | None = None, state: str | None = None) -> np.ndarray:
+        """Place an object or clear the cell ``(x, y)`` of the full grid; returns the new partial observation.
+
+        Args:
+            obj: ``"wall"``, ``"ball"`` (a moving obstacle in Dynamic Obstacles), ``"goal"``, ``"key"``,
+                ``"door"``, ``"lava"``, ``"box"``, ``"floor"``, or ``None``/``"empty"`` to clear.
+            colour: one of :data:`~dtwidgets.adapters.COLOURS` (default: the object's usual colour).
+            state: doors only: ``"open"``, ``"closed"`` (default) or ``"locked"``.
+        """
+        from minigrid.core import world_object as wo
+
+        u = self.unwrapped
+        x, y = _int_coord(x, "x"), _int_coord(y, "y")
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise ValueError(f"expected a cell inside the {self.width}x{self.height} grid (0 <= x < {self.width}, "
+                             f"0 <= y < {self.height}), got ({x}, {y})")
+        if (x, y) == self.agent_pos:
+            raise ValueError(f"cannot edit the agent's own cell ({x}, {y}); pick another cell")
+        name = "empty" if obj is None else str(obj)
+        if name not in EDITABLE_OBJECTS:
+            raise ValueError(f"expected an object in {tuple(EDITABLE_OBJECTS)} or None, got {obj!r}")
+        if colour is not None and colour not in COLOURS:
+            raise ValueError(f"expected a colour in {COLOURS}, got {colour!r}")
+        if state is not None and state not in STATES:
+            raise ValueError(f"expected a state in {STATES}, got {state!r}")
+        if state not in (None, "open") and name != "door":
+            raise ValueError(f"only doors have a state ('closed' or 'locked'); got state={state!r} for {name!r}")
+        if name == "empty" and colour is not None:
+            raise ValueError(f"an empty cell has no colour; got colour={colour!r}")
+        col = colour or EDITABLE_OBJECTS[name]
+        if name == "empty":
+            new = None
+        elif name == "door":
+            st = state or "closed"
+            new = wo.Door(col, is_open=st == "open", is_locked=st == "locked")
+        elif name == "goal":
+            new = wo.Goal(col)
+        elif name == "lava":
+            if colour not in (None, "red"):
+                raise ValueError(f"lava is always red; got colour={colour!r}")
+            new = wo.Lava()
+        elif name == "box":
+            new = wo.Box(col)
+        else:
+            new = {"wall": wo.Wall, "floor": wo.Floor, "key": wo.Key, "ball": wo.Ball}[name](col)
+        old = u.grid.get(x, y)
+        obstacles = getattr(u, "obstacles", None)
+        if isinstance(obstacles, list) and old is not None:
+            u.obstacles = [o for o in obstacles if o is not old]
+        if new is not None:
+            new.init_pos = (x, y)
+            new.cur_pos = (x, y)
+            if name == "ball" and isinstance(getattr(u, "obstacles", None), list):
+                u.obstacles.append(new)  # a placed ball moves like the others
+        u.grid.set(x, y, new)
+        return self.observation()
+
+    def cell(self, x: int, y: int) -> tuple[str, str | None, str | None]:
+        """``(object, colour, state)`` names of the full-grid cell ``(x, y)`` (``("empty", None, None)`` if clear)."""
+        x, y = _int_coord(x, "x"), _int_coord(y, "y")
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise ValueError(f"expected a cell inside the {self.width}x{self.height} grid, got ({x}, {y})")
+        o = self.unwrapped.grid.get(x, y)
+        if o is None:
+            return ("empty", None, None)
+        code = o.encode()
+        return (o.type, o.color, STATES[code[2]] if o.type == "door" else None)
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def _int_coord(v: Any, name: str) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"expected an integer {name} coordinate, got {v!r}")
+    return int(v)

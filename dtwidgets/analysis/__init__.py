@@ -1,0 +1,50 @@
+"""Layer 2: analyses of a Decision Transformer through a :class:`~dtwidgets.adapters.ModelAdapter`.
+
+Pure functions: adapter + window (torch/numpy) in, small dataclasses of numpy arrays and labels out.
+No widgets. Every function works for any layer/head count and token layout, under TransformerLens
+3.x (``HookedTransformer``) and 4.x (``TransformerBridge``).
+
+===============================  ==========================================================
+``preference_direction``         ``W_a - W_b`` from the action head
+``logit_attribution``            exact direct logit attribution (embeddings, heads per source
+                                 token, b_O, MLPs / neurons, biases) -> :class:`LogitAttribution`
+``logit_lens``                   accumulated residual along the direction -> :class:`LogitLens`
+``ablate``                       zero / mean ablation of heads, MLPs, neurons -> :class:`AblationResult`
+``single_component_ablations``   every head and MLP ablated alone, one batched forward
+``mean_activations``             reference means for mean ablation
+``attention_patterns``           ``[L*H, P, P]`` -> :class:`AttentionPatterns`
+``qk_map`` / ``ov_map``          one head's QK / OV circuit over the observation -> :class:`CircuitMap`
+``state_embedding_projection``   ``dir · W_state`` as ``[C, W, H]`` maps + histogram
+``rtg_embedding_projection``     RTG embedding · direction over an RTG grid
+``time_embedding_projection``    time embedding · direction over timesteps
+``rtg_scan``                     batched RTG scan -> :class:`RTGScan`
+``activation_patching``          batched clean/corrupted patching sweeps -> :class:`PatchingResult`
+``analyze_state``                all of the per-state analyses in one batched forward
+``reference_numbers``            the reference post's numbers for a Dynamic-Obstacles DT
+===============================  ==========================================================
+"""
+from .ablation import AblationResult, SingleAblations, ablate, ablation_hooks, mean_activations, single_component_ablations
+from .attention import AttentionPatterns, attention_patterns
+from .attribution import (LogitAttribution, LogitLens, attribution_hooks, component_stack, direct_contributions,
+                          logit_attribution, logit_lens, preference_direction)
+from .bundle import StateAnalysis, analyze_state
+from .circuits import CircuitMap, ov_map, qk_map
+from .embeddings import (RTGEmbeddingProjection, StateEmbeddingProjection, TimeEmbeddingProjection,
+                         rtg_embedding_projection, state_embedding_projection, time_embedding_projection)
+from .patching import PatchingResult, activation_patching, patched_logits
+from .reference import ReferenceNumbers, ScenarioNumbers, reference_numbers, scenario_observation
+from .rtg_scan import RTGScan, default_rtgs, rtg_scan
+
+__all__ = [
+    "AblationResult", "SingleAblations", "ablate", "ablation_hooks", "mean_activations", "single_component_ablations",
+    "AttentionPatterns", "attention_patterns",
+    "LogitAttribution", "LogitLens", "attribution_hooks", "component_stack", "direct_contributions",
+    "logit_attribution", "logit_lens", "preference_direction",
+    "StateAnalysis", "analyze_state",
+    "CircuitMap", "ov_map", "qk_map",
+    "RTGEmbeddingProjection", "StateEmbeddingProjection", "TimeEmbeddingProjection",
+    "rtg_embedding_projection", "state_embedding_projection", "time_embedding_projection",
+    "PatchingResult", "activation_patching", "patched_logits",
+    "ReferenceNumbers", "ScenarioNumbers", "reference_numbers", "scenario_observation",
+    "RTGScan", "default_rtgs", "rtg_scan",
+]

@@ -1,0 +1,190 @@
+"""Shared helpers of the analysis layer: names, directions, weights and batched hook plumbing.
+
+Everything here works on any :class:`~dtwidgets.adapters.ModelAdapter` whose backbone is a
+TransformerLens ``HookedTransformer`` (TL 3.x) or ``TransformerBridge`` (TL 4.x).
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Sequence
+
+import numpy as np
+import torch
+
+COMPONENT_RE = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|(MLP))$")
+
+
+# ---- model facts ---------------------------------------------------------------------------------
+def n_layers(adapter) -> int:
+    return int(adapter.backbone.cfg.n_layers)
+
+
+def n_heads(adapter) -> int:
+    return int(adapter.backbone.cfg.n_heads)
+
+
+def d_head(adapter) -> int:
+    return int(adapter.backbone.cfg.d_head)
+
+
+def d_mlp(adapter) -> int:
+    return int(adapter.backbone.cfg.d_mlp)
+
+
+def normalization(adapter) -> str | None:
+    """``None``, ``"LN"`` or ``"LNPre"`` (the backbone's ``normalization_type``)."""
+    return adapter.backbone.cfg.normalization_type
+
+
+def head_labels(adapter) -> list[str]:
+    """``["L0H0", "L0H1", ...]`` in TransformerLens' ``stack_head_results`` order."""
+    return [f"L{l}H{h}" for l in range(n_layers(adapter)) for h in range(n_heads(adapter))]
+
+
+def mlp_labels(adapter) -> list[str]:
+    return [f"L{l}MLP" for l in range(n_layers(adapter))]
+
+
+def action_index(adapter, action) -> int:
+    """An action given by name (``"forward"``) or index -> index; clear error otherwise."""
+    names = tuple(adapter.action_names)
+    if isinstance(action, str):
+        if action not in names:
+            raise ValueError(f"expected an action in {names}, got {action!r}")
+        return names.index(action)
+    a = int(action)
+    if not 0 <= a < len(names):
+        raise ValueError(f"expected an action index in [0, {len(names) - 1}], got {a}")
+    return a
+
+
+def direction_label(adapter, a, b=None) -> str:
+    an = adapter.action_names[action_index(adapter, a)]
+    return an if b is None else f"{an} − {adapter.action_names[action_index(adapter, b)]}"
+
+
+def ln_params(adapter, which: str, layer: int | None = None):
+    """``(w, b)`` of a LayerNorm (``"ln_final"``, ``"ln1"``, ``"ln2"``) for LN models, ``(None, None)`` otherwise.
+
+    Both TransformerLens majors expose the affine parameters as ``.w`` / ``.b``.
+    """
+    if normalization(adapter) != "LN":
+        return None, None
+    bb = adapter.backbone
+    mod = bb.ln_final if which == "ln_final" else getattr(bb.blocks[layer], which)
+    return mod.w.detach(), mod.b.detach()
+
+
+def mlp_b_out(adapter) -> torch.Tensor:
+    """MLP output biases ``[L, d_model]``.
+
+    TL 4's native gated MLP has no ``b_out``; the project's DT keeps it in ``model.gated_biases``
+    (added by a hook), which is read here when present.
+    """
+    gb = getattr(getattr(adapter, "model", None), "gated_biases", None)
+    if gb is not None:
+        return gb.b_out.detach()
+    return adapter.backbone.b_out.detach()
+
+
+def effective_direction(adapter, a, b=None) -> tuple[torch.Tensor, float, float]:
+    """The residual-stream direction read by the action head, with ``ln_final``'s weight folded in.
+
+    ``logit[a] - logit[b] = normalize(resid) · dir_eff + ln_bias_term + bias_term`` where
+    ``normalize`` is ``ln_final`` without its affine part (identity for models without LN).
+
+    Returns:
+        ``(dir_eff [d_model], ln_bias_term, bias_term)``: ``dir_eff = (W_a - W_b) * ln_final.w``
+        (just ``W_a - W_b`` for LNPre / no LN), ``ln_bias_term = ln_final.b · (W_a - W_b)`` (0
+        without LN) and ``bias_term = b_a - b_b``. With ``b=None`` the direction is ``W_a`` alone.
+    """
+    W, bias = adapter.W_action, adapter.b_action
+    ia = action_index(adapter, a)
+    d = W[ia].clone()
+    bt = float(bias[ia])
+    if b is not None:
+        ib = action_index(adapter, b)
+        d = d - W[ib]
+        bt -= float(bias[ib])
+    w, lb = ln_params(adapter, "ln_final")
+    if w is None:
+        return d, 0.0, bt
+    return d * w, float(lb @ d), bt
+
+
+def resolve_direction(adapter, direction, b=None) -> tuple[torch.Tensor, str]:
+    """``direction`` as an action (name/index, with optional ``b``), a ``(a, b)`` pair or a
+    ``[d_model]`` vector -> ``(vector, label)``. Action directions are raw ``W_a - W_b`` rows
+    (no LN folding); see :func:`effective_direction` for the folded one."""
+    if isinstance(direction, tuple) and len(direction) == 2 and b is None:
+        direction, b = direction
+    if isinstance(direction, (str, int, np.integer)):
+        from .attribution import preference_direction
+
+        return preference_direction(adapter, direction, b), direction_label(adapter, direction, b)
+    v = torch.as_tensor(np.asarray(direction) if not torch.is_tensor(direction) else direction).float()
+    d_model = adapter.W_action.shape[1]
+    if v.shape != (d_model,):
+        raise ValueError(f"expected a direction of shape ({d_model},) or an action name/index, got shape {tuple(v.shape)}")
+    return v, "custom direction"
+
+
+def apply_ln(adapter, cache, stack: torch.Tensor, pos, layer: int = -1) -> torch.Tensor:
+    """``cache.apply_ln_to_stack(stack, layer, pos_slice=pos)``: centre and divide by the cached
+    LayerNorm scale of ``layer``'s attention input (``-1``: ``ln_final``); identity without LN."""
+    if not normalization(adapter):
+        return stack
+    return cache.apply_ln_to_stack(stack, layer=layer, pos_slice=pos)
+
+
+# ---- components ----------------------------------------------------------------------------------
+def parse_component(adapter, name: str) -> tuple[str, int, int | None]:
+    """``"L0H1"`` -> ``("head", 0, 1)``, ``"L1MLP"`` -> ``("mlp", 1, None)``, ``"L0N12"`` -> ``("neuron", 0, 12)``."""
+    m = COMPONENT_RE.match(str(name))
+    if not m:
+        raise ValueError(f"expected a component like 'L0H1' (head), 'L0MLP' (MLP) or 'L0N12' (neuron), got {name!r}")
+    l = int(m.group(1))
+    if l >= n_layers(adapter):
+        raise ValueError(f"component {name!r}: expected a layer in [0, {n_layers(adapter) - 1}]")
+    if m.group(2) is not None:
+        h = int(m.group(2))
+        if h >= n_heads(adapter):
+            raise ValueError(f"component {name!r}: expected a head in [0, {n_heads(adapter) - 1}]")
+        return "head", l, h
+    if m.group(3) is not None:
+        n = int(m.group(3))
+        if n >= d_mlp(adapter):
+            raise ValueError(f"component {name!r}: expected a neuron in [0, {d_mlp(adapter) - 1}]")
+        return "neuron", l, n
+    return "mlp", l, None
+
+
+def hook_for(kind: str, layer: int) -> str:
+    return {"head": f"blocks.{layer}.attn.hook_z", "mlp": f"blocks.{layer}.hook_mlp_out",
+            "neuron": f"blocks.{layer}.mlp.hook_post"}[kind]
+
+
+# ---- running -------------------------------------------------------------------------------------
+@contextmanager
+def backbone_hooks(adapter, fwd_hooks: Sequence):
+    """Temporarily attach forward hooks to the backbone (so ``adapter.run_with_cache`` sees them)."""
+    if not fwd_hooks:
+        yield
+        return
+    with adapter.backbone.hooks(fwd_hooks=list(fwd_hooks)):
+        yield
+
+
+def run_with_cache(adapter, window, names_filter=None, fwd_hooks: Sequence = ()):
+    """``adapter.run_with_cache`` with optional backbone forward hooks active during the run."""
+    with backbone_hooks(adapter, fwd_hooks):
+        return adapter.run_with_cache(window, names_filter=names_filter)
+
+
+def softmax_np(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.double(), -1).float().numpy()
+
+
+def np32(t) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if torch.is_tensor(t) else np.asarray(t, dtype=np.float32)

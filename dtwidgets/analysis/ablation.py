@@ -1,0 +1,220 @@
+"""Zero and mean ablation of heads, MLPs and neurons, one at a time or many in one batched forward.
+
+Components are named like TransformerLens labels: ``"L0H1"`` (head 1 of layer 0), ``"L1MLP"``
+(the whole MLP of layer 1), ``"L0N12"`` (neuron 12 of layer 0's MLP). Ablation happens in hooks:
+
+* head ``LlHh``: ``blocks.l.attn.hook_z[..., h, :]`` is replaced — zero ablation is exactly
+  ``W_O[l, h] = 0`` (the value bias ``b_V`` goes with it, the shared ``b_O`` stays);
+* MLP ``LlMLP``: ``blocks.l.hook_mlp_out`` — zero ablation is ``W_out = 0`` and ``b_out = 0``;
+* neuron ``LlNn``: ``blocks.l.mlp.hook_post[..., n]`` — zero ablation is ``W_out[n, :] = 0``.
+
+"mean" ablation replaces the activation by its **position-wise mean over a reference set of
+windows** (e.g. windows drawn from trajectories; see :func:`mean_activations`) — a dataset mean,
+unlike the reference app's "mean over the vector's own entries". By default every position is
+ablated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import _common as C
+from .attribution import attribution_hooks, logit_attribution
+
+
+def ablation_hook_names(adapter) -> list[str]:
+    L = C.n_layers(adapter)
+    return [C.hook_for(k, l) for l in range(L) for k in ("head", "mlp", "neuron")]
+
+
+@torch.inference_mode()
+def mean_activations(adapter, windows, batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """Position-wise means of every ablatable activation over reference windows.
+
+    Args:
+        windows: a :class:`~dtwidgets.adapters.TrajectoryWindow` with ``N`` rows (e.g.
+            ``TrajectoryWindow.cat`` of windows from recorded trajectories).
+
+    Returns:
+        ``{hook name: mean [P, ...]}`` for ``hook_z`` ``[P, H, d_head]``, ``hook_mlp_out``
+        ``[P, d_model]`` and ``mlp.hook_post`` ``[P, d_mlp]`` of every layer.
+    """
+    names = ablation_hook_names(adapter)
+    sums: dict[str, torch.Tensor] = {}
+    n = windows.batch_size
+    for s in range(0, n, batch_size):
+        _, cache = adapter.run_with_cache(windows.index(slice(s, s + batch_size)), names_filter=names)
+        for k in names:
+            v = cache[k].double().sum(0)
+            sums[k] = v if k not in sums else sums[k] + v
+    return {k: (v / n).float() for k, v in sums.items()}
+
+
+def ablation_hooks(adapter, rows_components, batch_size: int, mode: str = "zero", means=None, positions=None):
+    """Forward hooks ablating, in row ``r`` of a batch, the components assigned to it.
+
+    Args:
+        rows_components: ``[(row or None for every row, component name), ...]``.
+        batch_size: rows in the batch the hooks will see.
+        mode: ``"zero"`` or ``"mean"`` (then ``means`` from :func:`mean_activations`).
+        positions: token positions to ablate (default: all).
+
+    Returns:
+        a list of ``(hook name, fn)`` — one hook per (layer, kind), vectorised over rows.
+    """
+    if mode not in ("zero", "mean"):
+        raise ValueError(f"expected mode 'zero' or 'mean', got {mode!r}")
+    if mode == "mean" and means is None:
+        raise ValueError("mode='mean' needs means=mean_activations(adapter, reference_windows)")
+    H, dm = C.n_heads(adapter), C.d_mlp(adapter)
+    width = {"head": H, "mlp": 1, "neuron": dm}
+    masks: dict[str, torch.Tensor] = {}
+    for row, comp in rows_components:
+        kind, l, idx = C.parse_component(adapter, comp)
+        name = C.hook_for(kind, l)
+        m = masks.setdefault(name, torch.zeros(batch_size, width[kind], dtype=torch.bool))
+        m[slice(None) if row is None else row, 0 if idx is None else idx] = True
+    P = adapter.layout.n_tokens
+    pos = torch.ones(P, dtype=torch.bool)
+    if positions is not None:
+        pos = torch.zeros(P, dtype=torch.bool)
+        pos[list(np.atleast_1d(positions))] = True
+    hooks = []
+    for name, m in masks.items():
+        repl = means[name] if mode == "mean" else None
+        hooks.append((name, _make_hook(m, pos, repl)))
+    return hooks
+
+
+def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):
+    def hook(act, hook):
+        # act: [B, P, H, d_head] (hook_z), [B, P, d_model] (mlp_out) or [B, P, d_mlp] (post)
+        m = mask[:, None, :] & pos[None, :, None]  # [B, P, width]
+        if act.ndim == 4:
+            m = m[..., None]
+        r = torch.zeros((), dtype=act.dtype) if repl is None else repl.to(act.dtype)
+        return torch.where(m, r, act)
+
+    return hook
+
+
+@dataclass
+class AblationResult:
+    """Action preferences before and after ablating a set of components (window row 0).
+
+    Attributes:
+        components: the ablated components; mode: ``"zero"`` or ``"mean"``.
+        action_names: ``A`` names.
+        logits_before, logits_after: ``[A]``; probs_before, probs_after: ``[A]`` (softmax).
+        direction: e.g. ``"forward − right"`` (None when no actions were given).
+        logit_diff_before, logit_diff_after: preference along the direction (None without one).
+        labels: ``N`` component labels of the direct attribution (see
+            :class:`~dtwidgets.analysis.LogitAttribution`); contributions_before/after: ``[N]``.
+    """
+
+    components: list[str]
+    mode: str
+    action_names: tuple[str, ...]
+    logits_before: np.ndarray
+    logits_after: np.ndarray
+    probs_before: np.ndarray
+    probs_after: np.ndarray
+    direction: str | None = None
+    logit_diff_before: float | None = None
+    logit_diff_after: float | None = None
+    labels: list[str] | None = None
+    contributions_before: np.ndarray | None = None
+    contributions_after: np.ndarray | None = None
+
+
+@torch.inference_mode()
+def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
+           positions=None) -> AblationResult:
+    """Ablate ``components`` (e.g. ``["L0H1", "L1MLP", "L0N12"]``) together and compare.
+
+    Args:
+        window: a one-row window (row 0 is used).
+        a, b: optional actions: also report ``logit[a] - logit[b]`` and per-component direct
+            attributions before/after (the after-attribution is of the ablated run).
+        mode, means, positions: see :func:`ablation_hooks`.
+    """
+    comps = [components] if isinstance(components, str) else list(components)
+    hooks = ablation_hooks(adapter, [(None, c) for c in comps], window.batch_size, mode, means, positions)
+    res = AblationResult(components=comps, mode=mode, action_names=tuple(adapter.action_names),
+                         logits_before=None, logits_after=None, probs_before=None, probs_after=None)  # type: ignore[arg-type]
+    if a is None:
+        before, after = adapter.forward(window)[0], adapter.run_with_hooks(window, fwd_hooks=hooks)[0]
+    else:
+        names = attribution_hooks(adapter, per_source=False)
+        lb, cb = adapter.run_with_cache(window, names_filter=names)
+        la, ca = C.run_with_cache(adapter, window, names, fwd_hooks=hooks)
+        ab, aa = (logit_attribution(adapter, window, a, b, per_source=False, cache=c, logits=lg)
+                  for c, lg in ((cb, lb), (ca, la)))
+        before, after = lb[0], la[0]
+        res.direction, res.labels = ab.direction, ab.labels
+        res.logit_diff_before, res.logit_diff_after = ab.logit_diff, aa.logit_diff
+        res.contributions_before, res.contributions_after = ab.values, aa.values
+    res.logits_before, res.logits_after = C.np32(before), C.np32(after)
+    res.probs_before, res.probs_after = C.softmax_np(before), C.softmax_np(after)
+    return res
+
+
+@dataclass
+class SingleAblations:
+    """Every single-component ablation of one state, from one batched forward.
+
+    Attributes:
+        labels: ``K`` ablated components (default: every head, then every MLP).
+        mode: ``"zero"`` or ``"mean"``; action_names: ``A`` names.
+        logits, probs: ``[K, A]`` after ablating component ``k`` alone.
+        baseline_logits, baseline_probs: ``[A]`` of the unablated window.
+        delta_probs: ``[K, A]`` = ``probs - baseline_probs``.
+        direction, logit_diff ``[K]``, baseline_logit_diff, delta_logit_diff ``[K]``: along
+            ``a - b`` when actions were given (else None).
+    """
+
+    labels: list[str]
+    mode: str
+    action_names: tuple[str, ...]
+    logits: np.ndarray
+    probs: np.ndarray
+    baseline_logits: np.ndarray
+    baseline_probs: np.ndarray
+    delta_probs: np.ndarray
+    direction: str | None = None
+    logit_diff: np.ndarray | None = None
+    baseline_logit_diff: float | None = None
+    delta_logit_diff: np.ndarray | None = None
+
+
+@torch.inference_mode()
+def single_component_ablations(adapter, window, a=None, b=None, *, components=None, mode: str = "zero",
+                               means=None, positions=None, baseline_logits=None) -> SingleAblations:
+    """Ablate each component alone, all in ONE forward (row ``k`` of a replicated window ablates
+    component ``k``).
+
+    Args:
+        window: a one-row window.
+        components: names to ablate one at a time (default: all heads ``L*H`` then all MLPs ``L``).
+        baseline_logits: ``[1, A]`` logits of ``window`` if already computed.
+    """
+    if window.batch_size != 1:
+        raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
+    comps = list(components) if components is not None else C.head_labels(adapter) + C.mlp_labels(adapter)
+    K = len(comps)
+    hooks = ablation_hooks(adapter, list(enumerate(comps)), K, mode, means, positions)
+    logits = adapter.run_with_hooks(window.repeat(K), fwd_hooks=hooks)
+    base = (adapter.forward(window) if baseline_logits is None else baseline_logits)[0]
+    probs, bprobs = C.softmax_np(logits), C.softmax_np(base)
+    res = SingleAblations(labels=comps, mode=mode, action_names=tuple(adapter.action_names), logits=C.np32(logits),
+                          probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs, delta_probs=probs - bprobs)
+    if a is not None:
+        ia = C.action_index(adapter, a)
+        ib = None if b is None else C.action_index(adapter, b)
+        diff = logits[:, ia] - (logits[:, ib] if ib is not None else 0)
+        bdiff = float(base[ia] - (base[ib] if ib is not None else 0))
+        res.direction, res.logit_diff = C.direction_label(adapter, a, b), C.np32(diff)
+        res.baseline_logit_diff, res.delta_logit_diff = bdiff, C.np32(diff) - bdiff
+    return res

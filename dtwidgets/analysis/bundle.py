@@ -1,0 +1,83 @@
+"""``analyze_state``: everything the Explorer shows for a new state, from ONE batched forward.
+
+The batch is ``[clean window | one row per single-component ablation | one row per RTG value]``.
+Ablation hooks touch only their own rows, and a single ``run_with_cache`` with a narrow
+``names_filter`` provides the cache for the attribution, the attention patterns and the RTG scan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import _common as C
+from .ablation import SingleAblations, ablation_hooks
+from .attention import AttentionPatterns, attention_patterns
+from .attribution import LogitAttribution, attribution_hooks, logit_attribution
+from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
+
+
+@dataclass
+class StateAnalysis:
+    """The bundle returned by :func:`analyze_state` (all numpy; window row 0).
+
+    Attributes:
+        action_names: ``A`` names; logits, probs: ``[A]`` of the window as given.
+        attribution: :class:`~dtwidgets.analysis.LogitAttribution` along ``a - b``.
+        ablations: :class:`~dtwidgets.analysis.SingleAblations` (every head, every MLP).
+        rtg_scan: :class:`~dtwidgets.analysis.RTGScan` over ``rtgs``.
+        attention: :class:`~dtwidgets.analysis.AttentionPatterns` ``[L*H, P, P]``.
+    """
+
+    action_names: tuple[str, ...]
+    logits: np.ndarray
+    probs: np.ndarray
+    attribution: LogitAttribution
+    ablations: SingleAblations
+    rtg_scan: RTGScan
+    attention: AttentionPatterns
+
+
+@torch.inference_mode()
+def analyze_state(adapter, window, a, b=None, rtgs=None, *, ablation_mode: str = "zero", means=None,
+                  per_source: bool = True, per_neuron: bool = False) -> StateAnalysis:
+    """Forward + cache + attribution + every single-component ablation + RTG scan, batched.
+
+    Args:
+        adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
+        window: a one-row window (the current state and its history).
+        a, b: the preference direction (actions by name or index; ``b=None`` for ``logit[a]``).
+        rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``).
+        ablation_mode, means: ``"zero"``, or ``"mean"`` with ``means`` from
+            :func:`~dtwidgets.analysis.mean_activations`.
+        per_source, per_neuron: passed to :func:`~dtwidgets.analysis.logit_attribution`.
+    """
+    if window.batch_size != 1:
+        raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
+    r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
+    comps = C.head_labels(adapter) + C.mlp_labels(adapter)
+    K, R = len(comps), len(r)
+    batch = type(window).cat([window.repeat(1 + K), window.repeat(R).with_rtg(torch.as_tensor(r))])
+    hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(comps)], 1 + K + R, ablation_mode, means)
+    names = sorted(set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter)))
+    logits, cache = C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
+
+    clean = cache.apply_slice_to_batch_dim(slice(0, 1))
+    attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])
+    attention = attention_patterns(adapter, window, cache=clean)
+    scan_cache = cache.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R))
+    scan = scan_from_cache(adapter, logits[1 + K:], scan_cache, r, a, b)
+    base, abl = logits[0], logits[1:1 + K]
+    probs, bprobs = C.softmax_np(abl), C.softmax_np(base)
+    ablations = SingleAblations(labels=comps, mode=ablation_mode, action_names=tuple(adapter.action_names),
+                                logits=C.np32(abl), probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs,
+                                delta_probs=probs - bprobs)
+    ia = C.action_index(adapter, a)
+    ib = None if b is None else C.action_index(adapter, b)
+    diff = abl[:, ia] - (abl[:, ib] if ib is not None else 0)
+    ablations.direction, ablations.logit_diff = attribution.direction, C.np32(diff)
+    ablations.baseline_logit_diff = attribution.logit_diff
+    ablations.delta_logit_diff = C.np32(diff) - attribution.logit_diff
+    return StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(base), probs=bprobs,
+                         attribution=attribution, ablations=ablations, rtg_scan=scan, attention=attention)

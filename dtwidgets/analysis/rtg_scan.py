@@ -1,0 +1,89 @@
+"""RTG scan: how behaviour and its decomposition change with the return-to-go, in ONE batched forward.
+
+Like the reference app, the scan sets the same RTG at every step of the window (padding
+included), and keeps observations, actions and timesteps fixed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import _common as C
+from .attribution import attribution_hooks, direct_contributions
+
+
+def default_rtgs(adapter, n: int = 101) -> np.ndarray:
+    """``n`` evenly spaced RTGs over ``[-1, 1]``, clipped to the model's RTG range."""
+    lo, hi = getattr(getattr(adapter, "cfg", None), "rtg_range", (-1.0, 1.0))
+    return np.linspace(max(-1.0, lo), min(1.0, hi), n, dtype=np.float32)
+
+
+def scan_hooks(adapter) -> list[str]:
+    L = C.n_layers(adapter)
+    return attribution_hooks(adapter, per_source=False) + [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+
+
+@dataclass
+class RTGScan:
+    """Action preferences, their decomposition and attention to RTG tokens over an RTG grid.
+
+    Attributes:
+        rtgs: ``[R]`` the RTG values (set at every step of the window).
+        action_names: ``A`` names; logits, probs: ``[R, A]``.
+        direction: e.g. ``"forward − right"``; logit_diff: ``[R]`` along it.
+        contributions: ``[R, N]`` direct attribution of ``logit_diff`` (rows sum to it).
+        labels, kinds: ``N`` component labels and kinds (as :class:`~dtwidgets.analysis.LogitAttribution`).
+        head_labels: ``L*H`` names.
+        attention_to_rtg: ``[R, L*H]`` attention from the prediction token to all RTG tokens (summed).
+        attention_to_rtg_by_token: ``[R, L*H, T]`` the same per RTG token; rtg_token_labels: ``T`` labels.
+    """
+
+    rtgs: np.ndarray
+    action_names: tuple[str, ...]
+    logits: np.ndarray
+    probs: np.ndarray
+    direction: str
+    logit_diff: np.ndarray
+    contributions: np.ndarray
+    labels: list[str]
+    kinds: list[str]
+    head_labels: list[str]
+    attention_to_rtg: np.ndarray
+    attention_to_rtg_by_token: np.ndarray
+    rtg_token_labels: list[str]
+
+
+def scan_from_cache(adapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
+    """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid."""
+    lay = adapter.layout
+    p = lay.prediction_position
+    vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
+    rp = lay.positions("rtg")
+    att = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][rows][:, :, p][..., rp]
+                     for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]
+    lg = logits[rows]
+    ia = C.action_index(adapter, a)
+    diff = lg[:, ia] - (lg[:, C.action_index(adapter, b)] if b is not None else 0)
+    return RTGScan(rtgs=np.asarray(rtgs, dtype=np.float32), action_names=tuple(adapter.action_names), logits=C.np32(lg),
+                   probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
+                   contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
+                   head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
+                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[lay.labels()[i] for i in rp])
+
+
+@torch.inference_mode()
+def rtg_scan(adapter, window, a, b=None, rtgs=None) -> RTGScan:
+    """Scan the RTG for a fixed one-row window: one ``run_with_cache`` over ``R`` replicated rows.
+
+    Args:
+        a, b: the preference direction (actions by name or index; ``b=None`` for ``logit[a]``).
+        rtgs: the grid (default :func:`default_rtgs`: 101 values in ``[-1, 1]``).
+    """
+    if window.batch_size != 1:
+        raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
+    r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
+    wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
+    logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
+    return scan_from_cache(adapter, logits, cache, r, a, b)

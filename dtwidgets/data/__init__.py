@@ -1,0 +1,30 @@
+"""Trajectory data: storage (:class:`Trajectories`), collection with behaviour policies, DT training
+and RTG calibration. Submodules load lazily (collection needs gymnasium, training needs torch)."""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "Trajectories": "dtwidgets.data.trajectories",
+    "Episode": "dtwidgets.data.trajectories",
+    "TrajectoryFileError": "dtwidgets.data.trajectories",
+    "collect_trajectories": "dtwidgets.data.collect",
+    "DEFAULT_POLICY_MIX": "dtwidgets.data.collect",
+    "make_policy": "dtwidgets.data.policies",
+    "TrainConfig": "dtwidgets.data.train",
+    "train": "dtwidgets.data.train",
+    "calibrate": "dtwidgets.data.calibration",
+    "CalibrationResult": "dtwidgets.data.calibration",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dtwidgets.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,44 @@
+"""analyze_state == the separate analyses it bundles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dtwidgets.analysis import (analyze_state, attention_patterns, logit_attribution, mean_activations, rtg_scan,
+                                single_component_ablations)
+from tests.analysis.helpers import CONFIGS, make_adapter, random_window
+
+
+@pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "raw-2tok-noLN", "noLN-gated-gelu-26tok"])
+def test_bundle_equals_separate_analyses(name):
+    a = make_adapter(**CONFIGS[name])
+    w = random_window(a, seed=4)
+    s = analyze_state(a, w, "forward", "left", per_neuron=True)
+    tol = 1e-5 * max(1, float(np.abs(s.logits).max()))
+    at = logit_attribution(a, w, "forward", "left", per_neuron=True)
+    assert s.attribution.labels == at.labels
+    np.testing.assert_allclose(s.attribution.values, at.values, atol=tol)
+    np.testing.assert_allclose(s.attribution.per_source, at.per_source, atol=tol)
+    np.testing.assert_allclose(s.attribution.neuron_values, at.neuron_values, atol=tol)
+    ab = single_component_ablations(a, w, "forward", "left")
+    assert s.ablations.labels == ab.labels
+    np.testing.assert_allclose(s.ablations.logits, ab.logits, atol=tol)
+    np.testing.assert_allclose(s.ablations.delta_logit_diff, ab.delta_logit_diff, atol=tol)
+    sc = rtg_scan(a, w, "forward", "left")
+    assert s.rtg_scan.logits.shape == (101, a.n_actions)
+    np.testing.assert_allclose(s.rtg_scan.logits, sc.logits, atol=tol)
+    np.testing.assert_allclose(s.rtg_scan.contributions, sc.contributions, atol=tol)
+    np.testing.assert_allclose(s.rtg_scan.attention_to_rtg, sc.attention_to_rtg, atol=1e-6)
+    np.testing.assert_allclose(s.attention.values, attention_patterns(a, w).values, atol=1e-6)
+    np.testing.assert_allclose(s.logits, a.forward(w)[0].numpy(), atol=tol)
+    assert abs(s.probs.sum() - 1) < 1e-6
+
+
+def test_bundle_mean_ablation_and_custom_grid():
+    a = make_adapter(**CONFIGS["lnpre-8tok"])
+    w = random_window(a)
+    means = mean_activations(a, random_window(a, seed=9).repeat(3))
+    s = analyze_state(a, w, "forward", rtgs=[0.0, 0.5], ablation_mode="mean", means=means)
+    ab = single_component_ablations(a, w, "forward", mode="mean", means=means)
+    np.testing.assert_allclose(s.ablations.logits, ab.logits, atol=1e-5)
+    assert s.rtg_scan.rtgs.tolist() == [0.0, 0.5] and s.ablations.mode == "mean"

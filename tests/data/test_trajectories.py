@@ -1,0 +1,152 @@
+"""Trajectories: offsets, returns/RTG, windows (make_window convention), bit-exact versioned .npz files."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from dtwidgets.adapters import make_window
+from dtwidgets.data.trajectories import FORMAT_VERSION, Trajectories, TrajectoryFileError
+
+
+def toy(rtgs=False, logits=False) -> Trajectories:
+    rng = np.random.default_rng(0)
+    lengths = [3, 1, 4]
+    eps = []
+    for k, n in enumerate(lengths):
+        rew = np.zeros(n, np.float32)
+        term = np.zeros(n, bool)
+        trunc = np.zeros(n, bool)
+        if k == 0:
+            rew[-1], term[-1] = 0.973, True
+        elif k == 1:
+            rew[-1], term[-1] = -1.0, True
+        else:
+            trunc[-1] = True
+        eps.append({"observations": rng.integers(0, 11, (n, 7, 7, 3)), "actions": rng.integers(0, 3, n),
+                    "rewards": rew, "terminated": term, "truncated": trunc, "seed": 10 + k, "policy": f"p{k}",
+                    "rtgs": np.full(n, 0.9) if rtgs else None, "logits": rng.normal(size=(n, 3)) if logits else None})
+    return Trajectories.from_episodes(eps, env_id="MiniGrid-Dynamic-Obstacles-8x8-v0", max_steps=1000,
+                                      metadata={"note": "toy"})
+
+
+def test_offsets_returns_rtg_outcomes():
+    t = toy()
+    assert t.n_steps == 8 and t.n_episodes == 3
+    assert t.episode_starts.tolist() == [0, 3, 4] and t.episode_lengths.tolist() == [3, 1, 4]
+    assert t.observations.dtype == np.uint8 and t.actions.dtype == np.int64 and t.rewards.dtype == np.float32
+    assert t.timesteps.tolist() == [0, 1, 2, 0, 0, 1, 2, 3]
+    np.testing.assert_allclose(t.returns(), [0.973, -1.0, 0.0])
+    np.testing.assert_allclose(t.rtg(), [0.973] * 3 + [-1.0] + [0.0] * 4)
+    assert t.outcomes().tolist() == ["goal", "collision", "timeout"]
+    eps = list(t.episodes())
+    assert [e.length for e in eps] == [3, 1, 4] and eps[0].seed == 10 and eps[2].policy == "p2"
+    assert eps[0].outcome == "goal" and eps[1].ret == -1.0
+    assert t.select([2, 0]).returns().tolist() == pytest.approx([0.0, 0.973])
+
+
+def test_rtg_is_reward_to_go_for_dense_rewards():
+    t = toy()
+    t.rewards[4:8] = [0.5, 0.25, 0.0, 1.0]
+    np.testing.assert_allclose(t.rtg()[4:], [1.75, 1.25, 1.0, 1.0])
+
+
+def test_save_load_bit_exact(tmp_path):
+    for kw in ({}, {"rtgs": True, "logits": True}):
+        t = toy(**kw)
+        p = t.save(tmp_path / "x.npz")
+        u = Trajectories.load(p)
+        for name in ("observations", "actions", "rewards", "terminated", "truncated", "timesteps",
+                     "episode_starts", "episode_lengths", "seeds", "rtgs", "logits"):
+            a, b = getattr(t, name), getattr(u, name)
+            if a is None:
+                assert b is None
+                continue
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+        assert (u.env_id, u.max_steps, u.policies, u.metadata) == (t.env_id, t.max_steps, t.policies, t.metadata)
+    # no pickled objects in the archive
+    with np.load(p, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        Trajectories.load(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(TrajectoryFileError, match="could not read"):
+        Trajectories.load(bad)
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    with pytest.raises(TrajectoryFileError, match="'meta'"):
+        Trajectories.load(other)
+    # a newer format version is refused with a clear message
+    p = toy().save(tmp_path / "v.npz")
+    with np.load(p, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(str(data["meta"][0]))
+    meta["version"] = FORMAT_VERSION + 1
+    data["meta"] = np.array([json.dumps(meta)])
+    np.savez(tmp_path / "v2.npz", **data)
+    with pytest.raises(TrajectoryFileError, match="version"):
+        Trajectories.load(tmp_path / "v2.npz")
+    meta["version"], meta["format"] = FORMAT_VERSION, "something-else"
+    data["meta"] = np.array([json.dumps(meta)])
+    np.savez(tmp_path / "v3.npz", **data)
+    with pytest.raises(TrajectoryFileError, match="format"):
+        Trajectories.load(tmp_path / "v3.npz")
+    # pickled object arrays are refused, not executed
+    np.savez(tmp_path / "obj.npz", meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(TrajectoryFileError):
+        Trajectories.load(tmp_path / "obj.npz")
+    # missing arrays are named
+    meta["format"] = "dtwidgets-trajectories"
+    data["meta"] = np.array([json.dumps(meta)])
+    del data["actions"]
+    np.savez(tmp_path / "v4.npz", **data)
+    with pytest.raises(TrajectoryFileError, match="actions"):
+        Trajectories.load(tmp_path / "v4.npz")
+    assert zipfile.is_zipfile(p)
+
+
+def test_validation_errors():
+    t = toy()
+    with pytest.raises(ValueError, match="contiguous"):
+        Trajectories(**{**_fields(t), "episode_starts": np.array([0, 2, 4])})
+    with pytest.raises(ValueError, match="last step"):
+        term = t.terminated.copy()
+        term[0] = True
+        Trajectories(**{**_fields(t), "terminated": term})
+
+
+def _fields(t):
+    return {k: getattr(t, k) for k in ("observations", "actions", "rewards", "terminated", "truncated", "timesteps",
+                                       "episode_starts", "episode_lengths", "seeds", "env_id", "max_steps")}
+
+
+@pytest.mark.parametrize("T", [1, 3])
+def test_windows_match_make_window(T):
+    t = toy()
+    pad = 3
+    rtg = t.rtg()
+    ends = np.arange(t.n_steps)
+    win, targets = t.windows(ends, T, pad)
+    for b, e in enumerate(ends):
+        ep = int(np.searchsorted(t.episode_starts, e, side="right") - 1)
+        s = int(t.episode_starts[ep])
+        ref = make_window(t.observations[s:e + 1], rtg[s:e + 1], t.timesteps[s:e + 1], t.actions[s:e],
+                          n_timesteps=T, pad_action=pad)
+        for f in ("observations", "actions", "rtgs", "timesteps", "n_pad"):
+            assert torch.equal(getattr(win, f)[b], getattr(ref, f)[0]), (f, e)
+        k = min(T, e - s + 1)
+        want = [-100] * (T - k) + t.actions[e - k + 1:e + 1].tolist()
+        assert targets[b].tolist() == want
+
+
+def test_windows_errors():
+    t = toy()
+    with pytest.raises(IndexError, match="step indices"):
+        t.windows([99], 1, 3)
