@@ -6,5 +6,13 @@ from .window import TrajectoryWindow, make_window
 
 __all__ = [
     "check_compatible", "EnvAdapter", "ModelAdapter", "StepResult", "ObservationSchema", "TokenLayout",
-    "TrajectoryWindow", "make_window", "OBJECTS", "COLOURS", "STATES",
+    "TrajectoryWindow", "make_window", "OBJECTS", "COLOURS", "STATES", "MiniGridEnv",
 ]
+
+
+def __getattr__(name: str):  # MiniGridEnv needs gymnasium + minigrid: load it on first use
+    if name == "MiniGridEnv":
+        from .minigrid_env import MiniGridEnv
+
+        return MiniGridEnv
+    raise AttributeError(f"module 'dtwidgets.adapters' has no attribute {name!r}")

@@ -11,8 +11,8 @@ _LAZY = {
     "collect_trajectories": "dtwidgets.data.collect",
     "DEFAULT_POLICY_MIX": "dtwidgets.data.collect",
     "make_policy": "dtwidgets.data.policies",
-    "TrainConfig": "dtwidgets.data.train",
-    "train": "dtwidgets.data.train",
+    "TrainConfig": "dtwidgets.data.training",
+    "train": "dtwidgets.data.training",
     "calibrate": "dtwidgets.data.calibration",
     "CalibrationResult": "dtwidgets.data.calibration",
 }

@@ -66,7 +66,7 @@ def get_data(path: str | None, n_episodes: int, progress: bool):
 def main(argv=None) -> dict:
     from ..model import DTAdapter, load_model, save_model
     from .calibration import calibrate
-    from .train import TrainConfig, train
+    from .training import TrainConfig, train
 
     ap = argparse.ArgumentParser(prog="python -m dtwidgets.data.train_demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--variant", choices=tuple(VARIANTS), default="post")
