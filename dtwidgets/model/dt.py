@@ -35,6 +35,22 @@ def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
     ], dim=-1).float()
 
 
+def _one_hot_features(obs: torch.Tensor) -> torch.Tensor:
+    """Raw codes ``[..., W, H, 3]`` -> flattened one-hot features ``[..., 20*W*H]`` in ``(channel, x, y)``
+    order, by scattering three ones per cell (same result as ``one_hot_observations`` + flatten)."""
+    o = obs.long()
+    limits = torch.tensor([N_OBJECTS, N_COLOURS, N_STATES])
+    if (o < 0).any() or (o >= limits).any():
+        bad = o.reshape(-1, 3).amax(0).tolist()
+        raise ValueError(f"expected raw MiniGrid codes object<{N_OBJECTS}, colour<{N_COLOURS}, state<{N_STATES}; got maxima {bad}")
+    W, H = o.shape[-3:-1]
+    channel = o + torch.tensor([0, N_OBJECTS, N_OBJECTS + N_COLOURS])
+    cell = (torch.arange(W)[:, None] * H + torch.arange(H)[None, :])[..., None]
+    idx = (channel * (W * H) + cell).reshape(*o.shape[:-3], -1)
+    out = torch.zeros(*o.shape[:-3], (N_OBJECTS + N_COLOURS + N_STATES) * W * H)
+    return out.scatter_(-1, idx, 1.0)
+
+
 class DecisionTransformer(nn.Module):
     """A Decision Transformer over MiniGrid observations. ``forward(window) -> [B, T, n_actions]``."""
 
@@ -75,7 +91,7 @@ class DecisionTransformer(nn.Module):
                 + (f" or [..., {W}, {H}, 20] (one-hot)" if cfg.one_hot_obs else "")
                 + f", got shape {tuple(obs.shape)}")
         if cfg.one_hot_obs and obs.shape[-1] == 3:
-            obs = one_hot_observations(obs)
+            return _one_hot_features(obs)
         x = obs.float().movedim(-1, -3)  # [..., C, W, H]
         return x.reshape(*x.shape[:-3], -1)
 

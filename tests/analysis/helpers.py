@@ -2,7 +2,9 @@
 independent plain-torch forward from their reference-layout weights."""
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,6 +30,7 @@ CONFIGS = {
                                     gated=True, one_hot=True, n_actions=7),
 }
 _TMP = Path(tempfile.mkdtemp(prefix="dtw-analysis-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=None)
