@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import time
 
 import pytest
@@ -53,6 +55,20 @@ def _demo_missing() -> str | None:
     return None
 
 
+_EXECUTE = """
+import sys, nbformat, nbclient
+src, dst, timeout, cwd = sys.argv[1:5]
+nb = nbformat.read(src, as_version=4)
+err = ""
+try:
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=int(timeout), resources={"metadata": {"path": cwd}}).execute()
+except Exception as e:
+    err = f"{type(e).__name__}: {e}".replace("\\n", " ")
+nbformat.write(nb, dst)
+print("DTW_ERROR:" + err)
+"""
+
+
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory) -> pathlib.Path:
     return tmp_path_factory.mktemp("notebook-exports")
@@ -63,28 +79,21 @@ def run_notebook(name: str, export_dir: pathlib.Path) -> dict:
     if name in _RUNS:
         return _RUNS[name]
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbclient")
     if name in NEEDS_DEMO and (why := _demo_missing()):
         pytest.skip(f"{name} needs the shipped demo model, which is missing: {why}")
-    nb = nbformat.read(EXAMPLES / f"{name}.ipynb", as_version=4)
-    env = {"DTW_EXPORT_DIR": str(export_dir), "MPLBACKEND": "Agg",
+    env = {**os.environ, "DTW_EXPORT_DIR": str(export_dir), "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process' environment
+    out = export_dir / f"{name}.executed.ipynb"
     t0 = time.perf_counter()
-    error = None
-    try:
-        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
-                                         resources={"metadata": {"path": str(EXAMPLES)}})
-        client.execute()
-    except Exception as e:  # noqa: BLE001 - reported by the tests below
-        error = f"{type(e).__name__}: {e}"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # nbclient runs in a subprocess: its asyncio loop must not leak into this process, where
+    # Playwright's sync API later refuses to start inside a running loop.
+    proc = subprocess.run([sys.executable, "-c", _EXECUTE, str(EXAMPLES / f"{name}.ipynb"), str(out),
+                           str(CELL_TIMEOUT_S), str(EXAMPLES)], env=env, capture_output=True, text=True)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("DTW_ERROR:")]
+    error = marker[-1][len("DTW_ERROR:"):] if marker else f"executor crashed (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    error = error or None
+    nb = nbformat.read(out, as_version=4) if out.is_file() else nbformat.read(EXAMPLES / f"{name}.ipynb", as_version=4)
     _RUNS[name] = {"nb": nb, "elapsed_s": time.perf_counter() - t0, "error": error}
     return _RUNS[name]
 
