@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import shutil
+from typing import Any, Iterator
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,3 +26,36 @@ def reference_adapter(reference_ckpt_path):
     from dtwidgets.model import load_checkpoint
 
     return load_checkpoint(reference_ckpt_path)
+
+
+# ---- one real browser for every test package (tests/browser, tests/examples) -------------------
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _browser_unavailable("python package 'playwright' is not installed (pip install playwright; no browser download needed)")
+    path = os.environ.get("DTW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        _browser_unavailable("no system Chromium found (apt-get install chromium, or set DTW_CHROMIUM)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        from tests.browser.conftest import CHROMIUM_ARGS
+
+        b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+
+
+def _browser_unavailable(reason: str) -> None:
+    if os.environ.get("DTW_REQUIRE_BROWSER"):
+        pytest.fail(f"browser tests required (DTW_REQUIRE_BROWSER=1) but {reason}")
+    pytest.skip(reason)

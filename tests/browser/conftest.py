@@ -49,26 +49,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("python package 'playwright' is not installed (pip install playwright; no browser download needed)")
-    path = os.environ.get("DTW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        _unavailable("no system Chromium found (apt-get install chromium, or set DTW_CHROMIUM)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+# ``chromium_path`` and ``browser`` live in tests/conftest.py: one Playwright session for the whole
+# run (a second concurrent sync_playwright() refuses to start inside the first one's event loop).
 
 
 class PageRecorder:
@@ -141,7 +123,8 @@ def _free_port() -> int:
 # ----------------------------------------------------------------------------------------------
 JUPYTER_KINDS = {
     # kind: (python module to import, jupyter subcommand, app class for config, notebook URL path)
-    "lab": ("jupyterlab", "lab", "LabApp", "/lab/tree/{name}"),
+    # "?reset": a fresh workspace, so notebooks opened by earlier tests are not restored beside this one
+    "lab": ("jupyterlab", "lab", "LabApp", "/lab/tree/{name}?reset"),
     "notebook": ("notebook", "notebook", "JupyterNotebookApp", "/notebooks/{name}"),
 }
 LOCAL_HOSTS = ("127.0.0.1", "localhost")

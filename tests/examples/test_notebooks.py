@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import LOCAL_SCHEMES, PageRecorder, browser, chromium_path  # noqa: F401 (fixtures)
+from tests.browser.conftest import LOCAL_SCHEMES, PageRecorder
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -127,7 +127,7 @@ def test_notebook_runs_and_exports(name: str, export_dir: pathlib.Path) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_exported_page_renders_offline(name: str, export_dir: pathlib.Path, browser) -> None:  # noqa: F811
+def test_exported_page_renders_offline(name: str, export_dir: pathlib.Path, browser) -> None:
     run = run_notebook(name, export_dir)
     if run["error"] is not None:
         pytest.fail(f"{name} did not execute, so its export cannot be checked: {run['error'][:500]}")
