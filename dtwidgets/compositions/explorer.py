@@ -102,7 +102,6 @@ class Explorer(W.VBox):
         self.tabs = W.Tab(children=[p.widget for p in self.panels])
         for i, p in enumerate(self.panels):
             self.tabs.set_title(i, p.title)
-        self.tabs.observe(lambda c: self._schedule(), names="selected_index")
         row = lambda *c: W.HBox(list(c), layout=W.Layout(flex_flow="row wrap", align_items="center"))  # noqa: E731
         controls = W.VBox([
             row(*self.buttons, self.act_button, self.back_button),
@@ -248,8 +247,8 @@ class Explorer(W.VBox):
             self._updating = False
 
     def _active_panels(self) -> set[str]:
-        i = self.tabs.selected_index if hasattr(self, "tabs") else 0
-        return {p.key for p in self.panels} if i is None else {p.key for p in self.panels}
+        """Keys of the panels shown (patching is computed only when its panel is)."""
+        return {p.key for p in self.panels}
 
     def _status_html(self, data) -> str:
         s = self.session

@@ -229,7 +229,7 @@ class PlaySession:
         logits = self.logits().numpy() if not self.done else None
         ep = {"observations": r["observations"][:n], "actions": r["actions"], "rewards": r["rewards"],
               "terminated": term, "truncated": trunc, "timesteps": r["timesteps"][:n], "seed": self.seed,
-              "policy": "explorer", "rtgs": r["rtgs"][:n], "logits": np.nan_to_num(r["logits"][:n], nan=np.nan)}
+              "policy": "explorer", "rtgs": r["rtgs"][:n], "logits": r["logits"][:n]}
         final = {"observation": r["observations"][-1].tolist(), "rtg": float(r["rtgs"][-1]),
                  "timestep": int(r["timesteps"][-1]), "done": self.done, "outcome": self.outcome,
                  "logits": None if logits is None else logits.tolist()}
