@@ -37,6 +37,17 @@ export function fmt(v, digits = 3) {
   return String(Number(v.toFixed(digits)));
 }
 
+/** Format a value written inside a heatmap cell: fixed decimals, never exponent form
+ * (tiny values read "0", large ones "12k"); hover shows the exact value. @param {number} v */
+export function cellFmt(v, digits = 1) {
+  if (!Number.isFinite(v)) return fmt(v);
+  const a = Math.abs(v);
+  if (a < 0.5 * 10 ** -digits) return "0";
+  if (a >= 1e4) return `${Math.round(v / 1e3)}k`;
+  if (a >= 100) return v.toFixed(0);
+  return String(Number(v.toFixed(digits)));
+}
+
 /** Label i of a list, falling back to `fallback(i)`. */
 export function nth(list, i, fallback) {
   const v = Array.isArray(list) ? list[i] : undefined;

@@ -1,6 +1,6 @@
 // Cell heatmap drawing shared by ChannelHeatmap, MatrixHeatmap and AttentionView,
 // plus the "vmax" control (number input bound to the `vmax` trait).
-import { h, push, fmt } from "./dom.js";
+import { h, push, fmt, cellFmt } from "./dom.js";
 import { hatch, flag, colorbar } from "./canvas.js";
 import { ink, css, diverging } from "./colors.js";
 
@@ -23,7 +23,7 @@ export function heat(ctx, get, nx, ny, cs, scale, annotate = false, ox = 0, oy =
     const c = scale(v);
     ctx.fillStyle = css(c); ctx.fillRect(X, Y, cs - gap, csy - gap);
     if (!Number.isFinite(v)) { inf++; flag(ctx, X, Y, Math.min(cs, csy)); }
-    if (ann) { ctx.fillStyle = ink(c); ctx.fillText(fmt(v, cs >= 30 ? 2 : 1), X + cs / 2, Y + csy / 2 + 0.5); }
+    if (ann) { ctx.fillStyle = ink(c); ctx.fillText(cellFmt(v, cs >= 30 ? 2 : 1), X + cs / 2, Y + csy / 2 + 0.5); }
   }
   return { nan, inf };
 }
