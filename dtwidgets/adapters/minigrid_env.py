@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .protocol import StepResult
-from .schema import COLOURS, OBJECTS, STATES, ObservationSchema
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, resolve_action
 
 DEFAULT_ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
 DEFAULT_MAX_STEPS = 1000  # the reference work's setting (MiniGrid's own default for 8x8 is 256)
@@ -188,17 +188,7 @@ class MiniGridEnv:
 
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""
-        if isinstance(action, str):
-            if action not in self.action_names:
-                raise ValueError(f"expected an action in {self.action_names} for {self.env_id}, got {action!r}")
-            return self.action_names.index(action)
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise TypeError(f"expected an action index (int) or name in {self.action_names}, got {action!r}")
-        a = int(action)
-        if not 0 <= a < self.n_actions:
-            raise ValueError(f"expected an action index in [0, {self.n_actions - 1}] {self.action_names} "
-                             f"for {self.env_id}, got {a}")
-        return a
+        return resolve_action(self.action_names, action, self.env_id)
 
     def step(self, action) -> StepResult:
         """Take one action (index or name). Stepping a finished episode raises; call :meth:`reset`."""

@@ -8,6 +8,7 @@ raw (3 integer channels: object, colour, state) or one-hot (20 binary features: 
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,28 @@ ONE_HOT_FEATURES = (
     + tuple(f"colour={c}" for c in COLOURS)
     + tuple(f"state={s}" for s in STATES)
 )
+
+
+def resolve_action(action_names, action, where: str = "") -> int:
+    """An action given by name (``"forward"``) or index -> its index; one clear error otherwise.
+
+    Shared by model adapters, env adapters, analysis functions and the Explorer.
+    """
+    names = tuple(action_names)
+    suffix = f" for {where}" if where else ""
+    if isinstance(action, str):
+        if action not in names:
+            raise ValueError(f"expected an action in {names}{suffix}, got {action!r}")
+        return names.index(action)
+    try:
+        if isinstance(action, (bool, np.bool_)):
+            raise TypeError
+        a = operator.index(action)  # int, numpy or 0-d integer torch tensor
+    except TypeError:
+        raise TypeError(f"expected an action index (int) or a name in {names}{suffix}, got {action!r}") from None
+    if not 0 <= a < len(names):
+        raise ValueError(f"expected an action index in [0, {len(names) - 1}] {names}{suffix}, got {a}")
+    return a
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters.schema import resolve_action
+
 COMPONENT_RE = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|(MLP))$")
 
 
@@ -47,16 +49,10 @@ def mlp_labels(adapter) -> list[str]:
 
 
 def action_index(adapter, action) -> int:
-    """An action given by name (``"forward"``) or index -> index; clear error otherwise."""
-    names = tuple(adapter.action_names)
-    if isinstance(action, str):
-        if action not in names:
-            raise ValueError(f"expected an action in {names}, got {action!r}")
-        return names.index(action)
-    a = int(action)
-    if not 0 <= a < len(names):
-        raise ValueError(f"expected an action index in [0, {len(names) - 1}], got {a}")
-    return a
+    """An action given by name (``"forward"``) or index -> index; clear error otherwise.
+
+    Only needs ``adapter.action_names``, so hand-written adapters work too."""
+    return resolve_action(adapter.action_names, action)
 
 
 def direction_label(adapter, a, b=None) -> str:

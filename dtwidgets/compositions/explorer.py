@@ -52,8 +52,8 @@ class Explorer(W.VBox):
         self.coalesce_s = coalesce_s
         self._pending = None
         self.timings: dict[str, float] = {}
-        a, b = (model.action_index(p) for p in pair)
-        self.ctx = AnalysisContext(model, pair=(a, b), reference_windows=reference_windows)
+        self.ctx = AnalysisContext(model, pair=pair, reference_windows=reference_windows)
+        a, b = self.ctx.pair
         lo, hi = model.rtg_range
 
         # --- views -----------------------------------------------------------------------

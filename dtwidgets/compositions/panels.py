@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import ipywidgets as W
 import numpy as np
 
+from ..adapters.schema import resolve_action
 from ..analysis.ablation import ablate, mean_activations
 from ..analysis.bundle import StateAnalysis, analyze_state
 from ..analysis.circuits import ov_map, qk_map
@@ -45,7 +46,7 @@ class AnalysisContext:
 
     def __init__(self, model, pair=(0, 1), reference_windows=None, rtgs=None):
         self.model = model
-        self.pair = tuple(model.action_index(p) for p in pair)
+        self.pair = tuple(resolve_action(model.action_names, p) for p in pair)
         self.rtgs = rtgs
         self.means = mean_activations(model, reference_windows) if reference_windows is not None else None
         self.ablation_mode = "mean" if self.means is not None else "zero"

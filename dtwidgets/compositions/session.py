@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..adapters import check_compatible
+from ..adapters.schema import resolve_action
 
 
 @dataclass
@@ -120,9 +121,7 @@ class PlaySession:
             raise RuntimeError(f"the episode ended ({self.outcome}); reset or step back first")
         if self.replay:
             raise RuntimeError("this is a recorded episode being replayed; reset to play from a fresh state")
-        a = self.model.action_index(action) if isinstance(action, str) else int(action)
-        if not 0 <= a < self.model.n_actions:
-            raise ValueError(f"expected an action index in [0, {self.model.n_actions - 1}], got {a}")
+        a = resolve_action(self.model.action_names, action)
         self.logits()  # record the model's prediction for the state acted in
         res = self.env.step(a)
         self.h.actions.append(a)

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import torch
 
+from ..adapters.schema import resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .dt import EMBED_HOOKS, DecisionTransformer
 
@@ -62,14 +63,7 @@ class DTAdapter:
 
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""
-        if isinstance(action, str):
-            if action not in self.action_names:
-                raise ValueError(f"expected an action in {self.action_names}, got {action!r}")
-            return self.action_names.index(action)
-        a = int(action)
-        if not 0 <= a < self.n_actions:
-            raise ValueError(f"expected an action index in [0, {self.n_actions - 1}], got {a}")
-        return a
+        return resolve_action(self.action_names, action)
 
     # ---- inputs ------------------------------------------------------------------------
     def features(self, observations) -> torch.Tensor:
