@@ -131,7 +131,7 @@ class AblationResult:
 
 @torch.inference_mode()
 def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
-           positions=None) -> AblationResult:
+           positions=None, baseline=None) -> AblationResult:
     """Ablate ``components`` (e.g. ``["L0H1", "L1MLP", "L0N12"]``) together and compare.
 
     Args:
@@ -139,6 +139,8 @@ def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", m
         a, b: optional actions: also report ``logit[a] - logit[b]`` and per-component direct
             attributions before/after (the after-attribution is of the ablated run).
         mode, means, positions: see :func:`ablation_hooks`.
+        baseline: the clean run's :class:`LogitAttribution` along ``a - b`` when already computed
+            (e.g. by :func:`~dtwidgets.analysis.analyze_state`); the clean forward is then skipped.
     """
     comps = [components] if isinstance(components, str) else list(components)
     hooks = ablation_hooks(adapter, [(None, c) for c in comps], window.batch_size, mode, means, positions)
@@ -148,11 +150,15 @@ def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", m
         before, after = adapter.forward(window)[0], adapter.run_with_hooks(window, fwd_hooks=hooks)[0]
     else:
         names = attribution_hooks(adapter, per_source=False)
-        lb, cb = adapter.run_with_cache(window, names_filter=names)
+        if baseline is None:
+            lb, cb = adapter.run_with_cache(window, names_filter=names)
+            ab = logit_attribution(adapter, window, a, b, per_source=False, cache=cb, logits=lb)
+            before = lb[0]
+        else:
+            ab, before = baseline, torch.as_tensor(baseline.logits)
         la, ca = C.run_with_cache(adapter, window, names, fwd_hooks=hooks)
-        ab, aa = (logit_attribution(adapter, window, a, b, per_source=False, cache=c, logits=lg)
-                  for c, lg in ((cb, lb), (ca, la)))
-        before, after = lb[0], la[0]
+        aa = logit_attribution(adapter, window, a, b, per_source=False, cache=ca, logits=la)
+        after = la[0]
         res.direction, res.labels = ab.direction, ab.labels
         res.logit_diff_before, res.logit_diff_after = ab.logit_diff, aa.logit_diff
         res.contributions_before, res.contributions_after = ab.values, aa.values

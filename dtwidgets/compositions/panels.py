@@ -125,7 +125,7 @@ class AblationPanel(Panel):
         self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"])
         self.contrib = ContributionBars(title="contributions before / after", series_names=["clean", "ablated"])
         self.widget.children = [self.overview, self.component, W.HBox([self.probs, self.contrib])]
-        self._window = None
+        self._window = self._baseline = None
 
     def update(self, data):
         ab = data.state.ablations
@@ -133,15 +133,15 @@ class AblationPanel(Panel):
                title=f"change in {ab.direction} when one component is {ab.mode}-ablated")
         if list(self.component.options) != list(ab.labels):
             self.component.options = ab.labels
-        self._window = data.window
+        self._window, self._baseline = data.window, data.state.attribution
         self._detail()
 
     def _detail(self):
         if self._window is None or self.component.value is None:
             return
         a, b = self.ctx.pair
-        r = ablate(self.ctx.model, self._window, [self.component.value], a, b,
-                   mode=self.ctx.ablation_mode, means=self.ctx.means)
+        r = ablate(self.ctx.model, self._window, [self.component.value], a, b,  # one forward: the clean
+                   mode=self.ctx.ablation_mode, means=self.ctx.means, baseline=self._baseline)  # run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
         assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=r.labels)
 

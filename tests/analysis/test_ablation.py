@@ -95,3 +95,20 @@ def test_ablation_errors():
         ablate(a, w, ["L0H0"], mode="mean")
     with pytest.raises(ValueError, match="one-row window"):
         single_component_ablations(a, w.repeat(2))
+
+
+def test_ablate_with_shared_baseline_equals_full_run():
+    """The Explorer passes the shared analysis' clean attribution; the result must be the same."""
+    from dtwidgets.analysis.bundle import analyze_state
+
+    name = sorted(CONFIGS)[0]
+    a = make_adapter(**CONFIGS[name])
+    w = random_window(a, seed=2)
+    st = analyze_state(a, w, 0, 1)
+    full = ablate(a, w, ["L0H0"], 0, 1)
+    shared = ablate(a, w, ["L0H0"], 0, 1, baseline=st.attribution)
+    assert shared.labels == full.labels
+    for f in ("logits_before", "logits_after", "probs_before", "probs_after", "contributions_before",
+              "contributions_after"):
+        np.testing.assert_allclose(getattr(shared, f), getattr(full, f), atol=1e-5, err_msg=f)
+    assert abs(shared.logit_diff_before - full.logit_diff_before) < 1e-5
