@@ -27,12 +27,14 @@ ACTION_NAMES = (IMG, SCRIPT, "forward")
 #: the outcome written into a hostile trajectory file
 OUTCOME = f"{PLAIN_IMG}{SCRIPT}"
 
-# JS: every element with an on* attribute, plus elements that should never come from our pages
-BAD_ELEMENTS_JS = """() => {
+# JS, optional CSS selector `sel` (default: the whole page): every element with an on* attribute below it,
+# plus elements that should never come from our pages
+BAD_ELEMENTS_JS = """(sel) => {
   const out = [];
-  for (const e of document.querySelectorAll('*')) {
+  for (const e of (sel ? [...document.querySelectorAll(sel)] : [document]).flatMap(r => [...r.querySelectorAll('*')])) {
     for (const a of e.attributes) if (a.name.toLowerCase().startsWith('on')) out.push(`${e.tagName}[${a.name}]`);
-    if (['IMG', 'IFRAME', 'SVG', 'OBJECT', 'EMBED'].includes(e.tagName.toUpperCase())) out.push(e.tagName);
+    if (['IMG', 'IFRAME', 'SVG', 'OBJECT', 'EMBED', 'SCRIPT'].includes(e.tagName.toUpperCase()))
+      out.push(`${e.tagName} in ${e.parentElement && e.parentElement.className}`);
   }
   return out;
 }"""
@@ -72,15 +74,17 @@ def hostile_widgets() -> dict:
     }
 
 
-def hostile_layout() -> ipywidgets.Widget:
-    """Every hostile widget plus hostile ipywidgets HTML / Label / tab titles, in one layout."""
+def hostile_layout(html: bool = True) -> ipywidgets.Widget:
+    """Every hostile widget plus a hostile ipywidgets Label and tab titles, in one layout; with ``html``
+    also an ``ipywidgets.HTML`` holding raw payloads (only the static export can make that safe: in a
+    live notebook an HTML widget's value *is* HTML, so code must escape what it puts there)."""
     ws = hostile_widgets()
     tab = ipywidgets.Tab([ipywidgets.VBox([ws["grid_view"]]), ipywidgets.VBox([ws["channel_heatmap"]])])
     tab.titles = (IMG, SCRIPT)
-    html = ipywidgets.HTML(f"status: <b>{IMG}</b> {SCRIPT} <span onclick=alert(3)>{SVG}</span>{IFRAME}"
+    html_box = ipywidgets.HTML(f"status: <b>{IMG}</b> {SCRIPT} <span onclick=alert(3)>{SVG}</span>{IFRAME}"
                           f"<b onmouseover=\"window.{FLAG}=1\" style=\"position:fixed;inset:0\">cover</b>")
     rest = [w for k, w in ws.items() if k not in ("grid_view", "channel_heatmap")]
-    return ipywidgets.VBox([html, ipywidgets.Label(PLAIN_SCRIPT), tab, *rest])
+    return ipywidgets.VBox([*([html_box] if html else []), ipywidgets.Label(PLAIN_SCRIPT), tab, *rest])
 
 
 def texts_shown(name: str) -> list[str]:
@@ -138,3 +142,9 @@ def hostile_explorer(folder: Path, load_trajectory: bool = True):
         e.load_button.click()
         e.refresh()
     return e, model_path, traj_path
+
+
+#: root CSS class of each widget's front-end (js/<module>.js ``widget(cls, ...)``)
+ROOT_CLASS = {"grid_view": "dtw-gridview", "channel_heatmap": "dtw-channelheatmap", "action_preferences": "dtw-actionprefs",
+              "attention_view": "dtw-attention", "contribution_bars": "dtw-contrib", "matrix_heatmap": "dtw-matrix",
+              "rtg_scan_view": "dtw-rtgscan", "calibration_curve": "dtw-calibration"}
