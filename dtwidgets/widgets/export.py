@@ -150,5 +150,6 @@ def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidg
                                 f"{what} (create it first, e.g. pathlib.Path(...).mkdir(parents=True))")
     if out.is_dir():
         raise IsADirectoryError(f"to_html: expected a file path, got the folder {str(out)!r}")
-    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8")
+    # LF only (read_text above also gives LF): the CSP hash is of the runtime exactly as the browser reads it
+    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8", newline="\n")
     return out
