@@ -58,7 +58,7 @@ class ChannelHeatmap(DTWidget):
         titles = v if name == "titles" else self.titles
         if values.size:
             C, W, H = values.shape
-            if H == 3 and C != 3 and len(titles) != C:
+            if H == 3 and W != 3 and C != 3 and len(titles) != C:  # [W, H, 3] codes, not [C, 3, 3] maps
                 raise traitlets.TraitError(
                     f"ChannelHeatmap.values: expected [C, W, H], got shape {tuple(values.shape)}, which looks like a "
                     f"MiniGrid observation [W={C}, H={W}, 3] (object, colour, state codes on the last axis); pass "

@@ -74,6 +74,9 @@ def test_channel_heatmap_refuses_a_raw_observation_and_says_how() -> None:
     # [C, W, 3] maps are accepted when each of the C channels is titled
     assert ChannelHeatmap(values=np.zeros((7, 7, 3)), titles=[f"c{i}" for i in range(7)]).values.shape == (7, 7, 3)
     assert ChannelHeatmap(values=np.zeros((3, 5, 3))).values.shape == (3, 5, 3)  # 3 channels: unambiguous
+    assert ChannelHeatmap(values=np.zeros((2, 3, 3))).values.shape == (2, 3, 3)  # square 3x3 maps
+    with pytest.raises(traitlets.TraitError, match=r"looks like a MiniGrid observation \[W=19, H=7, 3\]"):
+        ChannelHeatmap(values=np.zeros((19, 7, 3)))  # a full, non-square grid encoding
     with pytest.raises(traitlets.TraitError, match=r"ChannelHeatmap\.titles: expected 2 items.*C = 2.*got 3"):
         ChannelHeatmap(values=np.zeros((2, 5, 5)), titles=["a", "b", "c"])
     assert ChannelHeatmap(values=np.zeros((5, 5)), titles=["only"]).values.shape == (1, 5, 5)
