@@ -42,6 +42,23 @@ function el(tag, cls, text) {
   return e;
 }
 
+// Tags an exported ipywidgets.HTML value may contain (sanitised in Python, see _safe_html.py).
+const SAFE_TAGS = new Set(["b", "i", "em", "strong", "u", "code", "pre", "br", "span", "small",
+  "sub", "sup", "div", "p", "h3", "h4"]);
+
+/** Build sanitised HTML nodes (strings = text, [tag, children] = element) as DOM: text nodes and
+ * attribute-free elements only, never innerHTML. A tag outside SAFE_TAGS is shown as text. */
+function appendSafe(parent, nodes) {
+  for (const n of nodes) {
+    if (typeof n === "string") parent.appendChild(document.createTextNode(n));
+    else if (Array.isArray(n) && SAFE_TAGS.has(n[0])) {
+      const e = document.createElement(n[0]);
+      appendSafe(e, Array.isArray(n[1]) ? n[1] : []);
+      parent.appendChild(e);
+    } else parent.appendChild(document.createTextNode(String(n)));
+  }
+}
+
 async function main() {
   const data = JSON.parse(document.getElementById("dtw-data").textContent);
   const mods = {};
@@ -87,7 +104,7 @@ async function main() {
       }
     } else if (node.type === "html") {
       const d = el("div", "dtw-x-html");
-      d.innerHTML = node.html; // ipywidgets.HTML content, provided by the notebook author
+      appendSafe(d, node.nodes || []);
       parent.appendChild(d);
     } else {
       parent.appendChild(el("div", "dtw-x-text", node.text));

@@ -73,7 +73,7 @@ def array_to_json(value: np.ndarray | None, widget: Any = None) -> dict | None:
     return {
         "dtype": arr.dtype.name,
         "shape": [int(d) for d in arr.shape],
-        "view": memoryview(arr.reshape(-1)).cast("B"),
+        "view": memoryview(arr.reshape(-1)).cast("B"),  # type: ignore[arg-type]  # ndarray is a buffer
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-__all__ = ["Labels", "IntPair", "OptionalVmax"]
+__all__ = ["Labels", "IntPair", "OptionalVmax", "check_count", "check_first_axis"]
 
 
 class Labels(traitlets.TraitType):
@@ -63,3 +63,21 @@ class OptionalVmax(traitlets.Float):
         if not (v > 0 and np.isfinite(v)):
             raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}: expected a positive finite float or None, got {value!r}")
         return v
+
+
+TOGETHER = ("when both change size, set them together: `with widget.hold_trait_notifications(): ...` "
+            "(or pass both to the constructor)")
+
+
+def check_count(obj: Any, name: str, got: int, expected: int, per: str) -> None:
+    """Raise ``TraitError`` naming ``obj.name`` unless it holds ``expected`` items (``per`` says what one item
+    stands for, e.g. "one per component (values [S, N] has N = 5)"). ``got == 0`` (unset) is accepted."""
+    if got and got != expected:
+        raise traitlets.TraitError(f"{type(obj).__name__}.{name}: expected {expected} items, {per}; got {got}. {TOGETHER}")
+
+
+def check_first_axis(obj: Any, name: str, arr: np.ndarray, expected: int, per: str) -> None:
+    """Like :func:`check_count` for an array's first axis; an empty array (unset) is accepted."""
+    if arr.size and arr.shape[0] != expected:
+        raise traitlets.TraitError(f"{type(obj).__name__}.{name}: expected first axis {expected}, {per}; "
+                                   f"got shape {tuple(arr.shape)}. {TOGETHER}")

@@ -7,7 +7,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels
+from ._traits import IntPair, Labels, check_count, check_first_axis
 
 __all__ = ["ActionPreferences", "ContributionBars", "RTGScanView", "CalibrationCurve"]
 
@@ -32,6 +32,15 @@ class ActionPreferences(DTWidget):
     logits = _vec("[A]")
     action_names = Labels().tag(sync=True)
     pair = IntPair((0, 1)).tag(sync=True)
+
+    @traitlets.validate("logits", "action_names")
+    def _names_match_logits(self, proposal: dict):
+        v, name = proposal["value"], proposal["trait"].name
+        logits = v if name == "logits" else self.logits
+        names = v if name == "action_names" else self.action_names
+        if logits.size:
+            check_count(self, "action_names", len(names), logits.shape[0], f"one per logit (logits [A] has A = {logits.shape[0]})")
+        return v
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -74,10 +83,20 @@ class ContributionBars(DTWidget):
     title = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.CInt(-1, min=-1).tag(sync=True)
 
-    @traitlets.validate("values")
-    def _values_2d(self, proposal: dict) -> np.ndarray:
-        v = proposal["value"]
-        return v[None] if v.ndim == 1 else v
+    @traitlets.validate("values", "labels", "series_names", "groups")
+    def _counts_match_values(self, proposal: dict):
+        v, name = proposal["value"], proposal["trait"].name
+        if name == "values" and v.ndim == 1:
+            v = v[None]
+        cur = {"values": self.values, "labels": self.labels, "series_names": self.series_names, "groups": self.groups}
+        cur[name] = v
+        values = cur["values"].reshape(1, -1) if cur["values"].ndim == 1 else cur["values"]  # not yet cross-validated
+        if values.size:
+            S, N = values.shape
+            for lst, n, per in (("labels", N, "one per component"), ("groups", N, "one per component"),
+                                ("series_names", S, "one per series")):
+                check_count(self, lst, len(cur[lst]), n, f"{per} (values [S, N] has shape [{S}, {N}])")
+        return v
 
 
 class RTGScanView(DTWidget):
@@ -137,3 +156,17 @@ class CalibrationCurve(DTWidget):
     title = traitlets.Unicode("").tag(sync=True)
     x_label = traitlets.Unicode("").tag(sync=True)
     y_label = traitlets.Unicode("").tag(sync=True)
+
+    @traitlets.validate("targets", "mean", "lo", "hi", "outcome_counts", "outcome_names")
+    def _lengths_match_targets(self, proposal: dict):
+        v, name = proposal["value"], proposal["trait"].name
+        cur = {n: getattr(self, n) for n in ("targets", "mean", "lo", "hi", "outcome_counts", "outcome_names")}
+        cur[name] = v
+        R = cur["targets"].shape[0]
+        for arr in ("mean", "lo", "hi", "outcome_counts"):
+            check_first_axis(self, arr, cur[arr], R, f"one row per target (targets [R] has R = {R})")
+        counts = cur["outcome_counts"]
+        if counts.size:
+            K = counts.shape[1]
+            check_count(self, "outcome_names", len(cur["outcome_names"]), K, f"one per outcome (outcome_counts [R, K] has K = {K})")
+        return v

@@ -9,13 +9,21 @@ and calls the anywidget ``render({model, el})``. No require.js, widget manager o
 Interaction that lives in the browser keeps working (hover, selection, sliders, editing);
 Python callbacks and Python-side ``ipywidgets.link`` do not (there is no kernel).
 Supported containers: any ``ipywidgets.Box`` (HBox/VBox/GridBox/Tab/Accordion/Stack; tabs are
-laid out as titled sections). ``Label``/``HTML`` widgets are exported as text/HTML; other
-widgets become a short placeholder.
+laid out as titled sections). ``Label`` widgets are exported as text; ``HTML`` widgets are
+sanitised (:mod:`._safe_html`: a few formatting tags without attributes, everything else shown
+as literal text); other widgets become a short placeholder.
+
+Trust: the page runs only our own runtime. Its content-security policy allows exactly that
+script (by its sha256 hash) plus the ``blob:`` modules the runtime creates from the embedded
+widget code; no inline event handler, ``javascript:`` URL or injected ``<script>`` can run.
+Page data sits in a ``<script type="application/json">`` with ``<``, ``>``, ``&`` escaped as
+``\\u003c`` etc., and every text reaches the DOM as a text node.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import os
@@ -26,6 +34,7 @@ import ipywidgets
 from ipywidgets.widgets.widget import _remove_buffers
 
 from ._base import STATIC_DIR, DTWidget
+from ._safe_html import safe_html_nodes
 
 __all__ = ["to_html", "to_html_string"]
 
@@ -71,7 +80,7 @@ def _node(w: Any, models: dict, modules: dict) -> dict:
             direction = "column" if "column" in flow else "row"
         return {"type": "box", "dir": direction, "children": [_node(c, models, modules) for c in w.children]}
     if isinstance(w, (ipywidgets.HTML, ipywidgets.HTMLMath)):
-        return {"type": "html", "html": str(w.value)}
+        return {"type": "html", "nodes": safe_html_nodes(w.value)}
     if isinstance(w, ipywidgets.Label):
         return {"type": "text", "text": str(w.value)}
     if isinstance(w, ipywidgets.Widget):
@@ -96,6 +105,13 @@ def _default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__} in widget state")
 
 
+def content_security_policy(runtime: str) -> str:
+    """The export's CSP: only the inline ``runtime`` (by sha256) and the blob: modules it imports run."""
+    digest = base64.b64encode(hashlib.sha256(runtime.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; script-src 'sha256-{digest}' blob:; style-src 'unsafe-inline'; "
+            "img-src data: blob:; base-uri 'none'; form-action 'none'")
+
+
 def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
     """Return the self-contained HTML document as a string (see :func:`to_html`)."""
     models: dict = {}
@@ -107,8 +123,7 @@ def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
     t = html.escape(str(title))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "script-src 'unsafe-inline' blob:; style-src 'unsafe-inline'; img-src data: blob:\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy(runtime)}\">\n"
         f"<title>{t}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n"
         f"<h1 class=\"dtw-x-title\">{t}</h1>\n<div id=\"dtw-root\"></div>\n"
         f"<script id=\"dtw-data\" type=\"application/json\">{_json_for_script(data)}</script>\n"
@@ -122,13 +137,19 @@ def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidg
     Parameters
     ----------
     widget_or_layout : DTWidget | ipywidgets.Box
-    path : output file (parent folders are created)
+    path : output file; its folder must exist (FileNotFoundError naming the folder otherwise)
     title : page title and heading
 
     Returns the resolved path. Each widget module's JS is included once, however many
     instances use it; array traits are embedded base64-encoded.
     """
     out = pathlib.Path(path).expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8")
+    if not out.parent.is_dir():
+        what = "is not a folder" if out.parent.exists() else "does not exist"
+        raise FileNotFoundError(f"to_html: expected an existing folder for {str(path)!r}, but {str(out.parent)!r} "
+                                f"{what} (create it first, e.g. pathlib.Path(...).mkdir(parents=True))")
+    if out.is_dir():
+        raise IsADirectoryError(f"to_html: expected a file path, got the folder {str(out)!r}")
+    # LF only (read_text above also gives LF): the CSP hash is of the runtime exactly as the browser reads it
+    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8", newline="\n")
     return out

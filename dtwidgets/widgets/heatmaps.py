@@ -9,7 +9,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels, OptionalVmax
+from ._traits import IntPair, Labels, OptionalVmax, check_count
 
 __all__ = ["ChannelHeatmap", "MatrixHeatmap", "AttentionView"]
 
@@ -48,10 +48,24 @@ class ChannelHeatmap(DTWidget):
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
 
-    @traitlets.validate("values")
-    def _values_3d(self, proposal: dict) -> np.ndarray:
-        v = proposal["value"]
-        return v[None] if v.ndim == 2 else v
+    @traitlets.validate("values", "titles")
+    def _values_3d(self, proposal: dict):
+        v, name = proposal["value"], proposal["trait"].name
+        if name == "values" and v.ndim == 2:
+            v = v[None]
+        values = v if name == "values" else self.values
+        values = values[None] if values.ndim == 2 else values  # not yet cross-validated
+        titles = v if name == "titles" else self.titles
+        if values.size:
+            C, W, H = values.shape
+            if H == 3 and W != 3 and C != 3 and len(titles) != C:  # [W, H, 3] codes, not [C, 3, 3] maps
+                raise traitlets.TraitError(
+                    f"ChannelHeatmap.values: expected [C, W, H], got shape {tuple(values.shape)}, which looks like a "
+                    f"MiniGrid observation [W={C}, H={W}, 3] (object, colour, state codes on the last axis); pass "
+                    "values=np.moveaxis(obs, -1, 0) with titles=['object', 'colour', 'state'] to draw its 3 channels "
+                    f"(or give {C} titles if these really are {C} channel maps of {W}x{H} cells)")
+            check_count(self, "titles", len(titles), C, f"one per channel (values [C, W, H] has C = {C})")
+        return v
 
 
 class MatrixHeatmap(DTWidget):

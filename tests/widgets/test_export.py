@@ -25,7 +25,7 @@ def test_export_dedups_modules_and_embeds_state(tmp_path) -> None:
     tab = ipywidgets.Tab([ipywidgets.HBox([g1, g2]), h])
     tab.titles = ("grids", "heat")
     layout = ipywidgets.VBox([ipywidgets.Label("<b>not html</b>"), tab, ipywidgets.IntSlider(description="n")])
-    path = to_html(layout, tmp_path / "sub" / "out.html", title="T <1>")
+    path = to_html(layout, tmp_path / "out.html", title="T <1>")
     html = path.read_text()
     assert html.count("<script") == 2  # data + runtime only
     assert "T &lt;1&gt;" in html
@@ -55,3 +55,12 @@ def test_export_has_no_network_urls() -> None:
 def test_export_rejects_non_widgets(tmp_path) -> None:
     with pytest.raises(TypeError, match="DTWidget or an ipywidgets layout"):
         to_html(object(), tmp_path / "x.html")
+
+
+def test_to_html_into_missing_folder_raises_naming_it(tmp_path) -> None:
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        to_html(MatrixHeatmap(values=np.eye(2)), missing / "x.html")
+    assert not missing.exists()
+    with pytest.raises(IsADirectoryError, match="folder"):
+        to_html(MatrixHeatmap(values=np.eye(2)), tmp_path)
