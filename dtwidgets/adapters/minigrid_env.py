@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .protocol import StepResult
-from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, resolve_action
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, episode_outcome, resolve_action
 
 DEFAULT_ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
 DEFAULT_MAX_STEPS = 1000  # the reference work's setting (MiniGrid's own default for 8x8 is 256)
@@ -76,16 +76,6 @@ def make_minigrid(env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STE
         env = gym.make(env_id, render_mode=render_mode)
     env.unwrapped.max_steps = int(max_steps)
     return env
-
-
-def episode_outcome(reward: float, terminated: bool, truncated: bool) -> str | None:
-    """``"goal"`` (terminated, positive reward), ``"collision"`` (terminated otherwise: a collision
-    in Dynamic Obstacles, lava elsewhere), ``"timeout"`` (truncated) or None while running."""
-    if terminated:
-        return "goal" if reward > 0 else "collision"
-    if truncated:
-        return "timeout"
-    return None
 
 
 @dataclass(frozen=True)

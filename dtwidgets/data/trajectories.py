@@ -17,9 +17,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..adapters.schema import OUTCOMES, check_observation_codes, episode_outcome
+
 FORMAT_NAME = "dtwidgets-trajectories"
 FORMAT_VERSION = 1
-OUTCOMES = ("goal", "collision", "timeout", "unfinished")
 
 _STEP_ARRAYS = {  # name -> dtype (per-step arrays, length N)
     "observations": np.uint8, "actions": np.int64, "rewards": np.float32,
@@ -64,11 +65,64 @@ class Episode:
 
 
 def _outcome(rewards, terminated, truncated) -> str:
+    """Outcome of a stored episode from its last step (:func:`~dtwidgets.adapters.schema.episode_outcome`)."""
     if len(rewards) == 0:
         return "unfinished"
-    if terminated[-1]:
-        return "goal" if rewards[-1] > 0 else "collision"
-    return "timeout" if truncated[-1] else "unfinished"
+    return episode_outcome(float(rewards[-1]), bool(terminated[-1]), bool(truncated[-1])) or "unfinished"
+
+
+_FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
+
+
+def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[str]:
+    """What is wrong with a ``metadata["final"]`` entry (``[]`` when nothing is).
+
+    Expected: ``{"observation": [W][H][3] integer codes with the observations' grid, "rtg": finite
+    number, "timestep": int >= 0, "done": bool, "outcome": None or "goal"/"collision"/"timeout",
+    "logits": None or n_actions finite numbers}``.
+    """
+    if not isinstance(final, dict):
+        return [f'metadata["final"] to be a JSON object, got {type(final).__name__}']
+    missing = [k for k in _FINAL_KEYS if k not in final]
+    if missing:
+        return [f'metadata["final"] with keys {list(_FINAL_KEYS)}, got {sorted(final)} (missing {missing})']
+    p = []
+    try:
+        obs = np.asarray(final["observation"])
+        shape_ok = obs.shape == tuple(obs_shape) and obs.dtype.kind in "biuf"
+    except (ValueError, TypeError):
+        obs, shape_ok = None, False
+    if not shape_ok:
+        got = getattr(obs, "shape", type(final["observation"]).__name__)
+        p.append(f'metadata["final"]["observation"] of shape {tuple(obs_shape)} (the observations\' grid), got {got}')
+    else:
+        try:
+            check_observation_codes(obs, 'metadata["final"]["observation"]')
+        except ValueError as e:
+            p.append(str(e).split(": expected ", 1)[-1])
+    rtg = final["rtg"]
+    if isinstance(rtg, bool) or not isinstance(rtg, (int, float)) or not np.isfinite(rtg):
+        p.append(f'metadata["final"]["rtg"] to be a finite number, got {rtg!r}')
+    t = final["timestep"]
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        p.append(f'metadata["final"]["timestep"] to be an integer >= 0, got {t!r}')
+    if not isinstance(final["done"], bool):
+        p.append(f'metadata["final"]["done"] to be true or false, got {final["done"]!r}')
+    outcome = final["outcome"]
+    if outcome is not None and outcome not in OUTCOMES[:3]:
+        p.append(f'metadata["final"]["outcome"] in {OUTCOMES[:3]} or null, got {outcome!r}')
+    elif isinstance(final["done"], bool) and final["done"] != (outcome is not None):
+        p.append(f'metadata["final"]["outcome"] set exactly when done, got done={final["done"]}, outcome={outcome!r}')
+    logits = final.get("logits")
+    if logits is not None:
+        try:
+            la = np.asarray(logits, dtype=np.float64)
+            ok = la.ndim == 1 and np.isfinite(la).all() and (n_logits is None or la.shape[0] == n_logits)
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            p.append(f'metadata["final"]["logits"] to be null or {n_logits or "n_actions"} finite numbers, got {logits!r:.80}')
+    return p
 
 
 @dataclass
@@ -211,8 +265,36 @@ class Trajectories:
             p.append(f"logits of shape ({N}, n_actions), got {self.logits.shape}")
         if self.max_steps < 1:
             p.append(f"max_steps >= 1, got {self.max_steps}")
+        p += self._value_problems()
         if p:
             raise ValueError("invalid Trajectories: expected " + "; expected ".join(p))
+
+    def _value_problems(self) -> list[str]:
+        """Values a replay would silently misuse: observation codes, non-finite rewards/RTGs, negative
+        actions, and a malformed ``metadata["final"]`` (the on-screen state a saved Explorer session restores)."""
+        p = []
+        if self.observations.ndim == 4 and self.observations.shape[-1] == 3 and self.observations.size:
+            try:
+                check_observation_codes(self.observations, "observations")
+            except ValueError as e:
+                p.append(str(e).replace("observations: expected ", "observations to hold ", 1))
+        for name in ("rewards", "rtgs"):
+            a = getattr(self, name)
+            if a is not None and a.size and not np.isfinite(a).all():
+                p.append(f"finite {name}, got {int((~np.isfinite(a)).sum())} NaN/Inf values")
+        if self.actions.size and self.actions.min() < 0:
+            p.append(f"non-negative actions, got {int(self.actions.min())}")
+        if "final" in self.metadata:
+            p += final_state_problems(self.metadata["final"], self.observations.shape[1:],
+                                      None if self.logits is None else self.logits.shape[-1])
+        return p
+
+    def check_grid(self, grid_shape, where: str = "trajectories") -> None:
+        """Raise one ValueError unless the observations' grid is ``grid_shape`` ``(W, H)`` (e.g. the model's view)."""
+        got = tuple(self.observations.shape[1:3])
+        if got != tuple(grid_shape):
+            raise ValueError(f"{where}: expected observations on a {tuple(grid_shape)} grid (the model's view), "
+                             f"got {got} (observations of shape {self.observations.shape})")
 
     # ---- basic views -------------------------------------------------------------------------
     @property
@@ -264,12 +346,8 @@ class Trajectories:
     def outcomes(self) -> np.ndarray:
         """``[E]`` outcome per episode: ``goal``, ``collision``, ``timeout`` or ``unfinished``."""
         ends = self.episode_ends()
-        out = np.full(self.n_episodes, "unfinished", dtype="<U10")
-        term, trunc, rew = self.terminated[ends], self.truncated[ends], self.rewards[ends]
-        out[trunc & ~term] = "timeout"
-        out[term & (rew > 0)] = "goal"
-        out[term & (rew <= 0)] = "collision"
-        return out
+        return np.array([_outcome(self.rewards[e:e + 1], self.terminated[e:e + 1], self.truncated[e:e + 1])
+                         for e in ends], dtype="<U10")
 
     def outcome_counts(self) -> dict[str, int]:
         o = self.outcomes()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dtwidgets.adapters import make_window
+from dtwidgets.adapters.schema import CODE_LIMITS
 from dtwidgets.data.trajectories import FORMAT_VERSION, Trajectories, TrajectoryFileError
 
 
@@ -26,7 +27,7 @@ def toy(rtgs=False, logits=False) -> Trajectories:
             rew[-1], term[-1] = -1.0, True
         else:
             trunc[-1] = True
-        eps.append({"observations": rng.integers(0, 11, (n, 7, 7, 3)), "actions": rng.integers(0, 3, n),
+        eps.append({"observations": rng.integers(0, CODE_LIMITS, (n, 7, 7, 3)), "actions": rng.integers(0, 3, n),
                     "rewards": rew, "terminated": term, "truncated": trunc, "seed": 10 + k, "policy": f"p{k}",
                     "rtgs": np.full(n, 0.9) if rtgs else None, "logits": rng.normal(size=(n, 3)) if logits else None})
     return Trajectories.from_episodes(eps, env_id="MiniGrid-Dynamic-Obstacles-8x8-v0", max_steps=1000,
