@@ -210,13 +210,16 @@ class MiniGridEnv:
         return StepResult(np.array(obs["image"], dtype=np.uint8), float(reward), terminated, truncated, info)
 
     def _check_on_grid(self, action: int) -> None:
-        """Refuse (state unchanged) a ``forward`` that would leave the grid: MiniGrid would fail deep
-        inside with a bare AssertionError, after part of the step already ran."""
+        """Refuse (state unchanged) any step while the cell ahead is off the grid: MiniGrid reads that
+        cell for every action and would fail deep inside with a bare AssertionError. Only possible
+        when the outer wall was removed through the raw minigrid object (``set_cell`` refuses it)."""
         u = self.unwrapped
         fx, fy = (int(v) for v in u.front_pos)
-        if action == int(u.actions.forward) and not (0 <= fx < self.width and 0 <= fy < self.height):
-            raise RuntimeError(f"cannot step forward from {self.agent_pos} facing direction {self.agent_dir}: expected "
-                               f"a cell inside the {self.width}x{self.height} grid ahead, got ({fx}, {fy}) outside it")
+        if not (0 <= fx < self.width and 0 <= fy < self.height):
+            name = self.action_names[action] if action < len(self.action_names) else action
+            raise RuntimeError(f"cannot take action {name!r} at {self.agent_pos} facing direction {self.agent_dir}: "
+                               f"expected the cell ahead inside the {self.width}x{self.height} grid, got ({fx}, {fy}) "
+                               f"outside it (the outer wall was removed); step back or reset()")
 
     def observation(self) -> np.ndarray:
         """The current partial observation ``[W, H, 3]`` uint8 (x, y, (object, colour, state))."""
