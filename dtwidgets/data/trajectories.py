@@ -71,6 +71,22 @@ def _outcome(rewards, terminated, truncated) -> str:
     return episode_outcome(float(rewards[-1]), bool(terminated[-1]), bool(truncated[-1])) or "unfinished"
 
 
+def _meta_problems(meta: dict) -> list[str]:
+    """Type problems of a file's top-level metadata (before anything is built from it)."""
+    p = []
+    if not isinstance(meta.get("env_id"), str):
+        p.append(f"env_id to be a string, got {meta.get('env_id')!r}")
+    m = meta.get("max_steps")
+    if isinstance(m, bool) or not isinstance(m, int):
+        p.append(f"max_steps to be an integer, got {m!r}")
+    pol = meta.get("policies")
+    if pol is not None and not (isinstance(pol, list) and all(isinstance(x, str) for x in pol)):
+        p.append(f"policies to be null or a list of strings, got {type(pol).__name__}")
+    if not isinstance(meta.get("metadata") or {}, dict):
+        p.append(f"metadata to be a JSON object, got {type(meta.get('metadata')).__name__}")
+    return p
+
+
 _FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
 
 
@@ -99,7 +115,7 @@ def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[
         try:
             check_observation_codes(obs, 'metadata["final"]["observation"]')
         except ValueError as e:
-            p.append(str(e).split(": expected ", 1)[-1])
+            p.append('metadata["final"]["observation"] to hold ' + str(e).split(": expected ", 1)[-1])
     rtg = final["rtg"]
     if isinstance(rtg, bool) or not isinstance(rtg, (int, float)) or not np.isfinite(rtg):
         p.append(f'metadata["final"]["rtg"] to be a finite number, got {rtg!r}')
@@ -476,6 +492,9 @@ class Trajectories:
         missing = [n for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS) if n not in data]
         if missing:
             raise TrajectoryFileError(f"{path.name} is missing arrays {missing}")
+        problems = _meta_problems(meta)
+        if problems:
+            raise TrajectoryFileError(f"invalid metadata in {path.name}: expected " + "; expected ".join(problems))
         for n, dt in {**_STEP_ARRAYS, **_EPISODE_ARRAYS, **_OPTIONAL_ARRAYS}.items():
             if n in data and data[n].dtype != np.dtype(dt):
                 raise TrajectoryFileError(f"expected {n} of dtype {np.dtype(dt)} in {path.name}, got {data[n].dtype}")
