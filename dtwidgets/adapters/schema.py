@@ -13,24 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The MiniGrid vocabulary: the ONE table of object / colour / state names and codes (MiniGrid's
-# OBJECT_TO_IDX, COLOR_TO_IDX, STATE_TO_IDX). Everything else imports it; js/lib/colors.js is
-# checked against it by tests/test_vocabulary.py.
-OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
-COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
-STATES = ("open", "closed", "locked")
-OBJECT_TO_IDX = {name: i for i, name in enumerate(OBJECTS)}
-COLOUR_TO_IDX = {name: i for i, name in enumerate(COLOURS)}
-STATE_TO_IDX = {name: i for i, name in enumerate(STATES)}
-RAW_CHANNELS = ("object", "colour", "state")
-#: exclusive upper bound of each raw channel's code: object < 11, colour < 6, state < 3
-CODE_LIMITS = (len(OBJECTS), len(COLOURS), len(STATES))
-#: episode outcomes (see :func:`episode_outcome`); "unfinished" for a stored episode that did not end
-OUTCOMES = ("goal", "collision", "timeout", "unfinished")
-ONE_HOT_FEATURES = (
-    tuple(f"object={o}" for o in OBJECTS)
-    + tuple(f"colour={c}" for c in COLOURS)
-    + tuple(f"state={s}" for s in STATES)
+# The MiniGrid vocabulary lives in dtwidgets.vocabulary (torch- and numpy-free, so widgets can use
+# it); re-exported here as part of the adapter layer's schema.
+from ..vocabulary import (  # noqa: E402,F401
+    CODE_LIMITS, COLOUR_TO_IDX, COLOURS, OBJECT_TO_IDX, OBJECTS, ONE_HOT_FEATURES, OUTCOMES, RAW_CHANNELS,
+    STATE_TO_IDX, STATES, episode_outcome,
 )
 
 
@@ -54,17 +41,6 @@ def resolve_action(action_names, action, where: str = "") -> int:
     if not 0 <= a < len(names):
         raise ValueError(f"expected an action index in [0, {len(names) - 1}] {names}{suffix}, got {a}")
     return a
-
-
-def episode_outcome(reward: float, terminated: bool, truncated: bool) -> str | None:
-    """The outcome rule, the one place it lives: ``"goal"`` (terminated with a positive reward),
-    ``"collision"`` (terminated otherwise: a collision in Dynamic Obstacles, lava elsewhere),
-    ``"timeout"`` (truncated), or None while the episode runs."""
-    if terminated:
-        return "goal" if reward > 0 else "collision"
-    if truncated:
-        return "timeout"
-    return None
 
 
 def _as_numpy(a) -> np.ndarray:
