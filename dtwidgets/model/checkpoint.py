@@ -5,6 +5,13 @@
   a file holding pickled code is refused without running it. No environment needs registering.
 * :func:`save_model` / :func:`load_model` store the project's own models as safetensors
   (tensors in the same reference layout, config JSON in the metadata) — no pickle at all.
+* :func:`load` (``dtwidgets.load``) is the one way to open a model for analysis: any of the above,
+  or a HuggingFace ``DecisionTransformerModel`` directory, as a ModelAdapter.
+
+Return types: :func:`load` and :func:`load_checkpoint` return an adapter (:class:`DTAdapter`);
+:func:`load_model` returns the bare :class:`DecisionTransformer` module (for training; wrap it with
+``DTAdapter(model)`` or use :func:`load` for analysis). Every unreadable or malformed file raises
+one :class:`CheckpointError` (a ValueError) naming the file, what was expected and what came.
 """
 from __future__ import annotations
 
@@ -178,7 +185,7 @@ def read_checkpoint(path) -> dict:
 
 
 def load_checkpoint(path) -> "DTAdapter":
-    """Load a reference-format checkpoint into a :class:`~dtwidgets.model.DTAdapter`."""
+    """Load a reference-format checkpoint; returns a :class:`~dtwidgets.model.DTAdapter` (see :func:`load`)."""
     from .adapter import DTAdapter
 
     ckpt = read_checkpoint(path)
@@ -224,7 +231,8 @@ def save_model(model, path) -> Path:
 
 
 def load_model(path) -> DecisionTransformer:
-    """Load a model saved by :func:`save_model`."""
+    """Load a model saved by :func:`save_model`; returns the bare :class:`DecisionTransformer` module
+    (for training). For analysis use :func:`load`, which returns a :class:`DTAdapter`."""
     from safetensors import safe_open
 
     path = check_model_file(path, "a .safetensors model file")
@@ -241,3 +249,70 @@ def load_model(path) -> DecisionTransformer:
     except ValueError as e:
         raise CheckpointError(str(e)) from None
     return load_state(DecisionTransformer(cfg), sd, path.name)
+
+
+def load(path, **hf_options):
+    """Open any supported model as a :class:`~dtwidgets.adapters.ModelAdapter` (the one way to load).
+
+    * a reference-format torch checkpoint (``.pt``, read with ``weights_only=True``) -> :func:`load_checkpoint`;
+    * a ``.safetensors`` file written by :func:`save_model` -> a :class:`DTAdapter`;
+    * a directory holding a HuggingFace ``DecisionTransformerModel`` (``config.json`` with ``model_type``
+      ``"decision_transformer"``) -> ``dtwidgets.model.hf.load_hf_decision_transformer(path, **hf_options)``.
+
+    The kind is read from the file's first bytes (a zip archive or a safetensors header), not from
+    its name. ``hf_options`` (``env_id``, ``n_timesteps``, ...) apply to HuggingFace directories only.
+    Anything else raises one :class:`CheckpointError` naming the path and what was expected.
+    (:func:`load_model` returns the bare :class:`DecisionTransformer` module, for training.)
+    """
+    from .adapter import DTAdapter
+
+    path = Path(path)
+    if path.is_dir():
+        return _load_hf_dir(path, hf_options)
+    if hf_options:
+        raise TypeError(f"load({path.name!r}): options {sorted(hf_options)} apply to HuggingFace model directories only")
+    kind = _sniff(check_model_file(path, "a model file (.pt, .safetensors) or a HuggingFace model directory"))
+    if kind == "torch":
+        return load_checkpoint(path)
+    if kind == "safetensors":
+        try:
+            return DTAdapter(load_model(path), metadata={"source": str(path)})
+        except CheckpointError as e:
+            if (path.parent / "config.json").is_file():
+                raise CheckpointError(f"{e} (a HuggingFace model? pass its directory {str(path.parent)!r})") from None
+            raise
+    raise CheckpointError(f"expected a model file: a torch checkpoint (.pt, a zip archive), a dtwidgets .safetensors "
+                          f"file or a HuggingFace model directory, got {path.name!r} ({path.stat().st_size} bytes "
+                          f"starting {path.read_bytes()[:8]!r})")
+
+
+def _sniff(path: Path) -> str | None:
+    """``"torch"`` (zip archive), ``"safetensors"`` (8-byte header length + JSON) or None, from the first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head[:4] == b"PK\x03\x04":
+        return "torch"
+    if len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8:
+        return "safetensors"
+    return None
+
+
+def _load_hf_dir(path: Path, hf_options: dict):
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        shown = sorted(p.name for p in path.iterdir())[:8]
+        raise CheckpointError(f"expected a model file or a HuggingFace model directory with a config.json, got the "
+                              f"directory {str(path)!r} holding {shown}")
+    try:
+        model_type = json.loads(cfg_file.read_text()).get("model_type")
+    except (ValueError, AttributeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_file}: expected a JSON object (a HuggingFace config), could not read it: {e}") from None
+    if model_type != "decision_transformer":
+        raise CheckpointError(f"{cfg_file}: expected model_type 'decision_transformer' (a HuggingFace "
+                              f"DecisionTransformerModel), got {model_type!r}")
+    try:
+        from .hf import load_hf_decision_transformer
+    except ImportError as e:
+        raise CheckpointError(f"{str(path)!r} holds a HuggingFace DecisionTransformerModel, which needs "
+                              f"dtwidgets.model.hf and the transformers package: {e}") from None
+    return load_hf_decision_transformer(path, **hf_options)

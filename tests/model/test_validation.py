@@ -214,3 +214,65 @@ def test_unsafe_checkpoint_message_is_complete(tmp_path):
     msg = str(e.value)
     assert msg.startswith("refused to load evil.pt: expected plain tensors")
     assert "system" in msg and msg.endswith(".") and "do those steps" not in msg and "\x1b" not in msg
+
+
+# ---- one load(path) ------------------------------------------------------------------------------
+def test_load_returns_an_adapter_for_every_format(tmp_path):
+    import dtwidgets
+    from dtwidgets.adapters import ModelAdapter
+
+    pt = reference_file(tmp_path / "ref.bin")  # the kind is read from the bytes, not the name
+    st = save_model(DecisionTransformer(DTConfig(**SMALL, layer_norm="LN")), tmp_path / "own.weights")
+    w = None
+    for path, direct in ((pt, load_checkpoint(pt)), (st, DTAdapter(load_model(st)))):
+        a = dtwidgets.load(path)
+        assert isinstance(a, DTAdapter) and isinstance(a, ModelAdapter)
+        w = a.make_window(valid_obs(), [0.5, 0.5], [0, 1], [0])
+        torch.testing.assert_close(a.forward(w), direct.forward(w), atol=0, rtol=0)
+    assert dtwidgets.load(st).cfg.layer_norm == "LN"
+
+
+def test_load_refuses_anything_else(tmp_path):
+    import dtwidgets
+
+    (tmp_path / "notes.txt").write_text("hello, not a model")
+    with pytest.raises(CheckpointError, match=r"expected a model file: a torch checkpoint \(\.pt, a zip archive\), a "
+                                              r"dtwidgets \.safetensors file or a HuggingFace model directory, got "
+                                              r"'notes\.txt' \(18 bytes starting b'hello, n'\)"):
+        dtwidgets.load(tmp_path / "notes.txt")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "weights.npz").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=r"HuggingFace model directory with a config\.json, got the directory "
+                                              r"'.*d' holding \['weights\.npz'\]"):
+        dtwidgets.load(tmp_path / "d")
+    (tmp_path / "d" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(CheckpointError, match=r"config\.json: expected model_type 'decision_transformer' .*got 'gpt2'"):
+        dtwidgets.load(tmp_path / "d")
+    with pytest.raises(FileNotFoundError, match=r"no such file"):
+        dtwidgets.load(tmp_path / "missing.pt")
+    with pytest.raises(TypeError, match=r"options \['env_id'\] apply to HuggingFace model directories only"):
+        dtwidgets.load(reference_file(tmp_path / "r.pt"), env_id="MiniGrid-Empty-5x5-v0")
+
+
+def test_load_dispatches_a_huggingface_directory(tmp_path):
+    import importlib.util
+
+    import dtwidgets
+
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.DecisionTransformerConfig(state_dim=147, act_dim=3, hidden_size=16, n_layer=1, n_head=2,
+                                                 max_ep_len=64)
+    transformers.DecisionTransformerModel(cfg).save_pretrained(tmp_path / "hf")
+    opts = dict(env_id="MiniGrid-Dynamic-Obstacles-8x8-v0", n_timesteps=2)
+    if importlib.util.find_spec("dtwidgets.model.hf") is None:
+        with pytest.raises(CheckpointError, match=r"holds a HuggingFace DecisionTransformerModel, which needs "
+                                                  r"dtwidgets\.model\.hf"):
+            dtwidgets.load(tmp_path / "hf", **opts)
+        return
+    from dtwidgets.adapters import ModelAdapter
+    from dtwidgets.model.hf import load_hf_decision_transformer
+
+    a, direct = dtwidgets.load(tmp_path / "hf", **opts), load_hf_decision_transformer(tmp_path / "hf", **opts)
+    assert isinstance(a, ModelAdapter)
+    w = a.make_window(valid_obs(), [0.5, 0.5], [0, 1], [0])
+    torch.testing.assert_close(a.forward(w), direct.forward(w), atol=0, rtol=0)
