@@ -88,7 +88,8 @@ def make_minigrid(env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STE
         env = gym.make(env_id, max_steps=int(max_steps), render_mode=render_mode)
     except TypeError:  # an env whose constructor does not take max_steps: set it afterwards
         env = gym.make(env_id, render_mode=render_mode)
-    env.unwrapped.max_steps = int(max_steps)
+    u: Any = env.unwrapped
+    u.max_steps = int(max_steps)
     return env
 
 
@@ -120,7 +121,7 @@ class MiniGridEnv:
         u = self._env.unwrapped
         self._init_keys = set(vars(u))
         n = int(self._env.action_space.n)
-        actions = u.actions if isinstance(u.actions, type) else type(u.actions)
+        actions: Any = u.actions if isinstance(u.actions, type) else type(u.actions)
         names = [a.name for a in sorted(actions, key=int)]
         self.action_names = tuple(names[:n]) if n <= len(names) else tuple(names) + tuple(
             f"action {i}" for i in range(len(names), n))
@@ -305,7 +306,8 @@ class MiniGridEnv:
             raise ValueError(f"only doors have a state ('closed' or 'locked'); got state={state!r} for {name!r}")
         if name == "empty" and colour is not None:
             raise ValueError(f"an empty cell has no colour; got colour={colour!r}")
-        col = colour or EDITABLE_OBJECTS[name]
+        col = colour or EDITABLE_OBJECTS[name] or ""  # "" only for "empty", which has no colour
+        new: Any
         if name == "empty":
             new = None
         elif name == "door":

@@ -13,7 +13,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -231,7 +231,7 @@ class Trajectories:
         if len(envs) != 1:
             raise ValueError(f"expected trajectories of one env and max_steps, got {sorted(envs)}")
         offs = np.cumsum([0] + [p.n_steps for p in parts])[:-1]
-        opt = {n: np.concatenate([getattr(p, n) for p in parts]) if all(getattr(p, n) is not None for p in parts) else None
+        opt: dict[str, Any] = {n: np.concatenate([getattr(p, n) for p in parts]) if all(getattr(p, n) is not None for p in parts) else None
                for n in _OPTIONAL_ARRAYS}
         pols = None
         if any(p.policies is not None for p in parts):
@@ -500,7 +500,7 @@ class Trajectories:
                 raise TrajectoryFileError(f"expected {n} of dtype {np.dtype(dt)} in {path.name}, got {data[n].dtype}")
         try:
             return cls(**{n: data[n] for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS)},
-                       **{n: data.get(n) for n in _OPTIONAL_ARRAYS},
+                       **{n: data.get(n) for n in _OPTIONAL_ARRAYS},  # type: ignore[arg-type]
                        env_id=meta["env_id"], max_steps=meta["max_steps"],
                        policies=None if meta.get("policies") is None else tuple(meta["policies"]),
                        metadata=meta.get("metadata") or {})

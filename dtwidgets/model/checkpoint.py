@@ -20,12 +20,16 @@ import math
 import pickle
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .backbone import export_backbone_weights, ht_keys, load_backbone_weights
 from .config import DTConfig
 from .dt import DecisionTransformer
+
+if TYPE_CHECKING:
+    from .adapter import DTAdapter
 
 EMBEDDING_KEYS = (
     "reward_embedding.0.weight", "state_embedding.weight", "action_embedding.0.weight",

@@ -56,7 +56,7 @@ class DTConfig:
     max_timestep: int = 1000
     time_embedding_type: str = "embedding"
     env_id: str = "MiniGrid-Dynamic-Obstacles-8x8-v0"
-    action_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment]
+    action_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment,arg-type]
     rtg_range: tuple[float, float] = (-1.0, 1.0)
     seed: int = 0
 
