@@ -182,7 +182,7 @@ def read_checkpoint(path) -> dict:
             f"{what}; unpickling it could run arbitrary code, so it was not loaded. Re-save the model's "
             f"state dict with plain tensors (or use dtwidgets.save_model) from a copy you trust.") from None
     except Exception as e:  # noqa: BLE001  torch raises RuntimeError/EOFError/KeyError for damaged files
-        first = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split(". ")[0].strip() or type(e).__name__
+        first = f"{type(e).__name__}: " + (re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split(". ")[0].strip() or "no message")
         raise CheckpointError(f"could not read {path.name} ({path.stat().st_size} bytes): expected a complete torch "
                               f"checkpoint (a zip archive written by torch.save), got a truncated or corrupted "
                               f"file ({first})") from None
