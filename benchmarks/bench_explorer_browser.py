@@ -14,19 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser.conftest import CHROMIUM_ARGS, jupyter_server, open_notebook  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, find_chromium, jupyter_server, open_notebook  # noqa: E402
 
 CELL = "from dtwidgets import Explorer\ne = Explorer.demo(seed=1)\ne\n"
 GRID = ".jp-OutputArea .dtw-gridview canvas.dtw-grid"
 
 
 def main(n: int = 10):
-    import shutil
-
     from playwright.sync_api import sync_playwright
 
     with jupyter_server("lab") as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
         server.write_notebook("bench.ipynb", [CELL])
         with open_notebook(browser, server, "bench.ipynb", viewport=(1400, 1000)) as nb:
             page = nb.page

@@ -4,9 +4,12 @@
 # Usage: scripts/train_demos.sh [cache_dir]   (the collected trajectories are cached there as demo_data.npz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the project venv's interpreter (never a bare `python` from PATH); override with PYTHON=/path/to/python
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || { echo "expected a Python interpreter at $PY (create .venv or set PYTHON)" >&2; exit 2; }
 CACHE="${1:-${TMPDIR:-/tmp}/dtwidgets-demo}"
 mkdir -p "$CACHE"
 for variant in post onehot; do
-  python -m dtwidgets.data.train_demo --variant "$variant" --out "dtwidgets/demo/$variant.safetensors" \
+  "$PY" -m dtwidgets.data.train_demo --variant "$variant" --out "dtwidgets/demo/$variant.safetensors" \
     --data "$CACHE/demo_data.npz" --checkpoints "$CACHE/$variant-checkpoints" --eval-every 1000
 done

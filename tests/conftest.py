@@ -1,10 +1,14 @@
-"""Shared test fixtures: the real reference checkpoint from ../shared (skipped with a reason when absent)."""
+"""Shared test fixtures: the real reference checkpoint from ../shared, one Chromium for the whole run.
+
+Tests that need a file from the shared folder (``$DTW_SHARED``, default ``../shared`` beside the
+repository) get it through :func:`require_shared` (the ``reference_ckpt_path`` fixture does): when
+the file is missing they are skipped with the reason, and under ``DTW_REQUIRE_SHARED=1`` (CI) they
+FAIL instead, so a CI run can never pass by silently skipping the reference-checkpoint tests.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import shutil
 from typing import Any, Iterator
 
 import pytest
@@ -14,11 +18,21 @@ SHARED = Path(os.environ.get("DTW_SHARED", REPO.parent / "shared"))
 REFERENCE_CKPT = SHARED / "models" / "bloom-dynamic-obstacles" / "ReproduceOriginalPostShort.pt"
 
 
+def require_shared(path: Path, what: str) -> Path:
+    """``path`` if it is a file; else skip the test, or fail it under ``DTW_REQUIRE_SHARED=1``."""
+    if path.is_file():
+        return path
+    reason = (f"{what} not found: expected a file at {path} (set DTW_SHARED to the shared/ folder that holds "
+              f"{path.relative_to(SHARED) if path.is_relative_to(SHARED) else path.name})")
+    if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):
+        pytest.fail(f"shared test data required (DTW_REQUIRE_SHARED=1) but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def reference_ckpt_path() -> Path:
-    if not REFERENCE_CKPT.is_file():
-        pytest.skip(f"reference checkpoint not found at {REFERENCE_CKPT} (set DTW_SHARED to the shared/ folder)")
-    return REFERENCE_CKPT
+    """The reference work's checkpoint (skips, or fails under DTW_REQUIRE_SHARED=1, when missing)."""
+    return require_shared(REFERENCE_CKPT, "reference checkpoint")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +49,9 @@ def chromium_path() -> str:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         _browser_unavailable("python package 'playwright' is not installed (pip install playwright; no browser download needed)")
-    path = os.environ.get("DTW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    from tests.browser.conftest import find_chromium
+
+    path = find_chromium()
     if not path:
         _browser_unavailable("no system Chromium found (apt-get install chromium, or set DTW_CHROMIUM)")
     return path

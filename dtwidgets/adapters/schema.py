@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
-COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
-STATES = ("open", "closed", "locked")
-RAW_CHANNELS = ("object", "colour", "state")
-ONE_HOT_FEATURES = (
-    tuple(f"object={o}" for o in OBJECTS)
-    + tuple(f"colour={c}" for c in COLOURS)
-    + tuple(f"state={s}" for s in STATES)
+# The MiniGrid vocabulary lives in dtwidgets.vocabulary (torch- and numpy-free, so widgets can use
+# it); re-exported here as part of the adapter layer's schema.
+from ..vocabulary import (  # noqa: E402,F401
+    CODE_LIMITS, COLOUR_TO_IDX, COLOURS, OBJECT_TO_IDX, OBJECTS, ONE_HOT_FEATURES, OUTCOMES, RAW_CHANNELS,
+    STATE_TO_IDX, STATES, episode_outcome,
 )
 
 
@@ -46,6 +43,73 @@ def resolve_action(action_names, action, where: str = "") -> int:
     return a
 
 
+def _as_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):  # a torch tensor (any device)
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def check_observation_codes(observations, where: str = "observations") -> None:
+    """Raise one ValueError unless ``observations [..., W, H, 3]`` holds integer MiniGrid codes
+    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``; floats must be whole numbers).
+
+    The message names the first offending value, why it is invalid, its cell ``[x, y, channel]`` and
+    its leading (batch, step) index, and how many values are invalid in all. Raises TypeError for
+    non-numeric arrays.
+    """
+    a = _as_numpy(observations)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected integer MiniGrid codes, got an array of dtype {a.dtype}")
+    if a.ndim < 3 or a.shape[-1] != 3:
+        raise ValueError(f"{where}: expected raw MiniGrid codes of shape [..., W, H, 3], got shape {a.shape}")
+    if a.dtype.kind == "b":
+        return  # 0/1 codes are all valid
+    limits = np.array(CODE_LIMITS)
+    bad = a >= limits
+    if a.dtype.kind != "u":
+        bad |= a < 0
+    if a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad |= ~np.isfinite(a) | (a != np.floor(a))
+    if not bad.any():
+        return
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    *lead, x, y, c = idx
+    v = a[idx]
+    if a.dtype.kind == "f" and not np.isfinite(v):
+        why = "not a finite number"
+    elif a.dtype.kind == "f" and v != np.floor(v):
+        why = "not a whole number"
+    elif v < 0:
+        why = "negative"
+    else:
+        why = f"too large: {RAW_CHANNELS[c]} codes are 0..{CODE_LIMITS[c] - 1}"
+    at = f" of observation [{', '.join(map(str, lead))}]" if lead else ""
+    value = v.item()
+    raise ValueError(
+        f"{where}: expected integer MiniGrid codes [x, y, (object 0..{CODE_LIMITS[0] - 1}, colour "
+        f"0..{CODE_LIMITS[1] - 1}, state 0..{CODE_LIMITS[2] - 1})], got {RAW_CHANNELS[c]} code {value!r} ({why}) "
+        f"at cell [x={x}, y={y}, channel {c}]{at}; {int(bad.sum())} invalid value(s) in all")
+
+
+def check_one_hot_features(observations, where: str = "observations") -> None:
+    """Raise one ValueError unless one-hot observations ``[..., W, H, 20]`` hold only 0 and 1."""
+    a = _as_numpy(observations)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected one-hot features (0 or 1), got an array of dtype {a.dtype}")
+    if a.dtype.kind == "b":
+        return
+    bad = (a != 0) & (a != 1)
+    if not bad.any():
+        return
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    *lead, x, y, c = idx
+    at = f" of observation [{', '.join(map(str, lead))}]" if lead else ""
+    name = ONE_HOT_FEATURES[c] if c < len(ONE_HOT_FEATURES) else f"feature {c}"
+    raise ValueError(f"{where}: expected one-hot features of 0 or 1, got {a[idx].item()!r} at cell [x={x}, y={y}, "
+                     f"channel {c} ({name})]{at}; {int(bad.sum())} invalid value(s) in all")
+
+
 @dataclass(frozen=True)
 class ObservationSchema:
     """What a model's observation input means.
@@ -59,7 +123,7 @@ class ObservationSchema:
 
     grid_shape: tuple[int, int] = (7, 7)
     one_hot: bool = False
-    channel_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment]
+    channel_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment,arg-type]
     channel_vocab: tuple[tuple[str, ...], ...] = (OBJECTS, COLOURS, STATES)
 
     def __post_init__(self):

@@ -46,6 +46,9 @@ class TrajectoryWindow:
 
     @staticmethod
     def cat(windows: list["TrajectoryWindow"]) -> "TrajectoryWindow":
+        windows = list(windows)
+        if not windows:
+            raise ValueError("TrajectoryWindow.cat: expected at least one window, got an empty list")
         return TrajectoryWindow(*(torch.cat([getattr(w, f) for w in windows]) for f in _FIELDS))
 
     def repeat(self, n: int) -> "TrajectoryWindow":
@@ -82,12 +85,17 @@ def make_window(
 
     Only the last ``n_timesteps`` steps are kept. Returns a batch of one.
     """
+    if isinstance(n_timesteps, bool) or not isinstance(n_timesteps, (int, np.integer)) or n_timesteps < 1:
+        raise ValueError(f"make_window: expected n_timesteps to be an integer >= 1, got {n_timesteps!r}")
     obs = torch.as_tensor(np.asarray(observations))
     if obs.ndim == 3:
         obs = obs[None]
     if obs.ndim != 4:
         raise ValueError(f"expected observations of shape [t, W, H, C] or [W, H, C], got {tuple(obs.shape)}")
     t = obs.shape[0]
+    if t == 0:
+        raise ValueError(f"make_window: expected at least one observation (the current step) in observations "
+                         f"[t, W, H, C], got an empty window of shape {tuple(obs.shape)}")
     r = torch.as_tensor(np.asarray(rtgs, dtype=np.float32)).reshape(-1)
     if r.numel() == 1 and t > 1:
         r = r.expand(t)

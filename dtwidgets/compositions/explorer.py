@@ -20,6 +20,7 @@ import traceback
 import ipywidgets as W
 import numpy as np
 
+from ..vocabulary import COLOURS, OBJECTS, STATES
 from ..widgets import ActionPreferences, GridView
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import PANELS, AnalysisContext, assign, make_panels
@@ -27,9 +28,8 @@ from .session import PlaySession
 
 KEYS = {"ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "forward", "p": "pickup", "d": "drop",
         "t": "toggle", "Enter": "done"}
-_OBJ = {0: "unseen", 1: "empty", 2: "wall", 3: "floor", 4: "door", 5: "key", 6: "ball", 7: "box", 8: "goal", 9: "lava"}
-_COL = ("red", "green", "blue", "purple", "yellow", "grey")
-_ST = ("open", "closed", "locked")
+_OBJ = dict(enumerate(OBJECTS[:OBJECTS.index("agent")]))  # editable codes (the one vocabulary); others -> "empty"
+_COL, _ST = COLOURS, STATES
 
 
 class Explorer(W.VBox):

@@ -13,13 +13,15 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..adapters.schema import OUTCOMES, check_observation_codes, episode_outcome
+from .trajectory_checks import final_state_problems, meta_problems
+
 FORMAT_NAME = "dtwidgets-trajectories"
 FORMAT_VERSION = 1
-OUTCOMES = ("goal", "collision", "timeout", "unfinished")
 
 _STEP_ARRAYS = {  # name -> dtype (per-step arrays, length N)
     "observations": np.uint8, "actions": np.int64, "rewards": np.float32,
@@ -64,11 +66,10 @@ class Episode:
 
 
 def _outcome(rewards, terminated, truncated) -> str:
+    """Outcome of a stored episode from its last step (:func:`~dtwidgets.adapters.schema.episode_outcome`)."""
     if len(rewards) == 0:
         return "unfinished"
-    if terminated[-1]:
-        return "goal" if rewards[-1] > 0 else "collision"
-    return "timeout" if truncated[-1] else "unfinished"
+    return episode_outcome(float(rewards[-1]), bool(terminated[-1]), bool(truncated[-1])) or "unfinished"
 
 
 @dataclass
@@ -161,7 +162,7 @@ class Trajectories:
         if len(envs) != 1:
             raise ValueError(f"expected trajectories of one env and max_steps, got {sorted(envs)}")
         offs = np.cumsum([0] + [p.n_steps for p in parts])[:-1]
-        opt = {n: np.concatenate([getattr(p, n) for p in parts]) if all(getattr(p, n) is not None for p in parts) else None
+        opt: dict[str, Any] = {n: np.concatenate([getattr(p, n) for p in parts]) if all(getattr(p, n) is not None for p in parts) else None
                for n in _OPTIONAL_ARRAYS}
         pols = None
         if any(p.policies is not None for p in parts):
@@ -211,8 +212,36 @@ class Trajectories:
             p.append(f"logits of shape ({N}, n_actions), got {self.logits.shape}")
         if self.max_steps < 1:
             p.append(f"max_steps >= 1, got {self.max_steps}")
+        p += self._value_problems()
         if p:
             raise ValueError("invalid Trajectories: expected " + "; expected ".join(p))
+
+    def _value_problems(self) -> list[str]:
+        """Values a replay would silently misuse: observation codes, non-finite rewards/RTGs, negative
+        actions, and a malformed ``metadata["final"]`` (the on-screen state a saved Explorer session restores)."""
+        p = []
+        if self.observations.ndim == 4 and self.observations.shape[-1] == 3 and self.observations.size:
+            try:
+                check_observation_codes(self.observations, "observations")
+            except ValueError as e:
+                p.append(str(e).replace("observations: expected ", "observations to hold ", 1))
+        for name in ("rewards", "rtgs"):
+            a = getattr(self, name)
+            if a is not None and a.size and not np.isfinite(a).all():
+                p.append(f"finite {name}, got {int((~np.isfinite(a)).sum())} NaN/Inf values")
+        if self.actions.size and self.actions.min() < 0:
+            p.append(f"non-negative actions, got {int(self.actions.min())}")
+        if "final" in self.metadata:
+            p += final_state_problems(self.metadata["final"], self.observations.shape[1:],
+                                      None if self.logits is None else self.logits.shape[-1])
+        return p
+
+    def check_grid(self, grid_shape, where: str = "trajectories") -> None:
+        """Raise one ValueError unless the observations' grid is ``grid_shape`` ``(W, H)`` (e.g. the model's view)."""
+        got = tuple(self.observations.shape[1:3])
+        if got != tuple(grid_shape):
+            raise ValueError(f"{where}: expected observations on a {tuple(grid_shape)} grid (the model's view), "
+                             f"got {got} (observations of shape {self.observations.shape})")
 
     # ---- basic views -------------------------------------------------------------------------
     @property
@@ -264,12 +293,8 @@ class Trajectories:
     def outcomes(self) -> np.ndarray:
         """``[E]`` outcome per episode: ``goal``, ``collision``, ``timeout`` or ``unfinished``."""
         ends = self.episode_ends()
-        out = np.full(self.n_episodes, "unfinished", dtype="<U10")
-        term, trunc, rew = self.terminated[ends], self.truncated[ends], self.rewards[ends]
-        out[trunc & ~term] = "timeout"
-        out[term & (rew > 0)] = "goal"
-        out[term & (rew <= 0)] = "collision"
-        return out
+        return np.array([_outcome(self.rewards[e:e + 1], self.terminated[e:e + 1], self.truncated[e:e + 1])
+                         for e in ends], dtype="<U10")
 
     def outcome_counts(self) -> dict[str, int]:
         o = self.outcomes()
@@ -398,12 +423,15 @@ class Trajectories:
         missing = [n for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS) if n not in data]
         if missing:
             raise TrajectoryFileError(f"{path.name} is missing arrays {missing}")
+        problems = meta_problems(meta)
+        if problems:
+            raise TrajectoryFileError(f"invalid metadata in {path.name}: expected " + "; expected ".join(problems))
         for n, dt in {**_STEP_ARRAYS, **_EPISODE_ARRAYS, **_OPTIONAL_ARRAYS}.items():
             if n in data and data[n].dtype != np.dtype(dt):
                 raise TrajectoryFileError(f"expected {n} of dtype {np.dtype(dt)} in {path.name}, got {data[n].dtype}")
         try:
             return cls(**{n: data[n] for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS)},
-                       **{n: data.get(n) for n in _OPTIONAL_ARRAYS},
+                       **{n: data.get(n) for n in _OPTIONAL_ARRAYS},  # type: ignore[arg-type]
                        env_id=meta["env_id"], max_steps=meta["max_steps"],
                        policies=None if meta.get("policies") is None else tuple(meta["policies"]),
                        metadata=meta.get("metadata") or {})

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 
 from ..adapters.schema import ObservationSchema, TokenLayout
@@ -10,6 +12,16 @@ LAYER_NORMS = (None, "LN", "LNPre")
 ACT_FNS = ("relu", "gelu", "silu", "gelu_new", "gelu_fast")
 TIME_EMBEDDINGS = ("embedding", "linear")
 DEFAULT_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+
+#: inclusive upper bound of every integer size, checked before anything is allocated (a config from
+#: a file is untrusted: ``max_timestep = 1e12`` would otherwise try to allocate a 512 TB table).
+SIZE_LIMITS = {"d_model": 16384, "n_heads": 512, "d_mlp": 65536, "n_layers": 512, "n_ctx": 3 * 4096 - 1,
+               "n_actions": 4096, "max_timestep": 1_000_000}
+GRID_SIDE_LIMIT = 64  # egocentric view side (MiniGrid's default is 7)
+MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32: refuse a config that would allocate more
+#: fields a saved config must state (a missing one would silently fall back to a default architecture)
+REQUIRED_JSON_FIELDS = ("d_model", "n_heads", "d_mlp", "n_layers", "n_ctx", "layer_norm", "gated_mlp", "act_fn",
+                        "obs_shape", "one_hot_obs", "n_actions", "max_timestep", "time_embedding_type")
 
 
 @dataclass
@@ -44,11 +56,14 @@ class DTConfig:
     max_timestep: int = 1000
     time_embedding_type: str = "embedding"
     env_id: str = "MiniGrid-Dynamic-Obstacles-8x8-v0"
-    action_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment]
+    action_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment,arg-type]
     rtg_range: tuple[float, float] = (-1.0, 1.0)
     seed: int = 0
 
     def __post_init__(self):
+        problems = _type_and_range_problems(self)
+        if problems:  # sizes and types first: nothing below may run on a nonsense value
+            raise ValueError("invalid DTConfig: expected " + "; expected ".join(problems))
         self.obs_shape = tuple(int(s) for s in self.obs_shape)
         self.rtg_range = tuple(float(r) for r in self.rtg_range)
         if self.action_names is None:
@@ -68,9 +83,27 @@ class DTConfig:
             problems.append(f"obs_shape (W, H, 3) of a raw MiniGrid observation, got {self.obs_shape}")
         if len(self.action_names) != self.n_actions:
             problems.append(f"{self.n_actions} action_names, got {len(self.action_names)}")
+        elif not all(isinstance(a, str) and a for a in self.action_names):
+            problems.append(f"action_names to be non-empty strings, got {self.action_names!r}")
+        elif len(set(self.action_names)) != len(self.action_names):
+            problems.append(f"distinct action_names, got {self.action_names!r}")
+        if not problems and self.n_parameters() > MAX_PARAMETERS:
+            problems.append(f"at most {MAX_PARAMETERS:,} parameters, got {self.n_parameters():,} (d_model "
+                            f"{self.d_model}, d_mlp {self.d_mlp}, n_layers {self.n_layers}, max_timestep {self.max_timestep})")
         if problems:
-            raise ValueError("invalid DTConfig: expected " + "; ".join(problems))
+            raise ValueError("invalid DTConfig: expected " + "; expected ".join(problems))
         TokenLayout.from_n_ctx(self.n_ctx)  # validates n_ctx
+
+    def n_parameters(self) -> int:
+        """About how many float parameters a model of this config allocates (computed, nothing allocated;
+        the backbone may add a few small tensors)."""
+        d, n_obs = self.d_model, 20 * self.obs_shape[0] * self.obs_shape[1] if self.one_hot_obs else 3 * self.obs_shape[0] * self.obs_shape[1]
+        time = (self.max_timestep + 1) * d if self.time_embedding_type == "embedding" else 2 * d
+        mlp = (3 if self.gated_mlp else 2) * d * self.d_mlp + self.d_mlp + d
+        block = 4 * d * d + 4 * d + mlp + 4 * d
+        embed = d + n_obs * d + (self.n_actions + 1) * d + self.n_ctx * d
+        heads = (d + 1) * (self.n_actions + n_obs + 1)
+        return int(time + embed + heads + self.n_layers * block + 2 * d)
 
     @property
     def d_head(self) -> int:
@@ -92,10 +125,67 @@ class DTConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "DTConfig":
-        data = json.loads(text)
+    def from_json(cls, text: str, source: str = "config") -> "DTConfig":
+        """Parse a config written by :meth:`to_json`; ``source`` (e.g. the file name) is named in errors.
+
+        Every architecture field (:data:`REQUIRED_JSON_FIELDS`) must be present: a missing one would
+        otherwise silently become a default and build a different model.
+        """
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: expected a DTConfig as a JSON object, got text that is not JSON "
+                             f"({e}): {str(text)[:80]!r}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a DTConfig as a JSON object, got a JSON {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown DTConfig keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**data)
+            raise ValueError(f"{source}: unknown DTConfig keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        missing = [k for k in REQUIRED_JSON_FIELDS if k not in data]
+        if missing:
+            raise ValueError(f"{source}: the DTConfig is missing fields {missing}; expected all of "
+                             f"{list(REQUIRED_JSON_FIELDS)}, got {sorted(data)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {e}") from None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _type_and_range_problems(cfg: DTConfig) -> list[str]:
+    """Types and bounds of every field, checked before anything derived is computed or allocated."""
+    p = []
+    for name, hi in SIZE_LIMITS.items():
+        v = getattr(cfg, name)
+        lo = 0 if name == "max_timestep" else 1
+        if not _is_int(v):
+            p.append(f"{name} to be an integer, got {type(v).__name__} {v!r}")
+        elif not lo <= v <= hi:
+            p.append(f"{name} in [{lo}, {hi:,}], got {v:,}")
+        else:
+            setattr(cfg, name, int(v))  # numpy integers -> int (JSON, hashing)
+    if not _is_int(cfg.seed):
+        p.append(f"seed to be an integer, got {type(cfg.seed).__name__} {cfg.seed!r}")
+    for name in ("gated_mlp", "one_hot_obs"):
+        if not isinstance(getattr(cfg, name), bool):
+            p.append(f"{name} to be true or false, got {getattr(cfg, name)!r}")
+    for name in ("act_fn", "time_embedding_type", "env_id"):
+        if not isinstance(getattr(cfg, name), str):
+            p.append(f"{name} to be a string, got {type(getattr(cfg, name)).__name__} {getattr(cfg, name)!r}")
+    shape = cfg.obs_shape
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(_is_int(s) for s in shape) \
+            or not all(1 <= s <= GRID_SIDE_LIMIT for s in shape[:2]):
+        p.append(f"obs_shape (W, H, 3) with integer 1 <= W, H <= {GRID_SIDE_LIMIT}, got {shape!r}")
+    r = cfg.rtg_range
+    if not isinstance(r, (tuple, list)) or len(r) != 2 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in r):
+        p.append(f"rtg_range as two numbers (low, high), got {r!r}")
+    elif not all(math.isfinite(float(x)) for x in r) or not float(r[0]) < float(r[1]):
+        p.append(f"rtg_range (low, high) finite with low < high, got {tuple(r)!r}")
+    names = cfg.action_names
+    if names is not None and (isinstance(names, str) or not isinstance(names, (tuple, list))):
+        p.append(f"action_names as a list of strings, got {type(names).__name__} {names!r}")
+    return p

@@ -13,21 +13,19 @@ import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
 
+from ..adapters.schema import COLOURS, OBJECTS, STATES, check_observation_codes, check_one_hot_features
 from ..adapters.window import TrajectoryWindow
 from .backbone import GatedMLPBiases, build_backbone, tl_major
 from .config import DTConfig
 
 EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed", "dt.hook_tokens")
-N_OBJECTS, N_COLOURS, N_STATES = 11, 6, 3
+N_OBJECTS, N_COLOURS, N_STATES = len(OBJECTS), len(COLOURS), len(STATES)  # the one vocabulary (adapters.schema)
 
 
 def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
     """Raw codes ``[..., W, H, 3]`` -> one-hot ``[..., W, H, 20]`` (11 objects, 6 colours, 3 states)."""
+    check_observation_codes(obs)  # integers within the vocabulary; names the offending value and cell
     o = obs.long()
-    limits = torch.tensor([N_OBJECTS, N_COLOURS, N_STATES])
-    if (o < 0).any() or (o >= limits).any():
-        bad = o.reshape(-1, 3).amax(0).tolist()
-        raise ValueError(f"expected raw MiniGrid codes object<{N_OBJECTS}, colour<{N_COLOURS}, state<{N_STATES}; got maxima {bad}")
     return torch.cat([
         nn.functional.one_hot(o[..., 0], N_OBJECTS),
         nn.functional.one_hot(o[..., 1], N_COLOURS),
@@ -38,11 +36,8 @@ def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
 def _one_hot_features(obs: torch.Tensor) -> torch.Tensor:
     """Raw codes ``[..., W, H, 3]`` -> flattened one-hot features ``[..., 20*W*H]`` in ``(channel, x, y)``
     order, by scattering three ones per cell (same result as ``one_hot_observations`` + flatten)."""
+    check_observation_codes(obs)  # integers within the vocabulary; names the offending value and cell
     o = obs.long()
-    limits = torch.tensor([N_OBJECTS, N_COLOURS, N_STATES])
-    if (o < 0).any() or (o >= limits).any():
-        bad = o.reshape(-1, 3).amax(0).tolist()
-        raise ValueError(f"expected raw MiniGrid codes object<{N_OBJECTS}, colour<{N_COLOURS}, state<{N_STATES}; got maxima {bad}")
     W, H = o.shape[-3:-1]
     channel = o + torch.tensor([0, N_OBJECTS, N_OBJECTS + N_COLOURS])
     cell = (torch.arange(W)[:, None] * H + torch.arange(H)[None, :])[..., None]
@@ -92,6 +87,10 @@ class DecisionTransformer(nn.Module):
                 + f", got shape {tuple(obs.shape)}")
         if cfg.one_hot_obs and obs.shape[-1] == 3:
             return _one_hot_features(obs)
+        if obs.shape[-1] == 3:
+            check_observation_codes(obs)  # raw models: codes 99, -1 or 2.5 would give confident logits
+        else:
+            check_one_hot_features(obs)
         x = obs.float().movedim(-1, -3)  # [..., C, W, H]
         return x.reshape(*x.shape[:-3], -1)
 

@@ -11,13 +11,10 @@ import traitlets
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
 from ._traits import IntPair
+from ..vocabulary import COLOUR_TO_IDX as COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX  # the one vocabulary
 
 __all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "OBJECT_TO_IDX", "COLOR_TO_IDX", "STATE_TO_IDX"]
 
-OBJECT_TO_IDX = {"unseen": 0, "empty": 1, "wall": 2, "floor": 3, "door": 4, "key": 5,
-                 "ball": 6, "box": 7, "goal": 8, "lava": 9, "agent": 10}
-COLOR_TO_IDX = {"red": 0, "green": 1, "blue": 2, "purple": 3, "yellow": 4, "grey": 5}
-STATE_TO_IDX = {"open": 0, "closed": 1, "locked": 2}
 
 #: edit tool -> (object, colour, state) written by a click in edit mode (mirrors js/lib/minigrid.js)
 EDIT_TOOLS: dict[str, tuple[int, int, int]] = {

@@ -1,7 +1,9 @@
 """Shared browser fixtures: system Chromium via Playwright, static-export pages, real Jupyter front-ends.
 
-Never runs ``playwright install``: Chromium comes from the system (``chromium`` on PATH, or
-``DTW_CHROMIUM=/path``). Tests are skipped with a clear reason when Playwright or Chromium is
+Never runs ``playwright install``: Chromium comes from the system (``DTW_CHROMIUM=/path``, else
+Debian's ``/usr/bin/chromium``, else ``chromium`` on PATH). Every Python tool (``jupyter lab``,
+``jupyter notebook``, nbclient) starts through this interpreter (``sys.executable -m ...``), never
+through PATH: on a fresh machine the venv's ``bin/`` is not on PATH. Tests are skipped with a clear reason when Playwright or Chromium is
 missing; set ``DTW_REQUIRE_BROWSER=1`` (CI) to turn those skips into failures.
 Set ``DTW_SCREENSHOTS=dir`` to save a PNG of every widget.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import pathlib
@@ -35,6 +38,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-default-apps", "--disable-extensions"]
 LOCAL_SCHEMES = ("file:", "blob:", "data:", "about:")
+SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium")
+
+
+def find_chromium() -> str | None:
+    """Path of the system Chromium: ``$DTW_CHROMIUM``, else a Debian/Ubuntu install path, else PATH."""
+    env = os.environ.get("DTW_CHROMIUM")
+    if env:
+        return env
+    for p in SYSTEM_CHROMIUMS:
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 # JS: RGBA of a canvas pixel at CSS coordinates (x, y) (device-pixel-ratio aware).
 PIXEL_JS = """([c, x, y]) => {
@@ -228,8 +243,8 @@ def jupyter_server(kind: str = "lab", startup_timeout: float = 90.0) -> Iterator
     if kind not in JUPYTER_KINDS:
         raise ValueError(f"kind must be one of {sorted(JUPYTER_KINDS)}, got {kind!r}")
     module, sub, app, _ = JUPYTER_KINDS[kind]
-    if shutil.which("jupyter") is None:
-        _unavailable("jupyter is not installed")
+    if importlib.util.find_spec("jupyter") is None:  # started as `sys.executable -m jupyter`, never via PATH
+        _unavailable(f"jupyter (jupyter_core) is not installed in {sys.executable}")
     try:
         importlib.import_module(module)
     except ImportError:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dtwidgets.adapters import make_window
+from dtwidgets.adapters.schema import CODE_LIMITS
 from dtwidgets.data.trajectories import FORMAT_VERSION, Trajectories, TrajectoryFileError
 
 
@@ -26,7 +27,7 @@ def toy(rtgs=False, logits=False) -> Trajectories:
             rew[-1], term[-1] = -1.0, True
         else:
             trunc[-1] = True
-        eps.append({"observations": rng.integers(0, 11, (n, 7, 7, 3)), "actions": rng.integers(0, 3, n),
+        eps.append({"observations": rng.integers(0, CODE_LIMITS, (n, 7, 7, 3)), "actions": rng.integers(0, 3, n),
                     "rewards": rew, "terminated": term, "truncated": trunc, "seed": 10 + k, "policy": f"p{k}",
                     "rtgs": np.full(n, 0.9) if rtgs else None, "logits": rng.normal(size=(n, 3)) if logits else None})
     return Trajectories.from_episodes(eps, env_id="MiniGrid-Dynamic-Obstacles-8x8-v0", max_steps=1000,
@@ -150,3 +151,86 @@ def test_windows_errors():
     t = toy()
     with pytest.raises(IndexError, match="step indices"):
         t.windows([99], 1, 3)
+
+
+def _rewrite(src, dst, meta_fn=None, arrays_fn=None):
+    """Copy a saved trajectories file, editing its metadata dict and/or arrays (a hostile or broken file)."""
+    with np.load(src, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(str(data.pop("meta")[0]))
+    if meta_fn:
+        meta_fn(meta)
+    if arrays_fn:
+        arrays_fn(data)
+    np.savez(dst, meta=np.array([json.dumps(meta)]), **data)
+    return dst
+
+
+def _final(t: Trajectories, **over) -> dict:
+    f = {"observation": t.observations[-1].tolist(), "rtg": 0.5, "timestep": 3, "done": False, "outcome": None,
+         "logits": [0.1, 0.2, 0.3]}
+    f.update(over)
+    return f
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda f: f.pop("rtg"), r"metadata\[\"final\"\] with keys \['observation', 'rtg', 'timestep', 'done', 'outcome'\], "
+                             r"got \[.*\] \(missing \['rtg'\]\)"),
+    (lambda f: f.update(rtg="high"), r"metadata\[\"final\"\]\[\"rtg\"\] to be a finite number, got 'high'"),
+    (lambda f: f.update(timestep=-2), r"metadata\[\"final\"\]\[\"timestep\"\] to be an integer >= 0, got -2"),
+    (lambda f: f.update(outcome="<img src=x onerror=alert(1)>", done=True),
+     r"metadata\[\"final\"\]\[\"outcome\"\] in \('goal', 'collision', 'timeout'\) or null, got '<img"),
+    (lambda f: f.update(done=True), r"metadata\[\"final\"\]\[\"outcome\"\] set exactly when done, got done=True, outcome=None"),
+    (lambda f: f.update(observation=np.zeros((5, 5, 3), int).tolist()),
+     r"metadata\[\"final\"\]\[\"observation\"\] of shape \(7, 7, 3\) \(the observations' grid\), got \(5, 5, 3\)"),
+    (lambda f: f["observation"][2][4].__setitem__(0, 300),
+     r"metadata\[\"final\"\]\[\"observation\"\] to hold integer MiniGrid codes .*got object code 300 \(too large: object codes are 0\.\.10\) at cell \[x=2, y=4, channel 0\]"),
+    (lambda f: f.update(logits=[1.0, None]), r"metadata\[\"final\"\]\[\"logits\"\] to be null or \S+ finite numbers, got \[1\.0, None\]"),
+])
+def test_malformed_final_state_is_refused_at_load(tmp_path, edit, msg):
+    t = toy(rtgs=True, logits=True)
+    good = Trajectories(**{**_fields(t), "metadata": {"final": _final(t)}})  # a well-formed one is accepted
+    src = good.save(tmp_path / "good.npz")
+    assert Trajectories.load(src).metadata["final"]["rtg"] == 0.5
+
+    def hostile(meta):
+        edit(meta["metadata"]["final"])
+
+    bad = _rewrite(src, tmp_path / "bad.npz", meta_fn=hostile)
+    with pytest.raises(TrajectoryFileError, match=r"inconsistent trajectories in bad\.npz: invalid Trajectories: expected "
+                                                  r"(.*; expected )?" + msg):
+        Trajectories.load(bad)
+
+
+def test_file_observations_with_invalid_codes_or_values(tmp_path):
+    src = toy(rtgs=True).save(tmp_path / "t.npz")
+
+    def codes(d):
+        d["observations"][4, 1, 2, 1] = 9  # colour 9
+
+    with pytest.raises(TrajectoryFileError, match=r"codes\.npz: .*observations to hold integer MiniGrid codes .*got colour "
+                                                  r"code 9 \(too large: colour codes are 0\.\.5\) at cell \[x=1, y=2, channel 1\] "
+                                                  r"of observation \[4\]"):
+        Trajectories.load(_rewrite(src, tmp_path / "codes.npz", arrays_fn=codes))
+
+    def nan_rtg(d):
+        d["rtgs"][2] = np.nan
+
+    with pytest.raises(TrajectoryFileError, match=r"nanrtg\.npz: .*expected finite rtgs, got 1 NaN/Inf values"):
+        Trajectories.load(_rewrite(src, tmp_path / "nanrtg.npz", arrays_fn=nan_rtg))
+
+
+def test_malformed_top_level_metadata_names_the_file(tmp_path):
+    src = toy().save(tmp_path / "t.npz")
+    bad = _rewrite(src, tmp_path / "m.npz", meta_fn=lambda m: (m.pop("env_id"), m.update(max_steps="1000")))
+    with pytest.raises(TrajectoryFileError, match=r"invalid metadata in m\.npz: expected env_id to be a string, got None; "
+                                                  r"expected max_steps to be an integer, got '1000'"):
+        Trajectories.load(bad)
+
+
+def test_grid_shape_is_checked_against_a_model_view():
+    t = toy()
+    t.check_grid((7, 7))
+    with pytest.raises(ValueError, match=r"replay\.npz: expected observations on a \(5, 5\) grid \(the model's view\), "
+                                         r"got \(7, 7\)"):
+        t.check_grid((5, 5), where="replay.npz")

@@ -179,3 +179,42 @@ def test_other_env_action_space():
     e.restore(snap)
     b = [e.step(i % 3).observation for i in range(5)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_mistyped_env_id_suggests_the_closest_registered_id():
+    with pytest.raises(ValueError, match=r"unknown MiniGrid environment id 'MiniGrid-Empty-5x5' \(did you mean "
+                                         r"MiniGrid-Empty-5x5-v0\?\)"):
+        MiniGridEnv("MiniGrid-Empty-5x5")
+    with pytest.raises(ValueError, match=r"'MiniGrid-Dynamic-Obstacle-8x8-v0' \(did you mean "
+                                         r"MiniGrid-Dynamic-Obstacles-8x8-v0"):
+        MiniGridEnv("MiniGrid-Dynamic-Obstacle-8x8-v0")
+
+
+@pytest.mark.parametrize("cell", [(0, 3), (7, 3), (3, 0), (3, 7), (0, 0)])
+def test_outer_wall_cannot_be_edited_and_state_is_unchanged(env, cell):
+    grid, pos, d = env.full_grid()
+    with pytest.raises(ValueError, match=rf"expected an inner cell \(1 <= x <= 6, 1 <= y <= 6\), got \({cell[0]}, "
+                                         rf"{cell[1]}\) on the outer wall"):
+        env.set_cell(*cell, None)
+    after, pos2, d2 = env.full_grid()
+    np.testing.assert_array_equal(after, grid)
+    assert (pos2, d2) == (pos, d)
+
+
+def test_walking_off_the_grid_is_refused_with_state_unchanged():
+    """Even when the outer wall is gone (edited through the raw minigrid object), a forward step off
+    the grid raises one clear error instead of minigrid's bare AssertionError, and changes nothing."""
+    e = MiniGridEnv("MiniGrid-Empty-5x5-v0", seed=0)
+    u = e.unwrapped
+    u.agent_pos, u.agent_dir = (1, 1), 3  # facing up, the outer wall ahead
+    u.grid.set(1, 0, None)  # the raw object allows what set_cell refuses
+    e.step("forward")  # onto the border cell
+    assert e.agent_pos == (1, 0)
+    snap_grid, steps = e.full_grid()[0], e.step_count
+    for action in ("forward", "left"):  # minigrid reads the cell ahead for every action
+        with pytest.raises(RuntimeError, match=rf"cannot take action '{action}' at \(1, 0\) facing direction 3: expected "
+                                               r"the cell ahead inside the 5x5 grid, got \(1, -1\) outside it"):
+            e.step(action)
+        assert e.agent_pos == (1, 0) and e.step_count == steps and not e.done
+        np.testing.assert_array_equal(e.full_grid()[0], snap_grid)
+    e.close()

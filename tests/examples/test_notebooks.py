@@ -122,6 +122,9 @@ def test_notebook_runs_and_exports(name: str, export_dir: pathlib.Path) -> None:
     if name == "02_reproduce_post":
         numbers = json.loads((export_dir / "02_reproduce_post.numbers.json").read_text())
         assert "demo" in numbers["models"] and numbers["table"]
+        if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):  # CI: the reference model may not be skipped
+            assert "reference" in numbers["models"], ("DTW_REQUIRE_SHARED=1 but notebook 02 skipped the reference "
+                                                      "checkpoint (not found under $DTW_SHARED, ../../shared or ../shared)")
     print(f"{name}: executed in {run['elapsed_s']:.1f} s")
 
 

@@ -80,3 +80,16 @@ def test_layout_and_schema():
     assert maps[2, 3, 5] == 2 * 49 + 3 * 7 + 5  # flat = c*W*H + x*H + y
     with pytest.raises(ValueError, match="expected a last dimension of 980 features"):
         s.to_maps(np.zeros(147))
+
+
+def test_empty_window_names_the_argument(adapter):
+    with pytest.raises(ValueError, match=r"make_window: expected at least one observation \(the current step\) in "
+                                         r"observations \[t, W, H, C\], got an empty window of shape \(0, 7, 7, 3\)"):
+        adapter.make_window(np.zeros((0, 7, 7, 3), np.uint8), [], [], [])
+
+
+def test_window_needs_a_positive_context():
+    from dtwidgets.adapters import make_window
+
+    with pytest.raises(ValueError, match=r"make_window: expected n_timesteps to be an integer >= 1, got 0"):
+        make_window(obs(1), [0.0], n_timesteps=0, pad_action=3)
