@@ -9,9 +9,14 @@ time, the sender's write is moved to its value in the **corrupted** run *only al
 
 while every other reader (other heads, the MLPs, the other two inputs of the receiver) still sees
 the clean sender. The receiver ``"action head"`` adds ``delta_s`` to the final residual stream
-(``ln_final`` recomputed) and reads the action head: the sender's direct effect. This is the exact
-edge patch TransformerLens 4's ``patching.get_act_patch_direct_path`` computes (the tests compare
-with it); here every edge is one row of ONE batched forward, on the DT's window input.
+(``ln_final`` recomputed) and reads the action head: the sender's direct effect.
+
+Why not TransformerLens' ``get_act_patch_direct_path``: TL 4's (``transformer_lens.patching``) computes
+this exact edge patch but needs ``use_split_qkv_input``, which TL 4's native bridge attention (our
+backbone) does not offer; TL 3.9's (``tools.analysis.direct_path_patching``) linearises through the
+cached ``ln1`` scale (exact only without LayerNorm, where the tests match it). Both run one forward
+per edge on token input; here every edge is one row of ONE batched forward on the DT's window, with
+LayerNorm recomputed exactly.
 
 ``effect = pref(patched) - pref(clean)`` with ``pref = logit[a] - logit[b]``; ``fraction`` divides by
 ``pref(corrupted) - pref(clean)`` (NaN when the two runs agree). ``reverse=True`` runs the corrupted
