@@ -94,21 +94,25 @@ class PolicyMapView(DTWidget):
     def from_scan(cls, scan: Any, reference: Any = None, mode: str | None = None, **kw: Any) -> "PolicyMapView":
         """A view of a :class:`~dtwidgets.analysis.steering.SteeringScan` with maps (one frame per
         coefficient); with ``reference`` (e.g. the unsteered map) side by side or as a difference."""
+        w = cls(**kw)
+        w.show_scan(scan, reference, mode)
+        return w
+
+    def show_scan(self, scan: Any, reference: Any = None, mode: str | None = None) -> None:
+        """Show a steering scan's maps as frames (scrubbed client-side); see :meth:`from_scan`."""
         if scan.maps is None:
             raise ValueError("expected a steering scan with policy maps (steering_scan(..., placements=...))")
-        w = cls(**kw)
-        w._placements(scan.maps[0])
+        self._placements(scan.maps[0])
         K = len(scan.maps)
-        with w.hold_sync():
-            w.probs = scan.map_probs
-            w.probs_b = np.zeros((0, 0, 0), np.float32) if reference is None else np.repeat(reference.probs[None], K, 0)
-            w.map_labels = [f"steered: {scan.direction_label}"] + ([reference.label] if reference is not None else [])
-            w.mode = mode or ("difference" if reference is not None else "single")
-            w.frame_values = scan.coefficients
-            w.frame_name = "coefficient"
+        with self.hold_sync():
+            self.probs = scan.map_probs
+            self.probs_b = np.zeros((0, 0, 0), np.float32) if reference is None else np.repeat(reference.probs[None], K, 0)
+            self.map_labels = [f"steered: {scan.direction_label}"] + ([reference.label] if reference is not None else [])
+            self.mode = mode or ("difference" if reference is not None else "single")
+            self.frame_values = scan.coefficients
+            self.frame_name = "coefficient"
             zero = np.flatnonzero(np.asarray(scan.coefficients) == 0)
-            w.index = int(zero[0]) if len(zero) else 0
-        return w
+            self.index = int(zero[0]) if len(zero) else 0
 
     def _placements(self, m: Any) -> None:
         with self.hold_sync():
