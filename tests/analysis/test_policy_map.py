@@ -112,3 +112,7 @@ def test_errors_name_what_was_expected(env):
         policy_map(a, p, history=random_window(a).repeat(2))
     with pytest.raises(ValueError, match="not a placement"):
         policy_map(a, p).at(0, 0, 0)
+    with pytest.raises(ValueError, match="direction in 0..3"):
+        env.observation_at(1, 1, 5)
+    with pytest.raises(ValueError, match="inside the 8x8 grid"):
+        env.observation_at(9, 1, 0)
