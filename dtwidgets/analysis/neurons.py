@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .attribution import logit_attribution
 from .weights import action_readout
@@ -52,7 +54,7 @@ class NeuronView:
 
 
 @torch.inference_mode()
-def neuron_activations(adapter, windows, position: int | None = None) -> torch.Tensor:
+def neuron_activations(adapter: ModelAdapter, windows: TrajectoryWindow, position: int | None = None) -> torch.Tensor:
     """``[B, L, d_mlp]`` ``mlp.hook_post`` at ``position`` (default: prediction position) of every row."""
     pos = adapter.layout.prediction_position if position is None else int(position)
     names = [f"blocks.{l}.mlp.hook_post" for l in range(C.n_layers(adapter))]
@@ -61,7 +63,8 @@ def neuron_activations(adapter, windows, position: int | None = None) -> torch.T
 
 
 @torch.inference_mode()
-def top_neurons(adapter, window, a, b=None, k: int = 10, states=None) -> NeuronView:
+def top_neurons(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, k: int = 10,
+                states: TrajectoryWindow | None = None) -> NeuronView:
     """Rank neurons by ``|direct share|`` of ``logit[a] - logit[b]`` in ``window`` (row 0).
 
     Args:
@@ -69,6 +72,8 @@ def top_neurons(adapter, window, a, b=None, k: int = 10, states=None) -> NeuronV
     """
     att = logit_attribution(adapter, window, a, b, per_source=False, per_neuron=True)
     nv = att.neuron_values  # [L, d_mlp]
+    if nv is None:
+        raise RuntimeError("logit_attribution(per_neuron=True) returned no neuron values")
     L, dm = nv.shape
     act = C.np32(neuron_activations(adapter, window.index(0))[0])
     order = np.argsort(-np.abs(nv.reshape(-1)), kind="stable")[:max(1, int(k))]

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 COMPONENTS = ("q", "k", "v")
@@ -73,7 +75,7 @@ class PathPatching:
         return path_patching_figure(self, **kw)
 
 
-def _norm(adapter, x: torch.Tensor, which: str, layer: int | None = None) -> torch.Tensor:
+def _norm(adapter: ModelAdapter, x: torch.Tensor, which: str, layer: int | None = None) -> torch.Tensor:
     """The backbone's LayerNorm ``which`` recomputed on ``x`` (identity without LN)."""
     kind = C.normalization(adapter)
     if not kind:
@@ -84,14 +86,14 @@ def _norm(adapter, x: torch.Tensor, which: str, layer: int | None = None) -> tor
     return x if w is None else x * w + b
 
 
-def _edges(adapter):
+def _edges(adapter: ModelAdapter):
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     senders = [(l, h) for l in range(L) for h in range(H)]
     receivers = [(l, h, c) for l in range(L) for h in range(H) for c in COMPONENTS]
     return senders, receivers
 
 
-def _receiver_hooks(adapter, rows, deltas, store):
+def _receiver_hooks(adapter: ModelAdapter, rows, deltas, store):
     """Hooks: keep each receiver layer's live ``resid_pre``; overwrite the receiver head's q/k/v per row."""
     bb = adapter.backbone
     W = {"q": bb.W_Q.detach(), "k": bb.W_K.detach(), "v": bb.W_V.detach()}
@@ -117,7 +119,7 @@ def _receiver_hooks(adapter, rows, deltas, store):
 
 
 @torch.inference_mode()
-def path_patching(adapter, clean, corrupted, a, b=None, *, reverse: bool = False) -> PathPatching:
+def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *, reverse: bool = False) -> PathPatching:
     """Every direct path (head → later head's q/k/v, head → action head) as rows of one forward.
 
     Args:

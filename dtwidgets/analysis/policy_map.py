@@ -29,6 +29,7 @@ import torch
 
 from ..adapters.schema import OBJECTS
 from ..adapters.window import TrajectoryWindow
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 
 DIRECTION_NAMES = ("right", "down", "left", "up")
@@ -93,7 +94,7 @@ def agent_placements(env, directions: Sequence[int] = (0, 1, 2, 3), cells=None) 
     return Placements(np.asarray(grid, np.uint8), (int(pos[0]), int(pos[1])), int(d), cells_n, dirs_n, obs)
 
 
-def placement_windows(adapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
+def placement_windows(adapter: ModelAdapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
                       timestep: int = 0) -> TrajectoryWindow:
     """The ``N``-row window of a policy map (see the module docstring for the convention)."""
     obs = torch.as_tensor(placements.observations)
@@ -176,7 +177,7 @@ def _resolve_hooks(fwd_hooks, n: int) -> list:
     return list(fwd_hooks(n)) if callable(fwd_hooks) else list(fwd_hooks)
 
 
-def maps_from_logits(adapter, placements: Placements, logits: torch.Tensor, rtg, label: str) -> PolicyMap:
+def maps_from_logits(adapter: ModelAdapter, placements: Placements, logits: torch.Tensor, rtg, label: str) -> PolicyMap:
     """Wrap ``[N, A]`` logits of ``placements`` as a :class:`PolicyMap`."""
     return PolicyMap(placements.grid, placements.agent_pos, placements.agent_dir, placements.cells,
                      placements.directions, tuple(adapter.action_names), C.np32(logits), C.softmax_np(logits),
@@ -184,7 +185,7 @@ def maps_from_logits(adapter, placements: Placements, logits: torch.Tensor, rtg,
 
 
 @torch.inference_mode()
-def policy_map(adapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
+def policy_map(adapter: ModelAdapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
                timestep: int = 0, fwd_hooks: Sequence | Callable[[int], Sequence] | None = None,
                label: str | None = None) -> PolicyMap:
     """One batched forward over every placement -> :class:`PolicyMap`.
@@ -202,7 +203,7 @@ def policy_map(adapter, placements: Placements, rtg=1.0, *, history: TrajectoryW
 
 
 @torch.inference_mode()
-def rtg_policy_maps(adapter, placements: Placements, rtgs: Sequence[float], *, history=None, timestep: int = 0,
+def rtg_policy_maps(adapter: ModelAdapter, placements: Placements, rtgs: Sequence[float], *, history=None, timestep: int = 0,
                     fwd_hooks=None) -> list[PolicyMap]:
     """One map per RTG, all in ONE batched forward (``len(rtgs) * N`` rows)."""
     ws = [placement_windows(adapter, placements, r, history=history, timestep=timestep) for r in rtgs]

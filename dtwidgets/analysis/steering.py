@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from ..adapters.window import TrajectoryWindow
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .policy_map import Placements, PolicyMap, maps_from_logits, placement_windows
 
 DEFAULT_COEFFICIENTS = tuple(np.round(np.linspace(-3, 3, 25), 6))
 
 
-def _positions(adapter, positions) -> list[int] | None:
+def _positions(adapter: ModelAdapter, positions) -> list[int] | None:
     if positions is None:
         return None
     ps = [int(p) for p in np.atleast_1d(positions)]
@@ -46,14 +47,14 @@ def _positions(adapter, positions) -> list[int] | None:
 
 
 @torch.inference_mode()
-def mean_activation(adapter, windows: TrajectoryWindow, hook: str, position=None) -> torch.Tensor:
+def mean_activation(adapter: ModelAdapter, windows: TrajectoryWindow, hook: str, position=None) -> torch.Tensor:
     """Mean of ``hook``'s activation at ``position`` (default: the prediction position) over rows, ``[d]``."""
     pos = adapter.layout.prediction_position if position is None else int(position)
     _, cache = adapter.run_with_cache(windows, names_filter=[hook])
     return cache[hook][:, pos].double().mean(0).float()
 
 
-def steering_direction(adapter, *, pair=None, hook: str | None = None, position=None, probe=None,
+def steering_direction(adapter: ModelAdapter, *, pair=None, hook: str | None = None, position=None, probe=None,
                        sae_decoder=None, feature: int | None = None, action=None, vector=None,
                        normalize: bool = False) -> tuple[torch.Tensor, str]:
     """Exactly one direction source -> ``(direction [d], label)`` (see the module docstring).
@@ -145,7 +146,7 @@ class SteeringScan:
         return steering_figure(self, **kw)
 
 
-def _steered_logits(adapter, window: TrajectoryWindow, hook, direction, coeffs_rows, positions, chunk_size):
+def _steered_logits(adapter: ModelAdapter, window: TrajectoryWindow, hook, direction, coeffs_rows, positions, chunk_size):
     out = []
     for s in range(0, window.batch_size, chunk_size):
         w = window.index(slice(s, s + chunk_size))
@@ -154,8 +155,8 @@ def _steered_logits(adapter, window: TrajectoryWindow, hook, direction, coeffs_r
 
 
 @torch.inference_mode()
-def steering_scan(adapter, window: TrajectoryWindow | None, direction, *, hook: str = "blocks.0.hook_resid_post",
-                  coefficients: Sequence[float] = DEFAULT_COEFFICIENTS, positions=None,
+def steering_scan(adapter: ModelAdapter, window: TrajectoryWindow | None, direction, *, hook: str = "blocks.0.hook_resid_post",
+                  coefficients: Sequence[float] | np.ndarray = DEFAULT_COEFFICIENTS, positions=None,
                   placements: Placements | None = None, rtg=1.0, history: TrajectoryWindow | None = None,
                   timestep: int = 0, label: str | None = None, chunk_size: int = 4096) -> SteeringScan:
     """Steer ``window`` (one row) with every coefficient; optionally a policy map per coefficient.

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 
 
@@ -32,7 +33,7 @@ def _factored(A, B):
     return FactoredMatrix(A, B)
 
 
-def _weights(adapter):
+def _weights(adapter: ModelAdapter):
     bb = adapter.backbone
     return (bb.W_Q.detach().float(), bb.W_K.detach().float(), bb.W_V.detach().float(), bb.W_O.detach().float())
 
@@ -59,7 +60,7 @@ class CompositionScores:
 
 
 @torch.inference_mode()
-def composition_scores(adapter) -> CompositionScores:
+def composition_scores(adapter: ModelAdapter) -> CompositionScores:
     """Every head pair's Q/K/V composition score (see the module docstring)."""
     W_Q, W_K, W_V, W_O = _weights(adapter)
     L, H = W_Q.shape[:2]
@@ -76,7 +77,7 @@ def composition_scores(adapter) -> CompositionScores:
     return CompositionScores(out["q"], out["k"], out["v"], C.head_labels(adapter))
 
 
-def embedding_inputs(adapter, layer: int, ln: str = "ln1") -> torch.Tensor:
+def embedding_inputs(adapter: ModelAdapter, layer: int, ln: str = "ln1") -> torch.Tensor:
     """``E'`` ``[n_features, d_model]``: each observation feature's embedding as it enters ``layer``'s
     attention (``ln="ln1"``) or MLP (``ln="ln2"``), centred and times the LN weight when the model has LN."""
     E = adapter.W_state.T.float()
@@ -86,7 +87,7 @@ def embedding_inputs(adapter, layer: int, ln: str = "ln1") -> torch.Tensor:
     return E if w is None else E * w
 
 
-def action_readout(adapter) -> torch.Tensor:
+def action_readout(adapter: ModelAdapter) -> torch.Tensor:
     """``[d_model, A]``: how the action head reads a residual vector (``ln_final.w`` folded in)."""
     W = adapter.W_action.float()
     w, _ = C.ln_params(adapter, "ln_final")
@@ -127,7 +128,7 @@ class HeadSVD:
 
 
 @torch.inference_mode()
-def head_svd(adapter, layer: int, head: int, kind: str = "ov", k: int = 3) -> HeadSVD:
+def head_svd(adapter: ModelAdapter, layer: int, head: int, kind: str = "ov", k: int = 3) -> HeadSVD:
     """SVD of head ``layer.head``'s ``kind`` circuit with its top ``k`` directions read out."""
     if kind not in ("qk", "ov"):
         raise ValueError(f"expected kind 'qk' or 'ov', got {kind!r}")
@@ -176,7 +177,7 @@ class VirtualWeights:
 
 
 @torch.inference_mode()
-def virtual_weights(adapter, component: str) -> VirtualWeights:
+def virtual_weights(adapter: ModelAdapter, component: str) -> VirtualWeights:
     """Observation feature → ``component`` → action logits.
 
     ``"L0H1"`` (head OV): ``E' W_V W_O R`` with ``R`` = :func:`action_readout`.

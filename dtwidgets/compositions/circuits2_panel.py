@@ -10,13 +10,16 @@ edited); path patching is shown only when it gives one.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import ipywidgets as W
 import numpy as np
 
+from ..adapters.window import TrajectoryWindow
 from ..analysis.attribution import logit_attribution, logit_lens
 from ..analysis.neurons import neuron_activations
 from ..analysis.path_patching import path_patching
-from ..analysis.weights import composition_scores, virtual_weights
+from ..analysis.weights import composition_scores, head_svd, virtual_weights
 from ..widgets import ChannelHeatmap, CircuitDiagram, ContributionBars, MatrixHeatmap
 from .panels import AnalysisContext, Panel, PanelData, assign
 
@@ -49,7 +52,7 @@ class Circuits2Panel(Panel):
         self._wire_events()
         self._layout()
         self._data: PanelData | None = None
-        self._neurons = None
+        self._neurons: tuple[np.ndarray, np.ndarray] | None = None
         self._comp = composition_scores(ctx.model)
         self._draw_composition()
         self._draw_virtual()
@@ -72,29 +75,35 @@ class Circuits2Panel(Panel):
         self.head = W.Dropdown(options=heads, description="virtual weights")
         self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action")
         self.virtual = ChannelHeatmap(agent_cell=m.schema.agent_cell)
+        self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD")
+        self.svd_note = W.HTML()
+        self.svd = ChannelHeatmap(agent_cell=m.schema.agent_cell)
 
     def _wire_events(self) -> None:
         self.sort.observe(lambda _: self._draw_neurons(), names="value")
         self.filter.observe(lambda _: self._draw_neurons(), names="value")
         self.comp_mode.observe(lambda _: self._draw_composition(), names="value")
         self.head.observe(lambda _: self._draw_virtual(), names="value")
+        self.svd_kind.observe(lambda _: self._draw_virtual(), names="value")
         self.action.observe(lambda _: self._draw_virtual(), names="value")
 
     def _layout(self) -> None:
         self.widget.children = [
             self.lens, W.HBox([self.sort, self.filter]), self.neurons,
             self.paths_note, W.HBox([self.paths, self.diagram]),
-            self.comp_mode, self.comp, W.HBox([self.head, self.action]), self.virtual]
+            self.comp_mode, self.comp, W.HBox([self.head, self.action]), self.virtual,
+            self.svd_kind, self.svd_note, self.svd]
 
     def update(self, data: PanelData) -> None:
         self._data = data
-        m, w = self.ctx.model, data.window
+        m, w = self.ctx.model, cast(TrajectoryWindow, data.window)
         a, b = self.ctx.pair
         lens = logit_lens(m, w, a, b)
         assign(self.lens, values=lens.values[None], labels=lens.labels,
                title=f"logit lens ({lens.direction}): preference after each sublayer")
         at = logit_attribution(m, w, a, b, per_source=False, per_neuron=True)
-        self._neurons = (at.neuron_values, neuron_activations(m, w)[0].numpy())
+        if at.neuron_values is not None:
+            self._neurons = (at.neuron_values, neuron_activations(m, w)[0].numpy())
         self._draw_neurons()
         self._draw_paths(data)
 
@@ -111,7 +120,7 @@ class Circuits2Panel(Panel):
                                     "with the unedited (clean) one.</i>"
             return
         a, b = self.ctx.pair
-        pp = path_patching(self.ctx.model, clean, data.window, a, b)
+        pp = path_patching(self.ctx.model, clean, cast(TrajectoryWindow, data.window), a, b)
         self.paths_note.value = (f"Direct paths, <b>{pp.direction}</b>: clean {pp.clean_value:+.3f} → corrupted "
                                  f"{pp.corrupted_value:+.3f}; each cell moves one path to its corrupted value.")
         assign(self.paths, values=pp.effects, row_labels=pp.sender_labels, col_labels=pp.receiver_labels)
@@ -128,3 +137,12 @@ class Circuits2Panel(Panel):
         vw = virtual_weights(self.ctx.model, self.head.value)
         i = self.action.value
         assign(self.virtual, values=vw.values[i], titles=[f"{vw.path} [{vw.action_names[i]}]: {c}" for c in vw.channel_names])
+        lh = self.head.value[1:].split("H")
+        sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1)
+        s = ", ".join(f"{v:.3g}" for v in sv.singular_values)
+        out = ""
+        if sv.output_actions is not None:
+            out = "; it writes " + ", ".join(f"{n} {v:+.3g}" for n, v in zip(sv.action_names, sv.output_actions[0]))
+        self.svd_note.value = (f"<b>{self.head.value} {sv.kind.upper()}</b> singular values {s}. Maps: the top "
+                               f"input direction read through the state embedding{out}.")
+        assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names])

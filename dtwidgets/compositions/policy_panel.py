@@ -9,9 +9,12 @@ current window with its last observation replaced by each placement's).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import ipywidgets as W
 import numpy as np
 
+from ..adapters.window import TrajectoryWindow
 from ..analysis.ablation import ablation_hooks
 from ..analysis.policy_map import agent_placements, policy_map, rtg_policy_maps
 from ..analysis.steering import steering_direction, steering_scan
@@ -76,7 +79,7 @@ class PolicyPanel(Panel):
         self._draw(data, self._placements)
 
     def _draw(self, data: PanelData, p) -> None:
-        model, w = self.ctx.model, data.window
+        model, w = self.ctx.model, cast(TrajectoryWindow, data.window)
         rtg = float(w.rtgs[0, -1])
         hist = w if self.history.value == "history" else None
         t = int(w.timesteps[0, -1])

@@ -125,7 +125,8 @@ def test_circuit_diagram_offline(static_page) -> None:
 CELL = '''\
 import json, pathlib
 import numpy as np
-from dtwidgets.widgets import PolicyMapView
+import ipywidgets
+from dtwidgets.widgets import CircuitDiagram, PolicyMapView
 OUT = pathlib.Path("events.jsonl")
 g = np.zeros((4, 3, 3), np.uint8); g[..., 0] = 1; g[3, :] = (2, 5, 0)
 w = PolicyMapView(grid=g, cells=[[1, 1]], directions=[0], probs=[[[0, 0, 1]]], action_names=["left", "right", "forward"],
@@ -134,7 +135,8 @@ def write(ch):
     with OUT.open("a") as f:
         f.write(json.dumps({"name": ch["name"], "value": ch["new"]}) + "\\n")
 w.observe(write, names=["selected", "index"])
-w
+d = CircuitDiagram(node_labels=["L0H0", "L1H0"], node_layers=[0, 1], edges=[[0, 1, 1.0]], edge_labels=["q"])
+ipywidgets.VBox([w, d])
 '''
 
 
@@ -154,5 +156,10 @@ def test_policy_map_in_jupyterlab(browser, jupyter_lab) -> None:
         canvas.click(position={"x": 2 * CS + 5, "y": 0 * CS + 5})
         jupyter_lab.wait_event(lambda e: e["name"] == "selected" and e["value"] == [2, 0])
         nb.exec("assert w.selected == (2, 0) and w.error == ''")
+        diagram = nb.page.locator(".jp-OutputArea .dtw-circuit canvas.dtw-circuit")
+        diagram.wait_for(state="visible", timeout=10_000)
+        # the edge L0H0 -> L1H0 (one node per column, both at y = 40) is drawn red
+        edge = nb.page.evaluate(PIXEL_JS, [diagram.element_handle(), 40 + 16 + 30, 40])
+        assert close(edge, (224, 49, 49), tol=60), edge
     ours = [e for e in nb.errors if "dtw-" in e or "policy_map" in e]
     assert ours == [] and nb.foreign == []

@@ -61,6 +61,11 @@ def test_circuits2_panel(setup):
     assert all(l.startswith("L1") for l in panel.neurons.labels)
     panel.comp_mode.value = "v"
     np.testing.assert_allclose(panel.comp.values, panel._comp.v)
+    from dtwidgets.analysis.weights import head_svd, virtual_weights
+
+    panel.head.value, panel.action.value, panel.svd_kind.value = "L1H1", 2, "qk"
+    np.testing.assert_allclose(panel.virtual.values, virtual_weights(a, "L1H1").values[2])
+    np.testing.assert_allclose(panel.svd.values, head_svd(a, 1, 1, "qk", k=1).input_maps[0])
 
 
 def test_neuron_rows_sort_and_filter():
