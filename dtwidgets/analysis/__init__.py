@@ -53,13 +53,13 @@ __all__ = [
 from .neurons import NeuronView, top_neurons  # noqa: E402
 from .path_patching import PathPatching, path_patching  # noqa: E402
 from .policy_map import Placements, PolicyMap, agent_placements, policy_map, rtg_policy_maps  # noqa: E402
-from .steering import SteeringScan, steering_direction, steering_hooks, steering_scan  # noqa: E402
+from .steering import SteeringScan, patch_hooks, steering_direction, steering_hooks, steering_scan  # noqa: E402
 from .weights import (CompositionScores, HeadSVD, VirtualWeights, composition_scores, head_svd,  # noqa: E402
                       virtual_weights)
 
 __all__ += [
     "PolicyMap", "Placements", "agent_placements", "policy_map", "rtg_policy_maps",
-    "SteeringScan", "steering_direction", "steering_hooks", "steering_scan",
+    "SteeringScan", "patch_hooks", "steering_direction", "steering_hooks", "steering_scan",
     "PathPatching", "path_patching",
     "CompositionScores", "HeadSVD", "VirtualWeights", "composition_scores", "head_svd", "virtual_weights",
     "NeuronView", "top_neurons",

@@ -17,7 +17,8 @@ Directions (one public function, :func:`steering_direction`, with one option per
 
 A coefficient scan runs every coefficient as rows of one batched forward (and, with
 ``placements``, a policy map per coefficient), so a widget can ship all of it once and scrub
-client-side.
+client-side. :func:`patch_hooks` is the "patched activation" intervention (a source run's
+activation written into every row).
 """
 from __future__ import annotations
 
@@ -116,6 +117,29 @@ def steering_hooks(hook: str, direction, coefficients, positions=None) -> list:
         return out
 
     return [(hook, add)]
+
+
+@torch.inference_mode()
+def patch_hooks(adapter: ModelAdapter, source: TrajectoryWindow, hook: str, positions=None, head: int | None = None) -> list:
+    """Forward hooks writing ``source``'s activation at ``hook`` (one row) into every row of a batch.
+
+    The "patched activation" variant of a policy map: e.g. ``patch_hooks(model, clean_window,
+    "blocks.0.attn.hook_z", head=1)`` puts head L0H1's clean output into every placement.
+
+    Args:
+        positions: token positions to patch (default all); head: index of dim 2 (``hook_z``-like).
+    """
+    _, cache = adapter.run_with_cache(source, names_filter=[hook])
+    src = cache[hook][:1]
+    ps = _positions(adapter, positions)
+    idx = (slice(None), slice(None) if ps is None else ps) + (() if head is None else (int(head),))
+
+    def patch(act, hook):
+        out = act.clone()
+        out[idx] = src[idx].to(act.dtype).expand_as(out[idx])
+        return out
+
+    return [(hook, patch)]
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from dtwidgets import MiniGridEnv
 from dtwidgets.adapters import TrajectoryWindow
 from dtwidgets.analysis.policy_map import agent_placements, placement_windows, policy_map
-from dtwidgets.analysis.steering import steering_direction, steering_hooks, steering_scan
+from dtwidgets.analysis.steering import patch_hooks, steering_direction, steering_hooks, steering_scan
 from dtwidgets.model.checkpoint import state_dict_of
 from tests.analysis.helpers import CONFIGS, independent_logits, make_adapter, random_window
 
@@ -83,3 +83,22 @@ def test_errors():
         steering_direction(a, sae_decoder=np.ones((4, 32)), feature=9)
     with pytest.raises(ValueError, match="token positions"):
         steering_scan(a, random_window(a), np.ones(32), positions=[7])
+
+
+def test_patch_hooks_write_the_source_activation_into_every_row():
+    a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
+    env = MiniGridEnv(seed=2)
+    p = agent_placements(env, directions=(1,))
+    src = random_window(a, seed=5)
+    # the whole layer-0 input replaced: every placement gives the source's own logits
+    m = policy_map(a, p, 0.3, fwd_hooks=patch_hooks(a, src, "blocks.0.hook_resid_pre"))
+    want = independent_logits(a, src)[0].numpy()
+    np.testing.assert_allclose(m.logits, np.broadcast_to(want, m.logits.shape), atol=_tol(want))
+    # one head at one position: rows still differ, and equal patched_logits' single-row patch
+    from dtwidgets.analysis import patched_logits
+
+    hp = patch_hooks(a, src, "blocks.1.attn.hook_z", positions=[a.layout.prediction_position], head=2)
+    m2 = policy_map(a, p, 0.3, fwd_hooks=hp)
+    w = placement_windows(a, p, 0.3)
+    one = patched_logits(a, w.index(3), src, [("blocks.1.attn.hook_z", a.layout.prediction_position, 2)])
+    np.testing.assert_allclose(m2.logits[3], one[0].numpy(), atol=1e-5)
