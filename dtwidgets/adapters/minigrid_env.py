@@ -238,6 +238,24 @@ class MiniGridEnv:
         g[x, y] = (OBJECTS.index("agent"), COLOURS.index("red"), self.agent_dir)
         return g, (x, y), self.agent_dir
 
+    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
+        """The partial observation ``[W, H, 3]`` uint8 the agent would get at cell ``(x, y)`` facing
+        ``direction`` (0 right, 1 down, 2 left, 3 up), the rest of the state as it is (MiniGrid's
+        own ``gen_obs``: same view size, occlusion and carried object). Nothing is changed."""
+        x, y = _int_coord(x, "x"), _int_coord(y, "y")
+        d = _int_coord(direction, "direction")
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise ValueError(f"expected a cell inside the {self.width}x{self.height} grid, got ({x}, {y})")
+        if not 0 <= d < 4:
+            raise ValueError(f"expected a direction in 0..3 (0 right, 1 down, 2 left, 3 up), got {direction}")
+        u = self.unwrapped
+        pos, old_dir = u.agent_pos, u.agent_dir
+        try:
+            u.agent_pos, u.agent_dir = (x, y), d
+            return np.array(u.gen_obs()["image"], dtype=np.uint8)
+        finally:
+            u.agent_pos, u.agent_dir = pos, old_dir
+
     def render(self, tile_size: int | None = None, agent_pov: bool = False) -> np.ndarray:
         """RGB frame ``[h, w, 3]`` uint8 (the whole grid, or the agent's view with ``agent_pov``)."""
         u = self.unwrapped

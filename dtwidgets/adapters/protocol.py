@@ -142,3 +142,7 @@ class EnvAdapter(Protocol):
     def set_cell(self, x: int, y: int, obj: str | None, colour: str | None = None, state: str | None = None) -> np.ndarray:
         """Place an object (``"wall"``, ``"ball"``, ``"goal"``, ``"key"``, ``"door"``, ``"lava"``...)
         or clear the cell (``None``/``"empty"``) at grid cell ``(x, y)``; returns the new partial observation."""
+
+    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
+        """The partial observation ``[W, H, 3]`` uint8 the agent would see at cell ``(x, y)`` facing
+        ``direction``, everything else as it is; changes nothing (used by policy maps)."""

@@ -48,3 +48,19 @@ __all__ = [
     "ReferenceNumbers", "ScenarioNumbers", "reference_numbers", "scenario_observation",
     "RTGScan", "default_rtgs", "rtg_scan",
 ]
+
+# ---- circuits II (policy maps, steering, path patching, weight-level and neuron views) ----
+from .neurons import NeuronView, top_neurons  # noqa: E402
+from .path_patching import PathPatching, path_patching  # noqa: E402
+from .policy_map import Placements, PolicyMap, agent_placements, policy_map, rtg_policy_maps  # noqa: E402
+from .steering import SteeringScan, patch_hooks, steering_direction, steering_hooks, steering_scan  # noqa: E402
+from .weights import (CompositionScores, HeadSVD, VirtualWeights, composition_scores, head_svd,  # noqa: E402
+                      virtual_weights)
+
+__all__ += [
+    "PolicyMap", "Placements", "agent_placements", "policy_map", "rtg_policy_maps",
+    "SteeringScan", "patch_hooks", "steering_direction", "steering_hooks", "steering_scan",
+    "PathPatching", "path_patching",
+    "CompositionScores", "HeadSVD", "VirtualWeights", "composition_scores", "head_svd", "virtual_weights",
+    "NeuronView", "top_neurons",
+]

@@ -1,0 +1,205 @@
+"""Weight-level views: composition scores, SVD of each head's QK / OV circuit, virtual weights.
+
+All from the weights alone (no input), with TransformerLens' ``FactoredMatrix`` circuits
+``QK = W_Q W_Kᵀ`` and ``OV = W_V W_O`` (``[d_model, d_model]`` of rank ``d_head``, never materialised
+for the scores).
+
+**Composition scores** (Elhage et al. 2021) between a head ``A`` of layer ``l`` and a head ``B`` of a
+later layer: ``‖OV_A · M_B‖_F / (‖OV_A‖_F ‖M_B‖_F)`` with ``M_B = QK_B`` (Q-composition),
+``QK_Bᵀ`` (K-composition) or ``OV_B`` (V-composition) — the same numbers as TransformerLens'
+``all_composition_scores``.
+
+**Reading through the embedding and the action head.** An observation feature ``i`` enters layer
+``l``'s attention as ``E'_i = centre(W_state[:, i]) * ln1.w`` (``W_state[:, i]`` without LN); the action
+head reads a residual vector ``r`` as ``(r * ln_final.w) · W_a`` (``r · W_a`` without LN). Without
+LayerNorm these are the exact direct-path linear maps (virtual weights); with LayerNorm they hold
+the LN scales at 1 (the weight-only convention of :mod:`dtwidgets.analysis.circuits`): a direction,
+not an exact effect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..adapters.protocol import ModelAdapter
+from . import _common as C
+
+
+def _factored(A, B):
+    from transformer_lens import FactoredMatrix
+
+    return FactoredMatrix(A, B)
+
+
+def _weights(adapter: ModelAdapter):
+    bb = adapter.backbone
+    return (bb.W_Q.detach().float(), bb.W_K.detach().float(), bb.W_V.detach().float(), bb.W_O.detach().float())
+
+
+@dataclass
+class CompositionScores:
+    """Q, K and V composition scores between every pair of heads.
+
+    Attributes:
+        q, k, v: ``[L*H, L*H]`` ``scores[i, j]`` from head ``i`` (earlier, writes) to head ``j``
+            (later, reads); 0 where ``j``'s layer is not after ``i``'s. Dimensionless, in [0, 1].
+        head_labels: ``L*H`` names (``"L0H1"``).
+    """
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    head_labels: list[str]
+
+    def figure(self, **kw):
+        from .figures import composition_figure
+
+        return composition_figure(self, **kw)
+
+
+@torch.inference_mode()
+def composition_scores(adapter: ModelAdapter) -> CompositionScores:
+    """Every head pair's Q/K/V composition score (see the module docstring)."""
+    W_Q, W_K, W_V, W_O = _weights(adapter)
+    L, H = W_Q.shape[:2]
+    left = _factored(W_V, W_O)  # [L, H, d, d]
+    QK = _factored(W_Q, W_K.transpose(-1, -2))
+    out = {}
+    for mode, right in (("q", QK), ("k", QK.T), ("v", left)):
+        lft = left.unsqueeze(2).unsqueeze(3)  # [L, H, 1, 1, d, d]
+        rgt = right.unsqueeze(0).unsqueeze(1)  # [1, 1, L, H, d, d]
+        prod = (lft @ rgt).norm()  # [L, H, L, H]
+        s = prod / left.norm()[:, :, None, None] / right.norm()[None, None]
+        later = torch.arange(L)[:, None, None, None] < torch.arange(L)[None, None, :, None]
+        out[mode] = C.np32(torch.where(later, s, torch.zeros_like(s)).reshape(L * H, L * H))
+    return CompositionScores(out["q"], out["k"], out["v"], C.head_labels(adapter))
+
+
+def embedding_inputs(adapter: ModelAdapter, layer: int, ln: str = "ln1") -> torch.Tensor:
+    """``E'`` ``[n_features, d_model]``: each observation feature's embedding as it enters ``layer``'s
+    attention (``ln="ln1"``) or MLP (``ln="ln2"``), centred and times the LN weight when the model has LN."""
+    E = adapter.W_state.T.float()
+    if C.normalization(adapter):
+        E = E - E.mean(-1, keepdim=True)
+    w, _ = C.ln_params(adapter, ln, layer)
+    return E if w is None else E * w
+
+
+def action_readout(adapter: ModelAdapter) -> torch.Tensor:
+    """``[d_model, A]``: how the action head reads a residual vector (``ln_final.w`` folded in)."""
+    W = adapter.W_action.float()
+    w, _ = C.ln_params(adapter, "ln_final")
+    return (W if w is None else W * w).T
+
+
+@dataclass
+class HeadSVD:
+    """Singular value decomposition of one head's QK or OV circuit (``FactoredMatrix.svd``).
+
+    ``M = U diag(S) Vᵀ`` with ``M = W_Q W_Kᵀ`` (QK: query side ``U``, key side ``V``) or ``W_V W_O``
+    (OV: input side ``U``, output side ``V``).
+
+    Attributes:
+        singular_values: ``[r]`` (``r = d_head``), descending.
+        input_maps: ``[k, C, W, H]`` the top ``k`` left singular vectors read through the state
+            embedding (``E' U[:, i]``: which observation features drive direction ``i``).
+        output_maps: ``[k, C, W, H]`` QK only: the key side, read the same way (None for OV).
+        output_actions: ``[k, A]`` OV only: ``S_i ·`` the right singular vector read by the action
+            head (what direction ``i`` writes, in logit units per unit input); None for QK.
+        channel_names, action_names, layer, head, kind (``"qk"`` or ``"ov"``).
+    """
+
+    singular_values: np.ndarray
+    input_maps: np.ndarray
+    output_maps: np.ndarray | None
+    output_actions: np.ndarray | None
+    channel_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    layer: int
+    head: int
+    kind: str
+
+    def figure(self, **kw):
+        from .figures import head_svd_figure
+
+        return head_svd_figure(self, **kw)
+
+
+@torch.inference_mode()
+def head_svd(adapter: ModelAdapter, layer: int, head: int, kind: str = "ov", k: int = 3) -> HeadSVD:
+    """SVD of head ``layer.head``'s ``kind`` circuit with its top ``k`` directions read out."""
+    if kind not in ("qk", "ov"):
+        raise ValueError(f"expected kind 'qk' or 'ov', got {kind!r}")
+    C.parse_component(adapter, f"L{layer}H{head}")
+    W_Q, W_K, W_V, W_O = _weights(adapter)
+    M = _factored(W_Q[layer, head], W_K[layer, head].T) if kind == "qk" else _factored(W_V[layer, head], W_O[layer, head])
+    U, S, V = M.svd()  # [d, r], [r], [d, r]
+    k = max(1, min(int(k), S.shape[0]))
+    E = embedding_inputs(adapter, layer)
+    schema = adapter.schema
+    ins = schema.to_maps(C.np32((E @ U[:, :k]).T))
+    outs = acts = None
+    if kind == "qk":
+        outs = schema.to_maps(C.np32((E @ V[:, :k]).T))
+    else:
+        acts = C.np32((V[:, :k] * S[:k]).T @ action_readout(adapter))
+    return HeadSVD(C.np32(S), ins, outs, acts, tuple(schema.channel_names), tuple(adapter.action_names),
+                   int(layer), int(head), kind)
+
+
+@dataclass
+class VirtualWeights:
+    """A linear path from the observation features to the action logits.
+
+    Attributes:
+        values: ``[A, C, W, H]`` logit change per unit of each observation feature along the path
+            (OV path: per unit attention paid to the state token).
+        flat: ``[A, n_features]`` the same in the model's flattened feature order.
+        path: e.g. ``"state → L0H1 OV → action"`` or ``"state → L0N12 → action"``.
+        neuron_output: ``[A]`` for a neuron path, its output weight read by the action head (logits per
+            unit activation); None for a head.
+        channel_names, action_names.
+    """
+
+    values: np.ndarray
+    flat: np.ndarray
+    path: str
+    channel_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    neuron_output: np.ndarray | None = None
+
+    def figure(self, **kw):
+        from .figures import virtual_weights_figure
+
+        return virtual_weights_figure(self, **kw)
+
+
+@torch.inference_mode()
+def virtual_weights(adapter: ModelAdapter, component: str) -> VirtualWeights:
+    """Observation feature → ``component`` → action logits.
+
+    ``"L0H1"`` (head OV): ``E' W_V W_O R`` with ``R`` = :func:`action_readout`.
+    ``"L0N12"`` (MLP neuron, linear part): ``(E'_ln2 · W_in[:, n]) × (W_out[n] · R)``: the neuron's
+    pre-activation per unit feature times its output per unit activation (exact for a ReLU neuron
+    in its active region without LN; the gated MLP's gate is ignored).
+    """
+    kind, l, idx = C.parse_component(adapter, component)
+    R = action_readout(adapter)
+    schema = adapter.schema
+    if kind == "head":
+        _, _, W_V, W_O = _weights(adapter)
+        flat = (embedding_inputs(adapter, l) @ W_V[l, idx] @ W_O[l, idx] @ R).T  # [A, n_features]
+        out = None
+        path = f"state → {component} OV → action"
+    elif kind == "neuron":
+        bb = adapter.backbone
+        w_in = bb.W_in.detach().float()[l][:, idx]  # [d]
+        out = bb.W_out.detach().float()[l][idx] @ R  # [A]
+        flat = out[:, None] * (embedding_inputs(adapter, l, "ln2") @ w_in)[None]
+        path = f"state → {component} → action"
+    else:
+        raise ValueError(f"expected a head ('L0H1') or a neuron ('L0N12'), got {component!r}")
+    return VirtualWeights(schema.to_maps(C.np32(flat)), C.np32(flat), path, tuple(schema.channel_names),
+                          tuple(adapter.action_names), None if out is None else C.np32(out))

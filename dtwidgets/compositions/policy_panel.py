@@ -1,0 +1,108 @@
+"""The Explorer's policy-map panel: the whole grid's policy for the current grid and RTG, compared
+with another RTG, an ablated component or a steering scan (see :mod:`dtwidgets.analysis.policy_map`).
+
+    panel = PolicyPanel(ctx, env=explorer.env)   # the env is read (full_grid, observation_at), never changed
+    panel.update(data)                           # recomputes when the grid is edited or the state moves
+
+Window convention: "fresh" (one-step windows at the current timestep, default) or "history" (the
+current window with its last observation replaced by each placement's).
+"""
+from __future__ import annotations
+
+from typing import cast
+
+import ipywidgets as W
+import numpy as np
+
+from ..adapters.window import TrajectoryWindow
+from ..analysis.ablation import ablation_hooks
+from ..analysis.policy_map import agent_placements, policy_map, rtg_policy_maps
+from ..analysis.steering import steering_direction, steering_scan
+from ..widgets import PolicyMapView
+from .panels import AnalysisContext, Panel, PanelData
+
+COMPARE = (("nothing", "none"), ("another RTG", "rtg"), ("an ablated component", "ablation"),
+           ("steering along the preference (scan)", "steering"))
+
+
+class PolicyPanel(Panel):
+    key, title = "policy_map", "Policy map"
+
+    def __init__(self, ctx: AnalysisContext, env=None):
+        super().__init__(ctx)
+        self.env = env
+        self._build_views()
+        self._wire_events()
+        self.widget.children = [W.HBox([self.compare, self.other_rtg, self.component, self.display, self.history]),
+                                self.note, self.view]
+        self._data: PanelData | None = None
+        self._grid_key = None
+        self._placements = None
+
+    def _build_views(self) -> None:
+        cfg = self.ctx.model.backbone.cfg
+        comps = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)] + \
+                [f"L{l}MLP" for l in range(cfg.n_layers)]
+        self.compare = W.Dropdown(options=COMPARE, value="none", description="compare with")
+        self.other_rtg = W.FloatText(value=-1.0, description="RTG B", layout=W.Layout(width="140px"))
+        self.component = W.Dropdown(options=comps, description="ablate", layout=W.Layout(width="180px"))
+        self.display = W.ToggleButtons(options=[("side by side", "side_by_side"), ("difference", "difference")],
+                                       value="difference")
+        self.history = W.ToggleButtons(options=[("fresh window", "fresh"), ("current history", "history")],
+                                       value="fresh")
+        self.note = W.HTML()
+        self.view = PolicyMapView(title="action distribution with the agent on every free cell")
+
+    def _wire_events(self) -> None:
+        for w in (self.compare, self.other_rtg, self.component, self.display, self.history):
+            w.observe(self._redraw, names="value")
+
+    def set_env(self, env) -> None:
+        self.env = env
+        self._grid_key = None
+
+    def update(self, data: PanelData) -> None:
+        self._data = data
+        self._redraw()
+
+    def _redraw(self, *_):
+        data = self._data
+        if data is None:
+            return
+        if self.env is None:
+            self.note.value = "<i>No environment: create the panel with PolicyPanel(ctx, env=...)</i>"
+            return
+        grid, pos, d = self.env.full_grid()
+        key = (grid.tobytes(), pos, d)
+        if key != self._grid_key:
+            self._placements, self._grid_key = agent_placements(self.env), key
+        self._draw(data, self._placements)
+
+    def _draw(self, data: PanelData, p) -> None:
+        model, w = self.ctx.model, cast(TrajectoryWindow, data.window)
+        rtg = float(w.rtgs[0, -1])
+        hist = w if self.history.value == "history" else None
+        t = int(w.timesteps[0, -1])
+        mode = self.compare.value
+        for c, show in ((self.other_rtg, mode == "rtg"), (self.component, mode == "ablation"),
+                        (self.display, mode != "none")):
+            c.layout.display = "" if show else "none"
+        if mode == "none":
+            self.view.show_maps(policy_map(model, p, rtg, history=hist, timestep=t))
+        elif mode == "rtg":
+            a, b = rtg_policy_maps(model, p, [rtg, float(self.other_rtg.value)], history=hist, timestep=t)
+            self.view.show_maps(a, b, self.display.value)
+        elif mode == "ablation":
+            comp = self.component.value
+            hooks = lambda n: ablation_hooks(model, [(None, comp)], n, self.ctx.ablation_mode, self.ctx.means)  # noqa: E731
+            a = policy_map(model, p, rtg, history=hist, timestep=t, fwd_hooks=hooks, label=f"{comp} ablated")
+            self.view.show_maps(a, policy_map(model, p, rtg, history=hist, timestep=t), self.display.value)
+        else:
+            pa, pb = self.ctx.pair
+            v = steering_direction(model, action=(pa, pb), normalize=True)
+            scan = steering_scan(model, None, v, coefficients=np.round(np.linspace(-3, 3, 13), 3), placements=p,
+                                 rtg=rtg, history=hist, timestep=t)
+            ref = policy_map(model, p, rtg, history=hist, timestep=t, label="clean")
+            self.view.show_scan(scan, ref, self.display.value)
+        self.note.value = (f"{len(p)} placements (free cells × 4 directions), "
+                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}")

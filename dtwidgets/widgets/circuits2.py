@@ -1,0 +1,166 @@
+"""PolicyMapView (action distributions over every agent placement) and CircuitDiagram (strongest paths)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import traitlets
+
+from ._arrays import ArrayTrait, array_serialization
+from ._base import DTWidget
+from ._traits import IntPair, Labels
+
+__all__ = ["PolicyMapView", "CircuitDiagram"]
+
+_sync_arr = dict(sync=True, **array_serialization)
+
+
+class PolicyMapView(DTWidget):
+    """The model's action distribution with the agent on every free cell, drawn on the grid.
+
+    Each cell is split into four triangles, one per facing direction; each holds one arrow per
+    action (``forward`` points the facing way, ``left`` / ``right`` are turned, other actions are
+    dots), opacity = probability. A hover card lists every direction's distribution. All frames
+    (e.g. the coefficients of a steering scan) are shipped at once and scrubbed client-side.
+
+    Traits
+    ------
+    grid : uint8 [W, H, 3] the full grid (``EnvAdapter.full_grid``)
+    agent_pos : (x, y) or None, agent_dir : int or None — the real agent (drawn faintly)
+    cells : int32 [N, 2] placement cells; directions : int32 [N] facing direction (0 right .. 3 up)
+    probs : float32 [K, N, A] probability of each action per frame and placement ([N, A] = one frame)
+    probs_b : float32 [K, N, A] a second map (empty = none) for ``mode`` "side_by_side" / "difference"
+    mode : "single" | "side_by_side" | "difference" (difference = probs - probs_b)
+    action_names : list[str] (A); map_labels : [label of probs, label of probs_b]
+    frame_values : float32 [K] value of each frame (e.g. steering coefficient); frame_name : str
+    index : int, the shown frame (slider; synced back debounced)
+    selected : (x, y) or None, the last clicked cell
+    cell_size : int CSS px (0 = auto); title : str
+    """
+
+    _module = "policy_map_view"
+    grid = ArrayTrait(ndim=3, dtype="uint8", last_dim=3, shape_doc="[W, H, 3]").tag(**_sync_arr)
+    agent_pos = IntPair(None, allow_none=True).tag(sync=True)
+    agent_dir = traitlets.CInt(None, allow_none=True, min=0, max=3).tag(sync=True)
+    cells = ArrayTrait(ndim=2, dtype="int32", last_dim=2, shape_doc="[N, 2]").tag(**_sync_arr)
+    directions = ArrayTrait(ndim=1, dtype="int32", shape_doc="[N]").tag(**_sync_arr)
+    probs = ArrayTrait(ndim=(2, 3), dtype="float32", shape_doc="[K, N, A]").tag(**_sync_arr)
+    probs_b = ArrayTrait(ndim=(2, 3), dtype="float32", shape_doc="[K, N, A]").tag(**_sync_arr)
+    mode = traitlets.Enum(["single", "side_by_side", "difference"], "single").tag(sync=True)
+    action_names = Labels().tag(sync=True)
+    map_labels = Labels().tag(sync=True)
+    frame_values = ArrayTrait(ndim=1, dtype="float32", shape_doc="[K]").tag(**_sync_arr)
+    frame_name = traitlets.Unicode("frame").tag(sync=True)
+    index = traitlets.CInt(0, min=0).tag(sync=True)
+    selected = IntPair(None, allow_none=True).tag(sync=True)
+    cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    @traitlets.validate("probs", "probs_b")
+    def _three_d(self, proposal: dict) -> np.ndarray:
+        v = proposal["value"]
+        return v[None] if v.ndim == 2 and v.size else (v.reshape(0, 0, 0) if not v.size else v)
+
+    @traitlets.validate("directions")
+    def _dirs(self, proposal: dict) -> np.ndarray:
+        v = proposal["value"]
+        if v.size and (v.min() < 0 or v.max() > 3):
+            raise traitlets.TraitError(f"PolicyMapView.directions: expected values in 0..3, got {v.min()}..{v.max()}")
+        return v
+
+    @classmethod
+    def from_maps(cls, a: Any, b: Any = None, mode: str | None = None, **kw: Any) -> "PolicyMapView":
+        """A view of a :class:`~dtwidgets.analysis.policy_map.PolicyMap` (and a second one to compare;
+        default mode then "side_by_side")."""
+        w = cls(**kw)
+        w.show_maps(a, b, mode)
+        return w
+
+    def show_maps(self, a: Any, b: Any = None, mode: str | None = None) -> None:
+        """Show one map (or two) as a single frame."""
+        self._placements(a)
+        if b is not None and not (np.array_equal(a.cells, b.cells) and np.array_equal(a.directions, b.directions)):
+            raise ValueError("expected two policy maps over the same placements (same grid and directions)")
+        with self.hold_sync():
+            self.probs = a.probs[None]
+            self.probs_b = np.zeros((0, 0, 0), np.float32) if b is None else b.probs[None]
+            self.map_labels = [a.label] + ([b.label] if b is not None else [])
+            self.mode = mode or ("side_by_side" if b is not None else "single")
+            self.frame_values = np.zeros(0, np.float32)
+            self.index = 0
+
+    @classmethod
+    def from_scan(cls, scan: Any, reference: Any = None, mode: str | None = None, **kw: Any) -> "PolicyMapView":
+        """A view of a :class:`~dtwidgets.analysis.steering.SteeringScan` with maps (one frame per
+        coefficient); with ``reference`` (e.g. the unsteered map) side by side or as a difference."""
+        w = cls(**kw)
+        w.show_scan(scan, reference, mode)
+        return w
+
+    def show_scan(self, scan: Any, reference: Any = None, mode: str | None = None) -> None:
+        """Show a steering scan's maps as frames (scrubbed client-side); see :meth:`from_scan`."""
+        if scan.maps is None:
+            raise ValueError("expected a steering scan with policy maps (steering_scan(..., placements=...))")
+        self._placements(scan.maps[0])
+        K = len(scan.maps)
+        with self.hold_sync():
+            self.probs = scan.map_probs
+            self.probs_b = np.zeros((0, 0, 0), np.float32) if reference is None else np.repeat(reference.probs[None], K, 0)
+            self.map_labels = [f"steered: {scan.direction_label}"] + ([reference.label] if reference is not None else [])
+            self.mode = mode or ("difference" if reference is not None else "single")
+            self.frame_values = scan.coefficients
+            self.frame_name = "coefficient"
+            zero = np.flatnonzero(np.asarray(scan.coefficients) == 0)
+            self.index = int(zero[0]) if len(zero) else 0
+
+    def _placements(self, m: Any) -> None:
+        with self.hold_sync():
+            self.grid = m.grid
+            self.agent_pos, self.agent_dir = m.agent_pos, m.agent_dir
+            self.cells = m.cells
+            self.directions = m.directions
+            self.action_names = list(m.action_names)
+
+
+class CircuitDiagram(DTWidget):
+    """A layered node-link diagram of a circuit's strongest paths.
+
+    Traits
+    ------
+    node_labels : list[str] (n); node_layers : int32 [n] column of each node (e.g. its layer)
+    edges : float32 [E, 3] rows ``(source node, target node, value)``; width ∝ |value|, red > 0, blue < 0
+    edge_labels : list[str] (E) written at each edge's middle (e.g. "q", "k", "v")
+    unit : str shown with values on hover; title : str
+    """
+
+    _module = "circuit_diagram"
+    node_labels = Labels().tag(sync=True)
+    node_layers = ArrayTrait(ndim=1, dtype="int32", shape_doc="[n]").tag(**_sync_arr)
+    edges = ArrayTrait(ndim=2, dtype="float32", shape_doc="[E, 3]").tag(**_sync_arr)
+    edge_labels = Labels().tag(sync=True)
+    unit = traitlets.Unicode("").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    @classmethod
+    def from_path_patching(cls, pp: Any, k: int = 8, **kw: Any) -> "CircuitDiagram":
+        """The ``k`` strongest paths of a :class:`~dtwidgets.analysis.path_patching.PathPatching`."""
+        top = pp.strongest(k)
+        nodes: list[str] = []
+
+        def node(label: str) -> int:
+            if label not in nodes:
+                nodes.append(label)
+            return nodes.index(label)
+
+        edges, labels = [], []
+        for s, r, v in top:
+            head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
+            edges.append((node(s), node(head), v))
+            labels.append(comp or "direct")
+        n_layers = 1 + max([int(n[1:].split("H")[0]) for n in nodes if n.startswith("L")] or [0])
+        layers = [n_layers if n == "action head" else int(n[1:].split("H")[0]) for n in nodes]
+        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
+        kw.setdefault("unit", "logits")
+        return cls(node_labels=nodes, node_layers=np.asarray(layers, np.int32),
+                   edges=np.asarray(edges, np.float32).reshape(-1, 3), edge_labels=labels, **kw)

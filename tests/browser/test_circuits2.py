@@ -1,0 +1,165 @@
+"""PolicyMapView and CircuitDiagram in Chromium: offline to_html pages (pixels of the arrows,
+hover cards, client-side scrubbing of steering frames, difference mode) and a real JupyterLab
+round trip (Python -> canvas, canvas click -> Python)."""
+
+from __future__ import annotations
+
+import time
+
+import ipywidgets
+import numpy as np
+import pytest
+
+from dtwidgets.widgets import CircuitDiagram, PolicyMapView
+
+from .conftest import PIXEL_JS, open_notebook
+
+pytestmark = pytest.mark.browser
+CS = 60
+NAMES = ["left", "right", "forward"]
+PAL = {0: (78, 121, 167), 1: (242, 142, 43), 2: (225, 87, 89)}  # js/lib/colors.js PALETTE[0..2]
+BG = (28, 28, 28)
+
+
+def close(px, rgb, tol=14) -> bool:
+    return all(abs(int(a) - int(b)) <= tol for a, b in zip(px[:3], rgb))
+
+
+def _grid() -> np.ndarray:
+    g = np.zeros((4, 3, 3), np.uint8)
+    g[..., 0] = 1
+    g[3, :] = (2, 5, 0)  # a wall column
+    return g
+
+
+def _view(**kw) -> PolicyMapView:
+    cells = np.array([[1, 1], [1, 1], [0, 0]], np.int32)
+    dirs = np.array([0, 1, 3], np.int32)
+    p0 = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], np.float32)  # (1,1)→ forward; (1,1)↓ turn left; (0,0)↑ right
+    p1 = np.zeros_like(p0)
+    p1[:, 0] = 1  # frame 1: every placement turns left
+    return PolicyMapView(grid=_grid(), cells=cells, directions=dirs, probs=np.stack([p0, p1]), action_names=NAMES,
+                         frame_values=[0.0, 2.5], frame_name="coefficient", cell_size=CS, **kw)
+
+
+def _shaft(x, y, d, turn, frac=0.45):
+    """A point on the arrow shaft drawn for placement (x, y, d) and relative turn (-1, 0, 1)."""
+    dirs = [(1, 0), (0, 1), (-1, 0), (0, -1)]
+    fx, fy = dirs[d]
+    dx, dy = dirs[(d + turn) % 4]
+    ox, oy = (x + 0.5 + fx * 0.27) * CS, (y + 0.5 + fy * 0.27) * CS
+    L = CS * 0.17
+    return ox + dx * L * frac, oy + dy * L * frac
+
+
+def test_policy_map_arrows_hover_and_scrubbing_offline(static_page) -> None:
+    w = _view()
+    rec = static_page(w, name="policy_map")
+    cv = rec.page.locator("canvas.dtw-pmap").first
+    px = lambda x, y: rec.pixel(cv, x, y)  # noqa: E731
+    assert close(px(*_shaft(1, 1, 0, 0)), PAL[2]), "forward arrow (facing right) in the forward colour"
+    assert close(px(*_shaft(1, 1, 1, -1)), PAL[0]), "facing down, turning left points right"
+    assert close(px(*_shaft(0, 0, 3, 1)), PAL[1]), "facing up, turning right points right"
+    assert close(px(3 * CS + CS / 2, CS / 2), (100, 100, 100)), "wall drawn grey"
+    assert close(px(*_shaft(0, 0, 3, -1)), BG), "probability 0: nothing drawn"
+    cv.hover(position={"x": 1 * CS + CS / 2, "y": 1 * CS + CS / 2})
+    text = rec.page.locator(".dtw-policymap .dtw-tip").text_content()
+    assert "cell (1, 1)" in text and "facing right: left 0  right 0  forward 1" in text and "facing down: left 1" in text
+    # scrub to frame 1 client-side: all left turns
+    slider = rec.page.locator(".dtw-policymap input[type=range]")
+    slider.focus()
+    t0 = time.time()
+    slider.press("ArrowRight")
+    assert "2.5" in rec.page.locator(".dtw-policymap .dtw-readout").text_content()
+    assert close(px(*_shaft(1, 1, 0, 0)), BG), "frame 1 has no forward"
+    assert close(px(*_shaft(1, 1, 0, -1)), PAL[0]), "facing right, turning left points up"
+    if time.time() - t0 < 0.14:
+        assert all(e["state"].get("index") != 1 for e in rec.page.evaluate("() => window.__dtw_saved || []"))
+    rec.page.wait_for_function("() => (window.__dtw_saved || []).some(e => e.state && e.state.index === 1)", timeout=3000)
+    # a click selects the cell
+    cv.click(position={"x": 0 * CS + 10, "y": 2 * CS + 10})
+    rec.page.wait_for_function("() => (window.__dtw_saved || []).some(e => e.state && JSON.stringify(e.state.selected) === '[0,2]')", timeout=3000)
+    assert rec.errors == [] and rec.foreign == []
+
+
+def test_policy_map_side_by_side_and_difference_offline(static_page) -> None:
+    a = _view()
+    b = _view()
+    b.probs_b = np.roll(b.probs, 1, axis=2)  # forward -> left, left -> right, right -> forward
+    b.mode = "difference"
+    c = _view(mode="side_by_side")
+    c.probs_b = np.roll(c.probs, 1, axis=2)
+    c.map_labels = ["steered", "clean"]
+    rec = static_page(ipywidgets.VBox([a, b, c]), name="policy_modes")
+    roots = rec.page.locator(".dtw-policymap")
+    assert roots.nth(0).locator("canvas.dtw-pmap").count() == 1
+    diff = roots.nth(1).locator("canvas.dtw-pmap")
+    assert diff.count() == 1
+    # (1,1) facing right: probs forward 1, probs_b left 1 (rolled) -> forward +1 (red), left -1 (blue)
+    assert close(rec.pixel(diff, *_shaft(1, 1, 0, 0)), (224, 49, 49)), "increase drawn red"
+    assert close(rec.pixel(diff, *_shaft(1, 1, 0, -1)), (28, 126, 214)), "decrease drawn blue"
+    assert "A − B" in roots.nth(1).locator(".dtw-ptitle").text_content()
+    side = roots.nth(2).locator("canvas.dtw-pmap")
+    assert side.count() == 2
+    assert roots.nth(2).locator(".dtw-ptitle").all_text_contents() == ["steered", "clean"]
+    assert close(rec.pixel(side.nth(1), *_shaft(1, 1, 0, -1)), PAL[0]), "second map: the rolled distribution"
+    assert rec.errors == []
+
+
+def test_circuit_diagram_offline(static_page) -> None:
+    w = CircuitDiagram(node_labels=["L0H0", "L0H1", "L1H0", "action head"], node_layers=[0, 0, 1, 2],
+                       edges=[[0, 2, 1.5], [1, 2, -0.5], [2, 3, 2.0]], edge_labels=["q", "v", "direct"],
+                       unit="logits", title="paths")
+    rec = static_page(w, name="circuit")
+    cv = rec.page.locator("canvas.dtw-circuit")
+    assert cv.count() == 1
+    # L1H0 (column 1, single node, centred between the two rows) -> action head (column 2): a red edge
+    y = 40 + 0.5 * 46
+    assert close(rec.pixel(cv, 40 + 150 + 16 + 20, y), (224, 49, 49), tol=60), "positive edge is red"
+    cv.hover(position={"x": 40 + 150 + 75, "y": y})
+    text = rec.page.locator(".dtw-circuit .dtw-tip").text_content()
+    assert "L1H0 → action head (direct)" in text and "2 logits" in text
+    assert rec.errors == []
+
+
+CELL = '''\
+import json, pathlib
+import numpy as np
+import ipywidgets
+from dtwidgets.widgets import CircuitDiagram, PolicyMapView
+OUT = pathlib.Path("events.jsonl")
+g = np.zeros((4, 3, 3), np.uint8); g[..., 0] = 1; g[3, :] = (2, 5, 0)
+w = PolicyMapView(grid=g, cells=[[1, 1]], directions=[0], probs=[[[0, 0, 1]]], action_names=["left", "right", "forward"],
+                  cell_size=60)
+def write(ch):
+    with OUT.open("a") as f:
+        f.write(json.dumps({"name": ch["name"], "value": ch["new"]}) + "\\n")
+w.observe(write, names=["selected", "index"])
+d = CircuitDiagram(node_labels=["L0H0", "L1H0"], node_layers=[0, 1], edges=[[0, 1, 1.0]], edge_labels=["q"])
+ipywidgets.VBox([w, d])
+'''
+
+
+@pytest.mark.slow
+def test_policy_map_in_jupyterlab(browser, jupyter_lab) -> None:
+    jupyter_lab.write_notebook("policy_map.ipynb", [CELL])
+    (jupyter_lab.root / "events.jsonl").unlink(missing_ok=True)
+    with open_notebook(browser, jupyter_lab, "policy_map.ipynb") as nb:
+        canvas = nb.run_all(".jp-OutputArea .dtw-policymap canvas.dtw-pmap")
+        at = lambda p: nb.page.evaluate(PIXEL_JS, [canvas.element_handle(), *p])  # noqa: E731
+        assert close(at(_shaft(1, 1, 0, 0)), PAL[2])
+        nb.exec("w.probs = [[[1, 0, 0]]]")  # Python -> canvas: now a left turn (points up)
+        x, y = _shaft(1, 1, 0, -1)
+        nb.page.wait_for_function(
+            f"([c]) => {{ const p = ({PIXEL_JS})([c, {x}, {y}]); return Math.abs(p[0] - 78) < 15 && Math.abs(p[2] - 167) < 15; }}",
+            arg=[canvas.element_handle()], timeout=15_000, polling=100)
+        canvas.click(position={"x": 2 * CS + 5, "y": 0 * CS + 5})
+        jupyter_lab.wait_event(lambda e: e["name"] == "selected" and e["value"] == [2, 0])
+        nb.exec("assert w.selected == (2, 0) and w.error == ''")
+        diagram = nb.page.locator(".jp-OutputArea .dtw-circuit canvas.dtw-circuit")
+        diagram.wait_for(state="visible", timeout=10_000)
+        # the edge L0H0 -> L1H0 (one node per column, both at y = 40) is drawn red
+        edge = nb.page.evaluate(PIXEL_JS, [diagram.element_handle(), 40 + 16 + 30, 40])
+        assert close(edge, (224, 49, 49), tol=60), edge
+    ours = [e for e in nb.errors if "dtw-" in e or "policy_map" in e]
+    assert ours == [] and nb.foreign == []
