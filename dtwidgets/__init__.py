@@ -21,6 +21,7 @@ _LAZY = {
     "load_demo": "dtwidgets.demo",
     "Explorer": "dtwidgets.compositions",
     "to_html": "dtwidgets.widgets",
+    "FeatureBrowser": "dtwidgets.compositions.feature_browser",
 }
 
 
