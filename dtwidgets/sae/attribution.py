@@ -82,17 +82,17 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
     scale = cache["ln_final.hook_scale"][0, pos].reshape(()).double() if len(names) > 1 else 1.0
     M = to_residual(adapter, site)
     to_res = (lambda v: v.double()) if M is None else (lambda v: v.double() @ M.double())
-    f = sae.encode(x)
-    x_hat = sae.decode(f)
+    f = sae.encode(x).double()
+    x_hat = f @ sae.W_dec.detach().double() + sae.b_dec.detach().double()  # float64: the split is exact
     per_unit = readout(adapter, to_res(sae.W_dec.detach()), a, b, scale)
-    shares_all = f.double() * per_unit
+    shares_all = f * per_unit
     active = torch.nonzero(f > 0).flatten()
     active = active[torch.argsort(shares_all[active].abs(), descending=True)]
     return FeatureShares(
         direction=C.direction_label(adapter, a, b), hook_name=site.name, position=pos,
-        activations=f.double().numpy(), active=active.numpy(), shares=shares_all[active].numpy(),
+        activations=f.numpy(), active=active.numpy(), shares=shares_all[active].numpy(),
         bias_share=float(readout(adapter, to_res(sae.b_dec.detach()), a, b, scale)),
-        error_share=float(readout(adapter, to_res(x - x_hat), a, b, scale)),
+        error_share=float(readout(adapter, to_res(x.double() - x_hat), a, b, scale)),
         hook_share=float(readout(adapter, to_res(x), a, b, scale)),
         per_unit=per_unit.numpy(), logits=C.np32(logits[0]))
 
