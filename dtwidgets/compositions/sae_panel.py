@@ -19,6 +19,7 @@ import numpy as np
 from ..analysis._common import softmax_np
 from ..sae.attribution import FeatureShares, edited_logits, feature_shares
 from ..sae.metrics import check_hook
+from ..sae.model import SparseAutoencoder
 from ..widgets import ContributionBars
 from .panels import Panel, assign
 
@@ -39,10 +40,12 @@ class SAEPanel(Panel):
 
     def __init__(self, ctx, sae=None, n_show: int = 16):
         super().__init__(ctx)
-        self.sae = sae if sae is not None else getattr(ctx, "sae", None)
-        if self.sae is None:
+        if sae is None:
+            sae = getattr(ctx, "sae", None)
+        if sae is None:
             raise ValueError("SAEPanel needs an SAE: SAEPanel(ctx, sae) or SAEPanel.for_sae(sae) "
                              "(e.g. dtwidgets.sae.demo_sae('post') or load_sae(folder))")
+        self.sae: SparseAutoencoder = sae
         check_hook(ctx.model, self.sae)
         self.n_show = int(n_show)
         self.summary = W.HTML()
@@ -64,14 +67,10 @@ class SAEPanel(Panel):
     @classmethod
     def for_sae(cls, sae, **kwargs) -> type:
         """A subclass whose constructor takes only ``ctx`` (for panel registries)."""
-        base = cls
+        def __init__(self, ctx):
+            cls.__init__(self, ctx, sae, **kwargs)
 
-        class BoundSAEPanel(base):
-            def __init__(self, ctx):
-                super().__init__(ctx, sae, **kwargs)
-
-        BoundSAEPanel.__name__ = BoundSAEPanel.__qualname__ = f"{cls.__name__}For{sae.d_sae}"
-        return BoundSAEPanel
+        return type(f"{cls.__name__}For{sae.d_sae}", (cls,), {"__init__": __init__})
 
     # ---- updates ----------------------------------------------------------------------------
     def update(self, data) -> None:

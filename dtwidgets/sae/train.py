@@ -154,6 +154,7 @@ def _loss(sae: SparseAutoencoder, x: torch.Tensor, var: torch.Tensor, cfg: SAETr
     n_dead = int(dead.sum())
     if n_dead and cfg.aux_coefficient > 0:
         k_aux = min(sae.d_in // 2, n_dead)
+        assert pre is not None  # computed above whenever a feature is dead
         with torch.no_grad():
             idx_aux = torch.where(dead[None], pre, torch.full_like(pre, -torch.inf)).topk(k_aux, dim=-1).indices
         e = err.detach()

@@ -45,9 +45,9 @@ def test_recovers_ground_truth_directions(arch, kw):
 
 def test_training_is_seeded_and_reproducible():
     x, _, _ = synthetic(n=3000)
-    a, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=7, progress=False)
-    b, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=7, progress=False)
-    c, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=8, progress=False)
+    a, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=7, progress=False, threads=1)
+    b, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=7, progress=False, threads=1)
+    c, _ = train_sae(x, d_sae=48, k=3, epochs=3, batch_size=256, seed=8, progress=False, threads=1)
     for n in ("W_enc", "b_enc", "W_dec", "b_dec"):
         assert torch.equal(getattr(a, n), getattr(b, n))
     assert not torch.equal(a.W_dec, c.W_dec)
