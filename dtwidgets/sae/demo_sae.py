@@ -11,13 +11,13 @@ import time
 
 import numpy as np
 
-DEFAULTS: dict = {"hook": "blocks.0.hook_resid_post", "n_episodes": 300, "d_sae": 256, "k": 8, "epochs": 30.0,
+DEFAULTS: dict = {"hook": "blocks.0.hook_resid_post", "n_episodes": 300, "d_sae": 512, "k": 16, "epochs": 30.0,
             "batch_size": 1024, "seed": 0}
 BROWSER_EPISODES, BROWSER_SEED = 40, 10_000  # what FeatureBrowser.demo() collects to show examples
 
 
 def train_demo_sae(variant: str = "post", out=None, *, hook: str = "blocks.0.hook_resid_post", n_episodes: int = 300,
-                   d_sae: int = 256, k: int = 8, epochs: float = 30.0, batch_size: int = 1024, seed: int = 0,
+                   d_sae: int = 512, k: int = 16, epochs: float = 30.0, batch_size: int = 1024, seed: int = 0,
                    threads: int | None = 1, progress: bool = True):
     """Collect, train, measure and (with ``out``) save; returns ``(sae, metrics, store)``
     (defaults: :data:`DEFAULTS`, the shipped SAE's settings)."""
