@@ -53,16 +53,17 @@ class FeatureBrowser(W.VBox):
     @classmethod
     def demo(cls, variant: str = "post", n_episodes: int | None = None, **kwargs) -> "FeatureBrowser":
         """The browser on a shipped demo model and its shipped SAE; example states come from freshly
-        collected (seeded, offline) behaviour-policy episodes."""
+        collected (seeded, offline) behaviour-policy episodes (``n_episodes``, default 100, of at most
+        150 steps: goals, collisions and timeouts)."""
         from ..data.collect import collect_trajectories
         from ..demo import load_demo
         from ..sae import collect_activations, demo_sae
-        from ..sae.demo_sae import BROWSER_EPISODES, BROWSER_SEED
+        from ..sae.demo_sae import BROWSER_EPISODES, BROWSER_MAX_STEPS, BROWSER_MIX, BROWSER_SEED
 
         adapter, env = load_demo(variant)
         sae = demo_sae(variant)
-        traj = collect_trajectories(env.env_id, n_episodes=n_episodes or BROWSER_EPISODES, seed=BROWSER_SEED,
-                                    progress=False)
+        traj = collect_trajectories(env.env_id, n_episodes=n_episodes or BROWSER_EPISODES, policy_mix=BROWSER_MIX,
+                                    seed=BROWSER_SEED, max_steps=BROWSER_MAX_STEPS, progress=False)
         store = collect_activations(adapter, traj, sae.cfg.hook_name, sae.cfg.token, progress=False)
         return cls(adapter, sae, store, **kwargs)
 

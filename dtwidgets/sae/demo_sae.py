@@ -13,7 +13,10 @@ import numpy as np
 
 DEFAULTS: dict = {"hook": "blocks.0.hook_resid_post", "n_episodes": 300, "d_sae": 512, "k": 16, "epochs": 30.0,
             "batch_size": 1024, "seed": 0}
-BROWSER_EPISODES, BROWSER_SEED = 40, 10_000  # what FeatureBrowser.demo() collects to show examples
+# What FeatureBrowser.demo() collects to show example states: short episodes (survivors time out at
+# 150 steps, not 1000) so that the demo starts in seconds, with goals, collisions and timeouts.
+BROWSER_EPISODES, BROWSER_SEED, BROWSER_MAX_STEPS = 100, 10_000, 150
+BROWSER_MIX = {"bfs": 0.35, "bfs:0.2": 0.15, "survivor": 0.15, "suicidal": 0.25, "random": 0.1}
 
 
 def train_demo_sae(variant: str = "post", out=None, *, hook: str = "blocks.0.hook_resid_post", n_episodes: int = 300,
