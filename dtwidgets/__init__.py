@@ -22,6 +22,7 @@ _LAZY = {
     "Explorer": "dtwidgets.compositions",
     "to_html": "dtwidgets.widgets",
     "load": "dtwidgets.model",
+    "FeatureBrowser": "dtwidgets.compositions.feature_browser",
 }
 
 

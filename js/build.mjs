@@ -13,6 +13,7 @@ export const WIDGETS = [
   "grid_view", "channel_heatmap", "action_preferences", "attention_view",
   "contribution_bars", "matrix_heatmap", "rtg_scan_view", "calibration_curve",
   "policy_map_view", "circuit_diagram",
+  "feature_browser",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
 

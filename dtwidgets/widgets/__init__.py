@@ -13,6 +13,7 @@ from .export import to_html, to_html_string
 from .grid_view import EDIT_TOOLS, GridView, apply_edit
 from .heatmaps import AttentionView, ChannelHeatmap, MatrixHeatmap
 from .circuits2 import CircuitDiagram, PolicyMapView
+from .feature_browser import FeatureBrowserView
 
 __all__ = [
     "DTWidget", "GridView", "ChannelHeatmap", "ActionPreferences", "AttentionView",
@@ -20,4 +21,5 @@ __all__ = [
     "to_html", "to_html_string", "ArrayTrait", "array_serialization", "array_to_json",
     "array_from_json", "EDIT_TOOLS", "apply_edit",
     "PolicyMapView", "CircuitDiagram",
+    "FeatureBrowserView",
 ]

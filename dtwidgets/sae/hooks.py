@@ -1,0 +1,108 @@
+"""Where an SAE reads a model: hook names, token positions, and the map from hook space to the residual stream.
+
+Only the :class:`~dtwidgets.adapters.ModelAdapter` protocol is used (``run_with_cache``,
+``run_with_hooks``, ``layout``, ``backbone`` weights in TransformerLens layout).
+
+Supported hooks (``l`` = layer): ``blocks.{l}.hook_resid_pre``, ``hook_resid_mid``,
+``hook_resid_post``, ``hook_attn_out``, ``hook_mlp_out`` (all ``d_model`` wide, in the residual
+stream), ``blocks.{l}.mlp.hook_post`` (``d_mlp``, read by ``W_out[l]``) and
+``blocks.{l}.attn.hook_z`` (``[n_heads, d_head]`` flattened to ``n_heads * d_head``, read by
+``W_O[l]``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+HOOK_RE = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_attn_out|hook_mlp_out"
+                     r"|mlp\.hook_post|attn\.hook_z)$")
+TOKENS = ("state", "rtg", "action")
+
+
+@dataclass(frozen=True)
+class HookSite:
+    """A parsed hook: ``name``, ``layer``, ``kind`` (``"resid"``, ``"mlp_post"`` or ``"z"``) and ``d_in``."""
+
+    name: str
+    layer: int
+    kind: str
+    d_in: int
+
+
+def hook_names(adapter) -> list[str]:
+    """Every hook an SAE can be trained on for this model, in forward order."""
+    cfg = adapter.backbone.cfg
+    out = []
+    for l in range(int(cfg.n_layers)):
+        out += [f"blocks.{l}.hook_resid_pre", f"blocks.{l}.attn.hook_z", f"blocks.{l}.hook_attn_out",
+                f"blocks.{l}.hook_resid_mid", f"blocks.{l}.mlp.hook_post", f"blocks.{l}.hook_mlp_out",
+                f"blocks.{l}.hook_resid_post"]
+    return out
+
+
+def hook_site(adapter, hook: str) -> HookSite:
+    """Parse and check ``hook`` against the model (clear error naming the valid hooks otherwise)."""
+    m = HOOK_RE.match(str(hook))
+    cfg = adapter.backbone.cfg
+    if not m or int(m.group(1)) >= int(cfg.n_layers):
+        raise ValueError(f"expected an SAE hook of this model, one of {hook_names(adapter)}, got {hook!r}")
+    layer, part = int(m.group(1)), m.group(2)
+    if part == "mlp.hook_post":
+        return HookSite(hook, layer, "mlp_post", int(cfg.d_mlp))
+    if part == "attn.hook_z":
+        return HookSite(hook, layer, "z", int(cfg.n_heads) * int(cfg.d_head))
+    return HookSite(hook, layer, "resid", int(cfg.d_model))
+
+
+def token_position(adapter, token: str) -> int:
+    """Position of the last ``token`` (``"state"``, ``"rtg"``, ``"action"``) in the model's window."""
+    if token not in TOKENS:
+        raise ValueError(f"expected token in {TOKENS}, got {token!r}")
+    pos = adapter.layout.positions(token)
+    if not pos:
+        raise ValueError(f"this model's window ({adapter.layout.n_tokens} tokens) has no {token!r} token; "
+                         f"expected one of {[t for t in TOKENS if adapter.layout.positions(t)]}")
+    return pos[-1]
+
+
+def flat(t: torch.Tensor, site: HookSite) -> torch.Tensor:
+    """Hook tensor ``[B, P, ...]`` -> ``[B, P, d_in]`` (``hook_z`` heads flattened)."""
+    return t.reshape(*t.shape[:2], site.d_in)
+
+
+def to_residual(adapter, site: HookSite) -> torch.Tensor | None:
+    """``[d_in, d_model]`` linear map from hook space into the residual stream (``None`` = identity).
+
+    ``mlp.hook_post`` -> ``W_out[l]``; ``attn.hook_z`` -> ``W_O[l]`` reshaped ``[H*d_head, d_model]``
+    (output biases not included)."""
+    bb = adapter.backbone
+    if site.kind == "mlp_post":
+        return bb.W_out[site.layer].detach().float()
+    if site.kind == "z":
+        W_O = bb.W_O[site.layer].detach().float()  # [H, d_head, d_model]
+        return W_O.reshape(-1, W_O.shape[-1])
+    return None
+
+
+def activations_at(adapter, window, site: HookSite, position: int) -> torch.Tensor:
+    """``[B, d_in]`` float32 activations of ``site`` at ``position`` (one forward, no graph)."""
+    _, cache = adapter.run_with_cache(window, names_filter=[site.name])
+    return flat(cache[site.name], site)[:, position].detach().float().clone()
+
+
+def replace_hook(site: HookSite, positions, fn):
+    """A ``(name, hook_fn)`` pair that replaces the activation at ``positions`` with ``fn(x [B, d_in])``.
+
+    ``fn`` returns ``[B, d_in]``; the hook writes it back in the hook's own shape and dtype."""
+    pos = [positions] if isinstance(positions, int) else list(positions)
+
+    def hook(t, hook=None):
+        out = t.clone()
+        f = flat(out, site)
+        for p in pos:
+            f[:, p] = fn(f[:, p].float()).to(t.dtype)
+        return f.reshape(t.shape)
+
+    return (site.name, hook)

@@ -1,0 +1,71 @@
+"""FeatureBrowserView: the canvas front-end of :class:`dtwidgets.compositions.FeatureBrowser`."""
+
+from __future__ import annotations
+
+import traitlets
+
+from ._arrays import ArrayTrait, array_serialization
+from ._base import DTWidget
+from ._traits import IntPair, Labels
+
+__all__ = ["FeatureBrowserView"]
+
+_sync_arr = dict(sync=True, **array_serialization)
+SORT_KEYS = ("index", "frequency", "max_act", "effect", "rtg_corr", "time_corr")
+
+
+def _vec(doc: str, dtype: str = "float32") -> ArrayTrait:
+    return ArrayTrait(ndim=1, dtype=dtype, shape_doc=doc).tag(**_sync_arr)
+
+
+class FeatureBrowserView(DTWidget):
+    """SAE features as a sortable, filterable list plus a card for the selected feature.
+
+    Everything the card shows is held in the traits, so selection, sorting and filtering work in
+    the browser without a kernel (also in a static :func:`~dtwidgets.widgets.to_html` page).
+    F features (rows), A actions, E example slots, B histogram bins, C observation channels.
+    """
+
+    _module = "feature_browser"
+    feature_ids = _vec("[F]", "int32")
+    """[F] int32 SAE feature index of each row."""
+    frequency = _vec("[F]")
+    """[F] fraction of stored states where the feature fires."""
+    max_act = _vec("[F]")
+    """[F] largest activation."""
+    mean_act = _vec("[F]")
+    """[F] mean activation over the states where it fires."""
+    rtg_corr = _vec("[F]")
+    """[F] Pearson correlation of the activation with the RTG."""
+    time_corr = _vec("[F]")
+    """[F] Pearson correlation of the activation with the episode timestep."""
+    hist = ArrayTrait(ndim=2, dtype="float32", shape_doc="[F, B]").tag(**_sync_arr)
+    """[F, B] counts of non-zero activations in B equal bins of [0, max_act]."""
+    action_bars = ArrayTrait(ndim=2, dtype="float32", shape_doc="[F, A]").tag(**_sync_arr)
+    """[F, A] decoder direction read by the action head (logit per unit activation)."""
+    action_names = Labels().tag(sync=True)
+    """[A] action names."""
+    pair = IntPair((0, 1)).tag(sync=True)
+    """(a, b): the list's "effect" column is ``action_bars[:, a] - action_bars[:, b]``."""
+    examples_obs = ArrayTrait(ndim=5, dtype="uint8", shape_doc="[F, E, W, H, 3]", last_dim=3).tag(**_sync_arr)
+    """[F, E, W, H, 3] uint8 example observations (MiniGrid encoding, [x, y, channel])."""
+    examples_meta = ArrayTrait(ndim=3, dtype="float32", shape_doc="[F, E, 5]", last_dim=5).tag(**_sync_arr)
+    """[F, E, 5] (activation, RTG, step, action, episode) per example; activation < 0 marks an empty slot."""
+    example_labels = Labels().tag(sync=True)
+    """[E] slot labels ("top 1", ..., "q50", ...)."""
+    write_maps = ArrayTrait(ndim=(1, 4), dtype="float32", shape_doc="[F, C, W, H]").tag(**_sync_arr)
+    """[F, C, W, H] encoder direction pulled back through the state embedding (empty = not available)."""
+    channel_names = Labels().tag(sync=True)
+    """[C] observation channel names."""
+    selected = traitlets.CInt(-1, min=-1).tag(sync=True)
+    """Row whose card is open (-1 = none); set by a click."""
+    sort_by = traitlets.Enum(SORT_KEYS, "frequency").tag(sync=True)
+    """Sort key (correlations and effect sort by absolute value)."""
+    sort_desc = traitlets.Bool(True).tag(sync=True)
+    """Sort descending."""
+    min_frequency = traitlets.Float(0.0, min=0.0).tag(sync=True)
+    """Hide features firing less often than this."""
+    query = traitlets.Unicode("").tag(sync=True)
+    """Space-separated feature ids to show ('' = all)."""
+    title = traitlets.Unicode("").tag(sync=True)
+    """Heading."""
