@@ -21,6 +21,7 @@ _LAZY = {
     "load_demo": "dtwidgets.demo",
     "Explorer": "dtwidgets.compositions",
     "to_html": "dtwidgets.widgets",
+    "load_hf_decision_transformer": "dtwidgets.model",
 }
 
 
