@@ -304,11 +304,10 @@ def backbone_state_dict(model, n_ctx: int) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def _embedding(model, perm: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, rtg_scale: float) -> HFEmbedding:
-    """Fold ``(s - mean) / std`` into ``embed_state`` and reorder its columns to dtwidgets' feature order."""
-    W = model.embed_state.weight.detach().double()[:, perm]
-    m, s = mean[perm], std[perm]
+    """``embed_state`` and the state normalisation with columns in dtwidgets' feature order (HF's arithmetic)."""
     tensors = {
-        "W_state_raw": W / s, "b_state": model.embed_state.bias.detach().double() - W @ (m / s),
+        "W_state_hf": model.embed_state.weight[:, perm], "b_state": model.embed_state.bias,
+        "mean": mean[perm], "std": std[perm],
         "w_rtg": model.embed_return.weight[:, 0], "b_rtg": model.embed_return.bias,
         "W_act": model.embed_action.weight, "b_act": model.embed_action.bias,
         "time": model.embed_timestep.weight, "ln_w": model.embed_ln.weight,

@@ -63,8 +63,8 @@ class HFEmbedding(nn.Module):
     """The HF DT's input side in dtwidgets' feature order (buffers, no gradients).
 
     Buffers (``d`` = hidden size, ``F`` = n_features in ``(channel, x, y)`` order, ``A`` = act_dim):
-        W_state_raw ``[d, F]`` = ``embed_state.weight / std`` (columns reordered), b_state ``[d]`` =
-        ``embed_state.bias - W @ (mean / std)``; w_rtg, b_rtg ``[d]`` (``embed_return``, per model unit);
+        W_state_hf, b_state ``[d, F]``, ``[d]`` = ``embed_state`` (columns reordered); mean, std ``[F]`` its input
+        normalisation (applied as HF does, ``(f - mean) / std`` first); w_rtg, b_rtg ``[d]`` (``embed_return``);
         W_act ``[d, A]``, b_act ``[d]``; time ``[max_ep_len, d]``; ln_w, ln_b ``[d]`` (``embed_ln``).
     """
 
@@ -91,7 +91,12 @@ class HFEmbedding(nn.Module):
         return onehot @ self.W_act.T + self.b_act
 
     def raw_state(self, feats: torch.Tensor) -> torch.Tensor:
-        return feats @ self.W_state_raw.T + self.b_state
+        return ((feats - self.mean) / self.std) @ self.W_state_hf.T + self.b_state
+
+    @property
+    def W_state_raw(self) -> torch.Tensor:
+        """``embed_state.weight / std`` ``[d, F]``: per unit of each raw feature."""
+        return self.W_state_hf / self.std
 
     def forward(self, feats, rtgs, actions, timesteps) -> torch.Tensor:
         """``feats [B, T, F]``, ``rtgs [B, T]``, ``actions [B, T-1]``, ``timesteps [B, T]`` -> tokens ``[B, 3T-1, d]``."""

@@ -25,10 +25,10 @@ from tests.browser.conftest import LOCAL_SCHEMES, PageRecorder
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-NOTEBOOKS = ("01_quickstart", "02_reproduce_post", "03_bring_your_own_dt")
+NOTEBOOKS = ("01_quickstart", "02_reproduce_post", "03_bring_your_own_dt", "07_huggingface_dt")
 NEEDS_DEMO = {"01_quickstart", "02_reproduce_post"}
 CELL_TIMEOUT_S = 600
-MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7}
+MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7, "07_huggingface_dt": 3}
 
 # JS: per exported widget host, whether any of its canvases has a non-transparent pixel.
 DRAWN_JS = """() => Array.from(document.querySelectorAll('.dtw-x-widget')).map(h => ({

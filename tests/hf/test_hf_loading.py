@@ -7,6 +7,8 @@ import pickle
 import pytest
 import torch
 
+from dtwidgets.adapters import ModelAdapter, check_compatible
+from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.model.hf import BINDING_FILE, load_hf_decision_transformer, save_hf_decision_transformer
 from tests.hf.helpers import ENV, hf_model, hf_scores, real_windows
 
@@ -28,6 +30,8 @@ def test_saved_directory_round_trip_with_binding(tmp_path, model, windows):
     assert (d / "model.safetensors").is_file() and (d / BINDING_FILE).is_file()
     adapter = load_hf_decision_transformer(d)  # everything from the directory
     assert adapter.layout.n_timesteps == 4 and adapter.env_id == ENV
+    assert isinstance(adapter, ModelAdapter)
+    check_compatible(adapter, MiniGridEnv(ENV))
     torch.testing.assert_close(adapter.forward(windows), hf_scores(model, windows, mean=mean, std=std)[0], atol=1e-5, rtol=0)
     # arguments override the saved binding
     other = load_hf_decision_transformer(d, n_timesteps=2, state_mean=torch.zeros(147), state_std=torch.ones(147))
