@@ -156,6 +156,7 @@ class HFDTAdapter:
         self._W_action, self._b_action = W_action.detach().float().clone(), b_action.detach().float().clone()
         self._b_mlp_out = b_mlp_out.detach().float().clone()
         self._keep: torch.Tensor | None = None  # [B, P] bool, set during a forward of a padded window
+        self._n_masked = 0  # layers masked in the current forward
         for l in range(backbone.cfg.n_layers):
             backbone.hook_dict[f"blocks.{l}.attn.hook_pattern"].add_hook(self._mask_pattern, is_permanent=True)
 
@@ -287,10 +288,15 @@ class HFDTAdapter:
         """Mask attention to padded steps' tokens while the backbone runs (no-op without padding)."""
         real = self._real_steps(window)
         self._keep = None if bool(real.all()) else real.repeat_interleave(3, dim=1)[:, : self.layout.n_tokens]
+        self._n_masked = 0
         try:
             yield
         finally:
-            self._keep = None
+            keep, self._keep = self._keep, None
+        if keep is not None and self._n_masked < self.backbone.cfg.n_layers:
+            raise RuntimeError(f"the padding mask ran in {self._n_masked} of {self.backbone.cfg.n_layers} layers: its "
+                               "permanent hooks on blocks.{l}.attn.hook_pattern were removed (reset_hooks("
+                               "including_permanent=True)?); reload the model with load_hf_decision_transformer")
 
     def _mask_pattern(self, pattern: torch.Tensor, hook) -> torch.Tensor | None:
         keep = self._keep
@@ -298,6 +304,7 @@ class HFDTAdapter:
             return None
         if keep.shape[0] != pattern.shape[0]:
             raise RuntimeError(f"padding mask for {keep.shape[0]} rows, attention pattern has {pattern.shape[0]}")
+        self._n_masked += 1
         P = pattern.shape[-1]
         k = keep[:, None, None, :P].to(pattern.device) | torch.eye(P, dtype=torch.bool, device=pattern.device)
         p = pattern * k

@@ -92,6 +92,9 @@ def test_padding_is_masked_like_hf():
         for r in range(padded.batch_size):
             n_tok = 3 * int(padded.n_pad[r])
             assert float(pat[r, :, n_tok:, :n_tok].abs().max()) == 0.0  # real queries never see padding
+    adapter.backbone.reset_hooks(including_permanent=True)  # the mask removed: refuse, never answer silently
+    with pytest.raises(RuntimeError, match="padding mask ran in 0 of 2 layers"):
+        adapter.forward(padded)
 
 
 def test_embedding_hooks_decompose_embed_ln_exactly():
@@ -109,6 +112,8 @@ def test_embedding_hooks_decompose_embed_ln_exactly():
                              model.embed_action(x["actions"]) + t], 2).reshape(w.batch_size, -1, 32)[:, :-1]
         h0 = model.embed_ln(stack) + model.encoder.wpe.weight[0]
     tok = cache["dt.hook_tokens"]
+    sigma = (stack.var(-1, unbiased=False, keepdim=True) + model.embed_ln.eps).sqrt()
+    torch.testing.assert_close(cache["dt.hook_embed_ln_scale"], sigma, atol=1e-5, rtol=1e-5)
     real = (torch.arange(3)[None] >= w.n_pad[:, None]).repeat_interleave(3, 1)[:, :-1]
     torch.testing.assert_close((tok + cache["hook_pos_embed"])[real], h0[real], atol=1e-5, rtol=0)
     time = cache["dt.hook_time_embed"]
