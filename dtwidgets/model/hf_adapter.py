@@ -68,14 +68,27 @@ class HFEmbedding(nn.Module):
         W_act ``[d, A]``, b_act ``[d]``; time ``[max_ep_len, d]``; ln_w, ln_b ``[d]`` (``embed_ln``).
     """
 
+    W_state_hf: torch.Tensor
+    b_state: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    w_rtg: torch.Tensor
+    b_rtg: torch.Tensor
+    W_act: torch.Tensor
+    b_act: torch.Tensor
+    time: torch.Tensor
+    ln_w: torch.Tensor
+
     def __init__(self, tensors: dict[str, torch.Tensor], eps: float, rtg_scale: float):
         super().__init__()
         for name, t in tensors.items():
             self.register_buffer(name, t.detach().float().clone().contiguous())
         self.eps, self.rtg_scale = float(eps), float(rtg_scale)
-        self.hooks = nn.ModuleDict({n.split(".")[1]: HookPoint() for n in EMBED_HOOKS})
+        points = {}
         for name in EMBED_HOOKS:
-            self.hooks[name.split(".")[1]].name = name
+            points[name.split(".")[1]] = hp = HookPoint()
+            hp.name = name
+        self.hooks = nn.ModuleDict(points)
 
     def centre(self, v: torch.Tensor) -> torch.Tensor:
         """``C(v) = γ ⊙ (v - mean(v))`` over the last axis."""
