@@ -90,7 +90,7 @@ def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_t
 
     The state input must be a flattened MiniGrid observation of the env's view: ``state_dim`` is
     ``W*H*3`` (raw codes) or ``W*H*20`` (one-hot in :func:`~dtwidgets.model.one_hot_observations` order);
-    actions are one-hot over ``act_dim`` = the env's actions. Weights are copied (float32).
+    actions are one-hot over ``act_dim`` = the env's actions. Weights are copied (float32, CPU).
     """
     given = {k: v for k, v in dict(env_id=env_id, n_timesteps=n_timesteps, state_mean=state_mean, state_std=state_std,
                                    state_layout=state_layout, rtg_scale=rtg_scale, rtg_range=rtg_range,
@@ -286,7 +286,7 @@ def backbone_state_dict(model, n_ctx: int) -> dict[str, torch.Tensor]:
     enc, cfg = model.encoder, model.config
     d, n = cfg.hidden_size, cfg.n_head
     h = d // n
-    f = lambda t: t.detach().float().clone().contiguous()  # noqa: E731
+    f = lambda t: t.detach().float().cpu().clone().contiguous()  # noqa: E731
     sd = {"pos_embed.W_pos": f((enc.wpe.weight[0] + model.embed_ln.bias).expand(n_ctx, d))}
     for l, blk in enumerate(enc.h):
         p = f"blocks.{l}."

@@ -82,7 +82,7 @@ class HFEmbedding(nn.Module):
     def __init__(self, tensors: dict[str, torch.Tensor], eps: float, rtg_scale: float):
         super().__init__()
         for name, t in tensors.items():
-            self.register_buffer(name, t.detach().float().clone().contiguous())
+            self.register_buffer(name, t.detach().float().cpu().clone().contiguous())
         self.eps, self.rtg_scale = float(eps), float(rtg_scale)
         points = {}
         for name in EMBED_HOOKS:
@@ -166,8 +166,8 @@ class HFDTAdapter:
         self.rtg_scale = embedding.rtg_scale
         self.hf_config, self.hf_model = hf_config, hf_model
         self._rtg_range = (float(rtg_range[0]), float(rtg_range[1]))
-        self._W_action, self._b_action = W_action.detach().float().clone(), b_action.detach().float().clone()
-        self._b_mlp_out = b_mlp_out.detach().float().clone()
+        self._W_action, self._b_action = W_action.detach().float().cpu().clone(), b_action.detach().float().cpu().clone()
+        self._b_mlp_out = b_mlp_out.detach().float().cpu().clone()
         self._keep: torch.Tensor | None = None  # [B, P] bool, set during a forward of a padded window
         self._n_masked = 0  # layers masked in the current forward
         for l in range(backbone.cfg.n_layers):

@@ -126,3 +126,18 @@ def test_bad_windows_are_refused(model):
         adapter.features(torch.zeros(5, 5, 3))
     with pytest.raises(ValueError, match="timesteps in"):
         adapter.embed_time([500])
+
+
+def test_float64_model_is_copied_to_float32(windows):
+    model = hf_model(seed=8, randomise=True).double()
+    adapter = load_hf_decision_transformer(model, env_id=ENV, n_timesteps=4)
+    assert adapter.W_action.dtype == torch.float32 and adapter.W_state.dtype == torch.float32
+    seen = {}
+    handle = model.predict_action[0].register_forward_hook(lambda m, i, o: seen.__setitem__("z", o))
+    from tests.hf.helpers import hf_inputs
+
+    kw = {k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in hf_inputs(windows).items()}
+    with torch.no_grad():
+        model(**kw)
+    handle.remove()
+    torch.testing.assert_close(adapter.forward(windows).double(), seen["z"][:, -1], atol=1e-5, rtol=0)
