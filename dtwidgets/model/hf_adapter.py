@@ -65,7 +65,7 @@ class HFEmbedding(nn.Module):
     Buffers (``d`` = hidden size, ``F`` = n_features in ``(channel, x, y)`` order, ``A`` = act_dim):
         W_state_hf, b_state ``[d, F]``, ``[d]`` = ``embed_state`` (columns reordered); mean, std ``[F]`` its input
         normalisation (applied as HF does, ``(f - mean) / std`` first); w_rtg, b_rtg ``[d]`` (``embed_return``);
-        W_act ``[d, A]``, b_act ``[d]``; time ``[max_ep_len, d]``; ln_w, ln_b ``[d]`` (``embed_ln``).
+        W_act ``[d, A]``, b_act ``[d]``; time ``[max_ep_len, d]``; ln_w ``[d]`` (``embed_ln.weight``; its bias is in ``W_pos``).
     """
 
     W_state_hf: torch.Tensor

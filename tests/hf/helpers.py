@@ -51,7 +51,7 @@ def real_windows(adapter, n: int = 48, seed: int = 0):
     for k in range(n):
         e = int(rng.integers(len(traj.episode_starts)))
         s0, L = int(traj.episode_starts[e]), int(traj.episode_lengths[e])
-        i = int(rng.integers(0, min(L, T - 1))) if k % 3 == 0 else int(rng.integers(0, L))
+        i = int(rng.integers(0, min(L, T - 1))) if k % 3 == 0 and T > 1 else int(rng.integers(0, L))
         lo = max(0, i - T + 1)
         rew = traj.rewards[s0:s0 + L]
         rtgs = [float(rew[j:].sum()) for j in range(lo, i + 1)]

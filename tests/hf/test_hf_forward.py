@@ -135,3 +135,12 @@ def test_embedding_hooks_decompose_embed_ln_exactly():
     torch.testing.assert_close(adapter.b_mlp_out, torch.stack([b.mlp.c_proj.bias.detach() for b in blocks]))
     torch.testing.assert_close(adapter.W_action, model.predict_action[0].weight.detach())
     np.testing.assert_allclose(adapter.max_timestep, 127)
+
+
+def test_single_step_context():
+    """n_timesteps=1: the ``R₁ s₁`` layout (no action tokens)."""
+    model = hf_model(seed=6, randomise=True, action_tanh=False)
+    adapter = load_hf_decision_transformer(model, env_id=ENV, n_timesteps=1)
+    assert adapter.layout.n_tokens == 2
+    w = real_windows(adapter, 10, seed=4)
+    torch.testing.assert_close(adapter.forward(w), hf_scores(model, w)[0], atol=ATOL, rtol=0)
