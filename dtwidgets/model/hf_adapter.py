@@ -366,8 +366,9 @@ class HFDTAdapter:
 
     @contextmanager
     def _dt_hooks(self, hooks):
-        points = {hp.name: hp for hp in self.embedding.hooks.values()}
-        used = []
+        points: dict[str, HookPoint] = {str(hp.name): hp for hp in self.embedding.hooks.values()
+                                        if isinstance(hp, HookPoint)}
+        used: list[HookPoint] = []
         try:
             for name, fn in hooks:
                 if name not in points:
