@@ -23,6 +23,7 @@ _LAZY = {
     "to_html": "dtwidgets.widgets",
     "load": "dtwidgets.model",
     "FeatureBrowser": "dtwidgets.compositions.feature_browser",
+    "load_hf_decision_transformer": "dtwidgets.model",
 }
 
 
