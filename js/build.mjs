@@ -12,6 +12,7 @@ const STATIC = path.resolve(here, "../dtwidgets/static");
 export const WIDGETS = [
   "grid_view", "channel_heatmap", "action_preferences", "attention_view",
   "contribution_bars", "matrix_heatmap", "rtg_scan_view", "calibration_curve",
+  "rtg_slider", "status_line",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
 

@@ -8,6 +8,7 @@ import { h, nth, fmt, push, debounce, label } from "./lib/dom.js";
 import { sized, pos } from "./lib/canvas.js";
 import { pal } from "./lib/colors.js";
 import { padRange, frame, line } from "./lib/plot.js";
+import { subscribe } from "./lib/follow.js";
 
 const ML = 48, PW = 440, MR = 10, MT = 6, PH = 110, MB = 18;
 
@@ -97,8 +98,14 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData }) => {
   slider.addEventListener("input", () => { setLocal(Number(slider.value)); sync(idx); });
   const onIndex = () => { const i = model.get("index"); if (Number.isInteger(i) && i !== idx) setLocal(i); };
   model.on("change:index", onIndex);
+  // follow the Explorer's RTG slider on the page (no kernel message): the marker moves to the nearest RTG
+  let unsub = null;
+  const nearestRTG = (v) => { let b = 0; for (let i = 1; i < R; i++) if (Math.abs(X.data[i] - v) < Math.abs(X.data[b] - v)) b = i; return b; };
+  const resub = () => { unsub && unsub(); const g = model.get("follow_group"); unsub = g ? subscribe(g, (d) => X && setLocal(nearestRTG(d.rtg))) : null; };
+  model.on("change:follow_group", resub);
+  resub();
   return {
     draw, traits: ["rtgs", "series", "series_names", "series_groups", "title"],
-    dispose() { model.off("change:index", onIndex); sync.cancel(); },
+    dispose() { model.off("change:index", onIndex); model.off("change:follow_group", resub); unsub && unsub(); sync.cancel(); },
   };
 });

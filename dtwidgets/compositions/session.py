@@ -4,6 +4,11 @@ It steps an :class:`~dtwidgets.adapters.EnvAdapter`, records everything played (
 actions, RTGs, rewards, timesteps, the model's logits), keeps env snapshots for "step back", the
 pre-edit ("clean") observation for counterfactual edits, and bookmarks.
 RTG bookkeeping follows the reference work: after a step, ``rtg <- rtg - reward``.
+
+Memory: every step keeps its observation (``W*H*3`` bytes) and an env snapshot for "step back"
+(~11 KB on MiniGrid 8×8, i.e. ~11 MB for a 1,000-step episode). Only the newest ``max_snapshots``
+snapshots are kept (default 1,000); stepping back further than that raises
+:class:`StepBackLimit` (the recorded history itself stays complete).
 """
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ import torch
 
 from ..adapters import check_compatible
 from ..adapters.schema import resolve_action
+
+
+class EpisodeOver(RuntimeError):
+    """An action was requested after the episode ended (the message is one line for the user)."""
+
+
+class StepBackLimit(RuntimeError):
+    """Stepping back past the oldest kept env snapshot (see ``PlaySession.max_snapshots``)."""
 
 
 @dataclass
@@ -45,10 +58,14 @@ class PlaySession:
         env: an :class:`~dtwidgets.adapters.EnvAdapter` (actions and view must match the model).
         rtg: initial return-to-go (reward units).
         seed: episode seed.
+        max_snapshots: how many of the newest env snapshots "step back" keeps (older ones are dropped).
     """
 
-    def __init__(self, model, env, rtg: float = 0.9, seed: int = 0):
+    def __init__(self, model, env, rtg: float = 0.9, seed: int = 0, max_snapshots: int = 1000):
         check_compatible(model, env)
+        if int(max_snapshots) < 1:
+            raise ValueError(f"PlaySession: max_snapshots must be >= 1, got {max_snapshots!r}")
+        self.max_snapshots = int(max_snapshots)
         self.model, self.env = model, env
         self.initial_rtg = float(rtg)
         self.seed = int(seed)
@@ -113,12 +130,15 @@ class PlaySession:
         self.h.timesteps.append(int(t))
         self.h.logits.append(None)
         self.h.snapshots.append(snap)
+        old = len(self.h.snapshots) - self.max_snapshots - 1
+        if old >= 0:
+            self.h.snapshots[old] = None  # bounded memory: this step can no longer be stepped back to
         self._clean = None
 
     def step(self, action) -> float:
         """Take an action (name or index); returns the reward. Raises once the episode is over."""
         if self.done:
-            raise RuntimeError(f"the episode ended ({self.outcome}); reset or step back first")
+            raise EpisodeOver(f"episode over ({self.outcome}): reset or step back")
         if self.replay:
             raise RuntimeError("this is a recorded episode being replayed; reset to play from a fresh state")
         a = resolve_action(self.model.action_names, action)
@@ -148,6 +168,9 @@ class PlaySession:
         if self.replay:
             self.seek(len(self.h.actions) - 1)
             return True
+        if self.h.snapshots[-2] is None:
+            raise StepBackLimit(f"cannot step back further: only the newest {self.max_snapshots} steps keep an env "
+                                "snapshot (PlaySession.max_snapshots)")
         for name in ("observations", "rtgs", "timesteps", "logits", "snapshots"):
             getattr(self.h, name).pop()
         self.h.actions.pop()

@@ -12,10 +12,12 @@ from .charts import ActionPreferences, CalibrationCurve, ContributionBars, RTGSc
 from .export import to_html, to_html_string
 from .grid_view import EDIT_TOOLS, GridView, apply_edit
 from .heatmaps import AttentionView, ChannelHeatmap, MatrixHeatmap
+from .controls import RTGSlider, StatusLine
 
 __all__ = [
     "DTWidget", "GridView", "ChannelHeatmap", "ActionPreferences", "AttentionView",
     "ContributionBars", "MatrixHeatmap", "RTGScanView", "CalibrationCurve",
     "to_html", "to_html_string", "ArrayTrait", "array_serialization", "array_to_json",
     "array_from_json", "EDIT_TOOLS", "apply_edit",
+    "RTGSlider", "StatusLine",
 ]
