@@ -282,8 +282,8 @@ class Explorer(W.VBox):
         except RuntimeError:
             return None
         kernel_loop = _kernel_loop()
-        if kernel_loop is not None and loop is not kernel_loop:
-            return None  # a foreign loop marked running in this thread: nothing promises to drive it
+        if kernel_loop is None or loop is not kernel_loop:
+            return None  # outside a kernel, or a foreign loop marked running: nothing promises to drive it
         if self._pending is not None and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s):
             self._loop_undriven = True  # a scheduled refresh never ran: the loop is not driven
             return None

@@ -289,6 +289,7 @@ class CircuitsPanel(Panel):
         self._window = None
         self._emb_pair = None
         self._unused: set[int] = set()
+        self._seen = None
         self._embedding()
 
     def _embedding(self):
@@ -296,11 +297,23 @@ class CircuitsPanel(Panel):
         if self._emb_pair == self.ctx.pair:
             return
         a, b = self._emb_pair = self.ctx.pair
-        e = state_embedding_projection(self.ctx.adapter, a, b)
-        self._unused = {c for c in range(e.values.shape[0]) if not e.nonzero[c].any()}
+        self._proj = e = state_embedding_projection(self.ctx.adapter, a, b)
         assign(self.emb, values=e.values, titles=self._titles(e.channel_names))
-        self.emb_note.value = (f"<b>state embedding · ({_esc(e.direction)})</b> — how much one unit of each input "
-                               f"feature pushes the preference (weights only)" + self._unused_note(e.channel_names))
+        self._emb_text = (f"<b>state embedding · ({_esc(e.direction)})</b> — how much one unit of each input "
+                          "feature pushes the preference (weights only)")
+        self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
+
+    def _note_inputs(self, window) -> None:
+        """Flag channels the model never uses: weights ≈ 0, or an input that was 0 in every observation seen."""
+        obs = window.observations.reshape(-1, *window.observations.shape[-3:])
+        active = self.ctx.adapter.schema.to_maps(np.asarray(self.ctx.adapter.features(obs) != 0).any(0))
+        self._seen = active if self._seen is None else (self._seen | active)
+        e = self._proj
+        unused = {c for c in range(e.values.shape[0]) if not e.nonzero[c].any() or not self._seen[c].any()}
+        if unused != self._unused:
+            self._unused = unused
+            assign(self.emb, titles=self._titles(e.channel_names))
+            self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _titles(self, names) -> list[str]:
         return [f"{n} (unused)" if c in self._unused else str(n) for c, n in enumerate(names)]
@@ -309,12 +322,14 @@ class CircuitsPanel(Panel):
         if not self._unused:
             return ""
         used = ", ".join(_esc(names[c]) for c in sorted(self._unused))
-        return (f"<br><span style='color:#8a5a00'>unused by the model: {used} — its embedding weights are ≈ 0 "
-                "(the input was constant in training), so its maps carry no meaning</span>")
+        return (f"<br><span style='color:#8a5a00'>unused: {used} — the input was 0 in every observation seen so far "
+                "(or its embedding weights are ≈ 0), so the model never reads it here and its maps carry no "
+                "meaning</span>")
 
     def update(self, data):
         self._window = data.window
         self._embedding()
+        self._note_inputs(data.window)
         self._draw()
 
     def _on_head(self, _change):

@@ -243,6 +243,8 @@ class PlaySession:
 
         r = self.record()
         n = len(r["actions"])
+        if n == 0:
+            raise ValueError("nothing to save yet: the episode has no step (take an action first)")
         term = np.zeros(n, bool)
         trunc = np.zeros(n, bool)
         if self.done and n:
