@@ -15,7 +15,7 @@ import { follower, scanRow } from "./lib/follow.js";
 const LW_MAX = 150, PW_MAX = 320, AX = 18, GH = 18;
 
 export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail }) => {
-  const title = h("div", { class: "dtw-title" });
+  const title = h("div", { class: "dtw-title", style: { whiteSpace: "normal" } });
   const legend = h("div", { class: "dtw-legend" });
   const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-bars" }));
   body.append(title, legend, cv);

@@ -16,7 +16,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
   const title = h("div", { class: "dtw-title" });
   const slider = /** @type {HTMLInputElement} */ (h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "dtw-slider" }));
   const readout = h("span", { class: "dtw-readout" });
-  const panels = h("div", { class: "dtw-body" });
+  const panels = h("div", { class: "dtw-panels" });  // plots flow side by side when the column is wide
   body.append(title, h("div", { class: "dtw-controls" }, [h("span", { text: "RTG" }), slider, readout]), panels);
   let X = null, Y = null, S = 0, R = 0, idx = 0, PW = PW_MAX;
   /** @type {{over: HTMLCanvasElement, sx: any, sy: any, yr: number[], members: number[], vals: HTMLElement[]}[]} */
@@ -52,7 +52,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
     S = Y.size && Y.shape.length === 2 && Y.shape[1] === R ? Y.shape[0] : 0;
     if (Y.size && !S) { X = null; return noData(`series must be [S, ${R}], got [${Y.shape.join(", ")}]`); }
     slider.max = String(Math.max(0, R - 1));
-    PW = Math.max(120, avail(ML + PW_MAX + MR) - ML - MR);
+    PW = Math.max(120, avail(ML + PW_MAX + MR) - ML - MR - 4);
     const xr = padRange(finiteRange(X.data), 0.02);
     const groups = new Map();
     for (let s = 0; s < S; s++) {

@@ -70,12 +70,13 @@ class Explorer(W.VBox):
         self._loop_undriven = False
         self._updating = False
         self._notice = ""
+        self._stale: set[int] = set()  # indices of hidden panels not updated since the state changed
         self.timings: dict[str, float] = {}
         self.follow_group = f"dtw-explorer-{uuid.uuid4().hex[:12]}"
         self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group)
         self._build_views(rtg, seed, panels)
         self._wire_events()
-        super().__init__(self._layout(), layout=W.Layout(width="100%", max_width="1600px", min_width="0"))
+        super().__init__(self._layout(), layout=W.Layout(width="auto", max_width="1600px", min_width="0"))
         self.add_class("dtw-explorer")
         self.refresh()
 
@@ -113,23 +114,23 @@ class Explorer(W.VBox):
                                          layout=W.Layout(width="150px"))
         self.reset_button = W.Button(description="reset", button_style="warning", layout=W.Layout(width="auto"))
         self.rtg_slider = RTGSlider(value=float(rtg), min=float(lo), max=float(hi), step=0.01, follow_group=self.follow_group,
-                                    layout=W.Layout(width="100%"))
+                                    layout=W.Layout(width="auto"))
         self.edit_toggle = W.ToggleButton(description="edit grid", icon="pencil", layout=W.Layout(width="auto"))
         self.edit_tool = W.Dropdown(options=list(EDIT_TOOLS), value="ball", layout=W.Layout(width="100px"))
         self.status = StatusLine(action_names=list(adapter.action_names), follow_group=self.follow_group,
-                                 layout=W.Layout(width="100%"))
+                                 layout=W.Layout(width="auto"))
         self.error = W.HTML()
         self.note = W.Text(placeholder="note for this state", layout=W.Layout(width="170px"))
         self.bookmark_button = W.Button(description="bookmark", icon="bookmark", layout=W.Layout(width="auto"))
-        self.bookmarks = W.Dropdown(options=[("go to a bookmark…", None)], value=None, layout=W.Layout(width="190px"))
+        self.bookmarks = W.Dropdown(options=[("go to a bookmark…", -1)], value=-1, layout=W.Layout(width="190px"))
         self.path = W.Text(value="trajectory.npz", description="file", layout=W.Layout(width="230px"))
         self.save_button = W.Button(description="save", layout=W.Layout(width="auto"))
         self.load_button = W.Button(description="load", layout=W.Layout(width="auto"))
         self.saved = W.Label()
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="replay", disabled=True, continuous_update=True,
-                                    layout=W.Layout(width="100%"))
+                                    layout=W.Layout(width="auto", max_width="100%"))
         self.panels = make_panels(self.ctx, list(panels))
-        self.tabs = W.Tab(children=[p.widget for p in self.panels], layout=W.Layout(width="100%", min_width="0"))
+        self.tabs = W.Tab(children=[p.widget for p in self.panels], layout=W.Layout(width="auto", min_width="0"))
         for i, p in enumerate(self.panels):
             self.tabs.set_title(i, getattr(p, "title", "") or getattr(p, "key", "") or type(p).__name__)
 
@@ -151,11 +152,16 @@ class Explorer(W.VBox):
         self.save_button.on_click(self._on_save)
         self.load_button.on_click(lambda _b: self._do(lambda: self.load(self.path.value)))
         self.timeline.observe(self._on_timeline, names="value")
+        self.tabs.observe(self._on_tab, names="selected_index")
 
     def _layout(self) -> list:
-        """Responsive layout: three columns that wrap; tabs below at full width."""
+        """Responsive layout: three columns that wrap; tabs below at full width.
+
+        Full-width children use ``width="auto"`` (stretched by their flex column, margins included):
+        ``100%`` plus the widgets' 2 px margins would overflow the column by 4 px.
+        """
         row = lambda *c: W.Box(list(c), layout=W.Layout(display="flex", flex_flow="row wrap", align_items="center",  # noqa: E731
-                                                          width="100%", min_width="0"))
+                                                          width="auto", min_width="0"))
         controls = W.VBox([
             row(*self.buttons, self.act_button, self.back_button),
             self.rtg_slider,
@@ -168,7 +174,7 @@ class Explorer(W.VBox):
         middle = W.VBox([self.view, self.prefs], layout=W.Layout(flex="1 1 280px", min_width="250px", max_width="440px"))
         board = W.Box([self.grid], layout=W.Layout(flex="0 0 auto"))
         top = W.Box([board, middle, controls], layout=W.Layout(display="flex", flex_flow="row wrap", align_items="flex-start",
-                                                              width="100%", min_width="0"))
+                                                              width="auto", min_width="0"))
         return [top, self.error, self.tabs]
 
     # ---- events -----------------------------------------------------------------------
@@ -198,6 +204,11 @@ class Explorer(W.VBox):
         def apply():
             self.ctx.set_pair(change["new"])
         self._do(apply)
+
+    def _on_tab(self, change):
+        """Panels update only while shown: a panel shown again after state changes is refreshed now."""
+        if change["new"] is not None and change["new"] in self._stale:
+            self._schedule()
 
     def _on_timeline(self, change):
         if self.session.replay and not self._updating:
@@ -240,20 +251,20 @@ class Explorer(W.VBox):
         with self.bookmarks.hold_trait_notifications():
             self._updating = True
             try:
-                self.bookmarks.options = [("go to a bookmark…", None)] + [(f"{j}: {b.note}", j) for j, b in
-                                                                           enumerate(self.session.bookmarks)]
-                self.bookmarks.value = None  # nothing pre-selected: choosing any bookmark fires a change
+                self.bookmarks.options = [("go to a bookmark…", -1)] + [(f"{j}: {b.note}", j) for j, b in
+                                                                         enumerate(self.session.bookmarks)]
+                self.bookmarks.value = -1  # nothing pre-selected: choosing any bookmark fires a change
             finally:
                 self._updating = False
         self.note.value = ""
 
     def _on_bookmark(self, change):
-        if self._updating or change["new"] is None:
+        if self._updating or change["new"] is None or change["new"] < 0:
             return
         self._do(lambda: self.session.goto_bookmark(change["new"]))
         self._updating = True
         try:
-            self.bookmarks.value = None  # back to the placeholder, so the same bookmark can be chosen again
+            self.bookmarks.value = -1  # back to the placeholder, so the same bookmark can be chosen again
         finally:
             self._updating = False
 
@@ -272,6 +283,17 @@ class Explorer(W.VBox):
 
         self.session.load_episode(Trajectories.load(path), episode)
 
+    def show_panel(self, key: str):
+        """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
+        keys = [getattr(p, "key", "") for p in self.panels]
+        if key not in keys:
+            raise ValueError(f"expected a panel key from {keys}, got {key!r}")
+        i = keys.index(key)
+        self.tabs.selected_index = i
+        if i in self._stale:  # already selected, yet stale
+            self._schedule()
+        return self.panels[i]
+
     # ---- refresh ----------------------------------------------------------------------
     def _driven_loop(self):
         """The running asyncio loop if something is driving it, else None (refresh synchronously)."""
@@ -285,7 +307,7 @@ class Explorer(W.VBox):
         if kernel_loop is None or loop is not kernel_loop:
             return None  # outside a kernel, or a foreign loop marked running: nothing promises to drive it
         if self._pending is not None and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s):
-            self._loop_undriven = True  # a scheduled refresh never ran: the loop is not driven
+            self._loop_undriven = True  # a refresh due long ago never ran: nothing drives the loop
             return None
         return loop
 
@@ -300,8 +322,7 @@ class Explorer(W.VBox):
             return
         if self._pending is not None:
             self._pending.cancel()
-        else:
-            self._pending_at = time.monotonic()
+        self._pending_at = time.monotonic()
         self._pending = loop.call_later(self.coalesce_s, self.refresh)
 
     def flush(self):
@@ -326,11 +347,16 @@ class Explorer(W.VBox):
         t2 = time.perf_counter()
         scan = data.state.rtg_scan
         assign(self.prefs, logits=data.logits, pair=self.ctx.pair, rtg=data.rtg, scan_rtgs=scan.rtgs, scan_logits=scan.logits)
-        for p in self.panels:
-            p.update(data)
+        shown = self.tabs.selected_index
+        for i, p in enumerate(self.panels):
+            if i == shown:
+                p.update(data)
+                self._stale.discard(i)
+            else:
+                self._stale.add(i)  # hidden: updated when its tab is selected (fewer messages per state)
         self._updating = True
         try:
-            with self.timeline.hold_trait_notifications():
+            with self.timeline.hold_trait_notifications(), self.timeline.hold_sync():
                 self.timeline.disabled = not s.replay
                 self.timeline.max = s.replay_length if s.replay else s.n_steps
                 self.timeline.value = s.n_steps
@@ -355,8 +381,9 @@ class Explorer(W.VBox):
             self._updating = False
 
     def _active_panels(self) -> set[str]:
-        """Keys of the panels shown (patching is computed only when its panel is)."""
-        return {getattr(p, "key", "") for p in self.panels}
+        """Key of the panel shown (patching is computed only while its panel is)."""
+        i = self.tabs.selected_index
+        return {getattr(self.panels[i], "key", "")} if i is not None and 0 <= i < len(self.panels) else set()
 
     def _notes(self) -> list[str]:
         s = self.session

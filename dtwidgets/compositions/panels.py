@@ -118,6 +118,19 @@ def episode_token_labels(adapter, window) -> list[str]:
     return out
 
 
+def relabel(labels, data: PanelData, window_labels) -> list[str]:
+    """Component labels naming tokens by window position (``state embed (s₁)``) renamed by episode step."""
+    m = {f"({w})": f"({e})" for w, e in zip(window_labels, data.token_labels)}
+    out = []
+    for lab in labels:
+        for w, e in m.items():
+            if w in lab:
+                lab = lab.replace(w, e)
+                break
+        out.append(lab)
+    return out
+
+
 class Panel:
     """Base class of a panel: ``widget`` (an ipywidgets container) and ``update(data)``."""
 
@@ -126,7 +139,7 @@ class Panel:
 
     def __init__(self, ctx: AnalysisContext):
         self.ctx = ctx
-        self.widget = W.VBox(layout=W.Layout(width="100%", min_width="0"))
+        self.widget = W.VBox(layout=W.Layout(width="auto", min_width="0"))
 
     def update(self, data: PanelData) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -183,21 +196,20 @@ class AttributionPanel(Panel):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.summary = W.HTML()
         self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
                                      follow_group=ctx.follow_group)
         self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token (episode step)",
                                      y_label="head")
-        self.widget.children = [self.summary, self.bars, self.sources]
+        self.widget.children = [self.bars, self.sources]
 
     def update(self, data):
         at, scan = data.state.attribution, data.state.rtg_scan
         src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
-        self.summary.value = (f"<b>{_esc(at.direction)}</b> at {_esc(src[at.position])}: model logit difference "
-                              f"<b>{at.logit_diff:+.4f}</b> = sum of the {len(at.values)} contributions "
-                              f"({float(at.values.sum()):+.4f})")
+        title = (f"{at.direction} at {src[at.position]}: logit difference {at.logit_diff:+.4f} = sum of the "
+                 f"{len(at.values)} direct contributions ({float(at.values.sum()):+.4f})")
         follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        assign(self.bars, values=at.values[None], labels=at.labels, groups=at.kinds, rtg=data.rtg,
+        labels = relabel(at.labels, data, at.source_labels)
+        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
                scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
                scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
         if at.per_source is not None:
@@ -221,7 +233,7 @@ class AblationPanel(Panel):
                                       layout=box)
         self.contrib = ContributionBars(title="contributions before / after", series_names=["clean", "ablated"],
                                         layout=W.Layout(flex="2 1 360px", min_width="0"))
-        detail = W.Box([self.probs, self.contrib], layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        detail = W.Box([self.probs, self.contrib], layout=W.Layout(display="flex", flex_flow="row wrap", width="auto"))
         self.widget.children = [self.sign, self.overview, self.component, detail]
         self._window = self._baseline = None
         self._quiet = False
@@ -230,7 +242,7 @@ class AblationPanel(Panel):
         ab = data.state.ablations
         assign(self.overview, values=ab.delta_logit_diff[None], labels=ab.labels,
                title=f"change in {ab.direction} when one component is {ab.mode}-ablated")
-        self._window, self._baseline = data.window, data.state.attribution
+        self._window, self._baseline, self._data = data.window, data.state.attribution, data
         labels = list(ab.labels)
         if list(self.component.options) != labels or self.component.value not in labels:
             # default: the component whose ablation changes the preference most
@@ -255,7 +267,8 @@ class AblationPanel(Panel):
         r = ablate(self.ctx.adapter, self._window, [self.component.value], a, b,  # one forward: the clean
                    mode=self.ctx.ablation_mode, means=self.ctx.means, baseline=self._baseline)  # run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
-        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=r.labels)
+        labels = relabel(r.labels, self._data, self.ctx.adapter.layout.labels())
+        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels)
 
 
 class AttentionPanel(Panel):

@@ -36,6 +36,7 @@ CLIP_JS = """() => {
   const name = (e) => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).slice(0, 3).join('.') : '');
   for (const e of [root, ...root.querySelectorAll('*')]) {
     if (!e.offsetParent && e !== root) continue;  // not displayed (hidden tab)
+    if (e.closest('.noUi-base')) continue;  // ipywidgets' slider handle overhangs its track by design
     const cs = getComputedStyle(e);
     if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && cs.textOverflow !== 'ellipsis' && e.tagName !== 'INPUT')
       bad.push(`${name(e)} scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth}`);
@@ -70,7 +71,8 @@ def _events(server, name):
 
 
 def _check_layout(page, width, screenshot_dir, tabs):
-    page.set_viewport_size({"width": width, "height": 1000})
+    page.set_viewport_size({"width": width, "height": 1500})
+    page.evaluate("() => document.querySelectorAll('.Toastify, .jp-toast-container').forEach((e) => e.remove())")
     page.wait_for_timeout(800)
     problems = {}
     for tab in tabs:

@@ -70,7 +70,7 @@ def test_newest_bookmark_can_be_revisited(model):
     e._on_key("ArrowLeft")
     e.note.value = "one turn"
     e.bookmark_button.click()
-    assert e.bookmarks.value is None  # nothing pre-selected
+    assert e.bookmarks.value == -1  # nothing pre-selected (the placeholder)
     obs = e.session.observation.copy()
     for _ in range(2):
         e._on_key("ArrowRight")
@@ -78,7 +78,7 @@ def test_newest_bookmark_can_be_revisited(model):
         assert e.session.n_steps == 3
         e.bookmarks.value = 0  # the newest (and only) bookmark
         assert e.session.n_steps == 1 and np.array_equal(e.session.observation, obs)
-        assert e.bookmarks.value is None  # ready to be chosen again
+        assert e.bookmarks.value == -1  # ready to be chosen again
         np.testing.assert_array_equal(e.view.grid, obs)
 
 
@@ -103,20 +103,31 @@ def test_pair_in_preferences_drives_every_panel(model):
     assert e.ctx.pair == (0, 2)
     logits = fresh_logits(model, e.session)
     att = e.panels[0]
-    assert "left − forward" in att.summary.value
+    assert att.bars.title.startswith("left − forward at s₁")
     at_bars = att.bars.values[0]
     assert float(at_bars.sum()) == pytest.approx(float(logits[0] - logits[2]), abs=1e-3)
+    assert "left − forward" in e.show_panel("ablation").overview.title
+    assert "left − forward" in e.show_panel("rtg_scan").view.series_names
+    assert "left − forward" in e.show_panel("circuits").emb_note.value
+
+
+def test_hidden_panels_update_when_shown(model):
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0)
     abl = e.panels[1]
-    assert "left − forward" in abl.overview.title
-    scan = e.panels[4].view
-    assert "left − forward" in scan.series_names
-    circ = e.panels[3]
-    assert "left − forward" in circ.emb_note.value
+    before = abl.overview.values.copy()
+    e._on_key("ArrowLeft")
+    e._on_key("ArrowLeft")
+    assert np.array_equal(abl.overview.values, before)  # hidden: not sent while another tab is shown
+    e.show_panel("ablation")
+    assert not np.array_equal(abl.overview.values, before)
+    from dtwidgets.analysis.bundle import analyze_state
+    st = analyze_state(model, e.session.window(), *e.ctx.pair)
+    np.testing.assert_allclose(abl.overview.values[0], st.ablations.delta_logit_diff, atol=1e-5)
 
 
 def test_ablation_tab_opens_with_the_strongest_component(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
-    abl = e.panels[1]
+    abl = e.show_panel("ablation")
     delta = abl.overview.values[0]
     assert abl.component.value == abl.overview.labels[int(np.argmax(np.abs(delta)))]
     assert abl.probs.values.shape == (2, model.n_actions) and abl.probs.scale == "unit"
@@ -129,8 +140,10 @@ def test_hostile_names_and_outcomes_are_escaped(model, tmp_path):
     m.action_names = ("left", HOSTILE, "forward")
     e = Explorer(m, MiniGridEnv(), coalesce_s=0, pair=(HOSTILE, "forward"))
     e._on_key("ArrowLeft")
-    e.grid.grid = e.grid.grid  # no-op edit path
-    texts = html_values(e)
+    texts = []
+    for p in e.panels:
+        e.show_panel(p.key)
+        texts += html_values(e)
     assert texts and all(HOSTILE not in t and "<img" not in t for t in texts), texts
     assert any(html.escape(HOSTILE) in t for t in texts)  # shown, as text
     # a trajectory whose final outcome is markup: reaches only the text-only status line
@@ -195,7 +208,7 @@ def test_unused_channel_is_flagged():
 
     m, env = load_demo("post")
     e = Explorer(m, env, coalesce_s=0, panels=("circuits",))
-    circ = e.panels[0]
+    circ = e.panels[0]  # the only tab: shown
     for _ in range(3):
         e._on_key("ArrowLeft")
     obs = np.stack(e.session.h.observations)  # raw observations [N, W, H, 3]: object, colour, state
@@ -238,6 +251,8 @@ def test_panel_registry(model):
     try:
         e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "counting"))
         assert [type(p) for p in e.panels][1] is _CountingPanel and e.tabs.get_title(1) == "Counting"
+        assert e.panels[1].seen == []  # hidden panels are not updated
+        e.show_panel("counting")
         e._on_key("ArrowLeft")
         assert len(e.panels[1].seen) == 2 and e.panels[1].seen[-1] == pytest.approx(float(e.prefs.logits[0]))
         e2 = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=(_CountingPanel,))  # a class directly
