@@ -198,7 +198,7 @@ class AttributionPanel(Panel):
         super().__init__(ctx)
         self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
                                      follow_group=ctx.follow_group)
-        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token (episode step)",
+        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
                                      y_label="head")
         self.widget.children = [self.bars, self.sources]
 
@@ -392,7 +392,7 @@ class PatchingPanel(Panel):
         super().__init__(ctx)
         self.note = _note("Edit the grid to create a corrupted scenario; the unedited state is the clean one.")
         self.head = W.HTML()
-        self.resid = MatrixHeatmap(title="residual stream patched at one position", x_label="position (episode step)",
+        self.resid = MatrixHeatmap(title="residual stream patched at one position", x_label="position",
                                    y_label="layer", vmax=1.0)
         self.parts = ContributionBars(title="head / MLP outputs patched (all positions)", series_names=["fraction"])
         self.widget.children = [self.note]

@@ -119,7 +119,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         # ---- RTG drag: preview follows every frame, no comm message; one on release ----
         nb.exec("write('scan', {'rtgs': e.prefs.scan_rtgs.tolist(), 'logits': e.prefs.scan_logits.tolist(), "
                 "'pair': list(e.prefs.pair)})")
-        scan = server.wait_event(lambda ev: ev["name"] == "scan")["value"]
+        scan = server.wait_event(lambda ev: ev["name"] == "scan", name=EVENTS)["value"]
         rtgs, table, (a, b) = np.array(scan["rtgs"]), np.array(scan["logits"]), scan["pair"]
         page.evaluate(COUNT_WS_JS)
         slider = page.locator(f"{OUT} .dtw-rtgslider input[type=range]").first
@@ -145,7 +145,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         assert _events(server, "rtg_value") == []  # the kernel heard nothing
         assert len(set(seen)) > frames // 2
         page.mouse.up()
-        server.wait_event(lambda ev: ev["name"] == "rtg_value", timeout=20)
+        server.wait_event(lambda ev: ev["name"] == "rtg_value", timeout=20, name=EVENTS)
         page.wait_for_function(f"() => !({TITLE_JS})().includes('preview')", timeout=20_000)
         page.wait_for_timeout(500)
         assert len(_events(server, "rtg_value")) == 1
@@ -153,7 +153,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         nb.exec("e.flush()\nwith torch.no_grad(): fresh = e.adapter.forward(e.session.window())[0].numpy()\n"
                 "write('final', {'rtg': e.session.rtg, 'slider': float(e.rtg_slider.value), 'fresh': fresh.tolist(), "
                 "'shown': e.prefs.logits.tolist()})")
-        final = server.wait_event(lambda ev: ev["name"] == "final")["value"]
+        final = server.wait_event(lambda ev: ev["name"] == "final", name=EVENTS)["value"]
         assert final["rtg"] == pytest.approx(seen[-1]) and final["slider"] == pytest.approx(seen[-1])
         np.testing.assert_allclose(final["shown"], final["fresh"], atol=1e-5)
         diff = float(page.evaluate(DIFF_JS).rsplit("=", 1)[1])
