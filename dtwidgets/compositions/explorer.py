@@ -66,7 +66,7 @@ class Explorer(W.VBox):
         self.session = PlaySession(adapter, env, rtg=rtg, seed=seed)
         self.coalesce_s = coalesce_s
         self._pending = None
-        self._pending_at = 0.0
+        self._pending_at = self._last_input = 0.0
         self._loop_undriven = False
         self._updating = False
         self._notice = ""
@@ -281,7 +281,10 @@ class Explorer(W.VBox):
         """Load a recorded or training-data episode and scrub it with the replay timeline."""
         from ..data.trajectories import Trajectories
 
-        self.session.load_episode(Trajectories.load(path), episode)
+        try:
+            self.session.load_episode(Trajectories.load(path), episode)
+        except (ValueError, KeyError, IndexError) as e:
+            raise ValueError(f"{path}: {e.args[0] if e.args else e}") from e
 
     def show_panel(self, key: str):
         """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
@@ -306,13 +309,20 @@ class Explorer(W.VBox):
         kernel_loop = _kernel_loop()
         if kernel_loop is None or loop is not kernel_loop:
             return None  # outside a kernel, or a foreign loop marked running: nothing promises to drive it
-        if self._pending is not None and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s):
-            self._loop_undriven = True  # a refresh due long ago never ran: nothing drives the loop
+        if (self._pending is not None and asyncio.current_task(loop) is None
+                and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s)):
+            # a refresh due long ago never ran, and we are not inside one of the loop's own tasks
+            # (a burst handled in one task blocks its timers legitimately): nothing drives the loop
+            self._loop_undriven = True
             return None
         return loop
 
     def _schedule(self):
-        """Coalesce: one refresh runs ~coalesce_s after the last input (synchronously without a driven loop)."""
+        """Coalesce: one refresh runs ~coalesce_s after the last input (synchronously without a driven loop).
+
+        One timer at a time: an input while it is pending only moves the deadline, and the timer re-arms
+        itself for the remainder when it fires early (no cancelled handles pile up during a burst).
+        """
         loop = self._driven_loop()
         if loop is None:
             if self._pending is not None:
@@ -320,10 +330,20 @@ class Explorer(W.VBox):
                 self._pending = None
             self.refresh()
             return
-        if self._pending is not None:
-            self._pending.cancel()
+        self._last_input = time.monotonic()
+        if self._pending is None:
+            self._arm(loop, self.coalesce_s)
+
+    def _arm(self, loop, delay: float) -> None:
         self._pending_at = time.monotonic()
-        self._pending = loop.call_later(self.coalesce_s, self.refresh)
+        self._pending = loop.call_later(delay, self._fire, loop)
+
+    def _fire(self, loop) -> None:
+        wait = self._last_input + self.coalesce_s - time.monotonic()
+        if wait > 1e-3:  # inputs kept coming: wait for the remainder
+            self._arm(loop, wait)
+            return
+        self.refresh()
 
     def flush(self):
         """Run a pending coalesced refresh now."""
@@ -356,10 +376,11 @@ class Explorer(W.VBox):
                 self._stale.add(i)  # hidden: updated when its tab is selected (fewer messages per state)
         self._updating = True
         try:
-            with self.timeline.hold_trait_notifications(), self.timeline.hold_sync():
-                self.timeline.disabled = not s.replay
-                self.timeline.max = s.replay_length if s.replay else s.n_steps
-                self.timeline.value = s.n_steps
+            if s.replay or not self.timeline.disabled:  # while playing, the disabled timeline is not resent per step
+                with self.timeline.hold_trait_notifications(), self.timeline.hold_sync():
+                    self.timeline.disabled = not s.replay
+                    self.timeline.max = s.replay_length if s.replay else 0
+                    self.timeline.value = s.n_steps if s.replay else 0
             if self.rtg_slider.value != s.rtg:
                 self.rtg_slider.value = s.rtg
         finally:
@@ -433,7 +454,7 @@ def _error_html(e: Exception) -> str:
     box = "<div style='color:#b00020;border:1px solid #b00020;padding:4px;white-space:pre-wrap'>{}</div>"
     if isinstance(e, _USER_ERRORS):
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        return box.format(html.escape(str(msg)))
+        return box.format(html.escape(str(msg), quote=False))  # element text: <, >, & are what matter
     frames = traceback.extract_tb(e.__traceback__)
     where = f" (in {frames[-1].name})" if frames else ""
-    return box.format(html.escape(f"{type(e).__name__}: {e}{where}"))
+    return box.format(html.escape(f"{type(e).__name__}: {e}{where}", quote=False))

@@ -340,7 +340,7 @@ class CircuitsPanel(Panel):
                 "meaning</span>")
 
     def update(self, data):
-        self._window = data.window
+        self._window, self._data = data.window, data
         self._embedding()
         self._note_inputs(data.window)
         self._draw()
@@ -358,8 +358,9 @@ class CircuitsPanel(Panel):
         assign(self.qk, values=q.values, titles=self._titles(q.channel_names))
         assign(self.ov, values=o.values, titles=self._titles(o.channel_names))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
+        key = relabel([q.key], self._data, self.ctx.adapter.layout.labels())[0] if q.key else q.key
         self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{_esc(q.terms)}'>how strongly the state at each cell "
-                              f"makes this head attend to {_esc(q.key)}{att} <u>formula</u></span>")
+                              f"makes this head attend to {_esc(key)}{att} <u>formula</u></span>")
         self.ov_note.value = (f"<b>OV L{l}H{h}</b>: <span title='{_esc(o.terms)}'>if this head copies the state at a cell, "
                               f"how much that pushes {_esc(o.direction)} <u>formula</u></span>")
 

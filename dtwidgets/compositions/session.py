@@ -130,7 +130,7 @@ class PlaySession:
         self.h.timesteps.append(int(t))
         self.h.logits.append(None)
         self.h.snapshots.append(snap)
-        old = len(self.h.snapshots) - self.max_snapshots - 1
+        old = len(self.h.snapshots) - self.max_snapshots - 2  # keep the current state + max_snapshots to go back to
         if old >= 0:
             self.h.snapshots[old] = None  # bounded memory: this step can no longer be stepped back to
         self._clean = None
@@ -266,6 +266,13 @@ class PlaySession:
         stepping further is disabled until :meth:`reset`."""
         ep = traj.episode(episode)
         n = ep.length
+        want = tuple(self.observation.shape)
+        if tuple(ep.observations.shape[1:]) != want:
+            raise ValueError(f"episode {episode}: expected observations of shape [n, {', '.join(map(str, want))}] "
+                             f"(this model's view), got {tuple(ep.observations.shape)}")
+        final = traj.metadata.get("final") if traj.n_episodes == 1 else None
+        if final is not None:
+            _check_final(final, want)
         h = _History()
         rtgs = ep.rtgs if ep.rtgs is not None else traj.rtg()[traj.episode_starts[episode]:][:n]
         for i in range(n):
@@ -275,14 +282,13 @@ class PlaySession:
             h.logits.append(None if ep.logits is None or np.isnan(ep.logits[i]).any() else np.asarray(ep.logits[i]))
             h.snapshots.append(None)
         h.actions, h.rewards = [int(a) for a in ep.actions], [float(x) for x in ep.rewards]
-        final = traj.metadata.get("final") if traj.n_episodes == 1 else None
         if final is not None:
             h.observations.append(np.array(final["observation"], np.uint8))
-            h.rtgs.append(final["rtg"])
-            h.timesteps.append(final["timestep"])
+            h.rtgs.append(float(final["rtg"]))
+            h.timesteps.append(int(final["timestep"]))
             h.logits.append(None if final.get("logits") is None else np.asarray(final["logits"], np.float32))
             h.snapshots.append(None)
-            self.done, self.outcome = final["done"], final["outcome"]
+            self.done, self.outcome = bool(final["done"]), None if final["outcome"] is None else str(final["outcome"])
         else:  # a training-data episode: the last step's action is part of the data; show up to it
             h.actions.pop()
             h.rewards.pop()
@@ -309,3 +315,25 @@ class PlaySession:
         self.h, self._clean = h, None
         end = n == len(full.actions)
         self.done, self.outcome = (self._final_done, self._final_outcome) if end else (False, None)
+
+
+_FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
+
+
+def _check_final(final, obs_shape) -> None:
+    """Validate the ``metadata["final"]`` record of a saved Explorer episode (before anything changes)."""
+    if not isinstance(final, dict):
+        raise ValueError(f"trajectory metadata 'final': expected a dict with keys {_FINAL_KEYS}, got {type(final).__name__}")
+    missing = [k for k in _FINAL_KEYS if k not in final]
+    if missing:
+        raise ValueError(f"trajectory metadata 'final': expected keys {_FINAL_KEYS}, missing {missing}")
+    obs = np.asarray(final["observation"])
+    if obs.shape != tuple(obs_shape):
+        raise ValueError(f"trajectory metadata 'final.observation': expected shape {tuple(obs_shape)}, got {obs.shape}")
+    for k, kind in (("rtg", float), ("timestep", int)):
+        try:
+            v = kind(final[k])
+        except (TypeError, ValueError):
+            raise ValueError(f"trajectory metadata 'final.{k}': expected a number, got {final[k]!r}") from None
+        if not np.isfinite(v):
+            raise ValueError(f"trajectory metadata 'final.{k}': expected a finite number, got {final[k]!r}")
