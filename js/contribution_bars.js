@@ -3,7 +3,8 @@
 // group headers (in order of first appearance). Click a row to set `selected` (component index).
 // `scale`: "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1]); every
 // row shows its value(s) in a value column. RTG following (lib/follow.js): follow_group, rtg,
-// scan_rtgs [R], scan_values [R, N] previews series 0 at the group's slider RTG.
+// scan_rtgs [R], scan_values [R, N] previews series 0 at the group's slider RTG. show_sum appends
+// " = <sum of series 0>" to the title (computed from the values drawn, previews included).
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
 import { h, nth, fmt, push, label } from "./lib/dom.js";
@@ -32,7 +33,10 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     const unit = model.get("scale") === "unit";
     const VW = S === 1 ? 48 : 44 * S + 4, total = avail(LW_MAX + PW_MAX + VW);
     const LW = Math.min(LW_MAX, Math.max(60, Math.round((total - VW) * 0.32))), PW = Math.max(60, total - VW - LW);
-    title.textContent = (model.get("title") || "") + (sr ? ` · RTG ${pv.rtg.toFixed(2)} preview${sr.exact ? "" : " (interpolated)"}` : "");
+    let sum = 0;
+    if (model.get("show_sum")) for (let n = 0; n < N; n++) sum += val(0, n);
+    title.textContent = (model.get("title") || "") + (model.get("show_sum") ? ` = ${sum >= 0 ? "+" : ""}${fmt(sum, 4)}` : "")
+      + (sr ? ` · RTG ${pv.rtg.toFixed(2)} preview${sr.exact ? "" : " (interpolated)"}` : "");
     title.title = title.textContent; title.style.color = sr ? "#8a5a00" : "";
     title.style.display = title.textContent ? "" : "none";
     const sname = (s) => nth(model.get("series_names"), s, (i) => `series ${i}`);
@@ -100,6 +104,6 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     }
     ctx.fillStyle = "#555"; ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);
   }
-  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs"],
+  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum"],
     dispose: () => follow.dispose() };
 });

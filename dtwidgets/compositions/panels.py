@@ -197,7 +197,7 @@ class AttributionPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
-                                     follow_group=ctx.follow_group)
+                                     follow_group=ctx.follow_group, show_sum=True)
         self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
                                      y_label="head")
         self.widget.children = [self.bars, self.sources]
@@ -205,8 +205,9 @@ class AttributionPanel(Panel):
     def update(self, data):
         at, scan = data.state.attribution, data.state.rtg_scan
         src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
-        title = (f"{at.direction} at {src[at.position]}: logit difference {at.logit_diff:+.4f} = sum of the "
-                 f"{len(at.values)} direct contributions ({float(at.values.sum()):+.4f})")
+        # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
+        # the sum equals the model's logit difference, which the preferences widget shows
+        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
         follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
         labels = relabel(at.labels, data, at.source_labels)
         assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,

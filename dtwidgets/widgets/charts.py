@@ -89,6 +89,7 @@ class ContributionBars(FollowsRTG):
     selected : int component index (-1 = none), synced on click
     scale : "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1])
     scan_values : float32 [R, N] series 0 over ``scan_rtgs`` (RTG following, see :class:`FollowsRTG`)
+    show_sum : bool, append the sum of series 0 to the title (follows previews)
     """
 
     _module = "contribution_bars"
@@ -100,6 +101,8 @@ class ContributionBars(FollowsRTG):
     selected = traitlets.CInt(-1, min=-1).tag(sync=True)
     scale = traitlets.Enum(("symmetric", "unit"), "symmetric").tag(sync=True)
     scan_values = _table("[R, N]")
+    show_sum = traitlets.Bool(False).tag(sync=True)
+    """Append " = <sum of series 0>" to the title (computed client-side from the values drawn)."""
 
     @traitlets.validate("values")
     def _values_2d(self, proposal: dict) -> np.ndarray:

@@ -64,6 +64,7 @@ COUNT_WS_JS = """() => {
 }"""
 DIFF_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-readout').textContent"
 TITLE_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-title').textContent"
+BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
 
 
 def _events(server, name):
@@ -139,6 +140,10 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
             expected = np.array([np.interp(v, rtgs, table[:, j]) for j in range(table.shape[1])])
             assert diff == pytest.approx(expected[a] - expected[b], abs=2e-3), (k, v, diff)
             assert "preview" in page.evaluate(TITLE_JS)
+            bars_title = page.evaluate(BARS_TITLE_JS)  # the attribution bars follow too; their sum is the preview's
+            assert "preview" in bars_title, bars_title
+            total = float(bars_title.split(" = ", 1)[1].split(" ")[0])
+            assert total == pytest.approx(diff, abs=2e-3), (bars_title, diff)
             seen.append(v)
         during = page.evaluate("() => window.__dtwWs.comm") - before
         assert during == 0, f"{during} comm messages sent while dragging"
