@@ -19,7 +19,6 @@ synchronously instead.
 """
 from __future__ import annotations
 
-import asyncio
 import html
 import time
 import traceback
@@ -33,6 +32,7 @@ from ..adapters.schema import resolve_action
 from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import PANELS, AnalysisContext, assign, make_panels
+from .coalesce import CoalescedRefresh, in_notebook
 from .session import EpisodeOver, PlaySession, StepBackLimit
 
 KEYS = {"ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "forward", "p": "pickup", "d": "drop",
@@ -45,7 +45,7 @@ _USER_ERRORS = (EpisodeOver, StepBackLimit, ValueError, IndexError, KeyError, Fi
 _OUTSIDE_VIEW = "outside the agent's view: the model's input is unchanged"
 
 
-class Explorer(W.VBox):
+class Explorer(CoalescedRefresh, W.VBox):
     """Play a MiniGrid env with a DT and watch its circuits.
 
     Args:
@@ -65,9 +65,7 @@ class Explorer(W.VBox):
         self.adapter, self.env = adapter, env
         self.session = PlaySession(adapter, env, rtg=rtg, seed=seed)
         self.coalesce_s = coalesce_s
-        self._pending = None
-        self._pending_at = self._last_input = 0.0
-        self._loop_undriven = False
+        self._init_coalescing()
         self._updating = False
         self._notice = ""
         self._stale: set[int] = set()  # indices of hidden panels not updated since the state changed
@@ -87,7 +85,7 @@ class Explorer(W.VBox):
 
         adapter, env = load_demo(variant)
         e = cls(adapter, env, **kwargs)
-        if not _in_notebook():
+        if not in_notebook():
             import warnings
 
             warnings.warn("Explorer.demo(): the Explorer is a notebook widget and needs a notebook front-end "
@@ -298,60 +296,6 @@ class Explorer(W.VBox):
         return self.panels[i]
 
     # ---- refresh ----------------------------------------------------------------------
-    def _driven_loop(self):
-        """The running asyncio loop if something is driving it, else None (refresh synchronously)."""
-        if self.coalesce_s <= 0 or self._loop_undriven:
-            return None
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        kernel_loop = _kernel_loop()
-        if kernel_loop is None or loop is not kernel_loop:
-            return None  # outside a kernel, or a foreign loop marked running: nothing promises to drive it
-        if (self._pending is not None and asyncio.current_task(loop) is None
-                and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s)):
-            # a refresh due long ago never ran, and we are not inside one of the loop's own tasks
-            # (a burst handled in one task blocks its timers legitimately): nothing drives the loop
-            self._loop_undriven = True
-            return None
-        return loop
-
-    def _schedule(self):
-        """Coalesce: one refresh runs ~coalesce_s after the last input (synchronously without a driven loop).
-
-        One timer at a time: an input while it is pending only moves the deadline, and the timer re-arms
-        itself for the remainder when it fires early (no cancelled handles pile up during a burst).
-        """
-        loop = self._driven_loop()
-        if loop is None:
-            if self._pending is not None:
-                self._pending.cancel()
-                self._pending = None
-            self.refresh()
-            return
-        self._last_input = time.monotonic()
-        if self._pending is None:
-            self._arm(loop, self.coalesce_s)
-
-    def _arm(self, loop, delay: float) -> None:
-        self._pending_at = time.monotonic()
-        self._pending = loop.call_later(delay, self._fire, loop)
-
-    def _fire(self, loop) -> None:
-        wait = self._last_input + self.coalesce_s - time.monotonic()
-        if wait > 1e-3:  # inputs kept coming: wait for the remainder
-            self._arm(loop, wait)
-            return
-        self.refresh()
-
-    def flush(self):
-        """Run a pending coalesced refresh now."""
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-            self.refresh()
-
     def refresh(self):
         """Redraw the grid at once, then recompute the shared analysis and update every panel in place."""
         self._pending = None
@@ -426,27 +370,6 @@ class Explorer(W.VBox):
                logits=np.zeros(0, np.float32) if s.done else data.logits, notes=self._notes(),
                scan_rtgs=np.zeros(0, np.float32) if s.done else scan.rtgs,
                scan_logits=np.zeros((0, 0), np.float32) if s.done else scan.logits)
-
-
-def _kernel_loop():
-    """The asyncio loop of the running IPython kernel, or None outside a kernel."""
-    try:
-        from IPython import get_ipython
-
-        kernel = getattr(get_ipython(), "kernel", None)
-        io_loop = getattr(kernel, "io_loop", None)
-        return getattr(io_loop, "asyncio_loop", None)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-
-        return getattr(get_ipython(), "kernel", None) is not None
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _error_html(e: Exception) -> str:

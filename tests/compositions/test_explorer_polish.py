@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
-from dtwidgets.compositions import explorer as explorer_mod
+from dtwidgets.compositions import coalesce as coalesce_mod
 from dtwidgets.compositions import Explorer, PlaySession
 from dtwidgets.compositions.panels import PANEL_TYPES, register_panel
 from dtwidgets.compositions.session import StepBackLimit
@@ -269,12 +269,12 @@ def test_running_but_undriven_loop_falls_back_to_synchronous_refresh(model, monk
     e = Explorer(model, MiniGridEnv(), coalesce_s=0.03)
     stale = asyncio.new_event_loop()  # "running" as far as get_running_loop says, but nothing drives it
     try:
-        monkeypatch.setattr(explorer_mod.asyncio, "get_running_loop", lambda: stale)
-        monkeypatch.setattr(explorer_mod, "_kernel_loop", lambda: None)  # no kernel: nobody promises to drive it
+        monkeypatch.setattr(coalesce_mod.asyncio, "get_running_loop", lambda: stale)
+        monkeypatch.setattr(coalesce_mod, "_kernel_loop", lambda: None)  # no kernel: nobody promises to drive it
         e._on_key("ArrowLeft")
         np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
         other = asyncio.new_event_loop()  # inside a kernel, a loop other than the kernel's is not driven either
-        monkeypatch.setattr(explorer_mod, "_kernel_loop", lambda: other)
+        monkeypatch.setattr(coalesce_mod, "_kernel_loop", lambda: other)
         e._on_key("ArrowLeft")
         np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
         other.close()
@@ -286,8 +286,8 @@ def test_scheduled_refresh_that_never_runs_is_detected(model, monkeypatch):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0.03)
     stale = asyncio.new_event_loop()
     try:
-        monkeypatch.setattr(explorer_mod.asyncio, "get_running_loop", lambda: stale)
-        monkeypatch.setattr(explorer_mod, "_kernel_loop", lambda: stale)  # claims to be the kernel's, never runs
+        monkeypatch.setattr(coalesce_mod.asyncio, "get_running_loop", lambda: stale)
+        monkeypatch.setattr(coalesce_mod, "_kernel_loop", lambda: stale)  # claims to be the kernel's, never runs
         e._on_key("ArrowLeft")
         assert e._pending is not None  # scheduled
         e._pending_at -= 5.0  # ... long ago, and never ran
@@ -309,7 +309,7 @@ def test_event_bursts_coalesce_and_match_direct_actions(model, monkeypatch):
                       if k == 1 else ("back", None) if k == 2 else ("edit", int(rng.integers(2))))
 
     async def run():
-        monkeypatch.setattr(explorer_mod, "_kernel_loop", asyncio.get_running_loop)
+        monkeypatch.setattr(coalesce_mod, "_kernel_loop", asyncio.get_running_loop)
         e = Explorer(model, MiniGridEnv(), coalesce_s=0.05)
         direct = PlaySession(model, MiniGridEnv(), rtg=0.9, seed=0)
         calls = []
