@@ -3,9 +3,12 @@
 Prints, for the 1-layer reference-sized model and a 2-layer / 4-head / 26-token model:
   * median time from a new state (an env step) to all panels' data ready (the shared analysis),
     and to all widgets updated, vs the targets 10 ms and 30 ms;
-  * bytes sent to the front-end per update (JSON messages + binary buffers, counted by
-    intercepting ipywidgets' ``Widget._send``) vs the raw bytes of the arrays in them (the binary
-    buffers are the float32/uint8 array bytes themselves); target <= 1.1x.
+  * bytes sent to the front-end per update (JSON messages as Jupyter's packer encodes them, UTF-8
+    with ensure_ascii=False, + binary buffers, counted by intercepting ipywidgets' ``Widget._send``)
+    vs the raw bytes of the arrays in them (the binary buffers are the float32/uint8 array bytes
+    themselves), and the number of widget messages; target <= 1.1x. The Explorer updates only the
+    panel on screen (the Attribution tab here), the grid, the preferences, the status line and the
+    timeline; hidden panels are brought up to date when their tab is selected.
 
 Run: python benchmarks/bench_explorer.py
 """
@@ -21,14 +24,15 @@ import numpy as np
 
 class _Counter:
     def __init__(self):
-        self.json = self.buffers = 0
+        self.json = self.buffers = self.messages = 0
 
     def __enter__(self):
         self._orig = ipywidgets.Widget._send
         counter = self
 
         def send(widget, msg, buffers=None):
-            counter.json += len(json.dumps(msg, default=str).encode())
+            counter.json += len(json.dumps(msg, default=str, ensure_ascii=False).encode())
+            counter.messages += 1
             counter.buffers += sum(memoryview(b).nbytes for b in (buffers or []))
 
         ipywidgets.Widget._send = send
@@ -58,7 +62,8 @@ def bench(name, model, target_ms, n=30):
           f"state -> widgets updated {t_ms:.1f} ms")
     sent = c.json + c.buffers
     print(f"{name}: bytes sent per update {sent / n:,.0f} (binary {c.buffers / n:,.0f} + JSON {c.json / n:,.0f}); "
-          f"raw array bytes sent {c.buffers / n:,.0f}; ratio {sent / max(c.buffers, 1):.2f} (target 1.10)")
+          f"raw array bytes sent {c.buffers / n:,.0f}; ratio {sent / max(c.buffers, 1):.2f} (target 1.10); "
+          f"{c.messages / n:.1f} widget messages per update")
 
 
 def main():

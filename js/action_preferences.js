@@ -1,12 +1,15 @@
 // ActionPreferences: softmax probabilities as bars + pairwise logit difference.
 // Traits: logits float32 [A], action_names [A], pair [a, b] (action indices).
+// RTG following (see lib/follow.js): follow_group, rtg (RTG of `logits`), scan_rtgs [R], scan_logits [R, A]:
+// while the group's RTG slider moves, the bars show the scan's logits at the slider's RTG (interpolated).
 import { widget } from "./lib/widget.js";
 import { decode, finiteRange } from "./lib/arrays.js";
 import { h, nth, fmt, push, select, setOptions } from "./lib/dom.js";
 import { sized, pos, fitText } from "./lib/canvas.js";
 import { diverging, css } from "./lib/colors.js";
+import { follower, scanRow } from "./lib/follow.js";
 
-const NAME_W = 96, BAR_W = 200, ROW = 20, VAL_W = 52;
+const NAME_MAX = 96, BAR_MAX = 200, ROW = 20, VAL_W = 46;
 
 /** Numerically safe softmax; NaN logits give NaN, +Inf logits share the mass. */
 export function softmax(x) {
@@ -23,12 +26,15 @@ export function softmax(x) {
   return out;
 }
 
-export default widget("dtw-actionprefs", ({ model, body, tip, noData }) => {
+export default widget("dtw-actionprefs", ({ model, body, tip, noData, redraw, avail }) => {
   const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-probs" }));
   const selA = select([], 0, (v) => setPair(0, v)), selB = select([], 1, (v) => setPair(1, v));
   const diffCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-diff" }));
-  const diffTxt = h("div", { class: "dtw-readout" });
-  body.append(h("div", { class: "dtw-title", text: "action probabilities" }), cv,
+  const diffTxt = h("div", { class: "dtw-readout", style: { whiteSpace: "normal", overflowWrap: "anywhere" } });
+  const head = h("div", { class: "dtw-title", text: "action probabilities" });
+  const follow = follower(model, redraw, ["logits"]);
+  let NAME_W = NAME_MAX, BAR_W = BAR_MAX;
+  body.append(head, cv,
     h("div", { class: "dtw-controls" }, [h("span", { text: "preference" }), selA, h("span", { text: "vs" }), selB]), diffCv, diffTxt);
   let L = null, P = null, names = [];
 
@@ -41,8 +47,16 @@ export default widget("dtw-actionprefs", ({ model, body, tip, noData }) => {
   function draw() {
     const A = decode(model.get("logits"));
     if (A.size === 0 || A.shape.length !== 1) { L = null; return noData(A.size ? "logits must be 1-d [A]" : "no data"); }
-    L = A.data; P = softmax(L);
-    const n = L.length;
+    L = A.data;
+    const n = L.length, pv = follow.preview, sr = pv ? scanRow(model, "scan_logits", n, pv.rtg) : null;
+    if (sr) L = Float32Array.from(sr.row);
+    P = softmax(L);
+    head.textContent = sr ? `action probabilities · RTG ${pv.rtg.toFixed(2)} preview${sr.exact ? "" : " (interpolated)"}` : "action probabilities";
+    head.title = sr ? "from the RTG scan shipped with this state (every step at this RTG); the kernel confirms on release" : "";
+    head.style.color = sr ? "#8a5a00" : "";
+    const W = avail(NAME_MAX + BAR_MAX + VAL_W);
+    NAME_W = Math.min(NAME_MAX, Math.max(56, Math.round(W * 0.3)));
+    BAR_W = Math.max(40, W - NAME_W - VAL_W);
     names = Array.from({ length: n }, (_, i) => nth(model.get("action_names"), i, (j) => `action ${j}`));
     let best = -1;
     for (let i = 0; i < n; i++) if (P[i] === P[i] && (best < 0 || P[i] > P[best])) best = i;
@@ -87,5 +101,5 @@ export default widget("dtw-actionprefs", ({ model, body, tip, noData }) => {
     i < 0 ? tip.hide() : tip.show(e, [names[i], `probability: ${fmt(P[i], 4)}`, `logit: ${fmt(L[i], 4)}`]);
   });
   cv.addEventListener("mouseleave", () => tip.hide());
-  return { draw, traits: ["logits", "action_names", "pair"] };
+  return { draw, traits: ["logits", "action_names", "pair", "scan_logits", "scan_rtgs"], dispose: () => follow.dispose() };
 });

@@ -1,20 +1,26 @@
 // ContributionBars: horizontal grouped bars of signed values [S, N] (S series, N components),
 // e.g. direct logit attribution, or clean vs ablated. Optional groups [N] put components under
 // group headers (in order of first appearance). Click a row to set `selected` (component index).
+// `scale`: "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1]); every
+// row shows its value(s) in a value column. RTG following (lib/follow.js): follow_group, rtg,
+// scan_rtgs [R], scan_values [R, N] previews series 0 at the group's slider RTG. show_sum appends
+// " = <sum of series 0>" to the title (computed from the values drawn, previews included).
 import { widget } from "./lib/widget.js";
-import { decode, absMax } from "./lib/arrays.js";
+import { decode } from "./lib/arrays.js";
 import { h, nth, fmt, push, label } from "./lib/dom.js";
 import { sized, fitText, ticks, flag } from "./lib/canvas.js";
 import { pal, diverging, css } from "./lib/colors.js";
 import { hits } from "./lib/hits.js";
+import { follower, scanRow } from "./lib/follow.js";
 
-const LW = 150, PW = 320, AX = 18, GH = 18;
+const LW_MAX = 150, PW_MAX = 320, AX = 18, GH = 18;
 
-export default widget("dtw-contrib", ({ model, body, tip, noData }) => {
-  const title = h("div", { class: "dtw-title" });
+export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail }) => {
+  const title = h("div", { class: "dtw-title", style: { whiteSpace: "normal" } });
   const legend = h("div", { class: "dtw-legend" });
   const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-bars" }));
   body.append(title, legend, cv);
+  const follow = follower(model, redraw, ["values"]);
   const hit = hits(cv, tip, (r) => push(model, "selected", model.get("selected") === r.data ? -1 : r.data));
 
   function draw() {
@@ -22,8 +28,16 @@ export default widget("dtw-contrib", ({ model, body, tip, noData }) => {
     if (A.size && A.shape.length === 1) A = { ...A, shape: [1, A.shape[0]] };
     if (A.size === 0) return noData();
     if (A.shape.length !== 2) return noData(`values must be [S, N], got [${A.shape.join(", ")}]`);
-    const [S, N] = A.shape, val = (s, n) => A.data[s * N + n];
-    title.textContent = model.get("title") || ""; title.title = title.textContent;
+    const [S, N] = A.shape, pv = follow.preview, sr = pv ? scanRow(model, "scan_values", N, pv.rtg) : null;
+    const val = (s, n) => (sr && s === 0 ? sr.row[n] : A.data[s * N + n]);
+    const unit = model.get("scale") === "unit";
+    const VW = S === 1 ? 48 : 44 * S + 4, total = avail(LW_MAX + PW_MAX + VW);
+    const LW = Math.min(LW_MAX, Math.max(60, Math.round((total - VW) * 0.32))), PW = Math.max(60, total - VW - LW);
+    let sum = 0;
+    if (model.get("show_sum")) for (let n = 0; n < N; n++) sum += val(0, n);
+    title.textContent = (model.get("title") || "") + (model.get("show_sum") ? ` = ${sum >= 0 ? "+" : ""}${fmt(sum, 4)}` : "")
+      + (sr ? ` · RTG ${pv.rtg.toFixed(2)} preview${sr.exact ? "" : " (interpolated)"}` : "");
+    title.title = title.textContent; title.style.color = sr ? "#8a5a00" : "";
     title.style.display = title.textContent ? "" : "none";
     const sname = (s) => nth(model.get("series_names"), s, (i) => `series ${i}`);
     const lab = (n) => nth(model.get("labels"), n, (i) => `#${i}`);
@@ -45,11 +59,14 @@ export default widget("dtw-contrib", ({ model, body, tip, noData }) => {
       if (hasG) { layout.push({ g, y }); y += GH; }
       for (const n of ns) { layout.push({ n, y }); order.push(n); y += rowH; }
     }
-    const m = absMax(A.data) || 1, mid = LW + PW / 2, sx = (PW / 2 - 4) / m;
-    const ctx = sized(cv, LW + PW + 60, y + 4);
+    let m = 0;
+    for (let s = 0; s < S; s++) for (let n = 0; n < N; n++) { const v = Math.abs(val(s, n)); if (Number.isFinite(v) && v > m) m = v; }
+    m = unit ? 1 : m || 1;
+    const half = unit ? PW - 8 : PW / 2 - 4, mid = unit ? LW + 2 : LW + PW / 2, sx = half / m;
+    const ctx = sized(cv, LW + PW + VW, y + 4);
     hit.reset();
     ctx.font = "10px sans-serif"; ctx.fillStyle = "#777"; ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (const t of ticks(-m, m, 4)) {
+    for (const t of ticks(unit ? 0 : -m, m, unit ? 5 : 4)) {
       const x = mid + t * sx;
       ctx.fillText(fmt(t, 2), x, 2); ctx.fillStyle = "#eee"; ctx.fillRect(x, AX - 4, 1, y - AX + 4); ctx.fillStyle = "#777";
     }
@@ -64,27 +81,29 @@ export default widget("dtw-contrib", ({ model, body, tip, noData }) => {
         continue;
       }
       const n = it.n;
-      if (n === sel) { ctx.fillStyle = "#fff4d6"; ctx.fillRect(0, it.y, LW + PW + 60, rowH); }
+      if (n === sel) { ctx.fillStyle = "#fff4d6"; ctx.fillRect(0, it.y, LW + PW + VW, rowH); }
       ctx.font = "11px sans-serif"; ctx.textAlign = "right"; ctx.fillStyle = "#222";
       ctx.fillText(fitText(ctx, lab(n), LW - 10), LW - 6, it.y + rowH / 2);
       const rowLines = () => [lab(n), ...(hasG ? [`group: ${nth(gl, n, () => "(none)")}`] : []),
         ...Array.from({ length: S }, (_, s) => `${sname(s)}: ${fmt(val(s, n), 4)}`)];
-      hit.add(0, it.y, LW + PW + 60, rowH, rowLines, n);
+      hit.add(0, it.y, LW + PW + VW, rowH, rowLines, n);
       for (let s = 0; s < S; s++) {
         const v = val(s, n), by = it.y + 3 + s * bh;
         if (Number.isNaN(v)) { ctx.fillStyle = "#999"; ctx.textAlign = "left"; ctx.font = "9px sans-serif"; ctx.fillText("NaN", mid + 3, by + bh / 2); continue; }
-        const w = Math.max(-1, Math.min(1, v / m)) * (PW / 2 - 4);
+        const w = Math.max(unit ? 0 : -1, Math.min(1, v / m)) * half;
         ctx.fillStyle = color(s, v);
         ctx.fillRect(Math.min(mid, mid + w), by, Math.max(1, Math.abs(w)), bh - 1);
         if (!Number.isFinite(v)) flag(ctx, v > 0 ? mid + w - 5 : mid + w, by, bh);
         hit.add(Math.min(mid, mid + w) - 1, by, Math.abs(w) + 2, bh, () => [lab(n), `${sname(s)}: ${fmt(v, 4)}`], n);
       }
-      if (S === 1) {
-        const v = val(0, n); ctx.font = "10px sans-serif"; ctx.fillStyle = "#444"; ctx.textAlign = "left";
-        ctx.fillText(fmt(v, 3), LW + PW + 4, it.y + rowH / 2);
+      ctx.font = "10px sans-serif"; ctx.textAlign = "left";
+      for (let s = 0; s < S; s++) {  // value column: one value per series, so no value is ever hidden
+        ctx.fillStyle = S === 1 ? "#444" : pal(s);
+        ctx.fillText(fmt(val(s, n), 3), LW + PW + 4 + s * 44, it.y + rowH / 2);
       }
     }
     ctx.fillStyle = "#555"; ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);
   }
-  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected"] };
+  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum"],
+    dispose: () => follow.dispose() };
 });

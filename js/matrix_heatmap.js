@@ -8,7 +8,7 @@ import { sized, pos, fitText, outline } from "./lib/canvas.js";
 import { diverging } from "./lib/colors.js";
 import { heat, vmaxControl, nonFiniteNote } from "./lib/heat.js";
 
-export default widget("dtw-matrix", ({ model, body, tip, noData }) => {
+export default widget("dtw-matrix", ({ model, body, tip, noData, avail }) => {
   const title = h("div", { class: "dtw-title" });
   const vc = vmaxControl(model);
   const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-heat" }));
@@ -26,7 +26,7 @@ export default widget("dtw-matrix", ({ model, body, tip, noData }) => {
     if (A.shape.length !== 2) { A = null; return noData(`values must be [R, C], got [${A.shape.join(", ")}]`); }
     [R, C] = A.shape;
     const vmax = vc.update(absMax(A.data));
-    const cs = (model.get("cell_size") | 0) || Math.max(3, Math.min(40, Math.floor(420 / Math.max(R, C))));
+    let cs = (model.get("cell_size") | 0) || Math.max(3, Math.min(40, Math.floor(420 / Math.max(R, C))));
     const labels = cs >= 8, font = `${Math.min(11, cs - 1)}px sans-serif`;
     const ctx0 = sized(cv, 1, 1); ctx0.font = font;
     let lw = 0, th = 0;
@@ -36,7 +36,9 @@ export default widget("dtw-matrix", ({ model, body, tip, noData }) => {
     }
     const yl = model.get("y_label") || "", xl = model.get("x_label") || "";
     const ax = 14; // room for axis titles
-    g = { cs, ox: (labels ? Math.min(120, lw) + 8 : 0) + (yl ? ax : 0), oy: (labels ? Math.min(80, th) + 8 : 0) + (xl ? ax : 0) };
+    const ox = (labels ? Math.min(120, lw) + 8 : 0) + (yl ? ax : 0);
+    cs = Math.max(2, Math.min(cs, Math.floor((avail(ox + C * cs + 2) - ox - 2) / C)));  // never wider than the column
+    g = { cs, ox, oy: (labels ? Math.min(80, th) + 8 : 0) + (xl ? ax : 0) };
     const ctx = sized(cv, g.ox + C * cs + 2, g.oy + R * cs + 2);
     Object.assign(cv.dataset, { cell: cs, ox: g.ox, oy: g.oy });
     const res = heat(ctx, (c, r) => A.data[r * C + c], C, R, cs, (v) => diverging(v, vmax), !!model.get("annotate"), g.ox, g.oy);

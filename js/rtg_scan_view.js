@@ -8,16 +8,17 @@ import { h, nth, fmt, push, debounce, label } from "./lib/dom.js";
 import { sized, pos } from "./lib/canvas.js";
 import { pal } from "./lib/colors.js";
 import { padRange, frame, line } from "./lib/plot.js";
+import { subscribe } from "./lib/follow.js";
 
-const ML = 48, PW = 440, MR = 10, MT = 6, PH = 110, MB = 18;
+const ML = 48, PW_MAX = 440, MR = 10, MT = 6, PH = 110, MB = 18;
 
-export default widget("dtw-rtgscan", ({ model, body, tip, noData }) => {
+export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
   const title = h("div", { class: "dtw-title" });
   const slider = /** @type {HTMLInputElement} */ (h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "dtw-slider" }));
   const readout = h("span", { class: "dtw-readout" });
-  const panels = h("div", { class: "dtw-body" });
+  const panels = h("div", { class: "dtw-panels" });  // plots flow side by side when the column is wide
   body.append(title, h("div", { class: "dtw-controls" }, [h("span", { text: "RTG" }), slider, readout]), panels);
-  let X = null, Y = null, S = 0, R = 0, idx = 0;
+  let X = null, Y = null, S = 0, R = 0, idx = 0, PW = PW_MAX;
   /** @type {{over: HTMLCanvasElement, sx: any, sy: any, yr: number[], members: number[], vals: HTMLElement[]}[]} */
   let views = [];
   const sync = debounce((i) => { if (model.get("index") !== i) push(model, "index", i); }, 150);
@@ -51,6 +52,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData }) => {
     S = Y.size && Y.shape.length === 2 && Y.shape[1] === R ? Y.shape[0] : 0;
     if (Y.size && !S) { X = null; return noData(`series must be [S, ${R}], got [${Y.shape.join(", ")}]`); }
     slider.max = String(Math.max(0, R - 1));
+    PW = Math.max(120, avail(ML + PW_MAX + MR) - ML - MR - 4);
     const xr = padRange(finiteRange(X.data), 0.02);
     const groups = new Map();
     for (let s = 0; s < S; s++) {
@@ -67,7 +69,9 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData }) => {
       const ctx = sized(base, ML + PW + MR, MT + PH + MB);
       let lo = Infinity, hi = -Infinity;
       for (const s of members) for (let i = 0; i < R; i++) { const v = y(s, i); if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }
-      const yr = lo >= 0 && hi <= 1 && /prob/i.test(g) ? [0, 1] : padRange(lo <= hi ? [lo, hi] : null);
+      // probabilities / attention weights: a fixed [0, 1] axis; signed quantities: a symmetric one
+      const m = Math.max(Math.abs(lo), Math.abs(hi));
+      const yr = lo >= 0 && hi <= 1 && /prob|attention/i.test(g) ? [0, 1] : lo <= hi ? padRange([-m, m], 0.04) : padRange(null);
       const { sx, sy } = frame(ctx, { x: ML, y: MT, w: PW, h: PH }, xr, yr);
       for (const s of members) line(ctx, X.data, (i) => y(s, i), sx, sy, yr, pal(s));
       const vals = members.map(() => h("span", { class: "dtw-readout" }));
@@ -97,8 +101,14 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData }) => {
   slider.addEventListener("input", () => { setLocal(Number(slider.value)); sync(idx); });
   const onIndex = () => { const i = model.get("index"); if (Number.isInteger(i) && i !== idx) setLocal(i); };
   model.on("change:index", onIndex);
+  // follow the Explorer's RTG slider on the page (no kernel message): the marker moves to the nearest RTG
+  let unsub = null;
+  const nearestRTG = (v) => { let b = 0; for (let i = 1; i < R; i++) if (Math.abs(X.data[i] - v) < Math.abs(X.data[b] - v)) b = i; return b; };
+  const resub = () => { unsub && unsub(); const g = model.get("follow_group"); unsub = g ? subscribe(g, (d) => X && setLocal(nearestRTG(d.rtg))) : null; };
+  model.on("change:follow_group", resub);
+  resub();
   return {
     draw, traits: ["rtgs", "series", "series_names", "series_groups", "title"],
-    dispose() { model.off("change:index", onIndex); sync.cancel(); },
+    dispose() { model.off("change:index", onIndex); model.off("change:follow_group", resub); unsub && unsub(); sync.cancel(); },
   };
 });

@@ -1,23 +1,32 @@
-"""Analysis panels of the Explorer. Each panel is also usable alone:
+"""Analysis panels of the Explorer, and the registry that lets other modules add panels.
 
-    ctx = AnalysisContext(model, pair=("forward", "right"))
+Each panel is usable alone::
+
+    ctx = AnalysisContext(adapter, pair=("forward", "right"))
     panel = AttributionPanel(ctx)
     panel.update(ctx.compute(window))
     panel.widget            # an ipywidgets container of dtwidgets canvas widgets
 
+A panel is any class with ``__init__(ctx: AnalysisContext)``, a ``widget`` attribute and
+``update(data: PanelData)`` (optionally ``key`` and ``title``); :func:`register_panel` makes it
+available by key to ``Explorer(..., panels=(..., "my_key"))``; a class can also be passed directly.
+
 :class:`AnalysisContext` runs the shared analysis once per state
 (:func:`dtwidgets.analysis.bundle.analyze_state`: forward + cache + attribution + every
 single-component ablation + RTG scan in one batched forward, plus activation patching when a
-clean scenario exists); panels only pick arrays out of it — no analysis maths here.
+clean scenario exists); panels only pick arrays out of it — no analysis maths here. Every text
+that can come from a file or a model (action names, labels) is escaped before it reaches HTML.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import ipywidgets as W
 import numpy as np
 
 from ..adapters.schema import resolve_action
+from ..analysis import _common as C
 from ..analysis.ablation import ablate, mean_activations
 from ..analysis.bundle import StateAnalysis, analyze_state
 from ..analysis.circuits import ov_map, qk_map
@@ -26,50 +35,132 @@ from ..analysis.patching import PatchingResult, activation_patching
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
+"""Keys of the built-in panels, in their default order."""
+
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 @dataclass
 class PanelData:
-    """Everything the panels draw for one state."""
+    """Everything the panels draw for one state.
+
+    Attributes:
+        window: the one-row model input of the current state; state: the shared analysis;
+        patching: activation patching clean → edited (None without an edit);
+        token_labels: ``P`` token labels naming the EPISODE step (``R₉ s₉`` for the state after 9
+            steps; ``pad`` for left padding), not the window position.
+    """
 
     window: object
     state: StateAnalysis
     patching: PatchingResult | None
+    token_labels: list[str]
 
     @property
     def logits(self) -> np.ndarray:
         return self.state.logits
 
+    @property
+    def rtg(self) -> float:
+        """The current step's RTG (reward units)."""
+        return float(self.window.rtgs[0, -1])
+
 
 class AnalysisContext:
-    """The model, the preference pair and the ablation reference shared by all panels."""
+    """The adapter, the preference pair and the ablation reference shared by all panels.
 
-    def __init__(self, model, pair=(0, 1), reference_windows=None, rtgs=None):
-        self.model = model
-        self.pair = tuple(resolve_action(model.action_names, p) for p in pair)
+    Args:
+        adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
+        pair: the preference direction ``(a, b)``, names or indices: logit[a] − logit[b].
+        reference_windows: optional windows for mean ablation.
+        rtgs: RTG grid of the scan (default 101 values).
+        follow_group: page id of the Explorer's RTG slider ('' = panels do not follow it).
+    """
+
+    def __init__(self, adapter, pair=(0, 1), reference_windows=None, rtgs=None, follow_group: str = ""):
+        self.adapter = adapter
+        self.pair = (0, 1)
+        self.set_pair(pair)
         self.rtgs = rtgs
-        self.means = mean_activations(model, reference_windows) if reference_windows is not None else None
+        self.follow_group = follow_group
+        self.means = mean_activations(adapter, reference_windows) if reference_windows is not None else None
         self.ablation_mode = "mean" if self.means is not None else "zero"
+
+    @property
+    def model(self):
+        """Alias of :attr:`adapter` for panels written against the earlier name."""
+        return self.adapter
+
+    def set_pair(self, pair) -> None:
+        """Change the preference direction every panel analyses (names or indices)."""
+        a, b = (resolve_action(self.adapter.action_names, p) for p in pair)
+        self.pair = (a, b)
 
     def compute(self, window, clean_window=None, active=PANELS) -> PanelData:
         a, b = self.pair
-        st = analyze_state(self.model, window, a, b, self.rtgs, ablation_mode=self.ablation_mode, means=self.means)
+        st = analyze_state(self.adapter, window, a, b, self.rtgs, ablation_mode=self.ablation_mode, means=self.means)
         patch = None
         if clean_window is not None and "patching" in active:
-            patch = activation_patching(self.model, clean_window, window, a, b)
-        return PanelData(window, st, patch)
+            patch = activation_patching(self.adapter, clean_window, window, a, b)
+        return PanelData(window, st, patch, episode_token_labels(self.adapter, window))
+
+
+def episode_token_labels(adapter, window) -> list[str]:
+    """Token labels by episode step: ``R₉ s₉`` for the RTG and state of the state after 9 steps,
+    ``a₈`` for the action taken at step 8, ``R·pad`` for left padding (window row 0)."""
+    lay = adapter.layout
+    letter = {"rtg": "R", "state": "s", "action": "a"}
+    n_pad = int(window.n_pad[0])
+    ts = [int(t) for t in window.timesteps[0].tolist()]
+    out = []
+    for kind, k in zip(lay.kinds, lay.timestep_of):
+        out.append(f"{letter[kind]}·pad" if k < n_pad else f"{letter[kind]}{str(ts[k]).translate(_SUB)}")
+    return out
+
+
+def relabel(labels, data: PanelData, window_labels) -> list[str]:
+    """Component labels naming tokens by window position (``state embed (s₁)``) renamed by episode step."""
+    m = {f"({w})": f"({e})" for w, e in zip(window_labels, data.token_labels)}
+    out = []
+    for lab in labels:
+        for w, e in m.items():
+            if w in lab:
+                lab = lab.replace(w, e)
+                break
+        out.append(lab)
+    return out
 
 
 class Panel:
+    """Base class of a panel: ``widget`` (an ipywidgets container) and ``update(data)``."""
+
     key = ""
     title = ""
 
     def __init__(self, ctx: AnalysisContext):
         self.ctx = ctx
-        self.widget = W.VBox()
+        self.widget = W.VBox(layout=W.Layout(width="auto", min_width="0"))
 
     def update(self, data: PanelData) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+PANEL_TYPES: dict[str, type] = {}
+"""Registered panel classes by key (built-ins plus those added with :func:`register_panel`)."""
+
+
+def register_panel(key: str, cls: type) -> type:
+    """Make panel class ``cls`` available as ``Explorer(..., panels=(..., key))``; returns ``cls``.
+
+    ``cls`` needs ``__init__(ctx)``, a ``widget`` and ``update(data: PanelData)``. Re-registering a
+    key replaces the earlier class.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"register_panel: expected a non-empty str key, got {key!r}")
+    if not isinstance(cls, type) or not callable(getattr(cls, "update", None)):
+        raise TypeError(f"register_panel({key!r}): expected a class with update(data), got {cls!r}")
+    PANEL_TYPES[key] = cls
+    return cls
 
 
 def assign(widget, **traits) -> None:
@@ -79,8 +170,10 @@ def assign(widget, **traits) -> None:
         old = getattr(widget, k)
         if isinstance(v, np.ndarray) or isinstance(old, np.ndarray):
             same = isinstance(old, np.ndarray) and np.shape(old) == np.shape(v) and np.array_equal(old, v, equal_nan=True)
+        elif isinstance(v, (list, tuple)) and isinstance(old, (list, tuple)):
+            same = list(old) == list(v)
         else:
-            same = list(old) == list(v) if isinstance(v, (list, tuple)) else old == v
+            same = old == v
         if not same:
             changed[k] = v
     if changed:
@@ -90,7 +183,12 @@ def assign(widget, **traits) -> None:
 
 
 def _note(text: str) -> W.HTML:
-    return W.HTML(f"<div style='color:#555;font-size:12px'>{text}</div>")
+    """A grey note; ``text`` is plain text (escaped here)."""
+    return W.HTML(f"<div style='color:#555;font-size:12px'>{html.escape(text)}</div>")
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
 
 
 class AttributionPanel(Panel):
@@ -98,52 +196,80 @@ class AttributionPanel(Panel):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.summary = W.HTML()
-        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution")
-        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token", y_label="head")
-        self.widget.children = [self.summary, self.bars, self.sources]
+        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
+                                     follow_group=ctx.follow_group, show_sum=True)
+        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
+                                     y_label="head")
+        self.widget.children = [self.bars, self.sources]
 
     def update(self, data):
-        at = data.state.attribution
-        self.summary.value = (f"<b>{at.direction}</b> at {at.source_labels[at.position]}: model logit difference "
-                              f"<b>{at.logit_diff:+.4f}</b> = sum of the {len(at.values)} contributions "
-                              f"({float(at.values.sum()):+.4f})")
-        assign(self.bars, values=at.values[None], labels=at.labels, groups=at.kinds)
+        at, scan = data.state.attribution, data.state.rtg_scan
+        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
+        # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
+        # the sum equals the model's logit difference, which the preferences widget shows
+        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
+        follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
+        labels = relabel(at.labels, data, at.source_labels)
+        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
+               scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
+               scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
         if at.per_source is not None:
-            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=at.source_labels)
+            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
 
 
 class AblationPanel(Panel):
     key, title = "ablation", "Ablation"
+    SIGN = ("Δ = logit difference with the component ablated − without: a negative Δ means the component "
+            "pushes towards the first action of the pair.")
 
     def __init__(self, ctx):
         super().__init__(ctx)
+        self.sign = _note(self.SIGN)
         self.overview = ContributionBars(title="change in preference when one component is ablated",
                                          series_names=["Δ logit diff"])
-        self.component = W.Dropdown(description="ablate", options=[])
-        self.component.observe(lambda c: self._detail(), names="value")
-        self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"])
-        self.contrib = ContributionBars(title="contributions before / after", series_names=["clean", "ablated"])
-        self.widget.children = [self.overview, self.component, W.HBox([self.probs, self.contrib])]
+        self.component = W.Dropdown(description="ablate", options=[], layout=W.Layout(width="auto", max_width="100%"))
+        self.component.observe(self._on_component, names="value")
+        box = W.Layout(flex="1 1 300px", min_width="0")
+        self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"], scale="unit",
+                                      layout=box)
+        self.contrib = ContributionBars(title="contributions before / after", series_names=["clean", "ablated"],
+                                        layout=W.Layout(flex="2 1 360px", min_width="0"))
+        detail = W.Box([self.probs, self.contrib], layout=W.Layout(display="flex", flex_flow="row wrap", width="auto"))
+        self.widget.children = [self.sign, self.overview, self.component, detail]
         self._window = self._baseline = None
+        self._quiet = False
 
     def update(self, data):
         ab = data.state.ablations
         assign(self.overview, values=ab.delta_logit_diff[None], labels=ab.labels,
                title=f"change in {ab.direction} when one component is {ab.mode}-ablated")
-        if list(self.component.options) != list(ab.labels):
-            self.component.options = ab.labels
-        self._window, self._baseline = data.window, data.state.attribution
+        self._window, self._baseline, self._data = data.window, data.state.attribution, data
+        labels = list(ab.labels)
+        if list(self.component.options) != labels or self.component.value not in labels:
+            # default: the component whose ablation changes the preference most
+            default = labels[int(np.nanargmax(np.abs(ab.delta_logit_diff)))] if labels else None
+            keep = self.component.value if self.component.value in labels else default
+            self._quiet = True
+            try:
+                self.component.options = labels
+                self.component.value = keep
+            finally:
+                self._quiet = False
         self._detail()
+
+    def _on_component(self, _change):
+        if not self._quiet:
+            self._detail()
 
     def _detail(self):
         if self._window is None or self.component.value is None:
             return
         a, b = self.ctx.pair
-        r = ablate(self.ctx.model, self._window, [self.component.value], a, b,  # one forward: the clean
+        r = ablate(self.ctx.adapter, self._window, [self.component.value], a, b,  # one forward: the clean
                    mode=self.ctx.ablation_mode, means=self.ctx.means, baseline=self._baseline)  # run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
-        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=r.labels)
+        labels = relabel(r.labels, self._data, self.ctx.adapter.layout.labels())
+        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels)
 
 
 class AttentionPanel(Panel):
@@ -152,11 +278,12 @@ class AttentionPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.view = AttentionView()
-        self.widget.children = [self.view]
+        self.widget.children = [_note("tokens are labelled by episode step (s₉ = the state after 9 steps)"), self.view]
 
     def update(self, data):
         at = data.state.attention
-        assign(self.view, patterns=at.values, head_labels=at.head_labels, token_labels=at.token_labels)
+        labels = data.token_labels if len(at.token_labels) == len(data.token_labels) else at.token_labels
+        assign(self.view, patterns=at.values, head_labels=at.head_labels, token_labels=labels)
 
 
 class CircuitsPanel(Panel):
@@ -164,24 +291,62 @@ class CircuitsPanel(Panel):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        cfg = ctx.model.backbone.cfg
-        heads = [(f"L{l}H{h}", (l, h)) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
-        self.head = W.Dropdown(options=heads, description="head")
-        self.head.observe(lambda c: self._draw(), names="value")
-        agent = ctx.model.schema.agent_cell
+        L, H = C.n_layers(ctx.adapter), C.n_heads(ctx.adapter)
+        self.head = W.Dropdown(options=[(f"L{l}H{h}", (l, h)) for l in range(L) for h in range(H)], description="head")
+        self.head.observe(self._on_head, names="value")
+        agent = ctx.adapter.schema.agent_cell
         self.qk = ChannelHeatmap(agent_cell=agent)
         self.ov = ChannelHeatmap(agent_cell=agent)
         self.emb = ChannelHeatmap(agent_cell=agent)
         self.qk_note, self.ov_note, self.emb_note = W.HTML(), W.HTML(), W.HTML()
         self.widget.children = [self.head, self.qk_note, self.qk, self.ov_note, self.ov, self.emb_note, self.emb]
         self._window = None
-        a, b = ctx.pair
-        e = state_embedding_projection(ctx.model, a, b)
-        self.emb.values, self.emb.titles = e.values, list(e.channel_names)
-        self.emb_note.value = f"<b>state embedding · ({e.direction})</b> — weights only, per unit of input feature"
+        self._emb_pair = None
+        self._unused: set[int] = set()
+        self._seen = None
+        self._embedding()
+
+    def _embedding(self):
+        """State-embedding projection along the current pair (weights only; recomputed when the pair changes)."""
+        if self._emb_pair == self.ctx.pair:
+            return
+        a, b = self._emb_pair = self.ctx.pair
+        self._proj = e = state_embedding_projection(self.ctx.adapter, a, b)
+        assign(self.emb, values=e.values, titles=self._titles(e.channel_names))
+        self._emb_text = (f"<b>state embedding · ({_esc(e.direction)})</b> — how much one unit of each input "
+                          "feature pushes the preference (weights only)")
+        self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
+
+    def _note_inputs(self, window) -> None:
+        """Flag channels the model never uses: weights ≈ 0, or an input that was 0 in every observation seen."""
+        obs = window.observations.reshape(-1, *window.observations.shape[-3:])
+        active = self.ctx.adapter.schema.to_maps(np.asarray(self.ctx.adapter.features(obs) != 0).any(0))
+        self._seen = active if self._seen is None else (self._seen | active)
+        e = self._proj
+        unused = {c for c in range(e.values.shape[0]) if not e.nonzero[c].any() or not self._seen[c].any()}
+        if unused != self._unused:
+            self._unused = unused
+            assign(self.emb, titles=self._titles(e.channel_names))
+            self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
+
+    def _titles(self, names) -> list[str]:
+        return [f"{n} (unused)" if c in self._unused else str(n) for c, n in enumerate(names)]
+
+    def _unused_note(self, names) -> str:
+        if not self._unused:
+            return ""
+        used = ", ".join(_esc(names[c]) for c in sorted(self._unused))
+        return (f"<br><span style='color:#8a5a00'>unused: {used} — the input was 0 in every observation seen so far "
+                "(or its embedding weights are ≈ 0), so the model never reads it here and its maps carry no "
+                "meaning</span>")
 
     def update(self, data):
-        self._window = data.window
+        self._window, self._data = data.window, data
+        self._embedding()
+        self._note_inputs(data.window)
+        self._draw()
+
+    def _on_head(self, _change):
         self._draw()
 
     def _draw(self):
@@ -189,13 +354,16 @@ class CircuitsPanel(Panel):
             return
         l, h = self.head.value
         a, b = self.ctx.pair
-        q = qk_map(self.ctx.model, l, h, window=self._window)
-        o = ov_map(self.ctx.model, l, h, a, b, window=self._window)
-        assign(self.qk, values=q.values, titles=list(q.channel_names))
-        assign(self.ov, values=o.values, titles=list(o.channel_names))
+        q = qk_map(self.ctx.adapter, l, h, window=self._window)
+        o = ov_map(self.ctx.adapter, l, h, a, b, window=self._window)
+        assign(self.qk, values=q.values, titles=self._titles(q.channel_names))
+        assign(self.ov, values=o.values, titles=self._titles(o.channel_names))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
-        self.qk_note.value = f"<b>QK L{l}H{h}</b>: score towards {q.key}{att} — {q.terms}"
-        self.ov_note.value = f"<b>OV L{l}H{h}</b> along {o.direction} — {o.terms}"
+        key = relabel([q.key], self._data, self.ctx.adapter.layout.labels())[0] if q.key else q.key
+        self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{_esc(q.terms)}'>how strongly the state at each cell "
+                              f"makes this head attend to {_esc(key)}{att} <u>formula</u></span>")
+        self.ov_note.value = (f"<b>OV L{l}H{h}</b>: <span title='{_esc(o.terms)}'>if this head copies the state at a cell, "
+                              f"how much that pushes {_esc(o.direction)} <u>formula</u></span>")
 
 
 class RTGScanPanel(Panel):
@@ -203,7 +371,8 @@ class RTGScanPanel(Panel):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.view = RTGScanView(title="behaviour as a function of the return-to-go")
+        self.view = RTGScanView(title="behaviour as a function of the return-to-go (every step set to that RTG)",
+                                follow_group=ctx.follow_group)
         self.widget.children = [self.view]
 
     def update(self, data):
@@ -214,9 +383,8 @@ class RTGScanPanel(Panel):
                  + [f"{h} → R" for h in s.head_labels])
         groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)
                   + ["attention to RTG"] * len(s.head_labels))
-        rtg_now = float(data.window.rtgs[0, -1])
         assign(self.view, rtgs=s.rtgs, series=np.concatenate(series, 0).astype(np.float32), series_names=names,
-               series_groups=groups, index=int(np.argmin(np.abs(s.rtgs - rtg_now))))
+               series_groups=groups, index=int(np.argmin(np.abs(s.rtgs - data.rtg))))
 
 
 class PatchingPanel(Panel):
@@ -225,8 +393,9 @@ class PatchingPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.note = _note("Edit the grid to create a corrupted scenario; the unedited state is the clean one.")
-        self.resid = MatrixHeatmap(title="residual stream patched at one position", x_label="position", y_label="layer",
-                                   vmax=1.0)
+        self.head = W.HTML()
+        self.resid = MatrixHeatmap(title="residual stream patched at one position", x_label="position",
+                                   y_label="layer", vmax=1.0)
         self.parts = ContributionBars(title="head / MLP outputs patched (all positions)", series_names=["fraction"])
         self.widget.children = [self.note]
 
@@ -235,18 +404,26 @@ class PatchingPanel(Panel):
         if p is None:
             self.widget.children = [self.note]
             return
-        assign(self.resid, values=p.resid, row_labels=p.resid_labels, col_labels=p.token_labels)
+        cols = data.token_labels if len(p.token_labels) == len(data.token_labels) else p.token_labels
+        assign(self.resid, values=p.resid, row_labels=p.resid_labels, col_labels=cols)
         assign(self.parts, values=np.concatenate([p.heads, p.mlp])[None], labels=list(p.head_labels) + list(p.mlp_labels))
-        head = (f"Patching corrupted activations into the clean run: fraction of the change in <b>{p.direction}</b> "
-                f"(clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) each patch reproduces.")
-        self.widget.children = [W.HTML(head), self.resid, self.parts]
+        self.head.value = (f"Patching corrupted activations into the clean run: fraction of the change in "
+                           f"<b>{_esc(p.direction)}</b> (clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) "
+                           "each patch reproduces.")
+        self.widget.children = [self.head, self.resid, self.parts]
 
 
-PANEL_CLASSES = {c.key: c for c in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel)}
+for _cls in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel):
+    register_panel(_cls.key, _cls)
+PANEL_CLASSES = PANEL_TYPES  # earlier name
 
 
-def make_panels(ctx: AnalysisContext, keys) -> list[Panel]:
-    unknown = [k for k in keys if k not in PANEL_CLASSES]
-    if unknown:
-        raise ValueError(f"expected panels from {PANELS}, got {unknown}")
-    return [PANEL_CLASSES[k](ctx) for k in keys]
+def make_panels(ctx: AnalysisContext, keys) -> list:
+    """Instantiate panels from registered keys (see :data:`PANEL_TYPES`) or panel classes."""
+    out = []
+    for k in keys:
+        cls = k if isinstance(k, type) else PANEL_TYPES.get(k)
+        if cls is None:
+            raise ValueError(f"expected panels from {tuple(PANEL_TYPES)} (or a panel class), got {k!r}")
+        out.append(cls(ctx))
+    return out

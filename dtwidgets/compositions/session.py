@@ -4,6 +4,11 @@ It steps an :class:`~dtwidgets.adapters.EnvAdapter`, records everything played (
 actions, RTGs, rewards, timesteps, the model's logits), keeps env snapshots for "step back", the
 pre-edit ("clean") observation for counterfactual edits, and bookmarks.
 RTG bookkeeping follows the reference work: after a step, ``rtg <- rtg - reward``.
+
+Memory: every step keeps its observation (``W*H*3`` bytes) and an env snapshot for "step back"
+(~11 KB on MiniGrid 8×8, i.e. ~11 MB for a 1,000-step episode). Only the newest ``max_snapshots``
+snapshots are kept (default 1,000); stepping back further than that raises
+:class:`StepBackLimit` (the recorded history itself stays complete).
 """
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ import torch
 
 from ..adapters import check_compatible
 from ..adapters.schema import resolve_action
+
+
+class EpisodeOver(RuntimeError):
+    """An action was requested after the episode ended (the message is one line for the user)."""
+
+
+class StepBackLimit(RuntimeError):
+    """Stepping back past the oldest kept env snapshot (see ``PlaySession.max_snapshots``)."""
 
 
 @dataclass
@@ -45,10 +58,14 @@ class PlaySession:
         env: an :class:`~dtwidgets.adapters.EnvAdapter` (actions and view must match the model).
         rtg: initial return-to-go (reward units).
         seed: episode seed.
+        max_snapshots: how many of the newest env snapshots "step back" keeps (older ones are dropped).
     """
 
-    def __init__(self, model, env, rtg: float = 0.9, seed: int = 0):
+    def __init__(self, model, env, rtg: float = 0.9, seed: int = 0, max_snapshots: int = 1000):
         check_compatible(model, env)
+        if int(max_snapshots) < 1:
+            raise ValueError(f"PlaySession: max_snapshots must be >= 1, got {max_snapshots!r}")
+        self.max_snapshots = int(max_snapshots)
         self.model, self.env = model, env
         self.initial_rtg = float(rtg)
         self.seed = int(seed)
@@ -113,12 +130,15 @@ class PlaySession:
         self.h.timesteps.append(int(t))
         self.h.logits.append(None)
         self.h.snapshots.append(snap)
+        old = len(self.h.snapshots) - self.max_snapshots - 2  # keep the current state + max_snapshots to go back to
+        if old >= 0:
+            self.h.snapshots[old] = None  # bounded memory: this step can no longer be stepped back to
         self._clean = None
 
     def step(self, action) -> float:
         """Take an action (name or index); returns the reward. Raises once the episode is over."""
         if self.done:
-            raise RuntimeError(f"the episode ended ({self.outcome}); reset or step back first")
+            raise EpisodeOver(f"episode over ({self.outcome}): reset or step back")
         if self.replay:
             raise RuntimeError("this is a recorded episode being replayed; reset to play from a fresh state")
         a = resolve_action(self.model.action_names, action)
@@ -148,6 +168,9 @@ class PlaySession:
         if self.replay:
             self.seek(len(self.h.actions) - 1)
             return True
+        if self.h.snapshots[-2] is None:
+            raise StepBackLimit(f"cannot step back further: only the newest {self.max_snapshots} steps keep an env "
+                                "snapshot (PlaySession.max_snapshots)")
         for name in ("observations", "rtgs", "timesteps", "logits", "snapshots"):
             getattr(self.h, name).pop()
         self.h.actions.pop()
@@ -220,6 +243,8 @@ class PlaySession:
 
         r = self.record()
         n = len(r["actions"])
+        if n == 0:
+            raise ValueError("nothing to save yet: the episode has no step (take an action first)")
         term = np.zeros(n, bool)
         trunc = np.zeros(n, bool)
         if self.done and n:
@@ -241,6 +266,13 @@ class PlaySession:
         stepping further is disabled until :meth:`reset`."""
         ep = traj.episode(episode)
         n = ep.length
+        want = tuple(self.observation.shape)
+        if tuple(ep.observations.shape[1:]) != want:
+            raise ValueError(f"episode {episode}: expected observations of shape [n, {', '.join(map(str, want))}] "
+                             f"(this model's view), got {tuple(ep.observations.shape)}")
+        final = traj.metadata.get("final") if traj.n_episodes == 1 else None
+        if final is not None:
+            _check_final(final, want)
         h = _History()
         rtgs = ep.rtgs if ep.rtgs is not None else traj.rtg()[traj.episode_starts[episode]:][:n]
         for i in range(n):
@@ -250,14 +282,13 @@ class PlaySession:
             h.logits.append(None if ep.logits is None or np.isnan(ep.logits[i]).any() else np.asarray(ep.logits[i]))
             h.snapshots.append(None)
         h.actions, h.rewards = [int(a) for a in ep.actions], [float(x) for x in ep.rewards]
-        final = traj.metadata.get("final") if traj.n_episodes == 1 else None
         if final is not None:
             h.observations.append(np.array(final["observation"], np.uint8))
-            h.rtgs.append(final["rtg"])
-            h.timesteps.append(final["timestep"])
+            h.rtgs.append(float(final["rtg"]))
+            h.timesteps.append(int(final["timestep"]))
             h.logits.append(None if final.get("logits") is None else np.asarray(final["logits"], np.float32))
             h.snapshots.append(None)
-            self.done, self.outcome = final["done"], final["outcome"]
+            self.done, self.outcome = bool(final["done"]), None if final["outcome"] is None else str(final["outcome"])
         else:  # a training-data episode: the last step's action is part of the data; show up to it
             h.actions.pop()
             h.rewards.pop()
@@ -284,3 +315,25 @@ class PlaySession:
         self.h, self._clean = h, None
         end = n == len(full.actions)
         self.done, self.outcome = (self._final_done, self._final_outcome) if end else (False, None)
+
+
+_FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
+
+
+def _check_final(final, obs_shape) -> None:
+    """Validate the ``metadata["final"]`` record of a saved Explorer episode (before anything changes)."""
+    if not isinstance(final, dict):
+        raise ValueError(f"trajectory metadata 'final': expected a dict with keys {_FINAL_KEYS}, got {type(final).__name__}")
+    missing = [k for k in _FINAL_KEYS if k not in final]
+    if missing:
+        raise ValueError(f"trajectory metadata 'final': expected keys {_FINAL_KEYS}, missing {missing}")
+    obs = np.asarray(final["observation"])
+    if obs.shape != tuple(obs_shape):
+        raise ValueError(f"trajectory metadata 'final.observation': expected shape {tuple(obs_shape)}, got {obs.shape}")
+    for k, kind in (("rtg", float), ("timestep", int)):
+        try:
+            v = kind(final[k])
+        except (TypeError, ValueError):
+            raise ValueError(f"trajectory metadata 'final.{k}': expected a number, got {final[k]!r}") from None
+        if not np.isfinite(v):
+            raise ValueError(f"trajectory metadata 'final.{k}': expected a finite number, got {final[k]!r}")

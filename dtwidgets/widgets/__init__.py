@@ -14,6 +14,7 @@ from .grid_view import EDIT_TOOLS, GridView, apply_edit
 from .heatmaps import AttentionView, ChannelHeatmap, MatrixHeatmap
 from .circuits2 import CircuitDiagram, PolicyMapView
 from .feature_browser import FeatureBrowserView
+from .controls import RTGSlider, StatusLine
 
 __all__ = [
     "DTWidget", "GridView", "ChannelHeatmap", "ActionPreferences", "AttentionView",
@@ -22,4 +23,5 @@ __all__ = [
     "array_from_json", "EDIT_TOOLS", "apply_edit",
     "PolicyMapView", "CircuitDiagram",
     "FeatureBrowserView",
+    "RTGSlider", "StatusLine",
 ]

@@ -9,7 +9,7 @@ from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
 from ._traits import IntPair, Labels, check_count, check_first_axis
 
-__all__ = ["ActionPreferences", "ContributionBars", "RTGScanView", "CalibrationCurve"]
+__all__ = ["ActionPreferences", "ContributionBars", "RTGScanView", "CalibrationCurve", "FollowsRTG"]
 
 _sync_arr = dict(sync=True, **array_serialization)
 
@@ -18,7 +18,28 @@ def _vec(doc: str) -> ArrayTrait:
     return ArrayTrait(ndim=1, dtype="float32", shape_doc=doc).tag(**_sync_arr)
 
 
-class ActionPreferences(DTWidget):
+def _table(doc: str) -> ArrayTrait:
+    return ArrayTrait(ndim=2, dtype="float32", shape_doc=doc).tag(**_sync_arr)
+
+
+class FollowsRTG(DTWidget):
+    """Base of widgets that follow an :class:`~dtwidgets.widgets.RTGSlider` client-side.
+
+    While the slider of the same ``follow_group`` is dragged, the front-end previews the widget's
+    data from an RTG scan shipped with the state (``scan_rtgs`` plus a ``[R, ...]`` table trait of
+    the subclass), linearly interpolated between grid points and marked "preview"; the preview
+    ends when the kernel sends data computed at the released RTG (trait ``rtg``).
+    """
+
+    follow_group = traitlets.Unicode("").tag(sync=True)
+    """Page-level id shared with an RTGSlider ('' = do not follow)."""
+    rtg = traitlets.Float(None, allow_none=True).tag(sync=True)
+    """The RTG (reward units) at which the widget's kernel data was computed (None = unknown)."""
+    scan_rtgs = _vec("[R]")
+    """The ascending RTG grid of the scan tables, float32 [R] (empty = no preview)."""
+
+
+class ActionPreferences(FollowsRTG):
     """Softmax action probabilities as bars plus the pairwise preference logit[a] - logit[b].
 
     Traits
@@ -26,10 +47,12 @@ class ActionPreferences(DTWidget):
     logits : float32 array [A]
     action_names : list[str] (len A)
     pair : (a, b) action indices; two dropdowns in the widget, synced both ways
+    scan_logits : float32 [R, A] logits over ``scan_rtgs`` (RTG following, see :class:`FollowsRTG`)
     """
 
     _module = "action_preferences"
     logits = _vec("[A]")
+    scan_logits = _table("[R, A]")
     action_names = Labels().tag(sync=True)
     pair = IntPair((0, 1)).tag(sync=True)
 
@@ -62,7 +85,7 @@ class ActionPreferences(DTWidget):
         return float(self.logits[a]) - float(self.logits[b])
 
 
-class ContributionBars(DTWidget):
+class ContributionBars(FollowsRTG):
     """Horizontal grouped bars of signed contributions (DLA, ablation before/after).
 
     Traits
@@ -73,6 +96,9 @@ class ContributionBars(DTWidget):
     groups : list[str] (len N) or [] ; components are shown under group headers in order of first appearance
     title : str
     selected : int component index (-1 = none), synced on click
+    scale : "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1])
+    scan_values : float32 [R, N] series 0 over ``scan_rtgs`` (RTG following, see :class:`FollowsRTG`)
+    show_sum : bool, append the sum of series 0 to the title (follows previews)
     """
 
     _module = "contribution_bars"
@@ -82,6 +108,10 @@ class ContributionBars(DTWidget):
     groups = Labels().tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.CInt(-1, min=-1).tag(sync=True)
+    scale = traitlets.Enum(("symmetric", "unit"), "symmetric").tag(sync=True)
+    scan_values = _table("[R, N]")
+    show_sum = traitlets.Bool(False).tag(sync=True)
+    """Append " = <sum of series 0>" to the title (computed client-side from the values drawn)."""
 
     @traitlets.validate("values", "labels", "series_names", "groups")
     def _counts_match_values(self, proposal: dict):
@@ -117,6 +147,8 @@ class RTGScanView(DTWidget):
 
     _module = "rtg_scan_view"
     rtgs = _vec("[R]")
+    follow_group = traitlets.Unicode("").tag(sync=True)
+    """Page-level id of an RTGSlider whose position moves the marker client-side ('' = none)."""
     series = ArrayTrait(ndim=(1, 2), dtype="float32", shape_doc="[S, R]").tag(**_sync_arr)
     series_names = Labels().tag(sync=True)
     series_groups = Labels().tag(sync=True)

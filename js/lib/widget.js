@@ -12,6 +12,8 @@ import { errorBox } from "./errorbox.js";
  * @property {ReturnType<typeof tooltip>} tip
  * @property {(msg: string) => void} noData show a placeholder instead of the drawing
  * @property {() => void} redraw schedule a redraw
+ * @property {(natural: number) => number} avail width to draw at: `natural` CSS px, or less when the
+ *   widget's column is narrower (the widget redraws when its column is resized)
  */
 
 /**
@@ -46,6 +48,7 @@ export function widget(cls, create) {
       model, root, body, tip,
       noData(msg = "no data") { empty.textContent = msg; empty.style.display = "block"; body.style.display = "none"; },
       redraw() { if (!pending) { pending = true; queueMicrotask(run); } },
+      avail(natural) { const w = el.clientWidth; return w > 0 ? Math.max(60, Math.min(natural, w - 12)) : natural; },
     };
     try {
       view = create(ctx);
@@ -55,7 +58,14 @@ export function widget(cls, create) {
     const traits = (view && view.traits) || [];
     for (const t of traits) model.on("change:" + t, ctx.redraw);
     run();
+    let lastW = el.clientWidth;
+    const ro = typeof ResizeObserver === "function" ? new ResizeObserver(() => {
+      const w = el.clientWidth;
+      if (Math.abs(w - lastW) >= 1) { lastW = w; ctx.redraw(); }
+    }) : null;
+    ro && ro.observe(el);
     return () => {
+      ro && ro.disconnect();
       for (const t of traits) model.off("change:" + t, ctx.redraw);
       err.dispose();
       view && view.dispose && view.dispose();

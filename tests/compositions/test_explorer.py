@@ -30,7 +30,7 @@ def test_keys_and_buttons_move_the_agent(model):
 
 def test_edit_creates_patching_view_and_keeps_clean(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
-    patch = e.panels[PANELS.index("patching")]
+    patch = e.show_panel("patching")
     assert len(patch.widget.children) == 1  # only the hint
     x, y = e.env.agent_pos
     dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][e.env.agent_dir]
@@ -58,7 +58,7 @@ def test_rtg_slider_and_model_acts(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
     e.rtg_slider.value = -0.5
     assert e.session.rtg == pytest.approx(-0.5)
-    scan = e.panels[PANELS.index("rtg_scan")].view
+    scan = e.show_panel("rtg_scan").view
     assert abs(scan.rtgs[scan.index] + 0.5) < 0.011
     e.act_button.click()
     assert e.session.n_steps == 1

@@ -1,0 +1,102 @@
+"""Coalesced refreshes for compositions: a burst of inputs runs one refresh ~``coalesce_s`` later.
+
+Inside a Jupyter kernel the refresh is a timer on the kernel's asyncio loop. Outside a kernel, or
+on a loop that is marked running but not driven (another library's loop in this thread, an
+embedding host), the refresh runs synchronously: a view must never go stale silently.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class CoalescedRefresh:
+    """Mixin: ``_schedule()`` coalesces calls of ``self.refresh()``; ``flush()`` runs a pending one now.
+
+    The class using it sets ``coalesce_s`` (seconds; 0 = always synchronous), calls
+    ``_init_coalescing()`` in its constructor and sets ``self._pending = None`` first thing in ``refresh``.
+    """
+
+    coalesce_s: float = 0.03
+
+    def _init_coalescing(self) -> None:
+        self._pending = None
+        self._pending_at = self._last_input = 0.0
+        self._loop_undriven = False
+
+    def _driven_loop(self):
+        """The running asyncio loop if something is driving it, else None (refresh synchronously)."""
+        if self.coalesce_s <= 0 or self._loop_undriven:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        kernel_loop = _kernel_loop()
+        if kernel_loop is None or loop is not kernel_loop:
+            return None  # outside a kernel, or a foreign loop marked running: nothing promises to drive it
+        if (self._pending is not None and asyncio.current_task(loop) is None
+                and time.monotonic() - self._pending_at > max(1.0, 20 * self.coalesce_s)):
+            # a refresh due long ago never ran, and we are not inside one of the loop's own tasks
+            # (a burst handled in one task blocks its timers legitimately): nothing drives the loop
+            self._loop_undriven = True
+            return None
+        return loop
+
+    def _schedule(self):
+        """Coalesce: one refresh runs ~coalesce_s after the last input (synchronously without a driven loop).
+
+        One timer at a time: an input while it is pending only moves the deadline, and the timer re-arms
+        itself for the remainder when it fires early (no cancelled handles pile up during a burst).
+        """
+        loop = self._driven_loop()
+        if loop is None:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            self.refresh()
+            return
+        self._last_input = time.monotonic()
+        if self._pending is None:
+            self._arm(loop, self.coalesce_s)
+
+    def _arm(self, loop, delay: float) -> None:
+        self._pending_at = time.monotonic()
+        self._pending = loop.call_later(delay, self._fire, loop)
+
+    def _fire(self, loop) -> None:
+        wait = self._last_input + self.coalesce_s - time.monotonic()
+        if wait > 1e-3:  # inputs kept coming: wait for the remainder
+            self._arm(loop, wait)
+            return
+        self.refresh()
+
+    def flush(self):
+        """Run a pending coalesced refresh now."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+            self.refresh()
+
+
+def _kernel_loop():
+    """The asyncio loop of the running IPython kernel, or None outside a kernel."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        io_loop = getattr(kernel, "io_loop", None)
+        return getattr(io_loop, "asyncio_loop", None)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+
+        return getattr(get_ipython(), "kernel", None) is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+

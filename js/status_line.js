@@ -1,0 +1,41 @@
+// StatusLine: the Explorer's one-line state summary, built from text nodes only (never HTML).
+// Traits: headline (emphasised, e.g. "episode over (collision): reset or step back"), lead [str]
+// (e.g. "step 3", "t = 3"), rtg + logits [A] + action_names [A] ("RTG +0.90 · model prefers forward
+// (80%)"; omitted when logits is empty), notes [str] (warnings, e.g. an edit outside the view).
+// RTG following (lib/follow.js): follow_group, scan_rtgs [R], scan_logits [R, A].
+import { widget } from "./lib/widget.js";
+import { decode } from "./lib/arrays.js";
+import { h, nth } from "./lib/dom.js";
+import { follower, scanRow } from "./lib/follow.js";
+import { softmax } from "./action_preferences.js";
+
+export default widget("dtw-status", ({ model, body, redraw }) => {
+  const line = h("div", { class: "dtw-status-line" });
+  body.append(line);
+  const follow = follower(model, redraw, ["logits"]);
+  function draw() {
+    const parts = [];
+    const headline = model.get("headline");
+    if (headline) parts.push(h("b", { class: "dtw-status-headline", text: headline, style: { color: "#b00020" } }));
+    for (const t of model.get("lead") || []) parts.push(h("span", { text: t }));
+    const L = decode(model.get("logits")), pv = follow.preview;
+    const sr = pv && L.size ? scanRow(model, "scan_logits", L.size, pv.rtg) : null;
+    const rtg = sr ? pv.rtg : model.get("rtg");
+    if (Number.isFinite(rtg)) parts.push(h("span", { class: "dtw-status-rtg" }, [h("span", { text: "RTG " }), h("b", { text: (rtg >= 0 ? "+" : "") + rtg.toFixed(2) })]));
+    if (L.size) {
+      const P = softmax(sr ? Float32Array.from(sr.row) : L.data);
+      let best = 0;
+      for (let i = 1; i < P.length; i++) if (P[i] > P[best]) best = i;
+      const name = nth(model.get("action_names"), best, (j) => `action ${j}`);
+      parts.push(h("span", { class: "dtw-status-prefers" }, [h("span", { text: "model prefers " }), h("b", { text: name }),
+        h("span", { text: ` (${Math.round(P[best] * 100)}%)` })]));
+    }
+    if (sr) parts.push(h("span", { text: `preview from the RTG scan${sr.exact ? "" : ", interpolated"}: confirmed on release`, style: { color: "#8a5a00" } }));
+    for (const t of model.get("notes") || []) parts.push(h("span", { text: t, style: { color: "#b35900" } }));
+    const kids = [];
+    parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(" · ")); kids.push(p); });
+    line.replaceChildren(...kids);
+  }
+  return { draw, traits: ["headline", "lead", "rtg", "logits", "action_names", "notes", "scan_logits", "scan_rtgs"],
+    dispose: () => follow.dispose() };
+});

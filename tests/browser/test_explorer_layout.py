@@ -1,0 +1,170 @@
+"""The Explorer in real JupyterLab: a layout that fits 1100 px and uses 1600 px (no clipping, no widget
+wider than its column, screenshots), the RTG slider answering while it moves with no comm message
+to the kernel, and the visual regressions of issue 13 (clipped preferences, a half-empty ablation tab)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from .conftest import open_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CELL = '''\
+import json, pathlib
+import numpy as np
+import torch
+from dtwidgets import Explorer
+OUT = pathlib.Path("explorer_events.jsonl")
+def write(name, v):
+    with OUT.open("a") as f:
+        f.write(json.dumps({"name": name, "value": v}) + "\\n")
+e = Explorer.demo(seed=1)
+e.rtg_slider.observe(lambda ch: write("rtg_value", float(ch["new"])), names="value")
+e
+'''
+OUT = ".jp-OutputArea-output"
+PREFS = f"{OUT} .dtw-actionprefs canvas.dtw-probs"
+EVENTS = "explorer_events.jsonl"
+
+# JS: every element of the Explorer output that clips (scrollWidth > clientWidth) or sticks out of its parent
+CLIP_JS = """() => {
+  const root = document.querySelector('.dtw-explorer');
+  const bad = [];
+  const name = (e) => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).slice(0, 3).join('.') : '');
+  for (const e of [root, ...root.querySelectorAll('*')]) {
+    if (!e.offsetParent && e !== root) continue;  // not displayed (hidden tab)
+    if (e.closest('.noUi-base')) continue;  // ipywidgets' slider handle overhangs its track by design
+    const cs = getComputedStyle(e);
+    if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && cs.textOverflow !== 'ellipsis' && e.tagName !== 'INPUT')
+      bad.push(`${name(e)} scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth}`);
+  }
+  for (const w of root.querySelectorAll('.dtw-root')) {
+    if (!w.offsetParent) continue;
+    const col = w.parentElement.getBoundingClientRect(), r = w.getBoundingClientRect();
+    if (r.right > col.right + 1) bad.push(`${name(w)} ${Math.round(r.width)} px wide in a ${Math.round(col.width)} px column`);
+  }
+  return bad;
+}"""
+
+# JS: count comm messages the page sends to the kernel (JSON or binary v1 websocket frames)
+COUNT_WS_JS = """() => {
+  if (window.__dtwWs) return;
+  window.__dtwWs = {comm: 0, all: 0};
+  const dec = new TextDecoder('utf-8', {fatal: false});
+  const orig = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const text = typeof data === 'string' ? data : dec.decode(data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    window.__dtwWs.all++;
+    if (text.includes('comm_msg')) window.__dtwWs.comm++;
+    return orig.call(this, data);
+  };
+}"""
+DIFF_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-readout').textContent"
+TITLE_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-title').textContent"
+BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
+
+
+def _events(server, name):
+    return [e["value"] for e in server.events(EVENTS) if e["name"] == name]
+
+
+def _check_layout(page, width, screenshot_dir, tabs):
+    page.set_viewport_size({"width": width, "height": 1500})
+    page.evaluate("() => document.querySelectorAll('.Toastify, .jp-toast-container').forEach((e) => e.remove())")
+    page.wait_for_timeout(800)
+    problems = {}
+    for tab in tabs:
+        page.locator(f"{OUT} .lm-TabBar-tab", has_text=tab).first.click()
+        page.wait_for_timeout(700)
+        bad = page.evaluate(CLIP_JS)
+        if bad:
+            problems[tab] = bad
+        if screenshot_dir is not None:
+            page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / f"explorer_{tab.split()[0].lower()}_{width}.png"))
+    box = page.locator(".dtw-explorer").first.bounding_box()
+    return problems, box
+
+
+def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
+    server = jupyter_lab
+    server.write_notebook("explorer_layout.ipynb", [CELL])
+    (server.root / EVENTS).unlink(missing_ok=True)
+    with open_notebook(browser, server, "explorer_layout.ipynb", viewport=(1100, 1000)) as nb:
+        page = nb.page
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        nb.run_all(PREFS, timeout=90)
+        page.wait_for_timeout(1500)
+
+        # ---- layout at 1100 px and 1600 px, every tab ---------------------------------
+        tabs = ["Attribution", "Ablation", "Attention", "QK / OV circuits", "RTG scan", "Patching"]
+        p1100, box1100 = _check_layout(page, 1100, screenshot_dir, tabs)
+        p1600, box1600 = _check_layout(page, 1600, screenshot_dir, tabs)
+        assert p1100 == {} and p1600 == {}, json.dumps({"1100": p1100, "1600": p1600}, indent=1)
+        assert box1600["width"] > box1100["width"] + 200, (box1100, box1600)  # the width is used
+        # bug 1: the preferences (value column included) fit their column
+        col = page.evaluate(f"() => document.querySelector('{OUT} .dtw-actionprefs').parentElement.getBoundingClientRect().width")
+        cw = page.evaluate(f"() => document.querySelector('{PREFS}').getBoundingClientRect().width")
+        assert cw <= col, (cw, col)
+        # bug 2: the ablation tab opens with data in both detail charts
+        page.locator(f"{OUT} .lm-TabBar-tab", has_text="Ablation").first.click()
+        page.wait_for_timeout(500)
+        nodata = page.evaluate(f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-nodata')].filter(e => e.offsetParent).length")
+        assert nodata == 0
+        page.set_viewport_size({"width": 1100, "height": 1000})
+        page.locator(f"{OUT} .lm-TabBar-tab", has_text="Attribution").first.click()
+        page.wait_for_timeout(800)
+
+        # ---- RTG drag: preview follows every frame, no comm message; one on release ----
+        nb.exec("write('scan', {'rtgs': e.prefs.scan_rtgs.tolist(), 'logits': e.prefs.scan_logits.tolist(), "
+                "'pair': list(e.prefs.pair)})")
+        scan = server.wait_event(lambda ev: ev["name"] == "scan", name=EVENTS)["value"]
+        rtgs, table, (a, b) = np.array(scan["rtgs"]), np.array(scan["logits"]), scan["pair"]
+        page.evaluate(COUNT_WS_JS)
+        slider = page.locator(f"{OUT} .dtw-rtgslider input[type=range]").first
+        bb = slider.bounding_box()
+        lo, hi = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
+        v0 = float(slider.input_value())
+        x0 = bb["x"] + 8 + (bb["width"] - 16) * (v0 - lo) / (hi - lo)
+        y = bb["y"] + bb["height"] / 2
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        before = page.evaluate("() => window.__dtwWs.comm")
+        frames, seen = 24, []
+        for k in range(1, frames + 1):
+            page.mouse.move(x0 - (x0 - bb["x"] - 4) * k / frames, y)
+            v = float(slider.input_value())
+            diff = float(page.evaluate(DIFF_JS).rsplit("=", 1)[1])
+            expected = np.array([np.interp(v, rtgs, table[:, j]) for j in range(table.shape[1])])
+            assert diff == pytest.approx(expected[a] - expected[b], abs=2e-3), (k, v, diff)
+            assert "preview" in page.evaluate(TITLE_JS)
+            bars_title = page.evaluate(BARS_TITLE_JS)  # the attribution bars follow too; their sum is the preview's
+            assert "preview" in bars_title, bars_title
+            total = float(bars_title.split(" = ", 1)[1].split(" ")[0])
+            assert total == pytest.approx(diff, abs=2e-3), (bars_title, diff)
+            seen.append(v)
+        during = page.evaluate("() => window.__dtwWs.comm") - before
+        assert during == 0, f"{during} comm messages sent while dragging"
+        assert _events(server, "rtg_value") == []  # the kernel heard nothing
+        assert len(set(seen)) > frames // 2
+        page.mouse.up()
+        server.wait_event(lambda ev: ev["name"] == "rtg_value", timeout=20, name=EVENTS)
+        page.wait_for_function(f"() => !({TITLE_JS})().includes('preview')", timeout=20_000)
+        page.wait_for_timeout(500)
+        assert len(_events(server, "rtg_value")) == 1
+        assert page.evaluate("() => window.__dtwWs.comm") - before <= 2  # the release (+ at most an echo ack)
+        nb.exec("e.flush()\nwith torch.no_grad(): fresh = e.adapter.forward(e.session.window())[0].numpy()\n"
+                "write('final', {'rtg': e.session.rtg, 'slider': float(e.rtg_slider.value), 'fresh': fresh.tolist(), "
+                "'shown': e.prefs.logits.tolist()})")
+        final = server.wait_event(lambda ev: ev["name"] == "final", name=EVENTS)["value"]
+        assert final["rtg"] == pytest.approx(seen[-1]) and final["slider"] == pytest.approx(seen[-1])
+        np.testing.assert_allclose(final["shown"], final["fresh"], atol=1e-5)
+        diff = float(page.evaluate(DIFF_JS).rsplit("=", 1)[1])
+        assert diff == pytest.approx(final["fresh"][a] - final["fresh"][b], abs=1e-3)
+        if screenshot_dir is not None:
+            page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / "explorer_after_drag_1100.png"))
+    assert nb.foreign == [], f"non-localhost requests: {nb.foreign}"
+    ours = [er for er in nb.errors if "dtwidgets" in er or "dtw-" in er]
+    assert ours == [], ours
