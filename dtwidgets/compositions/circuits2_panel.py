@@ -114,7 +114,7 @@ class Circuits2Panel(Panel):
         assign(self.neurons, values=np.stack([v, act]).astype(np.float32), labels=labels)
 
     def _draw_paths(self, data: PanelData) -> None:
-        clean = self.clean_window() if self.clean_window is not None else None
+        clean = self.clean_window() if self.clean_window is not None else getattr(data, "clean_window", None)
         if clean is None:
             self.paths_note.value = "<i>Edit the grid to get a corrupted scenario: direct path patching compares it " \
                                     "with the unedited (clean) one.</i>"

@@ -33,6 +33,9 @@ from ..vocabulary import COLOURS, OBJECTS, STATES
 from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import PANELS, AnalysisContext, assign, make_panels
+
+EXTRA_PANELS = ("policy_map", "circuits2")
+"""Panels from other modules shown by default after :data:`PANELS` (registered in ``compositions/__init__``)."""
 from .coalesce import CoalescedRefresh, in_notebook
 from .session import EpisodeOver, PlaySession, StepBackLimit
 
@@ -58,10 +61,12 @@ class Explorer(CoalescedRefresh, W.VBox):
             (see :func:`~dtwidgets.compositions.panels.register_panel`) or panel classes.
         reference_windows: optional :class:`TrajectoryWindow` batch used for mean ablation.
         coalesce_s: delay of the coalesced refresh (0 = refresh synchronously).
+        sae: a trained :class:`dtwidgets.sae.SparseAutoencoder` at one of the model's hooks: adds the "sae" panel
+            (features active in the state, their shares, zero / clamp), e.g. ``dtwidgets.sae.demo_sae("post")``.
     """
 
     def __init__(self, adapter, env, *, rtg: float = 0.9, seed: int = 0, pair=("forward", "right"),
-                 panels=PANELS, reference_windows=None, coalesce_s: float = 0.03):
+                 panels=PANELS + EXTRA_PANELS, reference_windows=None, coalesce_s: float = 0.03, sae=None):
         self.adapter, self.env = adapter, env
         self.session = PlaySession(adapter, env, rtg=rtg, seed=seed)
         self.coalesce_s = coalesce_s
@@ -71,7 +76,10 @@ class Explorer(CoalescedRefresh, W.VBox):
         self._stale: set[int] = set()  # indices of hidden panels not updated since the state changed
         self.timings: dict[str, float] = {}
         self.follow_group = f"dtw-explorer-{uuid.uuid4().hex[:12]}"
-        self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group)
+        self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group,
+                                   env=env, sae=sae)
+        if sae is not None and "sae" not in panels:
+            panels = (*panels, "sae")
         self._build_views(rtg, seed, panels)
         self._wire_events()
         super().__init__(self._layout(), layout=W.Layout(width="auto", max_width="1600px", min_width="0"))

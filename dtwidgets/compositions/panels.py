@@ -55,6 +55,8 @@ class PanelData:
     state: StateAnalysis
     patching: PatchingResult | None
     token_labels: list[str]
+    clean_window: object | None = None
+    """The unedited scenario's window (None when the grid is not edited)."""
 
     @property
     def logits(self) -> np.ndarray:
@@ -75,10 +77,16 @@ class AnalysisContext:
         reference_windows: optional windows for mean ablation.
         rtgs: RTG grid of the scan (default 101 values).
         follow_group: page id of the Explorer's RTG slider ('' = panels do not follow it).
+        env: the :class:`~dtwidgets.adapters.EnvAdapter` being played (read by the policy-map panel;
+            set by the Explorer), or None.
+        sae: a trained :class:`dtwidgets.sae.SparseAutoencoder` for the SAE panel, or None.
     """
 
-    def __init__(self, adapter, pair=(0, 1), reference_windows=None, rtgs=None, follow_group: str = ""):
+    def __init__(self, adapter, pair=(0, 1), reference_windows=None, rtgs=None, follow_group: str = "",
+                 env=None, sae=None):
         self.adapter = adapter
+        self.env = env
+        self.sae = sae
         self.pair = (0, 1)
         self.set_pair(pair)
         self.rtgs = rtgs
@@ -102,7 +110,7 @@ class AnalysisContext:
         patch = None
         if clean_window is not None and "patching" in active:
             patch = activation_patching(self.adapter, clean_window, window, a, b)
-        return PanelData(window, st, patch, episode_token_labels(self.adapter, window))
+        return PanelData(window, st, patch, episode_token_labels(self.adapter, window), clean_window)
 
 
 def episode_token_labels(adapter, window) -> list[str]:

@@ -30,7 +30,7 @@ class PolicyPanel(Panel):
 
     def __init__(self, ctx: AnalysisContext, env=None):
         super().__init__(ctx)
-        self.env = env
+        self.env = env if env is not None else getattr(ctx, "env", None)
         self._build_views()
         self._wire_events()
         self.widget.children = [W.HBox([self.compare, self.other_rtg, self.component, self.display, self.history]),
