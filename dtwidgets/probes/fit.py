@@ -173,7 +173,8 @@ def fit_probe(X, y, groups, kind: str = "categorical", *, observation_ids=None, 
         X: ``[N, d_model]`` activations. y: ``[N]`` labels (int codes) or scalar values.
         groups: ``[N]`` episode of each row (folds never split an episode).
         kind: ``"categorical"`` (logistic regression) or ``"scalar"`` (ridge).
-        observation_ids: ``[N]`` distinct-observation id per row (for ``control="type"``).
+        observation_ids: ``[N]`` distinct-observation id per row (for ``control="type"``; default:
+            one id per distinct row of ``X``).
         control: ``"type"`` (Hewitt & Liang) or ``"shuffle"``.
         n_splits: GroupKFold folds (reduced to the number of episodes when fewer).
         C, alpha: logistic inverse regularisation, ridge penalty.
@@ -195,7 +196,11 @@ def _fit_probe(X, y, groups, kind, observation_ids, control, n_splits, C, alpha,
         raise ValueError(f"expected kind 'categorical' or 'scalar', got {kind!r}")
     keep = np.isfinite(y) if kind == "scalar" else np.ones(len(y), bool)
     X, y, groups = X[keep], y[keep], groups[keep]
-    obs = None if observation_ids is None else np.asarray(observation_ids)[keep]
+    if observation_ids is None:  # distinct inputs stand in for distinct observations
+        observation_ids = np.unique(np.asarray(X, np.float32), axis=0, return_inverse=True)[1].reshape(-1)
+    else:
+        observation_ids = np.asarray(observation_ids)[keep]
+    obs = observation_ids
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ValueError(f"probe of {concept!r}: expected steps from at least 2 episodes (splits are by episode), "
