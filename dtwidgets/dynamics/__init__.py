@@ -1,0 +1,1 @@
+from .series import Checkpoint, CheckpointSeries, load_series
