@@ -71,7 +71,7 @@ def test_dynamics_parts_match_direct_computations(run_dir, held_out, env):
     last = CheckpointSeries(series.checkpoints[-1:], series.directory)
     d = dynamics(last, held_out, env, parts=("loss", "calibration", "ablation"), **{**FAST, "scenarios": [3, 50]})
     k = 0
-    ad = series[k].load()
+    ad = last[0].load()
     # loss: plain cross-entropy of the model's own forward on each held-out step
     steps = np.linspace(0, held_out.n_steps - 1, held_out.n_steps).round().astype(int)
     win, targets = held_out.windows(steps, ad.layout.n_timesteps, ad.pad_action,
