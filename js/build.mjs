@@ -12,6 +12,7 @@ const STATIC = path.resolve(here, "../dtwidgets/static");
 export const WIDGETS = [
   "grid_view", "channel_heatmap", "action_preferences", "attention_view",
   "contribution_bars", "matrix_heatmap", "rtg_scan_view", "calibration_curve",
+  "probe_matrix", "training_dynamics",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
 

@@ -4,3 +4,7 @@ from .panels import PANELS, AnalysisContext, make_panels
 from .session import PlaySession
 
 __all__ = ["Explorer", "PlaySession", "AnalysisContext", "PANELS", "make_panels"]
+from .dynamics_view import TrainingDynamics, dynamics_view  # noqa: E402
+from .probe_card import ProbeDirectionCard  # noqa: E402
+
+__all__ += ["TrainingDynamics", "dynamics_view", "ProbeDirectionCard"]

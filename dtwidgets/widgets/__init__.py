@@ -19,3 +19,6 @@ __all__ = [
     "to_html", "to_html_string", "ArrayTrait", "array_serialization", "array_to_json",
     "array_from_json", "EDIT_TOOLS", "apply_edit",
 ]
+from .probe_views import ProbeMatrix, TrainingDynamicsView  # noqa: E402
+
+__all__ += ["ProbeMatrix", "TrainingDynamicsView"]
