@@ -8,3 +8,6 @@ from .dynamics_view import TrainingDynamics, dynamics_view  # noqa: E402
 from .probe_card import ProbeDirectionCard  # noqa: E402
 
 __all__ += ["TrainingDynamics", "dynamics_view", "ProbeDirectionCard"]
+from .clone_view import CloneComparison  # noqa: E402
+
+__all__ += ["CloneComparison"]
