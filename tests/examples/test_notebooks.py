@@ -25,10 +25,11 @@ from tests.browser.conftest import LOCAL_SCHEMES, PageRecorder
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-NOTEBOOKS = ("01_quickstart", "02_reproduce_post", "03_bring_your_own_dt")
-NEEDS_DEMO = {"01_quickstart", "02_reproduce_post"}
+NOTEBOOKS = ("01_quickstart", "02_reproduce_post", "03_bring_your_own_dt", "05_probes_and_training_dynamics")
+NEEDS_DEMO = {"01_quickstart", "02_reproduce_post", "05_probes_and_training_dynamics"}
 CELL_TIMEOUT_S = 600
-MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7}
+MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7,
+               "05_probes_and_training_dynamics": 4}
 
 # JS: per exported widget host, whether any of its canvases has a non-transparent pixel.
 DRAWN_JS = """() => Array.from(document.querySelectorAll('.dtw-x-widget')).map(h => ({
