@@ -36,7 +36,12 @@ def ray_init(num_cpus: int | None = None) -> None:
     """Start (or join) a local Ray runtime without the dashboard; no-op when one is running."""
     import ray
 
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    except Exception:  # noqa: BLE001 - Ray gives its raylet 30 s to start; a busy machine can miss that once
+        ray.shutdown()
         ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
 
 
