@@ -21,6 +21,10 @@ _LAZY = {
     "load_demo": "dtwidgets.demo",
     "Explorer": "dtwidgets.compositions",
     "to_html": "dtwidgets.widgets",
+    "probe_concepts": "dtwidgets.probes",
+    "dynamics": "dtwidgets.dynamics",
+    "load_series": "dtwidgets.dynamics",
+    "TrainingDynamics": "dtwidgets.compositions",
 }
 
 

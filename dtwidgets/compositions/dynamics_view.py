@@ -57,8 +57,7 @@ def _probe_arrays(dyn):
         p = rec.get("probes")
         if p and p["concepts"] == first["concepts"] and p["sites"] == first["sites"]:
             for m, n in enumerate(names):
-                v = np.asarray(p[n], np.float32)
-                M[k, m] = np.where(v == -9.0, np.nan, v)  # -9 marks NaN in the JSON cache
+                M[k, m] = np.asarray(p[n], np.float64)  # None (JSON null) -> NaN
     return M[:, names.index("selectivity")], M, names, first["concepts"], first["sites"]
 
 

@@ -58,7 +58,7 @@ def flat_metrics(dyn, top_k: int = 4) -> dict[str, np.ndarray]:
     pr = _first(dyn, "probes")
     if pr:
         for c, name in enumerate(pr["concepts"]):
-            m[f"probe {name} selectivity"] = _get(dyn, "probes", lambda d, c=c: np.max(d["selectivity"][c]))
+            m[f"probe {name} selectivity"] = _get(dyn, "probes", lambda d, c=c: np.nanmax(np.asarray(d["selectivity"][c], np.float64)))
     if "sae" in dyn.parts:
         m["SAE explained variance"] = _get(dyn, "sae", lambda d: d["explained_variance"])
         m["SAE L0"] = _get(dyn, "sae", lambda d: d["l0"])

@@ -81,7 +81,12 @@ def probes_part(adapter, ctx) -> dict:
     acts = collect_activations(adapter, ctx.traj, hooks=ctx.probe_hooks, positions=ctx.probe_positions)
     suite = probe_concepts(table=table, activations=acts, control=ctx.probe_control, n_splits=ctx.probe_splits)
     return {"concepts": suite.concepts, "sites": suite.site_labels,
-            **{m: np.nan_to_num(suite.matrix(m), nan=-9.0).tolist() for m in suite.metric_names()}}
+            **{m: _nan_to_none(suite.matrix(m)) for m in suite.metric_names()}}
+
+
+def _nan_to_none(a: np.ndarray) -> list:
+    """Nested lists with NaN as None (JSON null), so cached records compare equal."""
+    return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
 
 
 @torch.inference_mode()
