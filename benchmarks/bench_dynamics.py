@@ -67,8 +67,13 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     loc = dynamics(series, held, env, backend="local", **kw)
     t_local = time.perf_counter() - t0
+    print(f"local: {t_local:.1f} s", flush=True)
     t0 = time.perf_counter()
-    ray_init(args.num_cpus)
+    try:
+        ray_init(args.num_cpus)
+    except Exception as e:  # noqa: BLE001 - report instead of losing the local number
+        print(f"ray could not start on this machine ({type(e).__name__}: {e}); local only")
+        return {"local_s": t_local}
     t_init = time.perf_counter() - t0
     t0 = time.perf_counter()
     ray_ = dynamics(series, held, env, backend="ray", **kw)
