@@ -171,10 +171,13 @@ def _resolve(concepts) -> list[Concept]:
     return out
 
 
-def _steps(traj, env, action_names) -> "iter[Step]":
+def _steps(traj, env, action_names, progress: bool = False) -> "iter[Step]":
     """Yield a :class:`Step` per recorded step, replaying each episode in ``env`` when given."""
+    from tqdm.auto import tqdm
+
     outcomes = traj.outcomes()
-    for ep in traj.episodes():
+    for ep in tqdm(traj.episodes(), total=traj.n_episodes, desc="concepts", unit="ep", disable=not progress,
+                   leave=False):
         if env is not None:
             if ep.seed < 0:
                 raise ValueError(f"episode {ep.index} has no reset seed: it cannot be replayed through the env "
@@ -213,7 +216,7 @@ def _encode(name: str, raw: list, kind: str) -> tuple[np.ndarray, str, tuple[str
     return np.array([index[v] for v in labels], np.int64), kind, classes
 
 
-def concept_table(traj, env=None, concepts=None, action_names=None) -> ConceptTable:
+def concept_table(traj, env=None, concepts=None, action_names=None, progress: bool = False) -> ConceptTable:
     """Evaluate concepts at every step of ``traj``.
 
     Args:
@@ -224,6 +227,7 @@ def concept_table(traj, env=None, concepts=None, action_names=None) -> ConceptTa
         concepts: None (every built-in), names of built-ins, functions of a :class:`Step`,
             :class:`Concept` objects, or ``{name: function}``.
         action_names: names of the action indices (default: ``env.action_names``, else indices).
+        progress: a progress bar over episodes.
 
     Returns:
         :class:`ConceptTable` with one row per step.
@@ -238,7 +242,7 @@ def concept_table(traj, env=None, concepts=None, action_names=None) -> ConceptTa
         raise ValueError(f"expected an env of the trajectories' {traj.env_id}, got {env.env_id}")
     names = tuple(action_names or getattr(env, "action_names", None) or ())
     raw: dict[str, list] = {c.name: [] for c in chosen}
-    for step in _steps(traj, env, names):
+    for step in _steps(traj, env, names, progress):
         for c in chosen:
             raw[c.name].append(c.fn(step))
     values, kinds, classes = {}, {}, {}

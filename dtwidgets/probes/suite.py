@@ -85,7 +85,8 @@ def probe_concepts(adapter=None, traj=None, env=None, concepts=None, *, table: C
     from tqdm.auto import tqdm
 
     if table is None:
-        table = concept_table(traj, env, concepts, action_names=getattr(adapter, "action_names", None))
+        table = concept_table(traj, env, concepts, action_names=None if adapter is None else adapter.action_names,
+                              progress=progress)
     if activations is None:
         activations = collect_activations(adapter, traj, hooks=hooks, positions=positions)
     if activations.n_steps != len(table):
