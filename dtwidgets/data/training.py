@@ -179,7 +179,8 @@ def data_order(traj: Trajectories, cfg: TrainConfig):
 def _optimizer(model, cfg: TrainConfig):
     import torch
 
-    decay, no_decay = [], []
+    decay: list = []
+    no_decay: list = []
     for _, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
@@ -204,9 +205,10 @@ class _Checkpoints:
     """Writes ``checkpoints/step_XXXXXX.safetensors`` and ``checkpoints/index.json`` at scheduled steps."""
 
     def __init__(self, out_dir, cfg: TrainConfig):
-        self.dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
-        self.steps = set(schedule_of(cfg)) if self.dir is not None else set()
-        self.cfg, self.records = cfg, []
+        self.dir = Path(out_dir) / "checkpoints" if out_dir is not None else Path()
+        self.steps: set[int] = set(schedule_of(cfg)) if out_dir is not None else set()
+        self.cfg = cfg
+        self.records: list[dict] = []
         if self.steps:
             self.dir.mkdir(parents=True, exist_ok=True)
 

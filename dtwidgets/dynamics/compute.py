@@ -14,11 +14,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .parts import PARTS
 from .series import CheckpointSeries, load_series
+
+if TYPE_CHECKING:
+    from ..data.trajectories import Trajectories
+    from ..probes.concepts import ConceptTable
 
 DEFAULT_CONCEPTS = ("ball ahead", "wall ahead", "goal visible", "agent direction", "obstacles in view")
 
@@ -43,7 +48,7 @@ def _concept_key(c) -> str:
 class DynamicsContext:
     """Everything a part needs besides the model (shipped once to Ray workers)."""
 
-    traj: object
+    traj: "Trajectories"
     env_id: str
     loss_steps: np.ndarray
     scenario_steps: np.ndarray
@@ -54,8 +59,8 @@ class DynamicsContext:
     probe_positions: tuple
     probe_control: str
     probe_splits: int
-    table: object = None
-    sae: object = None
+    table: "ConceptTable | None" = None
+    sae: Any = None
     sae_hook: str | None = None
     sae_key: str | None = None
 

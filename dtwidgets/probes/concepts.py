@@ -11,7 +11,7 @@ facing up, so the cell in front of it is ``(W // 2, H - 2)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -56,7 +56,8 @@ class Step:
     def front(self) -> tuple[int, int, int]:
         """``(object, colour, state)`` codes of the cell in front of the agent."""
         W, H = self.observation.shape[:2]
-        return tuple(int(v) for v in self.observation[W // 2, H - 2])
+        o, c, st = (int(v) for v in self.observation[W // 2, H - 2])
+        return o, c, st
 
     @property
     def front_object(self) -> str:
@@ -80,11 +81,18 @@ def _obj(name: str) -> int:
     return OBJECTS.index(name)
 
 
+def _needs_env(s: Step) -> tuple[np.ndarray, tuple[int, int], int]:
+    if s.grid is None or s.agent_pos is None or s.agent_dir is None:
+        raise ValueError("this concept needs the full grid: build the concept table with env=an EnvAdapter")
+    return s.grid, s.agent_pos, s.agent_dir
+
+
 def _goal_distance(s: Step) -> float:
-    goals = np.argwhere(s.grid[:, :, 0] == _obj("goal"))
+    grid, pos, _ = _needs_env(s)
+    goals = np.argwhere(grid[:, :, 0] == _obj("goal"))
     if not len(goals):
         return float("nan")
-    return float(np.abs(goals - np.asarray(s.agent_pos)).sum(1).min())
+    return float(np.abs(goals - np.asarray(pos)).sum(1).min())
 
 
 def _collision_within(k: int) -> Callable[[Step], bool]:
@@ -99,7 +107,7 @@ BUILTIN_CONCEPTS: dict[str, Concept] = {c.name: c for c in (
     Concept("goal visible", lambda s: bool((s.observation[:, :, 0] == _obj("goal")).any()), "categorical"),
     Concept("obstacles in view", lambda s: float((s.observation[:, :, 0] == _obj("ball")).sum()), "scalar",
             doc="number of balls in the partial view"),
-    Concept("agent direction", lambda s: DIRECTIONS[s.agent_dir], "categorical", needs_env=True),
+    Concept("agent direction", lambda s: DIRECTIONS[_needs_env(s)[2]], "categorical", needs_env=True),
     Concept("distance to goal", _goal_distance, "scalar", needs_env=True, doc="Manhattan distance, cells"),
     Concept("collision within 5", _collision_within(5), "categorical",
             doc="the episode ends in a collision within 5 steps"),
@@ -171,7 +179,7 @@ def _resolve(concepts) -> list[Concept]:
     return out
 
 
-def _steps(traj, env, action_names, progress: bool = False) -> "iter[Step]":
+def _steps(traj, env, action_names, progress: bool = False) -> Iterator[Step]:
     """Yield a :class:`Step` per recorded step, replaying each episode in ``env`` when given."""
     from tqdm.auto import tqdm
 
