@@ -54,8 +54,14 @@ def test_clone_agrees_with_teacher_on_held_out_states(teacher_and_data):
     cmp = compare_models(teacher, res.student, win)
     assert cmp.attribution.shape[:2] == (2, win.batch_size) and cmp.ablation.shape[1] == win.batch_size
     assert set(cmp.matches) == {"L0H0", "L0H1", "L0MLP"}
-    view = CloneComparison(cmp)
+    from dtwidgets.probes import probe_concepts
+
+    suites = [probe_concepts(m, held, None, ["ball ahead"], n_splits=3) for m in (teacher, res.student)]
+    view = CloneComparison(cmp, suites)
     assert view.attribution.values.shape == (2, len(cmp.labels))
+    np.testing.assert_allclose(view.ablation.values, cmp.ablation.mean(1), rtol=1e-5)
+    assert [p.title.split(":")[0] for p in view.probes] == ["teacher", "clone"]
+    assert view.probes[1].selectivity.shape == suites[1].matrix().shape
 
 
 def test_compare_model_with_itself(teacher_and_data):
