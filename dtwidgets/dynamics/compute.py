@@ -206,7 +206,9 @@ def _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_
     if direction is None:
         direction = (names[-1], names[0])
     a, b = (direction if isinstance(direction, (tuple, list)) else (direction, None))
-    first.action_index(a) if b is None else (first.action_index(a), first.action_index(b))
+    for action in (a, b):  # validate the names early (a clear error before any task runs)
+        if action is not None:
+            first.action_index(action)
     N = traj.n_steps
     sc = np.linspace(0, N - 1, int(scenarios)).round().astype(np.int64) if isinstance(scenarios, int) \
         else np.asarray(scenarios, np.int64)
