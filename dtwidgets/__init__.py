@@ -24,6 +24,10 @@ _LAZY = {
     "load": "dtwidgets.model",
     "FeatureBrowser": "dtwidgets.compositions.feature_browser",
     "load_hf_decision_transformer": "dtwidgets.model",
+    "probe_concepts": "dtwidgets.probes",
+    "dynamics": "dtwidgets.dynamics",
+    "load_series": "dtwidgets.dynamics",
+    "TrainingDynamics": "dtwidgets.compositions",
 }
 
 

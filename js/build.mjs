@@ -15,6 +15,7 @@ export const WIDGETS = [
   "policy_map_view", "circuit_diagram",
   "feature_browser",
   "rtg_slider", "status_line",
+  "probe_matrix", "training_dynamics",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
 

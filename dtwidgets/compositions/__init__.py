@@ -12,3 +12,8 @@ for _cls in (PolicyPanel, Circuits2Panel, SAEPanel):
 __all__ = ["Explorer", "PlaySession", "AnalysisContext", "PANELS", "PANEL_TYPES", "Panel", "PanelData",
            "make_panels", "register_panel", "EpisodeOver", "StepBackLimit",
            "PolicyPanel", "Circuits2Panel", "SAEPanel"]
+from .dynamics_view import TrainingDynamics, dynamics_view  # noqa: E402
+from .probe_card import ProbeDirectionCard  # noqa: E402
+from .clone_view import CloneComparison  # noqa: E402
+
+__all__ += ["TrainingDynamics", "dynamics_view", "ProbeDirectionCard", "CloneComparison"]

@@ -6,8 +6,11 @@ convention), conditioned on the return-to-go. Sampling: steps are drawn with per
 (goal / collision / timeout episodes, uniform over steps within an outcome), and with probability
 ``prob_go_from_end`` the window ends at the episode's final step instead (the decisive step).
 AdamW with weight decay, linear warm-up then cosine decay, gradient clipping, fixed seeds.
-Checkpoints are written every ``checkpoint_every`` steps (training-dynamics views) and a quick
-calibration runs every ``eval_every`` steps.
+Checkpoints (training-dynamics views) are written on a schedule: ``n_checkpoints`` log-spaced early
+then linear (:func:`checkpoint_steps`), or every ``checkpoint_every`` steps; each records the loss of
+the batch that led to it (NaN at step 0). The batches come from :func:`data_order`, a function of
+the seed, so the exact data order can be rebuilt. A quick calibration runs every ``eval_every`` steps.
+:func:`load_series` reads the checkpoints back in step order.
 """
 from __future__ import annotations
 
@@ -36,7 +39,9 @@ class TrainConfig:
     prob_go_from_end: float = 0.1
     outcome_weights: dict | None = field(default_factory=lambda: {"goal": 1.0, "collision": 1.0, "timeout": 1.0})
     seed: int = 0
-    checkpoint_every: int = 0  # 0 = no intermediate checkpoints
+    checkpoint_every: int = 0  # 0 = no intermediate checkpoints (unless n_checkpoints)
+    n_checkpoints: int = 0  # > 0: this many checkpoints, log-spaced early then linear (overrides checkpoint_every)
+    log_fraction: float = 0.5  # share of n_checkpoints on the log-spaced early part
     eval_every: int = 0  # 0 = no evaluation during training
     eval_rtgs: tuple = (-1.0, 0.0, 0.9)
     eval_episodes: int = 16
@@ -101,7 +106,8 @@ def train(model, traj: Trajectories, cfg: TrainConfig | None = None, out_dir=Non
         model: the model (trained in place) or its config.
         traj: training trajectories (same env as the model).
         cfg: :class:`TrainConfig`.
-        out_dir: where ``checkpoints/step_XXXXXX.safetensors`` + ``checkpoints/index.json`` go (None = none).
+        out_dir: where ``checkpoints/step_XXXXXX.safetensors`` + ``checkpoints/index.json`` go (None = none);
+            the steps are :func:`schedule_of` ``(cfg)``.
         progress: tqdm progress bar with the running loss.
     """
     import torch
@@ -128,92 +134,154 @@ def train(model, traj: Trajectories, cfg: TrainConfig | None = None, out_dir=Non
         torch.set_num_threads(threads)
 
 
+def checkpoint_steps(n_steps: int, n_checkpoints: int, log_fraction: float = 0.5) -> list[int]:
+    """Checkpoint schedule: step 0, about ``log_fraction * n_checkpoints`` log-spaced steps early on
+    (1, 2, 4, ... up to the switch point), then linear spacing to ``n_steps`` (always included).
+
+    Returns sorted unique steps (at most ``n_checkpoints + 1`` of them, counting step 0).
+    """
+    n_steps, n_checkpoints = int(n_steps), int(n_checkpoints)
+    if n_steps < 1 or n_checkpoints < 1:
+        raise ValueError(f"expected n_steps >= 1 and n_checkpoints >= 1, got {n_steps} and {n_checkpoints}")
+    if not 0.0 <= log_fraction <= 1.0:
+        raise ValueError(f"expected log_fraction in [0, 1], got {log_fraction}")
+    n_log = int(round(n_checkpoints * log_fraction))
+    n_lin = n_checkpoints - n_log
+    switch = max(1, n_steps // max(n_lin + 1, 1)) if n_lin else n_steps
+    steps = {0, n_steps}
+    if n_log:
+        steps.update(int(round(x)) for x in np.geomspace(1, switch, n_log))
+    if n_lin:
+        steps.update(int(round(x)) for x in np.linspace(switch, n_steps, n_lin + 1)[1:])
+    return sorted(s for s in steps if 0 <= s <= n_steps)
+
+
+def schedule_of(cfg: TrainConfig) -> list[int]:
+    """The checkpoint steps of a config: ``n_checkpoints`` (log then linear) or every ``checkpoint_every``."""
+    if cfg.n_checkpoints:
+        return checkpoint_steps(cfg.n_steps, cfg.n_checkpoints, cfg.log_fraction)
+    if cfg.checkpoint_every:
+        return list(range(0, cfg.n_steps + 1, cfg.checkpoint_every))
+    return []
+
+
+def data_order(traj: Trajectories, cfg: TrainConfig):
+    """Yield ``[batch_size]`` window-end step indices of every optimiser step, in training order.
+
+    A function of ``cfg.seed`` (and the sampling settings) only: :func:`train` draws its batches from
+    this generator, so step ``k``'s batch can be rebuilt exactly (``traj.windows(ends, T, pad)``)."""
+    rng = np.random.default_rng(cfg.seed)
+    cdf = np.cumsum(step_weights(traj, cfg.outcome_weights))
+    for _ in range(cfg.n_steps):
+        yield sample_ends(traj, cdf, cfg.batch_size, cfg.prob_go_from_end, rng)
+
+
+def _optimizer(model, cfg: TrainConfig):
+    import torch
+
+    decay: list = []
+    no_decay: list = []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def window_loss(model, win, targets):
+    """``(loss, accuracy)``: cross-entropy on the action at every real state token of the windows."""
+    import torch
+
+    logits = model(win)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=-100)
+    with torch.no_grad():
+        real = targets != -100
+        acc = (logits.argmax(-1)[real] == targets[real]).float().mean()
+    return loss, acc
+
+
+class _Checkpoints:
+    """Writes ``checkpoints/step_XXXXXX.safetensors`` and ``checkpoints/index.json`` at scheduled steps."""
+
+    def __init__(self, out_dir, cfg: TrainConfig):
+        self.dir = Path(out_dir) / "checkpoints" if out_dir is not None else Path()
+        self.steps: set[int] = set(schedule_of(cfg)) if out_dir is not None else set()
+        self.cfg = cfg
+        self.records: list[dict] = []
+        if self.steps:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def maybe_save(self, model, step: int, loss: float | None, evals: list) -> None:
+        from ..model import save_model
+
+        if step not in self.steps:
+            return
+        path = self.dir / f"step_{step:06d}.safetensors"
+        save_model(model, path)
+        self.records.append({"step": step, "path": path.name, "loss": loss})
+        (self.dir / "index.json").write_text(json.dumps(
+            {"train_config": _jsonable(asdict(self.cfg)), "checkpoints": self.records, "evals": evals}, indent=1))
+
+
+def _evaluate(model, traj, cfg: TrainConfig, step: int) -> dict:
+    from ..model import DTAdapter
+    from .calibration import calibrate
+
+    res = calibrate(DTAdapter(model), model.cfg.env_id, rtgs=cfg.eval_rtgs, n_episodes=cfg.eval_episodes,
+                    n_envs=cfg.eval_n_envs, max_steps=traj.max_steps, seed=2_000_000, progress=False,
+                    torch_threads=None)
+    model.train()
+    fr = res.outcome_fractions
+    return {"step": step, "rtgs": res.rtgs.tolist(), "mean_return": res.mean_return.tolist(),
+            **{f"frac_{k}": v.tolist() for k, v in fr.items()}}
+
+
+def _eval_line(rec: dict) -> str:
+    return f"step {rec['step']}: " + ", ".join(
+        f"R={r:+.1f} ret {m:+.2f} goal {g:.0%} coll {c:.0%}" for r, m, g, c in
+        zip(rec["rtgs"], rec["mean_return"], rec["frac_goal"], rec["frac_collision"]))
+
+
 def _train(model, traj, cfg, out_dir, progress):
     import torch
     from tqdm.auto import tqdm
 
-    from ..model import DTAdapter, save_model
-    from .calibration import calibrate
-
     mcfg = model.cfg
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    T = mcfg.layout.n_timesteps
-    pad = mcfg.n_actions
-    cdf = np.cumsum(step_weights(traj, cfg.outcome_weights))
-    rtg = traj.rtg()
-    lo, hi = mcfg.rtg_range
-    rtg = np.clip(rtg, lo, hi)
-
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    ckpt_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
-    if ckpt_dir is not None and cfg.checkpoint_every:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    T, pad = mcfg.layout.n_timesteps, mcfg.n_actions
+    rtg = np.clip(traj.rtg(), *mcfg.rtg_range)
+    opt = _optimizer(model, cfg)
+    ckpts = _Checkpoints(out_dir, cfg)
     losses = np.zeros(cfg.n_steps, np.float32)
     accs = np.zeros(cfg.n_steps, np.float32)
-    evals, ckpts = [], []
+    evals: list = []
     t0 = time.perf_counter()
-
-    def evaluate(step):
-        res = calibrate(DTAdapter(model), mcfg.env_id, rtgs=cfg.eval_rtgs, n_episodes=cfg.eval_episodes,
-                        n_envs=cfg.eval_n_envs, max_steps=traj.max_steps, seed=2_000_000, progress=False,
-                        torch_threads=None)
-        model.train()
-        fr = res.outcome_fractions
-        rec = {"step": step, "rtgs": res.rtgs.tolist(), "mean_return": res.mean_return.tolist(),
-               **{f"frac_{k}": v.tolist() for k, v in fr.items()}}
-        evals.append(rec)
-        return rec
-
-    def checkpoint(step):
-        path = ckpt_dir / f"step_{step:06d}.safetensors"
-        save_model(model, path)
-        ckpts.append({"step": step, "path": path.name, "loss": float(losses[max(step - 1, 0)])})
-        (ckpt_dir / "index.json").write_text(json.dumps({"train_config": _jsonable(asdict(cfg)), "checkpoints": ckpts,
-                                                         "evals": evals}, indent=1))
-
     model.train()
-    bar = tqdm(range(cfg.n_steps), desc="train", unit="step", disable=not progress, leave=False)
-    if ckpt_dir is not None and cfg.checkpoint_every:
-        checkpoint(0)
-    for step in bar:
+    bar = tqdm(data_order(traj, cfg), total=cfg.n_steps, desc="train", unit="step", disable=not progress, leave=False)
+    ckpts.maybe_save(model, 0, float("nan"), evals)
+    for step, ends in enumerate(bar):
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, cfg)
-        ends = sample_ends(traj, cdf, cfg.batch_size, cfg.prob_go_from_end, rng)
-        win, targets = traj.windows(ends, T, pad, rtgs=rtg)
-        logits = model(win)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                 ignore_index=-100)
+        loss, acc = window_loss(model, *traj.windows(ends, T, pad, rtgs=rtg))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        losses[step] = loss.item()
-        with torch.no_grad():
-            real = targets != -100
-            accs[step] = (logits.argmax(-1)[real] == targets[real]).float().mean().item()
+        losses[step], accs[step] = loss.item(), acc.item()
         done = step + 1
         if cfg.log_every and done % cfg.log_every == 0:
             s = slice(max(0, done - cfg.log_every), done)
             bar.set_postfix(loss=f"{losses[s].mean():.4f}", acc=f"{accs[s].mean():.3f}", refresh=False)
         if cfg.eval_every and done % cfg.eval_every == 0:
-            rec = evaluate(done)
+            evals.append(_evaluate(model, traj, cfg, done))
             if progress:
-                bar.write(f"step {done}: " + ", ".join(
-                    f"R={r:+.1f} ret {m:+.2f} goal {g:.0%} coll {c:.0%}" for r, m, g, c in
-                    zip(rec["rtgs"], rec["mean_return"], rec["frac_goal"], rec["frac_collision"])))
-        if ckpt_dir is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
-            checkpoint(done)
+                bar.write(_eval_line(evals[-1]))
+        ckpts.maybe_save(model, done, float(losses[step]), evals)
     bar.close()
     model.eval()
-    return TrainResult(model, losses, accs, evals, ckpts, time.perf_counter() - t0)
+    return TrainResult(model, losses, accs, evals, ckpts.records, time.perf_counter() - t0)
 
 
 def _jsonable(x):

@@ -25,3 +25,6 @@ __all__ = [
     "FeatureBrowserView",
     "RTGSlider", "StatusLine",
 ]
+from .probe_views import ProbeMatrix, TrainingDynamicsView  # noqa: E402
+
+__all__ += ["ProbeMatrix", "TrainingDynamicsView"]

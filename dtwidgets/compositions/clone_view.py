@@ -1,0 +1,44 @@
+"""``CloneComparison``: teacher and clone side by side on the same states."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import numpy as np
+
+from ..widgets import ContributionBars, ProbeMatrix
+
+
+class CloneComparison(W.VBox):
+    """Attribution and ablation bars of both models (mean over the compared states, one series each),
+    optionally their probe matrices, and a summary of which components match.
+
+    Args:
+        comparison: a :class:`~dtwidgets.data.clone.ModelComparison`.
+        suites: optional ``(ProbeSuite, ProbeSuite)`` of the two models on the same steps.
+    """
+
+    def __init__(self, comparison, suites=None):
+        c = comparison
+        self.attribution = ContributionBars(values=c.attribution.mean(1).astype(np.float32), labels=c.labels,
+                                            series_names=list(c.names),
+                                            title=f"direct logit attribution of {c.direction} (mean over states)")
+        self.ablation = ContributionBars(values=c.ablation.mean(1).astype(np.float32), labels=c.ablation_labels,
+                                         series_names=list(c.names),
+                                         title=f"change of {c.direction} when ablated alone (mean over states)")
+        rows = "".join(
+            f"<tr><td>{html.escape(comp)}</td><td>{_f(c.ablation_corr[j])}</td>"
+            f"<td>{_f(c.attribution_corr[c.labels.index(comp)]) if comp in c.labels else '—'}</td>"
+            f"<td>{'match' if c.matches[comp] else 'differs'}</td></tr>"
+            for j, comp in enumerate(c.ablation_labels))
+        self.summary = W.HTML(f"<p>{html.escape(c.summary())}</p><table><tr><th>component</th><th>ablation corr"
+                              f"</th><th>attribution corr</th><th></th></tr>{rows}</table>")
+        kids = [self.summary, W.HBox([self.attribution, self.ablation])]
+        if suites is not None:
+            self.probes = [ProbeMatrix.from_suite(s, title=f"{n}: probe selectivity") for s, n in zip(suites, c.names)]
+            kids.append(W.HBox(self.probes))
+        super().__init__(kids)
+
+
+def _f(v) -> str:
+    return "—" if not np.isfinite(v) else f"{v:.2f}"

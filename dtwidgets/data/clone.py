@@ -1,0 +1,199 @@
+"""Behavioural clones: a Decision Transformer distilled from another DT's logits (not from behaviour data),
+and a side-by-side comparison of the two on the same states.
+
+``distill(teacher, traj, student_config)`` runs the teacher (any
+:class:`~dtwidgets.adapters.ModelAdapter`) on every recorded step's window once, then trains a fresh
+:class:`~dtwidgets.model.DecisionTransformer` to match the teacher's action distribution at the
+prediction position: the squared error of the mean-centred logits (default) or
+``KL(softmax(teacher / τ) || softmax(student / τ))`` (τ = ``temperature``), on
+windows built the training way (left-padded, conditioned on the data's return-to-go). The
+recorded actions are never used.
+
+``compare_models(a, b, windows)`` computes the same attribution and single-component ablation views
+for both models on the same windows and says which components match.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..analysis import _common as C
+from ..analysis.attribution import attribution_hooks, direct_contributions
+
+
+@dataclass
+class DistillConfig:
+    """Distillation settings: AdamW, constant ``lr`` after ``warmup_steps``, fixed seed."""
+
+    n_steps: int = 600
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    temperature: float = 1.0
+    loss: str = "logit_mse"  # or "kl"
+    seed: int = 0
+    torch_threads: int | None = 1
+
+
+@dataclass
+class CloneResult:
+    """The student as a :class:`~dtwidgets.model.DTAdapter`, its loss curve ``[n_steps]`` and time."""
+
+    student: object
+    losses: np.ndarray
+    elapsed_s: float = 0.0
+
+
+@torch.inference_mode()
+def teacher_logits(teacher, traj, batch_size: int = 1024) -> np.ndarray:
+    """``[N, A]`` float32 logits of ``teacher`` at every recorded step's window (data RTG, clipped)."""
+    rtgs = np.clip(traj.rtg(), *teacher.rtg_range)
+    out = []
+    for s in range(0, traj.n_steps, batch_size):
+        ends = np.arange(s, min(traj.n_steps, s + batch_size))
+        win, _ = traj.windows(ends, teacher.layout.n_timesteps, teacher.pad_action, rtgs=rtgs)
+        out.append(C.np32(teacher.forward(win)))
+    return np.concatenate(out)
+
+
+def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, progress: bool = True) -> CloneResult:
+    """Train a student DT (built from ``student_config``, a :class:`~dtwidgets.model.DTConfig`) on the
+    teacher's logits over the windows of ``traj``."""
+    from tqdm.auto import tqdm
+
+    from ..model import DecisionTransformer, DTAdapter
+
+    cfg = cfg or DistillConfig()
+    if tuple(student_config.action_names) != tuple(teacher.action_names):
+        raise ValueError(f"expected a student with the teacher's actions {tuple(teacher.action_names)}, got "
+                         f"{tuple(student_config.action_names)}")
+    threads = torch.get_num_threads()
+    if cfg.torch_threads:
+        torch.set_num_threads(int(cfg.torch_threads))
+    try:
+        target = torch.from_numpy(teacher_logits(teacher, traj)) / cfg.temperature
+        torch.manual_seed(cfg.seed)
+        student = DecisionTransformer(student_config)
+        opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+        rng = np.random.default_rng(cfg.seed)
+        rtgs = np.clip(traj.rtg(), *student_config.rtg_range)
+        T, pad = student_config.layout.n_timesteps, student_config.n_actions
+        losses = np.zeros(cfg.n_steps, np.float32)
+        t0 = time.perf_counter()
+        student.train()
+        for step in tqdm(range(cfg.n_steps), desc="distill", disable=not progress, leave=False):
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+            ends = rng.integers(0, traj.n_steps, cfg.batch_size)
+            win, _ = traj.windows(ends, T, pad, rtgs=rtgs)
+            loss = _distill_loss(student(win)[:, -1] / cfg.temperature, target[ends], cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[step] = loss.item()
+        student.eval()
+    finally:
+        torch.set_num_threads(threads)
+    return CloneResult(DTAdapter(student, metadata={"source": "distilled clone"}), losses, time.perf_counter() - t0)
+
+
+def _distill_loss(student_logits, teacher_logits, kind: str):
+    """``"kl"``: KL(teacher || student) of the softmax distributions; ``"logit_mse"``: mean squared error
+    of the mean-centred logits (the softmax is invariant to the centring), which also pins down the
+    near-ties the greedy action depends on."""
+    if kind == "kl":
+        return torch.nn.functional.kl_div(torch.log_softmax(student_logits, -1), torch.log_softmax(teacher_logits, -1),
+                                          log_target=True, reduction="batchmean")
+    if kind == "logit_mse":
+        d = (student_logits - student_logits.mean(-1, keepdim=True)) - (teacher_logits - teacher_logits.mean(-1, keepdim=True))
+        return (d ** 2).mean()
+    raise ValueError(f"expected loss 'kl' or 'logit_mse', got {kind!r}")
+
+
+@torch.inference_mode()
+def action_agreement(a, b, traj) -> float:
+    """Fraction of ``traj``'s steps where the two models' greedy actions agree."""
+    return float((teacher_logits(a, traj).argmax(1) == teacher_logits(b, traj).argmax(1)).mean())
+
+
+@dataclass
+class ModelComparison:
+    """Two models on the same S windows, along the preference ``direction``.
+
+    Attributes:
+        labels: N components present in both models (attribution order).
+        attribution: ``[2, S, N]`` direct logit attribution of each model.
+        ablation_labels: K components; ablation: ``[2, S, K]`` change of the preference when each is
+            zero-ablated alone.
+        agreement: fraction of windows with the same greedy action.
+        attribution_corr, ablation_corr: ``[N]`` / ``[K]`` Pearson correlation across windows of the
+            two models' values per component (NaN when constant).
+        matches: ``{component: bool}`` — correlation >= ``threshold`` on both views where defined.
+    """
+
+    names: tuple[str, str]
+    direction: str
+    labels: list[str]
+    attribution: np.ndarray
+    ablation_labels: list[str]
+    ablation: np.ndarray
+    agreement: float
+    attribution_corr: np.ndarray
+    ablation_corr: np.ndarray
+    matches: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        ok = [c for c, m in self.matches.items() if m]
+        return (f"{self.names[0]} vs {self.names[1]}: greedy actions agree on {self.agreement:.1%} of the states; "
+                f"components that match: {', '.join(ok) or 'none'}; differ: "
+                f"{', '.join(c for c, m in self.matches.items() if not m) or 'none'}")
+
+
+def _corr(x, y) -> np.ndarray:
+    x = x - x.mean(0)
+    y = y - y.mean(0)
+    den = np.sqrt((x ** 2).sum(0) * (y ** 2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-12, (x * y).sum(0) / den, np.nan)
+
+
+@torch.inference_mode()
+def _views(adapter, win, a, b):
+    from ..analysis.ablation import ablation_hooks
+
+    _, cache = adapter.run_with_cache(win, names_filter=attribution_hooks(adapter, per_source=False))
+    vals, labels, _ = direct_contributions(adapter, cache, adapter.layout.prediction_position, a, b)
+    comps = C.head_labels(adapter) + C.mlp_labels(adapter)
+    S, K = win.batch_size, len(comps)
+    rows = [(s * K + k, comp) for s in range(S) for k, comp in enumerate(comps)]
+    lg = adapter.run_with_hooks(win.repeat(K), fwd_hooks=ablation_hooks(adapter, rows, S * K)).float()
+    base = adapter.forward(win).float()
+    ia, ib = C.action_index(adapter, a), C.action_index(adapter, b)
+    delta = (lg[:, ia] - lg[:, ib]).reshape(S, K) - (base[:, ia] - base[:, ib])[:, None]
+    return C.np32(vals.T), labels, C.np32(delta), comps, C.np32(base).argmax(1)
+
+
+def compare_models(a, b, windows, pair=None, names=("teacher", "clone"), threshold: float = 0.8) -> ModelComparison:
+    """Attribution and single-component ablation of two models on the same windows, and which
+    components match (same-labelled components whose values correlate across windows)."""
+    pair = pair or (a.action_names[-1], a.action_names[0])
+    va, la, da, ca, ga = _views(a, windows, *pair)
+    vb, lb, db, cb, gb = _views(b, windows, *pair)
+    labels = [l for l in la if l in lb]
+    ia, ib = [la.index(l) for l in labels], [lb.index(l) for l in labels]
+    comps = [c for c in ca if c in cb]
+    ka, kb = [ca.index(c) for c in comps], [cb.index(c) for c in comps]
+    attr = np.stack([va[:, ia], vb[:, ib]])
+    abl = np.stack([da[:, ka], db[:, kb]])
+    ac, bc = _corr(attr[0], attr[1]), _corr(abl[0], abl[1])
+    matches = {}
+    for j, comp in enumerate(comps):
+        vals = [bc[j]] + ([ac[labels.index(comp)]] if comp in labels else [])
+        vals = [v for v in vals if np.isfinite(v)]
+        matches[comp] = bool(vals) and min(vals) >= threshold
+    return ModelComparison(tuple(names), C.direction_label(a, *pair), labels, attr, comps, abl,
+                           float((ga == gb).mean()), ac, bc, matches)
