@@ -61,6 +61,26 @@ class DTAdapter:
     def W_state(self) -> torch.Tensor:
         return self.model.state_embedding.weight.detach()
 
+    @property
+    def b_mlp_out(self) -> torch.Tensor:
+        """MLP output biases ``[n_layers, d_model]``; under TL 4 with a gated MLP, the ones our DT
+        adds back by hooks (:class:`~dtwidgets.model.backbone.GatedMLPBiases`)."""
+        if self.model.gated_biases is not None:
+            return self.model.gated_biases.b_out.detach()
+        return self.backbone.b_out.detach()
+
+    @torch.inference_mode()
+    def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_rtg(torch.as_tensor(rtgs))
+
+    @torch.inference_mode()
+    def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_time(torch.as_tensor(timesteps))
+
+    @torch.inference_mode()
+    def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_action(torch.as_tensor(actions))
+
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""
         return resolve_action(self.action_names, action)
