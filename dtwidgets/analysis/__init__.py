@@ -5,7 +5,8 @@ No widgets. Every function works for any layer/head count and token layout, unde
 3.x (``HookedTransformer``) and 4.x (``TransformerBridge``).
 
 ===============================  ==========================================================
-``preference_direction``         ``W_a - W_b`` from the action head
+``preference_direction``         ``W_a - W_b`` from the action head (optionally ``ln_final.w`` folded)
+                                 -> :class:`PreferenceDirection`
 ``logit_attribution``            exact direct logit attribution (embeddings, heads per source
                                  token, b_O, MLPs / neurons, biases) -> :class:`LogitAttribution`
 ``logit_lens``                   accumulated residual along the direction -> :class:`LogitLens`
@@ -26,8 +27,9 @@ No widgets. Every function works for any layer/head count and token layout, unde
 from .ablation import AblationResult, SingleAblations, ablate, ablation_hooks, mean_activations, single_component_ablations
 from .attention import AttentionPatterns, attention_patterns
 from .attribution import (LogitAttribution, LogitLens, attribution_hooks, component_stack, direct_contributions,
-                          logit_attribution, logit_lens, preference_direction)
+                          logit_attribution, logit_lens)
 from .bundle import StateAnalysis, analyze_state
+from .directions import PreferenceDirection, preference_direction
 from .circuits import CircuitMap, ov_map, qk_map
 from .embeddings import (RTGEmbeddingProjection, StateEmbeddingProjection, TimeEmbeddingProjection,
                          rtg_embedding_projection, state_embedding_projection, time_embedding_projection)
@@ -39,7 +41,7 @@ __all__ = [
     "AblationResult", "SingleAblations", "ablate", "ablation_hooks", "mean_activations", "single_component_ablations",
     "AttentionPatterns", "attention_patterns",
     "LogitAttribution", "LogitLens", "attribution_hooks", "component_stack", "direct_contributions",
-    "logit_attribution", "logit_lens", "preference_direction",
+    "logit_attribution", "logit_lens", "preference_direction", "PreferenceDirection",
     "StateAnalysis", "analyze_state",
     "CircuitMap", "ov_map", "qk_map",
     "RTGEmbeddingProjection", "StateEmbeddingProjection", "TimeEmbeddingProjection",

@@ -20,17 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .attribution import attribution_hooks, logit_attribution
 
 
-def ablation_hook_names(adapter) -> list[str]:
+def ablation_hook_names(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
     return [C.hook_for(k, l) for l in range(L) for k in ("head", "mlp", "neuron")]
 
 
 @torch.inference_mode()
-def mean_activations(adapter, windows, batch_size: int = 256) -> dict[str, torch.Tensor]:
+def mean_activations(adapter: ModelAdapter, windows, batch_size: int = 256) -> dict[str, torch.Tensor]:
     """Position-wise means of every ablatable activation over reference windows.
 
     Args:
@@ -52,7 +53,7 @@ def mean_activations(adapter, windows, batch_size: int = 256) -> dict[str, torch
     return {k: (v / n).float() for k, v in sums.items()}
 
 
-def ablation_hooks(adapter, rows_components, batch_size: int, mode: str = "zero", means=None, positions=None):
+def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode: str = "zero", means=None, positions=None):
     """Forward hooks ablating, in row ``r`` of a batch, the components assigned to it.
 
     Args:
@@ -130,7 +131,7 @@ class AblationResult:
 
 
 @torch.inference_mode()
-def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
+def ablate(adapter: ModelAdapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
            positions=None, baseline=None) -> AblationResult:
     """Ablate ``components`` (e.g. ``["L0H1", "L1MLP", "L0N12"]``) together and compare.
 
@@ -196,7 +197,7 @@ class SingleAblations:
 
 
 @torch.inference_mode()
-def single_component_ablations(adapter, window, a=None, b=None, *, components=None, mode: str = "zero",
+def single_component_ablations(adapter: ModelAdapter, window, a=None, b=None, *, components=None, mode: str = "zero",
                                means=None, positions=None, baseline_logits=None) -> SingleAblations:
     """Ablate each component alone, all in ONE forward (row ``k`` of a replicated window ablates
     component ``k``).

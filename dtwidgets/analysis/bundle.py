@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .ablation import SingleAblations, ablation_hooks
 from .attention import AttentionPatterns, attention_patterns
@@ -40,7 +41,7 @@ class StateAnalysis:
 
 
 @torch.inference_mode()
-def analyze_state(adapter, window, a, b=None, rtgs=None, *, ablation_mode: str = "zero", means=None,
+def analyze_state(adapter: ModelAdapter, window, a, b=None, rtgs=None, *, ablation_mode: str = "zero", means=None,
                   per_source: bool = True, per_neuron: bool = False) -> StateAnalysis:
     """Forward + cache + attribution + every single-component ablation + RTG scan, batched.
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 
 
@@ -71,7 +72,7 @@ def _patch_hook(src: torch.Tensor, mask: torch.Tensor):
 
 
 @torch.inference_mode()
-def patched_logits(adapter, base, source, specs, *, chunk_size: int = 512, source_cache=None,
+def patched_logits(adapter: ModelAdapter, base, source, specs, *, chunk_size: int = 512, source_cache=None,
                    include_base: bool = False) -> torch.Tensor:
     """Logits ``[K, A]`` of ``base`` with, in row ``k``, the activation ``specs[k]`` taken from ``source``.
 
@@ -112,7 +113,7 @@ def patched_logits(adapter, base, source, specs, *, chunk_size: int = 512, sourc
 
 
 @torch.inference_mode()
-def activation_patching(adapter, clean, corrupted, a, b=None, *, reverse: bool = False,
+def activation_patching(adapter: ModelAdapter, clean, corrupted, a, b=None, *, reverse: bool = False,
                         chunk_size: int = 512) -> PatchingResult:
     """Patch the residual stream (layer × position), every head (all positions and per position)
     and every MLP (all positions and per position), each in one row of a batched forward.

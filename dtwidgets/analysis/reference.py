@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .ablation import single_component_ablations
 from .embeddings import rtg_embedding_projection, state_embedding_projection
@@ -113,13 +114,13 @@ class ReferenceNumbers:
         return "\n".join(lines)
 
 
-def _pairs(adapter):
+def _pairs(adapter: ModelAdapter):
     names = adapter.action_names
     return [(names[i], names[j]) for i, j in [(2, 1), (2, 0), (0, 1)] if max(i, j) < len(names)]
 
 
 @torch.inference_mode()
-def reference_numbers(adapter) -> ReferenceNumbers:
+def reference_numbers(adapter: ModelAdapter) -> ReferenceNumbers:
     """Compute the reference post's numbers (see the module docstring for the scenarios)."""
     if "forward" not in adapter.action_names or "right" not in adapter.action_names:
         raise ValueError(f"expected a model with 'forward' and 'right' actions, got {adapter.action_names}")

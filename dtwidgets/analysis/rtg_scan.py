@@ -10,17 +10,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .attribution import attribution_hooks, direct_contributions
 
 
-def default_rtgs(adapter, n: int = 101) -> np.ndarray:
+def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
     """``n`` evenly spaced RTGs over ``[-1, 1]``, clipped to the model's RTG range."""
-    lo, hi = getattr(getattr(adapter, "cfg", None), "rtg_range", (-1.0, 1.0))
+    lo, hi = adapter.rtg_range
     return np.linspace(max(-1.0, lo), min(1.0, hi), n, dtype=np.float32)
 
 
-def scan_hooks(adapter) -> list[str]:
+def scan_hooks(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
     return attribution_hooks(adapter, per_source=False) + [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
 
@@ -55,7 +56,7 @@ class RTGScan:
     rtg_token_labels: list[str]
 
 
-def scan_from_cache(adapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
+def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
     """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid."""
     lay = adapter.layout
     p = lay.prediction_position
@@ -74,7 +75,7 @@ def scan_from_cache(adapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -
 
 
 @torch.inference_mode()
-def rtg_scan(adapter, window, a, b=None, rtgs=None) -> RTGScan:
+def rtg_scan(adapter: ModelAdapter, window, a, b=None, rtgs=None) -> RTGScan:
     """Scan the RTG for a fixed one-row window: one ``run_with_cache`` over ``R`` replicated rows.
 
     Args:
