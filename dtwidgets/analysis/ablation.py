@@ -90,13 +90,20 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode
 
 
 def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):
+    """A hook writing the replacement into the (row, component) pairs of ``mask`` ``[B, width]`` at
+    the positions ``pos`` ``[P]``, in place: only the ablated entries are touched, so a batch of many
+    single ablations costs no more than one pass over their own rows."""
+    rows, cols = (ix[:, None] for ix in mask.nonzero(as_tuple=True))  # [M, 1]
+    ps = pos.nonzero()[:, 0][None, :]  # [1, Q]
+    whole = mask.shape[1] == 1  # an MLP: the whole output vector
+
     def hook(act, hook):
         # act: [B, P, H, d_head] (hook_z), [B, P, d_model] (mlp_out) or [B, P, d_mlp] (post)
-        m = mask[:, None, :] & pos[None, :, None]  # [B, P, width]
-        if act.ndim == 4:
-            m = m[..., None]
-        r = torch.zeros((), dtype=act.dtype) if repl is None else repl.to(act.dtype)
-        return torch.where(m, r, act)
+        if whole:
+            act[rows, ps] = 0 if repl is None else repl[ps].to(act.dtype)
+        else:
+            act[rows, ps, cols] = 0 if repl is None else repl[ps, cols].to(act.dtype)
+        return act
 
     return hook
 

@@ -12,6 +12,7 @@ import torch
 
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
+from ._tokens import replicated_tokens, run_tokens_with_cache
 from .attribution import attribution_hooks, direct_contributions
 
 
@@ -85,6 +86,10 @@ def rtg_scan(adapter: ModelAdapter, window, a, b=None, rtgs=None) -> RTGScan:
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
-    wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
-    logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
+    rep = replicated_tokens(adapter, window, 0, torch.as_tensor(r))
+    if rep is not None:  # the window embedded once, its RTG tokens varied
+        logits, cache = run_tokens_with_cache(adapter, rep[0], rep[1], scan_hooks(adapter))
+    else:
+        wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
+        logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
     return scan_from_cache(adapter, logits, cache, r, a, b)
