@@ -34,7 +34,7 @@ from .circuits import CircuitMap, ov_map, qk_map
 from .embeddings import (RTGEmbeddingProjection, StateEmbeddingProjection, TimeEmbeddingProjection,
                          rtg_embedding_projection, state_embedding_projection, time_embedding_projection)
 from .patching import PatchingResult, activation_patching, patched_logits
-from .reference import ReferenceNumbers, ScenarioNumbers, reference_numbers, scenario_observation
+from .reference import ReferenceNumbers, ScenarioNumbers, reference_numbers
 from .rtg_scan import RTGScan, default_rtgs, rtg_scan
 
 __all__ = [
@@ -47,6 +47,6 @@ __all__ = [
     "RTGEmbeddingProjection", "StateEmbeddingProjection", "TimeEmbeddingProjection",
     "rtg_embedding_projection", "state_embedding_projection", "time_embedding_projection",
     "PatchingResult", "activation_patching", "patched_logits",
-    "ReferenceNumbers", "ScenarioNumbers", "reference_numbers", "scenario_observation",
+    "ReferenceNumbers", "ScenarioNumbers", "reference_numbers",
     "RTGScan", "default_rtgs", "rtg_scan",
 ]
