@@ -18,7 +18,7 @@ separately. The shares sum to the model's logit difference (to float32 precision
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -85,7 +85,7 @@ class LogitAttribution:
     source_term_labels: tuple[str, ...] = SOURCE_TERMS
     neuron_values: np.ndarray | None = None
     mlp_bias_values: np.ndarray | None = None
-    logits: np.ndarray = field(default=None)  # type: ignore[assignment]
+    logits: np.ndarray | None = None
 
     @property
     def total(self) -> float:

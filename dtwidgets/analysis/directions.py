@@ -85,6 +85,6 @@ def preference_direction(adapter: ModelAdapter, a, b=None, *, fold_ln: bool = Fa
         bt -= float(bias[ib])
     label = direction_label(adapter, a, b)
     w, lb = _ln_final(adapter) if fold_ln else (None, None)
-    if w is None:
+    if w is None or lb is None:
         return PreferenceDirection(d, label, 0.0, bt, folded=False)
     return PreferenceDirection(d * w, label, float(lb @ d), bt, folded=True)

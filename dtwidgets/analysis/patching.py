@@ -22,6 +22,7 @@ residual-stream sweep against ``get_act_patch_resid_pre``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def _patch_hook(src: torch.Tensor, mask: torch.Tensor):
 
 @torch.inference_mode()
 def patched_logits(adapter: ModelAdapter, base, source, specs, *, chunk_size: int = 512, source_cache=None,
-                   include_base: bool = False) -> torch.Tensor:
+                   include_base: bool = False) -> Any:
     """Logits ``[K, A]`` of ``base`` with, in row ``k``, the activation ``specs[k]`` taken from ``source``.
 
     Args:
@@ -133,7 +134,7 @@ def activation_patching(adapter: ModelAdapter, clean, corrupted, a, b=None, *, r
 
     v_base, v_src = float(pref(adapter.forward(base))[0]), float(pref(adapter.forward(source))[0])
     resid_hooks = [f"blocks.{l}.hook_resid_pre" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
-    sweeps = {
+    sweeps: dict[str, list] = {
         "resid": [(n, p, None) for n in resid_hooks for p in range(P)],
         "heads": [(f"blocks.{l}.attn.hook_z", None, h) for l in range(L) for h in range(H)],
         "heads_by_pos": [(f"blocks.{l}.attn.hook_z", p, h) for l in range(L) for h in range(H) for p in range(P)],

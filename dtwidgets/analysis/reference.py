@@ -117,7 +117,7 @@ def reference_numbers(adapter: ModelAdapter, observations: Mapping[str, np.ndarr
         w = adapter.make_window(obs, rtg, [0])
         abl = single_component_ablations(adapter, w)
         scen[kind] = ScenarioNumbers(
-            observation=obs, front_cell=tuple(int(v) for v in obs[FRONT]), rtg=rtg, probs=abl.baseline_probs,
+            observation=obs, front_cell=(int(obs[FRONT][0]), int(obs[FRONT][1]), int(obs[FRONT][2])), rtg=rtg, probs=abl.baseline_probs,
             ablation_labels=abl.labels, ablated_probs=abl.probs, p_forward=float(abl.baseline_probs[fwd]),
             p_forward_ablated={k: float(abl.probs[i, fwd]) for i, k in enumerate(abl.labels)})
     w = adapter.make_window(np.asarray(observations["reset"]), 1.0, [0])

@@ -214,7 +214,7 @@ class _Windows:
     def push(self, i: int, action: int, reward: float, obs: np.ndarray) -> None:
         """Append the step reached by ``action`` (RTG decremented by ``reward``, clipped to the range)."""
         rtg = float(np.clip(self.rtg[i, -1] - reward, *self.rtg_range))
-        t = self.ts[i, -1] + 1
+        t = int(self.ts[i, -1]) + 1
         if self.T > 1:
             for buf in (self.obs, self.rtg, self.ts, self.act):
                 buf[i, :-1] = buf[i, 1:]
@@ -234,7 +234,8 @@ def _calibrate(adapter: ModelAdapter, envs: list, r_targets: np.ndarray, jobs: l
     R, E, n = len(r_targets), len(jobs) // len(r_targets), len(envs)
     T = int(adapter.layout.n_timesteps)
     first = envs[0].reset(seed=seed + jobs[0][1])
-    win = _Windows(n, T, first.shape, int(adapter.pad_action), tuple(adapter.rtg_range))
+    lo, hi = adapter.rtg_range
+    win = _Windows(n, T, first.shape, int(adapter.pad_action), (float(lo), float(hi)))
     returns, outcomes, lengths = np.full((R, E), np.nan), np.full((R, E), UNFINISHED, np.int64), np.zeros((R, E), np.int64)
     job_of, ret, steps = np.full(n, -1, np.int64), np.zeros(n), np.zeros(n, np.int64)
 
@@ -253,7 +254,7 @@ def _calibrate(adapter: ModelAdapter, envs: list, r_targets: np.ndarray, jobs: l
             with torch.inference_mode():
                 actions = torch.as_tensor(adapter.forward(win.batch(idx))).argmax(-1).cpu().numpy()
             fwd_steps += 1
-            for i, a in zip(idx, actions):
+            for i, a in zip(idx.tolist(), actions.tolist()):
                 res = envs[i].step(int(a))
                 env_steps += 1
                 ret[i] += float(res.reward)

@@ -112,8 +112,9 @@ def collect_trajectories(
     finally:
         bar.close()
     meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
-    return Trajectories.from_episodes(done_eps, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
-                                      obs_shape=tuple(done_eps[0]["observations"][0].shape))
+    episodes = [ep for ep in done_eps if ep is not None]
+    return Trajectories.from_episodes(episodes, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(episodes[0]["observations"][0].shape))
 
 
 def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:

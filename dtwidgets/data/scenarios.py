@@ -13,6 +13,8 @@ In the agent's egocentric view the cell in front is ``(x, y) = (3, 5)`` (:data:`
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
@@ -30,7 +32,7 @@ def scenario_observation(kind: str, seed: int = 0) -> np.ndarray:
     obs, _ = env.reset(seed=seed)
     if kind == "reset":
         return obs["image"]
-    u = env.unwrapped
+    u: Any = env.unwrapped  # minigrid.MiniGridEnv
     for o in u.obstacles:
         if o.cur_pos is not None and u.grid.get(*o.cur_pos) is o:
             u.grid.set(*o.cur_pos, None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -21,7 +22,7 @@ class DTAdapter:
     def __init__(self, model: DecisionTransformer, metadata: dict | None = None):
         self.model = model.eval()
         self.cfg = model.cfg
-        self.backbone = model.transformer
+        self.backbone: Any = model.transformer
         self.layout = model.cfg.layout
         self.schema = model.cfg.schema
         self.action_names = tuple(model.cfg.action_names)
@@ -43,7 +44,8 @@ class DTAdapter:
 
     @property
     def rtg_range(self) -> tuple[float, float]:
-        return tuple(self.cfg.rtg_range)
+        lo, hi = self.cfg.rtg_range
+        return float(lo), float(hi)
 
     @property
     def max_timestep(self) -> int:
@@ -129,7 +131,7 @@ class DTAdapter:
 
     @contextmanager
     def _dt_hooks(self, hooks):
-        points = {hp.name: hp for hp in self.model.embed_hooks.values()}
+        points: dict[str, Any] = {str(hp.name): hp for hp in self.model.embed_hooks.values()}
         used = []
         try:
             for name, fn in hooks:

@@ -9,6 +9,8 @@ Parameter names follow the reference checkpoint format so its files load strictl
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
@@ -70,20 +72,22 @@ class DecisionTransformer(nn.Module):
         self.reward_embedding = nn.Sequential(nn.Linear(1, d, bias=False))
         self.state_embedding = nn.Linear(cfg.n_obs, d, bias=False)
         self.action_embedding = nn.Sequential(nn.Embedding(cfg.n_actions + 1, d))
+        self.time_embedding: nn.Module
         if cfg.time_embedding_type == "embedding":
             self.time_embedding = nn.Embedding(cfg.max_timestep + 1, d)
         else:
             self.time_embedding = nn.Linear(1, d)
-        self.transformer = build_backbone(cfg)
+        self.transformer: Any = build_backbone(cfg)  # a TransformerLens HookedTransformer / TransformerBridge
         self.gated_biases = GatedMLPBiases(cfg) if (cfg.gated_mlp and tl_major() >= 4) else None
         if self.gated_biases is not None:
             self.gated_biases.attach(self.transformer)
         self.action_predictor = nn.Linear(d, cfg.n_actions)
         self.state_predictor = nn.Linear(d, cfg.n_obs)  # kept for checkpoint parity; not trained
         self.reward_predictor = nn.Linear(d, 1)  # kept for checkpoint parity; not trained
-        self.embed_hooks = nn.ModuleDict({n.split(".")[1]: HookPoint() for n in EMBED_HOOKS})
+        points = {n.split(".")[1]: HookPoint() for n in EMBED_HOOKS}
         for name in EMBED_HOOKS:
-            self.embed_hooks[name.split(".")[1]].name = name
+            points[name.split(".")[1]].name = name
+        self.embed_hooks = nn.ModuleDict(points)
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
