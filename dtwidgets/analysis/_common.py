@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
 from .directions import direction_label  # noqa: F401  (re-exported for the analysis modules)
 
@@ -114,7 +115,7 @@ def backbone_hooks(adapter: ModelAdapter, fwd_hooks: Sequence):
         yield
 
 
-def run_with_cache(adapter: ModelAdapter, window, names_filter=None, fwd_hooks: Sequence = ()):
+def run_with_cache(adapter: ModelAdapter, window: TrajectoryWindow, names_filter=None, fwd_hooks: Sequence = ()):
     """``adapter.run_with_cache`` with optional backbone forward hooks active during the run."""
     with backbone_hooks(adapter, fwd_hooks):
         return adapter.run_with_cache(window, names_filter=names_filter)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .attribution import attribution_hooks, logit_attribution
 
@@ -53,7 +54,8 @@ def mean_activations(adapter: ModelAdapter, windows, batch_size: int = 256) -> d
     return {k: (v / n).float() for k, v in sums.items()}
 
 
-def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode: str = "zero", means=None, positions=None):
+def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode: str = "zero", means=None,
+                   positions=None):
     """Forward hooks ablating, in row ``r`` of a batch, the components assigned to it.
 
     Args:
@@ -138,7 +140,8 @@ class AblationResult:
 
 
 @torch.inference_mode()
-def ablate(adapter: ModelAdapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
+def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, b=None, *, mode: str = "zero",
+           means=None,
            positions=None, baseline=None) -> AblationResult:
     """Ablate ``components`` (e.g. ``["L0H1", "L1MLP", "L0N12"]``) together and compare.
 
@@ -204,7 +207,8 @@ class SingleAblations:
 
 
 @torch.inference_mode()
-def single_component_ablations(adapter: ModelAdapter, window, a=None, b=None, *, components=None, mode: str = "zero",
+def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, a=None, b=None, *,
+                               components=None, mode: str = "zero",
                                means=None, positions=None, baseline_logits=None) -> SingleAblations:
     """Ablate each component alone, all in ONE forward (row ``k`` of a replicated window ablates
     component ``k``).

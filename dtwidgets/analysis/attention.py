@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 
@@ -46,7 +47,8 @@ class AttentionPatterns:
 
 
 @torch.inference_mode()
-def attention_patterns(adapter: ModelAdapter, window, *, cache=None, row: int = 0, scores: bool = False) -> AttentionPatterns:
+def attention_patterns(adapter: ModelAdapter, window: TrajectoryWindow, *, cache=None, row: int = 0,
+                       scores: bool = False) -> AttentionPatterns:
     """Every head's attention pattern ``[L*H, P, P]`` (from ``cache`` if given, else one forward)."""
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=attention_hooks(adapter, scores))

@@ -203,7 +203,8 @@ def _per_source(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
 
 
 @torch.inference_mode()
-def logit_attribution(adapter: ModelAdapter, window, a, b=None, per_source: bool = True, per_neuron: bool = False, *,
+def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, per_source: bool = True,
+                      per_neuron: bool = False, *,
                       cache=None, logits=None, row: int = 0, position: int | None = None) -> LogitAttribution:
     """Decompose ``logit[a] - logit[b]`` at the prediction position into every component.
 
@@ -272,7 +273,8 @@ class LogitLens:
 
 
 @torch.inference_mode()
-def logit_lens(adapter: ModelAdapter, window, a, b=None, *, cache=None, row: int = 0, position: int | None = None) -> LogitLens:
+def logit_lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, *, cache=None, row: int = 0,
+               position: int | None = None) -> LogitLens:
     """Logit lens along ``a - b``: ``accumulated_resid`` + ``apply_ln_to_stack(recompute_ln=True)``."""
     pos = adapter.layout.prediction_position if position is None else int(position)
     if cache is None:

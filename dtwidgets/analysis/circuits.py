@@ -74,7 +74,7 @@ class CircuitMap:
     terms: str
 
 
-def _centre(x: torch.Tensor, adapter) -> torch.Tensor:
+def _centre(x: torch.Tensor, adapter: ModelAdapter) -> torch.Tensor:
     return x - x.mean(-1, keepdim=True) if C.normalization(adapter) else x
 
 
@@ -115,7 +115,8 @@ def _key_vector(adapter: ModelAdapter, layer: int, key, index) -> tuple[torch.Te
 
 
 @torch.inference_mode()
-def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *, window=None, key_position=None,
+def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *,
+           window: TrajectoryWindow | None = None, key_position=None,
            query_position=None, row: int = 0) -> CircuitMap:
     """How each observation feature at the query (state) token changes the score towards a key.
 
@@ -165,7 +166,8 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_
 
 
 @torch.inference_mode()
-def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None, *, window=None, source_position=None,
+def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None, *,
+           window: TrajectoryWindow | None = None, source_position=None,
            row: int = 0) -> CircuitMap:
     """How attending to a state token with feature ``i`` moves the preference ``a - b`` (per unit attention).
 

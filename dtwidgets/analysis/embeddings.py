@@ -46,7 +46,8 @@ class StateEmbeddingProjection:
 
 
 @torch.inference_mode()
-def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 30, fold_ln: bool = True) -> StateEmbeddingProjection:
+def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 30,
+                               fold_ln: bool = True) -> StateEmbeddingProjection:
     """``dir · W_state`` reshaped to ``[C, W, H]`` plus a histogram.
 
     Args:
@@ -82,7 +83,8 @@ class RTGEmbeddingProjection:
 
 
 @torch.inference_mode()
-def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *, fold_ln: bool = True) -> RTGEmbeddingProjection:
+def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
+                             fold_ln: bool = True) -> RTGEmbeddingProjection:
     """``embed_rtg(rtg) · dir`` over an RTG grid (default 101 values in the model's RTG range)."""
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
@@ -109,7 +111,8 @@ class TimeEmbeddingProjection:
 
 
 @torch.inference_mode()
-def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, *, fold_ln: bool = True) -> TimeEmbeddingProjection:
+def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, *,
+                              fold_ln: bool = True) -> TimeEmbeddingProjection:
     """``time(t) · dir`` for ``timesteps`` (default: every timestep the embedding knows)."""
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label

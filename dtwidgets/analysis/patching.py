@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 
@@ -73,7 +74,8 @@ def _patch_hook(src: torch.Tensor, mask: torch.Tensor):
 
 
 @torch.inference_mode()
-def patched_logits(adapter: ModelAdapter, base, source, specs, *, chunk_size: int = 512, source_cache=None,
+def patched_logits(adapter: ModelAdapter, base: TrajectoryWindow, source: TrajectoryWindow, specs, *,
+                   chunk_size: int = 512, source_cache=None,
                    include_base: bool = False) -> Any:
     """Logits ``[K, A]`` of ``base`` with, in row ``k``, the activation ``specs[k]`` taken from ``source``.
 
@@ -114,7 +116,8 @@ def patched_logits(adapter: ModelAdapter, base, source, specs, *, chunk_size: in
 
 
 @torch.inference_mode()
-def activation_patching(adapter: ModelAdapter, clean, corrupted, a, b=None, *, reverse: bool = False,
+def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *,
+                        reverse: bool = False,
                         chunk_size: int = 512) -> PatchingResult:
     """Patch the residual stream (layer × position), every head (all positions and per position)
     and every MLP (all positions and per position), each in one row of a batched forward.

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from ._tokens import replicated_tokens, run_tokens_with_cache
 from .attribution import attribution_hooks, direct_contributions
@@ -76,7 +77,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
 
 
 @torch.inference_mode()
-def rtg_scan(adapter: ModelAdapter, window, a, b=None, rtgs=None) -> RTGScan:
+def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None) -> RTGScan:
     """Scan the RTG for a fixed one-row window: one ``run_with_cache`` over ``R`` replicated rows.
 
     Args:
