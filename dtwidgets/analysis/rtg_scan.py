@@ -64,6 +64,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
     p = lay.prediction_position
     vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
     rp = lay.positions("rtg")
+    token_labels = lay.labels()
     att = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][rows][:, :, p][..., rp]
                      for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]
     lg = logits[rows]
@@ -73,7 +74,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
                    probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
-                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[lay.labels()[i] for i in rp])
+                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in rp])
 
 
 @torch.inference_mode()

@@ -112,6 +112,8 @@ class GatedMLPBiases(nn.Module):
 
 
 def _add_bias(x, hook, bias, layer):
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        return x.add_(bias[layer])  # no autograd graph to protect: skip the copy
     return x + bias[layer]
 
 
