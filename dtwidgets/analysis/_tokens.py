@@ -68,8 +68,7 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     final = f"blocks.{L - 1}.hook_resid_post"
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
-    with C.backbone_hooks(adapter, fwd_hooks):
-        _, cache = adapter.backbone.run_with_cache(tokens, names_filter=sorted(bb_names))
+    cache = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names))
     resid = cache[final][:, p]
     if norm:
         resid = (resid - resid.mean(-1, keepdim=True)) / cache["ln_final.hook_scale"][:, p]
@@ -79,3 +78,35 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     logits = resid @ adapter.W_action.T + adapter.b_action
     cache.cache_dict.update({n: dt_entries[n] for n in names if n in dt_entries})
     return logits, cache
+
+
+_LEVEL = 0x5EED  # the TransformerLens hook "context level" of the hooks added here (removed by level)
+
+
+def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str]):
+    """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
+    the HookPoints (``backbone.hook_dict``), then removed by level: the same cache as
+    ``run_with_cache`` inside ``backbone.hooks(...)``, without their reset of every hook point."""
+    from transformer_lens import ActivationCache
+
+    points = backbone.hook_dict
+    store: dict[str, torch.Tensor] = {}
+    used = []
+
+    def saver(name: str):
+        def save(t, hook):
+            store[name] = t.detach()
+
+        return save
+
+    try:
+        for name, fn in list(fwd_hooks) + [(n, saver(n)) for n in names]:
+            if name not in points:
+                raise KeyError(f"expected a TransformerLens hook name of the backbone, got {name!r}")
+            points[name].add_hook(fn, level=_LEVEL)
+            used.append(points[name])
+        backbone(tokens)
+    finally:
+        for hp in used:
+            hp.remove_hooks(level=_LEVEL)
+    return ActivationCache(store, backbone)

@@ -130,13 +130,16 @@ def component_stack(adapter: ModelAdapter, cache, pos: int):
     """Every additive component of the final residual stream at ``pos``, before ``ln_final``.
 
     Returns ``(stack [N, B, d_model], labels, kinds)`` in the order embeddings, heads (TL's
-    ``stack_head_results``), attention biases ``b_O``, MLP outputs (``hook_mlp_out``). The
-    stack sums to ``resid_post`` of the last layer.
+    ``stack_head_results`` order: ``z[pos, h] @ W_O[l, h]``, layer-major), attention biases ``b_O``,
+    MLP outputs (``hook_mlp_out``). The stack sums to ``resid_post`` of the last layer.
     """
     L = C.n_layers(adapter)
     terms, labels = _token_terms(adapter, cache, pos)
     kinds = ["embed"] * 3
-    heads, hl = position_cache(cache, pos).stack_head_results(layer=-1, return_labels=True, pos_slice=0, apply_ln=False)
+    W_O = adapter.backbone.W_O.detach()  # [L, H, d_head, d_model]
+    heads = torch.cat([torch.einsum("bhe,hed->hbd", cache[f"blocks.{l}.attn.hook_z"][:, pos], W_O[l])
+                       for l in range(L)])  # [L*H, B, d]
+    hl = C.head_labels(adapter)
     B = heads.shape[1]
     b_O = adapter.backbone.b_O.detach()[:, None, :].expand(L, B, -1)
     mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] for l in range(L)])
