@@ -3,7 +3,7 @@
     python benchmarks/bench_calibration.py [--variant post|onehot] [--quick]
 
 For each workload, runs :func:`dtwidgets.data.calibrate` on a shipped demo model (one batched forward
-per step over the envs of all RTGs), then steps an identical ``SyncVectorEnv`` with uniformly random
+per step over the envs of all RTGs), then steps identical environments (the same ``EnvAdapter`` instances' kind) with uniformly random
 actions (no model) for the same number of env steps, all envs busy, and prints both times and their
 ratio. Workloads: ``short`` (RTGs -1, 0.5, 0.9: episodes of ~5-30 steps, so the per-step model cost
 and the tail of the last running episodes weigh most) and ``full`` (adds RTG 0, whose episodes run
@@ -25,17 +25,19 @@ def baseline(env_id: str, n_envs: int, max_steps: int, vec_steps: int, seed: int
 
     import numpy as np
 
-    from dtwidgets.data._vec import make_vector_env
+    from dtwidgets.data._vec import make_envs
 
-    vec = make_vector_env(env_id, max_steps, n_envs)
+    envs = make_envs(env_id, n_envs, max_steps)  # the same EnvAdapter envs calibrate() steps
     rng = np.random.default_rng(0)
+    n_act = len(envs[0].action_names)
     t0 = time.perf_counter()
-    vec.reset(seed=seed)
+    for i, e in enumerate(envs):
+        e.reset(seed=seed + i)
     for _ in range(vec_steps):
-        vec.step(rng.integers(0, int(vec.single_action_space.n), n_envs))
-    dt = time.perf_counter() - t0
-    vec.close()
-    return dt
+        for i, e in enumerate(envs):
+            if e.step(int(rng.integers(0, n_act))).done:
+                e.reset(seed=seed + i)
+    return time.perf_counter() - t0
 
 
 def run(adapter, env_id: str, rtgs, episodes: int, n_envs: int, max_steps: int = 1000) -> dict:
@@ -47,7 +49,7 @@ def run(adapter, env_id: str, rtgs, episodes: int, n_envs: int, max_steps: int =
     base_steps = -(-res.env_steps // n)  # the same number of env steps, all envs busy
     base = baseline(env_id, n, max_steps, base_steps, seed=1_000_000)
     return {"result": res, "calib_s": res.elapsed_s, "base_s": base, "ratio": res.elapsed_s / base,
-            "env_steps": res.env_steps, "vec_steps": res.metadata["vec_steps"], "n_envs": n}
+            "env_steps": res.env_steps, "vec_steps": res.metadata["forward_steps"], "n_envs": n}
 
 
 def main(argv=None) -> dict:

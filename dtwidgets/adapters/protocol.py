@@ -3,6 +3,13 @@
 Any TransformerLens-wrapped Decision Transformer binds through :class:`ModelAdapter`, any
 gymnasium MiniGrid env through :class:`EnvAdapter`. The project's own implementations are
 :class:`dtwidgets.model.DTAdapter` and :class:`dtwidgets.adapters.MiniGridEnv`.
+
+The protocol is everything an analysis, a widget feed or the Explorer needs: a class that has
+exactly these members (plain attributes, properties or methods; no base class needed) passes
+``isinstance(obj, ModelAdapter)`` and runs every analysis. Token embeddings are additive per step:
+an RTG token is ``embed_rtg(R_t) + embed_time(t)``, a state token ``W_state @ features(s_t) +
+embed_time(t)``, an action token ``embed_action(a_t) + embed_time(t)``; ``embed(window)`` returns
+those tokens (the backbone adds its own positional embedding).
 """
 from __future__ import annotations
 
@@ -65,6 +72,25 @@ class ModelAdapter(Protocol):
     @property
     def W_state(self) -> torch.Tensor:
         """State embedding ``[d_model, n_features]`` over the flattened observation."""
+
+    @property
+    def b_mlp_out(self) -> torch.Tensor:
+        """Each layer's MLP output bias ``[n_layers, d_model]`` (zeros for MLPs without one).
+
+        Needed because TransformerLens 4's native gated MLP has no ``b_out``: an adapter that adds
+        it back (by a hook) reports it here, so per-neuron attribution stays exact."""
+
+    def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
+        """Return-to-go values ``[N]`` float (reward units) -> the RTG token embeddings
+        ``[N, d_model]`` without the time term (an RTG token is ``embed_rtg(R) + embed_time(t)``)."""
+
+    def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """Episode timesteps ``[N]`` int64 -> the time embeddings ``[N, d_model]`` added to every
+        token of that step."""
+
+    def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
+        """Action indices ``[N]`` int64 (``pad_action`` allowed) -> action token embeddings
+        ``[N, d_model]`` without the time term."""
 
     def features(self, observations: torch.Tensor) -> torch.Tensor:
         """Observations ``[..., W, H, C]`` -> flattened model input features ``[..., n_features]``."""

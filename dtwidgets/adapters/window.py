@@ -109,16 +109,35 @@ def make_window(
         raise ValueError(f"expected {t - 1} actions between {t} observations, got {a.numel()}")
     T = n_timesteps
     obs, r, ts = obs[-T:], r[-T:], ts[-T:]
-    a = a[-(T - 1):] if T > 1 else a[:0]
     k = obs.shape[0]
-    n_pad = T - k
     o = torch.zeros((T, *obs.shape[1:]), dtype=obs.dtype)
-    o[n_pad:] = obs
-    rr = torch.full((T,), float(r[0]), dtype=torch.float32)
-    rr[n_pad:] = r
+    o[T - k:] = obs
+    rr = torch.zeros(T, dtype=torch.float32)
+    rr[T - k:] = r
     tt = torch.zeros(T, dtype=torch.long)
-    tt[n_pad:] = ts
-    aa = torch.full((max(T - 1, 0),), pad_action, dtype=torch.long)
+    tt[T - k:] = ts
+    aa = torch.zeros(max(T - 1, 0), dtype=torch.long)
     if k > 1:
         aa[T - k:] = a[-(k - 1):]
-    return TrajectoryWindow(o[None], aa[None], rr[None], tt[None], torch.tensor([n_pad]))
+    return pad_left(o[None], aa[None], rr[None], tt[None], torch.tensor([T - k]), pad_action)
+
+
+def pad_left(observations, actions, rtgs, timesteps, n_pad, pad_action: int) -> TrajectoryWindow:
+    """THE padding rule (the one implementation): rows whose real steps are right-aligned get, on
+    their first ``n_pad[b]`` steps, an all-zero observation, the pad action, the RTG of the first
+    real step and timestep 0 (whatever those entries held before).
+
+    Args:
+        observations ``[B, T, W, H, C]``, actions ``[B, T-1]``, rtgs ``[B, T]``, timesteps ``[B, T]``:
+            tensors (or arrays) with the real steps at the end of each row.
+        n_pad: ``[B]`` padded steps per row (``0 <= n_pad < T``).
+        pad_action: the model's pad action index (``n_actions``).
+    """
+    obs, act = torch.as_tensor(observations), torch.as_tensor(actions).long()
+    r, ts, n = torch.as_tensor(rtgs).float(), torch.as_tensor(timesteps).long(), torch.as_tensor(n_pad).long()
+    T = r.shape[1]
+    pad = torch.arange(T)[None, :] < n[:, None]  # [B, T]
+    first = r.gather(1, n.clamp(max=T - 1)[:, None])
+    return TrajectoryWindow(obs.masked_fill(pad.reshape(*pad.shape, *([1] * (obs.ndim - 2))), 0),
+                            act.masked_fill(pad[:, : max(T - 1, 0)], pad_action), torch.where(pad, first, r),
+                            ts.masked_fill(pad, 0), n)

@@ -5,7 +5,8 @@ No widgets. Every function works for any layer/head count and token layout, unde
 3.x (``HookedTransformer``) and 4.x (``TransformerBridge``).
 
 ===============================  ==========================================================
-``preference_direction``         ``W_a - W_b`` from the action head
+``preference_direction``         ``W_a - W_b`` from the action head (optionally ``ln_final.w`` folded)
+                                 -> :class:`PreferenceDirection`
 ``logit_attribution``            exact direct logit attribution (embeddings, heads per source
                                  token, b_O, MLPs / neurons, biases) -> :class:`LogitAttribution`
 ``logit_lens``                   accumulated residual along the direction -> :class:`LogitLens`
@@ -26,26 +27,27 @@ No widgets. Every function works for any layer/head count and token layout, unde
 from .ablation import AblationResult, SingleAblations, ablate, ablation_hooks, mean_activations, single_component_ablations
 from .attention import AttentionPatterns, attention_patterns
 from .attribution import (LogitAttribution, LogitLens, attribution_hooks, component_stack, direct_contributions,
-                          logit_attribution, logit_lens, preference_direction)
+                          logit_attribution, logit_lens)
 from .bundle import StateAnalysis, analyze_state
+from .directions import PreferenceDirection, preference_direction
 from .circuits import CircuitMap, ov_map, qk_map
 from .embeddings import (RTGEmbeddingProjection, StateEmbeddingProjection, TimeEmbeddingProjection,
                          rtg_embedding_projection, state_embedding_projection, time_embedding_projection)
 from .patching import PatchingResult, activation_patching, patched_logits
-from .reference import ReferenceNumbers, ScenarioNumbers, reference_numbers, scenario_observation
+from .reference import ReferenceNumbers, ScenarioNumbers, reference_numbers
 from .rtg_scan import RTGScan, default_rtgs, rtg_scan
 
 __all__ = [
     "AblationResult", "SingleAblations", "ablate", "ablation_hooks", "mean_activations", "single_component_ablations",
     "AttentionPatterns", "attention_patterns",
     "LogitAttribution", "LogitLens", "attribution_hooks", "component_stack", "direct_contributions",
-    "logit_attribution", "logit_lens", "preference_direction",
+    "logit_attribution", "logit_lens", "preference_direction", "PreferenceDirection",
     "StateAnalysis", "analyze_state",
     "CircuitMap", "ov_map", "qk_map",
     "RTGEmbeddingProjection", "StateEmbeddingProjection", "TimeEmbeddingProjection",
     "rtg_embedding_projection", "state_embedding_projection", "time_embedding_projection",
     "PatchingResult", "activation_patching", "patched_logits",
-    "ReferenceNumbers", "ScenarioNumbers", "reference_numbers", "scenario_observation",
+    "ReferenceNumbers", "ScenarioNumbers", "reference_numbers",
     "RTGScan", "default_rtgs", "rtg_scan",
 ]
 

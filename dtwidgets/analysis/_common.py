@@ -1,7 +1,8 @@
 """Shared helpers of the analysis layer: names, directions, weights and batched hook plumbing.
 
 Everything here works on any :class:`~dtwidgets.adapters.ModelAdapter` whose backbone is a
-TransformerLens ``HookedTransformer`` (TL 3.x) or ``TransformerBridge`` (TL 4.x).
+TransformerLens ``HookedTransformer`` (TL 3.x) or ``TransformerBridge`` (TL 4.x), through the
+protocol's members only.
 """
 from __future__ import annotations
 
@@ -12,55 +13,51 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
+from .directions import direction_label  # noqa: F401  (re-exported for the analysis modules)
 
 COMPONENT_RE = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|(MLP))$")
 
 
 # ---- model facts ---------------------------------------------------------------------------------
-def n_layers(adapter) -> int:
+def n_layers(adapter: ModelAdapter) -> int:
     return int(adapter.backbone.cfg.n_layers)
 
 
-def n_heads(adapter) -> int:
+def n_heads(adapter: ModelAdapter) -> int:
     return int(adapter.backbone.cfg.n_heads)
 
 
-def d_head(adapter) -> int:
+def d_head(adapter: ModelAdapter) -> int:
     return int(adapter.backbone.cfg.d_head)
 
 
-def d_mlp(adapter) -> int:
+def d_mlp(adapter: ModelAdapter) -> int:
     return int(adapter.backbone.cfg.d_mlp)
 
 
-def normalization(adapter) -> str | None:
+def normalization(adapter: ModelAdapter) -> str | None:
     """``None``, ``"LN"`` or ``"LNPre"`` (the backbone's ``normalization_type``)."""
     return adapter.backbone.cfg.normalization_type
 
 
-def head_labels(adapter) -> list[str]:
+def head_labels(adapter: ModelAdapter) -> list[str]:
     """``["L0H0", "L0H1", ...]`` in TransformerLens' ``stack_head_results`` order."""
     return [f"L{l}H{h}" for l in range(n_layers(adapter)) for h in range(n_heads(adapter))]
 
 
-def mlp_labels(adapter) -> list[str]:
+def mlp_labels(adapter: ModelAdapter) -> list[str]:
     return [f"L{l}MLP" for l in range(n_layers(adapter))]
 
 
-def action_index(adapter, action) -> int:
-    """An action given by name (``"forward"``) or index -> index; clear error otherwise.
-
-    Only needs ``adapter.action_names``, so hand-written adapters work too."""
+def action_index(adapter: ModelAdapter, action) -> int:
+    """An action given by name (``"forward"``) or index -> index; clear error otherwise."""
     return resolve_action(adapter.action_names, action)
 
 
-def direction_label(adapter, a, b=None) -> str:
-    an = adapter.action_names[action_index(adapter, a)]
-    return an if b is None else f"{an} − {adapter.action_names[action_index(adapter, b)]}"
-
-
-def ln_params(adapter, which: str, layer: int | None = None):
+def ln_params(adapter: ModelAdapter, which: str, layer: int | None = None):
     """``(w, b)`` of a LayerNorm (``"ln_final"``, ``"ln1"``, ``"ln2"``) for LN models, ``(None, None)`` otherwise.
 
     Both TransformerLens majors expose the affine parameters as ``.w`` / ``.b``.
@@ -72,61 +69,7 @@ def ln_params(adapter, which: str, layer: int | None = None):
     return mod.w.detach(), mod.b.detach()
 
 
-def mlp_b_out(adapter) -> torch.Tensor:
-    """MLP output biases ``[L, d_model]``.
-
-    TL 4's native gated MLP has no ``b_out``; the project's DT keeps it in ``model.gated_biases``
-    (added by a hook), which is read here when present.
-    """
-    gb = getattr(getattr(adapter, "model", None), "gated_biases", None)
-    if gb is not None:
-        return gb.b_out.detach()
-    return adapter.backbone.b_out.detach()
-
-
-def effective_direction(adapter, a, b=None) -> tuple[torch.Tensor, float, float]:
-    """The residual-stream direction read by the action head, with ``ln_final``'s weight folded in.
-
-    ``logit[a] - logit[b] = normalize(resid) · dir_eff + ln_bias_term + bias_term`` where
-    ``normalize`` is ``ln_final`` without its affine part (identity for models without LN).
-
-    Returns:
-        ``(dir_eff [d_model], ln_bias_term, bias_term)``: ``dir_eff = (W_a - W_b) * ln_final.w``
-        (just ``W_a - W_b`` for LNPre / no LN), ``ln_bias_term = ln_final.b · (W_a - W_b)`` (0
-        without LN) and ``bias_term = b_a - b_b``. With ``b=None`` the direction is ``W_a`` alone.
-    """
-    W, bias = adapter.W_action, adapter.b_action
-    ia = action_index(adapter, a)
-    d = W[ia].clone()
-    bt = float(bias[ia])
-    if b is not None:
-        ib = action_index(adapter, b)
-        d = d - W[ib]
-        bt -= float(bias[ib])
-    w, lb = ln_params(adapter, "ln_final")
-    if w is None:
-        return d, 0.0, bt
-    return d * w, float(lb @ d), bt
-
-
-def resolve_direction(adapter, direction, b=None) -> tuple[torch.Tensor, str]:
-    """``direction`` as an action (name/index, with optional ``b``), a ``(a, b)`` pair or a
-    ``[d_model]`` vector -> ``(vector, label)``. Action directions are raw ``W_a - W_b`` rows
-    (no LN folding); see :func:`effective_direction` for the folded one."""
-    if isinstance(direction, tuple) and len(direction) == 2 and b is None:
-        direction, b = direction
-    if isinstance(direction, (str, int, np.integer)):
-        from .attribution import preference_direction
-
-        return preference_direction(adapter, direction, b), direction_label(adapter, direction, b)
-    v = torch.as_tensor(np.asarray(direction) if not torch.is_tensor(direction) else direction).float()
-    d_model = adapter.W_action.shape[1]
-    if v.shape != (d_model,):
-        raise ValueError(f"expected a direction of shape ({d_model},) or an action name/index, got shape {tuple(v.shape)}")
-    return v, "custom direction"
-
-
-def apply_ln(adapter, cache, stack: torch.Tensor, pos, layer: int = -1) -> torch.Tensor:
+def apply_ln(adapter: ModelAdapter, cache, stack: torch.Tensor, pos, layer: int = -1) -> torch.Tensor:
     """``cache.apply_ln_to_stack(stack, layer, pos_slice=pos)``: centre and divide by the cached
     LayerNorm scale of ``layer``'s attention input (``-1``: ``ln_final``); identity without LN."""
     if not normalization(adapter):
@@ -135,7 +78,7 @@ def apply_ln(adapter, cache, stack: torch.Tensor, pos, layer: int = -1) -> torch
 
 
 # ---- components ----------------------------------------------------------------------------------
-def parse_component(adapter, name: str) -> tuple[str, int, int | None]:
+def parse_component(adapter: ModelAdapter, name: str) -> tuple[str, int, int | None]:
     """``"L0H1"`` -> ``("head", 0, 1)``, ``"L1MLP"`` -> ``("mlp", 1, None)``, ``"L0N12"`` -> ``("neuron", 0, 12)``."""
     m = COMPONENT_RE.match(str(name))
     if not m:
@@ -163,7 +106,7 @@ def hook_for(kind: str, layer: int) -> str:
 
 # ---- running -------------------------------------------------------------------------------------
 @contextmanager
-def backbone_hooks(adapter, fwd_hooks: Sequence):
+def backbone_hooks(adapter: ModelAdapter, fwd_hooks: Sequence):
     """Temporarily attach forward hooks to the backbone (so ``adapter.run_with_cache`` sees them)."""
     if not fwd_hooks:
         yield
@@ -172,7 +115,7 @@ def backbone_hooks(adapter, fwd_hooks: Sequence):
         yield
 
 
-def run_with_cache(adapter, window, names_filter=None, fwd_hooks: Sequence = ()):
+def run_with_cache(adapter: ModelAdapter, window: TrajectoryWindow, names_filter=None, fwd_hooks: Sequence = ()):
     """``adapter.run_with_cache`` with optional backbone forward hooks active during the run."""
     with backbone_hooks(adapter, fwd_hooks):
         return adapter.run_with_cache(window, names_filter=names_filter)

@@ -20,17 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .attribution import attribution_hooks, logit_attribution
 
 
-def ablation_hook_names(adapter) -> list[str]:
+def ablation_hook_names(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
     return [C.hook_for(k, l) for l in range(L) for k in ("head", "mlp", "neuron")]
 
 
 @torch.inference_mode()
-def mean_activations(adapter, windows, batch_size: int = 256) -> dict[str, torch.Tensor]:
+def mean_activations(adapter: ModelAdapter, windows, batch_size: int = 256) -> dict[str, torch.Tensor]:
     """Position-wise means of every ablatable activation over reference windows.
 
     Args:
@@ -52,7 +54,8 @@ def mean_activations(adapter, windows, batch_size: int = 256) -> dict[str, torch
     return {k: (v / n).float() for k, v in sums.items()}
 
 
-def ablation_hooks(adapter, rows_components, batch_size: int, mode: str = "zero", means=None, positions=None):
+def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode: str = "zero", means=None,
+                   positions=None):
     """Forward hooks ablating, in row ``r`` of a batch, the components assigned to it.
 
     Args:
@@ -89,13 +92,20 @@ def ablation_hooks(adapter, rows_components, batch_size: int, mode: str = "zero"
 
 
 def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):
+    """A hook writing the replacement into the (row, component) pairs of ``mask`` ``[B, width]`` at
+    the positions ``pos`` ``[P]``, in place: only the ablated entries are touched, so a batch of many
+    single ablations costs no more than one pass over their own rows."""
+    rows, cols = (ix[:, None] for ix in mask.nonzero(as_tuple=True))  # [M, 1]
+    ps = pos.nonzero()[:, 0][None, :]  # [1, Q]
+    whole = mask.shape[1] == 1  # an MLP: the whole output vector
+
     def hook(act, hook):
         # act: [B, P, H, d_head] (hook_z), [B, P, d_model] (mlp_out) or [B, P, d_mlp] (post)
-        m = mask[:, None, :] & pos[None, :, None]  # [B, P, width]
-        if act.ndim == 4:
-            m = m[..., None]
-        r = torch.zeros((), dtype=act.dtype) if repl is None else repl.to(act.dtype)
-        return torch.where(m, r, act)
+        if whole:
+            act[rows, ps] = 0 if repl is None else repl[ps].to(act.dtype)
+        else:
+            act[rows, ps, cols] = 0 if repl is None else repl[ps, cols].to(act.dtype)
+        return act
 
     return hook
 
@@ -130,7 +140,8 @@ class AblationResult:
 
 
 @torch.inference_mode()
-def ablate(adapter, window, components, a=None, b=None, *, mode: str = "zero", means=None,
+def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, b=None, *, mode: str = "zero",
+           means=None,
            positions=None, baseline=None) -> AblationResult:
     """Ablate ``components`` (e.g. ``["L0H1", "L1MLP", "L0N12"]``) together and compare.
 
@@ -196,7 +207,8 @@ class SingleAblations:
 
 
 @torch.inference_mode()
-def single_component_ablations(adapter, window, a=None, b=None, *, components=None, mode: str = "zero",
+def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, a=None, b=None, *,
+                               components=None, mode: str = "zero",
                                means=None, positions=None, baseline_logits=None) -> SingleAblations:
     """Ablate each component alone, all in ONE forward (row ``k`` of a replicated window ablates
     component ``k``).

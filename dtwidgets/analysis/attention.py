@@ -6,10 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 
-def attention_hooks(adapter, scores: bool = False) -> list[str]:
+def attention_hooks(adapter: ModelAdapter, scores: bool = False) -> list[str]:
     L = C.n_layers(adapter)
     names = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
     # scores are recomputed from q and k: on TL 4.3 bridges the cached ``hook_attn_scores`` holds the
@@ -45,7 +47,8 @@ class AttentionPatterns:
 
 
 @torch.inference_mode()
-def attention_patterns(adapter, window, *, cache=None, row: int = 0, scores: bool = False) -> AttentionPatterns:
+def attention_patterns(adapter: ModelAdapter, window: TrajectoryWindow, *, cache=None, row: int = 0,
+                       scores: bool = False) -> AttentionPatterns:
     """Every head's attention pattern ``[L*H, P, P]`` (from ``cache`` if given, else one forward)."""
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=attention_hooks(adapter, scores))

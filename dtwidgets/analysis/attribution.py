@@ -18,18 +18,21 @@ separately. The shares sum to the model's logit difference (to float32 precision
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .directions import preference_direction
 
 SOURCE_TERMS = ("token embedding", "time embedding", "pos embedding", "value bias")
 EMBED_HOOKS = {"rtg": "dt.hook_rtg_embed", "state": "dt.hook_state_embed", "action": "dt.hook_action_embed"}
 
 
-def attribution_hooks(adapter, per_source: bool = True, per_neuron: bool = False) -> list[str]:
+def attribution_hooks(adapter: ModelAdapter, per_source: bool = True, per_neuron: bool = False) -> list[str]:
     """The cache entries :func:`logit_attribution` reads (use as ``names_filter``)."""
     L = C.n_layers(adapter)
     names = ["hook_pos_embed", "dt.hook_time_embed", *EMBED_HOOKS.values()]
@@ -41,17 +44,6 @@ def attribution_hooks(adapter, per_source: bool = True, per_neuron: bool = False
     if per_neuron:
         names += [f"blocks.{l}.mlp.hook_post" for l in range(L)]
     return names
-
-
-def preference_direction(adapter, a, b=None) -> torch.Tensor:
-    """``W_a - W_b`` ``[d_model]`` from the action head (``W_a`` alone when ``b`` is None).
-
-    Actions are names (``"forward"``) or indices. This is the raw head row difference; for LN
-    models the attribution folds ``ln_final.w`` into it (see :func:`C.effective_direction`).
-    """
-    W = adapter.W_action
-    d = W[C.action_index(adapter, a)].clone()
-    return d if b is None else d - W[C.action_index(adapter, b)]
 
 
 @dataclass
@@ -93,7 +85,7 @@ class LogitAttribution:
     source_term_labels: tuple[str, ...] = SOURCE_TERMS
     neuron_values: np.ndarray | None = None
     mlp_bias_values: np.ndarray | None = None
-    logits: np.ndarray = field(default=None)  # type: ignore[assignment]
+    logits: np.ndarray | None = None
 
     @property
     def total(self) -> float:
@@ -126,7 +118,7 @@ def position_cache(cache, pos: int):
     return ActivationCache(d, cache.model)
 
 
-def _token_terms(adapter, cache, pos: int):
+def _token_terms(adapter: ModelAdapter, cache, pos: int):
     """The embedding terms of the token at ``pos``: ``([B, d] tensors, labels)``."""
     kind, t = adapter.layout.kinds[pos], adapter.layout.timestep_of[pos]
     tok = adapter.layout.labels()[pos]
@@ -134,17 +126,20 @@ def _token_terms(adapter, cache, pos: int):
     return terms, [f"{kind} embed ({tok})", f"time embed ({tok})", f"pos embed ({tok})"]
 
 
-def component_stack(adapter, cache, pos: int):
+def component_stack(adapter: ModelAdapter, cache, pos: int):
     """Every additive component of the final residual stream at ``pos``, before ``ln_final``.
 
     Returns ``(stack [N, B, d_model], labels, kinds)`` in the order embeddings, heads (TL's
-    ``stack_head_results``), attention biases ``b_O``, MLP outputs (``hook_mlp_out``). The
-    stack sums to ``resid_post`` of the last layer.
+    ``stack_head_results`` order: ``z[pos, h] @ W_O[l, h]``, layer-major), attention biases ``b_O``,
+    MLP outputs (``hook_mlp_out``). The stack sums to ``resid_post`` of the last layer.
     """
     L = C.n_layers(adapter)
     terms, labels = _token_terms(adapter, cache, pos)
     kinds = ["embed"] * 3
-    heads, hl = position_cache(cache, pos).stack_head_results(layer=-1, return_labels=True, pos_slice=0, apply_ln=False)
+    W_O = adapter.backbone.W_O.detach()  # [L, H, d_head, d_model]
+    heads = torch.cat([torch.einsum("bhe,hed->hbd", cache[f"blocks.{l}.attn.hook_z"][:, pos], W_O[l])
+                       for l in range(L)])  # [L*H, B, d]
+    hl = C.head_labels(adapter)
     B = heads.shape[1]
     b_O = adapter.backbone.b_O.detach()[:, None, :].expand(L, B, -1)
     mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] for l in range(L)])
@@ -154,27 +149,27 @@ def component_stack(adapter, cache, pos: int):
     return stack, labels, kinds
 
 
-def direct_contributions(adapter, cache, pos: int, a, b=None):
+def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
     """Shares of every component along ``a - b``: ``(values [N, B] tensor, labels, kinds)``.
 
     ``values.sum(0)`` equals the logit difference of every batch row. Vectorised over the batch
     (used by the RTG scan).
     """
-    d, ln_bias, bias = C.effective_direction(adapter, a, b)
+    pd = preference_direction(adapter, a, b, fold_ln=True)
     stack, labels, kinds = component_stack(adapter, cache, pos)
-    vals = C.apply_ln(adapter, position_cache(cache, pos), stack, 0) @ d  # [N, B]
+    vals = C.apply_ln(adapter, position_cache(cache, pos), stack, 0) @ pd.vector  # [N, B]
     B = vals.shape[1]
     consts, clabels = [], []
     if C.normalization(adapter) == "LN":
-        consts.append(ln_bias)
+        consts.append(pd.ln_bias)
         clabels.append("ln_final.b")
-    consts.append(bias)
+    consts.append(pd.bias)
     clabels.append("action bias")
     vals = torch.cat([vals, torch.tensor(consts, dtype=vals.dtype)[:, None].expand(-1, B)])
     return vals, labels + clabels, kinds + ["bias"] * len(clabels)
 
 
-def _per_source(adapter, cache, pos: int, d: torch.Tensor):
+def _per_source(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
     """Head shares split by source token ``[L*H, P, B]`` and layer-0 source terms ``[H, P, 4, B]``."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     W_O = adapter.backbone.W_O.detach()  # [L, H, dh, d]
@@ -211,7 +206,8 @@ def _per_source(adapter, cache, pos: int, d: torch.Tensor):
 
 
 @torch.inference_mode()
-def logit_attribution(adapter, window, a, b=None, per_source: bool = True, per_neuron: bool = False, *,
+def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, per_source: bool = True,
+                      per_neuron: bool = False, *,
                       cache=None, logits=None, row: int = 0, position: int | None = None) -> LogitAttribution:
     """Decompose ``logit[a] - logit[b]`` at the prediction position into every component.
 
@@ -240,7 +236,7 @@ def logit_attribution(adapter, window, a, b=None, per_source: bool = True, per_n
         logit_row = C.np32(lg)
     else:  # the adapter only returns logits at the prediction position
         logit_diff, logit_row = float(vals[:, row].double().sum()), None
-    d = C.effective_direction(adapter, a, b)[0]
+    d = preference_direction(adapter, a, b, fold_ln=True).vector
     res = LogitAttribution(values=C.np32(vals[:, row]), labels=labels, kinds=kinds, logit_diff=logit_diff,
                            direction=C.direction_label(adapter, a, b), position=pos,
                            head_labels=C.head_labels(adapter), source_labels=adapter.layout.labels(),
@@ -254,7 +250,7 @@ def logit_attribution(adapter, window, a, b=None, per_source: bool = True, per_n
         neurons = at_pos.stack_neuron_results(layer=-1, pos_slice=0)  # [L*d_mlp, B, d]
         nv = C.apply_ln(adapter, at_pos, neurons, 0) @ d
         B = nv.shape[-1]
-        bo = C.apply_ln(adapter, at_pos, C.mlp_b_out(adapter)[:, None, :].expand(L, B, -1), 0) @ d
+        bo = C.apply_ln(adapter, at_pos, adapter.b_mlp_out[:, None, :].expand(L, B, -1), 0) @ d
         res.neuron_values = C.np32(nv[:, row].reshape(L, -1))
         res.mlp_bias_values = C.np32(bo[:, row])
     return res
@@ -280,16 +276,17 @@ class LogitLens:
 
 
 @torch.inference_mode()
-def logit_lens(adapter, window, a, b=None, *, cache=None, row: int = 0, position: int | None = None) -> LogitLens:
+def logit_lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, *, cache=None, row: int = 0,
+               position: int | None = None) -> LogitLens:
     """Logit lens along ``a - b``: ``accumulated_resid`` + ``apply_ln_to_stack(recompute_ln=True)``."""
     pos = adapter.layout.prediction_position if position is None else int(position)
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=lambda n: n.endswith(("resid_pre", "resid_mid", "resid_post")))
     acc = cache.accumulated_resid(layer=-1, incl_mid=True, apply_ln=False, pos_slice=pos)  # [K, B, d]
-    bias = C.effective_direction(adapter, a, b)[2]
+    pd = preference_direction(adapter, a, b)
     if C.normalization(adapter):  # ln_final (affine part included) with per-checkpoint statistics
         acc = cache.apply_ln_to_stack(acc, layer=-1, pos_slice=pos, recompute_ln=True)
-    vals = acc[:, row] @ preference_direction(adapter, a, b) + bias
+    vals = acc[:, row] @ pd.vector + pd.bias
     labels = ["embeddings"]
     for l in range(C.n_layers(adapter)):
         labels += [f"L{l} attn", f"L{l} MLP"]

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .ablation import SingleAblations, ablation_hooks
 from .attention import AttentionPatterns, attention_patterns
 from .attribution import LogitAttribution, attribution_hooks, logit_attribution
+from ._tokens import replicated_tokens, run_tokens_with_cache
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
 
 
@@ -39,9 +42,20 @@ class StateAnalysis:
     attention: AttentionPatterns
 
 
+def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor, names, hooks):
+    """Logits and cache of ``[window × n_same | window.with_rtg(r) for r in rtgs]``, the window
+    embedded once when the adapter's tokens allow it (see :mod:`._tokens`)."""
+    rep = replicated_tokens(adapter, window, n_same, rtgs)
+    if rep is not None:
+        return run_tokens_with_cache(adapter, rep[0], rep[1], names, hooks)
+    batch = TrajectoryWindow.cat([window.repeat(n_same), window.repeat(len(rtgs)).with_rtg(rtgs)])
+    return C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
+
+
 @torch.inference_mode()
-def analyze_state(adapter, window, a, b=None, rtgs=None, *, ablation_mode: str = "zero", means=None,
-                  per_source: bool = True, per_neuron: bool = False) -> StateAnalysis:
+def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None, *,
+                  ablation_mode: str = "zero", means=None, per_source: bool = True,
+                  per_neuron: bool = False) -> StateAnalysis:
     """Forward + cache + attribution + every single-component ablation + RTG scan, batched.
 
     Args:
@@ -58,10 +72,9 @@ def analyze_state(adapter, window, a, b=None, rtgs=None, *, ablation_mode: str =
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
     K, R = len(comps), len(r)
-    batch = type(window).cat([window.repeat(1 + K), window.repeat(R).with_rtg(torch.as_tensor(r))])
     hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(comps)], 1 + K + R, ablation_mode, means)
     names = sorted(set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter)))
-    logits, cache = C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
+    logits, cache = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks)
 
     clean = cache.apply_slice_to_batch_dim(slice(0, 1))
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])

@@ -38,7 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .directions import preference_direction
 
 KEYS = ("rtg", "action", "pos", "time")
 
@@ -71,11 +74,11 @@ class CircuitMap:
     terms: str
 
 
-def _centre(x: torch.Tensor, adapter) -> torch.Tensor:
+def _centre(x: torch.Tensor, adapter: ModelAdapter) -> torch.Tensor:
     return x - x.mean(-1, keepdim=True) if C.normalization(adapter) else x
 
 
-def _obs_side(adapter, layer: int, scale=None) -> torch.Tensor:
+def _obs_side(adapter: ModelAdapter, layer: int, scale=None) -> torch.Tensor:
     """``E'`` ``[n_features, d_model]``: state-embedding columns as they enter layer ``layer``'s attention."""
     E = _centre(adapter.W_state.T, adapter)
     w1, _ = C.ln_params(adapter, "ln1", layer)
@@ -84,25 +87,22 @@ def _obs_side(adapter, layer: int, scale=None) -> torch.Tensor:
     return E if scale is None else E / scale
 
 
-def _key_vector(adapter, layer: int, key, index) -> tuple[torch.Tensor, str]:
+def _key_vector(adapter: ModelAdapter, layer: int, key, index) -> tuple[torch.Tensor, str]:
     """Weight-only key input ``x_key`` (after ln1, self-normalised) and its label."""
-    m = adapter.model
     if torch.is_tensor(key) or isinstance(key, np.ndarray):
         x, label = torch.as_tensor(key).float(), "custom key"
     elif key == "rtg":
         r = 1.0 if index is None else float(index)
-        x, label = m.reward_embedding[0].weight.detach()[:, 0] * r, f"rtg × {r:g}"
+        x, label = adapter.embed_rtg(torch.tensor([r]))[0], f"rtg × {r:g}"
     elif key == "action":
         i = C.action_index(adapter, 0 if index is None else index)
-        x, label = m.action_embedding[0].weight.detach()[i], f"action {adapter.action_names[i]}"
+        x, label = adapter.embed_action(torch.tensor([i]))[0], f"action {adapter.action_names[i]}"
     elif key == "pos":
         i = 0 if index is None else int(index)
         x, label = adapter.backbone.W_pos.detach()[i], f"pos {i} ({adapter.layout.labels()[i]})"
     elif key == "time":
         t = 0 if index is None else int(index)
-        emb = m.time_embedding
-        x = emb.weight.detach()[t] if isinstance(emb, torch.nn.Embedding) else emb(torch.tensor([[float(t)]]))[0]
-        label = f"time {t}"
+        x, label = adapter.embed_time(torch.tensor([t]))[0], f"time {t}"
     else:
         raise ValueError(f"expected key in {KEYS} or a [d_model] vector, got {key!r}")
     if C.normalization(adapter):
@@ -115,7 +115,8 @@ def _key_vector(adapter, layer: int, key, index) -> tuple[torch.Tensor, str]:
 
 
 @torch.inference_mode()
-def qk_map(adapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *, window=None, key_position=None,
+def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *,
+           window: TrajectoryWindow | None = None, key_position=None,
            query_position=None, row: int = 0) -> CircuitMap:
     """How each observation feature at the query (state) token changes the score towards a key.
 
@@ -165,7 +166,8 @@ def qk_map(adapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *,
 
 
 @torch.inference_mode()
-def ov_map(adapter, layer: int = 0, head: int = 0, a=None, b=None, *, window=None, source_position=None,
+def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None, *,
+           window: TrajectoryWindow | None = None, source_position=None,
            row: int = 0) -> CircuitMap:
     """How attending to a state token with feature ``i`` moves the preference ``a - b`` (per unit attention).
 
@@ -182,11 +184,8 @@ def ov_map(adapter, layer: int = 0, head: int = 0, a=None, b=None, *, window=Non
     bb, lay = adapter.backbone, adapter.layout
     if a is None:
         a, b = 0, 1
-    if isinstance(a, (str, int, np.integer)):
-        d, dlabel = C.effective_direction(adapter, a, b)[0], C.direction_label(adapter, a, b)
-    else:
-        d, dlabel = C.resolve_direction(adapter, a, b)
-    d = _centre(d, adapter)
+    pd = preference_direction(adapter, a, b, fold_ln=True)
+    d, dlabel = _centre(pd.vector, adapter), pd.label
     OV = bb.OV[layer, head]  # FactoredMatrix W_V W_O [d_model, d_model]
     attn = None
     if window is None:

@@ -2,8 +2,8 @@
 
 These are static (weight-only) views. They project an embedding vector onto the raw
 preference direction ``W_a - W_b``, with ``ln_final.w`` folded in for LN models. They ignore
-LayerNorm scales and everything that happens in the layers. Weights are read from the DT (``adapter.model``):
-``state_embedding`` (also ``adapter.W_state``), ``reward_embedding`` and ``time_embedding``.
+LayerNorm scales and everything that happens in the layers. Embeddings come through the protocol:
+``adapter.W_state``, ``adapter.embed_rtg`` and ``adapter.embed_time``.
 """
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
-
-
-def _direction(adapter, a, b, fold_ln: bool):
-    if isinstance(a, (str, int, np.integer)):
-        d = C.effective_direction(adapter, a, b)[0] if fold_ln else C.resolve_direction(adapter, a, b)[0]
-        return d, C.direction_label(adapter, a, b)
-    return C.resolve_direction(adapter, a, b)
+from .directions import preference_direction
 
 
 @dataclass
@@ -51,13 +46,15 @@ class StateEmbeddingProjection:
 
 
 @torch.inference_mode()
-def state_embedding_projection(adapter, a, b=None, *, bins: int = 30, fold_ln: bool = True) -> StateEmbeddingProjection:
+def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 30,
+                               fold_ln: bool = True) -> StateEmbeddingProjection:
     """``dir · W_state`` reshaped to ``[C, W, H]`` plus a histogram.
 
     Args:
         a, b: actions (``W_a - W_b``; ``ln_final.w`` folded in when ``fold_ln``) or a ``[d_model]`` vector as ``a``.
     """
-    d, label = _direction(adapter, a, b, fold_ln)
+    pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
+    d, label = pd.vector, pd.label
     W = adapter.W_state  # [d, n_features]
     flat = C.np32(d @ W)
     norms = W.norm(dim=0)
@@ -71,10 +68,12 @@ def state_embedding_projection(adapter, a, b=None, *, bins: int = 30, fold_ln: b
 
 @dataclass
 class RTGEmbeddingProjection:
-    """The RTG embedding ``rtg * w_rtg`` read along a direction (linear in RTG: no bias).
+    """The RTG embedding ``embed_rtg(rtg)`` read along a direction.
 
     Attributes:
-        rtgs: ``[R]``; values: ``[R]`` = ``rtg * slope``; slope: ``w_rtg · dir`` (per unit RTG).
+        rtgs: ``[R]``; values: ``[R]`` = ``embed_rtg(rtg) · dir`` in logit units.
+        slope: ``(embed_rtg(1) - embed_rtg(0)) · dir`` per unit RTG; for our DT's linear RTG
+            embedding without bias (``rtg * w_rtg``) ``values == rtgs * slope``.
     """
 
     rtgs: np.ndarray
@@ -84,18 +83,18 @@ class RTGEmbeddingProjection:
 
 
 @torch.inference_mode()
-def rtg_embedding_projection(adapter, a, b=None, rtgs=None, *, fold_ln: bool = True) -> RTGEmbeddingProjection:
-    """``rtg * (w_rtg · dir)`` over an RTG grid (default 101 values in the model's RTG range)."""
-    d, label = _direction(adapter, a, b, fold_ln)
-    w = adapter.model.reward_embedding[0].weight.detach()[:, 0]
-    slope = float(w @ d)
-    r = np.linspace(*_rtg_range(adapter), 101) if rtgs is None else np.asarray(rtgs, dtype=np.float64)
-    return RTGEmbeddingProjection(rtgs=r.astype(np.float32), values=(r * slope).astype(np.float32), slope=slope,
-                                  direction=label)
-
-
-def _rtg_range(adapter) -> tuple[float, float]:
-    return tuple(getattr(getattr(adapter, "cfg", None), "rtg_range", (-1.0, 1.0)))  # type: ignore[return-value]
+def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
+                             fold_ln: bool = True) -> RTGEmbeddingProjection:
+    """``embed_rtg(rtg) · dir`` over an RTG grid (default 101 values in the model's RTG range)."""
+    pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
+    d, label = pd.vector, pd.label
+    r = np.linspace(*adapter.rtg_range, 101) if rtgs is None else np.asarray(rtgs, dtype=np.float64)
+    emb = adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32))  # [R, d]
+    values = C.np32(emb @ d)
+    # slope of the linear part: (embed(1) - embed(0)) · dir (the exact slope of a linear RTG embedding)
+    ends = adapter.embed_rtg(torch.tensor([0.0, 1.0]))
+    slope = float((ends[1] - ends[0]) @ d)
+    return RTGEmbeddingProjection(rtgs=r.astype(np.float32), values=values, slope=slope, direction=label)
 
 
 @dataclass
@@ -112,15 +111,11 @@ class TimeEmbeddingProjection:
 
 
 @torch.inference_mode()
-def time_embedding_projection(adapter, a, b=None, timesteps=None, *, fold_ln: bool = True) -> TimeEmbeddingProjection:
+def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, *,
+                              fold_ln: bool = True) -> TimeEmbeddingProjection:
     """``time(t) · dir`` for ``timesteps`` (default: every timestep the embedding knows)."""
-    d, label = _direction(adapter, a, b, fold_ln)
-    emb = adapter.model.time_embedding
-    if isinstance(emb, torch.nn.Embedding):
-        t = torch.arange(emb.num_embeddings) if timesteps is None else torch.as_tensor(np.asarray(timesteps)).long()
-        vecs = emb(t)
-    else:  # linear time embedding: Linear(1, d) of the float timestep
-        max_t = getattr(adapter.cfg, "max_timestep", 1000)
-        t = torch.arange(max_t + 1) if timesteps is None else torch.as_tensor(np.asarray(timesteps)).long()
-        vecs = emb(t.float()[:, None])
+    pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
+    d, label = pd.vector, pd.label
+    t = torch.arange(adapter.max_timestep + 1) if timesteps is None else torch.as_tensor(np.asarray(timesteps)).long()
+    vecs = adapter.embed_time(t)
     return TimeEmbeddingProjection(timesteps=t.numpy(), values=C.np32(vecs.detach() @ d), direction=label)

@@ -22,10 +22,13 @@ residual-stream sweep against ``get_act_patch_resid_pre``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 
@@ -71,8 +74,9 @@ def _patch_hook(src: torch.Tensor, mask: torch.Tensor):
 
 
 @torch.inference_mode()
-def patched_logits(adapter, base, source, specs, *, chunk_size: int = 512, source_cache=None,
-                   include_base: bool = False) -> torch.Tensor:
+def patched_logits(adapter: ModelAdapter, base: TrajectoryWindow, source: TrajectoryWindow, specs, *,
+                   chunk_size: int = 512, source_cache=None,
+                   include_base: bool = False) -> Any:
     """Logits ``[K, A]`` of ``base`` with, in row ``k``, the activation ``specs[k]`` taken from ``source``.
 
     Args:
@@ -112,7 +116,8 @@ def patched_logits(adapter, base, source, specs, *, chunk_size: int = 512, sourc
 
 
 @torch.inference_mode()
-def activation_patching(adapter, clean, corrupted, a, b=None, *, reverse: bool = False,
+def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *,
+                        reverse: bool = False,
                         chunk_size: int = 512) -> PatchingResult:
     """Patch the residual stream (layer × position), every head (all positions and per position)
     and every MLP (all positions and per position), each in one row of a batched forward.
@@ -132,7 +137,7 @@ def activation_patching(adapter, clean, corrupted, a, b=None, *, reverse: bool =
 
     v_base, v_src = float(pref(adapter.forward(base))[0]), float(pref(adapter.forward(source))[0])
     resid_hooks = [f"blocks.{l}.hook_resid_pre" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
-    sweeps = {
+    sweeps: dict[str, list] = {
         "resid": [(n, p, None) for n in resid_hooks for p in range(P)],
         "heads": [(f"blocks.{l}.attn.hook_z", None, h) for l in range(L) for h in range(H)],
         "heads_by_pos": [(f"blocks.{l}.attn.hook_z", p, h) for l in range(L) for h in range(H) for p in range(P)],

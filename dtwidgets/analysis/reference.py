@@ -4,57 +4,25 @@ The target is the reference checkpoint ``ReproduceOriginalPostShort.pt`` (1 laye
 tokens ``[R, s]``, raw 7×7×3 observations, actions left/right/forward). It works with any model
 that has a ``forward`` and a ``right`` action and a 7×7 view.
 
-The scenarios are built with MiniGrid (``MiniGrid-Dynamic-Obstacles-8x8-v0``, ``max_steps=1000``,
-``reset(seed=0)``). All four moving balls are removed from the grid. Then:
-
-* ``"obstacle"``: the agent stays at its start (1, 1) facing east, with a blue ball placed directly
-  in front at (2, 1). It is evaluated at RTG 0.9, t = 0.
-* ``"goal"``: the agent is moved to (5, 6) facing east, so the goal at (6, 6) is directly in
-  front. It is evaluated at RTG −1, t = 0.
-
-In the agent's egocentric view the cell in front is ``(x, y) = (3, 5)``.
+The scenario observations (an obstacle in front, the goal in front, the seed-0 reset view) are
+built with MiniGrid by :func:`dtwidgets.data.scenarios.reference_observations` (the default), or
+passed in. ``"obstacle"`` is evaluated at RTG 0.9, ``"goal"`` at RTG −1, both at t = 0. In the
+agent's egocentric view the cell in front is ``(x, y) = (3, 5)``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .ablation import single_component_ablations
 from .embeddings import rtg_embedding_projection, state_embedding_projection
 
-ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
-FRONT = (3, 5)
-
-
-def scenario_observation(kind: str, seed: int = 0) -> np.ndarray:
-    """The agent's partial observation ``[7, 7, 3]`` uint8 for ``"obstacle"``, ``"goal"`` or ``"reset"``."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401  (registers the MiniGrid envs)
-    from minigrid.core.world_object import Ball
-
-    env = gym.make(ENV_ID, max_steps=1000)
-    obs, _ = env.reset(seed=seed)
-    if kind == "reset":
-        return obs["image"]
-    u = env.unwrapped
-    for o in u.obstacles:
-        if o.cur_pos is not None and u.grid.get(*o.cur_pos) is o:
-            u.grid.set(*o.cur_pos, None)
-    if kind == "obstacle":
-        u.agent_pos, u.agent_dir = (1, 1), 0
-        u.grid.set(2, 1, Ball("blue"))
-    elif kind == "goal":
-        u.agent_pos, u.agent_dir = (5, 6), 0
-        if u.grid.get(6, 6) is None or u.grid.get(6, 6).type != "goal":
-            raise RuntimeError("expected the Dynamic Obstacles goal at (6, 6)")
-    else:
-        raise ValueError(f"expected kind 'obstacle', 'goal' or 'reset', got {kind!r}")
-    img = u.gen_obs()["image"]
-    env.close()
-    return img
+FRONT = (3, 5)  # the cell in front of the agent in its 7×7 egocentric view
 
 
 @dataclass
@@ -113,14 +81,26 @@ class ReferenceNumbers:
         return "\n".join(lines)
 
 
-def _pairs(adapter):
+def _pairs(adapter: ModelAdapter):
     names = adapter.action_names
     return [(names[i], names[j]) for i, j in [(2, 1), (2, 0), (0, 1)] if max(i, j) < len(names)]
 
 
 @torch.inference_mode()
-def reference_numbers(adapter) -> ReferenceNumbers:
-    """Compute the reference post's numbers (see the module docstring for the scenarios)."""
+def reference_numbers(adapter: ModelAdapter, observations: Mapping[str, np.ndarray] | None = None) -> ReferenceNumbers:
+    """Compute the reference post's numbers (see the module docstring for the scenarios).
+
+    Args:
+        observations: ``{"obstacle", "goal", "reset": [7, 7, 3]}`` partial observations (default:
+            :func:`dtwidgets.data.scenarios.reference_observations`, built with MiniGrid).
+    """
+    if observations is None:
+        from ..data.scenarios import reference_observations
+
+        observations = reference_observations()
+    missing = [k for k in ("obstacle", "goal", "reset") if k not in observations]
+    if missing:
+        raise ValueError(f"expected observations for 'obstacle', 'goal' and 'reset', missing {missing}")
     if "forward" not in adapter.action_names or "right" not in adapter.action_names:
         raise ValueError(f"expected a model with 'forward' and 'right' actions, got {adapter.action_names}")
     if tuple(adapter.schema.grid_shape) != (7, 7):
@@ -133,14 +113,14 @@ def reference_numbers(adapter) -> ReferenceNumbers:
     scen = {}
     fwd = C.action_index(adapter, "forward")
     for kind, rtg in (("obstacle", 0.9), ("goal", -1.0)):
-        obs = scenario_observation(kind)
+        obs = np.asarray(observations[kind])
         w = adapter.make_window(obs, rtg, [0])
         abl = single_component_ablations(adapter, w)
         scen[kind] = ScenarioNumbers(
-            observation=obs, front_cell=tuple(int(v) for v in obs[FRONT]), rtg=rtg, probs=abl.baseline_probs,
+            observation=obs, front_cell=(int(obs[FRONT][0]), int(obs[FRONT][1]), int(obs[FRONT][2])), rtg=rtg, probs=abl.baseline_probs,
             ablation_labels=abl.labels, ablated_probs=abl.probs, p_forward=float(abl.baseline_probs[fwd]),
             p_forward_ablated={k: float(abl.probs[i, fwd]) for i, k in enumerate(abl.labels)})
-    w = adapter.make_window(scenario_observation("reset"), 1.0, [0])
+    w = adapter.make_window(np.asarray(observations["reset"]), 1.0, [0])
     _, cache = adapter.run_with_cache(w, names_filter=lambda n: n.endswith("hook_pattern"))
     s_pos = adapter.layout.prediction_position
     r_pos = s_pos - 1

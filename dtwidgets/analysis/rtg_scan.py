@@ -10,17 +10,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ._tokens import replicated_tokens, run_tokens_with_cache
 from .attribution import attribution_hooks, direct_contributions
 
 
-def default_rtgs(adapter, n: int = 101) -> np.ndarray:
+def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
     """``n`` evenly spaced RTGs over ``[-1, 1]``, clipped to the model's RTG range."""
-    lo, hi = getattr(getattr(adapter, "cfg", None), "rtg_range", (-1.0, 1.0))
+    lo, hi = adapter.rtg_range
     return np.linspace(max(-1.0, lo), min(1.0, hi), n, dtype=np.float32)
 
 
-def scan_hooks(adapter) -> list[str]:
+def scan_hooks(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
     return attribution_hooks(adapter, per_source=False) + [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
 
@@ -55,12 +58,13 @@ class RTGScan:
     rtg_token_labels: list[str]
 
 
-def scan_from_cache(adapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
+def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
     """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid."""
     lay = adapter.layout
     p = lay.prediction_position
     vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
     rp = lay.positions("rtg")
+    token_labels = lay.labels()
     att = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][rows][:, :, p][..., rp]
                      for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]
     lg = logits[rows]
@@ -70,11 +74,11 @@ def scan_from_cache(adapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -
                    probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
-                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[lay.labels()[i] for i in rp])
+                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in rp])
 
 
 @torch.inference_mode()
-def rtg_scan(adapter, window, a, b=None, rtgs=None) -> RTGScan:
+def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None) -> RTGScan:
     """Scan the RTG for a fixed one-row window: one ``run_with_cache`` over ``R`` replicated rows.
 
     Args:
@@ -84,6 +88,10 @@ def rtg_scan(adapter, window, a, b=None, rtgs=None) -> RTGScan:
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
-    wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
-    logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
+    rep = replicated_tokens(adapter, window, 0, torch.as_tensor(r))
+    if rep is not None:  # the window embedded once, its RTG tokens varied
+        logits, cache = run_tokens_with_cache(adapter, rep[0], rep[1], scan_hooks(adapter))
+    else:
+        wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
+        logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
     return scan_from_cache(adapter, logits, cache, r, a, b)

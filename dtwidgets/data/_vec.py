@@ -1,41 +1,37 @@
-"""Shared ``SyncVectorEnv`` helpers for collection and calibration.
+"""Environments for collection and calibration: several :class:`~dtwidgets.adapters.EnvAdapter`
+instances stepped in lockstep (like ``gymnasium.vector.SyncVectorEnv``, but through the protocol).
 
-When an env has no episodes left to run, :func:`retire` swaps it for an idle stub (same spaces,
-constant observation, never done), so the tail of a run where a few long episodes are still going
-does not pay for stepping finished environments.
+Every episode starts with an explicit ``env.reset(seed=...)``, so episode ``k`` is reproducible on
+its own whatever env ran it.
 """
 from __future__ import annotations
 
-import gymnasium as gym
+import copy
 
-from ..adapters.minigrid_env import make_minigrid
-
-
-class IdleEnv(gym.Env):
-    """A stand-in for a retired sub-env: returns its last observation, reward 0, never done."""
-
-    def __init__(self, observation_space, action_space, obs):
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self._obs = obs
-
-    def step(self, action):
-        return self._obs, 0.0, False, False, {}
-
-    def reset(self, *, seed=None, options=None):
-        return self._obs, {}
+from ..adapters.minigrid_env import DEFAULT_MAX_STEPS
+from ..adapters.protocol import EnvAdapter
 
 
-def make_vector_env(env_id: str, max_steps: int, n: int) -> gym.vector.SyncVectorEnv:
-    """``n`` MiniGrid envs (no rendering) in a ``SyncVectorEnv`` (gymnasium's default next-step autoreset)."""
-    return gym.vector.SyncVectorEnv([lambda: make_minigrid(env_id, max_steps, render_mode=None)] * n)
+def make_envs(env: EnvAdapter | str | None, n: int, max_steps: int | None = None) -> list[EnvAdapter]:
+    """``n`` independent environments.
 
+    Args:
+        env: an :class:`~dtwidgets.adapters.EnvAdapter` (used itself, plus ``n - 1`` deep copies),
+            or a registered MiniGrid id (``n`` new :class:`~dtwidgets.adapters.MiniGridEnv`).
+        max_steps: episode step limit for a MiniGrid id (default 1000); for an EnvAdapter it must
+            be None or equal to ``env.max_steps``.
+    """
+    if isinstance(env, str):
+        from ..adapters.minigrid_env import MiniGridEnv, check_env_id
 
-def retire(vec: gym.vector.SyncVectorEnv, i: int) -> None:
-    """Replace sub-env ``i`` by an :class:`IdleEnv` (its result is ignored from now on)."""
-    env = vec.envs[i]
-    if isinstance(env, IdleEnv):
-        return
-    obs = env.unwrapped.gen_obs()
-    vec.envs[i] = IdleEnv(env.observation_space, env.action_space, obs)
-    env.close()
+        check_env_id(env)
+        steps = DEFAULT_MAX_STEPS if max_steps is None else int(max_steps)
+        if steps < 1:
+            raise ValueError(f"expected max_steps >= 1, got {max_steps}")
+        return [MiniGridEnv(env, steps, seed=None) for _ in range(n)]
+    if not isinstance(env, EnvAdapter):
+        raise TypeError(f"expected an EnvAdapter (e.g. dtwidgets.adapters.MiniGridEnv) or a MiniGrid env id, "
+                        f"got {type(env).__name__}")
+    if max_steps is not None and int(max_steps) != env.max_steps:
+        raise ValueError(f"expected max_steps=None or {env.max_steps} (the env's own limit), got {max_steps}")
+    return [env] + [copy.deepcopy(env) for _ in range(n - 1)]

@@ -1,11 +1,12 @@
 """RTG calibration: how the return a Decision Transformer achieves depends on the return it is asked for.
 
-For each target RTG, ``n_episodes`` episodes run in one ``gymnasium.vector.SyncVectorEnv`` shared by all
-RTGs, with ONE batched forward per step over every running env (greedy argmax at the last state
-token). Per env, a left-padded window of the model's context is kept (``make_window`` convention:
-zero observations, pad action, the RTG of the first real step, timestep 0); after each step the RTG
-is decremented by the reward received. Episode ``j`` of every RTG resets with seed ``seed + j``, so
-RTGs are compared on the same layouts.
+For each target RTG, ``n_episodes`` episodes run on environments (:class:`EnvAdapter`) shared by all
+RTGs and stepped in lockstep, with ONE batched forward per step over every running env (greedy
+argmax at the last state token). Per env, a window of the model's context is kept and left-padded
+by the one padding rule (:func:`~dtwidgets.adapters.window.pad_left`: zero observations, pad action,
+the RTG of the first real step, timestep 0); after each step the RTG is decremented by the reward
+received. Episode ``j`` of every RTG resets with seed ``seed + j``, so RTGs are compared on the
+same layouts.
 
 A ``KeyboardInterrupt`` stops the run and returns the finished episodes with ``partial=True``.
 """
@@ -16,7 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..adapters.minigrid_env import DEFAULT_MAX_STEPS, check_env_id
+from ..adapters.minigrid_env import episode_outcome
+from ..adapters.protocol import EnvAdapter, ModelAdapter
+from ..adapters.window import pad_left
+from ._vec import make_envs
 
 OUTCOME_LABELS = ("goal", "collision", "timeout")
 UNFINISHED = -1
@@ -132,12 +136,12 @@ def _nan_list(a) -> list:
 
 
 def calibrate(
-    adapter,
-    env_id: str | None = None,
+    adapter: ModelAdapter,
+    env: EnvAdapter | str | None,
     rtgs=(-1.0, 0.0, 0.5, 0.9),
     n_episodes: int = 100,
     n_envs: int = 64,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
     seed: int = 1_000_000,
     quantiles: tuple[float, float] = (0.1, 0.9),
     progress: bool = True,
@@ -147,11 +151,12 @@ def calibrate(
 
     Args:
         adapter: a :class:`~dtwidgets.adapters.ModelAdapter` (e.g. :class:`~dtwidgets.model.DTAdapter`).
-        env_id: MiniGrid id (default: the adapter's ``cfg.env_id``).
-        rtgs: target returns-to-go.
+        env: an :class:`~dtwidgets.adapters.EnvAdapter` (deep-copied for parallel envs) or a
+            registered MiniGrid id.
+        rtgs: target returns-to-go (within ``adapter.rtg_range``).
         n_episodes: episodes per RTG.
         n_envs: environments stepped together (shared by all RTGs; one forward per step).
-        max_steps: episode step limit.
+        max_steps: episode step limit for a MiniGrid id (default 1000); an EnvAdapter keeps its own.
         seed: episode ``j`` (of every RTG) resets with seed ``seed + j``.
         quantiles: levels of the return band.
         progress: tqdm progress bar over episodes.
@@ -160,153 +165,118 @@ def calibrate(
     """
     import torch
 
+    if env is None:
+        raise ValueError("expected an env: an EnvAdapter (e.g. dtwidgets.adapters.MiniGridEnv) or a MiniGrid env_id, "
+                         "got None")
+    r_targets = _check_targets(adapter, rtgs, n_episodes, n_envs)
+    jobs = [(r, j) for j in range(int(n_episodes)) for r in range(len(r_targets))]  # interleaved: balanced partials
+    envs = make_envs(env, min(int(n_envs), len(jobs)), max_steps)
+    n_env_actions = len(envs[0].action_names)
+    if int(adapter.n_actions) != n_env_actions:
+        raise ValueError(f"model has {adapter.n_actions} actions {tuple(adapter.action_names)}, env "
+                         f"{envs[0].env_id} has {n_env_actions}")
     threads = torch.get_num_threads()
     if torch_threads:
         torch.set_num_threads(int(torch_threads))
     try:
-        return _calibrate(adapter, env_id, rtgs, n_episodes, n_envs, max_steps, seed, quantiles, progress)
+        return _calibrate(adapter, envs, r_targets, jobs, seed, quantiles, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _calibrate(adapter, env_id, rtgs, n_episodes, n_envs, max_steps, seed, quantiles, progress):
-    import torch
-    from gymnasium.utils import seeding
-    from tqdm.auto import tqdm
-
-    from ..adapters.window import TrajectoryWindow
-    from ._vec import make_vector_env, retire
-
-    cfg = getattr(adapter, "cfg", None)
-    if env_id is None:
-        env_id = getattr(cfg, "env_id", None)
-        if env_id is None:
-            raise ValueError("expected an env_id (the adapter has no cfg.env_id)")
-    check_env_id(env_id)
+def _check_targets(adapter: ModelAdapter, rtgs, n_episodes, n_envs) -> np.ndarray:
     r_targets = np.atleast_1d(np.asarray(rtgs, dtype=np.float32)).reshape(-1)
     if r_targets.size == 0:
         raise ValueError("expected at least one target RTG, got none")
     if int(n_episodes) < 1 or int(n_envs) < 1:
         raise ValueError(f"expected n_episodes >= 1 and n_envs >= 1, got {n_episodes} and {n_envs}")
-    lo_r, hi_r = getattr(cfg, "rtg_range", (-np.inf, np.inf))
-    if (r_targets < lo_r).any() or (r_targets > hi_r).any():
-        raise ValueError(f"expected target RTGs in the model's range [{lo_r}, {hi_r}], got {r_targets.tolist()}")
-    R, E = len(r_targets), int(n_episodes)
-    jobs = [(r, j) for j in range(E) for r in range(R)]  # interleaved: partial results stay balanced
-    n = min(int(n_envs), len(jobs))
+    lo, hi = adapter.rtg_range
+    if (r_targets < lo).any() or (r_targets > hi).any():
+        raise ValueError(f"expected target RTGs in the model's range [{lo}, {hi}], got {r_targets.tolist()}")
+    return r_targets
+
+
+class _Windows:
+    """Per-env rolling windows of the model's context: the real steps right-aligned, padded by
+    :func:`~dtwidgets.adapters.window.pad_left` (the one padding rule) when a batch is built."""
+
+    def __init__(self, n: int, T: int, obs_shape: tuple, pad_action: int, rtg_range: tuple[float, float]):
+        self.T, self.pad, self.rtg_range = T, pad_action, rtg_range
+        self.obs = np.zeros((n, T, *obs_shape), np.uint8)
+        self.act = np.zeros((n, max(T - 1, 0)), np.int64)
+        self.rtg = np.zeros((n, T), np.float32)
+        self.ts = np.zeros((n, T), np.int64)
+        self.n_real = np.zeros(n, np.int64)
+
+    def start(self, i: int, obs: np.ndarray, rtg: float) -> None:
+        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1], self.n_real[i] = obs, rtg, 0, 1
+
+    def push(self, i: int, action: int, reward: float, obs: np.ndarray) -> None:
+        """Append the step reached by ``action`` (RTG decremented by ``reward``, clipped to the range)."""
+        rtg = float(np.clip(self.rtg[i, -1] - reward, *self.rtg_range))
+        t = int(self.ts[i, -1]) + 1
+        if self.T > 1:
+            for buf in (self.obs, self.rtg, self.ts, self.act):
+                buf[i, :-1] = buf[i, 1:]
+            self.act[i, -1] = action
+        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1] = obs, rtg, t
+        self.n_real[i] = min(self.n_real[i] + 1, self.T)
+
+    def batch(self, idx: np.ndarray):
+        return pad_left(self.obs[idx], self.act[idx], self.rtg[idx], self.ts[idx], self.T - self.n_real[idx], self.pad)
+
+
+def _calibrate(adapter: ModelAdapter, envs: list, r_targets: np.ndarray, jobs: list, seed: int, quantiles,
+               progress: bool) -> CalibrationResult:
+    import torch
+    from tqdm.auto import tqdm
+
+    R, E, n = len(r_targets), len(jobs) // len(r_targets), len(envs)
     T = int(adapter.layout.n_timesteps)
-    pad = int(adapter.pad_action)
+    first = envs[0].reset(seed=seed + jobs[0][1])
+    lo, hi = adapter.rtg_range
+    win = _Windows(n, T, first.shape, int(adapter.pad_action), (float(lo), float(hi)))
+    returns, outcomes, lengths = np.full((R, E), np.nan), np.full((R, E), UNFINISHED, np.int64), np.zeros((R, E), np.int64)
+    job_of, ret, steps = np.full(n, -1, np.int64), np.zeros(n), np.zeros(n, np.int64)
 
-    vec = make_vector_env(env_id, max_steps, n)
-    n_env_actions = int(vec.single_action_space.n)
-    if int(adapter.n_actions) != n_env_actions:
-        vec.close()
-        raise ValueError(f"model has {adapter.n_actions} actions {tuple(adapter.action_names)}, env {env_id} has "
-                         f"{n_env_actions}")
-    W, H, C = vec.single_observation_space["image"].shape
-    obs_b = np.zeros((n, T, W, H, C), np.uint8)
-    act_b = np.full((n, max(T - 1, 0)), pad, np.int64)
-    rtg_b = np.zeros((n, T), np.float32)
-    ts_b = np.zeros((n, T), np.int64)
-    npad = np.zeros(n, np.int64)
-    ret = np.zeros(n, np.float64)
-    steps = np.zeros(n, np.int64)
-    job_of = np.full(n, -1, np.int64)
+    def start(i: int, k: int, obs=None) -> None:
+        job_of[i], ret[i], steps[i] = k, 0.0, 0
+        win.start(i, envs[i].reset(seed=seed + jobs[k][1]) if obs is None else obs, float(r_targets[jobs[k][0]]))
 
-    returns = np.full((R, E), np.nan)
-    outcomes = np.full((R, E), UNFINISHED, np.int64)
-    lengths = np.zeros((R, E), np.int64)
-
-    def start(i, o, k):
-        r, _ = jobs[k]
-        job_of[i] = k
-        obs_b[i] = 0
-        obs_b[i, -1] = o
-        act_b[i] = pad
-        rtg_b[i] = r_targets[r]
-        ts_b[i] = 0
-        npad[i] = T - 1
-        ret[i] = 0.0
-        steps[i] = 0
-
-    t0 = time.perf_counter()
-    env_steps = 0
-    vec_steps = 0
-    partial = False
+    t0, env_steps, fwd_steps, partial = time.perf_counter(), 0, 0, False
     bar = tqdm(total=len(jobs), desc="calibrate", unit="ep", disable=not progress, leave=False)
-    obs, _ = vec.reset(seed=[seed + jobs[k][1] for k in range(n)])
     for i in range(n):
-        start(i, obs["image"][i], i)
+        start(i, i, first if i == 0 else None)
     next_k = n
-    pending = np.zeros(n, bool)
-    finished = 0
     try:
-        while finished < len(jobs):
-            active = (job_of >= 0) & ~pending
-            idx = np.flatnonzero(active)
-            actions = np.zeros(n, np.int64)
-            if idx.size:
-                win = TrajectoryWindow(torch.from_numpy(obs_b[idx]), torch.from_numpy(act_b[idx]),
-                                       torch.from_numpy(rtg_b[idx]), torch.from_numpy(ts_b[idx]),
-                                       torch.from_numpy(npad[idx]))
-                with torch.inference_mode():
-                    logits = adapter.forward(win)
-                actions[idx] = torch.as_tensor(logits).argmax(-1).cpu().numpy()
-            for i in np.flatnonzero(pending):
-                if next_k < len(jobs):  # seed the coming auto-reset as reset(seed=...) would
-                    vec.envs[i].unwrapped.np_random = seeding.np_random(seed + jobs[next_k][1])[0]
-                    job_of[i] = next_k
+        while (job_of >= 0).any():
+            idx = np.flatnonzero(job_of >= 0)
+            with torch.inference_mode():
+                actions = torch.as_tensor(adapter.forward(win.batch(idx))).argmax(-1).cpu().numpy()
+            fwd_steps += 1
+            for i, a in zip(idx.tolist(), actions.tolist()):
+                res = envs[i].step(int(a))
+                env_steps += 1
+                ret[i] += float(res.reward)
+                steps[i] += 1
+                if not res.done:
+                    win.push(i, int(a), float(res.reward), res.observation)
+                    continue
+                r, j = jobs[job_of[i]]
+                returns[r, j], lengths[r, j] = ret[i], steps[i]
+                outcomes[r, j] = OUTCOME_LABELS.index(episode_outcome(res.reward, res.terminated, res.truncated))
+                bar.update(1)
+                if next_k < len(jobs):
+                    start(i, next_k)
                     next_k += 1
                 else:
                     job_of[i] = -1
-                    retire(vec, i)
-            obs, rew, term, trunc, _ = vec.step(actions)
-            vec_steps += 1
-            env_steps += int(active.sum())
-            img = obs["image"]
-            cont = []
-            for i in range(n):
-                if pending[i]:
-                    if job_of[i] >= 0:
-                        start(i, img[i], job_of[i])
-                    continue
-                if not active[i]:
-                    continue
-                ret[i] += float(rew[i])
-                steps[i] += 1
-                if term[i] or trunc[i]:
-                    r, j = jobs[job_of[i]]
-                    returns[r, j] = ret[i]
-                    outcomes[r, j] = 0 if (term[i] and rew[i] > 0) else 1 if term[i] else 2
-                    lengths[r, j] = steps[i]
-                    finished += 1
-                    bar.update(1)
-                else:
-                    cont.append(i)
-            if cont:
-                c = np.asarray(cont)
-                new_rtg = np.clip(rtg_b[c, -1] - rew[c].astype(np.float32), lo_r, hi_r)
-                if T > 1:
-                    obs_b[c, :-1] = obs_b[c, 1:]
-                    act_b[c, :-1] = act_b[c, 1:]
-                    rtg_b[c, :-1] = rtg_b[c, 1:]
-                    ts_b[c, :-1] = ts_b[c, 1:]
-                    act_b[c, -1] = actions[c]
-                obs_b[c, -1] = img[c]
-                rtg_b[c, -1] = new_rtg
-                ts_b[c, -1] = steps[c]
-                if T > 1:
-                    npad[c] = np.maximum(npad[c] - 1, 0)
-                    first = rtg_b[c, npad[c]]
-                    rtg_b[c] = np.where(np.arange(T)[None, :] < npad[c][:, None], first[:, None], rtg_b[c])
-            pending = np.logical_or(term, trunc)
     except KeyboardInterrupt:
         partial = True
     finally:
         bar.close()
-        vec.close()
     return CalibrationResult(
-        rtgs=r_targets.astype(np.float64), returns=returns, outcomes=outcomes, lengths=lengths, env_id=env_id,
-        max_steps=int(max_steps), seed=int(seed), quantiles=tuple(quantiles), partial=partial,
+        rtgs=r_targets.astype(np.float64), returns=returns, outcomes=outcomes, lengths=lengths, env_id=envs[0].env_id,
+        max_steps=int(envs[0].max_steps), seed=int(seed), quantiles=tuple(quantiles), partial=partial,
         elapsed_s=time.perf_counter() - t0, env_steps=env_steps,
-        metadata={"n_envs": n, "n_episodes": E, "n_timesteps": T, "vec_steps": vec_steps})
+        metadata={"n_envs": n, "n_episodes": E, "n_timesteps": T, "forward_steps": fwd_steps})

@@ -1,11 +1,9 @@
-"""Collect MiniGrid trajectories from a mix of behaviour policies with ``gymnasium.vector.SyncVectorEnv``.
+"""Collect MiniGrid trajectories from a mix of behaviour policies, through the :class:`EnvAdapter` protocol.
 
-Gymnasium 1.x vector envs auto-reset on the *next* step: the step after an episode ends ignores the
-action and returns the new episode's first observation (reward 0, not done). That step is not
-recorded. Every episode ``k`` is reproducible on its own: it starts from ``reset(seed=seed + k)``
-(the env's RNG is seeded that way just before the auto-reset), and its behaviour policy draws from
-its own RNG, so ``MiniGridEnv(env_id, max_steps).reset(seed=seeds[k])`` followed by the recorded
-actions replays it exactly.
+Several environments run in lockstep. Every episode ``k`` is reproducible on its own: it starts
+from ``env.reset(seed=seed + k)`` and its behaviour policy draws from its own RNG, so
+``MiniGridEnv(env_id, max_steps).reset(seed=seeds[k])`` followed by the recorded actions replays it
+exactly, whatever ``n_envs``.
 """
 from __future__ import annotations
 
@@ -13,7 +11,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..adapters.minigrid_env import DEFAULT_ENV_ID, DEFAULT_MAX_STEPS, check_env_id
+from ..adapters.minigrid_env import DEFAULT_ENV_ID, episode_outcome
+from ..adapters.protocol import EnvAdapter
+from ._vec import make_envs
 from .policies import make_policy, parse_spec
 from .trajectories import Trajectories
 
@@ -55,30 +55,30 @@ def assign_policies(mix: dict[str, float], n_episodes: int, rng: np.random.Gener
 
 
 def collect_trajectories(
-    env_id: str = DEFAULT_ENV_ID,
+    env: EnvAdapter | str = DEFAULT_ENV_ID,
     n_episodes: int = 100,
     policy_mix: Mapping[str, float] | Sequence[str] | str | None = None,
     seed: int = 0,
     n_envs: int = 8,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
     progress: bool = True,
 ) -> Trajectories:
     """Run ``n_episodes`` episodes of behaviour policies and return them as :class:`Trajectories`.
 
     Args:
-        env_id: a registered MiniGrid id.
+        env: an :class:`~dtwidgets.adapters.EnvAdapter` (deep-copied for parallel envs) or a
+            registered MiniGrid id (default ``MiniGrid-Dynamic-Obstacles-8x8-v0``).
         n_episodes: episodes to collect (exactly this many, in episode-index order).
         policy_mix: ``{spec: weight}`` (default :data:`DEFAULT_POLICY_MIX`), a list of specs, or one
             spec; see :mod:`dtwidgets.data.policies`. Episodes get policies by exact quota.
         seed: episode ``k`` resets with seed ``seed + k``; policies and the assignment derive from it.
-        n_envs: parallel environments in the ``SyncVectorEnv``.
-        max_steps: episode step limit (1000 in the reference work).
+        n_envs: environments stepped in lockstep (the result does not depend on it).
+        max_steps: episode step limit for a MiniGrid id (default 1000, as in the reference work);
+            an EnvAdapter keeps its own.
         progress: show a tqdm progress bar.
     """
-    from gymnasium.utils import seeding
     from tqdm.auto import tqdm
 
-    check_env_id(env_id)
     n_episodes = int(n_episodes)
     if n_episodes < 1:
         raise ValueError(f"expected n_episodes >= 1, got {n_episodes}")
@@ -86,68 +86,54 @@ def collect_trajectories(
         raise ValueError(f"expected n_envs >= 1, got {n_envs}")
     mix = normalise_mix(policy_mix)
     specs = assign_policies(mix, n_episodes, np.random.default_rng([seed, 0x5EED]))
-    n = min(int(n_envs), n_episodes)
-
-    from ._vec import make_vector_env, retire
-
-    vec = make_vector_env(env_id, max_steps, n)
-    n_actions = int(vec.single_action_space.n)
-    obs_shape = tuple(vec.single_observation_space["image"].shape)
-
-    def new_episode(k):
-        return {"k": k, "seed": seed + k, "policy": specs[k],
-                "pi": make_policy(specs[k], np.random.default_rng([seed, k]), n_actions),
-                "observations": [], "actions": [], "rewards": [], "terminated": [], "truncated": []}
-
+    envs = make_envs(env, min(int(n_envs), n_episodes), max_steps)
+    env_id = envs[0].env_id
     done_eps: list[dict | None] = [None] * n_episodes
-    slots: list[dict | None] = [new_episode(k) for k in range(n)]
-    next_k = n
-    obs, _ = vec.reset(seed=[seed + k for k in range(n)])
-    for i in range(n):
-        slots[i]["observations"].append(obs["image"][i].copy())
-    pending = np.zeros(n, dtype=bool)  # env i's episode ended: its next step is the auto-reset
-    finished = 0
     counts = {"goal": 0, "collision": 0, "timeout": 0}
     bar = tqdm(total=n_episodes, desc=f"collect {env_id}", unit="ep", disable=not progress, leave=False)
+    queue = iter(range(n_episodes))
+    running = {i: _start_episode(e, k, seed, specs[k]) for (i, e), k in zip(enumerate(envs), queue)}
     try:
-        while finished < n_episodes:
-            actions = np.zeros(n, dtype=np.int64)
-            for i in range(n):
-                if pending[i]:
-                    if next_k < n_episodes:  # seed the coming auto-reset as reset(seed=seed + k) would
-                        vec.envs[i].unwrapped.np_random = seeding.np_random(seed + next_k)[0]
-                        slots[i] = new_episode(next_k)
-                        next_k += 1
-                    else:
-                        slots[i] = None  # retired: an idle stub from now on, nothing recorded
-                        retire(vec, i)
-                elif slots[i] is not None:
-                    actions[i] = slots[i]["pi"](vec.envs[i].unwrapped)
-            obs, rew, term, trunc, _ = vec.step(actions)
-            for i in range(n):
-                ep = slots[i]
-                if pending[i]:
-                    if ep is not None:
-                        ep["observations"].append(obs["image"][i].copy())
+        while running:
+            for i in list(running):
+                ep = running[i]
+                outcome = _step_episode(envs[i], ep)
+                if outcome is None:
                     continue
-                if ep is None:
-                    continue
-                ep["actions"].append(int(actions[i]))
-                ep["rewards"].append(float(rew[i]))
-                ep["terminated"].append(bool(term[i]))
-                ep["truncated"].append(bool(trunc[i]))
-                if term[i] or trunc[i]:
-                    done_eps[ep["k"]] = ep
-                    finished += 1
-                    counts["goal" if term[i] and rew[i] > 0 else "collision" if term[i] else "timeout"] += 1
-                    bar.update(1)
-                    bar.set_postfix(counts, refresh=False)
+                done_eps[ep["k"]] = ep
+                counts[outcome] += 1
+                bar.update(1)
+                bar.set_postfix(counts, refresh=False)
+                k = next(queue, None)
+                if k is None:
+                    del running[i]
                 else:
-                    ep["observations"].append(obs["image"][i].copy())
-            pending = np.logical_or(term, trunc)
+                    running[i] = _start_episode(envs[i], k, seed, specs[k])
     finally:
         bar.close()
-        vec.close()
-    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": int(n), "collector": "dtwidgets.data.collect"}
-    return Trajectories.from_episodes(done_eps, env_id=env_id, max_steps=max_steps, metadata=meta,
-                                      obs_shape=obs_shape)
+    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
+    episodes = [ep for ep in done_eps if ep is not None]
+    return Trajectories.from_episodes(episodes, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(episodes[0]["observations"][0].shape))
+
+
+def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:
+    """Reset ``env`` for episode ``k`` (seed ``seed + k``) and return its record with its policy."""
+    obs = env.reset(seed=seed + k)
+    return {"k": k, "seed": seed + k, "policy": spec,
+            "pi": make_policy(spec, np.random.default_rng([seed, k]), len(env.action_names)),
+            "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
+
+
+def _step_episode(env: EnvAdapter, ep: dict) -> str | None:
+    """One policy step of episode ``ep``; returns its outcome once it ends, else None."""
+    a = int(ep["pi"](env))
+    r = env.step(a)
+    ep["actions"].append(a)
+    ep["rewards"].append(float(r.reward))
+    ep["terminated"].append(bool(r.terminated))
+    ep["truncated"].append(bool(r.truncated))
+    if r.done:
+        return episode_outcome(r.reward, r.terminated, r.truncated)
+    ep["observations"].append(r.observation)
+    return None

@@ -1,4 +1,5 @@
-"""Behaviour policies for collecting MiniGrid trajectories. They act from the full state (``env.unwrapped``).
+"""Behaviour policies for collecting MiniGrid trajectories. They act from the full state of an
+:class:`~dtwidgets.adapters.EnvAdapter` (``env.full_grid()``: object codes, agent position and direction).
 
 Specs are strings ``"name"`` or ``"name:eps"`` where ``eps`` is the probability of replacing the
 policy's action by a uniformly random one (which may be unsafe):
@@ -16,6 +17,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
+from ..adapters.protocol import EnvAdapter
+from ..adapters.schema import OBJECTS, STATES
 
 POLICY_NAMES = ("bfs", "survivor", "suicidal", "random")
 LEFT, RIGHT, FORWARD = 0, 1, 2
@@ -39,59 +43,67 @@ def parse_spec(spec: str) -> tuple[str, float]:
     return name, e
 
 
-def _is_dynamic_obstacles(u) -> bool:
-    return hasattr(u, "obstacles") and isinstance(u.obstacles, list)
+_GOAL, _LAVA, _DOOR, _AGENT = (OBJECTS.index(n) for n in ("goal", "lava", "door", "agent"))
+_OVERLAP = {OBJECTS.index(n) for n in ("unseen", "empty", "floor", "goal")}  # cells an agent can stand on
+_OPEN = STATES.index("open")
 
 
-def _deadly(u, cell) -> bool:
-    """Would moving forward into ``cell`` end the episode with a penalty?"""
-    if cell is None:
-        return False
-    if cell.type == "lava":
-        return True
-    return _is_dynamic_obstacles(u) and cell.type != "goal"
+class GridState:
+    """What a policy sees: the full grid of an :class:`~dtwidgets.adapters.EnvAdapter`
+    (``full_grid()``: codes ``[gW, gH, 3]``, agent position and direction) and whether touching
+    any object is deadly (Dynamic Obstacles: everything but the goal)."""
+
+    def __init__(self, env: EnvAdapter):
+        self.grid, (self.x, self.y), self.dir = env.full_grid()
+        self.W, self.H = self.grid.shape[:2]
+        self.touch_kills = "Dynamic-Obstacles" in env.env_id
+
+    def obj(self, x: int, y: int) -> int:
+        """Object code at ``(x, y)`` (the agent's own cell reads as empty)."""
+        o = int(self.grid[x, y, 0])
+        return OBJECTS.index("empty") if o == _AGENT else o
+
+    def free(self, x: int, y: int) -> bool:
+        """Can the agent safely stand on ``(x, y)`` (not lava, not blocked)?"""
+        o = self.obj(x, y)
+        return o in _OVERLAP or (o == _DOOR and int(self.grid[x, y, 2]) == _OPEN)
+
+    def front(self) -> int | None:
+        """Object code in front of the agent (None outside the grid or empty)."""
+        dx, dy = _DIR_VEC[self.dir]
+        x, y = self.x + dx, self.y + dy
+        if not (0 <= x < self.W and 0 <= y < self.H):
+            return None
+        o = self.obj(x, y)
+        return None if o in (OBJECTS.index("empty"), OBJECTS.index("unseen")) else o
+
+    def deadly(self, o: int | None) -> bool:
+        """Would moving forward into an object ``o`` end the episode with a penalty?"""
+        return o is not None and (o == _LAVA or (self.touch_kills and o != _GOAL))
 
 
-def _free(cell) -> bool:
-    """Can the agent safely stand on ``cell`` (not lava, not blocked)?"""
-    return cell is None or (cell.can_overlap() and cell.type != "lava")
-
-
-def _front(u):
-    x, y = u.front_pos
-    if 0 <= x < u.grid.width and 0 <= y < u.grid.height:
-        return u.grid.get(x, y)
-    return None
-
-
-def bfs_action(u) -> int | None:
+def bfs_action(s: GridState) -> int | None:
     """First action of a shortest path (left/right/forward) from the agent to a goal cell, or None."""
-    g = u.grid
-    W, H = g.width, g.height
-    cells = g.grid
-    goals = {(i % W, i // W) for i, c in enumerate(cells) if c is not None and c.type == "goal"}
-    if not goals:
+    goals = {(int(x), int(y)) for x, y in zip(*np.nonzero(s.grid[..., 0] == _GOAL))}
+    if not goals or (s.x, s.y) in goals:
         return None
-    ax, ay = int(u.agent_pos[0]), int(u.agent_pos[1])
-    start = (ax, ay, int(u.agent_dir))
-    if (ax, ay) in goals:
-        return None
-    seen = {start: None}
+    start = (s.x, s.y, s.dir)
+    seen: dict = {start: None}
     q = deque([start])
     while q:
-        s = q.popleft()
-        x, y, d = s
+        st = q.popleft()
+        x, y, d = st
         dx, dy = _DIR_VEC[d]
         nx, ny = x + dx, y + dy
         succ = []
-        if 0 <= nx < W and 0 <= ny < H and _free(cells[ny * W + nx]):
+        if 0 <= nx < s.W and 0 <= ny < s.H and s.free(nx, ny):
             succ.append(((nx, ny, d), FORWARD))
         succ.append(((x, y, (d - 1) % 4), LEFT))
         succ.append(((x, y, (d + 1) % 4), RIGHT))
         for n, a in succ:
             if n in seen:
                 continue
-            seen[n] = (s, a) if seen[s] is None else seen[s]
+            seen[n] = (st, a) if seen[st] is None else seen[st]
             if (n[0], n[1]) in goals:
                 return seen[n][1] if seen[n] is not None else a
             q.append(n)
@@ -99,7 +111,7 @@ def bfs_action(u) -> int | None:
 
 
 class Policy:
-    """A behaviour policy: ``policy(env.unwrapped) -> action``; ``name`` is its spec."""
+    """A behaviour policy: ``policy(env) -> action`` for an :class:`~dtwidgets.adapters.EnvAdapter`; ``name`` is its spec."""
 
     def __init__(self, spec: str, rng: np.random.Generator, n_actions: int = 3):
         self.name = spec
@@ -110,35 +122,35 @@ class Policy:
     def __repr__(self) -> str:
         return f"Policy({self.name!r})"
 
-    def __call__(self, u) -> int:
+    def __call__(self, env: EnvAdapter) -> int:
         if self.kind == "random" or (self.eps > 0 and self.rng.random() < self.eps):
             return int(self.rng.integers(self.n_actions))
-        return getattr(self, "_" + self.kind)(u)
+        return getattr(self, "_" + self.kind)(GridState(env))
 
     def _turn(self) -> int:
         return LEFT if self.rng.random() < 0.5 else RIGHT
 
-    def _bfs(self, u) -> int:
-        a = bfs_action(u)
+    def _bfs(self, s: GridState) -> int:
+        a = bfs_action(s)
         return self._turn() if a is None else a
 
-    def _survivor(self, u) -> int:
-        f = _front(u)
-        if f is not None and f.type == "goal":
+    def _survivor(self, s: GridState) -> int:
+        f = s.front()
+        if f == _GOAL:
             return self._turn()
         if self.rng.random() < 0.5:  # approach the goal without ever entering it
-            a = bfs_action(u)
+            a = bfs_action(s)
             if a is not None and (a != FORWARD or f is None):
                 return a
         if f is None and self.rng.random() < 0.6:
             return FORWARD
         return self._turn()
 
-    def _suicidal(self, u) -> int:
-        f = _front(u)
-        if _deadly(u, f):
+    def _suicidal(self, s: GridState) -> int:
+        f = s.front()
+        if s.deadly(f):
             return FORWARD
-        if f is not None and f.type == "goal":
+        if f == _GOAL:
             return self._turn()
         if f is None and self.rng.random() < 0.75:
             return FORWARD

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -21,7 +22,7 @@ class DTAdapter:
     def __init__(self, model: DecisionTransformer, metadata: dict | None = None):
         self.model = model.eval()
         self.cfg = model.cfg
-        self.backbone = model.transformer
+        self.backbone: Any = model.transformer
         self.layout = model.cfg.layout
         self.schema = model.cfg.schema
         self.action_names = tuple(model.cfg.action_names)
@@ -43,7 +44,8 @@ class DTAdapter:
 
     @property
     def rtg_range(self) -> tuple[float, float]:
-        return tuple(self.cfg.rtg_range)
+        lo, hi = self.cfg.rtg_range
+        return float(lo), float(hi)
 
     @property
     def max_timestep(self) -> int:
@@ -60,6 +62,26 @@ class DTAdapter:
     @property
     def W_state(self) -> torch.Tensor:
         return self.model.state_embedding.weight.detach()
+
+    @property
+    def b_mlp_out(self) -> torch.Tensor:
+        """MLP output biases ``[n_layers, d_model]``; under TL 4 with a gated MLP, the ones our DT
+        adds back by hooks (:class:`~dtwidgets.model.backbone.GatedMLPBiases`)."""
+        if self.model.gated_biases is not None:
+            return self.model.gated_biases.b_out.detach()
+        return self.backbone.b_out.detach()
+
+    @torch.inference_mode()
+    def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_rtg(torch.as_tensor(rtgs))
+
+    @torch.inference_mode()
+    def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_time(torch.as_tensor(timesteps))
+
+    @torch.inference_mode()
+    def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_action(torch.as_tensor(actions))
 
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""
@@ -109,7 +131,7 @@ class DTAdapter:
 
     @contextmanager
     def _dt_hooks(self, hooks):
-        points = {hp.name: hp for hp in self.model.embed_hooks.values()}
+        points: dict[str, Any] = {str(hp.name): hp for hp in self.model.embed_hooks.values()}
         used = []
         try:
             for name, fn in hooks:

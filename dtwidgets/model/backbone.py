@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -111,10 +112,12 @@ class GatedMLPBiases(nn.Module):
 
 
 def _add_bias(x, hook, bias, layer):
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        return x.add_(bias[layer])  # no autograd graph to protect: skip the copy
     return x + bias[layer]
 
 
-def load_backbone_weights(backbone: nn.Module, cfg: DTConfig, sd: dict, gated_biases: GatedMLPBiases | None) -> None:
+def load_backbone_weights(backbone: Any, cfg: DTConfig, sd: dict, gated_biases: GatedMLPBiases | None) -> None:
     """Load HookedTransformer-layout weights (``ht_keys(cfg)``; extra ``attn.mask``/``attn.IGNORE`` ignored)."""
     expected = ht_keys(cfg)
     missing = [k for k in expected if k not in sd]
@@ -125,6 +128,7 @@ def load_backbone_weights(backbone: nn.Module, cfg: DTConfig, sd: dict, gated_bi
         from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
 
         if cfg.gated_mlp:
+            assert gated_biases is not None, "a gated MLP under TransformerLens 4 needs its GatedMLPBiases"
             with torch.no_grad():
                 gated_biases.b_in.copy_(torch.stack([sd.pop(f"blocks.{l}.mlp.b_in") for l in range(cfg.n_layers)]))
                 gated_biases.b_out.copy_(torch.stack([sd.pop(f"blocks.{l}.mlp.b_out") for l in range(cfg.n_layers)]))
@@ -141,7 +145,7 @@ def load_backbone_weights(backbone: nn.Module, cfg: DTConfig, sd: dict, gated_bi
             raise KeyError(f"backbone weights did not match: missing {missing}, unexpected {unexpected}")
 
 
-def export_backbone_weights(backbone: nn.Module, cfg: DTConfig, gated_biases: GatedMLPBiases | None) -> dict:
+def export_backbone_weights(backbone: Any, cfg: DTConfig, gated_biases: GatedMLPBiases | None) -> dict:
     """The backbone's weights in HookedTransformer layout, detached copies."""
     if tl_major() < 4:
         own = backbone.state_dict()
@@ -153,6 +157,7 @@ def export_backbone_weights(backbone: nn.Module, cfg: DTConfig, gated_biases: Ga
         for n in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O", "W_in", "W_out"):
             out[p + ("attn." if n[2] in "QKVO" else "mlp.") + n] = getattr(backbone, n)[l]
         if cfg.gated_mlp:
+            assert gated_biases is not None, "a gated MLP under TransformerLens 4 needs its GatedMLPBiases"
             out[p + "mlp.W_gate"] = backbone.W_gate[l]
             out[p + "mlp.b_in"] = gated_biases.b_in[l]
             out[p + "mlp.b_out"] = gated_biases.b_out[l]

@@ -9,6 +9,8 @@ Parameter names follow the reference checkpoint format so its files load strictl
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
@@ -33,16 +35,23 @@ def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
     ], dim=-1).float()
 
 
-def _one_hot_features(obs: torch.Tensor) -> torch.Tensor:
-    """Raw codes ``[..., W, H, 3]`` -> flattened one-hot features ``[..., 20*W*H]`` in ``(channel, x, y)``
-    order, by scattering three ones per cell (same result as ``one_hot_observations`` + flatten)."""
+def _one_hot_indices(obs: torch.Tensor) -> torch.Tensor:
+    """Raw codes ``[..., W, H, 3]`` -> the indices ``[..., 3*W*H]`` of the three ones per cell in the
+    flattened one-hot features (``(channel, x, y)`` order, 20 channels)."""
     check_observation_codes(obs)  # integers within the vocabulary; names the offending value and cell
     o = obs.long()
     W, H = o.shape[-3:-1]
-    channel = o + torch.tensor([0, N_OBJECTS, N_OBJECTS + N_COLOURS])
-    cell = (torch.arange(W)[:, None] * H + torch.arange(H)[None, :])[..., None]
-    idx = (channel * (W * H) + cell).reshape(*o.shape[:-3], -1)
-    out = torch.zeros(*o.shape[:-3], (N_OBJECTS + N_COLOURS + N_STATES) * W * H)
+    channel = o + torch.tensor([0, N_OBJECTS, N_OBJECTS + N_COLOURS], device=o.device)
+    cell = (torch.arange(W, device=o.device)[:, None] * H + torch.arange(H, device=o.device)[None, :])[..., None]
+    return (channel * (W * H) + cell).reshape(*o.shape[:-3], -1)
+
+
+def _one_hot_features(obs: torch.Tensor) -> torch.Tensor:
+    """Raw codes ``[..., W, H, 3]`` -> flattened one-hot features ``[..., 20*W*H]`` in ``(channel, x, y)``
+    order, by scattering three ones per cell (same result as ``one_hot_observations`` + flatten)."""
+    idx = _one_hot_indices(obs)
+    W, H = obs.shape[-3:-1]
+    out = torch.zeros(*idx.shape[:-1], (N_OBJECTS + N_COLOURS + N_STATES) * W * H, device=idx.device)
     return out.scatter_(-1, idx, 1.0)
 
 
@@ -57,25 +66,34 @@ class DecisionTransformer(nn.Module):
         self.reward_embedding = nn.Sequential(nn.Linear(1, d, bias=False))
         self.state_embedding = nn.Linear(cfg.n_obs, d, bias=False)
         self.action_embedding = nn.Sequential(nn.Embedding(cfg.n_actions + 1, d))
+        self.time_embedding: nn.Module
         if cfg.time_embedding_type == "embedding":
             self.time_embedding = nn.Embedding(cfg.max_timestep + 1, d)
         else:
             self.time_embedding = nn.Linear(1, d)
-        self.transformer = build_backbone(cfg)
+        self.transformer: Any = build_backbone(cfg)  # a TransformerLens HookedTransformer / TransformerBridge
         self.gated_biases = GatedMLPBiases(cfg) if (cfg.gated_mlp and tl_major() >= 4) else None
         if self.gated_biases is not None:
             self.gated_biases.attach(self.transformer)
         self.action_predictor = nn.Linear(d, cfg.n_actions)
         self.state_predictor = nn.Linear(d, cfg.n_obs)  # kept for checkpoint parity; not trained
         self.reward_predictor = nn.Linear(d, 1)  # kept for checkpoint parity; not trained
-        self.embed_hooks = nn.ModuleDict({n.split(".")[1]: HookPoint() for n in EMBED_HOOKS})
+        points = {n.split(".")[1]: HookPoint() for n in EMBED_HOOKS}
         for name in EMBED_HOOKS:
-            self.embed_hooks[name.split(".")[1]].name = name
+            points[name.split(".")[1]].name = name
+        self.embed_hooks = nn.ModuleDict(points)
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
         """Observations ``[..., W, H, C]`` (raw C=3, or one-hot C=20 for one-hot models) ->
         flattened features ``[..., C_model * W * H]`` in ``(channel, x, y)`` order, float32."""
+        obs = self._checked_obs(observations)
+        if self.cfg.one_hot_obs and obs.shape[-1] == 3:
+            return _one_hot_features(obs)
+        x = obs.float().movedim(-1, -3)  # [..., C, W, H]
+        return x.reshape(*x.shape[:-3], -1)
+
+    def _checked_obs(self, observations) -> torch.Tensor:
         cfg = self.cfg
         W, H = cfg.obs_shape[:2]
         obs = torch.as_tensor(observations)
@@ -85,14 +103,12 @@ class DecisionTransformer(nn.Module):
                 f"expected observations [..., {W}, {H}, 3] (raw MiniGrid codes)"
                 + (f" or [..., {W}, {H}, 20] (one-hot)" if cfg.one_hot_obs else "")
                 + f", got shape {tuple(obs.shape)}")
-        if cfg.one_hot_obs and obs.shape[-1] == 3:
-            return _one_hot_features(obs)
         if obs.shape[-1] == 3:
-            check_observation_codes(obs)  # raw models: codes 99, -1 or 2.5 would give confident logits
+            if not cfg.one_hot_obs:  # one-hot models check while indexing (_one_hot_indices)
+                check_observation_codes(obs)  # raw models: codes 99, -1 or 2.5 would give confident logits
         else:
             check_one_hot_features(obs)
-        x = obs.float().movedim(-1, -3)  # [..., C, W, H]
-        return x.reshape(*x.shape[:-3], -1)
+        return obs
 
     def validate(self, window: TrajectoryWindow) -> None:
         """Raise one clear ValueError when a window does not fit this model."""
@@ -122,27 +138,49 @@ class DecisionTransformer(nn.Module):
             raise ValueError(f"expected n_pad in [0, {T - 1}], got {window.n_pad.tolist()}")
 
     # ---- embedding ----------------------------------------------------------------------
+    def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
+        """RTGs ``[...]`` float -> ``rtg * w_rtg`` ``[..., d_model]`` (no time term)."""
+        return self.reward_embedding(rtgs.to(self.device).float()[..., None])
+
+    def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """Timesteps ``[...]`` int -> time embeddings ``[..., d_model]``."""
+        t = timesteps.to(self.device)
+        if self.cfg.time_embedding_type == "embedding":
+            return self.time_embedding(t.long())
+        return self.time_embedding(t.float()[..., None])
+
+    def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions ``[...]`` int (``n_actions`` = pad) -> action embeddings ``[..., d_model]`` (no time term)."""
+        return self.action_embedding(actions.to(self.device).long())
+
+    def embed_state(self, observations: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Observations ``[B, T, W, H, C]`` -> ``W_state @ features`` ``[B, T, d_model]``; steps where
+        ``real`` ``[B, T]`` is False (left padding) see an all-zero feature vector. Raw codes of a
+        one-hot model are read by gathering ``W_state`` columns (no one-hot tensor is built)."""
+        obs = self._checked_obs(observations).to(self.device)
+        if self.cfg.one_hot_obs and obs.shape[-1] == 3:
+            idx = _one_hot_indices(obs)  # [B, T, 3*W*H]
+            state = nn.functional.embedding_bag(idx.reshape(-1, idx.shape[-1]), self.state_embedding.weight.T,
+                                                mode="sum").reshape(*idx.shape[:-1], -1)
+            return state * real[..., None].to(state.dtype)
+        feats = self.features(obs) * real[..., None]
+        return self.state_embedding(feats)
+
     def embed(self, window: TrajectoryWindow) -> torch.Tensor:
         """Token embeddings ``[B, 3T-1, d_model]`` (before the positional embedding)."""
         self.validate(window)
         cfg, dev = self.cfg, self.action_predictor.weight.device
         B, T = window.observations.shape[:2]
         h = self.embed_hooks
-        feats = self.features(window.observations.to(dev))  # [B, T, n_obs]
         real = torch.arange(T, device=dev)[None, :] >= window.n_pad.to(dev)[:, None]
-        feats = feats * real[..., None]  # padded steps see an all-zero observation
-        if cfg.time_embedding_type == "embedding":
-            time = self.time_embedding(window.timesteps.to(dev).long())
-        else:
-            time = self.time_embedding(window.timesteps.to(dev).float()[..., None])
-        time = h["hook_time_embed"](time)  # [B, T, d]
-        rtg = h["hook_rtg_embed"](self.reward_embedding(window.rtgs.to(dev).float()[..., None]))
-        state = h["hook_state_embed"](self.state_embedding(feats))
+        time = h["hook_time_embed"](self.embed_time(window.timesteps))  # [B, T, d]
+        rtg = h["hook_rtg_embed"](self.embed_rtg(window.rtgs))
+        state = h["hook_state_embed"](self.embed_state(window.observations, real))
         tokens = torch.zeros(B, cfg.layout.n_tokens, cfg.d_model, device=dev, dtype=state.dtype)
         tokens[:, 0::3] = rtg + time
         tokens[:, 1::3] = state + time
         if T > 1:
-            act = h["hook_action_embed"](self.action_embedding(window.actions.to(dev).long()))
+            act = h["hook_action_embed"](self.embed_action(window.actions))
             tokens[:, 2::3] = act + time[:, :-1]
         return h["hook_tokens"](tokens)
 

@@ -118,8 +118,8 @@ def test_logit_lens_recomputes_layer_norm_per_checkpoint():
 
 def test_preference_direction_and_errors():
     a = make_adapter(**CONFIGS["raw-2tok-noLN"])
-    torch.testing.assert_close(preference_direction(a, "forward", "right"), a.W_action[2] - a.W_action[1])
-    torch.testing.assert_close(preference_direction(a, 0), a.W_action[0])
+    torch.testing.assert_close(preference_direction(a, "forward", "right").vector, a.W_action[2] - a.W_action[1])
+    torch.testing.assert_close(preference_direction(a, 0).vector, a.W_action[0])
     with pytest.raises(ValueError, match="expected an action in"):
         preference_direction(a, "jump", "left")
     with pytest.raises(ValueError, match=r"expected an action index in \[0, 2\]"):

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import torch
 
-from dtwidgets.analysis import reference_numbers, scenario_observation
+from dtwidgets.analysis import reference_numbers
+from dtwidgets.data.scenarios import scenario_observation
 from tests.reference_forward import raw_to_features, reference_logits
 
 

@@ -26,7 +26,7 @@ class FakeAdapter:
 
     def __init__(self, n_timesteps=3, interrupt_after=None):
         self.layout = TokenLayout(n_timesteps)
-        self.n_actions, self.pad_action = 3, 3
+        self.n_actions, self.pad_action, self.rtg_range = 3, 3, (-1.0, 1.0)
         self.action_names = ("left", "right", "forward")
         self.rows, self.calls, self.interrupt_after = [], 0, interrupt_after
 
@@ -99,7 +99,7 @@ def test_real_model_batched_forward():
     from dtwidgets.model import DTAdapter, DTConfig, DecisionTransformer
 
     ad = DTAdapter(DecisionTransformer(DTConfig(d_model=32, n_heads=2, d_mlp=64, n_ctx=5, one_hot_obs=True)))
-    res = calibrate(ad, rtgs=[-1, 0.9], n_episodes=4, n_envs=8, max_steps=20, seed=0, progress=False)
+    res = calibrate(ad, DO, rtgs=[-1, 0.9], n_episodes=4, n_envs=8, max_steps=20, seed=0, progress=False)
     assert res.n_finished.tolist() == [4, 4]
     assert res.return_low.shape == (2,) and np.all(res.return_low <= res.return_high)
 
@@ -110,5 +110,22 @@ def test_errors():
         calibrate(ad, "MiniGrid-Nope-v0", progress=False)
     with pytest.raises(ValueError, match="env_id"):
         calibrate(ad, None, progress=False)
+    with pytest.raises(TypeError, match="EnvAdapter"):
+        calibrate(ad, object(), progress=False)
+    with pytest.raises(ValueError, match="range"):
+        calibrate(ad, DO, rtgs=[2.0], progress=False)
     with pytest.raises(ValueError, match="7"):
         calibrate(ad, "MiniGrid-DoorKey-5x5-v0", n_episodes=1, progress=False)
+
+
+def test_an_env_adapter_instance_equals_the_env_id():
+    ad = FakeAdapter(3)
+    kw = dict(rtgs=[-0.5, 0.5], n_episodes=3, n_envs=3, seed=100, progress=False)
+    by_id = calibrate(ad, DO, max_steps=25, **kw)
+    env = MiniGridEnv(DO, max_steps=25)
+    by_env = calibrate(ad, env, **kw)
+    for f in ("returns", "outcomes", "lengths"):
+        np.testing.assert_array_equal(getattr(by_env, f), getattr(by_id, f))
+    assert by_env.env_id == DO and by_env.max_steps == 25
+    with pytest.raises(ValueError, match="max_steps"):
+        calibrate(ad, env, max_steps=10, **kw)

@@ -1,4 +1,4 @@
-"""Behaviour-policy collection with SyncVectorEnv (gymnasium 1.x next-step autoreset)."""
+"""Behaviour-policy collection through the EnvAdapter protocol."""
 from __future__ import annotations
 
 import numpy as np
@@ -86,3 +86,13 @@ def test_other_env():
     t = collect_trajectories("MiniGrid-Empty-5x5-v0", n_episodes=4, policy_mix="bfs", seed=0, n_envs=2,
                              max_steps=40, progress=False)
     assert t.outcome_counts() == {"goal": 4}
+
+
+def test_an_env_adapter_instance_equals_the_env_id(small_traj):
+    mix = {"bfs": 0.3, "bfs:0.2": 0.1, "survivor": 0.2, "suicidal": 0.3, "random": 0.1}
+    env = MiniGridEnv(DO, max_steps=60)
+    again = collect_trajectories(env, n_episodes=24, policy_mix=mix, seed=7, n_envs=2, progress=False)
+    for name in ("observations", "actions", "rewards", "episode_lengths", "seeds"):
+        assert np.array_equal(getattr(again, name), getattr(small_traj, name)), name
+    with pytest.raises(TypeError, match="EnvAdapter"):
+        collect_trajectories(42, n_episodes=2, progress=False)

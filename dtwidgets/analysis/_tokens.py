@@ -1,0 +1,112 @@
+"""Batched runs over copies of ONE window that differ only in their RTG, embedded once.
+
+``analyze_state`` and ``rtg_scan`` run ``N`` rows that are the same window (clean rows, one per
+ablation) or the same window with every step's RTG set to a scan value. Embedding the window ``N``
+times is wasted work: the protocol's tokens are additive per step (``embed_rtg(R) + embed_time(t)``
+...), so the window is embedded once with ``adapter.embed`` and a scan row's RTG tokens are
+``embed_rtg(r) + embed_time(t)``. Additivity is checked on the window itself (its embedded RTG and
+action tokens against ``embed_rtg``/``embed_action`` + ``embed_time``); an adapter whose tokens
+are not additive (e.g. a LayerNorm over the tokens) gets ``None`` and the callers embed every row.
+
+The run goes through the protocol's ``backbone`` (TransformerLens ``run_with_cache``); the DT's
+embedding-hook entries (``dt.hook_*``) are added to the cache, and the logits are read from the
+cached last ``resid_post`` with the cached ``ln_final`` scale, the way the action head reads it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
+from . import _common as C
+
+
+def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
+    tol = 1e-5 * max(1.0, float(y.abs().max()) if y.numel() else 1.0)
+    return bool(x.shape == y.shape and (x - y).abs().max() <= tol) if x.numel() else x.shape == y.shape
+
+
+def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor):
+    """Tokens ``[n_same + R, P, d_model]``: ``n_same`` copies of the one-row ``window``, then one row
+    per RTG in ``rtgs`` ``[R]`` (every step's RTG set to it, as ``window.with_rtg``), plus the
+    ``dt.hook_*`` entries of those rows (``{name: [N, T or T-1, d_model]}``); ``None`` when the
+    adapter's tokens are not additive per step (see the module docstring)."""
+    lay = adapter.layout
+    lo, hi = adapter.rtg_range
+    if rtgs.numel() and (not torch.isfinite(rtgs).all() or rtgs.min() < lo - 1e-6 or rtgs.max() > hi + 1e-6):
+        raise ValueError(f"expected scan RTGs in the model's range [{lo}, {hi}], got min {float(rtgs.min()):.4g}, "
+                         f"max {float(rtgs.max()):.4g}")
+    tokens = adapter.embed(window)[0]  # [P, d]
+    time = adapter.embed_time(window.timesteps[0])  # [T, d]
+    rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
+    act = adapter.embed_action(window.actions[0])  # [T-1, d]
+    rp, sp, ap = lay.positions("rtg"), lay.positions("state"), lay.positions("action")
+    ts = torch.tensor(lay.timestep_of)
+    if not (_close(tokens[rp], rtg[ts[rp]] + time[ts[rp]]) and _close(tokens[ap], act[ts[ap]] + time[ts[ap]])):
+        return None
+    R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
+    out = tokens[None].repeat(N, 1, 1)
+    scan_rtg = adapter.embed_rtg(rtgs.float())  # [R, d]
+    out[n_same:, rp] = scan_rtg[:, None, :] + time[ts[rp]][None]
+    T = lay.n_timesteps
+    rtg_rows = torch.cat([rtg[None].expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
+    dt = {"dt.hook_rtg_embed": rtg_rows,
+          "dt.hook_state_embed": (tokens[sp] - time[ts[sp]])[None].expand(N, -1, -1),
+          "dt.hook_action_embed": act[None].expand(N, -1, -1),
+          "dt.hook_time_embed": time[None].expand(N, -1, -1),
+          "dt.hook_tokens": out}
+    return out, dt
+
+
+def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entries: dict, names: Sequence[str],
+                          fwd_hooks: Sequence = ()):
+    """``(logits [N, n_actions] at the prediction position, ActivationCache)`` of the backbone run on
+    ``tokens`` with ``fwd_hooks`` active; the cache holds ``names`` (backbone hooks and ``dt.*``)."""
+    L, p = C.n_layers(adapter), adapter.layout.prediction_position
+    final = f"blocks.{L - 1}.hook_resid_post"
+    norm = C.normalization(adapter)
+    bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
+    cache = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names))
+    resid = cache[final][:, p]
+    if norm:
+        resid = (resid - resid.mean(-1, keepdim=True)) / cache["ln_final.hook_scale"][:, p]
+        w, b = C.ln_params(adapter, "ln_final")
+        if w is not None:
+            resid = resid * w + b
+    logits = resid @ adapter.W_action.T + adapter.b_action
+    cache.cache_dict.update({n: dt_entries[n] for n in names if n in dt_entries})
+    return logits, cache
+
+
+_LEVEL = 0x5EED  # the TransformerLens hook "context level" of the hooks added here (removed by level)
+
+
+def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str]):
+    """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
+    the HookPoints (``backbone.hook_dict``), then removed by level: the same cache as
+    ``run_with_cache`` inside ``backbone.hooks(...)``, without their reset of every hook point."""
+    from transformer_lens import ActivationCache
+
+    points = backbone.hook_dict
+    store: dict[str, torch.Tensor] = {}
+    used = []
+
+    def saver(name: str):
+        def save(t, hook):
+            store[name] = t.detach()
+
+        return save
+
+    try:
+        for name, fn in list(fwd_hooks) + [(n, saver(n)) for n in names]:
+            if name not in points:
+                raise KeyError(f"expected a TransformerLens hook name of the backbone, got {name!r}")
+            points[name].add_hook(fn, level=_LEVEL)
+            used.append(points[name])
+        backbone(tokens)
+    finally:
+        for hp in used:
+            hp.remove_hooks(level=_LEVEL)
+    return ActivationCache(store, backbone)
