@@ -31,6 +31,7 @@ import torch
 from ..adapters.window import TrajectoryWindow
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
+from .directions import preference_direction
 from .policy_map import Placements, PolicyMap, maps_from_logits, placement_windows
 
 DEFAULT_COEFFICIENTS = tuple(np.round(np.linspace(-3, 3, 25), 6))
@@ -82,7 +83,8 @@ def steering_direction(adapter: ModelAdapter, *, pair=None, hook: str | None = N
             raise ValueError(f"expected feature= an index in [0, {W.shape[0] - 1}] of the SAE decoder rows, got {feature!r}")
         v, label = W[int(feature)], f"SAE feature {int(feature)}"
     elif action is not None:
-        v, label = C.resolve_direction(adapter, action)
+        pd = preference_direction(adapter, action)
+        v, label = pd.vector, pd.label
     else:
         v, label = torch.as_tensor(np.asarray(vector, dtype=np.float32)), "custom direction"
     d = adapter.W_action.shape[1]

@@ -1,7 +1,7 @@
 """Probe directions used like any other direction: attribution, steering and cosines.
 
 A direction is a ``[d_model]`` vector in the raw residual stream (the convention of
-:func:`dtwidgets.analysis._common.resolve_direction`). Everything here goes through the
+:func:`dtwidgets.analysis.directions.preference_direction`). Everything here goes through the
 :class:`~dtwidgets.adapters.ModelAdapter` protocol.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ For one window, with ``x`` the SAE's activation at its token (the last state tok
 Everything is mapped into the residual stream (``@ W_out`` / ``@ W_O`` for ``mlp.hook_post`` /
 ``attn.hook_z``, identity otherwise) and read the way the action head reads the final residual:
 ``read(v) = centre(v) / scale · dir_eff`` with ``dir_eff`` from
-:func:`~dtwidgets.analysis._common.effective_direction` (``ln_final``'s weight folded in), ``scale``
+:func:`~dtwidgets.analysis.directions.preference_direction` with ``fold_ln=True``, ``scale``
 the cached ``ln_final`` scale at that position and ``centre`` the LayerNorm centring (both identity
 for models without LayerNorm). ``read`` is linear, so the feature shares + the decoder-bias share +
 the error share sum exactly to the hook's share ``read(x)``.
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..analysis import _common as C
+from ..analysis.directions import preference_direction
 from .hooks import flat, hook_site, replace_hook, to_residual, token_position
 from .metrics import check_hook
 from .model import SparseAutoencoder
@@ -55,7 +56,7 @@ class FeatureShares:
 def readout(adapter, vectors: torch.Tensor, a, b=None, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
     """``[..., d_model]`` residual vectors -> ``[...]`` their direct effect on ``logit[a] - logit[b]``
     (``centre(v) / scale · dir_eff``; float64)."""
-    d, _, _ = C.effective_direction(adapter, a, b)
+    d = preference_direction(adapter, a, b, fold_ln=True).vector
     v = vectors.double()
     if C.normalization(adapter) in ("LN", "LNPre"):
         v = v - v.mean(-1, keepdim=True)
