@@ -60,7 +60,6 @@ def test_every_widget_with_hostile_names_in_jupyterlab(browser, jupyter_lab) -> 
         assert IMG in tabs and SCRIPT in tabs
 
 
-@pytest.mark.xfail(strict=True, reason="Explorer escaping lands on branch h4-explorer")
 def test_explorer_with_hostile_model_and_trajectory_in_jupyterlab(browser, jupyter_lab) -> None:
     jupyter_lab.write_notebook("hostile_explorer.ipynb", [EXPLORER_CELL])
     with open_notebook(browser, jupyter_lab, "hostile_explorer.ipynb", viewport=(1500, 1100)) as nb:

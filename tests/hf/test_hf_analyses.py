@@ -2,8 +2,6 @@
 
 Independent references are the HF model itself: head ablation == zeroing that head's rows of
 ``c_proj`` in HF; attention patterns == HF's eager ``attentions``; RTG scan logits == HF forwards.
-Analyses that still read members outside the protocol (``adapter.model.*``) are marked xfail with
-``raises=AttributeError``: any other failure is a real one.
 """
 from __future__ import annotations
 
@@ -16,12 +14,6 @@ import torch
 from dtwidgets import analysis as A
 from dtwidgets.model.hf import load_hf_decision_transformer
 from tests.hf.helpers import ENV, hf_inputs, hf_model, hf_scores, real_windows, train_briefly
-
-from dtwidgets.adapters import ModelAdapter
-
-# until the protocol declares embed_rtg/embed_time (issue 11 §2), these analyses read adapter.model.*
-REACHES_PAST = pytest.mark.xfail(not hasattr(ModelAdapter, "embed_rtg"), raises=AttributeError, strict=True,
-                                 reason="analysis reads adapter.model.* (outside the protocol); fixed by the protocol work")
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "tanh"])
@@ -129,13 +121,11 @@ def test_circuits_in_context_and_state_projection(setup):
     np.testing.assert_allclose(p.flat, (d @ adapter.W_state).numpy(), atol=1e-6)
 
 
-@REACHES_PAST
 def test_weight_only_qk_map(setup):
     _, adapter, _, _ = setup
     assert A.qk_map(adapter, 0, 0, "rtg", 0.5).values.shape == (3, 7, 7)
 
 
-@REACHES_PAST
 def test_rtg_and_time_projections(setup):
     """Along forward − right (ln_f weight folded): C(embed_return(r)) and C(embed_timestep[t]) from HF's modules."""
     model, adapter, _, _ = setup
