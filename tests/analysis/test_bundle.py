@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dtwidgets.analysis import (analyze_state, attention_patterns, logit_attribution, mean_activations, rtg_scan,
                                 single_component_ablations)
@@ -42,3 +43,25 @@ def test_bundle_mean_ablation_and_custom_grid():
     ab = single_component_ablations(a, w, "forward", mode="mean", means=means)
     np.testing.assert_allclose(s.ablations.logits, ab.logits, atol=1e-5)
     assert s.rtg_scan.rtgs.tolist() == [0.0, 0.5] and s.ablations.mode == "mean"
+
+
+def test_non_additive_tokens_fall_back_to_embedding_every_row():
+    """An adapter whose tokens are not ``embed_rtg + embed_time`` (here: squashed by a tanh) is
+    detected, and the bundle embeds every row through the adapter: still equal to the separate
+    analyses and to its own forward."""
+    from dtwidgets.analysis._tokens import replicated_tokens
+    from tests.protocol.test_minimal_adapter import pair
+
+    _, m = pair("ln-gated-onehot-26tok")
+    w = random_window(m, seed=5)
+    assert replicated_tokens(m, w, 2, torch.tensor([0.0, 0.5])) is not None
+    m.embed = lambda window, f=m.embed: torch.tanh(f(window))  # type: ignore[method-assign]
+    try:
+        assert replicated_tokens(m, w, 2, torch.tensor([0.0, 0.5])) is None
+        s = analyze_state(m, w, "forward", "left")
+        sc = rtg_scan(m, w, "forward", "left")
+        np.testing.assert_allclose(s.rtg_scan.logits, sc.logits, atol=1e-5)
+        np.testing.assert_allclose(s.logits, m.forward(w)[0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(s.rtg_scan.logits[-1], m.forward(w.with_rtg(1.0))[0].numpy(), atol=1e-5)
+    finally:
+        del m.embed
