@@ -10,6 +10,8 @@ edited); path patching is shown only when it gives one.
 """
 from __future__ import annotations
 
+import html
+
 from typing import cast
 
 import ipywidgets as W
@@ -121,7 +123,7 @@ class Circuits2Panel(Panel):
             return
         a, b = self.ctx.pair
         pp = path_patching(self.ctx.model, clean, cast(TrajectoryWindow, data.window), a, b)
-        self.paths_note.value = (f"Direct paths, <b>{pp.direction}</b>: clean {pp.clean_value:+.3f} → corrupted "
+        self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.direction)}</b>: clean {pp.clean_value:+.3f} → corrupted "
                                  f"{pp.corrupted_value:+.3f}; each cell moves one path to its corrupted value.")
         assign(self.paths, values=pp.effects, row_labels=pp.sender_labels, col_labels=pp.receiver_labels)
         d = CircuitDiagram.from_path_patching(pp, k=8)
@@ -142,7 +144,7 @@ class Circuits2Panel(Panel):
         s = ", ".join(f"{v:.3g}" for v in sv.singular_values)
         out = ""
         if sv.output_actions is not None:
-            out = "; it writes " + ", ".join(f"{n} {v:+.3g}" for n, v in zip(sv.action_names, sv.output_actions[0]))
+            out = "; it writes " + ", ".join(f"{html.escape(n)} {v:+.3g}" for n, v in zip(sv.action_names, sv.output_actions[0]))
         self.svd_note.value = (f"<b>{self.head.value} {sv.kind.upper()}</b> singular values {s}. Maps: the top "
                                f"input direction read through the state embedding{out}.")
         assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names])

@@ -26,7 +26,7 @@ def setup():
 def test_policy_panel_modes(setup):
     a, env, ctx, w = setup
     p = PolicyPanel(ctx, env=env)
-    p.update(PanelData(w, None, None))
+    p.update(PanelData(w, None, None, []))
     place = agent_placements(env)
     want = policy_map(a, place, 0.8, timestep=5)
     np.testing.assert_allclose(p.view.probs[0], want.probs, atol=1e-6)
@@ -52,7 +52,7 @@ def test_circuits2_panel(setup):
     obs[3, 5] = (6, 2, 0)  # a ball in front of the agent
     corrupted = a.make_window(np.stack([env.observation()] * 2 + [obs]), 0.8, [3, 4, 5], [2, 2])
     panel = Circuits2Panel(ctx, clean_window=lambda: w)
-    panel.update(PanelData(corrupted, None, None))
+    panel.update(PanelData(corrupted, None, None, []))
     pp = path_patching(a, w, corrupted, "forward", "left")
     np.testing.assert_allclose(panel.paths.values, pp.effects, equal_nan=True)
     assert panel.diagram.edges.shape[0] == 8

@@ -151,8 +151,11 @@ def test_hostile_names_and_outcomes_are_escaped(model, tmp_path):
     traj = e.session.to_trajectories()
     traj.metadata["final"]["done"], traj.metadata["final"]["outcome"] = True, HOSTILE
     traj.save(tmp_path / "h.npz")
+    before = e.session.observation.copy()
     e.load_button.click()
-    assert e.status.headline == f"episode over ({HOSTILE}): reset or step back"  # plain text, drawn as a text node
+    # the file is refused (an outcome is one of the vocabulary's), the message names it, escaped, state kept
+    assert "h.npz" in e.error.value and html.escape(HOSTILE) in e.error.value
+    np.testing.assert_array_equal(e.session.observation, before)
     assert all("<img" not in t for t in html_values(e))
 
 
