@@ -123,7 +123,7 @@ class ObservationSchema:
 
     grid_shape: tuple[int, int] = (7, 7)
     one_hot: bool = False
-    channel_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment,arg-type]
+    channel_names: tuple[str, ...] = field(default=None)  # type: ignore[arg-type]
     channel_vocab: tuple[tuple[str, ...], ...] = (OBJECTS, COLOURS, STATES)
 
     def __post_init__(self):

@@ -19,6 +19,9 @@ class CoalescedRefresh:
 
     coalesce_s: float = 0.03
 
+    def refresh(self) -> None:  # provided by the class using the mixin
+        raise NotImplementedError
+
     def _init_coalescing(self) -> None:
         self._pending = None
         self._pending_at = self._last_input = 0.0

@@ -65,7 +65,7 @@ class PanelData:
     @property
     def rtg(self) -> float:
         """The current step's RTG (reward units)."""
-        return float(self.window.rtgs[0, -1])
+        return float(self.window.rtgs[0, -1])  # type: ignore[attr-defined]
 
 
 class AnalysisContext:
@@ -277,6 +277,7 @@ class AblationPanel(Panel):
                    mode=self.ctx.ablation_mode, means=self.ctx.means, baseline=self._baseline)  # run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
         labels = relabel(r.labels, self._data, self.ctx.adapter.layout.labels())
+        assert r.contributions_before is not None and r.contributions_after is not None  # a pair was given
         assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels)
 
 

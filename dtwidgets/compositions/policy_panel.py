@@ -16,7 +16,7 @@ import numpy as np
 
 from ..adapters.window import TrajectoryWindow
 from ..analysis.ablation import ablation_hooks
-from ..analysis.policy_map import agent_placements, policy_map, rtg_policy_maps
+from ..analysis.policy_map import Placements, agent_placements, policy_map, rtg_policy_maps
 from ..analysis.steering import steering_direction, steering_scan
 from ..widgets import PolicyMapView
 from .panels import AnalysisContext, Panel, PanelData
@@ -36,8 +36,8 @@ class PolicyPanel(Panel):
         self.widget.children = [W.HBox([self.compare, self.other_rtg, self.component, self.display, self.history]),
                                 self.note, self.view]
         self._data: PanelData | None = None
-        self._grid_key = None
-        self._placements = None
+        self._grid_key: tuple | None = None
+        self._placements: Placements | None = None
 
     def _build_views(self) -> None:
         cfg = self.ctx.model.backbone.cfg

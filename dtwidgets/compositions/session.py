@@ -71,7 +71,7 @@ class PlaySession:
         self.seed = int(seed)
         self.bookmarks: list[Bookmark] = []
         self.done = False
-        self.outcome = None
+        self.outcome: str | None = None
         self.replay = False
         self.reset(seed)
 

@@ -24,7 +24,7 @@ DATA_SEED = 0
 CALIB_RTGS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 CALIB_SEED = 1_000_000
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, dict]] = {
     # the reference post's setting: 1 layer, 2 heads, d_model 128, d_mlp 256, R+s context, raw obs, no LN
     "post": {"model": dict(d_model=128, n_heads=2, d_mlp=256, n_layers=1, n_ctx=2, layer_norm=None, one_hot_obs=False),
              "train": dict(n_steps=4000, batch_size=256, lr=1e-3, weight_decay=0.01, prob_go_from_end=0.1)},

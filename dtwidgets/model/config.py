@@ -1,6 +1,8 @@
 """Configuration of the project's Decision Transformer (mirrors the reference checkpoint format)."""
 from __future__ import annotations
 
+from typing import cast
+
 import json
 import math
 import numbers
@@ -56,7 +58,7 @@ class DTConfig:
     max_timestep: int = 1000
     time_embedding_type: str = "embedding"
     env_id: str = "MiniGrid-Dynamic-Obstacles-8x8-v0"
-    action_names: tuple[str, ...] = field(default=None)  # type: ignore[assignment,arg-type]
+    action_names: tuple[str, ...] = field(default=None)  # type: ignore[arg-type]
     rtg_range: tuple[float, float] = (-1.0, 1.0)
     seed: int = 0
 
@@ -64,8 +66,8 @@ class DTConfig:
         problems = _type_and_range_problems(self)
         if problems:  # sizes and types first: nothing below may run on a nonsense value
             raise ValueError("invalid DTConfig: expected " + "; expected ".join(problems))
-        self.obs_shape = tuple(int(s) for s in self.obs_shape)
-        self.rtg_range = tuple(float(r) for r in self.rtg_range)
+        self.obs_shape = cast("tuple[int, int, int]", tuple(int(s) for s in self.obs_shape))
+        self.rtg_range = cast("tuple[float, float]", tuple(float(r) for r in self.rtg_range))
         if self.action_names is None:
             self.action_names = DEFAULT_ACTION_NAMES[: self.n_actions] if self.n_actions <= 7 else tuple(
                 f"action {i}" for i in range(self.n_actions))

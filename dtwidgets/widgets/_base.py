@@ -63,7 +63,7 @@ class DTWidget(anywidget.AnyWidget):
         The message set by a failing call is cleared by the next successful call of the
         same wrapped function. Returns ``None`` instead of raising.
         """
-        key = name or getattr(fn, "__qualname__", repr(fn))
+        key: str = name or str(getattr(fn, "__qualname__", repr(fn)))
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
