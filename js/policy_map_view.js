@@ -123,6 +123,8 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
   }
 
   let canvases = [];
+  /** @type {number | null} the model's index at the last draw */
+  let modelIdx = null;
   function paint() {
     const cs = Math.max(24, model.get("cell_size") | 0 || Math.min(64, Math.floor(420 / Math.max(st.W, st.H))));
     canvases.forEach(([c, p]) => drawPanel(c, p, cs));
@@ -155,7 +157,10 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
     legend.replaceChildren(...(st.mode === "difference"
       ? [h("span", { text: "red: more likely, blue: less likely; opacity = |change|" })]
       : st.names.map((n, a) => h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(a) } }), h("span", { text: ` ${n}  ` })]))));
-    setLocal(Number.isInteger(model.get("index")) ? model.get("index") : 0);
+    // a redraw (new data, or the column resized) keeps the frame being scrubbed unless Python moved it
+    const mi = Number.isInteger(model.get("index")) ? model.get("index") : 0;
+    setLocal(mi !== modelIdx ? mi : idx);
+    modelIdx = mi;
   }
 
   slider.addEventListener("input", () => { setLocal(Number(slider.value)); sync(idx); });

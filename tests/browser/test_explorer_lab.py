@@ -74,7 +74,7 @@ def test_explorer_in_jupyterlab(browser, jupyter_lab, screenshot_dir):
         edited = server.wait_event(lambda ev: ev["name"] == "edited")["value"]
         assert edited[0] and edited[1] == 6 and edited[2] == "", edited
         page.locator(".jp-OutputArea .lm-TabBar-tab", has_text="Patching").first.click()
-        heat = page.locator(".jp-OutputArea .dtw-matrix canvas").last
+        heat = page.locator(".jp-OutputArea .dtw-matrix canvas:visible").first  # the Patching tab's
         heat.wait_for(state="visible", timeout=20_000)
         if screenshot_dir is not None:
             page.locator(".jp-OutputArea").first.screenshot(path=str(screenshot_dir / "explorer_patching.png"))

@@ -137,5 +137,5 @@ def test_explorer_with_hostile_model_and_trajectory_in_an_exported_page(hostile_
     assert PLAIN_IMG in text, "the trajectory's outcome is not shown as text"
     options = rec.page.locator(".dtw-actionprefs option").all_inner_texts()
     assert IMG in options and SCRIPT in options
-    assert OUTCOME in text or PLAIN_IMG in rec.page.locator(".dtw-x-html").all_inner_texts()[-1]
+    assert OUTCOME in text or any(PLAIN_IMG in t for t in rec.page.locator(".dtw-x-html").all_inner_texts())
     assert all(p not in rec.page.content() for p in PAYLOADS if "<" in p), "a payload is in the DOM as markup"
