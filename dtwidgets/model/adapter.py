@@ -129,20 +129,8 @@ class DTAdapter:
         resid = self.backbone.run_with_hooks(tokens, fwd_hooks=bb_hooks) if bb_hooks else self.backbone(tokens)
         return self.model.head(resid)[:, -1]
 
-    @contextmanager
     def _dt_hooks(self, hooks):
-        points: dict[str, Any] = {str(hp.name): hp for hp in self.model.embed_hooks.values()}
-        used = []
-        try:
-            for name, fn in hooks:
-                if name not in points:
-                    raise KeyError(f"expected a DT hook in {sorted(points)}, got {name!r}")
-                points[name].add_hook(fn)
-                used.append(points[name])
-            yield
-        finally:
-            for hp in used:
-                hp.remove_hooks()
+        return dt_hooks(self.model.embed_hooks.values(), hooks)
 
 
 def _wanted(names_filter, name: str) -> bool:
@@ -153,3 +141,21 @@ def _wanted(names_filter, name: str) -> bool:
     if isinstance(names_filter, (list, tuple, set)):
         return name in names_filter
     return bool(names_filter(name))
+
+
+@contextmanager
+def dt_hooks(hook_points, hooks):
+    """Attach ``hooks`` (``(name, fn)`` pairs) to the DT's own embedding hook points for the duration
+    of a ``with`` block; an unknown name raises a KeyError listing the known ones."""
+    points = {str(hp.name): hp for hp in hook_points}
+    used = []
+    try:
+        for name, fn in hooks:
+            if name not in points:
+                raise KeyError(f"expected a DT hook in {sorted(points)}, got {name!r}")
+            points[name].add_hook(fn)
+            used.append(points[name])
+        yield
+    finally:
+        for hp in used:
+            hp.remove_hooks()

@@ -52,7 +52,7 @@ from transformer_lens.hook_points import HookPoint
 
 from ..adapters.schema import ObservationSchema, TokenLayout, resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
-from .adapter import _wanted
+from .adapter import _wanted, dt_hooks
 from .dt import _one_hot_features
 
 EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed",
@@ -364,19 +364,6 @@ class HFDTAdapter:
             resid = self.backbone.run_with_hooks(tokens, fwd_hooks=bb_hooks) if bb_hooks else self.backbone(tokens)
         return self._head(resid)
 
-    @contextmanager
     def _dt_hooks(self, hooks):
-        points: dict[str, HookPoint] = {str(hp.name): hp for hp in self.embedding.hooks.values()
-                                        if isinstance(hp, HookPoint)}
-        used: list[HookPoint] = []
-        try:
-            for name, fn in hooks:
-                if name not in points:
-                    raise KeyError(f"expected a DT hook in {sorted(points)}, got {name!r}")
-                points[name].add_hook(fn)
-                used.append(points[name])
-            yield
-        finally:
-            for hp in used:
-                hp.remove_hooks()
+        return dt_hooks([hp for hp in self.embedding.hooks.values() if isinstance(hp, HookPoint)], hooks)
 
