@@ -5,6 +5,7 @@ client-side following, the panel registry, coalescing on an undriven loop, event
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import html
 import tracemalloc
 
@@ -348,7 +349,10 @@ def test_event_bursts_coalesce_and_match_direct_actions(model, monkeypatch):
         await asyncio.sleep(0.2)  # let the one coalesced refresh run
         return e, direct, calls, (grown, max(direct.n_steps - traced, 0))
 
-    e, direct, calls, (grown, new_steps) = asyncio.run(run())
+    # a thread of its own: earlier tests in the same process (Playwright's sync API) may leave a loop
+    # marked running in the main thread, where asyncio.run() refuses to start
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        e, direct, calls, (grown, new_steps) = pool.submit(asyncio.run, run()).result()
     assert len(calls) <= 3, f"{len(calls)} refreshes for {len(events)} events"
     assert e.error.value == ""
     np.testing.assert_array_equal(e.session.observation, direct.observation)
