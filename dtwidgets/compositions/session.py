@@ -19,6 +19,7 @@ import torch
 
 from ..adapters import check_compatible
 from ..adapters.schema import resolve_action
+from ..vocabulary import episode_outcome
 
 
 class EpisodeOver(RuntimeError):
@@ -152,7 +153,7 @@ class PlaySession:
         self._push(res.observation, next_rtg, t, self.env.snapshot())
         if res.done:
             self.done = True
-            self.outcome = "goal" if res.reward > 0 else ("collision" if res.terminated else "timeout")
+            self.outcome = episode_outcome(res.reward, res.terminated, res.truncated)
         return float(res.reward)
 
     def act(self) -> int:

@@ -347,7 +347,7 @@ class Trajectories:
         """
         import torch
 
-        from ..adapters.window import TrajectoryWindow
+        from ..adapters.window import pad_left
 
         ends = np.asarray(ends, dtype=np.int64).reshape(-1)
         if ends.size and (ends.min() < 0 or ends.max() >= self.n_steps):
@@ -363,17 +363,10 @@ class Trajectories:
         real = idx >= ep_start[:, None]
         safe = np.where(real, idx, ends[:, None])
         n_pad = T - real.sum(1)
-        obs = self.observations[safe]
-        obs[~real] = 0
-        first = np.take_along_axis(safe, n_pad[:, None].clip(max=T - 1), axis=1)  # first real step
-        rr = np.where(real, r[safe], r[first])
-        tt = np.where(real, self.timesteps[safe], 0)
         act = self.actions[safe]
         targets = np.where(real, act, -100)
-        aa = np.where(real[:, :-1], act[:, :-1], pad_action)
-        win = TrajectoryWindow(torch.from_numpy(obs), torch.from_numpy(aa.astype(np.int64)),
-                               torch.from_numpy(rr.astype(np.float32)), torch.from_numpy(tt.astype(np.int64)),
-                               torch.from_numpy(n_pad.astype(np.int64)))
+        win = pad_left(self.observations[safe], act[:, :-1].astype(np.int64), r[safe], self.timesteps[safe].astype(np.int64),
+                       n_pad.astype(np.int64), pad_action)  # the one padding rule (adapters.window)
         return win, torch.from_numpy(targets.astype(np.int64))
 
     # ---- files ----------------------------------------------------------------------------------
