@@ -7,7 +7,7 @@ import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
 import { h, nth } from "./lib/dom.js";
 import { follower, scanRow } from "./lib/follow.js";
-import { softmax } from "./action_preferences.js";
+import { softmax } from "./lib/softmax.js";
 
 export default widget("dtw-status", ({ model, body, redraw }) => {
   const line = h("div", { class: "dtw-status-line" });
