@@ -18,15 +18,75 @@ export const WIDGETS = [
   "probe_matrix", "training_dynamics",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
+const STYLE = path.join(here, "lib/style.css");
+const OPTIONS = {
+  absWorkingDir: here, bundle: true, format: "esm", minify: true, target: "es2020",
+  legalComments: "none", charset: "utf8", define: { "define.amd": "false" }, logLevel: "warning",
+};
 
+// Each bundle is self-contained (anywidget sends it with every widget instance), so it carries
+// only the CSS rules its own code needs. Pass 1 bundles every entry with an empty stylesheet and
+// reads which dtw-* class names each bundle's code mentions; pass 2 bundles each entry again with
+// just the rules of lib/style.css that use those classes (see the comment at the top of that file).
 async function build(outdir) {
   fs.mkdirSync(outdir, { recursive: true });
-  await esbuild.build({
-    entryPoints: Object.fromEntries(ENTRIES.map((n) => [n, path.join(here, n + ".js")])),
-    outdir, bundle: true, format: "esm", minify: true, target: "es2020",
-    loader: { ".css": "text" }, legalComments: "none", charset: "utf8",
-    define: { "define.amd": "false" }, logLevel: "warning",
+  const entry = (n) => path.join(here, n + ".js");
+  const first = await esbuild.build({
+    ...OPTIONS, entryPoints: Object.fromEntries(ENTRIES.map((n) => [n, entry(n)])),
+    outdir, write: false, metafile: true, plugins: [styleAs("")],
   });
+  const rules = cssRules((await esbuild.transform(fs.readFileSync(STYLE, "utf8"), { loader: "css", minify: true })).code);
+  await Promise.all(ENTRIES.map((n) => {
+    const out = first.outputFiles.find((f) => path.basename(f.path) === n + ".js");
+    const inputs = Object.keys(first.metafile.outputs[path.relative(here, out.path)].inputs);
+    checkImports(n, inputs);
+    const used = inputs.includes("lib/style.css") ? classesIn(n, out.text) : new Set();
+    const css = rules.filter((r) => used.size && ruleUsed(r, used)).join("");
+    return esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, plugins: [styleAs(css)] });
+  }));
+}
+
+/** esbuild plugin: `import STYLE from "./style.css"` gives the string `css`. */
+function styleAs(css) {
+  return {
+    name: "dtw-style",
+    setup(b) { b.onLoad({ filter: /[\\/]lib[\\/]style\.css$/ }, () => ({ contents: css, loader: "text" })); },
+  };
+}
+
+/** A widget module that imports another widget module would carry all of it: share code through lib/. */
+function checkImports(name, inputs) {
+  const others = inputs.filter((f) => f !== name + ".js" && WIDGETS.includes(f.replace(/\.js$/, "")));
+  if (others.length) throw new Error(`${name}.js imports the widget module(s) ${others.join(", ")}; move the shared code to js/lib/`);
+}
+
+/** The dtw-* class names written in a bundle's code. @returns {Set<string>} */
+function classesIn(name, code) {
+  const names = code.match(/dtw-[\w-]*/g) || [];
+  const pieces = names.filter((c) => c.endsWith("-"));
+  if (pieces.length) {
+    throw new Error(`${name}.js builds class names from pieces (${[...new Set(pieces)].join(", ")}...); `
+      + "write each dtw-* class out in full so the build can keep its CSS rules");
+  }
+  return new Set(names);
+}
+
+/** Top-level rules of minified CSS, e.g. [".a{color:red}", "@media(...){...}"] (no braces inside strings). */
+function cssRules(css) {
+  const rules = [];
+  let depth = 0, start = 0;
+  for (let i = 0; i < css.length; i++) {
+    if (css[i] === "{") depth++;
+    else if (css[i] === "}" && --depth === 0) { rules.push(css.slice(start, i + 1).trim()); start = i + 1; }
+  }
+  return rules;
+}
+
+/** A rule is used when every class of one of its selectors is in `used`; at-rules are always kept. */
+function ruleUsed(rule, used) {
+  if (rule.startsWith("@")) return true;
+  const selectors = rule.slice(0, rule.indexOf("{")).split(",");
+  return selectors.some((s) => (s.match(/\.dtw-[\w-]+/g) || []).every((c) => used.has(c.slice(1))));
 }
 
 const check = process.argv.includes("--check");

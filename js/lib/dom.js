@@ -54,11 +54,15 @@ export function nth(list, i, fallback) {
   return v === undefined || v === null || v === "" ? fallback(i) : String(v);
 }
 
-/** Inject the shared stylesheet once per document. */
-export function injectStyle(doc = document) {
-  if (doc.getElementById("dtw-style-1")) return;
+/**
+ * Inject this bundle's stylesheet once per document: the rules of lib/style.css that this widget
+ * module uses (build.mjs picks them), as one <style> per widget class `cls`.
+ */
+export function injectStyle(cls, doc = document) {
+  const id = "dtwidgets-style-" + cls;
+  if (!STYLE || doc.getElementById(id)) return;
   const s = doc.createElement("style");
-  s.id = "dtw-style-1";
+  s.id = id;
   s.textContent = STYLE;
   (doc.head || doc.documentElement).appendChild(s);
 }
