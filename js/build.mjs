@@ -1,6 +1,8 @@
 // Bundle each widget module into one self-contained, minified ESM file in ../dtwidgets/static.
 //   node build.mjs            build into ../dtwidgets/static
 //   node build.mjs --check    build into a temp dir and fail if ../dtwidgets/static differs
+//   node build.mjs --analyze  build into a temp dir and print what each bundle is made of, and the
+//                             bytes each source module adds summed over all widget bundles
 import * as esbuild from "esbuild";
 import fs from "node:fs";
 import os from "node:os";
@@ -28,6 +30,7 @@ const OPTIONS = {
 // only the CSS rules its own code needs. Pass 1 bundles every entry with an empty stylesheet and
 // reads which dtw-* class names each bundle's code mentions; pass 2 bundles each entry again with
 // just the rules of lib/style.css that use those classes (see the comment at the top of that file).
+/** @returns {Promise<Record<string, any>>} each entry's esbuild metafile */
 async function build(outdir) {
   fs.mkdirSync(outdir, { recursive: true });
   const entry = (n) => path.join(here, n + ".js");
@@ -36,14 +39,16 @@ async function build(outdir) {
     outdir, write: false, metafile: true, plugins: [styleAs("")],
   });
   const rules = cssRules((await esbuild.transform(fs.readFileSync(STYLE, "utf8"), { loader: "css", minify: true })).code);
-  await Promise.all(ENTRIES.map((n) => {
+  const metafiles = await Promise.all(ENTRIES.map(async (n) => {
     const out = first.outputFiles.find((f) => path.basename(f.path) === n + ".js");
     const inputs = Object.keys(first.metafile.outputs[path.relative(here, out.path)].inputs);
     checkImports(n, inputs);
     const used = inputs.includes("lib/style.css") ? classesIn(n, out.text) : new Set();
     const css = rules.filter((r) => used.size && ruleUsed(r, used)).join("");
-    return esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, plugins: [styleAs(css)] });
+    const r = await esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, metafile: true, plugins: [styleAs(css)] });
+    return r.metafile;
   }));
+  return Object.fromEntries(ENTRIES.map((n, i) => [n, metafiles[i]]));
 }
 
 /** esbuild plugin: `import STYLE from "./style.css"` gives the string `css`. */
@@ -89,8 +94,21 @@ function ruleUsed(rule, used) {
   return selectors.some((s) => (s.match(/\.dtw-[\w-]+/g) || []).every((c) => used.has(c.slice(1))));
 }
 
-const check = process.argv.includes("--check");
-if (!check) {
+const check = process.argv.includes("--check"), analyze = process.argv.includes("--analyze");
+if (analyze) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dtw-build-"));
+  const metafiles = await build(tmp);
+  const perModule = {};
+  for (const n of WIDGETS) {
+    console.log(await esbuild.analyzeMetafile(metafiles[n]));
+    for (const out of Object.values(metafiles[n].outputs)) {
+      for (const [f, { bytesInOutput }] of Object.entries(out.inputs)) perModule[f] = (perModule[f] || 0) + bytesInOutput;
+    }
+  }
+  console.log("bytes each module adds, summed over the", WIDGETS.length, "widget bundles:");
+  for (const [f, b] of Object.entries(perModule).sort((a, b) => b[1] - a[1])) console.log("  " + f.padEnd(26), String(b).padStart(7));
+  fs.rmSync(tmp, { recursive: true, force: true });
+} else if (!check) {
   await build(STATIC);
   for (const n of ENTRIES) console.log(`${n}.js`.padEnd(26), fs.statSync(path.join(STATIC, n + ".js")).size, "B");
 } else {
