@@ -2,7 +2,11 @@
 
 Usage: python benchmarks/bench_js_bundle.py [--budget-kb 150] [--json]
 Exit status 1 when the widget total exceeds the budget. Gzip sizes are shown for reference
-(what a notebook file or HTML export costs after compression).
+(what a notebook file or HTML export costs after compression). Every bundle is self-contained
+(anywidget sends it with each widget instance), so the total counts the shared runtime
+(js/lib/widget.js, dom.js, errorbox.js, tooltip.js, base CSS...) once per widget: `node
+js/build.mjs --analyze` shows what each bundle is made of and the bytes each source module adds
+summed over all widget bundles.
 """
 
 from __future__ import annotations
