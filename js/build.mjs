@@ -38,12 +38,14 @@ async function build(outdir) {
     ...OPTIONS, entryPoints: Object.fromEntries(ENTRIES.map((n) => [n, entry(n)])),
     outdir, write: false, metafile: true, plugins: [styleAs("")],
   });
+  const code = Object.fromEntries(first.outputFiles.map((f) => [path.basename(f.path, ".js"), f.text]));
+  const inputsOf = Object.fromEntries(Object.values(first.metafile.outputs)
+    .map((o) => [path.basename(o.entryPoint, ".js"), Object.keys(o.inputs)]));
   const rules = cssRules((await esbuild.transform(fs.readFileSync(STYLE, "utf8"), { loader: "css", minify: true })).code);
   const metafiles = await Promise.all(ENTRIES.map(async (n) => {
-    const out = first.outputFiles.find((f) => path.basename(f.path) === n + ".js");
-    const inputs = Object.keys(first.metafile.outputs[path.relative(here, out.path)].inputs);
+    const inputs = inputsOf[n];
     checkImports(n, inputs);
-    const used = inputs.includes("lib/style.css") ? classesIn(n, out.text) : new Set();
+    const used = inputs.includes("lib/style.css") ? classesIn(n, code[n]) : new Set();
     const css = rules.filter((r) => used.size && ruleUsed(r, used)).join("");
     const r = await esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, metafile: true, plugins: [styleAs(css)] });
     return r.metafile;
