@@ -184,8 +184,8 @@ def assign(widget, **traits) -> None:
             same = old == v
         if not same:
             changed[k] = v
-    if changed:
-        with widget.hold_sync():
+    if changed:  # validated together (a label list and its values may change size at once), sent as one message
+        with widget.hold_sync(), widget.hold_trait_notifications():
             for k, v in changed.items():
                 setattr(widget, k, v)
 
@@ -197,32 +197,6 @@ def _note(text: str) -> W.HTML:
 
 def _esc(x) -> str:
     return html.escape(str(x))
-
-
-class AttributionPanel(Panel):
-    key, title = "attribution", "Attribution"
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
-                                     follow_group=ctx.follow_group, show_sum=True)
-        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
-                                     y_label="head")
-        self.widget.children = [self.bars, self.sources]
-
-    def update(self, data):
-        at, scan = data.state.attribution, data.state.rtg_scan
-        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
-        # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
-        # the sum equals the model's logit difference, which the preferences widget shows
-        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
-        follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        labels = relabel(at.labels, data, at.source_labels)
-        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
-               scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
-               scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
-        if at.per_source is not None:
-            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
 
 
 class AblationPanel(Panel):
@@ -421,6 +395,8 @@ class PatchingPanel(Panel):
                            "each patch reproduces.")
         self.widget.children = [self.head, self.resid, self.parts]
 
+
+from .attribution_panel import AttributionPanel  # noqa: E402  (it builds on the classes above)
 
 for _cls in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel):
     register_panel(_cls.key, _cls)
