@@ -140,13 +140,13 @@ class AttributionPanel(Panel):
         values, acts, bias = self._neurons
         labels, v, act, n = neuron_rows(values, acts, sort=self.sort.value, filter_text=self.filter.value,
                                         limit=self.limit.value)
-        total = values.size
-        shown = f"{len(labels)} of {n} neurons" + (f" matching “{self.filter.value.strip()}”" if self.filter.value.strip() else "")
+        text = self.filter.value.strip()
+        shown = f"{len(labels)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
         per_mlp = ", ".join(f"L{l}MLP {values[l].sum() + bias[l]:+.3f} (b_out {bias[l]:+.3f})" for l in range(len(bias)))
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
-            f"at the prediction position. Showing {_esc(shown)} (of {total}). Per MLP, neurons + b_out: "
+            f"at the prediction position. Showing {_esc(shown)}. Per MLP, neurons + b_out: "
             f"{_esc(per_mlp)}.</div>")
         empty = np.zeros((1, 0), np.float32)
         assign(self.neurons, values=v[None].astype(np.float32) if labels else empty, labels=labels)

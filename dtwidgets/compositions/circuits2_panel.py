@@ -23,7 +23,13 @@ from ..analysis import _common as C
 from ..analysis.path_patching import path_patching
 from ..analysis.weights import composition_scores, head_svd, virtual_weights
 from ..widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
+from .channel_use import ChannelUse
 from .panels import AnalysisContext, Panel, PanelData, assign
+
+WIDE = {"description_width": "initial"}
+"""Widget style: the description at its natural width (the default 90 px cuts "virtual weights" to "virtual we…")."""
+SHOW_SINGULAR = 8
+"""Singular values listed in the SVD note (the rest are summarised)."""
 
 
 class Circuits2Panel(Panel):
@@ -49,15 +55,21 @@ class Circuits2Panel(Panel):
                                    y_label="sender")
         self.diagram = CircuitDiagram()
         self.comp_mode = W.ToggleButtons(options=[("Q", "q"), ("K", "k"), ("V", "v")], value="q",
-                                         description="composition")
+                                         description="composition", style=WIDE)
+        self.comp_note = W.HTML()
         self.comp = MatrixHeatmap(title="composition scores (writer → reader)", x_label="reader", y_label="writer")
         heads = C.head_labels(m)
-        self.head = W.Dropdown(options=heads, description="virtual weights")
-        self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action")
+        self.head = W.Dropdown(options=heads, description="virtual weights of", style=WIDE,
+                               layout=W.Layout(width="auto", max_width="100%"))
+        self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action",
+                                 layout=W.Layout(width="auto", max_width="100%"))
         self.virtual = ChannelHeatmap(agent_cell=m.schema.agent_cell)
-        self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD")
+        self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD", style=WIDE)
         self.svd_note = W.HTML()
         self.svd = ChannelHeatmap(agent_cell=m.schema.agent_cell)
+        self.paths_row = W.Box([self.paths, self.diagram], layout=W.Layout(display="none", flex_flow="row wrap",
+                                                                           width="auto", min_width="0"))
+        self.use = ChannelUse(m)
 
     def _wire_events(self) -> None:
         self.comp_mode.observe(lambda _: self._draw_composition(), names="value")
@@ -68,12 +80,17 @@ class Circuits2Panel(Panel):
     def _layout(self) -> None:
         self.widget.children = [
             self.pointer,
-            self.paths_note, W.HBox([self.paths, self.diagram]),
-            self.comp_mode, self.comp, W.HBox([self.head, self.action]), self.virtual,
+            self.paths_note, self.paths_row,
+            self.comp_mode, self.comp_note, self.comp,
+            W.Box([self.head, self.action], layout=W.Layout(display="flex", flex_flow="row wrap", width="auto")),
+            self.virtual,
             self.svd_kind, self.svd_note, self.svd]
 
     def update(self, data: PanelData) -> None:
         self._data = data
+        before = list(self.use.unused)
+        if self.use.update(cast(TrajectoryWindow, data.window)) != before:
+            self._draw_virtual()
         self._draw_paths(data)
 
     def _draw_paths(self, data: PanelData) -> None:
@@ -81,7 +98,9 @@ class Circuits2Panel(Panel):
         if clean is None:
             self.paths_note.value = "<i>Edit the grid to get a corrupted scenario: direct path patching compares it " \
                                     "with the unedited (clean) one.</i>"
+            self.paths_row.layout.display = "none"  # no empty "no data" charts
             return
+        self.paths_row.layout.display = "flex"
         a, b = self.ctx.pair
         pp = path_patching(self.ctx.model, clean, cast(TrajectoryWindow, data.window), a, b)
         self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.direction)}</b>: clean {pp.clean_value:+.3f} → corrupted "
@@ -94,18 +113,25 @@ class Circuits2Panel(Panel):
 
     def _draw_composition(self) -> None:
         c = self._comp
+        one_layer = len({h.split("H")[0] for h in c.head_labels}) < 2
+        self.comp_note.value = ("<i>Composition needs a head in a later layer reading an earlier head's output: this "
+                                "model has one layer, so every score is 0.</i>" if one_layer else "")
+        self.comp.layout.display = "none" if one_layer else ""
         assign(self.comp, values=getattr(c, self.comp_mode.value), row_labels=c.head_labels, col_labels=c.head_labels)
 
     def _draw_virtual(self) -> None:
         vw = virtual_weights(self.ctx.model, self.head.value)
         i = self.action.value
-        assign(self.virtual, values=vw.values[i], titles=[f"{vw.path} [{vw.action_names[i]}]: {c}" for c in vw.channel_names])
+        unused = list(self.use.unused)
+        assign(self.virtual, values=vw.values[i], titles=[f"{vw.path} [{vw.action_names[i]}]: {c}" for c in vw.channel_names],
+               unused=unused)
         lh = self.head.value[1:].split("H")
         sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1)
-        s = ", ".join(f"{v:.3g}" for v in sv.singular_values)
+        sing = sv.singular_values
+        s = ", ".join(f"{v:.3g}" for v in sing[:SHOW_SINGULAR]) + (f", … ({len(sing)} in all)" if len(sing) > SHOW_SINGULAR else "")
         out = ""
         if sv.output_actions is not None:
             out = "; it writes " + ", ".join(f"{html.escape(n)} {v:+.3g}" for n, v in zip(sv.action_names, sv.output_actions[0]))
         self.svd_note.value = (f"<b>{self.head.value} {sv.kind.upper()}</b> singular values {s}. Maps: the top "
                                f"input direction read through the state embedding{out}.")
-        assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names])
+        assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names], unused=unused)

@@ -32,6 +32,7 @@ from ..analysis.bundle import StateAnalysis, analyze_state
 from ..analysis.circuits import ov_map, qk_map
 from ..analysis.embeddings import state_embedding_projection
 from ..analysis.patching import PatchingResult, activation_patching
+from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
@@ -286,7 +287,7 @@ class CircuitsPanel(Panel):
         self._window = None
         self._emb_pair = None
         self._unused: set[int] = set()
-        self._seen = None
+        self._use = ChannelUse(ctx.adapter)
         self._embedding()
 
     def _embedding(self):
@@ -301,15 +302,12 @@ class CircuitsPanel(Panel):
         self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _note_inputs(self, window) -> None:
-        """Flag channels the model never uses: weights ≈ 0, or an input that was 0 in every observation seen."""
-        obs = window.observations.reshape(-1, *window.observations.shape[-3:])
-        active = self.ctx.adapter.schema.to_maps(np.asarray(self.ctx.adapter.features(obs) != 0).any(0))
-        self._seen = active if self._seen is None else (self._seen | active)
-        e = self._proj
-        unused = {c for c in range(e.values.shape[0]) if not e.nonzero[c].any() or not self._seen[c].any()}
+        """Flag channels the model never uses (see :class:`~.channel_use.ChannelUse`): greyed maps, titles, a note."""
+        unused = set(self._use.update(window))
         if unused != self._unused:
             self._unused = unused
-            assign(self.emb, titles=self._titles(e.channel_names))
+            e = self._proj
+            assign(self.emb, titles=self._titles(e.channel_names), unused=sorted(unused))
             self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _titles(self, names) -> list[str]:
@@ -339,8 +337,8 @@ class CircuitsPanel(Panel):
         a, b = self.ctx.pair
         q = qk_map(self.ctx.adapter, l, h, window=self._window)
         o = ov_map(self.ctx.adapter, l, h, a, b, window=self._window)
-        assign(self.qk, values=q.values, titles=self._titles(q.channel_names))
-        assign(self.ov, values=o.values, titles=self._titles(o.channel_names))
+        assign(self.qk, values=q.values, titles=self._titles(q.channel_names), unused=sorted(self._unused))
+        assign(self.ov, values=o.values, titles=self._titles(o.channel_names), unused=sorted(self._unused))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
         key = relabel([q.key], self._data, self.ctx.adapter.layout.labels())[0] if q.key else q.key
         self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{_esc(q.terms)}'>how strongly the state at each cell "

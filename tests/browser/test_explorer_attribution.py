@@ -1,6 +1,7 @@
 """The Explorer's Attribution tab in real JupyterLab: the logit-lens chart and the per-neuron list are
 drawn (with the kernel's values), the list filters from the browser, the lens follows the "vs" pair
-chosen in the preferences widget, and nothing clips at 1100 px and 1600 px."""
+chosen in the preferences widget, and nothing clips at 1100 px and 1600 px. Also (issue 13): an unused
+input channel's maps are drawn greyed out."""
 from __future__ import annotations
 
 import json
@@ -31,6 +32,21 @@ BARS_JS = f"""() => [...document.querySelectorAll('{OUT} .dtw-contrib')].filter(
   return {{title: t ? t.textContent : '', w: c ? c.getBoundingClientRect().width : 0,
            h: c ? c.getBoundingClientRect().height : 0, nodata: !!(e.querySelector('.dtw-nodata') && e.querySelector('.dtw-nodata').offsetParent)}};
 }})"""
+
+# mean saturation (max - min of r, g, b over 255) of every visible channel map, split by the "unused" flag
+SATURATION_JS = f"""() => {{
+  const out = {{used: [], unused: [], unused_titles: []}};
+  for (const p of document.querySelectorAll('{OUT} .dtw-channelheatmap .dtw-panel')) {{
+    if (!p.offsetParent) continue;
+    const c = p.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let s = 0;
+    for (let i = 0; i < d.length; i += 4) s += (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2])) / 255;
+    const off = p.classList.contains('dtw-unused');
+    out[off ? 'unused' : 'used'].push(s / (d.length / 4));
+    if (off) out.unused_titles.push(p.querySelector('.dtw-ptitle').textContent);
+  }}
+  return out;
+}}"""
 
 
 def _bars(page, needle):
@@ -87,6 +103,14 @@ def test_attribution_tab_shows_lens_and_neurons(browser, jupyter_lab, screenshot
             lens = _bars(page, "logit lens")[0]
             assert lens["w"] > 200, (width, lens)
         assert problems == {}, json.dumps(problems, indent=1)
+
+        # issue 13: a channel the model never uses is drawn greyed out and labelled, not in full colour
+        page.locator(f"{OUT} .lm-TabBar-tab", has_text="QK / OV circuits").first.click()
+        page.locator(f"{OUT} .dtw-panel.dtw-unused canvas").first.wait_for(state="visible", timeout=20_000)
+        sat = page.evaluate(SATURATION_JS)
+        assert sat["unused"] and sat["used"], sat
+        assert max(sat["unused"]) < 0.05 < min(sat["used"]), sat  # colourless vs coloured maps
+        assert all("unused" in t for t in sat["unused_titles"]), sat
     assert nb.foreign == [], f"non-localhost requests: {nb.foreign}"
     ours = [er for er in nb.errors if "dtwidgets" in er or "dtw-" in er]
     assert ours == [], ours

@@ -83,6 +83,10 @@ def _check_layout(page, width, screenshot_dir, tabs):
     for tab in tabs:
         page.locator(f"{OUT} .lm-TabBar-tab", has_text=tab).first.click()
         page.wait_for_timeout(700)
+        tall = page.evaluate("() => Math.ceil(document.querySelector('.dtw-explorer').getBoundingClientRect().height)")
+        if screenshot_dir is not None:  # the whole Explorer on screen, so the screenshot is not cut at the window's edge
+            page.set_viewport_size({"width": width, "height": max(1500, tall + 300)})
+            page.wait_for_timeout(400)
         bad = page.evaluate(CLIP_JS)
         if bad:
             problems[tab] = bad

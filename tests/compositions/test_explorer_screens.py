@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.analysis.policy_map import agent_placements, policy_map
@@ -36,3 +37,59 @@ def test_policy_map_sends_placements_and_probabilities_in_one_message():
     assert with_cells and all("probs" in s for s in with_cells), sent
     assert view.probs.shape[1] == len(view.cells)
     np.testing.assert_array_equal(view.cells, m.cells)
+
+
+@pytest.fixture(scope="module")
+def demo_explorer():
+    from dtwidgets.compositions import Explorer
+    from dtwidgets.demo import load_demo
+
+    m, env = load_demo("post")
+    return Explorer(m, env, coalesce_s=0, seed=1)
+
+
+def test_unused_channel_maps_are_greyed_in_both_circuit_tabs(demo_explorer):
+    """The Dynamic-Obstacles state channel (no doors: always 0) was drawn in full colour; every channel map
+    of the QK / OV and Circuits II tabs now names it in ``unused`` (drawn greyed by the front-end)."""
+    e = demo_explorer
+    obs = np.stack(e.session.h.observations)
+    assert not obs[..., 2].any()  # the state channel is 0 in every observation seen
+    qk = e.show_panel("circuits")
+    for heat in (qk.qk, qk.ov, qk.emb):
+        assert heat.unused == [2], heat.titles
+    c2 = e.show_panel("circuits2")
+    for heat in (c2.virtual, c2.svd):
+        assert heat.unused == [2]
+    c2.head.value = c2.head.options[-1]  # redrawn maps keep the flag
+    assert c2.virtual.unused == [2] and c2.svd.unused == [2]
+
+
+def test_circuits2_says_why_instead_of_empty_charts(demo_explorer):
+    """Circuits II opened with two "no data" boxes (path patching before an edit) and an all-zero composition
+    matrix (a one-layer model has no composition), and listed 64 singular values in one paragraph."""
+    e = demo_explorer
+    c2 = e.show_panel("circuits2")
+    assert e.session.clean_observation is None
+    assert c2.paths_row.layout.display == "none" and "Edit the grid" in c2.paths_note.value
+    assert c2.comp.layout.display == "none" and "one layer" in c2.comp_note.value
+    listed = c2.svd_note.value.split("singular values ", 1)[1].split(". Maps")[0]
+    assert listed.count(",") <= 8 and "in all" in listed, listed
+    for w in (c2.head, c2.comp_mode, c2.svd_kind):  # descriptions at natural width, not "virtual we…"
+        assert w.style.description_width == "initial"
+
+
+def test_composition_matrix_is_shown_for_two_layers():
+    from dtwidgets.compositions.circuits2_panel import Circuits2Panel
+    from dtwidgets.compositions.panels import AnalysisContext
+
+    a = make_adapter(**CONFIGS["lnpre-8tok"])
+    p = Circuits2Panel(AnalysisContext(a, pair=("forward", "left")))
+    assert p.comp.layout.display == "" and p.comp_note.value == ""
+
+
+def test_policy_controls_wrap_and_show_their_labels(demo_explorer):
+    """The Policy map tab showed "compare …" (a clipped description) in a row that could not wrap."""
+    p = demo_explorer.show_panel("policy_map")
+    row = p.widget.children[0]
+    assert row.layout.flex_flow == "row wrap"
+    assert p.compare.style.description_width == "initial" and p.history.description == "window"
