@@ -64,6 +64,7 @@ class Circuits2Panel(Panel):
         self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action",
                                  layout=W.Layout(width="auto", max_width="100%"))
         self.virtual = ChannelHeatmap(agent_cell=m.schema.agent_cell)
+        self.virtual_note = W.HTML()
         self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD", style=WIDE)
         self.svd_note = W.HTML()
         self.svd = ChannelHeatmap(agent_cell=m.schema.agent_cell)
@@ -83,7 +84,7 @@ class Circuits2Panel(Panel):
             self.paths_note, self.paths_row,
             self.comp_mode, self.comp_note, self.comp,
             W.Box([self.head, self.action], layout=W.Layout(display="flex", flex_flow="row wrap", width="auto")),
-            self.virtual,
+            self.virtual_note, self.virtual,
             self.svd_kind, self.svd_note, self.svd]
 
     def update(self, data: PanelData) -> None:
@@ -116,15 +117,17 @@ class Circuits2Panel(Panel):
         one_layer = len({h.split("H")[0] for h in c.head_labels}) < 2
         self.comp_note.value = ("<i>Composition needs a head in a later layer reading an earlier head's output: this "
                                 "model has one layer, so every score is 0.</i>" if one_layer else "")
-        self.comp.layout.display = "none" if one_layer else ""
+        self.comp.layout.display = self.comp_mode.layout.display = "none" if one_layer else ""
         assign(self.comp, values=getattr(c, self.comp_mode.value), row_labels=c.head_labels, col_labels=c.head_labels)
 
     def _draw_virtual(self) -> None:
         vw = virtual_weights(self.ctx.model, self.head.value)
         i = self.action.value
         unused = list(self.use.unused)
-        assign(self.virtual, values=vw.values[i], titles=[f"{vw.path} [{vw.action_names[i]}]: {c}" for c in vw.channel_names],
-               unused=unused)
+        assign(self.virtual, values=vw.values[i], titles=[str(c) for c in vw.channel_names], unused=unused)
+        self.virtual_note.value = (f"<b>{html.escape(vw.path)} [{html.escape(str(vw.action_names[i]))}]</b>: the change in "
+                                   "that action's logit per unit of each input feature at a cell, through this head alone "
+                                   "(per unit of attention paid to the state token; weights only)")
         lh = self.head.value[1:].split("H")
         sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1)
         sing = sv.singular_values

@@ -210,7 +210,7 @@ class AblationPanel(Panel):
         self.sign = _note(self.SIGN)
         self.overview = ContributionBars(title="change in preference when one component is ablated",
                                          series_names=["Δ logit diff"])
-        self.component = W.Dropdown(description="ablate", options=[], layout=W.Layout(width="auto", max_width="100%"))
+        self.component = W.Dropdown(description="ablate", options=[], layout=W.Layout(width="auto", max_width="420px"))
         self.component.observe(self._on_component, names="value")
         box = W.Layout(flex="1 1 300px", min_width="0")
         self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"], scale="unit",
@@ -262,7 +262,8 @@ class AttentionPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.view = AttentionView()
-        self.widget.children = [_note("tokens are labelled by episode step (s₉ = the state after 9 steps)"), self.view]
+        self.widget.children = [_note("rows: the query token, columns: the key token it attends to; tokens are labelled by episode step "
+                                      "(s₉ = the state after 9 steps). Pick a head for its labelled pattern."), self.view]
 
     def update(self, data):
         at = data.state.attention
@@ -360,7 +361,8 @@ class RTGScanPanel(Panel):
         s = data.state.rtg_scan
         A = len(s.action_names)
         series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
-        names = ([f"P({n})" for n in s.action_names] + [s.direction] + list(s.labels)
+        names = ([f"P({n})" for n in s.action_names] + [s.direction]
+                 + relabel(list(s.labels), data, data.state.attribution.source_labels)  # s₉ = episode step, as elsewhere
                  + [f"{h} → R" for h in s.head_labels])
         groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)
                   + ["attention to RTG"] * len(s.head_labels))

@@ -93,3 +93,19 @@ def test_policy_controls_wrap_and_show_their_labels(demo_explorer):
     row = p.widget.children[0]
     assert row.layout.flex_flow == "row wrap"
     assert p.compare.style.description_width == "initial" and p.history.description == "window"
+
+
+def test_rtg_scan_names_tokens_by_episode_step_like_the_attribution_tab(demo_explorer):
+    """The RTG scan said "state embed (s₁)" (window position) where the Attribution tab said "(s₀)"."""
+    e = demo_explorer
+    att = e.show_panel("attribution")
+    scan = e.show_panel("rtg_scan")
+    embeds = [n for n in scan.view.series_names if "embed (" in n]
+    assert embeds and set(embeds) <= set(att.bars.labels), (embeds, att.bars.labels)
+    assert "state embed (s₀)" in embeds
+
+
+def test_virtual_weights_titles_are_short_and_the_path_is_captioned(demo_explorer):
+    c2 = demo_explorer.show_panel("circuits2")
+    assert c2.virtual.titles == ["object", "colour", "state"]
+    assert "OV" in c2.virtual_note.value and "logit" in c2.virtual_note.value
