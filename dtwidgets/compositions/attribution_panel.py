@@ -112,9 +112,8 @@ class AttributionPanel(Panel):
         a, b = self.ctx.pair
         lens, at, acts = lens_and_neurons(self.ctx.adapter, data.window, a, b)
         assign(self.lens, values=lens.values[None], labels=lens.labels,
-               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "
-                      f"(final layer norm recomputed at each point); the last bar is the model's "
-                      f"{at.logit_diff:+.3f}"))
+               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "  # no
+                      "(final layer norm recomputed at each point); the last bar is the model's logit difference"))  # per-state text
         assert at.neuron_values is not None and at.mlp_bias_values is not None  # per_neuron=True
         self._neurons = (at.neuron_values, acts, at.mlp_bias_values)
         self._direction = at.direction
@@ -137,17 +136,15 @@ class AttributionPanel(Panel):
     def _draw_neurons(self) -> None:
         if self._neurons is None:
             return
-        values, acts, bias = self._neurons
+        values, acts, _bias = self._neurons
         labels, v, act, n = neuron_rows(values, acts, sort=self.sort.value, filter_text=self.filter.value,
                                         limit=self.limit.value)
         text = self.filter.value.strip()
         shown = f"{len(labels)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
-        per_mlp = ", ".join(f"L{l}MLP {values[l].sum() + bias[l]:+.3f} (b_out {bias[l]:+.3f})" for l in range(len(bias)))
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
-            f"at the prediction position. Showing {_esc(shown)}. Per MLP, neurons + b_out: "
-            f"{_esc(per_mlp)}.</div>")
+            f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
         empty = np.zeros((1, 0), np.float32)
         assign(self.neurons, values=v[None].astype(np.float32) if labels else empty, labels=labels)
         assign(self.activations, values=act[None].astype(np.float32) if labels else empty, labels=labels)

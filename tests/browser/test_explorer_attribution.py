@@ -68,7 +68,9 @@ def test_attribution_tab_shows_lens_and_neurons(browser, jupyter_lab, screenshot
         assert k["lens_labels"] == ["embeddings", "L0 attn", "L0 MLP"] and len(k["neurons"]) == 30
         lens = _bars(page, "logit lens")
         assert len(lens) == 1 and not lens[0]["nodata"] and lens[0]["h"] > 3 * 20, lens
-        assert f"{k['lens'][-1]:+.3f}" in lens[0]["title"]
+        assert "logit difference" in lens[0]["title"]
+        readout = page.locator(f"{OUT} .dtw-actionprefs .dtw-readout").first.text_content()
+        assert float(readout.rsplit("=", 1)[1]) == pytest.approx(k["lens"][-1], abs=1e-3), readout
         share, act = _bars(page, "direct share"), _bars(page, "activation")
         assert share and act and share[0]["h"] > 30 * 15 and act[0]["h"] == share[0]["h"], (share, act)
         assert "MLP neurons" in page.locator(f"{OUT} .widget-html:visible", has_text="MLP neurons").first.inner_text()

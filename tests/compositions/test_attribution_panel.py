@@ -98,7 +98,8 @@ def test_lens_and_neurons_against_plain_torch(name):
     L = adapter.cfg.n_layers
     assert panel.lens.labels == ["embeddings"] + [f"L{l} {k}" for l in range(L) for k in ("attn", "MLP")]
     np.testing.assert_allclose(panel.lens.values[0], lens, atol=2e-4, rtol=1e-4)
-    assert f"{lens[-1]:+.3f}" in panel.lens.title and "forward − left" in panel.lens.title
+    assert "forward − left" in panel.lens.title and "logit difference" in panel.lens.title
+    assert panel.lens.values[0, -1] == pytest.approx(panel.bars.values[0].sum(), abs=1e-4)  # the DLA total
     # the list: the 30 largest |shares|, each with its activation
     flat = shares.reshape(-1)
     top = np.argsort(-np.abs(flat), kind="stable")[:30]
