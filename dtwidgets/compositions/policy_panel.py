@@ -109,4 +109,7 @@ class PolicyPanel(Panel):
             ref = policy_map(model, p, rtg, history=hist, timestep=t, label="clean")
             self.view.show_scan(scan, ref, self.display.value)
         self.note.value = (f"{len(p)} placements (free cells × 4 directions), "
-                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}")
+                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}. "
+                           "<span style='color:#555'>Each cell is split into four triangles, one per direction the agent "
+                           "could face; in each, an arrow per action (its colour) drawn with opacity = probability. "
+                           "Hover a cell for the numbers.</span>")

@@ -93,6 +93,7 @@ def test_policy_controls_wrap_and_show_their_labels(demo_explorer):
     row = p.widget.children[0]
     assert row.layout.flex_flow == "row wrap"
     assert p.compare.style.description_width == "initial" and p.history.description == "window"
+    assert "one per direction the agent could face" in p.note.value  # how to read the glyphs
 
 
 def test_rtg_scan_names_tokens_by_episode_step_like_the_attribution_tab(demo_explorer):
