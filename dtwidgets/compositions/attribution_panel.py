@@ -78,7 +78,8 @@ def lens_and_neurons(adapter, window, a, b) -> tuple[LogitLens, LogitAttribution
 
 
 class AttributionPanel(Panel):
-    key, title = "attribution", "Attribution"
+    key: str = "attribution"
+    title: str = "Attribution"
 
     def __init__(self, ctx: AnalysisContext):
         super().__init__(ctx)
