@@ -59,12 +59,12 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
     let nan = 0, inf = 0;
     if (hsel < 0) {
       big.style.display = "none"; panels.style.display = "";
-      const cs = Math.max(2, Math.min(16, Math.floor(120 / Math.max(Q, K))));
+      const cs = Math.max(2, Math.min(36, Math.floor(120 / Math.max(Q, K))));  // short contexts: cells big enough to read
       const kids = [];
       for (let n = 0; n < N; n++) {
         const p = small(n, cs);
         const c2 = sized(p.cv, K * cs + 2, Q * cs + 2);
-        const res = heat(c2, (k, q) => v(n, q, k), K, Q, cs, scale, false, 1, 1);
+        const res = heat(c2, (k, q) => v(n, q, k), K, Q, cs, scale, cs >= 22, 1, 1);
         outline(c2, 0, 0, K * cs + 2, Q * cs + 2, n === hsel ? "#ff9800" : "#bbb", 1);
         nan += res.nan; inf += res.inf; kids.push(p.el);
       }

@@ -31,7 +31,12 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     const [S, N] = A.shape, pv = follow.preview, sr = pv ? scanRow(model, "scan_values", N, pv.rtg) : null;
     const val = (s, n) => (sr && s === 0 ? sr.row[n] : A.data[s * N + n]);
     const unit = model.get("scale") === "unit";
-    const VW = S === 1 ? 48 : 44 * S + 4, total = avail(LW_MAX + PW_MAX + VW);
+    // value column: as wide as its longest number, so adjacent series' values never overlap
+    const mctx = cv.getContext("2d");
+    let vw = 0;
+    if (mctx) { mctx.font = "10px sans-serif"; for (let s = 0; s < S; s++) for (let n = 0; n < N; n++) vw = Math.max(vw, mctx.measureText(fmt(val(s, n), 3)).width); }
+    const CW = Math.max(S === 1 ? 44 : 40, Math.ceil(vw) + 6), VW = CW * S + 4, total = avail(LW_MAX + PW_MAX + VW);
+    cv.dataset.vcol = String(CW);
     const LW = Math.min(LW_MAX, Math.max(60, Math.round((total - VW) * 0.32))), PW = Math.max(60, total - VW - LW);
     let sum = 0;
     if (model.get("show_sum")) for (let n = 0; n < N; n++) sum += val(0, n);
@@ -99,7 +104,7 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
       ctx.font = "10px sans-serif"; ctx.textAlign = "left";
       for (let s = 0; s < S; s++) {  // value column: one value per series, so no value is ever hidden
         ctx.fillStyle = S === 1 ? "#444" : pal(s);
-        ctx.fillText(fmt(val(s, n), 3), LW + PW + 4 + s * 44, it.y + rowH / 2);
+        ctx.fillText(fmt(val(s, n), 3), LW + PW + 4 + s * CW, it.y + rowH / 2);
       }
     }
     ctx.fillStyle = "#555"; ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);

@@ -1,6 +1,8 @@
-"""The Explorer's "Circuits II" panel: logit lens, per-neuron attribution (sortable, filterable),
-direct path patching (matrix + diagram of the strongest paths), composition scores and a head's
-virtual weights.
+"""The Explorer's "Circuits II" panel: direct path patching (matrix + diagram of the strongest paths),
+composition scores, a head's virtual weights and the SVD of its QK / OV circuits.
+
+The logit lens and the per-neuron attribution are in the Attribution tab
+(:mod:`dtwidgets.compositions.attribution_panel`), next to the direct logit attribution they refine.
 
     panel = Circuits2Panel(ctx, clean_window=lambda: explorer.session.clean_window())
     panel.update(data)
@@ -15,33 +17,19 @@ import html
 from typing import cast
 
 import ipywidgets as W
-import numpy as np
 
 from ..adapters.window import TrajectoryWindow
-from ..analysis.attribution import logit_attribution, logit_lens
-from ..analysis.neurons import neuron_activations
+from ..analysis import _common as C
 from ..analysis.path_patching import path_patching
 from ..analysis.weights import composition_scores, head_svd, virtual_weights
-from ..widgets import ChannelHeatmap, CircuitDiagram, ContributionBars, MatrixHeatmap
+from ..widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
+from .channel_use import ChannelUse
 from .panels import AnalysisContext, Panel, PanelData, assign
 
-SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
-         ("share (most negative first)", "asc"), ("activation", "act"))
-
-
-def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
-                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Pick and order rows of a per-neuron list: ``(labels, shares [k], activations [k])``.
-
-    ``values``, ``activations``: ``[L, d_mlp]``; ``filter_text`` keeps labels containing it (e.g. ``"L1"``
-    or ``"N12"``); ``sort`` in ``abs`` / ``desc`` / ``asc`` / ``act``."""
-    L, dm = values.shape
-    labels = np.array([f"L{l}N{n}" for l in range(L) for n in range(dm)])
-    v, a = values.reshape(-1), activations.reshape(-1)
-    keep = np.flatnonzero([filter_text.strip() in s for s in labels]) if filter_text.strip() else np.arange(len(v))
-    key = {"abs": -np.abs(v), "desc": -v, "asc": v, "act": -a}[sort][keep]
-    order = keep[np.argsort(key, kind="stable")][:limit]
-    return list(labels[order]), v[order], a[order]
+WIDE = {"description_width": "initial"}
+"""Widget style: the description at its natural width (the default 90 px cuts "virtual weights" to "virtual we…")."""
+SHOW_SINGULAR = 8
+"""Singular values listed in the SVD note (the rest are summarised)."""
 
 
 class Circuits2Panel(Panel):
@@ -54,36 +42,37 @@ class Circuits2Panel(Panel):
         self._wire_events()
         self._layout()
         self._data: PanelData | None = None
-        self._neurons: tuple[np.ndarray, np.ndarray] | None = None
         self._comp = composition_scores(ctx.model)
         self._draw_composition()
         self._draw_virtual()
 
     def _build_views(self) -> None:
         m = self.ctx.model
-        cfg = m.backbone.cfg
-        self.lens = ContributionBars(series_names=["preference"], title="logit lens: preference after each sublayer")
-        self.sort = W.Dropdown(options=SORTS, value="abs", description="sort")
-        self.filter = W.Text(placeholder="filter, e.g. L0 or N12", description="neurons")
-        self.neurons = ContributionBars(series_names=["share", "activation"], title="per-neuron attribution")
+        self.pointer = W.HTML("<div style='color:#555;font-size:12px'>The logit lens and the per-neuron attribution "
+                              "are in the <b>Attribution</b> tab.</div>")
         self.paths_note = W.HTML()
         self.paths = MatrixHeatmap(title="direct path patching: effect of each path", x_label="receiver",
                                    y_label="sender")
         self.diagram = CircuitDiagram()
         self.comp_mode = W.ToggleButtons(options=[("Q", "q"), ("K", "k"), ("V", "v")], value="q",
-                                         description="composition")
+                                         description="composition", style=WIDE)
+        self.comp_note = W.HTML()
         self.comp = MatrixHeatmap(title="composition scores (writer → reader)", x_label="reader", y_label="writer")
-        heads = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
-        self.head = W.Dropdown(options=heads, description="virtual weights")
-        self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action")
+        heads = C.head_labels(m)
+        self.head = W.Dropdown(options=heads, description="virtual weights of", style=WIDE,
+                               layout=W.Layout(width="auto", max_width="100%"))
+        self.action = W.Dropdown(options=[(n, i) for i, n in enumerate(m.action_names)], description="action",
+                                 layout=W.Layout(width="auto", max_width="100%"))
         self.virtual = ChannelHeatmap(agent_cell=m.schema.agent_cell)
-        self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD")
+        self.virtual_note = W.HTML()
+        self.svd_kind = W.ToggleButtons(options=[("OV", "ov"), ("QK", "qk")], value="ov", description="SVD", style=WIDE)
         self.svd_note = W.HTML()
         self.svd = ChannelHeatmap(agent_cell=m.schema.agent_cell)
+        self.paths_row = W.Box([self.paths, self.diagram], layout=W.Layout(display="none", flex_flow="row wrap",
+                                                                           width="auto", min_width="0"))
+        self.use = ChannelUse(m)
 
     def _wire_events(self) -> None:
-        self.sort.observe(lambda _: self._draw_neurons(), names="value")
-        self.filter.observe(lambda _: self._draw_neurons(), names="value")
         self.comp_mode.observe(lambda _: self._draw_composition(), names="value")
         self.head.observe(lambda _: self._draw_virtual(), names="value")
         self.svd_kind.observe(lambda _: self._draw_virtual(), names="value")
@@ -91,36 +80,28 @@ class Circuits2Panel(Panel):
 
     def _layout(self) -> None:
         self.widget.children = [
-            self.lens, W.HBox([self.sort, self.filter]), self.neurons,
-            self.paths_note, W.HBox([self.paths, self.diagram]),
-            self.comp_mode, self.comp, W.HBox([self.head, self.action]), self.virtual,
+            self.pointer,
+            self.paths_note, self.paths_row,
+            self.comp_mode, self.comp_note, self.comp,
+            W.Box([self.head, self.action], layout=W.Layout(display="flex", flex_flow="row wrap", width="auto")),
+            self.virtual_note, self.virtual,
             self.svd_kind, self.svd_note, self.svd]
 
     def update(self, data: PanelData) -> None:
         self._data = data
-        m, w = self.ctx.model, cast(TrajectoryWindow, data.window)
-        a, b = self.ctx.pair
-        lens = logit_lens(m, w, a, b)
-        assign(self.lens, values=lens.values[None], labels=lens.labels,
-               title=f"logit lens ({lens.direction}): preference after each sublayer")
-        at = logit_attribution(m, w, a, b, per_source=False, per_neuron=True)
-        if at.neuron_values is not None:
-            self._neurons = (at.neuron_values, neuron_activations(m, w)[0].numpy())
-        self._draw_neurons()
+        before = list(self.use.unused)
+        if self.use.update(cast(TrajectoryWindow, data.window)) != before:
+            self._draw_virtual()
         self._draw_paths(data)
-
-    def _draw_neurons(self) -> None:
-        if self._neurons is None:
-            return
-        labels, v, act = neuron_rows(*self._neurons, sort=self.sort.value, filter_text=self.filter.value)
-        assign(self.neurons, values=np.stack([v, act]).astype(np.float32), labels=labels)
 
     def _draw_paths(self, data: PanelData) -> None:
         clean = self.clean_window() if self.clean_window is not None else getattr(data, "clean_window", None)
         if clean is None:
             self.paths_note.value = "<i>Edit the grid to get a corrupted scenario: direct path patching compares it " \
                                     "with the unedited (clean) one.</i>"
+            self.paths_row.layout.display = "none"  # no empty "no data" charts
             return
+        self.paths_row.layout.display = "flex"
         a, b = self.ctx.pair
         pp = path_patching(self.ctx.model, clean, cast(TrajectoryWindow, data.window), a, b)
         self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.direction)}</b>: clean {pp.clean_value:+.3f} → corrupted "
@@ -133,18 +114,27 @@ class Circuits2Panel(Panel):
 
     def _draw_composition(self) -> None:
         c = self._comp
+        one_layer = len({h.split("H")[0] for h in c.head_labels}) < 2
+        self.comp_note.value = ("<i>Composition needs a head in a later layer reading an earlier head's output: this "
+                                "model has one layer, so every score is 0.</i>" if one_layer else "")
+        self.comp.layout.display = self.comp_mode.layout.display = "none" if one_layer else ""
         assign(self.comp, values=getattr(c, self.comp_mode.value), row_labels=c.head_labels, col_labels=c.head_labels)
 
     def _draw_virtual(self) -> None:
         vw = virtual_weights(self.ctx.model, self.head.value)
         i = self.action.value
-        assign(self.virtual, values=vw.values[i], titles=[f"{vw.path} [{vw.action_names[i]}]: {c}" for c in vw.channel_names])
+        unused = list(self.use.unused)
+        assign(self.virtual, values=vw.values[i], titles=[str(c) for c in vw.channel_names], unused=unused)
+        self.virtual_note.value = (f"<b>{html.escape(vw.path)} [{html.escape(str(vw.action_names[i]))}]</b>: the change in "
+                                   "that action's logit per unit of each input feature at a cell, through this head alone "
+                                   "(per unit of attention paid to the state token; weights only)")
         lh = self.head.value[1:].split("H")
         sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1)
-        s = ", ".join(f"{v:.3g}" for v in sv.singular_values)
+        sing = sv.singular_values
+        s = ", ".join(f"{v:.3g}" for v in sing[:SHOW_SINGULAR]) + (f", … ({len(sing)} in all)" if len(sing) > SHOW_SINGULAR else "")
         out = ""
         if sv.output_actions is not None:
             out = "; it writes " + ", ".join(f"{html.escape(n)} {v:+.3g}" for n, v in zip(sv.action_names, sv.output_actions[0]))
         self.svd_note.value = (f"<b>{self.head.value} {sv.kind.upper()}</b> singular values {s}. Maps: the top "
                                f"input direction read through the state embedding{out}.")
-        assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names])
+        assign(self.svd, values=sv.input_maps[0], titles=[f"σ1 input: {c}" for c in sv.channel_names], unused=unused)

@@ -32,6 +32,7 @@ from ..analysis.bundle import StateAnalysis, analyze_state
 from ..analysis.circuits import ov_map, qk_map
 from ..analysis.embeddings import state_embedding_projection
 from ..analysis.patching import PatchingResult, activation_patching
+from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
@@ -184,8 +185,8 @@ def assign(widget, **traits) -> None:
             same = old == v
         if not same:
             changed[k] = v
-    if changed:
-        with widget.hold_sync():
+    if changed:  # validated together (a label list and its values may change size at once), sent as one message
+        with widget.hold_sync(), widget.hold_trait_notifications():
             for k, v in changed.items():
                 setattr(widget, k, v)
 
@@ -199,32 +200,6 @@ def _esc(x) -> str:
     return html.escape(str(x))
 
 
-class AttributionPanel(Panel):
-    key, title = "attribution", "Attribution"
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
-                                     follow_group=ctx.follow_group, show_sum=True)
-        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
-                                     y_label="head")
-        self.widget.children = [self.bars, self.sources]
-
-    def update(self, data):
-        at, scan = data.state.attribution, data.state.rtg_scan
-        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
-        # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
-        # the sum equals the model's logit difference, which the preferences widget shows
-        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
-        follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        labels = relabel(at.labels, data, at.source_labels)
-        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
-               scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
-               scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
-        if at.per_source is not None:
-            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
-
-
 class AblationPanel(Panel):
     key, title = "ablation", "Ablation"
     SIGN = ("Δ = logit difference with the component ablated − without: a negative Δ means the component "
@@ -235,7 +210,7 @@ class AblationPanel(Panel):
         self.sign = _note(self.SIGN)
         self.overview = ContributionBars(title="change in preference when one component is ablated",
                                          series_names=["Δ logit diff"])
-        self.component = W.Dropdown(description="ablate", options=[], layout=W.Layout(width="auto", max_width="100%"))
+        self.component = W.Dropdown(description="ablate", options=[], layout=W.Layout(width="auto", max_width="420px"))
         self.component.observe(self._on_component, names="value")
         box = W.Layout(flex="1 1 300px", min_width="0")
         self.probs = ContributionBars(title="action probabilities", series_names=["clean", "ablated"], scale="unit",
@@ -287,7 +262,8 @@ class AttentionPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.view = AttentionView()
-        self.widget.children = [_note("tokens are labelled by episode step (s₉ = the state after 9 steps)"), self.view]
+        self.widget.children = [_note("rows: the query token, columns: the key token it attends to; tokens are labelled by episode step "
+                                      "(s₉ = the state after 9 steps). Pick a head for its labelled pattern."), self.view]
 
     def update(self, data):
         at = data.state.attention
@@ -312,7 +288,7 @@ class CircuitsPanel(Panel):
         self._window = None
         self._emb_pair = None
         self._unused: set[int] = set()
-        self._seen = None
+        self._use = ChannelUse(ctx.adapter)
         self._embedding()
 
     def _embedding(self):
@@ -327,15 +303,12 @@ class CircuitsPanel(Panel):
         self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _note_inputs(self, window) -> None:
-        """Flag channels the model never uses: weights ≈ 0, or an input that was 0 in every observation seen."""
-        obs = window.observations.reshape(-1, *window.observations.shape[-3:])
-        active = self.ctx.adapter.schema.to_maps(np.asarray(self.ctx.adapter.features(obs) != 0).any(0))
-        self._seen = active if self._seen is None else (self._seen | active)
-        e = self._proj
-        unused = {c for c in range(e.values.shape[0]) if not e.nonzero[c].any() or not self._seen[c].any()}
+        """Flag channels the model never uses (see :class:`~.channel_use.ChannelUse`): greyed maps, titles, a note."""
+        unused = set(self._use.update(window))
         if unused != self._unused:
             self._unused = unused
-            assign(self.emb, titles=self._titles(e.channel_names))
+            e = self._proj
+            assign(self.emb, titles=self._titles(e.channel_names), unused=sorted(unused))
             self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _titles(self, names) -> list[str]:
@@ -365,8 +338,8 @@ class CircuitsPanel(Panel):
         a, b = self.ctx.pair
         q = qk_map(self.ctx.adapter, l, h, window=self._window)
         o = ov_map(self.ctx.adapter, l, h, a, b, window=self._window)
-        assign(self.qk, values=q.values, titles=self._titles(q.channel_names))
-        assign(self.ov, values=o.values, titles=self._titles(o.channel_names))
+        assign(self.qk, values=q.values, titles=self._titles(q.channel_names), unused=sorted(self._unused))
+        assign(self.ov, values=o.values, titles=self._titles(o.channel_names), unused=sorted(self._unused))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
         key = relabel([q.key], self._data, self.ctx.adapter.layout.labels())[0] if q.key else q.key
         self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{_esc(q.terms)}'>how strongly the state at each cell "
@@ -388,7 +361,8 @@ class RTGScanPanel(Panel):
         s = data.state.rtg_scan
         A = len(s.action_names)
         series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
-        names = ([f"P({n})" for n in s.action_names] + [s.direction] + list(s.labels)
+        names = ([f"P({n})" for n in s.action_names] + [s.direction]
+                 + relabel(list(s.labels), data, data.state.attribution.source_labels)  # s₉ = episode step, as elsewhere
                  + [f"{h} → R" for h in s.head_labels])
         groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)
                   + ["attention to RTG"] * len(s.head_labels))
@@ -421,6 +395,8 @@ class PatchingPanel(Panel):
                            "each patch reproduces.")
         self.widget.children = [self.head, self.resid, self.parts]
 
+
+from .attribution_panel import AttributionPanel  # noqa: E402  (it builds on the classes above)
 
 for _cls in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel):
     register_panel(_cls.key, _cls)

@@ -33,8 +33,9 @@ class PolicyPanel(Panel):
         self.env = env if env is not None else getattr(ctx, "env", None)
         self._build_views()
         self._wire_events()
-        self.widget.children = [W.HBox([self.compare, self.other_rtg, self.component, self.display, self.history]),
-                                self.note, self.view]
+        controls = W.Box([self.compare, self.other_rtg, self.component, self.display, self.history],  # wraps when narrow
+                         layout=W.Layout(display="flex", flex_flow="row wrap", align_items="center", width="auto"))
+        self.widget.children = [controls, self.note, self.view]
         self._data: PanelData | None = None
         self._grid_key: tuple | None = None
         self._placements: Placements | None = None
@@ -43,13 +44,16 @@ class PolicyPanel(Panel):
         cfg = self.ctx.model.backbone.cfg
         comps = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)] + \
                 [f"L{l}MLP" for l in range(cfg.n_layers)]
-        self.compare = W.Dropdown(options=COMPARE, value="none", description="compare with")
+        self.compare = W.Dropdown(options=COMPARE, value="none", description="compare with",
+                                  style={"description_width": "initial"}, layout=W.Layout(width="auto"))
         self.other_rtg = W.FloatText(value=-1.0, description="RTG B", layout=W.Layout(width="140px"))
         self.component = W.Dropdown(options=comps, description="ablate", layout=W.Layout(width="180px"))
         self.display = W.ToggleButtons(options=[("side by side", "side_by_side"), ("difference", "difference")],
                                        value="difference")
         self.history = W.ToggleButtons(options=[("fresh window", "fresh"), ("current history", "history")],
-                                       value="fresh")
+                                       value="fresh", description="window", style={"description_width": "initial"},
+                                       tooltips=["a one-step window at the current timestep for every placement",
+                                                 "the current window, its last observation replaced by each placement's"])
         self.note = W.HTML()
         self.view = PolicyMapView(title="action distribution with the agent on every free cell")
 
@@ -105,4 +109,7 @@ class PolicyPanel(Panel):
             ref = policy_map(model, p, rtg, history=hist, timestep=t, label="clean")
             self.view.show_scan(scan, ref, self.display.value)
         self.note.value = (f"{len(p)} placements (free cells × 4 directions), "
-                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}")
+                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}. "
+                           "<span style='color:#555'>Each cell is split into four triangles, one per direction the agent "
+                           "could face; in each, an arrow per action (its colour) drawn with opacity = probability. "
+                           "Hover a cell for the numbers.</span>")

@@ -79,10 +79,10 @@ class PolicyMapView(DTWidget):
 
     def show_maps(self, a: Any, b: Any = None, mode: str | None = None) -> None:
         """Show one map (or two) as a single frame."""
-        self._placements(a)
         if b is not None and not (np.array_equal(a.cells, b.cells) and np.array_equal(a.directions, b.directions)):
             raise ValueError("expected two policy maps over the same placements (same grid and directions)")
-        with self.hold_sync():
+        with self.hold_sync():  # placements and probabilities in ONE message (the front-end checks they match)
+            self._placements(a)
             self.probs = a.probs[None]
             self.probs_b = np.zeros((0, 0, 0), np.float32) if b is None else b.probs[None]
             self.map_labels = [a.label] + ([b.label] if b is not None else [])
@@ -102,9 +102,9 @@ class PolicyMapView(DTWidget):
         """Show a steering scan's maps as frames (scrubbed client-side); see :meth:`from_scan`."""
         if scan.maps is None:
             raise ValueError("expected a steering scan with policy maps (steering_scan(..., placements=...))")
-        self._placements(scan.maps[0])
         K = len(scan.maps)
-        with self.hold_sync():
+        with self.hold_sync():  # placements and probabilities in one message
+            self._placements(scan.maps[0])
             self.probs = scan.map_probs
             self.probs_b = np.zeros((0, 0, 0), np.float32) if reference is None else np.repeat(reference.probs[None], K, 0)
             self.map_labels = [f"steered: {scan.direction_label}"] + ([reference.label] if reference is not None else [])

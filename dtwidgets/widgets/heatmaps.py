@@ -37,6 +37,9 @@ class ChannelHeatmap(DTWidget):
         Synced on click.
     cell_size : int
         CSS pixels per cell (0 = automatic).
+    unused : list[int]
+        Channels the model never uses (e.g. an input that is always 0): drawn greyed out with
+        "unused" in the title (values still in the hover) and left out of the automatic ``vmax``.
     """
 
     _module = "channel_heatmap"
@@ -47,6 +50,7 @@ class ChannelHeatmap(DTWidget):
     agent_cell = IntPair(None, allow_none=True).tag(sync=True)
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    unused = traitlets.List(traitlets.CInt(min=0)).tag(sync=True)
 
     @traitlets.validate("values", "titles")
     def _values_3d(self, proposal: dict):

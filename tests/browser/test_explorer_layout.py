@@ -67,6 +67,10 @@ TITLE_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-title').t
 BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
 
 
+SHOT_NAMES = {"Policy map": "policy_map", "Circuits II": "circuits2"}
+"""Screenshot name of a tab (default: its title's first word, lower case)."""
+
+
 def _events(server, name):
     return [e["value"] for e in server.events(EVENTS) if e["name"] == name]
 
@@ -79,11 +83,16 @@ def _check_layout(page, width, screenshot_dir, tabs):
     for tab in tabs:
         page.locator(f"{OUT} .lm-TabBar-tab", has_text=tab).first.click()
         page.wait_for_timeout(700)
+        tall = page.evaluate("() => Math.ceil(document.querySelector('.dtw-explorer').getBoundingClientRect().height)")
+        if screenshot_dir is not None:  # the whole Explorer on screen, so the screenshot is not cut at the window's edge
+            page.set_viewport_size({"width": width, "height": max(1500, tall + 300)})
+            page.wait_for_timeout(400)
         bad = page.evaluate(CLIP_JS)
         if bad:
             problems[tab] = bad
         if screenshot_dir is not None:
-            page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / f"explorer_{tab.split()[0].lower()}_{width}.png"))
+            name = SHOT_NAMES.get(tab, tab.split()[0].lower())
+            page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / f"explorer_{name}_{width}.png"))
     box = page.locator(".dtw-explorer").first.bounding_box()
     return problems, box
 
@@ -99,7 +108,8 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         page.wait_for_timeout(1500)
 
         # ---- layout at 1100 px and 1600 px, every tab ---------------------------------
-        tabs = ["Attribution", "Ablation", "Attention", "QK / OV circuits", "RTG scan", "Patching"]
+        tabs = ["Attribution", "Ablation", "Attention", "QK / OV circuits", "RTG scan", "Patching", "Policy map",
+                "Circuits II"]
         p1100, box1100 = _check_layout(page, 1100, screenshot_dir, tabs)
         p1600, box1600 = _check_layout(page, 1600, screenshot_dir, tabs)
         assert p1100 == {} and p1600 == {}, json.dumps({"1100": p1100, "1600": p1600}, indent=1)

@@ -7,7 +7,7 @@ import pytest
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.analysis.path_patching import path_patching
 from dtwidgets.analysis.policy_map import agent_placements, policy_map
-from dtwidgets.compositions.circuits2_panel import Circuits2Panel, neuron_rows
+from dtwidgets.compositions.circuits2_panel import Circuits2Panel
 from dtwidgets.compositions.panels import AnalysisContext, PanelData
 from dtwidgets.compositions.policy_panel import PolicyPanel
 from tests.analysis.helpers import CONFIGS, make_adapter
@@ -56,9 +56,7 @@ def test_circuits2_panel(setup):
     pp = path_patching(a, w, corrupted, "forward", "left")
     np.testing.assert_allclose(panel.paths.values, pp.effects, equal_nan=True)
     assert panel.diagram.edges.shape[0] == 8
-    assert panel.lens.labels[0] == "embeddings" and panel.neurons.values.shape[0] == 2
-    panel.filter.value = "L1"
-    assert all(l.startswith("L1") for l in panel.neurons.labels)
+    assert not hasattr(panel, "lens") and "Attribution" in panel.pointer.value  # the lens and neurons moved there
     panel.comp_mode.value = "v"
     np.testing.assert_allclose(panel.comp.values, panel._comp.v)
     from dtwidgets.analysis.weights import head_svd, virtual_weights
@@ -66,12 +64,3 @@ def test_circuits2_panel(setup):
     panel.head.value, panel.action.value, panel.svd_kind.value = "L1H1", 2, "qk"
     np.testing.assert_allclose(panel.virtual.values, virtual_weights(a, "L1H1").values[2])
     np.testing.assert_allclose(panel.svd.values, head_svd(a, 1, 1, "qk", k=1).input_maps[0])
-
-
-def test_neuron_rows_sort_and_filter():
-    v = np.array([[0.5, -2.0, 0.1], [1.0, 0.0, -0.3]])
-    act = np.array([[1.0, 2.0, 3.0], [0.5, 9.0, 0.0]])
-    assert neuron_rows(v, act, "abs")[0][:3] == ["L0N1", "L1N0", "L0N0"]
-    assert neuron_rows(v, act, "desc")[0][0] == "L1N0" and neuron_rows(v, act, "asc")[0][0] == "L0N1"
-    labels, vals, acts = neuron_rows(v, act, "act", "L1")
-    assert labels == ["L1N1", "L1N0", "L1N2"] and list(acts) == [9.0, 0.5, 0.0] and list(vals) == [0.0, 1.0, -0.3]

@@ -1,0 +1,157 @@
+"""The Explorer's "Attribution" tab: direct logit attribution, the logit lens and per-neuron shares.
+
+    panel = AttributionPanel(ctx)
+    panel.update(ctx.compute(window))
+
+Three views of one question — *where does the preference ``logit[a] − logit[b]`` come from?*
+
+* direct logit attribution (every component's share; follows the RTG slider client-side) and each
+  head's share split by source token — both from the shared per-state bundle
+  (:func:`~dtwidgets.analysis.bundle.analyze_state`);
+* the logit lens (:func:`~dtwidgets.analysis.logit_lens`): the preference read after the embeddings
+  and after each attention / MLP sublayer;
+* every MLP neuron's direct share (:func:`~dtwidgets.analysis.logit_attribution` with
+  ``per_neuron=True``) next to its activation (``mlp.hook_post``), as a list sorted and filtered in
+  the panel.
+
+The lens and the neurons need hooks the bundle does not cache (``resid_pre/mid/post``,
+``mlp.hook_post``): they come from one extra one-row forward, run only while this tab is shown.
+"""
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+
+from ..analysis import _common as C
+from ..analysis.attribution import LogitAttribution, LogitLens, attribution_hooks, logit_attribution, logit_lens
+from ..widgets import ContributionBars, MatrixHeatmap
+from .panels import AnalysisContext, Panel, PanelData, assign, relabel
+
+SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
+         ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
+"""Options of the neuron list's sort dropdown: (label, key of :func:`neuron_rows`)."""
+LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
+
+
+def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
+                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """Pick and order rows of the per-neuron list.
+
+    Args:
+        values, activations: ``[L, d_mlp]`` direct shares (logit units) and activations.
+        sort: ``abs`` (largest ``|share|`` first), ``desc``, ``asc`` or ``act`` (largest activation first).
+        filter_text: keep labels ``L{l}N{n}`` containing it (e.g. ``"L1"`` or ``"N12"``; blank keeps all).
+        limit: at most this many rows (0 = all).
+
+    Returns:
+        ``(labels, shares [k], activations [k], n_matching)``; ties keep neuron order.
+    """
+    if sort not in ("abs", "desc", "asc", "act"):
+        raise ValueError(f"neuron_rows: expected sort in abs / desc / asc / act, got {sort!r}")
+    L, dm = values.shape
+    labels = np.array([f"L{l}N{n}" for l in range(L) for n in range(dm)])
+    v, a = values.reshape(-1), activations.reshape(-1)
+    text = filter_text.strip()
+    keep = np.flatnonzero([text in s for s in labels]) if text else np.arange(len(v))
+    key = {"abs": -np.abs(v), "desc": -v, "asc": v, "act": -a}[sort][keep]
+    order = keep[np.argsort(key, kind="stable")]
+    if limit:
+        order = order[:limit]
+    return list(labels[order]), v[order], a[order], len(keep)
+
+
+def lens_and_neurons(adapter, window, a, b) -> tuple[LogitLens, LogitAttribution, np.ndarray]:
+    """The logit lens, the per-neuron attribution and every neuron's activation, from ONE forward.
+
+    Returns ``(lens, attribution, activations [L, d_mlp])`` for window row 0 at the prediction
+    position (``attribution.neuron_values`` ``[L, d_mlp]``, ``attribution.mlp_bias_values`` ``[L]``).
+    """
+    L = C.n_layers(adapter)
+    resid = [f"blocks.{l}.hook_resid_{k}" for l in range(L) for k in ("pre", "mid", "post")]
+    names = sorted(set(resid + attribution_hooks(adapter, per_source=False, per_neuron=True)))
+    logits, cache = adapter.run_with_cache(window, names_filter=names)
+    lens = logit_lens(adapter, window, a, b, cache=cache)
+    at = logit_attribution(adapter, window, a, b, per_source=False, per_neuron=True, cache=cache, logits=logits)
+    pos = adapter.layout.prediction_position
+    acts = np.stack([C.np32(cache[f"blocks.{l}.mlp.hook_post"][0, pos]) for l in range(L)])
+    return lens, at, acts
+
+
+class AttributionPanel(Panel):
+    key: str = "attribution"
+    title: str = "Attribution"
+
+    def __init__(self, ctx: AnalysisContext):
+        super().__init__(ctx)
+        self.bars = ContributionBars(series_names=["contribution"], title="direct logit attribution",
+                                     follow_group=ctx.follow_group, show_sum=True)
+        self.sources = MatrixHeatmap(title="head contribution by source token", x_label="source token",
+                                     y_label="head")
+        self.lens = ContributionBars(series_names=["preference"], title="logit lens")
+        self.sort = W.Dropdown(options=SORTS, value="abs", description="sort",
+                               layout=W.Layout(width="auto", max_width="100%"))
+        self.filter = W.Text(placeholder="e.g. L0 or N12", description="filter",
+                             layout=W.Layout(width="auto", max_width="100%"))
+        self.limit = W.Dropdown(options=LIMITS, value=30, description="show",
+                                layout=W.Layout(width="auto", max_width="100%"))
+        self.neuron_note = W.HTML()
+        col = lambda grow: W.Layout(flex=f"{grow} 1 300px", min_width="0")  # noqa: E731
+        self.neurons = ContributionBars(series_names=["share"], title="direct share (logits)", layout=col(3))
+        self.activations = ContributionBars(series_names=["activation"], title="activation (mlp.hook_post)",
+                                            layout=col(2))
+        row = lambda *c: W.Box(list(c), layout=W.Layout(display="flex", flex_flow="row wrap", width="auto",  # noqa: E731
+                                                        min_width="0", align_items="flex-start"))
+        self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note,
+                                row(self.sort, self.filter, self.limit), row(self.neurons, self.activations)]
+        self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._direction = ""
+        for w in (self.sort, self.filter, self.limit):
+            w.observe(lambda _change: self._draw_neurons(), names="value")
+
+    def update(self, data: PanelData) -> None:
+        self._draw_attribution(data)
+        a, b = self.ctx.pair
+        lens, at, acts = lens_and_neurons(self.ctx.adapter, data.window, a, b)
+        assign(self.lens, values=lens.values[None], labels=lens.labels,
+               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "  # no
+                      "(final layer norm recomputed at each point); the last bar is the model's logit difference"))  # per-state text
+        assert at.neuron_values is not None and at.mlp_bias_values is not None  # per_neuron=True
+        self._neurons = (at.neuron_values, acts, at.mlp_bias_values)
+        self._direction = at.direction
+        self._draw_neurons()
+
+    def _draw_attribution(self, data: PanelData) -> None:
+        at, scan = data.state.attribution, data.state.rtg_scan
+        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
+        # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
+        # the sum equals the model's logit difference, which the preferences widget shows
+        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
+        follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
+        labels = relabel(at.labels, data, at.source_labels)
+        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
+               scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
+               scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
+        if at.per_source is not None:
+            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
+
+    def _draw_neurons(self) -> None:
+        if self._neurons is None:
+            return
+        values, acts, _bias = self._neurons
+        labels, v, act, n = neuron_rows(values, acts, sort=self.sort.value, filter_text=self.filter.value,
+                                        limit=self.limit.value)
+        text = self.filter.value.strip()
+        shown = f"{len(labels)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
+        self.neuron_note.value = (
+            "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
+            f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
+            f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
+        empty = np.zeros((1, 0), np.float32)
+        assign(self.neurons, values=v[None].astype(np.float32) if labels else empty, labels=labels)
+        assign(self.activations, values=act[None].astype(np.float32) if labels else empty, labels=labels)
+
+
+def _esc(x) -> str:
+    import html
+
+    return html.escape(str(x))
