@@ -66,7 +66,7 @@ class Plain:
         x = sum(emb.values()) + sd["transformer.pos_embed.W_pos"][:3 * w.observations.shape[1] - 1]
         P = x.shape[0]
         H, dh = cfg.n_heads, cfg.d_model // cfg.n_heads
-        writes, resid = dict(emb), []
+        writes, resid, self.mid = dict(emb), [], []
         act = {"relu": torch.relu, "gelu": torch.nn.functional.gelu}[cfg.act_fn]
         for l in range(cfg.n_layers):
             p = f"transformer.blocks.{l}."
@@ -85,6 +85,7 @@ class Plain:
             for h in range(H):
                 writes[f"L{l}H{h}"] = z[:, h] @ sd[p + "attn.W_O"][h]
             x = x + torch.einsum("qhe,hed->qd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"]
+            self.mid.append(x)
             h2 = self.ln(x, p + "ln2")
             if cfg.gated_mlp:
                 post = act(h2 @ sd[p + "mlp.W_gate"]) * (h2 @ sd[p + "mlp.W_in"]) + sd[p + "mlp.b_in"]
