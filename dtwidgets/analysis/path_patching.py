@@ -174,13 +174,13 @@ def _sender_deltas(adapter: ModelAdapter, senders, base, source) -> torch.Tensor
 
 
 def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
-    """Hooks for rows ``(receiver (l, h, c), delta [P, d])``: keep each receiver layer's live
+    """Hooks for the head rows ``((l, h, c), delta [P, d])``: keep each receiver layer's live
     ``resid_pre``; overwrite the receiver head's q/k/v on its row. Row ``i`` of the batch is ``rows[i]``."""
     bb = adapter.backbone
     W = {"q": bb.W_Q.detach(), "k": bb.W_K.detach(), "v": bb.W_V.detach()}
     b = {"q": bb.b_Q.detach(), "k": bb.b_K.detach(), "v": bb.b_V.detach()}
     hooks = []
-    for l in sorted({r[0] for r, _ in rows}):
+    for l in sorted({r[0] for r, _ in rows if r[2] != "mlp"}):
         def keep(act, hook, l=l):
             store[l] = act
         hooks.append((f"blocks.{l}.hook_resid_pre", keep))
@@ -200,6 +200,45 @@ def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
                 out[idx, :, heads] = new.to(act.dtype)
                 return out
             hooks.append((f"blocks.{l}.attn.hook_{c}", patch))
+    return hooks
+
+
+def _mlp_hooks(adapter: ModelAdapter, rows, ln: str):
+    """Hooks for the MLP rows ``((l, None, "mlp"), delta)``: the MLP of layer ``l`` reads ``resid_mid +
+    delta`` (``ln2`` scale frozen at the unpatched input's with ``ln="frozen"``) while the residual
+    stream keeps ``resid_mid``: ``resid_post := resid_mid + mlp_out(patched)`` on those rows (TL 3.x
+    adds a changed ``hook_resid_mid`` to the residual, TL 4 feeds it to ``ln2`` only: both are undone)."""
+    hooks = []
+    for l in sorted({r[0] for r, _ in rows if r[2] == "mlp"}):
+        mine = [i for i, (r, _) in enumerate(rows) if r[0] == l and r[2] == "mlp"]
+        idx = torch.tensor(mine)
+        delta = torch.stack([rows[i][1] for i in mine])
+        kept: dict[str, torch.Tensor] = {}
+
+        def mid(act, hook, idx=idx, delta=delta, kept=kept):
+            kept["mid"] = act[idx].clone()
+            out = act.clone()
+            out[idx] = act[idx] + delta.to(act.dtype)
+            return out
+
+        def mlp_out(act, hook, idx=idx, kept=kept):
+            kept["mlp"] = act[idx].clone()
+
+        def post(act, hook, idx=idx, kept=kept):
+            out = act.clone()
+            out[idx] = kept["mid"] + kept["mlp"]
+            return out
+
+        def scale(act, hook, idx=idx, kept=kept):  # frozen ln2: the unpatched input's scale
+            x = kept["mid"] - kept["mid"].mean(-1, keepdim=True)
+            out = act.clone()
+            out[idx] = (x.pow(2).mean(-1, keepdim=True) + adapter.backbone.cfg.eps).sqrt().to(act.dtype)
+            return out
+
+        hooks += [(f"blocks.{l}.hook_resid_mid", mid), (f"blocks.{l}.hook_mlp_out", mlp_out),
+                  (f"blocks.{l}.hook_resid_post", post)]
+        if ln == "frozen" and C.normalization(adapter):
+            hooks.append((f"blocks.{l}.ln2.hook_scale", scale))
     return hooks
 
 
@@ -232,12 +271,12 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
 
     deltas = _sender_deltas(adapter, senders, cb, cs)  # [S, P, d]
     s_stage = torch.tensor([st for _, st, _ in senders])
-    receivers = [(l, h, c) for l in range(L) for h in range(H) for c in COMPONENTS]
-    r_stage = torch.tensor([1 + 2 * l for l, _, _ in receivers] + [1 + 2 * L])
+    receivers = [r for l in range(L) for r in [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]]
+    r_stage = torch.tensor([1 + 2 * l + (c == "mlp") for l, _, c in receivers] + [1 + 2 * L])
     S, R = len(senders), len(receivers) + 1
     effects = torch.full((S, R), float("nan"), dtype=torch.float64)
     full = torch.zeros(R, dtype=torch.float64)
-    # q/k/v receivers: one row per (sender, receiver) path, then one "all senders" row per receiver
+    # head q/k/v and MLP receivers: one row per (sender, receiver) path, then one "all senders" row per receiver
     rows, where = [], []
     for ri, r in enumerate(receivers):
         reach = torch.nonzero(s_stage < r_stage[ri]).flatten()
@@ -245,7 +284,7 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
         where += [(int(s), ri) for s in reach] + [(None, ri)]
     store: dict[int, torch.Tensor] = {}
     # the last row is left unpatched: the reference of the same batch
-    lg = adapter.run_with_hooks(base.repeat(len(rows) + 1), fwd_hooks=_qkv_hooks(adapter, rows, ln, store))
+    lg = adapter.run_with_hooks(base.repeat(len(rows) + 1), fwd_hooks=_qkv_hooks(adapter, rows, ln, store) + _mlp_hooks(adapter, rows, ln))
     ref = pref(lg[-1])
     for i, (s, ri) in enumerate(where):
         if s is None:
@@ -266,6 +305,6 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     fr = effects / denom if abs(denom) > 1e-5 * max(1.0, abs(v_base)) else torch.full_like(effects, float("nan"))
     clean_v, corr_v = (v_src, v_base) if reverse else (v_base, v_src)
     return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in senders],
-                        [f"L{l}H{h} {c}" for l, h, c in receivers] + ["action head"],
+                        [f"L{l}MLP" if c == "mlp" else f"L{l}H{h} {c}" for l, h, c in receivers] + ["action head"],
                         s_stage.numpy().astype(np.int32), r_stage.numpy().astype(np.int32), ln,
                         C.direction_label(adapter, a, b), reverse, clean_v, corr_v)

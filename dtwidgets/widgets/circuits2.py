@@ -150,7 +150,7 @@ class CircuitDiagram(DTWidget):
         Nodes are the senders (embeddings, heads, MLPs) and receiving heads / the action head, in
         columns by their place in the residual stream (embeddings, then each layer's attention and
         MLP, then the action head; empty columns dropped); edges are labelled with the receiver's
-        input (``q`` / ``k`` / ``v``, or ``direct`` into the action head)."""
+        input (``q`` / ``k`` / ``v``, ``in`` for an MLP, ``direct`` into the action head)."""
         top = pp.strongest(k)
         stage = {lab: int(st) for lab, st in zip(pp.sender_labels, pp.sender_stages)}
         for lab, st in zip(pp.receiver_labels, pp.receiver_stages):
@@ -166,7 +166,7 @@ class CircuitDiagram(DTWidget):
         for s, r, v in top:
             head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
             edges.append((node(s), node(head), v))
-            labels.append(comp or "direct")
+            labels.append(comp or ("direct" if r == "action head" else "in"))
         columns = sorted({stage[n] for n in nodes})
         order = sorted(range(len(nodes)), key=lambda i: (stage[nodes[i]], i))  # nodes listed in stream order
         remap = {old: new for new, old in enumerate(order)}

@@ -57,8 +57,8 @@ class Plain:
         return out
 
     def run(self, w, receiver=None, delta=None, frozen=False, new_input=None):
-        """Logits at the prediction token and the writes. ``receiver`` (l, h, "q"|"k"|"v") or "action
-        head" reads ``x + delta`` (or ``new_input``: its whole input replaced) instead of ``x``."""
+        """Logits at the prediction token and the writes. ``receiver`` (l, h, "q"|"k"|"v"), (l, None, "mlp")
+        or "action head" reads ``x + delta`` (or ``new_input``: its whole input replaced) instead of ``x``."""
         cfg, sd = self.cfg, self.sd
         if id(w) not in self._emb:
             self._emb[id(w)] = self.embeddings(w)
@@ -87,6 +87,8 @@ class Plain:
             x = x + torch.einsum("qhe,hed->qd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"]
             self.mid.append(x)
             h2 = self.ln(x, p + "ln2")
+            if receiver not in (None, "action head") and receiver[0] == l and receiver[2] == "mlp":
+                h2 = self.ln(new_input if new_input is not None else x + delta, p + "ln2", scale_of=x if frozen else None)
             if cfg.gated_mlp:
                 post = act(h2 @ sd[p + "mlp.W_gate"]) * (h2 @ sd[p + "mlp.W_in"]) + sd[p + "mlp.b_in"]
             else:
@@ -104,6 +106,8 @@ class Plain:
 def _receiver(label):
     if label == "action head":
         return label
+    if label.endswith("MLP"):
+        return int(label[1:-3]), None, "mlp"
     head, c = label.split()
     l, h = head[1:].split("H")
     return int(l), int(h), c
@@ -144,10 +148,12 @@ def test_identical_runs_give_zero_everywhere(name):
     n_embed = 4 if T > 1 else 3
     for ln in ("recompute", "frozen"):
         r = path_patching(a, w, w, "forward", "left", ln=ln)
-        assert r.effects.shape == (n_embed + L * (H + 1), L * H * 3 + 1)
+        assert r.effects.shape == (n_embed + L * (H + 1), L * (H * 3 + 1) + 1)
         finite = r.effects[np.isfinite(r.effects)]
-        # embeddings reach every head; layer l's heads and MLP reach the heads of later layers; all reach the action head
-        n_paths = n_embed * L * H * 3 + sum((H + 1) * H * 3 * (L - 1 - l) for l in range(L)) + len(r.sender_labels)
+        # embeddings reach every head and MLP; layer l's heads and MLP reach the heads of later layers; layer l's
+        # MLP reads the embeddings, the heads of layers <= l and the MLPs before it; all reach the action head
+        n_paths = (n_embed * L * H * 3 + sum((H + 1) * H * 3 * (L - 1 - l) for l in range(L))
+                   + sum(n_embed + H * (l + 1) + l for l in range(L)) + len(r.sender_labels))
         assert len(finite) == n_paths
         np.testing.assert_allclose(finite, 0, atol=1e-5)
         np.testing.assert_allclose(r.full_input_effects, 0, atol=1e-5)
@@ -173,7 +179,9 @@ def test_edges_of_other_configs_equal_plain_torch(name):
     L = a.cfg.n_layers
     _check_edges(a, clean, corr, senders={"RTG embed", "state embed", "time embed", "action embed", "L0H1", "L0MLP",
                                           f"L{L - 1}MLP"},
-                 receivers={"L0H0 q", "L0H1 v", f"L{L - 1}H0 k", f"L{L - 1}H1 q", "action head"})
+                 receivers={"L0H0 q", "L0H1 v", "L0MLP", f"L{L - 1}H0 k", f"L{L - 1}H1 q", f"L{L - 1}MLP", "action head"})
+    _check_edges(a, clean, corr, ln="frozen", senders={"state embed", "L0H0", "L0MLP"},
+                 receivers={"L0MLP", f"L{L - 1}H1 k", f"L{L - 1}MLP", "action head"})
 
 
 @pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "noLN-gated-gelu-26tok", "lnpre-8tok"])
@@ -188,10 +196,11 @@ def test_all_senders_together_equal_patching_the_receivers_whole_input(name, ln)
     plain = Plain(a)
     lg0, _, _ = plain.run(clean)
     _, _, resid_corr = plain.run(corr)
+    mid_corr = plain.mid
     v0 = float(lg0[ia] - lg0[ib])
     for ri, rec in enumerate(r.receiver_labels):
         rc = _receiver(rec)
-        new = resid_corr[-1] if rc == "action head" else resid_corr[rc[0]]
+        new = resid_corr[-1] if rc == "action head" else mid_corr[rc[0]] if rc[2] == "mlp" else resid_corr[rc[0]]
         lg, _, _ = plain.run(clean, rc, new_input=new, frozen=ln == "frozen")
         want = float(lg[ia] - lg[ib]) - v0
         assert abs(r.full_input_effects[ri] - want) < 2e-4 * max(1, abs(want)), (rec, r.full_input_effects[ri], want)
@@ -229,7 +238,8 @@ def test_real_checkpoint_every_edge_and_the_sum_rule(reference_adapter):
     clean, corr = a.make_window(obs, 0.9, [0]), a.make_window(ball, 0.9, [0])
     r = _check_edges(a, clean, corr, tol=1e-4)
     assert r.sender_labels == ["RTG embed", "state embed", "time embed", "L0H0", "L0H1", "L0MLP"]
-    assert r.receiver_labels[-1] == "action head" and np.isnan(r.effects[3:6, :-1]).all()
+    assert r.receiver_labels[-2:] == ["L0MLP", "action head"] and np.isnan(r.effects[3:6, :-2]).all()
+    assert np.isfinite(r.effects[3:5, -2]).all() and np.isnan(r.effects[5, -2])  # heads -> MLP, not MLP -> itself
     np.testing.assert_allclose(r.effects[[0, 2]], 0, atol=1e-6)  # same RTG and time: no change to carry
     total = float(np.sum(r.effects[:, -1], dtype=np.float64))
     assert abs(total - (r.corrupted_value - r.clean_value)) < 1e-4 * max(1, abs(total))
