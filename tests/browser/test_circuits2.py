@@ -122,6 +122,42 @@ def test_circuit_diagram_offline(static_page) -> None:
     assert rec.errors == []
 
 
+
+def test_circuit_diagram_of_every_sender_kind_offline(static_page) -> None:
+    """A diagram from a real path patching result: embedding, head and MLP nodes in stream columns;
+    hovering each edge's midpoint names its sender, receiver and input."""
+    from dtwidgets.analysis.path_patching import path_patching
+    from tests.analysis.helpers import CONFIGS, make_adapter, random_window
+
+    a = make_adapter(**CONFIGS["noLN-gated-gelu-26tok"])
+    pp = path_patching(a, random_window(a, seed=1), random_window(a, seed=2, rtg=-0.4), "forward", "left")
+    w = CircuitDiagram.from_path_patching(pp, k=6)
+    rec = static_page(w, name="circuit-senders")
+    cv = rec.page.locator("canvas.dtw-circuit")
+    cols = [int(c) for c in w.node_layers]
+    n_rows = max(cols.count(c) for c in set(cols))
+    xy, seen = [], {}
+    for c in cols:  # js/circuit_diagram.js layout: PAD 40, COLW 150, ROWH 46, columns centred
+        k = seen.get(c, 0)
+        seen[c] = k + 1
+        xy.append((40 + c * 150, 40 + (k + (n_rows - cols.count(c)) / 2) * 46))
+    checked = 0
+    for (s, t, v), lab in zip(w.edges, w.edge_labels):
+        (x0, y0), (x1, y1) = xy[int(s)], xy[int(t)]
+        others = [((xy[int(s2)][0] + xy[int(t2)][0]) / 2, (xy[int(s2)][1] + xy[int(t2)][1]) / 2)
+                  for s2, t2, _ in w.edges if (s2, t2) != (s, t)]
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        if any((mx - ox) ** 2 + (my - oy) ** 2 < 30 ** 2 for ox, oy in others):
+            continue  # midpoints too close to tell apart by hovering
+        cv.hover(position={"x": mx, "y": my})
+        text = rec.page.locator(".dtw-circuit .dtw-tip").text_content()
+        assert f"{w.node_labels[int(s)]} → {w.node_labels[int(t)]} ({lab})" in text, (text, lab)
+        checked += 1
+    assert checked >= 2
+    assert any(n.endswith("embed") for n in w.node_labels) and any(n.endswith("MLP") for n in w.node_labels)
+    assert rec.errors == []
+
+
 CELL = '''\
 import json, pathlib
 import numpy as np
