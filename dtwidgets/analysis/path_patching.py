@@ -133,7 +133,7 @@ def _norm(adapter: ModelAdapter, x: torch.Tensor, which: str, layer: int | None 
 def _senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
     """``[(label, stage, how)]``: ``how`` = ``("embed", hook, kind)``, ``("head", l, h)`` or ``("mlp", l)``."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
-    out = [(lab, 0, ("embed", hook, kind)) for lab, hook, kind in EMBED_SENDERS
+    out: list[tuple[str, int, tuple]] = [(lab, 0, ("embed", hook, kind)) for lab, hook, kind in EMBED_SENDERS
            if kind != "action" or adapter.layout.n_timesteps > 1]
     for l in range(L):
         out += [(f"L{l}H{h}", 1 + 2 * l, ("head", l, h)) for h in range(H)]
