@@ -184,6 +184,15 @@ def test_edges_of_other_configs_equal_plain_torch(name):
                  receivers={"L0MLP", f"L{L - 1}H1 k", f"L{L - 1}MLP", "action head"})
 
 
+def test_left_padded_windows_equal_plain_torch():
+    """Short histories (left-padded: zero observation, pad action) as the Explorer sends them."""
+    a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
+    clean, corr = random_window(a, seed=1, n_steps=3), random_window(a, seed=2, n_steps=2, rtg=-0.4)
+    assert int(clean.n_pad[0]) == 6 and int(corr.n_pad[0]) == 7
+    _check_edges(a, clean, corr, senders={"RTG embed", "state embed", "action embed", "time embed", "L0H2", "L0MLP"},
+                 receivers={"L0H1 k", "L0MLP", "L1H3 v", "L1MLP", "action head"})
+
+
 @pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "noLN-gated-gelu-26tok", "lnpre-8tok"])
 @pytest.mark.parametrize("ln", ["recompute", "frozen"])
 def test_all_senders_together_equal_patching_the_receivers_whole_input(name, ln):
