@@ -1,14 +1,17 @@
 // CircuitDiagram: the strongest paths of a circuit as a layered node-link diagram. Nodes sit in
 // columns by layer; an edge's width is |value| / max |value|, red for positive, blue for negative,
 // labelled at its midpoint (e.g. "q", "k", "v"); hovering near an edge midpoint shows its value.
-// Traits: node_labels [n], node_layers int32 [n] (column), edges float32 [E, 3] (source node,
-// target node, value), edge_labels [E], title, unit.
+// Nodes are circles filled by kind (node_kinds: "input" green, "head" grey, "mlp" orange, "output"
+// blue; other / missing: grey); a label wider than the circle gets a pill of its width instead.
+// Traits: node_labels [n], node_layers int32 [n] (column), node_kinds [n], edges float32 [E, 3]
+// (source node, target node, value), edge_labels [E], title, unit.
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
 import { h, fmt, nth } from "./lib/dom.js";
 import { sized, pos, fitText } from "./lib/canvas.js";
 
 const COLW = 150, ROWH = 46, PAD = 40, R = 16;
+const FILL = { input: "#d3f9d8", head: "#f1f3f5", mlp: "#ffe8cc", output: "#d0ebff" };
 
 export default widget("dtw-circuit", ({ model, body, tip, noData }) => {
   const title = h("div", { class: "dtw-title" });
@@ -57,9 +60,17 @@ export default widget("dtw-circuit", ({ model, body, tip, noData }) => {
     }
     for (let i = 0; i < n; i++) {
       const [x, y] = P[i];
-      ctx.fillStyle = "#f1f3f5"; ctx.strokeStyle = "#495057"; ctx.lineWidth = 1.5;
-      ctx.beginPath(); ctx.arc(x, y, R, 0, 7); ctx.fill(); ctx.stroke();
-      ctx.fillStyle = "#111"; ctx.fillText(fitText(ctx, nth(model.get("node_labels"), i, (j) => `n${j}`), 2 * R + 40), x, y);
+      const label = fitText(ctx, nth(model.get("node_labels"), i, (j) => `n${j}`), COLW - 30);
+      const half = Math.max(R, ctx.measureText(label).width / 2 + 7);
+      ctx.fillStyle = FILL[nth(model.get("node_kinds"), i, () => "")] || FILL.head;
+      ctx.strokeStyle = "#495057"; ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      if (half > R) { // a pill as wide as the label
+        ctx.moveTo(x - half + R, y - R); ctx.lineTo(x + half - R, y - R); ctx.arc(x + half - R, y, R, -Math.PI / 2, Math.PI / 2);
+        ctx.lineTo(x - half + R, y + R); ctx.arc(x - half + R, y, R, Math.PI / 2, 3 * Math.PI / 2);
+      } else ctx.arc(x, y, R, 0, 7);
+      ctx.fill(); ctx.stroke();
+      ctx.fillStyle = "#111"; ctx.fillText(label, x, y);
     }
   }
 
@@ -73,5 +84,5 @@ export default widget("dtw-circuit", ({ model, body, tip, noData }) => {
     tip.show(e, [`${s} → ${t}${best[4] ? " (" + best[4] + ")" : ""}`, `${fmt(best[3], 4)} ${model.get("unit") || ""}`]);
   });
   canvas.addEventListener("mouseleave", () => tip.hide());
-  return { draw, traits: ["node_labels", "node_layers", "edges", "edge_labels", "title", "unit"] };
+  return { draw, traits: ["node_labels", "node_layers", "node_kinds", "edges", "edge_labels", "title", "unit"] };
 });

@@ -130,6 +130,7 @@ class CircuitDiagram(DTWidget):
     ------
     node_labels : list[str] (n); node_layers : int32 [n] column of each node (e.g. its place in the
         residual stream: embeddings, layer 0 attention, layer 0 MLP, ..., action head)
+    node_kinds : list[str] (n, optional) "input" | "head" | "mlp" | "output": the node's fill colour
     edges : float32 [E, 3] rows ``(source node, target node, value)``; width ∝ |value|, red > 0, blue < 0
     edge_labels : list[str] (E) written at each edge's middle (e.g. "q", "k", "v")
     unit : str shown with values on hover; title : str
@@ -137,6 +138,7 @@ class CircuitDiagram(DTWidget):
 
     _module = "circuit_diagram"
     node_labels = Labels().tag(sync=True)
+    node_kinds = Labels().tag(sync=True)
     node_layers = ArrayTrait(ndim=1, dtype="int32", shape_doc="[n]").tag(**_sync_arr)
     edges = ArrayTrait(ndim=2, dtype="float32", shape_doc="[E, 3]").tag(**_sync_arr)
     edge_labels = Labels().tag(sync=True)
@@ -174,5 +176,7 @@ class CircuitDiagram(DTWidget):
         nodes = [nodes[i] for i in order]
         kw.setdefault("title", f"strongest direct paths ({pp.direction})")
         kw.setdefault("unit", "logits")
-        return cls(node_labels=nodes, node_layers=np.asarray([columns.index(stage[n]) for n in nodes], np.int32),
+        kinds = ["output" if n == "action head" else "input" if stage[n] == 0 else "mlp" if n.endswith("MLP") else "head"
+                 for n in nodes]
+        return cls(node_labels=nodes, node_kinds=kinds, node_layers=np.asarray([columns.index(stage[n]) for n in nodes], np.int32),
                    edges=np.asarray(edges, np.float32).reshape(-1, 3), edge_labels=labels, **kw)

@@ -155,6 +155,10 @@ def test_circuit_diagram_of_every_sender_kind_offline(static_page) -> None:
         checked += 1
     assert checked >= 2
     assert any(n.endswith("embed") for n in w.node_labels) and any(n.endswith("MLP") for n in w.node_labels)
+    fills = {"input": (211, 249, 216), "head": (241, 243, 245), "mlp": (255, 232, 204), "output": (208, 235, 255)}
+    for (x, y), kind in zip(xy, w.node_kinds):  # inside the node, above its label
+        assert close(rec.pixel(cv, x, y - 11), fills[kind]), (kind, rec.pixel(cv, x, y - 11))
+    assert set(w.node_kinds) >= {"input", "mlp", "output"}
     assert rec.errors == []
 
 
