@@ -199,7 +199,10 @@ def test_all_senders_together_equal_patching_the_receivers_whole_input(name, ln)
     """``full_input_effects[r]`` (every sender's write added to r's input) equals the plain forward with
     r's input REPLACED by the corrupted run's residual stream: the senders cover the whole stream."""
     a = make_adapter(**CONFIGS[name])
-    clean, corr = random_window(a, seed=1), random_window(a, seed=2, rtg=-0.4)
+    _check_full_input(a, random_window(a, seed=1), random_window(a, seed=2, rtg=-0.4), ln)
+
+
+def _check_full_input(a, clean, corr, ln):
     r = path_patching(a, clean, corr, "forward", "left", ln=ln)
     ia, ib = a.action_index("forward"), a.action_index("left")
     plain = Plain(a)
@@ -246,6 +249,7 @@ def test_real_checkpoint_every_edge_and_the_sum_rule(reference_adapter):
     ball[3, 5] = (6, 2, 0)
     clean, corr = a.make_window(obs, 0.9, [0]), a.make_window(ball, 0.9, [0])
     r = _check_edges(a, clean, corr, tol=1e-4)
+    _check_full_input(a, clean, corr, "recompute")
     assert r.sender_labels == ["RTG embed", "state embed", "time embed", "L0H0", "L0H1", "L0MLP"]
     assert r.receiver_labels[-2:] == ["L0MLP", "action head"] and np.isnan(r.effects[3:6, :-2]).all()
     assert np.isfinite(r.effects[3:5, -2]).all() and np.isnan(r.effects[5, -2])  # heads -> MLP, not MLP -> itself
