@@ -242,6 +242,39 @@ def _mlp_hooks(adapter: ModelAdapter, rows, ln: str):
     return hooks
 
 
+def _receiver_effects(adapter: ModelAdapter, base: TrajectoryWindow, deltas, s_stage, receivers, r_stage, ln, pref):
+    """``(effects [S, R], full [R])`` for the head q/k/v and MLP receivers (last column, the action head,
+    left NaN / 0): one row per (sender, receiver) path, then one "all senders" row per receiver, and
+    an unpatched reference row, all in ONE batched forward of ``base``."""
+    S, R = deltas.shape[0], len(receivers) + 1
+    effects = torch.full((S, R), float("nan"), dtype=torch.float64)
+    full = torch.zeros(R, dtype=torch.float64)
+    rows, where = [], []
+    for ri, r in enumerate(receivers):
+        reach = torch.nonzero(s_stage < r_stage[ri]).flatten()
+        rows += [(r, deltas[s]) for s in reach.tolist()] + [(r, deltas[reach].sum(0))]
+        where += [(int(s), ri) for s in reach] + [(None, ri)]
+    store: dict[int, torch.Tensor] = {}
+    hooks = _qkv_hooks(adapter, rows, ln, store) + _mlp_hooks(adapter, rows, ln)
+    lg = adapter.run_with_hooks(base.repeat(len(rows) + 1), fwd_hooks=hooks)
+    ref = pref(lg[-1])
+    for i, (s, ri) in enumerate(where):
+        if s is None:
+            full[ri] = pref(lg[i]) - ref
+        else:
+            effects[s, ri] = pref(lg[i]) - ref
+    return effects, full
+
+
+def _direct_effects(adapter: ModelAdapter, final: torch.Tensor, writes: torch.Tensor, ln: str, pref) -> torch.Tensor:
+    """``[n]`` preference change when each write ``[n, d]`` is added to the final residual ``final [d]`` at
+    the prediction token (``ln_final`` recomputed, or at ``final``'s scale with ``ln="frozen"``)."""
+    x = torch.cat([final[None], final[None] + writes])
+    x = _norm(adapter, x, "ln_final", scale_of=final[None].expand_as(x) if ln == "frozen" else None)
+    lg = x @ adapter.W_action.float().T + adapter.b_action.float()
+    return pref(lg[1:]) - pref(lg[:1])
+
+
 @torch.inference_mode()
 def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *,
                   reverse: bool = False, ln: str = "recompute") -> PathPatching:
@@ -273,32 +306,12 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     s_stage = torch.tensor([st for _, st, _ in senders])
     receivers = [r for l in range(L) for r in [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]]
     r_stage = torch.tensor([1 + 2 * l + (c == "mlp") for l, _, c in receivers] + [1 + 2 * L])
-    S, R = len(senders), len(receivers) + 1
-    effects = torch.full((S, R), float("nan"), dtype=torch.float64)
-    full = torch.zeros(R, dtype=torch.float64)
-    # head q/k/v and MLP receivers: one row per (sender, receiver) path, then one "all senders" row per receiver
-    rows, where = [], []
-    for ri, r in enumerate(receivers):
-        reach = torch.nonzero(s_stage < r_stage[ri]).flatten()
-        rows += [(r, deltas[s]) for s in reach.tolist()] + [(r, deltas[reach].sum(0))]
-        where += [(int(s), ri) for s in reach] + [(None, ri)]
-    store: dict[int, torch.Tensor] = {}
-    # the last row is left unpatched: the reference of the same batch
-    lg = adapter.run_with_hooks(base.repeat(len(rows) + 1), fwd_hooks=_qkv_hooks(adapter, rows, ln, store) + _mlp_hooks(adapter, rows, ln))
-    ref = pref(lg[-1])
-    for i, (s, ri) in enumerate(where):
-        if s is None:
-            full[ri] = pref(lg[i]) - ref
-        else:
-            effects[s, ri] = pref(lg[i]) - ref
-    # senders -> action head: final residual + delta at the prediction token, ln_final recomputed / frozen
+    S = len(senders)
+    effects, full = _receiver_effects(adapter, base, deltas, s_stage, receivers, r_stage, ln, pref)
+    # senders -> action head: final residual + delta at the prediction token
     p = adapter.layout.prediction_position
     final = cb[f"blocks.{L - 1}.hook_resid_post"][0, p].float()
-    d_all = torch.cat([deltas[:, p], deltas[:, p].sum(0, keepdim=True)])  # [S + 1, d]
-    x = _norm(adapter, torch.cat([final[None], final[None] + d_all]), "ln_final",
-              scale_of=final[None].expand(S + 2, -1) if ln == "frozen" else None)
-    lg_dir = x @ adapter.W_action.float().T + adapter.b_action.float()
-    direct = pref(lg_dir[1:]) - pref(lg_dir[:1])
+    direct = _direct_effects(adapter, final, torch.cat([deltas[:, p], deltas[:, p].sum(0, keepdim=True)]), ln, pref)
     effects[:, -1], full[-1] = direct[:S], direct[S]
     v_base, v_src = float(pref(lg_base[0])), float(pref(lg_src[0]))
     denom = v_src - v_base
