@@ -10,11 +10,13 @@ later layer: ``‖OV_A · M_B‖_F / (‖OV_A‖_F ‖M_B‖_F)`` with ``M_B = Q
 ``all_composition_scores``.
 
 **Reading through the embedding and the action head.** An observation feature ``i`` enters layer
-``l``'s attention as ``E'_i = centre(W_state[:, i]) * ln1.w`` (``W_state[:, i]`` without LN); the action
-head reads a residual vector ``r`` as ``(r * ln_final.w) · W_a`` (``r · W_a`` without LN). Without
-LayerNorm these are the exact direct-path linear maps (virtual weights); with LayerNorm they hold
-the LN scales at 1 (the weight-only convention of :mod:`dtwidgets.analysis.circuits`): a direction,
-not an exact effect.
+``l``'s attention as ``E'_i = centre(W_state[:, i]) * ln1.w / s_ln1`` (``W_state[:, i]`` without LN); the
+action head reads a residual vector ``r`` as ``r · centre(W_a * ln_final.w) / s_final`` (``r · W_a``
+without LN). Centring and the LN weights fold in exactly; the LN scales ``s`` depend on the input:
+by default they are held at 1 (a direction, not logit units), or, given ``states``, frozen at their
+values on those states (the standard practice; measured at the prediction token, the current state
+token, and averaged over the states). Without LayerNorm the maps are exact direct-path linear maps
+(virtual weights). ``VirtualWeights.ln`` says which.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from ..adapters.protocol import ModelAdapter
+from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 
@@ -88,10 +91,34 @@ def embedding_inputs(adapter: ModelAdapter, layer: int, ln: str = "ln1") -> torc
 
 
 def action_readout(adapter: ModelAdapter) -> torch.Tensor:
-    """``[d_model, A]``: how the action head reads a residual vector (``ln_final.w`` folded in)."""
+    """``[d_model, A]``: how the action head reads a residual vector at LN scale 1: ``ln_final.w`` folded
+    in and, with LayerNorm, centred (``centre(r) · u == r · centre(u)``: exact)."""
     W = adapter.W_action.float()
     w, _ = C.ln_params(adapter, "ln_final")
-    return (W if w is None else W * w).T
+    W = W if w is None else W * w
+    if C.normalization(adapter):
+        W = W - W.mean(-1, keepdim=True)
+    return W.T
+
+
+def _scale(x: torch.Tensor, eps: float) -> torch.Tensor:
+    x = x - x.mean(-1, keepdim=True)
+    return (x.pow(2).mean(-1) + eps).sqrt()
+
+
+def ln_scales(adapter: ModelAdapter, states: TrajectoryWindow, layer: int, ln: str = "ln1") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(s_in [N], s_final [N])``: the LayerNorm scale of ``layer``'s ``ln`` input (``"ln1"``: attention,
+    ``"ln2"``: MLP) and of ``ln_final``'s input at the prediction token of each row of ``states``
+    (ones without LayerNorm)."""
+    L, p = C.n_layers(adapter), adapter.layout.prediction_position
+    src = f"blocks.{layer}.hook_resid_pre" if ln == "ln1" else f"blocks.{layer}.hook_resid_mid"
+    fin = f"blocks.{L - 1}.hook_resid_post"
+    if not C.normalization(adapter):
+        ones = torch.ones(states.batch_size)
+        return ones, ones
+    _, cache = adapter.run_with_cache(states, names_filter=[src, fin])
+    eps = float(adapter.backbone.cfg.eps)
+    return _scale(cache[src][:, p].double(), eps), _scale(cache[fin][:, p].double(), eps)
 
 
 @dataclass
@@ -159,7 +186,11 @@ class VirtualWeights:
         flat: ``[A, n_features]`` the same in the model's flattened feature order.
         path: e.g. ``"state → L0H1 OV → action"`` or ``"state → L0N12 → action"``.
         neuron_output: ``[A]`` for a neuron path, its output weight read by the action head (logits per
-            unit activation); None for a head.
+            unit activation, ``/ s_final`` averaged over the states when scales are measured); None for a head.
+        ln: how LayerNorm enters: ``"exact (no LayerNorm)"``, ``"LN scales held at 1 (weights only: a
+            direction, not logit units)"`` or ``"LN scales frozen at their values on N state(s)"``.
+        ln_scales: with measured scales, ``{"ln1" | "ln2": mean input scale, "ln_final": mean scale,
+            "factor": mean of 1 / (s_in * s_final) the weights-only map is multiplied by, "n_states": N}``.
         channel_names, action_names.
     """
 
@@ -169,6 +200,8 @@ class VirtualWeights:
     channel_names: tuple[str, ...]
     action_names: tuple[str, ...]
     neuron_output: np.ndarray | None = None
+    ln: str = "exact (no LayerNorm)"
+    ln_scales: dict | None = None
 
     def figure(self, **kw):
         from .figures import virtual_weights_figure
@@ -176,30 +209,49 @@ class VirtualWeights:
         return virtual_weights_figure(self, **kw)
 
 
+def _ln_note(adapter: ModelAdapter, layer: int, which: str, states: TrajectoryWindow | None):
+    """``(factor, out_factor, ln note, ln_scales dict)`` for :func:`virtual_weights`."""
+    if not C.normalization(adapter):
+        return 1.0, 1.0, "exact (no LayerNorm)", None
+    if states is None:
+        return 1.0, 1.0, "LN scales held at 1 (weights only: a direction, not logit units)", None
+    s_in, s_fin = ln_scales(adapter, states, layer, which)
+    factor = float((1 / (s_in * s_fin)).mean())
+    info = {which: float(s_in.mean()), "ln_final": float(s_fin.mean()), "factor": factor, "n_states": int(states.batch_size)}
+    return factor, float((1 / s_fin).mean()), f"LN scales frozen at their values on {states.batch_size} state(s)", info
+
+
 @torch.inference_mode()
-def virtual_weights(adapter: ModelAdapter, component: str) -> VirtualWeights:
+def virtual_weights(adapter: ModelAdapter, component: str, states: TrajectoryWindow | None = None) -> VirtualWeights:
     """Observation feature → ``component`` → action logits.
 
-    ``"L0H1"`` (head OV): ``E' W_V W_O R`` with ``R`` = :func:`action_readout`.
+    ``"L0H1"`` (head OV): ``E' W_V W_O R`` with ``E'`` = :func:`embedding_inputs`, ``R`` = :func:`action_readout`.
     ``"L0N12"`` (MLP neuron, linear part): ``(E'_ln2 · W_in[:, n]) × (W_out[n] · R)``: the neuron's
     pre-activation per unit feature times its output per unit activation (exact for a ReLU neuron
-    in its active region without LN; the gated MLP's gate is ignored).
+    in its active region; the gated MLP's gate is ignored).
+
+    Args:
+        states: optional window (any number of rows): freeze the LN scales at their values on these
+            states (the input LN of the path's layer and ``ln_final``, at the prediction token) instead
+            of 1; the map is then in logits per unit feature, averaged over the states. Ignored without LN.
     """
     kind, l, idx = C.parse_component(adapter, component)
+    if kind not in ("head", "neuron"):
+        raise ValueError(f"expected a head ('L0H1') or a neuron ('L0N12'), got {component!r}")
+    factor, out_factor, note, info = _ln_note(adapter, l, "ln1" if kind == "head" else "ln2", states)
     R = action_readout(adapter)
     schema = adapter.schema
     if kind == "head":
         _, _, W_V, W_O = _weights(adapter)
-        flat = (embedding_inputs(adapter, l) @ W_V[l, idx] @ W_O[l, idx] @ R).T  # [A, n_features]
+        flat = (embedding_inputs(adapter, l) @ W_V[l, idx] @ W_O[l, idx] @ R).T * factor  # [A, n_features]
         out = None
         path = f"state → {component} OV → action"
-    elif kind == "neuron":
+    else:
         bb = adapter.backbone
         w_in = bb.W_in.detach().float()[l][:, idx]  # [d]
         out = bb.W_out.detach().float()[l][idx] @ R  # [A]
-        flat = out[:, None] * (embedding_inputs(adapter, l, "ln2") @ w_in)[None]
+        flat = out[:, None] * (embedding_inputs(adapter, l, "ln2") @ w_in)[None] * factor
+        out = out * out_factor
         path = f"state → {component} → action"
-    else:
-        raise ValueError(f"expected a head ('L0H1') or a neuron ('L0N12'), got {component!r}")
     return VirtualWeights(schema.to_maps(C.np32(flat)), C.np32(flat), path, tuple(schema.channel_names),
-                          tuple(adapter.action_names), None if out is None else C.np32(out))
+                          tuple(adapter.action_names), None if out is None else C.np32(out), note, info)

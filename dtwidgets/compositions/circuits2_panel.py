@@ -108,7 +108,7 @@ class Circuits2Panel(Panel):
                                  f"{pp.corrupted_value:+.3f}; each cell moves one path to its corrupted value.")
         assign(self.paths, values=pp.effects, row_labels=pp.sender_labels, col_labels=pp.receiver_labels)
         d = CircuitDiagram.from_path_patching(pp, k=8)
-        assign(self.diagram, node_labels=d.node_labels, node_layers=d.node_layers, edges=d.edges,
+        assign(self.diagram, node_labels=d.node_labels, node_kinds=d.node_kinds, node_layers=d.node_layers, edges=d.edges,
                edge_labels=d.edge_labels, title=d.title, unit=d.unit)
         d.close()
 

@@ -128,7 +128,9 @@ class CircuitDiagram(DTWidget):
 
     Traits
     ------
-    node_labels : list[str] (n); node_layers : int32 [n] column of each node (e.g. its layer)
+    node_labels : list[str] (n); node_layers : int32 [n] column of each node (e.g. its place in the
+        residual stream: embeddings, layer 0 attention, layer 0 MLP, ..., action head)
+    node_kinds : list[str] (n, optional) "input" | "head" | "mlp" | "output": the node's fill colour
     edges : float32 [E, 3] rows ``(source node, target node, value)``; width ∝ |value|, red > 0, blue < 0
     edge_labels : list[str] (E) written at each edge's middle (e.g. "q", "k", "v")
     unit : str shown with values on hover; title : str
@@ -136,6 +138,7 @@ class CircuitDiagram(DTWidget):
 
     _module = "circuit_diagram"
     node_labels = Labels().tag(sync=True)
+    node_kinds = Labels().tag(sync=True)
     node_layers = ArrayTrait(ndim=1, dtype="int32", shape_doc="[n]").tag(**_sync_arr)
     edges = ArrayTrait(ndim=2, dtype="float32", shape_doc="[E, 3]").tag(**_sync_arr)
     edge_labels = Labels().tag(sync=True)
@@ -144,8 +147,16 @@ class CircuitDiagram(DTWidget):
 
     @classmethod
     def from_path_patching(cls, pp: Any, k: int = 8, **kw: Any) -> "CircuitDiagram":
-        """The ``k`` strongest paths of a :class:`~dtwidgets.analysis.path_patching.PathPatching`."""
+        """The ``k`` strongest paths of a :class:`~dtwidgets.analysis.path_patching.PathPatching`.
+
+        Nodes are the senders (embeddings, heads, MLPs) and receiving heads / the action head, in
+        columns by their place in the residual stream (embeddings, then each layer's attention and
+        MLP, then the action head; empty columns dropped); edges are labelled with the receiver's
+        input (``q`` / ``k`` / ``v``, ``in`` for an MLP, ``direct`` into the action head)."""
         top = pp.strongest(k)
+        stage = {lab: int(st) for lab, st in zip(pp.sender_labels, pp.sender_stages)}
+        for lab, st in zip(pp.receiver_labels, pp.receiver_stages):
+            stage.setdefault(lab.partition(" ")[0] if lab != "action head" else lab, int(st))
         nodes: list[str] = []
 
         def node(label: str) -> int:
@@ -157,10 +168,15 @@ class CircuitDiagram(DTWidget):
         for s, r, v in top:
             head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
             edges.append((node(s), node(head), v))
-            labels.append(comp or "direct")
-        n_layers = 1 + max([int(n[1:].split("H")[0]) for n in nodes if n.startswith("L")] or [0])
-        layers = [n_layers if n == "action head" else int(n[1:].split("H")[0]) for n in nodes]
+            labels.append(comp or ("direct" if r == "action head" else "in"))
+        columns = sorted({stage[n] for n in nodes})
+        order = sorted(range(len(nodes)), key=lambda i: (stage[nodes[i]], i))  # nodes listed in stream order
+        remap = {old: new for new, old in enumerate(order)}
+        edges = [(remap[s], remap[t], v) for s, t, v in edges]
+        nodes = [nodes[i] for i in order]
         kw.setdefault("title", f"strongest direct paths ({pp.direction})")
         kw.setdefault("unit", "logits")
-        return cls(node_labels=nodes, node_layers=np.asarray(layers, np.int32),
+        kinds = ["output" if n == "action head" else "input" if stage[n] == 0 else "mlp" if n.endswith("MLP") else "head"
+                 for n in nodes]
+        return cls(node_labels=nodes, node_kinds=kinds, node_layers=np.asarray([columns.index(stage[n]) for n in nodes], np.int32),
                    edges=np.asarray(edges, np.float32).reshape(-1, 3), edge_labels=labels, **kw)

@@ -47,6 +47,8 @@ def test_top_neurons_against_plain_torch(name):
     np.testing.assert_allclose(v.activation, [want[k][1] for k in best], atol=1e-4)
     for i, lab in enumerate(v.labels):
         l, n = map(int, lab[1:].split("N"))
-        np.testing.assert_allclose(v.output_actions[i], (sd[f"transformer.blocks.{l}.mlp.W_out"][n] @ sd["action_predictor.weight"].T).numpy(), atol=1e-5)
+        Wa = sd["action_predictor.weight"]
+        Wa = Wa - Wa.mean(-1, keepdim=True) if a.cfg.layer_norm else Wa  # ln_final centres what it reads
+        np.testing.assert_allclose(v.output_actions[i], (sd[f"transformer.blocks.{l}.mlp.W_out"][n] @ Wa.T).numpy(), atol=1e-5)
     assert v.state_activations.shape == (5, 4)
     np.testing.assert_allclose(v.state_activations[:, 3], top_neurons(a, random_window(a, seed=3), "forward", "left", k=5).activation, atol=1e-5)

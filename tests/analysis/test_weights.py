@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from dtwidgets.adapters import TrajectoryWindow
 from dtwidgets.analysis.weights import composition_scores, head_svd, virtual_weights
 from dtwidgets.model.checkpoint import state_dict_of
-from tests.analysis.helpers import CONFIGS, make_adapter
+from tests.analysis.helpers import CONFIGS, make_adapter, random_window
 
 MULTI = ["ln-gated-onehot-26tok", "lnpre-8tok", "ln-3layers-linear-time-5tok", "noLN-gated-gelu-26tok"]
 
@@ -52,6 +53,8 @@ def test_head_svd_against_plain_torch(name):
     if a.cfg.layer_norm == "LN":
         E = E * sd[f"transformer.blocks.{l}.ln1.w"]
     Wa = sd["action_predictor.weight"] * (sd["transformer.ln_final.w"] if a.cfg.layer_norm == "LN" else 1)
+    if a.cfg.layer_norm:  # ln_final centres its input: r . centre(u) == centre(r) . u
+        Wa = Wa - Wa.mean(-1, keepdim=True)
     for kind, M in (("ov", sd[p + "W_V"][h] @ sd[p + "W_O"][h]), ("qk", sd[p + "W_Q"][h] @ sd[p + "W_K"][h].T)):
         r = head_svd(a, l, h, kind, k=2)
         U, S, Vt = torch.linalg.svd(M)
@@ -89,3 +92,52 @@ def test_virtual_weights_are_the_direct_path_effects_without_ln():
         virtual_weights(a, "L0MLP")
     with pytest.raises(ValueError, match="kind 'qk' or 'ov'"):
         head_svd(a, 0, 0, "vo")
+
+
+def _frozen_ln_linear(plain, v, pre, ref):
+    """The linear part of LayerNorm ``pre`` at the scale of ``ref``: ln(v) - ln(0), both frozen at ref."""
+    return plain.ln(v, pre, scale_of=ref) - plain.ln(torch.zeros_like(v), pre, scale_of=ref)
+
+
+@pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "lnpre-8tok"])
+@pytest.mark.parametrize("n_states", [1, 3])
+def test_virtual_weights_with_ln_scales_frozen_on_states_equal_plain_torch(name, n_states):
+    """With LN: a feature's path through head OV / a neuron to the logits, the LN scales taken from a
+    plain-torch forward of each state (at the prediction token) and the per-state maps averaged."""
+    from tests.analysis.test_path_patching import Plain
+
+    a = make_adapter(**CONFIGS[name])
+    sd, plain = _sd(a), Plain(a)
+    wins = [random_window(a, seed=10 + i) for i in range(n_states)]
+    states = TrajectoryWindow.cat(wins)
+    l, h, n = a.cfg.n_layers - 1, 1, 7
+    p = f"transformer.blocks.{l}."
+    E = sd["state_embedding.weight"].T  # [n_features, d]
+    Wa = sd["action_predictor.weight"]
+    heads, neurons, outs = [], [], []
+    for w in wins:
+        _, _, resid = plain.run(w)
+        x_in, x_mid, x_fin = resid[l][-1], plain.mid[l][-1], resid[-1][-1]
+        read = lambda r: _frozen_ln_linear(plain, r, "transformer.ln_final", x_fin) @ Wa.T  # noqa: E731
+        e1 = _frozen_ln_linear(plain, E, p + "ln1", x_in)
+        heads.append(read(e1 @ sd[p + "attn.W_V"][h] @ sd[p + "attn.W_O"][h]).T)
+        pre = _frozen_ln_linear(plain, E, p + "ln2", x_mid) @ sd[p + "mlp.W_in"][:, n]  # [n_features]
+        out = read(sd[p + "mlp.W_out"][n])  # [A]
+        neurons.append(out[:, None] * pre[None])
+        outs.append(out)
+    vw = virtual_weights(a, f"L{l}H{h}", states=states)
+    np.testing.assert_allclose(vw.flat, torch.stack(heads).mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    assert vw.ln == f"LN scales frozen at their values on {n_states} state(s)" and vw.ln_scales["n_states"] == n_states
+    nw = virtual_weights(a, f"L{l}N{n}", states=states)
+    np.testing.assert_allclose(nw.flat, torch.stack(neurons).mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(nw.neuron_output, torch.stack(outs).mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    unit = virtual_weights(a, f"L{l}H{h}")  # scales held at 1: the same map up to the mean 1 / (s_in s_final)
+    assert unit.ln.startswith("LN scales held at 1") and unit.ln_scales is None
+    np.testing.assert_allclose(unit.flat * vw.ln_scales["factor"], vw.flat, rtol=1e-4, atol=1e-6)
+
+
+def test_virtual_weights_without_ln_ignore_states():
+    a = make_adapter(**CONFIGS["raw-2tok-noLN"])
+    vw = virtual_weights(a, "L0H0", states=random_window(a, seed=1))
+    assert vw.ln == "exact (no LayerNorm)" and vw.ln_scales is None
+    np.testing.assert_allclose(vw.flat, virtual_weights(a, "L0H0").flat)

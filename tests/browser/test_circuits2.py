@@ -122,6 +122,53 @@ def test_circuit_diagram_offline(static_page) -> None:
     assert rec.errors == []
 
 
+
+def test_circuit_diagram_of_every_sender_kind_offline(static_page) -> None:
+    """A diagram from a real path patching result: embedding, head and MLP nodes in stream columns;
+    hovering each edge's midpoint names its sender, receiver and input."""
+    from dtwidgets.analysis.path_patching import path_patching
+    from tests.analysis.helpers import CONFIGS, make_adapter, random_window
+
+    a = make_adapter(**CONFIGS["noLN-gated-gelu-26tok"])
+    pp = path_patching(a, random_window(a, seed=1), random_window(a, seed=2, rtg=-0.4), "forward", "left")
+    w = CircuitDiagram.from_path_patching(pp, k=6)
+    rec = static_page(w, name="circuit-senders")
+    cv = rec.page.locator("canvas.dtw-circuit")
+    cols = [int(c) for c in w.node_layers]
+    n_rows = max(cols.count(c) for c in set(cols))
+    # js/circuit_diagram.js layout: PAD 40, COLW 150, ROWH 46, R 16, columns centred; edges skipping a column
+    # in lanes (LANE 16, LANE0 14) above the nodes, shortest span innermost, labelled mid-lane
+    span = [abs(cols[int(t)] - cols[int(s)]) for s, t, _ in w.edges]
+    skips = sorted((e for e in range(len(span)) if span[e] > 1), key=lambda e: (span[e], e))
+    top = 40 + (14 + 16 * len(skips) if skips else 0)
+    xy, seen = [], {}
+    for c in cols:
+        k = seen.get(c, 0)
+        seen[c] = k + 1
+        xy.append((40 + c * 150, top + (k + (n_rows - cols.count(c)) / 2) * 46))
+    mids = []
+    for e, (s, t, _) in enumerate(w.edges):
+        (x0, y0), (x1, y1) = xy[int(s)], xy[int(t)]
+        mids.append(((x0 + x1) / 2, top - 16 - 14 + 4 - 16 * skips.index(e) if e in skips else (y0 + y1) / 2))
+    checked, lanes = 0, 0
+    for e, ((s, t, v), lab) in enumerate(zip(w.edges, w.edge_labels)):
+        mx, my = mids[e]
+        if any((mx - ox) ** 2 + (my - oy) ** 2 < 20 ** 2 for j, (ox, oy) in enumerate(mids) if j != e):
+            continue  # midpoints too close to tell apart by hovering
+        cv.hover(position={"x": mx, "y": my})
+        text = rec.page.locator(".dtw-circuit .dtw-tip").text_content()
+        assert f"{w.node_labels[int(s)]} → {w.node_labels[int(t)]} ({lab})" in text, (text, lab)
+        checked += 1
+        lanes += e in skips
+    assert checked >= 2 and lanes >= 1
+    assert any(n.endswith("embed") for n in w.node_labels) and any(n.endswith("MLP") for n in w.node_labels)
+    fills = {"input": (211, 249, 216), "head": (241, 243, 245), "mlp": (255, 232, 204), "output": (208, 235, 255)}
+    for (x, y), kind in zip(xy, w.node_kinds):  # inside the node, above its label
+        assert close(rec.pixel(cv, x, y - 11), fills[kind]), (kind, rec.pixel(cv, x, y - 11))
+    assert set(w.node_kinds) >= {"input", "mlp", "output"}
+    assert rec.errors == []
+
+
 CELL = '''\
 import json, pathlib
 import numpy as np

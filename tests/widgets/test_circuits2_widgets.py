@@ -41,3 +41,20 @@ def test_validation_errors():
         PolicyMapView(cells=np.zeros((3, 3)))
     with pytest.raises(TypeError, match="unexpected keyword"):
         PolicyMapView(prob=[1])
+
+
+def test_circuit_diagram_places_every_sender_kind_in_residual_stream_order():
+    """Embeddings, heads and MLPs as nodes: columns follow the residual stream, every edge runs forward."""
+    a = make_adapter(**CONFIGS["noLN-gated-gelu-26tok"])
+    pp = path_patching(a, random_window(a, seed=1), random_window(a, seed=2, rtg=-0.4), "forward", "left")
+    d = CircuitDiagram.from_path_patching(pp, k=len(pp.sender_labels) * len(pp.receiver_labels))
+    stage = dict(zip(pp.sender_labels, pp.sender_stages)) | {"action head": pp.receiver_stages[-1]}
+    cols = {n: int(c) for n, c in zip(d.node_labels, d.node_layers)}
+    assert {"state embed", "L0MLP", "L1MLP", "action head"} <= set(cols)
+    assert sorted(set(cols.values())) == list(range(len(set(stage[n] for n in cols))))  # no empty column
+    for n1 in cols:
+        for n2 in cols:
+            if stage[n1] < stage[n2]:
+                assert cols[n1] < cols[n2], (n1, n2)
+    assert all(cols[d.node_labels[int(s)]] < cols[d.node_labels[int(t)]] for s, t, _ in d.edges)
+    assert list(d.node_layers) == sorted(d.node_layers)
