@@ -129,6 +129,25 @@ def test_every_analysis_matches(name):
     both(A.analyze_state, name, w, "left", None, [0.0, 0.9], ablation_mode="mean", means=means)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_circuits_ii_analyses_match(name):
+    """Path patching (both LN modes), weight-level views, neurons and steering on protocol members only."""
+    shipped, _ = pair(name)
+    w = random_window(shipped, seed=2)
+    w2 = random_window(shipped, seed=3)
+    L, H = shipped.backbone.cfg.n_layers, shipped.backbone.cfg.n_heads
+    both(A.path_patching, name, w, w2, "forward", "right")
+    both(A.path_patching, name, w, w2, "left", ln="frozen")
+    both(A.composition_scores, name)
+    both(A.head_svd, name, L - 1, H - 1, "qk")
+    both(A.head_svd, name, 0, 0, "ov")
+    both(A.virtual_weights, name, "L0H1")
+    both(A.virtual_weights, name, f"L{L - 1}H0", states=w2.repeat(2))
+    both(A.top_neurons, name, w, "forward", "right", k=5, states=w2.repeat(2))
+    direction, _ = A.steering_direction(shipped, action="forward")
+    both(A.steering_scan, name, w, direction, coefficients=[-1.0, 0.0, 2.0])
+
+
 def test_reference_numbers_match():
     both(A.reference_numbers, "demo-post")
 
