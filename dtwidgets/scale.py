@@ -160,7 +160,7 @@ def calibrate_many(models: Sequence, env_id: str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_
                 ret[:, start:start + w], oc[:, start:start + w], ln[:, start:start + w] = r, o, l
         out.append(CalibrationResult(rtgs=np.asarray(rtgs, np.float64), returns=ret, outcomes=oc, lengths=ln,
                                      env_id=env_id, max_steps=int(max_steps), seed=int(seed),
-                                     quantiles=tuple(quantiles), metadata={"backend": backend, "chunk_episodes": chunk_episodes}))
+                                     quantiles=(float(quantiles[0]), float(quantiles[1])), metadata={"backend": backend, "chunk_episodes": chunk_episodes}))
     return out
 
 

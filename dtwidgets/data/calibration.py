@@ -180,7 +180,7 @@ def calibrate(
         env_id, steps = env_id_and_steps(env, max_steps)
         return calibrate_many([adapter], env_id, rtgs=r_targets.tolist(), n_episodes=int(n_episodes), seed=int(seed),
                               n_envs=int(n_envs), max_steps=steps, backend=backend, progress=progress,
-                              quantiles=tuple(quantiles))[0]
+                              quantiles=quantiles)[0]
     jobs = [(r, j) for j in range(int(n_episodes)) for r in range(len(r_targets))]  # interleaved: balanced partials
     envs = make_envs(env, min(int(n_envs), len(jobs)), max_steps)
     n_env_actions = len(envs[0].action_names)

@@ -129,9 +129,9 @@ def collect_trajectories(
     finally:
         bar.close()
     meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
-    episodes = [ep for ep in done_eps if ep is not None]
-    return Trajectories.from_episodes(episodes, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
-                                      obs_shape=tuple(episodes[0]["observations"][0].shape))
+    finished = [ep for ep in done_eps if ep is not None]
+    return Trajectories.from_episodes(finished, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(finished[0]["observations"][0].shape))
 
 
 def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:

@@ -112,9 +112,9 @@ def _run(adapter, envs, targets, jobs, seed, epsilon, progress) -> list[dict]:
                 records[ep.pop("k")] = ep
                 del running[i]
                 bar.update(1)
-                k = next(queue, None)
-                if k is not None:
-                    start(i, k)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    start(i, nxt)
     finally:
         bar.close()
     return [dict(ep, logits=np.asarray(ep["logits"], np.float32)) for ep in records if ep is not None]
