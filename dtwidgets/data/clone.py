@@ -4,10 +4,11 @@ and a side-by-side comparison of the two on the same states.
 ``distill(teacher, traj, student_config)`` runs the teacher (any
 :class:`~dtwidgets.adapters.ModelAdapter`) on every recorded step's window once, then trains a fresh
 :class:`~dtwidgets.model.DecisionTransformer` to match the teacher's action distribution at the
-prediction position: the squared error of the mean-centred logits (default) or
-``KL(softmax(teacher / τ) || softmax(student / τ))`` (τ = ``temperature``), on
-windows built the training way (left-padded, conditioned on the data's return-to-go). The
-recorded actions are never used.
+prediction position: ``KL(softmax(teacher / τ) || softmax(student / τ))`` (default, τ =
+``temperature`` = 1) or the squared error of the mean-centred logits, on windows built the training
+way (left-padded, conditioned on the recorded ``traj.rtgs`` of model rollouts, else the data's
+return-to-go). The recorded actions are context only, never targets. Good distillation states are
+the teacher's own: :func:`~dtwidgets.data.rollouts.model_rollouts` records them.
 
 ``compare_models(a, b, windows)`` computes the same attribution and single-component ablation views
 for both models on the same windows and says which components match.
