@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
     run = Path(args.run) if args.run else make_run(Path(tmp.name), args.checkpoints - 1, min(args.max_steps, 200))
     series = load_series(run)
     held = collect_trajectories(ENV_ID, 20, {"bfs:0.2": 0.5, "random": 0.5}, seed=10_000, n_envs=8, max_steps=60,
-                                progress=False)
+                                progress=True)
     env = MiniGridEnv(ENV_ID, max_steps=60)
     kw = dict(rtgs=tuple(np.linspace(-1, 1, args.rtgs).round(3)), n_episodes=args.episodes, max_steps=args.max_steps,
               n_envs=64, concepts=("ball ahead", "wall ahead"), progress=True)
@@ -69,6 +69,7 @@ def main(argv=None) -> dict:
     t_local = time.perf_counter() - t0
     print(f"local: {t_local:.1f} s", flush=True)
     t0 = time.perf_counter()
+    print("starting a local Ray runtime (up to a minute on a loaded machine) ...", flush=True)
     try:
         ray_init(args.num_cpus)
     except Exception as e:  # noqa: BLE001 - report instead of losing the local number

@@ -32,17 +32,38 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+#: attempts to start a local Ray runtime before giving up (each can take a minute on a loaded machine)
+RAY_START_ATTEMPTS = 3
+#: how long the raylet waits for its agent processes (Ray's own default is ~15 s, which a loaded 2-core
+#: machine misses: the raylet then aborts and ``ray.init`` fails after its fixed 30 s node-start wait)
+RAY_AGENT_TIMEOUT_MS = 180_000
+
+
 def ray_init(num_cpus: int | None = None) -> None:
-    """Start (or join) a local Ray runtime without the dashboard; no-op when one is running."""
+    """Start (or join) a local Ray runtime without the dashboard; no-op when one is running.
+
+    A new local runtime gets a long agent start-up timeout (:data:`RAY_AGENT_TIMEOUT_MS`) and no usage
+    reporting; a failed start is shut down and retried, up to :data:`RAY_START_ATTEMPTS` times. When
+    ``RAY_ADDRESS`` names an existing cluster, Ray joins it and these local settings do not apply.
+    """
     import ray
 
     if ray.is_initialized():
         return
-    try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    except Exception:  # noqa: BLE001 - Ray gives its raylet 30 s to start; a busy machine can miss that once
-        ray.shutdown()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network call at start-up
+    kw: dict[str, Any] = dict(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    if not os.environ.get("RAY_ADDRESS"):
+        kw["_system_config"] = {"agent_register_timeout_ms": RAY_AGENT_TIMEOUT_MS}
+    errors = []
+    for _ in range(RAY_START_ATTEMPTS):
+        try:
+            ray.init(**kw)
+            return
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its node start times out
+            errors.append(f"{type(e).__name__}: {e}")
+            ray.shutdown()
+    raise RuntimeError(f"could not start a local Ray runtime in {RAY_START_ATTEMPTS} attempts (a heavily loaded "
+                       f"machine? see /tmp/ray/session_latest/logs); last error: {errors[-1]}")
 
 
 def map_tasks(fn: Callable[[Any, Any], Any], items: Sequence, shared: Any = None, *, backend: str = "local",
@@ -112,7 +133,7 @@ def _calibration_task(item, shared):
 
 def calibrate_many(models: Sequence, env_id: str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 100,
                    seed: int = 1_000_000, *, n_envs: int = 64, max_steps: int = 1000, chunk_episodes: int = 50,
-                   backend: str = "local", progress: bool = True) -> list:
+                   backend: str = "local", progress: bool = True, quantiles: tuple[float, float] = (0.1, 0.9)) -> list:
     """Calibrate several models (adapters, models or ``.safetensors`` paths) in tasks over models x
     episode chunks. Episode ``j`` of every RTG resets with ``seed + j`` whatever the chunking, so
     every model is compared on the same layouts and the result equals one ``calibrate`` call.
@@ -139,7 +160,7 @@ def calibrate_many(models: Sequence, env_id: str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_
                 ret[:, start:start + w], oc[:, start:start + w], ln[:, start:start + w] = r, o, l
         out.append(CalibrationResult(rtgs=np.asarray(rtgs, np.float64), returns=ret, outcomes=oc, lengths=ln,
                                      env_id=env_id, max_steps=int(max_steps), seed=int(seed),
-                                     metadata={"backend": backend, "chunk_episodes": chunk_episodes}))
+                                     quantiles=(float(quantiles[0]), float(quantiles[1])), metadata={"backend": backend, "chunk_episodes": chunk_episodes}))
     return out
 
 
@@ -148,20 +169,37 @@ def _collect_task(item, shared):
     from .data.collect import collect_trajectories
 
     start, stop = item
-    return collect_trajectories(shared["env_id"], stop - start, shared["policy_mix"], seed=shared["seed"] + start,
-                                n_envs=shared["n_envs"], max_steps=shared["max_steps"], progress=False)
+    return collect_trajectories(shared["env_id"], shared["n_episodes"], shared["policy_mix"], seed=shared["seed"],
+                                n_envs=shared["n_envs"], max_steps=shared["max_steps"], progress=False,
+                                episodes=range(start, stop))
 
 
 def collect_many(env_id: str, n_episodes: int, policy_mix=None, seed: int = 0, *, n_envs: int = 8,
                  max_steps: int = 1000, chunk_episodes: int = 100, backend: str = "local",
                  progress: bool = True):
-    """:func:`~dtwidgets.data.collect_trajectories` in episode chunks (chunk starting at episode ``s``
-    uses seed ``seed + s``, so episode ``k`` still resets with ``seed + k``), joined in order."""
+    """:func:`~dtwidgets.data.collect_trajectories` in tasks over episode chunks, joined in order: the
+    same episodes (policies, seeds, actions) as one plain call with the same arguments."""
     from .data.trajectories import Trajectories
 
-    shared = {"env_id": env_id, "policy_mix": policy_mix, "seed": int(seed), "n_envs": n_envs, "max_steps": max_steps}
+    shared = {"env_id": env_id, "n_episodes": int(n_episodes), "policy_mix": policy_mix, "seed": int(seed),
+              "n_envs": n_envs, "max_steps": max_steps}
     parts = map_tasks(_collect_task, _chunks(int(n_episodes), chunk_episodes), shared, backend=backend,
                       progress=progress, desc="collect")
     traj = Trajectories.concatenate(parts)
     traj.metadata.update({"backend": backend, "chunk_episodes": chunk_episodes, "seed": int(seed)})
     return traj
+
+
+def env_id_and_steps(env, max_steps: int | None) -> tuple[str, int]:
+    """What a Ray task needs to rebuild ``env`` in a worker: a registered MiniGrid id and its step limit
+    (``env`` is an id or a :class:`~dtwidgets.adapters.MiniGridEnv`; other EnvAdapters cannot travel)."""
+    from .adapters.minigrid_env import DEFAULT_MAX_STEPS, MiniGridEnv
+
+    if isinstance(env, str):
+        return env, DEFAULT_MAX_STEPS if max_steps is None else int(max_steps)
+    if isinstance(env, MiniGridEnv):
+        if max_steps is not None and int(max_steps) != env.max_steps:
+            raise ValueError(f"expected max_steps=None or {env.max_steps} (the env's own limit), got {max_steps}")
+        return env.env_id, int(env.max_steps)
+    raise TypeError(f"backend='ray' rebuilds the environment in each worker from a MiniGrid id: expected an env id "
+                    f"or a MiniGridEnv, got {type(env).__name__} (use backend='local' for other EnvAdapters)")

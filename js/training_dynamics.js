@@ -22,9 +22,11 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
   const readout = h("span", { class: "dtw-readout dtw-step" });
   const jumpNote = h("div", { class: "dtw-note" });
   const charts = h("div", { class: "dtw-panels" });
-  const calCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-calib" }));
-  const attCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-bars" }));
-  const prbCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-heat" }));
+  // each detail canvas carries its selected checkpoint's values as text (role img + aria-label) for screen readers
+  const calCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-calib", role: "img" }));
+  const attCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-bars", role: "img" }));
+  const prbCv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-heat", role: "img" }));
+  const describe = (cv, head, items) => cv.setAttribute("aria-label", `${head} at step ${fmt(stepAt(idx))}: ${items.join("; ")}`);
   const attTitle = h("div", { class: "dtw-ptitle" });
   const detail = h("div", { class: "dtw-panels" }, [
     h("div", { class: "dtw-panel" }, [h("div", { class: "dtw-ptitle", text: "calibration (RTG asked vs return)" }), calCv]),
@@ -114,10 +116,11 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
   function drawCalibration() {
     const R = D.CR.size;
     calHit.reset();
-    if (!R || D.CM.size !== D.K * R) { sized(calCv, 1, 1); return; }
+    if (!R || D.CM.size !== D.K * R) { sized(calCv, 1, 1); calCv.removeAttribute("aria-label"); return; }
     const W = 260, H = 170, L = 40, T = 6, B = 18;
     const ctx = sized(calCv, W, H);
     const xs = Array.from(D.CR.data), at = (A, r) => A.size === D.K * R ? A.data[idx * R + r] : NaN;
+    describe(calCv, "calibration", xs.map((x, r) => `mean return at RTG ${fmt(x, 4)}: ${fmt(at(D.CM, r), 4)}`));
     const all = [...xs, ...Array.from(D.CM.data), ...Array.from(D.CL.data), ...Array.from(D.CH.data)];
     const xr = padRange(finiteRange(xs), 0.05), yr = padRange(finiteRange(all));
     const { sx, sy } = frame(ctx, { x: L, y: T, w: W - L - 6, h: H - T - B }, xr, yr, { nx: 4, ny: 4 });
@@ -140,7 +143,8 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
     const N = D.nA, labs = model.get("attribution_labels") || [];
     attTitle.textContent = model.get("attribution_title") || "direct logit attribution";
     attHit.reset();
-    if (!N || D.A.size !== D.K * N) { sized(attCv, 1, 1); return; }
+    if (!N || D.A.size !== D.K * N) { sized(attCv, 1, 1); attCv.removeAttribute("aria-label"); return; }
+    describe(attCv, "attribution", Array.from({ length: N }, (_, n) => `${nth(labs, n, (i) => `#${i}`)}: ${fmt(D.A.data[idx * N + n], 4)}`));
     const LW = 120, BW = 200, RH = 13, top = 4;
     const ctx = sized(attCv, LW + BW + 50, top + N * RH + 4);
     const m = absMax(D.A.data) || 1, mid = LW + BW / 2;
@@ -160,8 +164,10 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
 
   function drawProbes() {
     const C = D.nC, S = D.nS;
-    if (!C || !S) { sized(prbCv, 1, 1); return; }
-    const off = idx * C * S;
+    if (!C || !S) { sized(prbCv, 1, 1); prbCv.removeAttribute("aria-label"); return; }
+    const off = idx * C * S, cn = model.get("concepts"), sn = model.get("sites");
+    describe(prbCv, "probe selectivity", Array.from({ length: C * S }, (_, j) =>
+      `${nth(cn, Math.floor(j / S), (i) => `concept ${i}`)} @ ${nth(sn, j % S, (i) => `site ${i}`)}: ${fmt(D.PS.data[off + j], 4)}`));
     pg = drawProbeGrid(prbCv, { R: C, C: S, sel: (r, c) => D.PS.data[off + r * S + c],
       rowLabel: (r) => nth(model.get("concepts"), r, (i) => `concept ${i}`), colLabel: (c) => nth(model.get("sites"), c, (i) => `site ${i}`),
       vmax: Math.max(1e-6, absMax(D.PS.data)) });

@@ -15,6 +15,7 @@ _LAZY = {
     "train": "dtwidgets.data.training",
     "calibrate": "dtwidgets.data.calibration",
     "CalibrationResult": "dtwidgets.data.calibration",
+    "model_rollouts": "dtwidgets.data.rollouts",
 }
 
 __all__ = sorted(_LAZY)

@@ -146,6 +146,7 @@ def calibrate(
     quantiles: tuple[float, float] = (0.1, 0.9),
     progress: bool = True,
     torch_threads: int | None = 1,
+    backend: str = "local",
 ) -> CalibrationResult:
     """Run the model greedily at each target RTG and summarise the returns and outcomes.
 
@@ -162,6 +163,9 @@ def calibrate(
         progress: tqdm progress bar over episodes.
         torch_threads: torch threads during the run (restored after; None = leave as is). One thread
             is as fast for small models and avoids stalls when other processes share the CPU.
+        backend: ``"local"`` (this process) or ``"ray"`` (tasks over episode chunks on a local Ray
+            runtime, :func:`dtwidgets.scale.calibrate_many`; needs a model ``save_model`` can write and
+            a MiniGrid id or :class:`~dtwidgets.adapters.MiniGridEnv`). Same result on both.
     """
     import torch
 
@@ -169,6 +173,14 @@ def calibrate(
         raise ValueError("expected an env: an EnvAdapter (e.g. dtwidgets.adapters.MiniGridEnv) or a MiniGrid env_id, "
                          "got None")
     r_targets = _check_targets(adapter, rtgs, n_episodes, n_envs)
+    if backend != "local":
+        from ..scale import check_backend, calibrate_many, env_id_and_steps
+
+        check_backend(backend)
+        env_id, steps = env_id_and_steps(env, max_steps)
+        return calibrate_many([adapter], env_id, rtgs=r_targets.tolist(), n_episodes=int(n_episodes), seed=int(seed),
+                              n_envs=int(n_envs), max_steps=steps, backend=backend, progress=progress,
+                              quantiles=quantiles)[0]
     jobs = [(r, j) for j in range(int(n_episodes)) for r in range(len(r_targets))]  # interleaved: balanced partials
     envs = make_envs(env, min(int(n_envs), len(jobs)), max_steps)
     n_env_actions = len(envs[0].action_names)

@@ -4,16 +4,19 @@ and a side-by-side comparison of the two on the same states.
 ``distill(teacher, traj, student_config)`` runs the teacher (any
 :class:`~dtwidgets.adapters.ModelAdapter`) on every recorded step's window once, then trains a fresh
 :class:`~dtwidgets.model.DecisionTransformer` to match the teacher's action distribution at the
-prediction position: the squared error of the mean-centred logits (default) or
-``KL(softmax(teacher / τ) || softmax(student / τ))`` (τ = ``temperature``), on
-windows built the training way (left-padded, conditioned on the data's return-to-go). The
-recorded actions are never used.
+prediction position: ``KL(softmax(teacher / τ) || softmax(student / τ))`` (default, τ =
+``temperature`` = 1) or the squared error of the mean-centred logits, on windows built the training
+way (left-padded, conditioned on the recorded ``traj.rtgs`` of model rollouts, else the data's
+return-to-go). The recorded actions are context only, never targets. Good distillation states are
+the teacher's own: :func:`~dtwidgets.data.rollouts.model_rollouts` records them.
 
 ``compare_models(a, b, windows)`` computes the same attribution and single-component ablation views
 for both models on the same windows and says which components match.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -26,15 +29,24 @@ from ..analysis.attribution import attribution_hooks, direct_contributions
 
 @dataclass
 class DistillConfig:
-    """Distillation settings: AdamW, constant ``lr`` after ``warmup_steps``, fixed seed."""
+    """Distillation settings: AdamW, linear warm-up then cosine decay to ``min_lr_ratio * lr``, fixed seed.
 
-    n_steps: int = 600
+    ``loss``: ``"kl"`` (default) = KL(teacher || student) of the full action distributions at
+    ``temperature``; ``"logit_mse"`` = squared error of the mean-centred logits.
+    ``rtg_jitter``: fraction of each batch whose windows are re-conditioned on an RTG drawn
+    uniformly from the teacher's ``rtg_range`` (the teacher is run on those rows), so the clone
+    learns the teacher's response to every RTG it can be asked for, not only the recorded ones.
+    """
+
+    n_steps: int = 2000
     batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.01
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.02
+    weight_decay: float = 0.0
     warmup_steps: int = 50
     temperature: float = 1.0
-    loss: str = "logit_mse"  # or "kl"
+    loss: str = "kl"
+    rtg_jitter: float = 0.0
     seed: int = 0
     torch_threads: int | None = 1
 
@@ -48,10 +60,16 @@ class CloneResult:
     elapsed_s: float = 0.0
 
 
+def conditioning_rtgs(traj, rtg_range) -> np.ndarray:
+    """``[N]`` RTG each step is conditioned on: the recorded ``traj.rtgs`` (model rollouts) when
+    present, else the return-to-go of the data; clipped to ``rtg_range``."""
+    return np.clip(traj.rtg() if traj.rtgs is None else traj.rtgs, *rtg_range).astype(np.float32)
+
+
 @torch.inference_mode()
 def teacher_logits(teacher, traj, batch_size: int = 1024) -> np.ndarray:
-    """``[N, A]`` float32 logits of ``teacher`` at every recorded step's window (data RTG, clipped)."""
-    rtgs = np.clip(traj.rtg(), *teacher.rtg_range)
+    """``[N, A]`` float32 logits of ``teacher`` at every recorded step's window (see :func:`conditioning_rtgs`)."""
+    rtgs = conditioning_rtgs(traj, teacher.rtg_range)
     out = []
     for s in range(0, traj.n_steps, batch_size):
         ends = np.arange(s, min(traj.n_steps, s + batch_size))
@@ -62,7 +80,7 @@ def teacher_logits(teacher, traj, batch_size: int = 1024) -> np.ndarray:
 
 def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, progress: bool = True) -> CloneResult:
     """Train a student DT (built from ``student_config``, a :class:`~dtwidgets.model.DTConfig`) on the
-    teacher's logits over the windows of ``traj``."""
+    teacher's logits over the windows of ``traj`` (recorded actions are context only, never targets)."""
     from tqdm.auto import tqdm
 
     from ..model import DecisionTransformer, DTAdapter
@@ -71,26 +89,34 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
     if tuple(student_config.action_names) != tuple(teacher.action_names):
         raise ValueError(f"expected a student with the teacher's actions {tuple(teacher.action_names)}, got "
                          f"{tuple(student_config.action_names)}")
+    if not 0.0 <= cfg.rtg_jitter <= 1.0:
+        raise ValueError(f"expected rtg_jitter in [0, 1], got {cfg.rtg_jitter}")
+    _distill_loss(torch.zeros(1, 2), torch.zeros(1, 2), cfg.loss)  # validates the loss name before any work
     threads = torch.get_num_threads()
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     try:
-        target = torch.from_numpy(teacher_logits(teacher, traj)) / cfg.temperature
+        target = torch.from_numpy(teacher_logits(teacher, traj))
         torch.manual_seed(cfg.seed)
         student = DecisionTransformer(student_config)
-        opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+        opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
         rng = np.random.default_rng(cfg.seed)
-        rtgs = np.clip(traj.rtg(), *student_config.rtg_range)
+        rtgs = conditioning_rtgs(traj, student_config.rtg_range)
+        lo, hi = (float(x) for x in teacher.rtg_range)
         T, pad = student_config.layout.n_timesteps, student_config.n_actions
         losses = np.zeros(cfg.n_steps, np.float32)
         t0 = time.perf_counter()
         student.train()
         for step in tqdm(range(cfg.n_steps), desc="distill", disable=not progress, leave=False):
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+                g["lr"] = _lr_at(step, cfg)
             ends = rng.integers(0, traj.n_steps, cfg.batch_size)
             win, _ = traj.windows(ends, T, pad, rtgs=rtgs)
-            loss = _distill_loss(student(win)[:, -1] / cfg.temperature, target[ends], cfg.loss)
+            tgt = target[ends]
+            jit = np.flatnonzero(rng.random(cfg.batch_size) < cfg.rtg_jitter)
+            if jit.size:  # re-condition those rows on a fresh RTG and ask the teacher again
+                win, tgt = _rejitter(teacher, win, tgt, torch.from_numpy(jit), rng.uniform(lo, hi, jit.size))
+            loss = _distill_loss(student(win)[:, -1] / cfg.temperature, tgt / cfg.temperature, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -101,10 +127,28 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
     return CloneResult(DTAdapter(student, metadata={"source": "distilled clone"}), losses, time.perf_counter() - t0)
 
 
+def _lr_at(step: int, cfg: DistillConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    p = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.n_steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()  # not inference_mode: the new window is the student's (autograd-tracked) input
+def _rejitter(teacher, win, tgt, rows, new_rtg):
+    """Rows ``rows`` of ``win`` with every RTG (a sparse-reward window's RTG is constant) set to
+    ``new_rtg``, and the teacher's logits there."""
+    r = win.rtgs.clone()
+    r[rows] = torch.as_tensor(new_rtg, dtype=torch.float32)[:, None]
+    win = dataclasses.replace(win, rtgs=r)
+    tgt = tgt.clone()
+    tgt[rows] = teacher.forward(win.index(rows)).float()
+    return win, tgt
+
+
 def _distill_loss(student_logits, teacher_logits, kind: str):
-    """``"kl"``: KL(teacher || student) of the softmax distributions; ``"logit_mse"``: mean squared error
-    of the mean-centred logits (the softmax is invariant to the centring), which also pins down the
-    near-ties the greedy action depends on."""
+    """``"kl"``: KL(teacher || student) of the softmax distributions, averaged over rows;
+    ``"logit_mse"``: mean squared error of the mean-centred logits (the softmax is invariant to the centring)."""
     if kind == "kl":
         return torch.nn.functional.kl_div(torch.log_softmax(student_logits, -1), torch.log_softmax(teacher_logits, -1),
                                           log_target=True, reduction="batchmean")

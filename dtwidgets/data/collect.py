@@ -62,6 +62,8 @@ def collect_trajectories(
     n_envs: int = 8,
     max_steps: int | None = None,
     progress: bool = True,
+    backend: str = "local",
+    episodes: range | None = None,
 ) -> Trajectories:
     """Run ``n_episodes`` episodes of behaviour policies and return them as :class:`Trajectories`.
 
@@ -76,6 +78,11 @@ def collect_trajectories(
         max_steps: episode step limit for a MiniGrid id (default 1000, as in the reference work);
             an EnvAdapter keeps its own.
         progress: show a tqdm progress bar.
+        backend: ``"local"`` (this process) or ``"ray"`` (tasks over episode chunks on a local Ray
+            runtime, see :func:`dtwidgets.scale.collect_many`; needs a MiniGrid id or a
+            :class:`~dtwidgets.adapters.MiniGridEnv`). The result is the same on both.
+        episodes: collect only these episode indices of the ``n_episodes`` (a ``range``; default all):
+            the same episodes, policies and seeds as in the full run.
     """
     from tqdm.auto import tqdm
 
@@ -85,13 +92,23 @@ def collect_trajectories(
     if int(n_envs) < 1:
         raise ValueError(f"expected n_envs >= 1, got {n_envs}")
     mix = normalise_mix(policy_mix)
+    if backend != "local":
+        from ..scale import check_backend, collect_many, env_id_and_steps
+
+        check_backend(backend)
+        env_id, steps = env_id_and_steps(env, max_steps)
+        return collect_many(env_id, n_episodes, mix, seed, n_envs=int(n_envs), max_steps=steps, backend=backend,
+                            progress=progress)
+    todo = range(n_episodes) if episodes is None else episodes
+    if not isinstance(todo, range) or todo.step != 1 or todo.start < 0 or todo.stop > n_episodes or not len(todo):
+        raise ValueError(f"expected episodes=range(start, stop) within range(0, {n_episodes}), got {episodes!r}")
     specs = assign_policies(mix, n_episodes, np.random.default_rng([seed, 0x5EED]))
-    envs = make_envs(env, min(int(n_envs), n_episodes), max_steps)
+    envs = make_envs(env, min(int(n_envs), len(todo)), max_steps)
     env_id = envs[0].env_id
     done_eps: list[dict | None] = [None] * n_episodes
     counts = {"goal": 0, "collision": 0, "timeout": 0}
-    bar = tqdm(total=n_episodes, desc=f"collect {env_id}", unit="ep", disable=not progress, leave=False)
-    queue = iter(range(n_episodes))
+    bar = tqdm(total=len(todo), desc=f"collect {env_id}", unit="ep", disable=not progress, leave=False)
+    queue = iter(todo)
     running = {i: _start_episode(e, k, seed, specs[k]) for (i, e), k in zip(enumerate(envs), queue)}
     try:
         while running:
@@ -112,9 +129,9 @@ def collect_trajectories(
     finally:
         bar.close()
     meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
-    episodes = [ep for ep in done_eps if ep is not None]
-    return Trajectories.from_episodes(episodes, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
-                                      obs_shape=tuple(episodes[0]["observations"][0].shape))
+    finished = [ep for ep in done_eps if ep is not None]
+    return Trajectories.from_episodes(finished, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(finished[0]["observations"][0].shape))
 
 
 def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:

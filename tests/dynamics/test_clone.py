@@ -80,3 +80,35 @@ def test_distill_rejects_other_actions(teacher_and_data):
     with pytest.raises(ValueError, match="actions"):
         distill(teacher, data, dataclasses.replace(cfg, n_actions=4, action_names=None),
                 DistillConfig(n_steps=1), progress=False)
+
+
+def test_rtg_jitter_recondition_rows_and_asks_the_teacher(teacher_and_data):
+    """Jittered rows get a fresh RTG at every window step and the teacher's logits there (checked with a
+    plain forward of the teacher on a window rebuilt with that RTG); the other rows keep theirs."""
+    import torch
+
+    from dtwidgets.data.clone import _rejitter, conditioning_rtgs
+
+    teacher, cfg, data, _ = teacher_and_data
+    ends = np.array([3, 40, 41, 90, 200])
+    rtgs = conditioning_rtgs(data, teacher.rtg_range)
+    win, _ = data.windows(ends, teacher.layout.n_timesteps, teacher.pad_action, rtgs=rtgs)
+    tgt = teacher.forward(win).float()
+    rows = torch.tensor([1, 3])
+    new = np.array([0.25, -0.75])
+    win2, tgt2 = _rejitter(teacher, win, tgt, rows, new)
+    np.testing.assert_allclose(win2.rtgs[rows].numpy(), np.repeat(new[:, None], win.n_timesteps, 1).astype(np.float32))
+    keep = torch.tensor([0, 2, 4])
+    np.testing.assert_array_equal(win2.rtgs[keep].numpy(), win.rtgs[keep].numpy())
+    np.testing.assert_array_equal(tgt2[keep].numpy(), tgt[keep].numpy())
+    for i, r in zip(rows.tolist(), new):
+        ref, _ = data.windows(ends[i:i + 1], teacher.layout.n_timesteps, teacher.pad_action,
+                              rtgs=np.full(data.n_steps, r, np.float32))
+        np.testing.assert_allclose(tgt2[i].numpy(), teacher.forward(ref)[0].numpy(), atol=1e-5)
+    res = distill(teacher, data, dataclasses.replace(cfg, seed=1), DistillConfig(n_steps=5, rtg_jitter=0.5),
+                  progress=False)
+    assert res.losses.shape == (5,) and np.isfinite(res.losses).all()
+    with pytest.raises(ValueError, match="rtg_jitter"):
+        distill(teacher, data, cfg, DistillConfig(n_steps=1, rtg_jitter=2.0), progress=False)
+    with pytest.raises(ValueError, match="loss"):
+        distill(teacher, data, cfg, DistillConfig(n_steps=1, loss="l1"), progress=False)

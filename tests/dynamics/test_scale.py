@@ -75,6 +75,21 @@ def test_ray_matches_local(two_models, run_dir, held_out, env):
     cb = collect_many(ENV_ID, 4, "random", seed=1, n_envs=2, max_steps=20, chunk_episodes=2, backend="ray",
                       progress=False)
     np.testing.assert_array_equal(ca.actions, cb.actions)
+    # the public functions take backend= directly: the same result as one local call with the same seeds
+    from dtwidgets.data import calibrate, collect_trajectories
+    from dtwidgets.scale import model_from_bytes, model_bytes
+
+    mix = {"bfs:0.2": 0.5, "random": 0.5}
+    la, ra = (collect_trajectories(env, 5, mix, seed=4, n_envs=2, progress=False, backend=b) for b in ("local", "ray"))
+    assert la.policies == ra.policies
+    np.testing.assert_array_equal(la.actions, ra.actions)
+    np.testing.assert_array_equal(la.observations, ra.observations)
+    m = model_from_bytes(model_bytes(two_models[1]))
+    lc, rc = (calibrate(m, env, rtgs=(-1.0, 0.9), n_episodes=3, seed=9, n_envs=4, progress=False, backend=b)
+              for b in ("local", "ray"))
+    np.testing.assert_array_equal(lc.outcomes, rc.outcomes)
+    np.testing.assert_array_equal(lc.lengths, rc.lengths)
+    np.testing.assert_allclose(lc.returns, rc.returns)
     s = load_series(run_dir)
     two = CheckpointSeries(s.checkpoints[-2:], s.directory)
     fast = {**FAST, "n_episodes": 2}
@@ -84,3 +99,36 @@ def test_ray_matches_local(two_models, run_dir, held_out, env):
         assert ra["calibration"] == rb["calibration"] and ra["probes"] == rb["probes"]
         assert ra["loss"]["loss"] == pytest.approx(rb["loss"]["loss"], rel=1e-6)
         np.testing.assert_allclose(ra["attribution"]["values"], rb["attribution"]["values"], atol=1e-5)
+
+
+def test_ray_start_is_retried_with_a_long_agent_timeout(monkeypatch):
+    """A Ray start that times out (a loaded machine) is shut down and retried; a local start gets a long
+    agent timeout. A stand-in ``ray`` module records the calls (no Ray needed)."""
+    import sys
+    import types
+
+    from dtwidgets import scale
+
+    calls = []
+
+    def init(**kw):
+        calls.append(("init", kw))
+        if sum(c[0] == "init" for c in calls) < 3:
+            raise Exception("The current node timed out during startup.")
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: calls.append(("shutdown",)))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    scale.ray_init(num_cpus=2)
+    assert [c[0] for c in calls] == ["init", "shutdown", "init", "shutdown", "init"]
+    kw = calls[-1][1]
+    assert kw["num_cpus"] == 2 and kw["_system_config"]["agent_register_timeout_ms"] >= 60_000
+    calls.clear()
+    fake.init = lambda **kw: (calls.append(("init", kw)), (_ for _ in ()).throw(Exception("no node")))
+    with pytest.raises(RuntimeError, match="3 attempts.*no node"):
+        scale.ray_init()
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # joining a cluster: no local-only settings
+    calls.clear()
+    fake.init = lambda **kw: calls.append(("init", kw))
+    scale.ray_init()
+    assert "_system_config" not in calls[0][1]

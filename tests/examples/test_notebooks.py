@@ -27,7 +27,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 # Every notebook in examples/ runs; MIN_WIDGETS lists how many widgets its exported page must draw.
 MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7,
-               "04_sparse_autoencoder": 2, "05_probes_and_training_dynamics": 4,
+               "04_sparse_autoencoder": 2, "05_probes_and_training_dynamics": 8,
                "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3}
 NOTEBOOKS = tuple(sorted(p.stem for p in EXAMPLES.glob("*.ipynb")))
 NEEDS_DEMO = {"01_quickstart", "02_reproduce_post", "04_sparse_autoencoder", "05_probes_and_training_dynamics",

@@ -1,0 +1,120 @@
+"""Recorded rollouts of a model: the states a Decision Transformer visits when it acts, as :class:`Trajectories`.
+
+``model_rollouts(adapter, env, rtgs, n_episodes)`` runs the model greedily (with an optional
+``epsilon`` of uniformly random actions, so states just off its own path are visited too) at each
+target RTG, exactly the way :func:`~dtwidgets.data.calibrate` does (lockstep environments, one
+batched forward per step, the one padding rule, RTG decremented by each reward and clipped to the
+model's range). Every step is recorded with the RTG the model was conditioned on (``rtgs``) and
+the model's logits (``logits``). Episode ``j`` of every RTG resets with seed ``seed + j``; the
+exploration draws of episode ``(r, j)`` come from their own RNG, so the result does not depend on
+``n_envs``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..adapters.minigrid_env import episode_outcome
+from ..adapters.protocol import EnvAdapter, ModelAdapter
+from ._vec import make_envs
+from .calibration import _check_targets, _Windows
+from .trajectories import Trajectories
+
+
+def model_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 10,
+                   seed: int = 2_000_000, *, epsilon: float = 0.0, n_envs: int = 32, max_steps: int | None = None,
+                   progress: bool = True, torch_threads: int | None = 1) -> Trajectories:
+    """``n_episodes`` episodes per target RTG of ``adapter`` acting in ``env``, recorded.
+
+    Args:
+        adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
+        env: an :class:`~dtwidgets.adapters.EnvAdapter` or a registered MiniGrid id.
+        rtgs: target returns-to-go (within ``adapter.rtg_range``).
+        n_episodes: episodes per RTG; episode ``j`` resets with ``seed + j``.
+        epsilon: probability of a uniformly random action at each step (0 = greedy).
+        n_envs: environments stepped together.
+        max_steps: episode step limit for a MiniGrid id (default 1000).
+
+    Returns:
+        :class:`Trajectories` of ``len(rtgs) * n_episodes`` episodes in ``(rtg, j)`` order, with
+        ``policies`` ``"dt rtg=<r>"`` (``" eps=<epsilon>"`` appended when exploring), ``rtgs`` ``[N]``
+        the conditioning RTG and ``logits`` ``[N, A]`` the model's logits at every step.
+    """
+    import torch
+
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"expected epsilon in [0, 1], got {epsilon}")
+    targets = _check_targets(adapter, rtgs, n_episodes, n_envs)
+    jobs = [(r, j) for r in range(len(targets)) for j in range(int(n_episodes))]
+    envs = make_envs(env, min(int(n_envs), len(jobs)), max_steps)
+    if int(adapter.n_actions) != len(envs[0].action_names):
+        raise ValueError(f"model has {adapter.n_actions} actions, env {envs[0].env_id} has {len(envs[0].action_names)}")
+    threads = torch.get_num_threads()
+    if torch_threads:
+        torch.set_num_threads(int(torch_threads))
+    try:
+        episodes = _run(adapter, envs, targets, jobs, int(seed), float(epsilon), progress)
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"collector": "dtwidgets.data.rollouts", "seed": int(seed), "epsilon": float(epsilon),
+            "rtgs": targets.tolist(), "source": str(adapter.metadata.get("source", "")) if hasattr(adapter, "metadata") else ""}
+    return Trajectories.from_episodes(episodes, env_id=envs[0].env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(episodes[0]["observations"][0].shape))
+
+
+def _run(adapter, envs, targets, jobs, seed, epsilon, progress) -> list[dict]:
+    import torch
+    from tqdm.auto import tqdm
+
+    n, A = len(envs), int(adapter.n_actions)
+    lo, hi = (float(x) for x in adapter.rtg_range)
+    label = " eps=%g" % epsilon if epsilon else ""
+    first = envs[0].reset(seed=seed + jobs[0][1])
+    win = _Windows(n, int(adapter.layout.n_timesteps), first.shape, int(adapter.pad_action), (lo, hi))
+    records: list[dict | None] = [None] * len(jobs)
+    running: dict[int, dict] = {}
+
+    def start(i: int, k: int, obs=None) -> None:
+        r, j = jobs[k]
+        obs = envs[i].reset(seed=seed + j) if obs is None else obs
+        rtg = float(targets[r])
+        win.start(i, obs, rtg)
+        running[i] = {"k": k, "seed": seed + j, "policy": f"dt rtg={rtg:g}{label}", "rng": np.random.default_rng([seed, r, j]),
+                      "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": [],
+                      "rtgs": [rtg], "logits": []}
+
+    bar = tqdm(total=len(jobs), desc="rollouts", unit="ep", disable=not progress, leave=False)
+    queue = iter(range(len(jobs)))
+    for i, k in zip(range(n), queue):
+        start(i, k, first if i == 0 else None)
+    try:
+        while running:
+            idx = np.array(sorted(running))
+            with torch.inference_mode():
+                logits = torch.as_tensor(adapter.forward(win.batch(idx))).float().cpu().numpy()
+            for i, lg in zip(idx.tolist(), logits):
+                ep = running[i]
+                a = int(lg.argmax())
+                explore = ep["rng"].random()  # drawn every step: the stream does not depend on the model
+                pick = int(ep["rng"].integers(A))
+                if explore < epsilon:
+                    a = pick
+                res = envs[i].step(a)
+                ep["logits"].append(lg)
+                for key, v in (("actions", a), ("rewards", float(res.reward)), ("terminated", bool(res.terminated)),
+                               ("truncated", bool(res.truncated))):
+                    ep[key].append(v)
+                if not res.done:
+                    win.push(i, a, float(res.reward), res.observation)
+                    ep["observations"].append(res.observation)
+                    ep["rtgs"].append(float(win.rtg[i, -1]))
+                    continue
+                ep["outcome"] = episode_outcome(res.reward, res.terminated, res.truncated)
+                records[ep.pop("k")] = ep
+                del running[i]
+                bar.update(1)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    start(i, nxt)
+    finally:
+        bar.close()
+    return [dict(ep, logits=np.asarray(ep["logits"], np.float32)) for ep in records if ep is not None]
