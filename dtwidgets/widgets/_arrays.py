@@ -100,7 +100,7 @@ def array_to_json(value: np.ndarray | None, widget: Any = None) -> memoryview | 
     out = np.empty(len(head) + arr.nbytes, np.uint8)
     out[:len(head)] = np.frombuffer(head, np.uint8)
     out[len(head):] = arr.reshape(-1).view(np.uint8)
-    return memoryview(out)
+    return memoryview(out)  # type: ignore[arg-type]  # ndarray is a buffer
 
 
 def wire_payload_bytes(buffer) -> int:
