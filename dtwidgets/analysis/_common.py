@@ -6,6 +6,7 @@ protocol's members only.
 """
 from __future__ import annotations
 
+import contextvars
 import re
 from contextlib import contextmanager
 from typing import Sequence
@@ -75,6 +76,48 @@ def apply_ln(adapter: ModelAdapter, cache, stack: torch.Tensor, pos, layer: int 
     if not normalization(adapter):
         return stack
     return cache.apply_ln_to_stack(stack, layer=layer, pos_slice=pos)
+
+
+_WEIGHTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("dtwidgets_backbone_weights", default=None)
+
+
+@contextmanager
+def reuse_weights():
+    """Inside the block, :func:`weight` reads each backbone weight once: TL 4's bridge stacks
+    ``W_O``, ``W_V``... from its blocks on every access (~0.1 ms each). Wraps ONE analysis call
+    (the weights must not change inside it); nested blocks share the outer one's weights."""
+    if _WEIGHTS.get() is not None:
+        yield
+        return
+    token = _WEIGHTS.set({})
+    try:
+        yield
+    finally:
+        _WEIGHTS.reset(token)
+
+
+def weight(adapter: ModelAdapter, name: str) -> torch.Tensor:
+    """``adapter.backbone.<name>`` detached (``"W_O"`` ``[L, H, d_head, d_model]``, ``"W_V"``,
+    ``"b_V"``, ``"b_O"`` ...), read once per :func:`reuse_weights` block."""
+    memo = _WEIGHTS.get()
+    if memo is None:
+        return getattr(adapter.backbone, name).detach()
+    key = (id(adapter.backbone), name)
+    if key not in memo:
+        memo[key] = getattr(adapter.backbone, name).detach()
+    return memo[key]
+
+
+def position_index(adapter: ModelAdapter, kind: str):
+    """The positions of ``kind`` tokens (``"rtg"``, ``"state"``, ``"action"``) as a slice when evenly
+    spaced (basic indexing: views, no gather), else the list."""
+    ps = adapter.layout.positions(kind)
+    if len(ps) == 1:
+        return slice(ps[0], ps[0] + 1)
+    step = ps[1] - ps[0] if len(ps) > 1 else 0
+    if step > 0 and all(b - a == step for a, b in zip(ps, ps[1:])):
+        return slice(ps[0], ps[-1] + 1, step)
+    return ps
 
 
 # ---- components ----------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ times is wasted work: the protocol's tokens are additive per step (``embed_rtg(R
 action tokens against ``embed_rtg``/``embed_action`` + ``embed_time``); an adapter whose tokens
 are not additive (e.g. a LayerNorm over the tokens) gets ``None`` and the callers embed every row.
 
-The run goes through the protocol's ``backbone`` (TransformerLens ``run_with_cache``); the DT's
-embedding-hook entries (``dt.hook_*``) are added to the cache, and the logits are read from the
-cached last ``resid_post`` with the cached ``ln_final`` scale, the way the action head reads it.
+The run goes through the protocol's ``backbone`` with caching hooks (as TransformerLens'
+``run_with_cache``) that keep only what the analyses read: the first rows at every position and
+every row at the prediction position; the DT's embedding-hook entries (``dt.hook_*``) are added to
+the caches, and the logits are read from the cached last ``resid_post`` with the cached
+``ln_final`` scale, the way the action head reads it.
 """
 from __future__ import annotations
 
@@ -39,63 +41,94 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
         raise ValueError(f"expected scan RTGs in the model's range [{lo}, {hi}], got min {float(rtgs.min()):.4g}, "
                          f"max {float(rtgs.max()):.4g}")
     tokens = adapter.embed(window)[0]  # [P, d]
+    ts = torch.tensor(lay.timestep_of)
     time = adapter.embed_time(window.timesteps[0])  # [T, d]
+    time_at = time[ts]  # [P, d]: the time term of every token
     rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
     act = adapter.embed_action(window.actions[0])  # [T-1, d]
-    rp, sp, ap = lay.positions("rtg"), lay.positions("state"), lay.positions("action")
-    ts = torch.tensor(lay.timestep_of)
-    if not (_close(tokens[rp], rtg[ts[rp]] + time[ts[rp]]) and _close(tokens[ap], act[ts[ap]] + time[ts[ap]])):
+    rp, sp, ap = (C.position_index(adapter, k) for k in ("rtg", "state", "action"))
+    if not (_close(tokens[rp], rtg[ts[rp]] + time_at[rp]) and _close(tokens[ap], act[ts[ap]] + time_at[ap])):
         return None
     R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
-    out = tokens[None].repeat(N, 1, 1)
+    out = tokens.expand(N, -1, -1).clone()
     scan_rtg = adapter.embed_rtg(rtgs.float())  # [R, d]
-    out[n_same:, rp] = scan_rtg[:, None, :] + time[ts[rp]][None]
+    out[n_same:, rp] = scan_rtg[:, None, :] + time_at[rp][None]
     T = lay.n_timesteps
-    rtg_rows = torch.cat([rtg[None].expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
+    rtg_rows = torch.cat([rtg.expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
     dt = {"dt.hook_rtg_embed": rtg_rows,
-          "dt.hook_state_embed": (tokens[sp] - time[ts[sp]])[None].expand(N, -1, -1),
-          "dt.hook_action_embed": act[None].expand(N, -1, -1),
-          "dt.hook_time_embed": time[None].expand(N, -1, -1),
+          "dt.hook_state_embed": (tokens[sp] - time_at[sp]).expand(N, -1, -1),
+          "dt.hook_action_embed": act.expand(N, -1, -1),
+          "dt.hook_time_embed": time.expand(N, -1, -1),
           "dt.hook_tokens": out}
     return out, dt
 
 
 def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entries: dict, names: Sequence[str],
-                          fwd_hooks: Sequence = ()):
-    """``(logits [N, n_actions] at the prediction position, ActivationCache)`` of the backbone run on
-    ``tokens`` with ``fwd_hooks`` active; the cache holds ``names`` (backbone hooks and ``dt.*``)."""
-    L, p = C.n_layers(adapter), adapter.layout.prediction_position
+                          fwd_hooks: Sequence = (), *, full_rows: int = 0):
+    """Run the backbone on ``tokens`` ``[N, P, d_model]`` with ``fwd_hooks`` active, keeping only what
+    the analyses read. Returns ``(logits [N, n_actions], full, last)``:
+
+    * ``full``: an ``ActivationCache`` of ``names`` (backbone hooks and ``dt.*``) for the first
+      ``full_rows`` rows at every position (None when ``full_rows`` is 0);
+    * ``last``: the same names for every row at the LAST position only, the prediction position
+      where the decision is read (position axes narrowed to size 1; ``hook_pattern``: the query
+      axis). Index it at position ``-1``, which is also the prediction position of a full cache.
+
+    Keeping every row at every position (~14 MB for 112 rows of a 2-layer, 26-token model) across
+    the forward makes the allocator hand that memory back and fault it in again for every state.
+    The logits are read from ``resid_post`` of the last layer with ``ln_final``'s cached scale.
+    """
+    lay, L = adapter.layout, C.n_layers(adapter)
+    if lay.prediction_position != lay.n_tokens - 1:
+        raise ValueError(f"expected the prediction position to be the last token ({lay.n_tokens - 1}), "
+                         f"got {lay.prediction_position}")
     final = f"blocks.{L - 1}.hook_resid_post"
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
-    cache = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names))
-    resid = cache[final][:, p]
+    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows)
+    resid = last[final][:, -1]
     if norm:
-        resid = (resid - resid.mean(-1, keepdim=True)) / cache["ln_final.hook_scale"][:, p]
+        resid = (resid - resid.mean(-1, keepdim=True)) / last["ln_final.hook_scale"][:, -1]
         w, b = C.ln_params(adapter, "ln_final")
         if w is not None:
             resid = resid * w + b
     logits = resid @ adapter.W_action.T + adapter.b_action
-    cache.cache_dict.update({n: dt_entries[n] for n in names if n in dt_entries})
-    return logits, cache
+    dt = {n: dt_entries[n] for n in names if n in dt_entries}
+    last.cache_dict.update({n: v[:, -1:] if n == "dt.hook_tokens" else v for n, v in dt.items()})
+    if full is not None:
+        full.cache_dict.update({n: v[:full_rows] for n, v in dt.items()})
+    return logits, full, last
 
 
 _LEVEL = 0x5EED  # the TransformerLens hook "context level" of the hooks added here (removed by level)
 
 
-def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str]):
+def _last_position(name: str, t: torch.Tensor) -> torch.Tensor:
+    """A copy of activation ``t`` at the last position: query axis 2 of attention patterns/scores
+    ``[B, H, Q, K]``, axis 1 of everything else (``[B, P, ...]``)."""
+    axis = 2 if name.endswith(("hook_pattern", "hook_attn_scores")) else 1
+    return t.narrow(axis, t.shape[axis] - 1, 1).clone()
+
+
+def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
-    the HookPoints (``backbone.hook_dict``), then removed by level: the same cache as
-    ``run_with_cache`` inside ``backbone.hooks(...)``, without their reset of every hook point."""
+    the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
+    as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
+    ``[:full_rows]`` and every row's last position (see :func:`run_tokens_with_cache`), so the
+    backbone's activations are freed as it goes. Returns ``(full or None, last)`` caches."""
     from transformer_lens import ActivationCache
 
     points = backbone.hook_dict
-    store: dict[str, torch.Tensor] = {}
+    full: dict[str, torch.Tensor] = {}
+    last: dict[str, torch.Tensor] = {}
     used = []
 
     def saver(name: str):
         def save(t, hook):
-            store[name] = t.detach()
+            t = t.detach()
+            last[name] = _last_position(name, t)
+            if full_rows:
+                full[name] = t[:full_rows].clone()
 
         return save
 
@@ -109,4 +142,4 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
     finally:
         for hp in used:
             hp.remove_hooks(level=_LEVEL)
-    return ActivationCache(store, backbone)
+    return (ActivationCache(full, backbone) if full_rows else None), ActivationCache(last, backbone)

@@ -118,12 +118,20 @@ def position_cache(cache, pos: int):
     return ActivationCache(d, cache.model)
 
 
-def _token_terms(adapter: ModelAdapter, cache, pos: int):
-    """The embedding terms of the token at ``pos``: ``([B, d] tensors, labels)``."""
+def _component_labels(adapter: ModelAdapter, pos: int) -> tuple[list[str], list[str]]:
+    """Labels and kinds of :func:`component_stack`'s rows (embeddings, heads, ``b_O``, MLPs)."""
+    L = C.n_layers(adapter)
+    kind, tok = adapter.layout.kinds[pos], adapter.layout.labels()[pos]
+    hl = C.head_labels(adapter)
+    labels = [f"{kind} embed ({tok})", f"time embed ({tok})", f"pos embed ({tok})"]
+    labels += list(hl) + [f"L{l} b_O" for l in range(L)] + C.mlp_labels(adapter)
+    return labels, ["embed"] * 3 + ["head"] * len(hl) + ["attn_bias"] * L + ["mlp"] * L
+
+
+def _token_terms(adapter: ModelAdapter, cache, pos: int) -> list[torch.Tensor]:
+    """The embedding terms (token, time, positional) of the token at ``pos``: 3 ``[B, d]`` tensors."""
     kind, t = adapter.layout.kinds[pos], adapter.layout.timestep_of[pos]
-    tok = adapter.layout.labels()[pos]
-    terms = [cache[EMBED_HOOKS[kind]][:, t], cache["dt.hook_time_embed"][:, t], cache["hook_pos_embed"][:, pos]]
-    return terms, [f"{kind} embed ({tok})", f"time embed ({tok})", f"pos embed ({tok})"]
+    return [cache[EMBED_HOOKS[kind]][:, t], cache["dt.hook_time_embed"][:, t], cache["hook_pos_embed"][:, pos]]
 
 
 def component_stack(adapter: ModelAdapter, cache, pos: int):
@@ -134,31 +142,54 @@ def component_stack(adapter: ModelAdapter, cache, pos: int):
     MLP outputs (``hook_mlp_out``). The stack sums to ``resid_post`` of the last layer.
     """
     L = C.n_layers(adapter)
-    terms, labels = _token_terms(adapter, cache, pos)
-    kinds = ["embed"] * 3
-    W_O = adapter.backbone.W_O.detach()  # [L, H, d_head, d_model]
+    W_O = C.weight(adapter, "W_O")  # [L, H, d_head, d_model]
     heads = torch.cat([torch.einsum("bhe,hed->hbd", cache[f"blocks.{l}.attn.hook_z"][:, pos], W_O[l])
                        for l in range(L)])  # [L*H, B, d]
-    hl = C.head_labels(adapter)
     B = heads.shape[1]
-    b_O = adapter.backbone.b_O.detach()[:, None, :].expand(L, B, -1)
+    b_O = C.weight(adapter, "b_O")[:, None, :].expand(L, B, -1)
     mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] for l in range(L)])
-    stack = torch.cat([torch.stack(terms), heads, b_O, mlps])
-    labels += list(hl) + [f"L{l} b_O" for l in range(L)] + C.mlp_labels(adapter)
-    kinds += ["head"] * len(hl) + ["attn_bias"] * L + ["mlp"] * L
-    return stack, labels, kinds
+    stack = torch.cat([torch.stack(_token_terms(adapter, cache, pos)), heads, b_O, mlps])
+    return (stack, *_component_labels(adapter, pos))
+
+
+def _centres(adapter: ModelAdapter) -> bool:
+    """Whether the backbone's LayerNorms centre their input (``LN``, ``LNPre``; not RMS)."""
+    return C.normalization(adapter) in ("LN", "LNPre")
+
+
+def _readout(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
+    """``(dc [d_model], scale [B] or None)`` such that, for any residual-stream component ``x``
+    ``[..., B, d_model]`` at ``pos``, ``apply_ln_to_stack(x) · d == (x · dc) / scale``: ``ln_final``'s
+    centring folded into the direction (a mean-free ``dc``) and its cached scale
+    (``ln_final.hook_scale`` at ``pos``) applied to the projections, so no ``[N, B, d_model]``
+    stack is built. ``scale`` is None without normalization."""
+    if not C.normalization(adapter):
+        return d, None
+    return (d - d.mean() if _centres(adapter) else d), cache["ln_final.hook_scale"][:, pos, 0]
 
 
 def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
     """Shares of every component along ``a - b``: ``(values [N, B] tensor, labels, kinds)``.
 
-    ``values.sum(0)`` equals the logit difference of every batch row. Vectorised over the batch
-    (used by the RTG scan).
+    The rows are :func:`component_stack`'s, read through ``ln_final`` (cached scale) along the
+    folded direction, then ``ln_final.b`` (LN) and the action bias. ``values.sum(0)`` equals the
+    logit difference of every batch row. Vectorised over the batch (used by the RTG scan): each
+    component is projected on the direction first (``z · (W_O dc)`` per head), never expanded.
     """
     pd = preference_direction(adapter, a, b, fold_ln=True)
-    stack, labels, kinds = component_stack(adapter, cache, pos)
-    vals = C.apply_ln(adapter, position_cache(cache, pos), stack, 0) @ pd.vector  # [N, B]
-    B = vals.shape[1]
+    dc, scale = _readout(adapter, cache, pos, pd.vector)
+    L = C.n_layers(adapter)
+    u = C.weight(adapter, "W_O") @ dc  # [L, H, d_head]: each head's output read along dc
+    heads = torch.cat([torch.einsum("bhe,he->hb", cache[f"blocks.{l}.attn.hook_z"][:, pos], u[l])
+                       for l in range(L)])  # [L*H, B]
+    B = heads.shape[1]
+    terms = torch.stack(_token_terms(adapter, cache, pos)) @ dc  # [3, B]
+    b_O = (C.weight(adapter, "b_O") @ dc)[:, None].expand(L, B)
+    mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] @ dc for l in range(L)])  # [L, B]
+    vals = torch.cat([terms, heads, b_O, mlps])
+    if scale is not None:
+        vals = vals / scale
+    labels, kinds = _component_labels(adapter, pos)
     consts, clabels = [], []
     if C.normalization(adapter) == "LN":
         consts.append(pd.ln_bias)
@@ -170,42 +201,49 @@ def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
 
 
 def _per_source(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
-    """Head shares split by source token ``[L*H, P, B]`` and layer-0 source terms ``[H, P, 4, B]``."""
-    L, H = C.n_layers(adapter), C.n_heads(adapter)
-    W_O = adapter.backbone.W_O.detach()  # [L, H, dh, d]
-    vecs = []
-    for l in range(L):
-        A = cache[f"blocks.{l}.attn.hook_pattern"][:, :, pos, :]  # [B, H, P]
-        vo = torch.einsum("bkhe,hed->hkbd", cache[f"blocks.{l}.attn.hook_v"], W_O[l])  # [H, P, B, d]
-        vecs.append(vo * A.permute(1, 2, 0)[..., None])
-    per = torch.cat(vecs)  # [L*H, P, B, d]
-    n, P, B, dm = per.shape
-    at_pos = position_cache(cache, pos)
-    per_vals = (C.apply_ln(adapter, at_pos, per.reshape(n * P, B, dm), 0) @ d).reshape(n, P, B)
+    """Head shares split by source token ``[L*H, P, B]`` and layer-0 source terms ``[H, P, 4, B]``:
+    ``pattern[pos, k] * (v_k W_O) · dir`` through ``ln_final``, projected as in
+    :func:`direct_contributions` (``v_k · (W_O dc)``)."""
+    L = C.n_layers(adapter)
+    dc, scale = _readout(adapter, cache, pos, d)
+    u = C.weight(adapter, "W_O") @ dc  # [L, H, d_head]
+    per = torch.cat([torch.einsum("bkhe,he,bhk->hkb", cache[f"blocks.{l}.attn.hook_v"], u[l],
+                                  cache[f"blocks.{l}.attn.hook_pattern"][:, :, pos, :]) for l in range(L)])
+    src = _layer0_source_terms(adapter, cache, pos, u[0])
+    if scale is not None:
+        per, src = per / scale, src / scale
+    return per, src
 
-    # layer 0: value = ln1(token + time + pos) W_V + b_V, split over the three embedding terms
-    lay, T = adapter.layout, adapter.layout.n_timesteps
+
+def _layer0_source_terms(adapter: ModelAdapter, cache, pos: int, u0: torch.Tensor) -> torch.Tensor:
+    """Layer-0 head shares ``[H, P, 4, B]`` (before ``ln_final``'s scale) split over the source
+    token's embedding terms: its value is ``ln1(token + time + pos) W_V + b_V`` with ``ln1``'s
+    cached scale, so each term ``x`` gives ``x · centre(ln1.w * (W_V u0)) / ln1_scale`` and the
+    bias ``(b_V + ln1.b W_V) · u0``; all times the attention from ``pos``. ``u0`` ``[H, d_head]``."""
+    lay = adapter.layout
     tok = torch.zeros_like(cache["hook_pos_embed"])  # [B, P, d]
     for kind, hook in EMBED_HOOKS.items():
         ps = lay.positions(kind)
         if ps:
             tok[:, ps] = cache[hook][:, : len(ps)]
     time = cache["dt.hook_time_embed"][:, list(lay.timestep_of)]
-    terms = C.apply_ln(adapter, cache, torch.stack([tok, time, cache["hook_pos_embed"]]), None, layer=0)
+    W_V, b_V = C.weight(adapter, "W_V")[0], C.weight(adapter, "b_V")[0]  # [H, d, dh], [H, dh]
+    g = (W_V @ u0[:, :, None])[..., 0]  # [H, d]: each head's value read along u0
     w1, b1 = C.ln_params(adapter, "ln1", 0)
-    if w1 is not None:
-        terms = terms * w1
-    W_V, b_V = adapter.backbone.W_V.detach()[0], adapter.backbone.b_V.detach()[0]  # [H, d, dh], [H, dh]
-    v_terms = torch.einsum("tbkd,hde->tbkhe", terms, W_V)  # [3, B, P, H, dh]
-    v_bias = b_V + (torch.einsum("d,hde->he", b1, W_V) if b1 is not None else 0)
-    v_all = torch.cat([v_terms, v_bias.expand_as(v_terms[:1])])  # [4, B, P, H, dh]
-    A0 = cache["blocks.0.attn.hook_pattern"][:, :, pos, :]  # [B, H, P]
-    src = torch.einsum("tbkhe,hed,bhk->hktbd", v_all, W_O[0], A0)  # [H, P, 4, B, d]
-    sv = C.apply_ln(adapter, at_pos, src.reshape(-1, B, dm), 0) @ d
-    return per_vals, sv.reshape(H, P, 4, B)
+    g_in = g * w1 if w1 is not None else g
+    if _centres(adapter):
+        g_in = g_in - g_in.mean(-1, keepdim=True)
+    terms = torch.einsum("tbkd,hd->hktb", torch.stack([tok, time, cache["hook_pos_embed"]]), g_in)  # [H, P, 3, B]
+    if C.normalization(adapter):
+        terms = terms / cache["blocks.0.ln1.hook_scale"][..., 0].T[None, :, None, :]
+    bias = (b_V * u0).sum(-1) + (g @ b1 if b1 is not None else 0)  # [H]
+    H, P, _, B = terms.shape
+    v_all = torch.cat([terms, bias[:, None, None, None].expand(H, P, 1, B)], dim=2)  # [H, P, 4, B]
+    return v_all * cache["blocks.0.attn.hook_pattern"][:, :, pos, :].permute(1, 2, 0)[:, :, None, :]
 
 
 @torch.inference_mode()
+@C.reuse_weights()
 def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, per_source: bool = True,
                       per_neuron: bool = False, *,
                       cache=None, logits=None, row: int = 0, position: int | None = None) -> LogitAttribution:

@@ -43,16 +43,20 @@ class StateAnalysis:
 
 
 def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor, names, hooks):
-    """Logits and cache of ``[window × n_same | window.with_rtg(r) for r in rtgs]``, the window
-    embedded once when the adapter's tokens allow it (see :mod:`._tokens`)."""
+    """``(logits, clean, last)`` of ``[window × n_same | window.with_rtg(r) for r in rtgs]``: ``clean``
+    the cache of row 0 (every position), ``last`` every row's cache read at position ``-1`` (the
+    prediction position). The window is embedded once when the adapter's tokens allow it (see
+    :mod:`._tokens`; then ``last`` holds only that position)."""
     rep = replicated_tokens(adapter, window, n_same, rtgs)
     if rep is not None:
-        return run_tokens_with_cache(adapter, rep[0], rep[1], names, hooks)
+        return run_tokens_with_cache(adapter, rep[0], rep[1], names, hooks, full_rows=1)
     batch = TrajectoryWindow.cat([window.repeat(n_same), window.repeat(len(rtgs)).with_rtg(rtgs)])
-    return C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
+    logits, cache = C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
+    return logits, cache.apply_slice_to_batch_dim(slice(0, 1)), cache
 
 
 @torch.inference_mode()
+@C.reuse_weights()
 def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None, *,
                   ablation_mode: str = "zero", means=None, per_source: bool = True,
                   per_neuron: bool = False) -> StateAnalysis:
@@ -74,12 +78,10 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
     K, R = len(comps), len(r)
     hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(comps)], 1 + K + R, ablation_mode, means)
     names = sorted(set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter)))
-    logits, cache = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks)
-
-    clean = cache.apply_slice_to_batch_dim(slice(0, 1))
+    logits, clean, last = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean)
-    scan_cache = cache.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R))
+    scan_cache = last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R))
     scan = scan_from_cache(adapter, logits[1 + K:], scan_cache, r, a, b)
     base, abl = logits[0], logits[1:1 + K]
     probs, bprobs = C.softmax_np(abl), C.softmax_np(base)

@@ -59,11 +59,13 @@ class RTGScan:
 
 
 def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
-    """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid."""
+    """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid. The
+    cache is read at position ``-1``, the prediction position (a full cache, or one narrowed to
+    that position by :func:`~dtwidgets.analysis._tokens.run_tokens_with_cache`)."""
     lay = adapter.layout
-    p = lay.prediction_position
+    p = -1
     vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
-    rp = lay.positions("rtg")
+    rp = C.position_index(adapter, "rtg")
     token_labels = lay.labels()
     att = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][rows][:, :, p][..., rp]
                      for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]
@@ -74,10 +76,11 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
                    probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
-                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in rp])
+                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in lay.positions("rtg")])
 
 
 @torch.inference_mode()
+@C.reuse_weights()
 def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None) -> RTGScan:
     """Scan the RTG for a fixed one-row window: one ``run_with_cache`` over ``R`` replicated rows.
 
@@ -90,7 +93,7 @@ def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=No
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
     rep = replicated_tokens(adapter, window, 0, torch.as_tensor(r))
     if rep is not None:  # the window embedded once, its RTG tokens varied
-        logits, cache = run_tokens_with_cache(adapter, rep[0], rep[1], scan_hooks(adapter))
+        logits, _, cache = run_tokens_with_cache(adapter, rep[0], rep[1], scan_hooks(adapter))
     else:
         wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
         logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))

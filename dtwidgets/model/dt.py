@@ -160,7 +160,9 @@ class DecisionTransformer(nn.Module):
         obs = self._checked_obs(observations).to(self.device)
         if self.cfg.one_hot_obs and obs.shape[-1] == 3:
             idx = _one_hot_indices(obs)  # [B, T, 3*W*H]
-            state = nn.functional.embedding_bag(idx.reshape(-1, idx.shape[-1]), self.state_embedding.weight.T,
+            table = self.state_embedding.weight.T.contiguous()  # [n_obs, d]: a row per feature (a strided
+            # table makes embedding_bag ~10x slower than this copy)
+            state = nn.functional.embedding_bag(idx.reshape(-1, idx.shape[-1]), table,
                                                 mode="sum").reshape(*idx.shape[:-1], -1)
             return state * real[..., None].to(state.dtype)
         feats = self.features(obs) * real[..., None]

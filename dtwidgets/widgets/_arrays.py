@@ -1,10 +1,18 @@
 """Binary array transport between Python and the widget front-ends.
 
 An array trait is stored in Python as a C-contiguous :class:`numpy.ndarray` and sent
-to JavaScript as ``{"dtype": str, "shape": [int, ...], "view": memoryview}``; ipywidgets
-lifts the ``memoryview`` into a binary buffer, which the JS side receives as a
-``DataView`` and decodes with ``new Float32Array(view.buffer, view.byteOffset,
-view.byteLength / 4)`` (see ``js/lib/arrays.js``).
+to JavaScript as ONE binary buffer (a ``memoryview``) that carries its own small header::
+
+    byte 0: dtype code (index in WIRE_DTYPES)   byte 1: ndim   bytes 2-3: 0
+    ndim x uint32 little-endian shape (then 4 zero bytes when needed so that 8-byte dtypes start
+    at a multiple of 8; other dtypes start right after the shape, at a multiple of 4)
+    the array bytes (little-endian, C order)
+
+ipywidgets lifts the buffer out of the JSON state, so an array costs no JSON at all besides its
+buffer path (a ``{"dtype", "shape", "view"}`` header costs ~60 bytes of JSON per array, which
+dominated small updates). The JS side receives a ``DataView`` and decodes it without a copy
+(``js/lib/arrays.js``). Arrays coming back from JavaScript use ``{"dtype", "shape", "view"}``;
+:func:`array_from_json` reads both forms.
 
 Dtype rules applied on assignment (unless the trait fixes a dtype):
 float64/float16 -> float32, int64/uint64 -> int32 (error if out of range), bool -> uint8.
@@ -22,7 +30,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-__all__ = ["ArrayTrait", "array_serialization", "array_to_json", "array_from_json", "to_numpy"]
+__all__ = ["ArrayTrait", "array_serialization", "array_to_json", "array_from_json", "to_numpy", "wire_payload_bytes"]
 
 #: dtypes the front-end can decode (little-endian, C order).
 WIRE_DTYPES = ("float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32")
@@ -62,25 +70,65 @@ def _wire_dtype(arr: np.ndarray) -> np.ndarray:
     return arr.astype(target)
 
 
-def array_to_json(value: np.ndarray | None, widget: Any = None) -> dict | None:
-    """Serialise an array as ``{"dtype", "shape", "view"}`` (``view`` is a byte memoryview)."""
+def _align(itemsize: int) -> int:
+    return 8 if itemsize == 8 else 4
+
+
+def _data_start(code: int, ndim: int) -> int:
+    """Offset of the array bytes in a wire buffer of dtype ``WIRE_DTYPES[code]`` and ``ndim`` dimensions."""
+    a = _align(np.dtype(WIRE_DTYPES[code]).itemsize)
+    return (4 + 4 * ndim + a - 1) // a * a
+
+
+def _header(arr: np.ndarray) -> bytes:
+    """The wire header of ``arr``: dtype code, ndim, shape (uint32), padded to the item size's alignment."""
+    if arr.ndim > 255 or any(d > 0xFFFFFFFF for d in arr.shape):
+        raise ValueError(f"expected at most 255 dimensions of at most 2**32 - 1, got shape {arr.shape}")
+    head = bytes([WIRE_DTYPES.index(arr.dtype.name), arr.ndim, 0, 0]) + np.asarray(arr.shape, "<u4").tobytes()
+    return head + bytes(-len(head) % _align(arr.dtype.itemsize))
+
+
+def array_to_json(value: np.ndarray | None, widget: Any = None) -> memoryview | None:
+    """Serialise an array as one byte ``memoryview``: header + data (see the module docstring)."""
     if value is None:
         return None
     arr = _wire_dtype(to_numpy(value))
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    return {
-        "dtype": arr.dtype.name,
-        "shape": [int(d) for d in arr.shape],
-        "view": memoryview(arr.reshape(-1)).cast("B"),  # type: ignore[arg-type]  # ndarray is a buffer
-    }
+    head = _header(arr)
+    out = np.empty(len(head) + arr.nbytes, np.uint8)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    out[len(head):] = arr.reshape(-1).view(np.uint8)
+    return memoryview(out)  # type: ignore[arg-type]  # ndarray is a buffer
 
 
-def array_from_json(value: dict | None, widget: Any = None) -> np.ndarray | None:
-    """Inverse of :func:`array_to_json`; accepts memoryview/bytes/list ``view``."""
+def wire_payload_bytes(buffer) -> int:
+    """The array bytes in a buffer made by :func:`array_to_json` (its size without the header)."""
+    b = memoryview(buffer).cast("B")
+    return b.nbytes - _data_start(b[0], b[1])
+
+
+def _from_wire(buf) -> np.ndarray:
+    b = bytes(buf)
+    if len(b) < 4 or b[0] >= len(WIRE_DTYPES) or b[2:4] != b"\0\0":
+        raise ValueError(f"expected an array buffer with a dtype/shape header, got {len(b)} bytes")
+    ndim = b[1]
+    start = _data_start(b[0], ndim)
+    dtype = np.dtype(WIRE_DTYPES[b[0]])
+    shape = tuple(int(d) for d in np.frombuffer(b[4:4 + 4 * ndim], "<u4"))
+    if len(b) != start + dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"expected {start} header bytes + {dtype.name} data of shape {shape}, got {len(b)} bytes")
+    return np.frombuffer(b, dtype, offset=start).reshape(shape).copy()
+
+
+def array_from_json(value, widget: Any = None) -> np.ndarray | None:
+    """Inverse of :func:`array_to_json`; also reads ``{"dtype", "shape", "view"}`` (as the front-end
+    sends) with a memoryview/bytes/list ``view``."""
     if value is None:
         return None
+    if isinstance(value, (memoryview, bytes, bytearray)):
+        return _from_wire(value)
     dtype = np.dtype(value.get("dtype", "float32"))
     shape = tuple(int(d) for d in value.get("shape", ()))
     view = value.get("view")

@@ -1,6 +1,8 @@
 // Binary array codec shared by all widgets.
-// Python sends {dtype, shape, view} where `view` is a DataView over the raw
-// little-endian bytes (C order). These helpers turn that into typed arrays.
+// Python sends each array as ONE binary buffer (a DataView here): byte 0 the dtype code (index in
+// WIRE_DTYPES), byte 1 ndim, bytes 2-3 zero, ndim uint32 LE shape (zero-padded to 8 bytes for 8-byte
+// dtypes), then the little-endian C-order data (dtwidgets/widgets/_arrays.py). The front-end sends {dtype, shape, view}
+// back (encode); decode reads both forms.
 
 /** @typedef {{data: ArrayLike<number>, shape: number[], size: number}} NdArray */
 
@@ -19,13 +21,31 @@ function asBytes(v) {
   return null;
 }
 
+const WIRE_DTYPES = ["float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32"];
+
+/** A header-carrying buffer -> {dtype, shape, view} over its data, or null when malformed. */
+function fromWire(v) {
+  const b = asBytes(v);
+  if (!b || b.byteLength < 4) return null;
+  const head = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const code = head.getUint8(0), ndim = head.getUint8(1);
+  if (code >= WIRE_DTYPES.length) return null;
+  const align = WIRE_DTYPES[code] === "float64" ? 8 : 4;
+  const start = Math.ceil((4 + 4 * ndim) / align) * align;
+  if (head.getUint16(2, true) !== 0 || b.byteLength < start) return null;
+  const shape = [];
+  for (let i = 0; i < ndim; i++) shape.push(head.getUint32(4 + 4 * i, true));
+  return { dtype: WIRE_DTYPES[code], shape, view: new DataView(b.buffer, b.byteOffset + start, b.byteLength - start) };
+}
+
 /**
  * Decode a serialised array. Never throws: malformed input gives an empty array.
- * @param {any} obj {dtype, shape, view}
+ * @param {any} obj a header-carrying buffer (from Python) or {dtype, shape, view}
  * @returns {NdArray}
  */
 export function decode(obj) {
   const empty = { data: new Float32Array(0), shape: [0], size: 0 };
+  if (obj && (obj instanceof ArrayBuffer || ArrayBuffer.isView(obj))) obj = fromWire(obj);
   if (!obj || typeof obj !== "object") return empty;
   const shape = Array.isArray(obj.shape) ? obj.shape.map((d) => Math.max(0, d | 0)) : [0];
   const size = shape.reduce((a, b) => a * b, 1);

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 import traitlets
 
 from dtwidgets.widgets import ArrayTrait, ChannelHeatmap, GridView, array_from_json, array_serialization, array_to_json
+from dtwidgets.widgets._arrays import wire_payload_bytes
+
+
+WIRE = ["float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32"]
+
+
+def _parse(buf) -> tuple[str, list[int], bytes]:
+    """The wire format read by hand: dtype code, ndim, 2 zero bytes, uint32 LE shape, padding to 8
+    for 8-byte dtypes."""
+    b = bytes(buf)
+    assert b[2:4] == b"\0\0"
+    ndim = b[1]
+    shape = list(struct.unpack(f"<{ndim}I", b[4:4 + 4 * ndim]))
+    align = 8 if WIRE[b[0]] == "float64" else 4
+    start = -(-(4 + 4 * ndim) // align) * align
+    assert b[4 + 4 * ndim:start] == bytes(start - 4 - 4 * ndim)
+    return WIRE[b[0]], shape, b[start:]
 
 
 @pytest.mark.parametrize(
@@ -18,34 +37,45 @@ def test_round_trip_dtype_shape_bytes(dtype: str, wire: str) -> None:
     rng = np.random.default_rng(1)
     a = (rng.normal(size=(3, 4, 5)) * 50).astype(dtype)
     msg = array_to_json(a)
-    assert msg["dtype"] == wire
-    assert msg["shape"] == [3, 4, 5]
-    assert isinstance(msg["view"], memoryview) and msg["view"].format == "B"
+    assert isinstance(msg, memoryview) and msg.format == "B"
+    got_dtype, shape, data = _parse(msg)
+    assert got_dtype == wire and shape == [3, 4, 5]
     expected = a.astype(wire)
-    assert msg["view"].tobytes() == expected.tobytes()
+    assert data == expected.tobytes()
+    assert wire_payload_bytes(msg) == expected.nbytes
     back = array_from_json(msg)
     assert back.dtype == np.dtype(wire) and back.shape == (3, 4, 5)
     np.testing.assert_array_equal(back, expected)
 
 
-def test_round_trip_bytes_and_list_views() -> None:
+def test_front_end_form_with_bytes_and_list_views() -> None:
+    """What js/lib/arrays.js ``encode`` sends back: ``{dtype, shape, view}``."""
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
-    msg = array_to_json(a)
+    msg = {"dtype": "float32", "shape": [2, 3], "view": memoryview(a.tobytes())}
+    np.testing.assert_array_equal(array_from_json(msg), a)
     np.testing.assert_array_equal(array_from_json({**msg, "view": bytes(msg["view"])}), a)
     np.testing.assert_array_equal(array_from_json({**msg, "view": a.reshape(-1).tolist()}), a)
+    np.testing.assert_array_equal(array_from_json(bytes(array_to_json(a))), a)
+
+
+def test_malformed_buffer_refused() -> None:
+    good = bytes(array_to_json(np.arange(6, dtype=np.float32)))
+    for bad in (good[:-4], b"\x09" + good[1:], good[:2], good[:2] + b"\x01" + good[3:]):
+        with pytest.raises(ValueError, match="expected"):
+            array_from_json(bad)
 
 
 def test_non_contiguous_and_big_endian() -> None:
     a = np.arange(24, dtype=">f8").reshape(4, 6)[:, ::2]
     msg = array_to_json(a)
-    assert msg["dtype"] == "float32" and msg["shape"] == [4, 3]
+    assert _parse(msg)[:2] == ("float32", [4, 3])
     np.testing.assert_array_equal(array_from_json(msg), a.astype(np.float32))
 
 
 def test_empty_and_none() -> None:
     assert array_to_json(None) is None and array_from_json(None) is None
     msg = array_to_json(np.zeros((0, 7, 7), np.float32))
-    assert msg["shape"] == [0, 7, 7] and msg["view"].nbytes == 0
+    assert _parse(msg) == ("float32", [0, 7, 7], b"") and wire_payload_bytes(msg) == 0
     assert array_from_json(msg).shape == (0, 7, 7)
 
 
@@ -71,9 +101,10 @@ def test_torch_tensor_accepted() -> None:
 def test_lists_accepted_and_get_state_is_binary() -> None:
     w = ChannelHeatmap(values=[[[1, 2], [3, 4]]])
     st = w.get_state()["values"]
-    assert st["dtype"] == "float32" and st["shape"] == [1, 2, 2]
-    assert isinstance(st["view"], memoryview)
-    assert np.frombuffer(st["view"], np.float32).tolist() == [1, 2, 3, 4]
+    assert isinstance(st, memoryview)
+    dtype, shape, data = _parse(st)
+    assert dtype == "float32" and shape == [1, 2, 2]
+    assert np.frombuffer(data, np.float32).tolist() == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(

@@ -33,11 +33,13 @@ def test_export_dedups_modules_and_embeds_state(tmp_path) -> None:
     assert set(data["modules"]) == {"grid_view", "channel_heatmap"}
     assert len(data["models"]) == 3
     m = [v for v in data["models"].values() if v["module"] == "channel_heatmap"][0]
-    assert m["buffer_paths"] == [["values", "view"]]
-    assert m["state"]["values"]["shape"] == [2, 2, 2] and m["state"]["titles"] == ["a", "b"]
+    assert m["buffer_paths"] == [["values"]] and "values" not in m["state"]  # one header-carrying buffer
+    assert m["state"]["titles"] == ["a", "b"]
     import base64
+    import struct
     raw = base64.b64decode(m["buffers"][0])
-    assert np.frombuffer(raw, np.float32).tolist() == list(range(8))
+    assert raw[:4] == bytes([0, 3, 0, 0]) and struct.unpack("<3I", raw[4:16]) == (2, 2, 2)  # float32, [2, 2, 2]
+    assert np.frombuffer(raw[16:], np.float32).tolist() == list(range(8))  # 4 + 3*4 header bytes
     tree = data["tree"]
     assert tree["type"] == "box" and tree["children"][0] == {"type": "text", "text": "<b>not html</b>"}
     assert tree["children"][1]["type"] == "tabs" and tree["children"][1]["titles"] == ["grids", "heat"]
