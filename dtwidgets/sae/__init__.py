@@ -8,7 +8,7 @@ files in SAELens' layout). See ``docs/sae.md``.
 """
 from __future__ import annotations
 
-from .attribution import FeatureShares, decoder_readout, edited_logits, feature_shares
+from .attribution import FeatureShares, decoder_readout, edited_logits, feature_edit_hooks, feature_shares
 from .features import FeatureSummary, summarize_features
 from .hooks import hook_names, hook_site, token_position
 from .io import SAEFileError, load_sae, save_sae
@@ -22,7 +22,7 @@ __all__ = [
     "ActivationStore", "collect_activations", "rollout_activations", "check_activations",
     "SAEMetrics", "reconstruction_metrics", "spliced_metrics", "spliced_logits", "check_hook",
     "save_sae", "load_sae", "SAEFileError", "hook_names", "hook_site", "token_position",
-    "FeatureShares", "feature_shares", "edited_logits", "decoder_readout",
+    "FeatureShares", "feature_shares", "edited_logits", "feature_edit_hooks", "decoder_readout",
     "FeatureSummary", "summarize_features", "demo_sae",
 ]
 

@@ -98,12 +98,13 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
         per_unit=per_unit.numpy(), logits=C.np32(logits[0]))
 
 
-@torch.no_grad()
-def edited_logits(adapter, sae: SparseAutoencoder, window, edits: dict) -> torch.Tensor:
-    """Action logits ``[B, A]`` with features set to given values at the SAE's token.
+def feature_edit_hooks(adapter, sae: SparseAutoencoder, edits: dict) -> list:
+    """Forward hooks ``[(hook name, fn)]`` that set SAE features to given values at the SAE's token.
 
-    The activation is replaced by ``decode(f') + (x - decode(f))``: the edited reconstruction plus
-    the unchanged error term, so ``edits={}`` reproduces the clean logits (up to float rounding).
+    The activation ``x [B, d_in]`` is replaced by ``decode(f') + (x - decode(f))``: the edited
+    reconstruction plus the unchanged error term, so ``edits={}`` changes nothing (up to float
+    rounding). Usable wherever hooks are: :func:`edited_logits`, or a policy map
+    (``policy_map(adapter, placements, rtg, fwd_hooks=feature_edit_hooks(...))``).
 
     Args:
         edits: ``{feature index: value}``; 0 zero-ablates a feature, any value >= 0 clamps it.
@@ -117,10 +118,17 @@ def edited_logits(adapter, sae: SparseAutoencoder, window, edits: dict) -> torch
         f = sae.encode(x)
         err = x - sae.decode(f)
         f2 = f.clone()
-        f2[:, idx] = val
+        f2[:, idx] = val.to(f2.dtype)
         return sae.decode(f2) + err
 
-    return adapter.run_with_hooks(window, [replace_hook(site, pos, edit)])
+    return [replace_hook(site, pos, edit)]
+
+
+@torch.no_grad()
+def edited_logits(adapter, sae: SparseAutoencoder, window, edits: dict) -> torch.Tensor:
+    """Action logits ``[B, A]`` with features set to given values at the SAE's token
+    (see :func:`feature_edit_hooks`; ``edits={}`` reproduces the clean logits)."""
+    return adapter.run_with_hooks(window, feature_edit_hooks(adapter, sae, edits))
 
 
 def _edits(sae: SparseAutoencoder, edits: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -177,3 +177,32 @@ def _tiny_traj():
     from dtwidgets.data import collect_trajectories
 
     return collect_trajectories(n_episodes=1, seed=0, policy_mix="suicidal", progress=False)
+
+
+def test_feature_clamp_policy_map_against_plain_torch(post):
+    """An SAE feature clamp as a policy-map variant: every placement's logits equal the final
+    residual of its own plain run with the feature moved to the clamped value, read by W_action."""
+    from dtwidgets.adapters.minigrid_env import MiniGridEnv
+    from dtwidgets.analysis import agent_placements, policy_map
+    from dtwidgets.analysis.policy_map import placement_windows
+    from dtwidgets.sae import feature_edit_hooks
+
+    env = MiniGridEnv("MiniGrid-Dynamic-Obstacles-8x8-v0")
+    env.reset(3)
+    placements = agent_placements(env)
+    sae = random_sae(128, "blocks.0.hook_resid_post", seed=4)
+    i, value = 7, 4.0
+    clamped = policy_map(post, placements, 0.9, fwd_hooks=feature_edit_hooks(post, sae, {i: value}))
+    plain = policy_map(post, placements, 0.9, fwd_hooks=feature_edit_hooks(post, sae, {}))
+    w = placement_windows(post, placements, 0.9)
+    with torch.no_grad():
+        _, cache = post.run_with_cache(w, names_filter=["blocks.0.hook_resid_post"])
+        x = cache["blocks.0.hook_resid_post"][:, -1]  # [N, d] at the state token (last position)
+        f = sae.encode(x)
+        want_x = x + (value - f[:, i:i + 1]) * sae.W_dec[i]
+        want = want_x @ post.W_action.T + post.b_action
+        plain_want = x @ post.W_action.T + post.b_action
+    assert len(placements) > 20
+    np.testing.assert_allclose(clamped.logits, want.numpy(), atol=1e-4)
+    np.testing.assert_allclose(plain.logits, plain_want.numpy(), atol=1e-4)
+    assert np.abs(clamped.logits - plain.logits).max() > 1e-2  # the clamp changes the map
