@@ -16,7 +16,7 @@ the caches, and the logits are read from the cached last ``resid_post`` with the
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import AbstractSet, Sequence
 
 import torch
 
@@ -64,7 +64,7 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
 
 
 def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entries: dict, names: Sequence[str],
-                          fwd_hooks: Sequence = (), *, full_rows: int = 0):
+                          fwd_hooks: Sequence = (), *, full_rows: int = 0, full_only: Sequence[str] = ()):
     """Run the backbone on ``tokens`` ``[N, P, d_model]`` with ``fwd_hooks`` active, keeping only what
     the analyses read. Returns ``(logits [N, n_actions], full, last)``:
 
@@ -73,6 +73,7 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     * ``last``: the same names for every row at the LAST position only, the prediction position
       where the decision is read (position axes narrowed to size 1; ``hook_pattern``: the query
       axis). Index it at position ``-1``, which is also the prediction position of a full cache.
+      Backbone names in ``full_only`` are kept in ``full`` only (not in ``last``).
 
     Keeping every row at every position (~14 MB for 112 rows of a 2-layer, 26-token model) across
     the forward makes the allocator hand that memory back and fault it in again for every state.
@@ -85,7 +86,8 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     final = f"blocks.{L - 1}.hook_resid_post"
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
-    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows)
+    row0 = set(full_only) - {final, "ln_final.hook_scale"} if full_rows else set()
+    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0)
     resid = last[final][:, -1]
     if norm:
         resid = (resid - resid.mean(-1, keepdim=True)) / last["ln_final.hook_scale"][:, -1]
@@ -110,12 +112,14 @@ def _last_position(name: str, t: torch.Tensor) -> torch.Tensor:
     return t.narrow(axis, t.shape[axis] - 1, 1).clone()
 
 
-def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int):
+def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int,
+                full_only: AbstractSet[str] = frozenset()):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
     the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
     as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
     ``[:full_rows]`` and every row's last position (see :func:`run_tokens_with_cache`), so the
-    backbone's activations are freed as it goes. Returns ``(full or None, last)`` caches."""
+    backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. Returns
+    ``(full or None, last)`` caches."""
     from transformer_lens import ActivationCache
 
     points = backbone.hook_dict
@@ -126,7 +130,8 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
     def saver(name: str):
         def save(t, hook):
             t = t.detach()
-            last[name] = _last_position(name, t)
+            if name not in full_only:
+                last[name] = _last_position(name, t)
             if full_rows:
                 full[name] = t[:full_rows].clone()
 

@@ -14,16 +14,15 @@ Three views of one question — *where does the preference ``logit[a] − logit[
   ``per_neuron=True``) next to its activation (``mlp.hook_post``), as a list sorted and filtered in
   the panel.
 
-The lens and the neurons need hooks the bundle does not cache (``resid_pre/mid/post``,
-``mlp.hook_post``): they come from one extra one-row forward, run only while this tab is shown.
+The lens and the neurons come from the same bundle: the panel declares ``needs = {"lens",
+"per_neuron"}``, and the bundle adds those hooks (``resid_pre/mid/post``, ``mlp.hook_post``, row 0
+only) to its one forward only while this tab is shown — the tab runs no forward of its own.
 """
 from __future__ import annotations
 
 import ipywidgets as W
 import numpy as np
 
-from ..analysis import _common as C
-from ..analysis.attribution import LogitAttribution, LogitLens, attribution_hooks, logit_attribution, logit_lens
 from ..widgets import ContributionBars, MatrixHeatmap
 from .panels import AnalysisContext, Panel, PanelData, assign, relabel
 
@@ -60,26 +59,10 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
     return list(labels[order]), v[order], a[order], len(keep)
 
 
-def lens_and_neurons(adapter, window, a, b) -> tuple[LogitLens, LogitAttribution, np.ndarray]:
-    """The logit lens, the per-neuron attribution and every neuron's activation, from ONE forward.
-
-    Returns ``(lens, attribution, activations [L, d_mlp])`` for window row 0 at the prediction
-    position (``attribution.neuron_values`` ``[L, d_mlp]``, ``attribution.mlp_bias_values`` ``[L]``).
-    """
-    L = C.n_layers(adapter)
-    resid = [f"blocks.{l}.hook_resid_{k}" for l in range(L) for k in ("pre", "mid", "post")]
-    names = sorted(set(resid + attribution_hooks(adapter, per_source=False, per_neuron=True)))
-    logits, cache = adapter.run_with_cache(window, names_filter=names)
-    lens = logit_lens(adapter, window, a, b, cache=cache)
-    at = logit_attribution(adapter, window, a, b, per_source=False, per_neuron=True, cache=cache, logits=logits)
-    pos = adapter.layout.prediction_position
-    acts = np.stack([C.np32(cache[f"blocks.{l}.mlp.hook_post"][0, pos]) for l in range(L)])
-    return lens, at, acts
-
-
 class AttributionPanel(Panel):
     key: str = "attribution"
     title: str = "Attribution"
+    needs: frozenset[str] = frozenset({"lens", "per_neuron"})
 
     def __init__(self, ctx: AnalysisContext):
         super().__init__(ctx)
@@ -109,13 +92,16 @@ class AttributionPanel(Panel):
             w.observe(lambda _change: self._draw_neurons(), names="value")
 
     def update(self, data: PanelData) -> None:
+        st = data.state
+        lens, at, acts = st.lens, st.attribution, st.neuron_activations
+        if lens is None or acts is None or at.neuron_values is None or at.mlp_bias_values is None:
+            raise ValueError("AttributionPanel: expected panel data computed with the lens and per-neuron extras "
+                             "(ctx.compute(window, active={'attribution'}) or needs={'lens', 'per_neuron'}), "
+                             "got data without them")
         self._draw_attribution(data)
-        a, b = self.ctx.pair
-        lens, at, acts = lens_and_neurons(self.ctx.adapter, data.window, a, b)
         assign(self.lens, values=lens.values[None], labels=lens.labels,
                title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "  # no
                       "(final layer norm recomputed at each point); the last bar is the model's logit difference"))  # per-state text
-        assert at.neuron_values is not None and at.mlp_bias_values is not None  # per_neuron=True
         self._neurons = (at.neuron_values, acts, at.mlp_bias_values)
         self._direction = at.direction
         self._draw_neurons()

@@ -312,7 +312,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         try:
             self._draw_grid()
             t1 = time.perf_counter()
-            data = self.ctx.compute(s.window(), s.clean_window(), active=self._active_panels())
+            data = self.ctx.compute(s.window(), s.clean_window(), active=self._active_panels(), needs=self._needs())
         except Exception as e:
             self.error.value = _error_html(e)
             return
@@ -357,6 +357,11 @@ class Explorer(CoalescedRefresh, W.VBox):
         """Key of the panel shown (patching is computed only while its panel is)."""
         i = self.tabs.selected_index
         return {getattr(self.panels[i], "key", "")} if i is not None and 0 <= i < len(self.panels) else set()
+
+    def _needs(self) -> set[str]:
+        """Extras of the shared analysis read by the panel shown (e.g. the Attribution tab's lens)."""
+        i = self.tabs.selected_index
+        return set(getattr(self.panels[i], "needs", ())) if i is not None and 0 <= i < len(self.panels) else set()
 
     def _notes(self) -> list[str]:
         s = self.session

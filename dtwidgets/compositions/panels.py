@@ -8,7 +8,8 @@ Each panel is usable alone::
     panel.widget            # an ipywidgets container of dtwidgets canvas widgets
 
 A panel is any class with ``__init__(ctx: AnalysisContext)``, a ``widget`` attribute and
-``update(data: PanelData)`` (optionally ``key`` and ``title``); :func:`register_panel` makes it
+``update(data: PanelData)`` (optionally ``key``, ``title`` and ``needs``, the extras of the shared
+analysis it reads, computed only while it is shown); :func:`register_panel` makes it
 available by key to ``Explorer(..., panels=(..., "my_key"))``; a class can also be passed directly.
 
 :class:`AnalysisContext` runs the shared analysis once per state
@@ -105,9 +106,19 @@ class AnalysisContext:
         a, b = (resolve_action(self.adapter.action_names, p) for p in pair)
         self.pair = (a, b)
 
-    def compute(self, window, clean_window=None, active=PANELS) -> PanelData:
+    def compute(self, window, clean_window=None, active=PANELS, needs=None) -> PanelData:
+        """The shared analysis of ``window`` for the panels keyed ``active``.
+
+        ``needs``: the bundle extras to add (``"lens"``, ``"per_neuron"``: see :func:`analyze_state`);
+        by default those declared (class attribute ``needs``) by the registered panel types in ``active``.
+        """
         a, b = self.pair
-        st = analyze_state(self.adapter, window, a, b, self.rtgs, ablation_mode=self.ablation_mode, means=self.means)
+        if needs is None:
+            needs = set().union(*(getattr(PANEL_TYPES.get(k), "needs", ()) for k in active))
+        if not set(needs) <= {"lens", "per_neuron"}:
+            raise ValueError(f"compute: expected needs among 'lens', 'per_neuron', got {sorted(needs)}")
+        st = analyze_state(self.adapter, window, a, b, self.rtgs, ablation_mode=self.ablation_mode, means=self.means,
+                           per_neuron="per_neuron" in needs, lens="lens" in needs)
         patch = None
         if clean_window is not None and "patching" in active:
             patch = activation_patching(self.adapter, clean_window, window, a, b)
@@ -145,6 +156,9 @@ class Panel:
 
     key = ""
     title = ""
+    needs: frozenset[str] = frozenset()
+    """Extras of the shared analysis this panel reads: ``"lens"`` (``state.lens`` and
+    ``state.neuron_activations``) and/or ``"per_neuron"`` (``state.attribution.neuron_values``)."""
 
     def __init__(self, ctx: AnalysisContext):
         self.ctx = ctx

@@ -65,3 +65,40 @@ def test_non_additive_tokens_fall_back_to_embedding_every_row():
         np.testing.assert_allclose(s.rtg_scan.logits[-1], m.forward(w.with_rtg(1.0))[0].numpy(), atol=1e-5)
     finally:
         del m.embed
+
+
+@pytest.mark.parametrize("name", ["demo-post", "ln-gated-onehot-26tok", "non-additive"])
+def test_bundle_lens_equals_logit_lens_and_a_fresh_run(name):
+    """``lens=True``: the logit lens and the neuron activations read from the bundle's one forward
+    (row 0 of the batch) equal ``logit_lens`` and a fresh one-row run, also on the fallback path that
+    embeds every row (tokens that are not additive)."""
+    from dtwidgets.analysis import logit_lens
+    from dtwidgets.analysis._common import n_layers
+    from dtwidgets.demo import load_demo
+    from tests.protocol.test_minimal_adapter import pair
+
+    if name == "demo-post":
+        a = load_demo("post")[0]
+    elif name == "non-additive":
+        a = pair("ln-gated-onehot-26tok")[1]
+        a.embed = lambda window, f=a.embed: torch.tanh(f(window))  # type: ignore[method-assign]
+    else:
+        a = make_adapter(**CONFIGS[name])
+    w = random_window(a, seed=6)
+    s = analyze_state(a, w, "forward", "right", per_neuron=True, lens=True)
+    with torch.inference_mode():
+        lens = logit_lens(a, w, "forward", "right")
+        pos = a.layout.prediction_position
+        _, cache = a.run_with_cache(w, names_filter=lambda n: n.endswith("mlp.hook_post"))
+        acts = np.stack([cache[f"blocks.{l}.mlp.hook_post"][0, pos].numpy() for l in range(n_layers(a))])
+    assert s.lens is not None and s.neuron_activations is not None
+    assert s.lens.labels == lens.labels and s.lens.direction == lens.direction and s.lens.position == pos
+    tol = 1e-5 * max(1, float(np.abs(lens.values).max()))
+    np.testing.assert_allclose(s.lens.values, lens.values, atol=tol)
+    assert s.neuron_activations.shape == acts.shape == (n_layers(a), acts.shape[1])
+    np.testing.assert_allclose(s.neuron_activations, acts, atol=1e-5 * max(1, float(np.abs(acts).max())))
+    assert s.lens.values[-1] == pytest.approx(s.attribution.logit_diff, abs=tol)
+    plain = analyze_state(a, w, "forward", "right")
+    assert plain.lens is None and plain.neuron_activations is None
+    np.testing.assert_allclose(plain.rtg_scan.logits, s.rtg_scan.logits, atol=1e-6)  # the extras change nothing else
+    np.testing.assert_allclose(plain.ablations.logits, s.ablations.logits, atol=1e-6)

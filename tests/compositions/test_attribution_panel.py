@@ -186,3 +186,46 @@ def test_explorer_attribution_tab_follows_the_pair_and_circuits2_points_to_it():
     c2 = e.show_panel("circuits2")
     assert not hasattr(c2, "lens") and not hasattr(c2, "neurons")
     assert "Attribution" in c2.pointer.value
+
+
+def test_attribution_tab_runs_no_forward_of_its_own():
+    """The tab reads the lens and the neurons from the shared bundle: one backbone forward per state
+    while it is shown (counted by a torch forward hook on the HookPoint module of the last
+    ``resid_post``, which every forward passes once), and the bundle adds the lens only while it is shown."""
+    from dtwidgets.analysis import logit_lens
+
+    adapter = make_adapter(**CONFIGS["lnpre-8tok"])
+    calls = []
+    point = adapter.backbone.hook_dict[f"blocks.{adapter.cfg.n_layers - 1}.hook_resid_post"]
+    handle = point.register_forward_hook(lambda module, args, out: calls.append(1))
+    try:
+        e = Explorer(adapter, MiniGridEnv(), coalesce_s=0, pair=("forward", "right"))
+        att = e.show_panel("attribution")
+        calls.clear()
+        logit_lens(adapter, e.session.window(), "forward", "right")  # the counter sees a one-row run
+        assert len(calls) == 1
+        before = att.lens.values.copy()
+        e._on_key("ArrowLeft")  # the step itself runs the model once (the session records its logits)
+        assert not np.array_equal(before, att.lens.values)
+        calls.clear()
+        e.refresh()  # state -> every shown view updated
+        assert len(calls) == 1
+        lens, _, _ = reference_lens_and_neurons(adapter, e.session.window(), *e.ctx.pair)
+        np.testing.assert_allclose(att.lens.values[0], lens, atol=2e-4, rtol=1e-4)
+        assert e._needs() == {"lens", "per_neuron"}
+        e.show_panel("ablation")
+        assert e._needs() == set()
+        w = e.session.window()
+        assert e.ctx.compute(w, active={"ablation"}).state.lens is None
+        assert e.ctx.compute(w, active={"attribution"}).state.lens is not None
+    finally:
+        handle.remove()
+
+
+def test_attribution_panel_explains_data_without_the_lens():
+    adapter = make_adapter(**CONFIGS["raw-2tok-noLN"])
+    ctx = AnalysisContext(adapter, pair=("forward", "left"))
+    with pytest.raises(ValueError, match="lens"):
+        AttributionPanel(ctx).update(ctx.compute(random_window(adapter, seed=1), active={"ablation"}))
+    with pytest.raises(ValueError, match="needs"):
+        ctx.compute(random_window(adapter, seed=1), needs={"lenz"})
