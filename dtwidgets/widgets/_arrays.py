@@ -11,8 +11,7 @@ to JavaScript as ONE binary buffer (a ``memoryview``) that carries its own small
 ipywidgets lifts the buffer out of the JSON state, so an array costs no JSON at all besides its
 buffer path (a ``{"dtype", "shape", "view"}`` header costs ~60 bytes of JSON per array, which
 dominated small updates). The JS side receives a ``DataView`` and decodes it without a copy
-(``js/lib/arrays.js``). Arrays coming back from JavaScript use ``{"dtype", "shape", "view"}``;
-:func:`array_from_json` reads both forms.
+(``js/lib/arrays.js``). Arrays coming back from JavaScript (``encode``) use the same form.
 
 Dtype rules applied on assignment (unless the trait fixes a dtype):
 float64/float16 -> float32, int64/uint64 -> int32 (error if out of range), bool -> uint8.
@@ -123,20 +122,12 @@ def _from_wire(buf) -> np.ndarray:
 
 
 def array_from_json(value, widget: Any = None) -> np.ndarray | None:
-    """Inverse of :func:`array_to_json`; also reads ``{"dtype", "shape", "view"}`` (as the front-end
-    sends) with a memoryview/bytes/list ``view``."""
+    """Inverse of :func:`array_to_json` (the front-end's ``encode`` sends the same wire form)."""
     if value is None:
         return None
-    if isinstance(value, (memoryview, bytes, bytearray)):
-        return _from_wire(value)
-    dtype = np.dtype(value.get("dtype", "float32"))
-    shape = tuple(int(d) for d in value.get("shape", ()))
-    view = value.get("view")
-    if isinstance(view, (list, tuple)):
-        arr = np.asarray(view, dtype=dtype)
-    else:
-        arr = np.frombuffer(bytes(view) if view is not None else b"", dtype=dtype)
-    return arr.reshape(shape).copy()
+    if not isinstance(value, (memoryview, bytes, bytearray)):
+        raise ValueError(f"expected an array buffer with a dtype/shape header, got {type(value).__name__}")
+    return _from_wire(value)
 
 
 #: kwargs for ``.tag(sync=True, **array_serialization)``

@@ -15,7 +15,7 @@ import pytest
 
 from dtwidgets.widgets import (
     ActionPreferences, AttentionView, CalibrationCurve, ChannelHeatmap, ContributionBars,
-    GridView, MatrixHeatmap, RTGScanView,
+    GridView, MatrixHeatmap, RTGScanView, array_from_json,
 )
 
 from .examples import LONG, dynamic_obstacles_grid, examples, partial_obs
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 SAVED = "() => (window.__dtw_saved || []).map(e => ({id: e.id, state: Object.fromEntries(Object.entries(e.state || {}).filter(([k, v]) => !(v && v.view))), msg: e.msg || null}))"
 # decode the last saved `grid` (DataView) of a GridView into a nested list
 SAVED_GRID = """() => { const s = (window.__dtw_saved || []).filter(e => e.state && e.state.grid).pop();
-  if (!s) return null; const g = s.state.grid; return {shape: g.shape, data: Array.from(new Uint8Array(g.view.buffer, g.view.byteOffset, g.view.byteLength))}; }"""
+  if (!s) return null; const g = s.state.grid; return Array.from(new Uint8Array(g.buffer, g.byteOffset, g.byteLength)); }"""
 
 
 def close(px, rgb, tol=12) -> bool:
@@ -107,8 +107,8 @@ def test_gridview_click_select_and_edit(static_page) -> None:
     c1.click(position={"x": 3 * cs + cs / 2, "y": 3 * cs + cs / 2})
     assert close(rec.pixel(c1, 3 * cs + cs / 2, 3 * cs + cs / 2), (0, 255, 0)), "placed goal redrawn"
     assert "object: 8 goal" in rec.page.locator(".dtw-gridview .dtw-tip").nth(1).text_content()
-    g = rec.page.evaluate(SAVED_GRID)
-    arr = np.array(g["data"], np.uint8).reshape(g["shape"])
+    arr = array_from_json(bytes(rec.page.evaluate(SAVED_GRID)))  # the front-end's wire form, read by Python
+    assert arr.dtype == np.uint8
     expected = dynamic_obstacles_grid()
     expected[3, 3] = (8, 1, 0)
     np.testing.assert_array_equal(arr, expected)

@@ -48,14 +48,14 @@ def test_round_trip_dtype_shape_bytes(dtype: str, wire: str) -> None:
     np.testing.assert_array_equal(back, expected)
 
 
-def test_front_end_form_with_bytes_and_list_views() -> None:
-    """What js/lib/arrays.js ``encode`` sends back: ``{dtype, shape, view}``."""
+def test_front_end_sends_the_same_wire_form() -> None:
+    """js/lib/arrays.js ``encode`` writes header + data like Python; a dict form is refused."""
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
-    msg = {"dtype": "float32", "shape": [2, 3], "view": memoryview(a.tobytes())}
-    np.testing.assert_array_equal(array_from_json(msg), a)
-    np.testing.assert_array_equal(array_from_json({**msg, "view": bytes(msg["view"])}), a)
-    np.testing.assert_array_equal(array_from_json({**msg, "view": a.reshape(-1).tolist()}), a)
+    js_like = bytes([0, 2, 0, 0]) + np.asarray([2, 3], "<u4").tobytes() + a.tobytes()  # float32 code 0
+    np.testing.assert_array_equal(array_from_json(memoryview(js_like)), a)
     np.testing.assert_array_equal(array_from_json(bytes(array_to_json(a))), a)
+    with pytest.raises(ValueError, match="dtype/shape header"):
+        array_from_json({"dtype": "float32", "shape": [2, 3], "view": memoryview(a.tobytes())})
 
 
 def test_malformed_buffer_refused() -> None:

@@ -56,9 +56,9 @@ def test_grid_edit_message_updates_python_grid() -> None:
     w.observe(lambda ch: seen.append(ch["new"].copy()), names="grid")
     edited = w.grid.copy()
     edited[3, 2] = EDIT_TOOLS["goal"]
-    msg = {"content": {"data": {"method": "update", "state": {
-        "grid": {"dtype": "uint8", "shape": [5, 4, 3]}, "selected_cell": [3, 2]},
-        "buffer_paths": [["grid", "view"]]}}, "buffers": [memoryview(edited.tobytes())]}
+    wire = bytes([5, 3, 0, 0]) + np.asarray([5, 4, 3], "<u4").tobytes() + edited.tobytes()  # uint8 code 5, as encode() writes
+    msg = {"content": {"data": {"method": "update", "state": {"grid": None, "selected_cell": [3, 2]},
+                                "buffer_paths": [["grid"]]}}, "buffers": [memoryview(wire)]}
     w._handle_msg(msg)
     assert w.grid.dtype == np.uint8 and w.grid.shape == (5, 4, 3)
     np.testing.assert_array_equal(w.grid, edited)
