@@ -353,15 +353,19 @@ class Explorer(CoalescedRefresh, W.VBox):
         finally:
             self._updating = False
 
+    def _shown_panel(self):
+        """The panel whose tab is shown (only it is computed and drawn), or None."""
+        i = self.tabs.selected_index
+        return self.panels[i] if i is not None and 0 <= i < len(self.panels) else None
+
     def _active_panels(self) -> set[str]:
         """Key of the panel shown (patching is computed only while its panel is)."""
-        i = self.tabs.selected_index
-        return {getattr(self.panels[i], "key", "")} if i is not None and 0 <= i < len(self.panels) else set()
+        p = self._shown_panel()
+        return {getattr(p, "key", "")} if p is not None else set()
 
     def _needs(self) -> set[str]:
         """Extras of the shared analysis read by the panel shown (e.g. the Attribution tab's lens)."""
-        i = self.tabs.selected_index
-        return set(getattr(self.panels[i], "needs", ())) if i is not None and 0 <= i < len(self.panels) else set()
+        return set(getattr(self._shown_panel(), "needs", ()))
 
     def _notes(self) -> list[str]:
         s = self.session
