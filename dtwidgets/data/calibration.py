@@ -19,7 +19,7 @@ import numpy as np
 
 from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
-from ..adapters.window import pad_left
+from .lockstep import Episodes, run_lockstep
 from ._vec import make_envs
 
 OUTCOME_LABELS = ("goal", "collision", "timeout")
@@ -208,87 +208,47 @@ def _check_targets(adapter: ModelAdapter, rtgs, n_episodes, n_envs) -> np.ndarra
     return r_targets
 
 
-class _Windows:
-    """Per-env rolling windows of the model's context: the real steps right-aligned, padded by
-    :func:`~dtwidgets.adapters.window.pad_left` (the one padding rule) when a batch is built."""
-
-    def __init__(self, n: int, T: int, obs_shape: tuple, pad_action: int, rtg_range: tuple[float, float]):
-        self.T, self.pad, self.rtg_range = T, pad_action, rtg_range
-        self.obs = np.zeros((n, T, *obs_shape), np.uint8)
-        self.act = np.zeros((n, max(T - 1, 0)), np.int64)
-        self.rtg = np.zeros((n, T), np.float32)
-        self.ts = np.zeros((n, T), np.int64)
-        self.n_real = np.zeros(n, np.int64)
-
-    def start(self, i: int, obs: np.ndarray, rtg: float) -> None:
-        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1], self.n_real[i] = obs, rtg, 0, 1
-
-    def push(self, i: int, action: int, reward: float, obs: np.ndarray) -> None:
-        """Append the step reached by ``action`` (RTG decremented by ``reward``, clipped to the range)."""
-        rtg = float(np.clip(self.rtg[i, -1] - reward, *self.rtg_range))
-        t = int(self.ts[i, -1]) + 1
-        if self.T > 1:
-            for buf in (self.obs, self.rtg, self.ts, self.act):
-                buf[i, :-1] = buf[i, 1:]
-            self.act[i, -1] = action
-        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1] = obs, rtg, t
-        self.n_real[i] = min(self.n_real[i] + 1, self.T)
-
-    def batch(self, idx: np.ndarray):
-        return pad_left(self.obs[idx], self.act[idx], self.rtg[idx], self.ts[idx], self.T - self.n_real[idx], self.pad)
-
-
 def _calibrate(adapter: ModelAdapter, envs: list, r_targets: np.ndarray, jobs: list, seed: int, quantiles,
                progress: bool) -> CalibrationResult:
-    import torch
     from tqdm.auto import tqdm
 
     R, E, n = len(r_targets), len(jobs) // len(r_targets), len(envs)
     T = int(adapter.layout.n_timesteps)
-    first = envs[0].reset(seed=seed + jobs[0][1])
-    lo, hi = adapter.rtg_range
-    win = _Windows(n, T, first.shape, int(adapter.pad_action), (float(lo), float(hi)))
-    returns, outcomes, lengths = np.full((R, E), np.nan), np.full((R, E), UNFINISHED, np.int64), np.zeros((R, E), np.int64)
-    job_of, ret, steps = np.full(n, -1, np.int64), np.zeros(n), np.zeros(n, np.int64)
-
-    def start(i: int, k: int, obs=None) -> None:
-        job_of[i], ret[i], steps[i] = k, 0.0, 0
-        win.start(i, envs[i].reset(seed=seed + jobs[k][1]) if obs is None else obs, float(r_targets[jobs[k][0]]))
-
-    t0, env_steps, fwd_steps, partial = time.perf_counter(), 0, 0, False
+    rec = _Returns(R, E, n, jobs)
+    t0, partial = time.perf_counter(), False
     bar = tqdm(total=len(jobs), desc="calibrate", unit="ep", disable=not progress, leave=False)
-    for i in range(n):
-        start(i, i, first if i == 0 else None)
-    next_k = n
     try:
-        while (job_of >= 0).any():
-            idx = np.flatnonzero(job_of >= 0)
-            with torch.inference_mode():
-                actions = torch.as_tensor(adapter.forward(win.batch(idx))).argmax(-1).cpu().numpy()
-            fwd_steps += 1
-            for i, a in zip(idx.tolist(), actions.tolist()):
-                res = envs[i].step(int(a))
-                env_steps += 1
-                ret[i] += float(res.reward)
-                steps[i] += 1
-                if not res.done:
-                    win.push(i, int(a), float(res.reward), res.observation)
-                    continue
-                r, j = jobs[job_of[i]]
-                returns[r, j], lengths[r, j] = ret[i], steps[i]
-                outcomes[r, j] = OUTCOME_LABELS.index(episode_outcome(res.reward, res.terminated, res.truncated))
-                bar.update(1)
-                if next_k < len(jobs):
-                    start(i, next_k)
-                    next_k += 1
-                else:
-                    job_of[i] = -1
+        run_lockstep(adapter, envs, r_targets, jobs, seed, rec, bar)
     except KeyboardInterrupt:
         partial = True
     finally:
         bar.close()
+    returns, outcomes, lengths, env_steps = rec.returns, rec.outcomes, rec.lengths, rec.env_steps
     return CalibrationResult(
         rtgs=r_targets.astype(np.float64), returns=returns, outcomes=outcomes, lengths=lengths, env_id=envs[0].env_id,
         max_steps=int(envs[0].max_steps), seed=int(seed), quantiles=tuple(quantiles), partial=partial,
         elapsed_s=time.perf_counter() - t0, env_steps=env_steps,
-        metadata={"n_envs": n, "n_episodes": E, "n_timesteps": T, "forward_steps": fwd_steps})
+        metadata={"n_envs": n, "n_episodes": E, "n_timesteps": T, "forward_steps": rec.forward_steps})
+
+
+class _Returns(Episodes):
+    """Calibration's record of each episode: return, outcome and length per (RTG, episode)."""
+
+    def __init__(self, R: int, E: int, n: int, jobs: list):
+        self.jobs = jobs
+        self.returns, self.lengths = np.full((R, E), np.nan), np.zeros((R, E), np.int64)
+        self.outcomes = np.full((R, E), UNFINISHED, np.int64)
+        self.ret, self.steps, self.env_steps = np.zeros(n), np.zeros(n, np.int64), 0
+
+    def start(self, i, k, obs, rtg):
+        self.ret[i], self.steps[i] = 0.0, 0
+
+    def step(self, i, action, logits, res, next_rtg):
+        self.ret[i] += float(res.reward)
+        self.steps[i] += 1
+        self.env_steps += 1
+
+    def end(self, i, k, res):
+        r, j = self.jobs[k]
+        self.returns[r, j], self.lengths[r, j] = self.ret[i], self.steps[i]
+        self.outcomes[r, j] = OUTCOME_LABELS.index(episode_outcome(res.reward, res.terminated, res.truncated))

@@ -16,7 +16,8 @@ import numpy as np
 from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
 from ._vec import make_envs
-from .calibration import _check_targets, _Windows
+from .calibration import _check_targets
+from .lockstep import Episodes, run_lockstep
 from .trajectories import Trajectories
 
 
@@ -62,59 +63,49 @@ def model_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0
 
 
 def _run(adapter, envs, targets, jobs, seed, epsilon, progress) -> list[dict]:
-    import torch
     from tqdm.auto import tqdm
 
-    n, A = len(envs), int(adapter.n_actions)
-    lo, hi = (float(x) for x in adapter.rtg_range)
-    label = " eps=%g" % epsilon if epsilon else ""
-    first = envs[0].reset(seed=seed + jobs[0][1])
-    win = _Windows(n, int(adapter.layout.n_timesteps), first.shape, int(adapter.pad_action), (lo, hi))
-    records: list[dict | None] = [None] * len(jobs)
-    running: dict[int, dict] = {}
-
-    def start(i: int, k: int, obs=None) -> None:
-        r, j = jobs[k]
-        obs = envs[i].reset(seed=seed + j) if obs is None else obs
-        rtg = float(targets[r])
-        win.start(i, obs, rtg)
-        running[i] = {"k": k, "seed": seed + j, "policy": f"dt rtg={rtg:g}{label}", "rng": np.random.default_rng([seed, r, j]),
-                      "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": [],
-                      "rtgs": [rtg], "logits": []}
-
+    rec = _Recorder(jobs, seed, epsilon, int(adapter.n_actions))
     bar = tqdm(total=len(jobs), desc="rollouts", unit="ep", disable=not progress, leave=False)
-    queue = iter(range(len(jobs)))
-    for i, k in zip(range(n), queue):
-        start(i, k, first if i == 0 else None)
     try:
-        while running:
-            idx = np.array(sorted(running))
-            with torch.inference_mode():
-                logits = torch.as_tensor(adapter.forward(win.batch(idx))).float().cpu().numpy()
-            for i, lg in zip(idx.tolist(), logits):
-                ep = running[i]
-                a = int(lg.argmax())
-                explore = ep["rng"].random()  # drawn every step: the stream does not depend on the model
-                pick = int(ep["rng"].integers(A))
-                if explore < epsilon:
-                    a = pick
-                res = envs[i].step(a)
-                ep["logits"].append(lg)
-                for key, v in (("actions", a), ("rewards", float(res.reward)), ("terminated", bool(res.terminated)),
-                               ("truncated", bool(res.truncated))):
-                    ep[key].append(v)
-                if not res.done:
-                    win.push(i, a, float(res.reward), res.observation)
-                    ep["observations"].append(res.observation)
-                    ep["rtgs"].append(float(win.rtg[i, -1]))
-                    continue
-                ep["outcome"] = episode_outcome(res.reward, res.terminated, res.truncated)
-                records[ep.pop("k")] = ep
-                del running[i]
-                bar.update(1)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    start(i, nxt)
+        run_lockstep(adapter, envs, targets, jobs, seed, rec, bar)
     finally:
         bar.close()
-    return [dict(ep, logits=np.asarray(ep["logits"], np.float32)) for ep in records if ep is not None]
+    return [dict(ep, logits=np.asarray(ep["logits"], np.float32)) for ep in rec.records if ep is not None]
+
+
+class _Recorder(Episodes):
+    """Every step of every episode, with the conditioning RTG and the model's logits; epsilon-greedy."""
+
+    def __init__(self, jobs: list, seed: int, epsilon: float, n_actions: int):
+        self.jobs, self.seed, self.epsilon, self.A = jobs, seed, epsilon, n_actions
+        self.label = " eps=%g" % epsilon if epsilon else ""
+        self.records: list[dict | None] = [None] * len(jobs)
+        self.running: dict[int, dict] = {}
+
+    def start(self, i, k, obs, rtg):
+        r, j = self.jobs[k]
+        self.running[i] = {"k": k, "seed": self.seed + j, "policy": f"dt rtg={rtg:g}{self.label}",
+                           "rng": np.random.default_rng([self.seed, r, j]), "observations": [obs], "actions": [],
+                           "rewards": [], "terminated": [], "truncated": [], "rtgs": [rtg], "logits": []}
+
+    def choose(self, i, logits):
+        ep = self.running[i]
+        explore = ep["rng"].random()  # drawn every step: the stream does not depend on the model
+        pick = int(ep["rng"].integers(self.A))
+        return pick if explore < self.epsilon else int(logits.argmax())
+
+    def step(self, i, action, logits, res, next_rtg):
+        ep = self.running[i]
+        ep["logits"].append(logits)
+        for key, v in (("actions", action), ("rewards", float(res.reward)), ("terminated", bool(res.terminated)),
+                       ("truncated", bool(res.truncated))):
+            ep[key].append(v)
+        if next_rtg is not None:
+            ep["observations"].append(res.observation)
+            ep["rtgs"].append(next_rtg)
+
+    def end(self, i, k, res):
+        ep = self.running.pop(i)
+        ep["outcome"] = episode_outcome(res.reward, res.terminated, res.truncated)
+        self.records[ep.pop("k")] = ep

@@ -1,0 +1,116 @@
+"""Episodes of a model acting in lockstep environments: the one loop behind calibration and rollouts.
+
+``run_lockstep(adapter, envs, targets, jobs, seed, episode)`` plays every job ``(r, j)`` (episode
+``j`` at target RTG ``targets[r]``, reset with seed ``seed + j``) on ``len(envs)`` environments
+stepped together: one batched forward per step over the running environments, windows built by the
+one padding rule, the RTG decremented by each reward and clipped to the model's range. What to do
+with each step is the caller's: ``episode`` is an :class:`Episodes` (start / choose / step / end).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..adapters.window import pad_left
+
+
+class Windows:
+    """Per-env rolling windows of the model's context: the real steps right-aligned, padded by
+    :func:`~dtwidgets.adapters.window.pad_left` (the one padding rule) when a batch is built."""
+
+    def __init__(self, n: int, T: int, obs_shape: tuple, pad_action: int, rtg_range: tuple[float, float]):
+        self.T, self.pad, self.rtg_range = T, pad_action, rtg_range
+        self.obs = np.zeros((n, T, *obs_shape), np.uint8)
+        self.act = np.zeros((n, max(T - 1, 0)), np.int64)
+        self.rtg = np.zeros((n, T), np.float32)
+        self.ts = np.zeros((n, T), np.int64)
+        self.n_real = np.zeros(n, np.int64)
+
+    def start(self, i: int, obs: np.ndarray, rtg: float) -> None:
+        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1], self.n_real[i] = obs, rtg, 0, 1
+
+    def push(self, i: int, action: int, reward: float, obs: np.ndarray) -> None:
+        """Append the step reached by ``action`` (RTG decremented by ``reward``, clipped to the range)."""
+        rtg = float(np.clip(self.rtg[i, -1] - reward, *self.rtg_range))
+        t = int(self.ts[i, -1]) + 1
+        if self.T > 1:
+            for buf in (self.obs, self.rtg, self.ts, self.act):
+                buf[i, :-1] = buf[i, 1:]
+            self.act[i, -1] = action
+        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1] = obs, rtg, t
+        self.n_real[i] = min(self.n_real[i] + 1, self.T)
+
+    def batch(self, idx: np.ndarray):
+        return pad_left(self.obs[idx], self.act[idx], self.rtg[idx], self.ts[idx], self.T - self.n_real[idx], self.pad)
+
+
+class Episodes:
+    """What :func:`run_lockstep` does with each episode (override what you need).
+
+    ``start(i, k, obs, rtg)``: env ``i`` begins job ``k`` at ``obs`` conditioned on ``rtg``;
+    ``choose(i, logits [A]) -> action`` (default greedy); ``step(i, action, logits, res, next_rtg)``:
+    after ``envs[i].step`` (``next_rtg`` the conditioning RTG of the next step, None when ``res.done``);
+    ``end(i, k, res)``: job ``k`` finished on env ``i`` with ``res``. ``forward_steps`` counts the
+    batched forwards run so far (also after an interrupt).
+    """
+
+    forward_steps: int = 0
+
+    def start(self, i: int, k: int, obs: np.ndarray, rtg: float) -> None:
+        pass
+
+    def choose(self, i: int, logits: np.ndarray) -> int:
+        return int(logits.argmax())
+
+    def step(self, i: int, action: int, logits: np.ndarray, res, next_rtg: float | None) -> None:
+        pass
+
+    def end(self, i: int, k: int, res) -> None:
+        pass
+
+
+def run_lockstep(adapter, envs: list, targets: np.ndarray, jobs: list, seed: int, episode: Episodes,
+                 bar=None) -> None:
+    """Play every job on ``envs`` in lockstep (see the module docstring).
+
+    ``bar``: a tqdm bar updated once per finished episode (optional). A ``KeyboardInterrupt`` stops
+    the run and propagates (the caller decides what a partial run means).
+    """
+    import torch
+
+    n = len(envs)
+    first = envs[0].reset(seed=seed + jobs[0][1])
+    lo, hi = (float(x) for x in adapter.rtg_range)
+    win = Windows(n, int(adapter.layout.n_timesteps), first.shape, int(adapter.pad_action), (lo, hi))
+    job_of = np.full(n, -1, np.int64)
+
+    def start(i: int, k: int, obs=None) -> None:
+        r, j = jobs[k]
+        obs = envs[i].reset(seed=seed + j) if obs is None else obs
+        job_of[i] = k
+        win.start(i, obs, float(targets[r]))
+        episode.start(i, k, obs, float(targets[r]))
+
+    for i in range(min(n, len(jobs))):
+        start(i, i, first if i == 0 else None)
+    next_k = min(n, len(jobs))
+    while (job_of >= 0).any():
+        idx = np.flatnonzero(job_of >= 0)
+        with torch.inference_mode():
+            logits = torch.as_tensor(adapter.forward(win.batch(idx))).float().cpu().numpy()
+        episode.forward_steps += 1
+        for i, lg in zip(idx.tolist(), logits):
+            a = episode.choose(i, lg)
+            res = envs[i].step(a)
+            if not res.done:
+                win.push(i, a, float(res.reward), res.observation)
+                episode.step(i, a, lg, res, float(win.rtg[i, -1]))
+                continue
+            episode.step(i, a, lg, res, None)
+            episode.end(i, int(job_of[i]), res)
+            if bar is not None:
+                bar.update(1)
+            if next_k < len(jobs):
+                start(i, next_k)
+                next_k += 1
+            else:
+                job_of[i] = -1
