@@ -6,9 +6,12 @@ Models: the 1-layer reference checkpoint (random weights of the same shape if th
 and a 2-layer, 4-head, 26-token DT (d_model 128, d_mlp 256, LN, gated MLP, one-hot obs, 7 actions:
 the MemoryGatedMLP shape) with random weights. Each timed call analyses a *new* state (a fresh
 window: new observation and RTG), with the default 101-point RTG scan and every single-component
-ablation. Interleaved with it, the bare backbone forward of the same batch rows
-(``backbone(tokens)``, ``1 + heads + MLPs + 101`` rows, tokens already embedded) is timed, so the
-ratio ``analyze_state / backbone`` is measured in one run on the same (possibly loaded) machine.
+ablation. Interleaved with it, the bare backbone forward of the batch rows the bundle answers for
+(``backbone(tokens)``, ``1 + heads + MLPs + 101`` rows, tokens already embedded, every layer at every
+position) is timed, so the ratio ``analyze_state / backbone`` is measured in one run on the same
+(possibly loaded) machine. ``analyze_state`` itself runs one row fewer (the last layer's MLP ablation
+is read off the clean run) and the last layer's MLP at the prediction position only, so it may
+take less than the bare forward.
 Prints medians (p10/p90) in ms, the ratio to the absolute targets (10 ms / 30 ms on a 2-core CPU)
 and the ratio to the bare forward (target <= 1.2).
 """

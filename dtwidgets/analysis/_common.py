@@ -164,6 +164,23 @@ def run_with_cache(adapter: ModelAdapter, window: TrajectoryWindow, names_filter
         return adapter.run_with_cache(window, names_filter=names_filter)
 
 
+def final_logits(adapter: ModelAdapter, resid: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Action logits ``[N, A]`` read from final residuals ``resid`` ``[N, d_model]`` the way the model
+    reads them: ``ln_final`` (``scale`` ``[N, 1]``: its cached scale; None: computed from ``resid``
+    with the backbone's ``eps``), then the action head ``W_action``, ``b_action``."""
+    norm = normalization(adapter)
+    if norm:
+        if norm in ("LN", "LNPre"):
+            resid = resid - resid.mean(-1, keepdim=True)
+        if scale is None:
+            scale = (resid.pow(2).mean(-1, keepdim=True) + float(adapter.backbone.cfg.eps)).sqrt()
+        resid = resid / scale
+        if norm in ("LN", "RMS"):
+            ln = adapter.backbone.ln_final
+            resid = resid * ln.w.detach() + (ln.b.detach() if norm == "LN" else 0)
+    return resid @ adapter.W_action.T + adapter.b_action
+
+
 def softmax_np(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), -1).float().numpy()
 

@@ -13,9 +13,16 @@ The run goes through the protocol's ``backbone`` with caching hooks (as Transfor
 every row at the prediction position; the DT's embedding-hook entries (``dt.hook_*``) are added to
 the caches, and the logits are read from the cached last ``resid_post`` with the cached
 ``ln_final`` scale, the way the action head reads it.
+
+Only the prediction position is read after the last layer's attention, so the last layer's MLP
+runs on that position alone: a hook on ``blocks.{L-1}.hook_resid_mid`` passes on only the last
+position (the MLP is ~30 % of a 2-layer model's work at every other position). Whether a backbone
+computes the same last-position values that way is checked once per backbone against an untrimmed
+run (:func:`_trim_checked`); cached entries after the trim hold NaN at every other position.
 """
 from __future__ import annotations
 
+import weakref
 from typing import AbstractSet, Sequence
 
 import torch
@@ -87,14 +94,10 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
     row0 = set(full_only) - {final, "ln_final.hook_scale"} if full_rows else set()
-    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0)
-    resid = last[final][:, -1]
-    if norm:
-        resid = (resid - resid.mean(-1, keepdim=True)) / last["ln_final.hook_scale"][:, -1]
-        w, b = C.ln_params(adapter, "ln_final")
-        if w is not None:
-            resid = resid * w + b
-    logits = resid @ adapter.W_action.T + adapter.b_action
+    tail = _Tail(L) if _trim_checked(adapter, tokens, fwd_hooks) else None
+    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, tail)
+    scale = last["ln_final.hook_scale"][:, -1] if norm else None
+    logits = C.final_logits(adapter, last[final][:, -1], scale)
     dt = {n: dt_entries[n] for n in names if n in dt_entries}
     last.cache_dict.update({n: v[:, -1:] if n == "dt.hook_tokens" else v for n, v in dt.items()})
     if full is not None:
@@ -112,33 +115,87 @@ def _last_position(name: str, t: torch.Tensor) -> torch.Tensor:
     return t.narrow(axis, t.shape[axis] - 1, 1).clone()
 
 
+class _Tail:
+    """The trim of the last layer to its last position: ``resid_mid``, the hook passing it on, and
+    ``after(name)``: whether a hook name is computed after it (its values at other positions are not
+    the model's)."""
+
+    def __init__(self, n_layers: int):
+        self.block = f"blocks.{n_layers - 1}."
+        self.resid_mid = self.block + "hook_resid_mid"
+
+    def after(self, name: str) -> bool:
+        if name.startswith("ln_final."):
+            return True
+        rest = name[len(self.block):] if name.startswith(self.block) else None
+        return rest is not None and rest.startswith(("hook_resid_mid", "ln2.", "hook_mlp_in", "mlp.", "hook_mlp_out",
+                                                     "hook_resid_post"))
+
+    @staticmethod
+    def hook(t, hook):
+        return t[:, -1:]
+
+    @staticmethod
+    def padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
+        """``t[:rows]`` with its last position kept and NaN at the ``P - 1`` others ([rows, P, ...])."""
+        out = torch.full((rows, P, *t.shape[2:]), float("nan"), dtype=t.dtype)
+        out[:, -1] = t[:rows, -1]
+        return out
+
+
+_TRIM_OK: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence) -> bool:
+    """Whether the last layer may run on the last position alone: never when a hook of ``fwd_hooks``
+    acts after the trim; else whether this backbone gave the same last-position residual and
+    ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone)."""
+    L = C.n_layers(adapter)
+    tail = _Tail(L)
+    if any(tail.after(n) for n, _ in fwd_hooks) or tail.resid_mid not in adapter.backbone.hook_dict:
+        return False
+    bb = adapter.backbone
+    if bb not in _TRIM_OK:
+        names = [f"blocks.{L - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
+        x = tokens[:2]
+        _, plain = _run_hooked(bb, x, (), names, 0)
+        _, trimmed = _run_hooked(bb, x, (), names, 0, tail=tail)
+        _TRIM_OK[bb] = all(_close(trimmed[n][:, -1], plain[n][:, -1]) for n in names)
+    return _TRIM_OK[bb]
+
+
 def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int,
-                full_only: AbstractSet[str] = frozenset()):
+                full_only: AbstractSet[str] = frozenset(), tail: _Tail | None = None):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
     the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
     as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
     ``[:full_rows]`` and every row's last position (see :func:`run_tokens_with_cache`), so the
-    backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. Returns
-    ``(full or None, last)`` caches."""
+    backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. With a
+    ``tail``, the last layer runs on the last position only (``full`` entries after the trim are
+    NaN at the other positions). Returns ``(full or None, last)`` caches."""
     from transformer_lens import ActivationCache
 
     points = backbone.hook_dict
     full: dict[str, torch.Tensor] = {}
     last: dict[str, torch.Tensor] = {}
     used = []
+    P = tokens.shape[1]
 
     def saver(name: str):
+        trimmed = tail is not None and tail.after(name)
+
         def save(t, hook):
             t = t.detach()
             if name not in full_only:
                 last[name] = _last_position(name, t)
             if full_rows:
-                full[name] = t[:full_rows].clone()
+                full[name] = _Tail.padded(t, full_rows, P) if trimmed else t[:full_rows].clone()
 
         return save
 
+    trim = [(tail.resid_mid, tail.hook)] if tail is not None else []
     try:
-        for name, fn in list(fwd_hooks) + [(n, saver(n)) for n in names]:
+        for name, fn in list(fwd_hooks) + trim + [(n, saver(n)) for n in names]:
             if name not in points:
                 raise KeyError(f"expected a TransformerLens hook name of the backbone, got {name!r}")
             points[name].add_hook(fn, level=_LEVEL)

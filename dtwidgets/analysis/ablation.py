@@ -91,6 +91,19 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode
     return hooks
 
 
+def final_mlp_ablation_logits(adapter: ModelAdapter, cache, at: int, mode: str = "zero", means=None) -> torch.Tensor:
+    """``[A]`` logits of window row 0 with the LAST layer's MLP ablated (at every position), read off
+    the clean run's ``cache`` at index ``at`` of its position axis (the prediction position; ``-1`` in
+    a last-position cache): nothing but ``ln_final`` reads that MLP's output, so the final residual
+    changes by ``replacement - mlp_out`` and ``ln_final`` is recomputed from it. Equal to the forward
+    with :func:`ablation_hooks` (tests), without running it."""
+    l = C.n_layers(adapter) - 1
+    name = C.hook_for("mlp", l)
+    out = cache[name][0, at]
+    new = torch.zeros_like(out) if mode == "zero" else means[name][adapter.layout.prediction_position].to(out.dtype)
+    return C.final_logits(adapter, (cache[f"blocks.{l}.hook_resid_post"][0, at] + (new - out))[None])[0]
+
+
 def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):
     """A hook writing the replacement into the (row, component) pairs of ``mask`` ``[B, width]`` at
     the positions ``pos`` ``[P]``, in place: only the ablated entries are touched, so a batch of many

@@ -1,6 +1,7 @@
 """``analyze_state``: everything the Explorer shows for a new state, from ONE batched forward.
 
-The batch is ``[clean window | one row per single-component ablation | one row per RTG value]``.
+The batch is ``[clean window | one row per single-component ablation | one row per RTG value]``
+(the last layer's MLP needs no row: :func:`~dtwidgets.analysis.ablation.final_mlp_ablation_logits`).
 Ablation hooks touch only their own rows, and a single ``run_with_cache`` with a narrow
 ``names_filter`` provides the cache for the attribution, the attention patterns and the RTG scan.
 """
@@ -14,7 +15,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
-from .ablation import SingleAblations, ablation_hooks
+from .ablation import SingleAblations, ablation_hooks, final_mlp_ablation_logits
 from .attention import AttentionPatterns, attention_patterns
 from .attribution import LogitAttribution, LogitLens, attribution_hooks, logit_attribution, logit_lens
 from ._tokens import replicated_tokens, run_tokens_with_cache
@@ -65,16 +66,16 @@ def _lens_and_activations(adapter: ModelAdapter, window: TrajectoryWindow, a, b,
 
 def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor, names, hooks,
                row0_only=()):
-    """``(logits, clean, last)`` of ``[window × n_same | window.with_rtg(r) for r in rtgs]``: ``clean``
-    the cache of row 0 (every position), ``last`` every row's cache read at position ``-1`` (the
-    prediction position). The window is embedded once when the adapter's tokens allow it (see
+    """``(logits, clean, last, at)`` of ``[window × n_same | window.with_rtg(r) for r in rtgs]``:
+    ``clean`` the cache of row 0 (every position), ``last`` every row's cache, whose position index
+    ``at`` is the prediction position. The window is embedded once when the adapter's tokens allow it (see
     :mod:`._tokens`; then ``last`` holds only that position, and not the ``row0_only`` names)."""
     rep = replicated_tokens(adapter, window, n_same, rtgs)
     if rep is not None:
-        return run_tokens_with_cache(adapter, rep[0], rep[1], names, hooks, full_rows=1, full_only=row0_only)
+        return (*run_tokens_with_cache(adapter, rep[0], rep[1], names, hooks, full_rows=1, full_only=row0_only), -1)
     batch = TrajectoryWindow.cat([window.repeat(n_same), window.repeat(len(rtgs)).with_rtg(rtgs)])
     logits, cache = C.run_with_cache(adapter, batch, names, fwd_hooks=hooks)
-    return logits, cache.apply_slice_to_batch_dim(slice(0, 1)), cache
+    return logits, cache.apply_slice_to_batch_dim(slice(0, 1)), cache, adapter.layout.prediction_position
 
 
 @torch.inference_mode()
@@ -100,18 +101,20 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
-    K, R = len(comps), len(r)
-    hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(comps)], 1 + K + R, ablation_mode, means)
+    run = comps[:-1]  # one batch row each; the last layer's MLP is read off the clean run
+    K, R = len(run), len(r)
+    hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(run)], 1 + K + R, ablation_mode, means)
     base_names = set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter))
     extra = set(lens_hooks(adapter)) - base_names if lens else set()  # read from row 0 only
-    names = sorted(base_names | extra)
-    logits, clean, last = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
+    names = sorted(base_names | extra | {f"blocks.{C.n_layers(adapter) - 1}.hook_resid_post"})
+    logits, clean, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean)
     lens_acts = _lens_and_activations(adapter, window, a, b, clean) if lens else (None, None)
     scan_cache = last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R))
     scan = scan_from_cache(adapter, logits[1 + K:], scan_cache, r, a, b)
-    base, abl = logits[0], logits[1:1 + K]
+    base = logits[0]
+    abl = torch.cat([logits[1:1 + K], final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
     probs, bprobs = C.softmax_np(abl), C.softmax_np(base)
     ablations = SingleAblations(labels=comps, mode=ablation_mode, action_names=tuple(adapter.action_names),
                                 logits=C.np32(abl), probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs,
