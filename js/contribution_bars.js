@@ -5,6 +5,8 @@
 // row shows its value(s) in a value column. RTG following (lib/follow.js): follow_group, rtg,
 // scan_rtgs [R], scan_values [R, N] previews series 0 at the group's slider RTG. show_sum appends
 // " = <sum of series 0>" to the title (computed from the values drawn, previews included).
+// rows [N] (optional, unsigned ints): row n shows labels[rows[n]] and groups[rows[n]], so a long label
+// list is sent once and an update sends only which rows to show (e.g. a sorted top 30 of neurons).
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
 import { h, nth, fmt, push, label } from "./lib/dom.js";
@@ -45,7 +47,8 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     title.title = title.textContent; title.style.color = sr ? "#8a5a00" : "";
     title.style.display = title.textContent ? "" : "none";
     const sname = (s) => nth(model.get("series_names"), s, (i) => `series ${i}`);
-    const lab = (n) => nth(model.get("labels"), n, (i) => `#${i}`);
+    const R = decode(model.get("rows")), row = (n) => (R.size ? (n < R.size ? R.data[n] : -1) : n);
+    const lab = (n) => nth(model.get("labels"), row(n), (i) => `#${i}`);
     const color = (s, v) => (S === 1 ? css(diverging(v >= 0 ? 0.85 : -0.85, 1)) : pal(s));
     legend.replaceChildren(...(S === 1 ? [] : Array.from({ length: S }, (_, s) =>
       h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(sname(s), 160)]))));
@@ -53,7 +56,7 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     const gl = model.get("groups"), hasG = Array.isArray(gl) && gl.length > 0;
     const order = [], groupsSeen = new Map();
     for (let n = 0; n < N; n++) {
-      const g = hasG ? nth(gl, n, () => "(none)") : "";
+      const g = hasG ? nth(gl, row(n), () => "(none)") : "";
       if (!groupsSeen.has(g)) groupsSeen.set(g, []);
       groupsSeen.get(g).push(n);
     }
@@ -89,7 +92,7 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
       if (n === sel) { ctx.fillStyle = "#fff4d6"; ctx.fillRect(0, it.y, LW + PW + VW, rowH); }
       ctx.font = "11px sans-serif"; ctx.textAlign = "right"; ctx.fillStyle = "#222";
       ctx.fillText(fitText(ctx, lab(n), LW - 10), LW - 6, it.y + rowH / 2);
-      const rowLines = () => [lab(n), ...(hasG ? [`group: ${nth(gl, n, () => "(none)")}`] : []),
+      const rowLines = () => [lab(n), ...(hasG ? [`group: ${nth(gl, row(n), () => "(none)")}`] : []),
         ...Array.from({ length: S }, (_, s) => `${sname(s)}: ${fmt(val(s, n), 4)}`)];
       hit.add(0, it.y, LW + PW + VW, rowH, rowLines, n);
       for (let s = 0; s < S; s++) {
@@ -109,6 +112,6 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     }
     ctx.fillStyle = "#555"; ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);
   }
-  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum"],
+  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum", "rows"],
     dispose: () => follow.dispose() };
 });

@@ -32,8 +32,13 @@ SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "de
 LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
 
 
-def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
-                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+def neuron_labels(n_layers: int, d_mlp: int) -> list[str]:
+    """``L{l}N{n}`` for every MLP neuron, layer-major (the row order of :func:`neuron_order`)."""
+    return [f"L{l}N{n}" for l in range(n_layers) for n in range(d_mlp)]
+
+
+def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
+                 limit: int = 30) -> tuple[np.ndarray, int]:
     """Pick and order rows of the per-neuron list.
 
     Args:
@@ -43,12 +48,12 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
         limit: at most this many rows (0 = all).
 
     Returns:
-        ``(labels, shares [k], activations [k], n_matching)``; ties keep neuron order.
+        ``(order [k], n_matching)``: flat neuron indices ``l * d_mlp + n`` (into :func:`neuron_labels`);
+        ties keep neuron order.
     """
     if sort not in ("abs", "desc", "asc", "act"):
         raise ValueError(f"neuron_rows: expected sort in abs / desc / asc / act, got {sort!r}")
-    L, dm = values.shape
-    labels = np.array([f"L{l}N{n}" for l in range(L) for n in range(dm)])
+    labels = neuron_labels(*values.shape)
     v, a = values.reshape(-1), activations.reshape(-1)
     text = filter_text.strip()
     keep = np.flatnonzero([text in s for s in labels]) if text else np.arange(len(v))
@@ -56,7 +61,15 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
     order = keep[np.argsort(key, kind="stable")]
     if limit:
         order = order[:limit]
-    return list(labels[order]), v[order], a[order], len(keep)
+    return order, len(keep)
+
+
+def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
+                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """:func:`neuron_order` as ``(labels, shares [k], activations [k], n_matching)``."""
+    order, n = neuron_order(values, activations, sort, filter_text, limit)
+    labels = neuron_labels(*values.shape)
+    return [labels[i] for i in order], values.reshape(-1)[order], activations.reshape(-1)[order], n
 
 
 class AttributionPanel(Panel):
@@ -88,6 +101,7 @@ class AttributionPanel(Panel):
                                 row(self.sort, self.filter, self.limit), row(self.neurons, self.activations)]
         self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._direction = ""
+        self._labels: list[str] = []
         for w in (self.sort, self.filter, self.limit):
             w.observe(lambda _change: self._draw_neurons(), names="value")
 
@@ -121,20 +135,22 @@ class AttributionPanel(Panel):
             assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
 
     def _draw_neurons(self) -> None:
+        """The neuron lists: their labels (every neuron, fixed by the model) are sent once; an update sends
+        the shares / activations of the rows shown and which neurons they are (``rows``)."""
         if self._neurons is None:
             return
         values, acts, _bias = self._neurons
-        labels, v, act, n = neuron_rows(values, acts, sort=self.sort.value, filter_text=self.filter.value,
-                                        limit=self.limit.value)
+        order, n = neuron_order(values, acts, sort=self.sort.value, filter_text=self.filter.value, limit=self.limit.value)
         text = self.filter.value.strip()
-        shown = f"{len(labels)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
+        shown = f"{len(order)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
             f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
-        empty = np.zeros((1, 0), np.float32)
-        assign(self.neurons, values=v[None].astype(np.float32) if labels else empty, labels=labels)
-        assign(self.activations, values=act[None].astype(np.float32) if labels else empty, labels=labels)
+        if len(self._labels) != values.size:
+            self._labels = neuron_labels(*values.shape)
+        for w, x in ((self.neurons, values), (self.activations, acts)):
+            assign(w, values=x.reshape(-1)[order][None].astype(np.float32), labels=self._labels, rows=order)
 
 
 def _esc(x) -> str:

@@ -63,7 +63,7 @@ def test_attribution_tab_shows_lens_and_neurons(browser, jupyter_lab, screenshot
         nb.run_all(f"{OUT} .dtw-contrib canvas.dtw-bars", timeout=90)
         page.wait_for_function(f"() => ({BARS_JS})().some((b) => b.title.includes('logit lens'))", timeout=30_000)
         nb.exec("write('kernel', {'lens': att.lens.values[0].tolist(), 'lens_labels': att.lens.labels, "
-                "'neurons': att.neurons.labels, 'title': att.lens.title})")
+                "'neurons': att.neurons.row_labels, 'title': att.lens.title})")
         k = server.wait_event(lambda ev: ev["name"] == "kernel", name=EVENTS)["value"]
         assert k["lens_labels"] == ["embeddings", "L0 attn", "L0 MLP"] and len(k["neurons"]) == 30
         lens = _bars(page, "logit lens")
@@ -82,7 +82,7 @@ def test_attribution_tab_shows_lens_and_neurons(browser, jupyter_lab, screenshot
         box.press("Enter")
         page.wait_for_function(f"() => ({BARS_JS})().some((b) => b.title.includes('direct share') && b.h < {h0} - 100)",
                                timeout=20_000)
-        nb.exec("write('filtered', att.neurons.labels)")
+        nb.exec("write('filtered', att.neurons.row_labels)")
         filtered = server.wait_event(lambda ev: ev["name"] == "filtered", name=EVENTS)["value"]
         assert filtered and all("N18" in lab for lab in filtered), filtered
 
