@@ -91,14 +91,14 @@ class AttributionPanel(Panel):
         self.limit = W.Dropdown(options=LIMITS, value=30, description="show",
                                 layout=W.Layout(width="auto", max_width="100%"))
         self.neuron_note = W.HTML()
-        col = lambda grow: W.Layout(flex=f"{grow} 1 300px", min_width="0")  # noqa: E731
-        self.neurons = ContributionBars(series_names=["share"], title="direct share (logits)", layout=col(3))
-        self.activations = ContributionBars(series_names=["activation"], title="activation (mlp.hook_post)",
-                                            layout=col(2))
+        self.neurons = ContributionBars(series_names=["direct share (logits)", "activation (mlp.hook_post)"],
+                                        separate_axes=True, title="direct share and activation of each neuron shown",
+                                        layout=W.Layout(width="auto", min_width="0"))
+        """Each neuron shown: its direct share (series 0) and activation (series 1), one axis each."""
         row = lambda *c: W.Box(list(c), layout=W.Layout(display="flex", flex_flow="row wrap", width="auto",  # noqa: E731
                                                         min_width="0", align_items="flex-start"))
         self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note,
-                                row(self.sort, self.filter, self.limit), row(self.neurons, self.activations)]
+                                row(self.sort, self.filter, self.limit), self.neurons]
         self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._direction = ""
         self._labels: list[str] = []
@@ -135,8 +135,8 @@ class AttributionPanel(Panel):
             assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
 
     def _draw_neurons(self) -> None:
-        """The neuron lists: their labels (every neuron, fixed by the model) are sent once; an update sends
-        the shares / activations of the rows shown and which neurons they are (``rows``)."""
+        """The neuron list: its labels (every neuron, fixed by the model) are sent once; an update sends
+        the shares and activations of the rows shown ``[2, k]`` and which neurons they are (``rows``)."""
         if self._neurons is None:
             return
         values, acts, _bias = self._neurons
@@ -149,8 +149,8 @@ class AttributionPanel(Panel):
             f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
         if len(self._labels) != values.size:
             self._labels = neuron_labels(*values.shape)
-        for w, x in ((self.neurons, values), (self.activations, acts)):
-            assign(w, values=x.reshape(-1)[order][None].astype(np.float32), labels=self._labels, rows=order)
+        shown = np.stack([values.reshape(-1)[order], acts.reshape(-1)[order]]).astype(np.float32)
+        assign(self.neurons, values=shown, labels=self._labels, rows=order)
 
 
 def _esc(x) -> str:

@@ -103,6 +103,8 @@ class ContributionBars(FollowsRTG):
         label list (e.g. every MLP neuron) is sent once and each update sends only which rows to show,
         in which order (e.g. a sorted top 30); empty = row n is ``labels[n]``. :attr:`row_labels` are
         the labels as shown.
+    separate_axes : bool, draw each series in its own column with its own axis (series in different units,
+        e.g. a neuron's direct share and its activation), sharing one label column
     """
 
     _module = "contribution_bars"
@@ -116,6 +118,8 @@ class ContributionBars(FollowsRTG):
     scan_values = _table("[R, N]")
     show_sum = traitlets.Bool(False).tag(sync=True)
     """Append " = <sum of series 0>" to the title (computed client-side from the values drawn)."""
+    separate_axes = traitlets.Bool(False).tag(sync=True)
+    """One axis per series, side by side (see the class docstring); False = all series on one axis."""
     rows = ArrayTrait(ndim=1, shape_doc="[N] (indices into labels)").tag(**_sync_arr)
     """Which label each row shows (see the class docstring); empty = row n shows ``labels[n]``."""
 

@@ -105,12 +105,12 @@ def test_lens_and_neurons_against_plain_torch(name):
     top = np.argsort(-np.abs(flat), kind="stable")[:30]
     want = [f"L{i // shares.shape[1]}N{i % shares.shape[1]}" for i in top]
     got = panel.neurons.row_labels
-    assert got == panel.activations.row_labels and len(got) == 30
+    assert panel.neurons.values.shape == (2, 30) and len(got) == 30
     assert sorted(got) == sorted(want) or got[:10] == want[:10]  # near-ties may swap in float32
     for j, lab in enumerate(got):
         l, n = map(int, lab[1:].split("N"))
         assert panel.neurons.values[0, j] == pytest.approx(shares[l, n], abs=2e-4)
-        assert panel.activations.values[0, j] == pytest.approx(acts[l, n], abs=2e-4)
+        assert panel.neurons.values[1, j] == pytest.approx(acts[l, n], abs=2e-4)
 
 
 def test_lens_follows_the_pair_and_gated_models_run():
@@ -143,7 +143,7 @@ def test_neuron_list_sort_filter_limit():
     assert panel.neurons.row_labels and all(lab.startswith("L1N") for lab in panel.neurons.row_labels)
     assert "matching “L1”" in panel.neuron_note.value
     panel.sort.value = "act"
-    shown = panel.activations.values[0]
+    shown = panel.neurons.values[1]
     assert np.all(np.diff(shown) <= 0) and shown[0] == pytest.approx(acts[1].max())
     panel.limit.value = 0
     assert len(panel.neurons.row_labels) == shares.shape[1]  # every L1 neuron

@@ -37,11 +37,11 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(model,
         sent.clear()
         e.session.step(i % 2)
         e.refresh()
-        for w in (att.neurons, att.activations):
-            (msg, bufs), = _by_widget(sent, w)  # one message per list and state
-            assert "labels" not in msg["state"] and ["rows"] in msg["buffer_paths"]
-            rows = array_from_json(bufs[msg["buffer_paths"].index(["rows"])])
-            np.testing.assert_array_equal(rows, w.rows)
+        (msg, bufs), = _by_widget(sent, att.neurons)  # one message per state: shares and activations
+        assert "labels" not in msg["state"] and ["rows"] in msg["buffer_paths"]
+        rows = array_from_json(bufs[msg["buffer_paths"].index(["rows"])])
+        np.testing.assert_array_equal(rows, att.neurons.rows)
+        assert array_from_json(bufs[msg["buffer_paths"].index(["values"])]).shape == (2, len(rows))
         (msg, bufs), = _by_widget(sent, e.status)
         assert bufs == [] and set(msg["state"]) <= {"lead", "rtg", "notes", "headline"}
         (msg, _), = _by_widget(sent, e.prefs)
