@@ -8,7 +8,8 @@
 // rows [N] (optional, unsigned ints): row n shows labels[rows[n]] and groups[rows[n]], so a long label
 // list is sent once and an update sends only which rows to show (e.g. a sorted top 30 of neurons).
 // separate_axes: each series in its own column with its own axis (series in different units, e.g. a
-// neuron's share and its activation), sharing the label column.
+// neuron's share and its activation), sharing the label column. steps [T] (optional): labels and title
+// are templates whose "{k}" shows the episode step of token k (lib/steps.js).
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
 import { h, nth, fmt, push, label } from "./lib/dom.js";
@@ -16,6 +17,7 @@ import { sized, fitText, ticks, flag } from "./lib/canvas.js";
 import { pal, diverging, css } from "./lib/colors.js";
 import { hits } from "./lib/hits.js";
 import { follower, scanRow } from "./lib/follow.js";
+import { stepFiller } from "./lib/steps.js";
 
 const LW_MAX = 150, PW_MAX = 320, AX = 18, GH = 18;
 
@@ -45,13 +47,14 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     const LW = Math.min(LW_MAX, Math.max(60, Math.round((total - VW) * 0.32))), PW = Math.max(60, total - VW - LW);
     let sum = 0;
     if (model.get("show_sum")) for (let n = 0; n < N; n++) sum += val(0, n);
-    title.textContent = (model.get("title") || "") + (model.get("show_sum") ? ` = ${sum >= 0 ? "+" : ""}${fmt(sum, 4)}` : "")
+    const fill = stepFiller(model);
+    title.textContent = fill(model.get("title") || "") + (model.get("show_sum") ? ` = ${sum >= 0 ? "+" : ""}${fmt(sum, 4)}` : "")
       + (sr ? ` · RTG ${pv.rtg.toFixed(2)} preview${sr.exact ? "" : " (interpolated)"}` : "");
     title.title = title.textContent; title.style.color = sr ? "#8a5a00" : "";
     title.style.display = title.textContent ? "" : "none";
     const sname = (s) => nth(model.get("series_names"), s, (i) => `series ${i}`);
     const R = decode(model.get("rows")), row = (n) => (R.size ? (n < R.size ? R.data[n] : -1) : n);
-    const lab = (n) => nth(model.get("labels"), row(n), (i) => `#${i}`);
+    const lab = (n) => fill(nth(model.get("labels"), row(n), (i) => `#${i}`));
     const color = (s, v) => (S === 1 ? css(diverging(v >= 0 ? 0.85 : -0.85, 1)) : pal(s));
     legend.replaceChildren(...(S === 1 ? [] : Array.from({ length: S }, (_, s) =>
       h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(sname(s), 160)]))));
@@ -124,6 +127,6 @@ export default widget("dtw-contrib", ({ model, body, tip, noData, redraw, avail 
     ctx.fillStyle = "#555";
     for (const { mid } of axes) ctx.fillRect(mid - 0.5, AX - 4, 1, y - AX + 4);
   }
-  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum", "rows", "separate_axes"],
+  return { draw, traits: ["values", "series_names", "labels", "groups", "title", "selected", "scale", "scan_values", "scan_rtgs", "show_sum", "rows", "separate_axes", "steps"],
     dispose: () => follow.dispose() };
 });

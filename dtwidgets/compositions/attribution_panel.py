@@ -24,12 +24,28 @@ import ipywidgets as W
 import numpy as np
 
 from ..widgets import ContributionBars, MatrixHeatmap
-from .panels import AnalysisContext, Panel, PanelData, assign, relabel
+from ..widgets._traits import escape_braces
+from .panels import AnalysisContext, Panel, PanelData, assign, token_templates
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
 """Options of the neuron list's sort dropdown: (label, key of :func:`neuron_rows`)."""
 LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
+
+
+def token_label_templates(labels, window_labels, templates) -> list[str]:
+    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
+    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
+    Filled with :func:`~dtwidgets.compositions.panels.episode_token_steps` they equal :func:`~dtwidgets.compositions.panels.relabel`'s labels."""
+    out = []
+    for lab in labels:
+        for w, t in zip(window_labels, templates):
+            if f"({w})" in lab:
+                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
+                break
+        else:
+            out.append(escape_braces(lab))
+    return out
 
 
 def neuron_labels(n_layers: int, d_mlp: int) -> list[str]:
@@ -121,18 +137,25 @@ class AttributionPanel(Panel):
         self._draw_neurons()
 
     def _draw_attribution(self, data: PanelData) -> None:
+        """The DLA bars and the per-source heatmap. Their token names (``s₉``) are templates (``s{25}``) sent
+        with the model's token order; per state only ``steps`` (the episode step of each token) changes."""
         at, scan = data.state.attribution, data.state.rtg_scan
-        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
+        if data.token_steps is not None and len(at.source_labels) == len(data.token_steps):
+            tokens, steps = token_templates(self.ctx.adapter), data.token_steps
+        else:  # the analysis names other tokens than the window's: show its names as they are
+            tokens, steps = [escape_braces(t) for t in at.source_labels], np.zeros(0, np.int16)
         # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
         # the sum equals the model's logit difference, which the preferences widget shows
-        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
+        title = (f"{escape_braces(at.direction)} at {tokens[at.position]}: logit difference as the sum of "
+                 f"{len(at.values)} direct contributions")
         follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        labels = relabel(at.labels, data, at.source_labels)
-        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
+        labels = token_label_templates(at.labels, at.source_labels, tokens)
+        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title, steps=steps,
                scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
                scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
         if at.per_source is not None:
-            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
+            assign(self.sources, values=at.per_source, row_labels=[escape_braces(h) for h in at.head_labels],
+                   col_labels=tokens, steps=steps)
 
     def _draw_neurons(self) -> None:
         """The neuron list: its labels (every neuron, fixed by the model) are sent once; an update sends

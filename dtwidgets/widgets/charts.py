@@ -7,7 +7,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import TOGETHER, IntPair, Labels, check_count, check_first_axis
+from ._traits import TOGETHER, IntPair, Labels, check_count, check_first_axis, fill_steps
 
 __all__ = ["ActionPreferences", "ContributionBars", "RTGScanView", "CalibrationCurve", "FollowsRTG"]
 
@@ -105,6 +105,10 @@ class ContributionBars(FollowsRTG):
         the labels as shown.
     separate_axes : bool, draw each series in its own column with its own axis (series in different units,
         e.g. a neuron's direct share and its activation), sharing one label column
+    steps : optional int16 [T], episode steps of tokens: ``labels`` and ``title`` are then templates whose
+        ``{k}`` shows token k's step (``"state embed (s{25})"`` -> ``"state embed (s₉)"``, see
+        :func:`~dtwidgets.widgets._traits.fill_steps`), so per-state token names cost a few bytes;
+        :attr:`row_labels` and :attr:`shown_title` are the texts as shown
     """
 
     _module = "contribution_bars"
@@ -122,6 +126,8 @@ class ContributionBars(FollowsRTG):
     """One axis per series, side by side (see the class docstring); False = all series on one axis."""
     rows = ArrayTrait(ndim=1, shape_doc="[N] (indices into labels)").tag(**_sync_arr)
     """Which label each row shows (see the class docstring); empty = row n shows ``labels[n]``."""
+    steps = ArrayTrait(ndim=1, dtype="int16", shape_doc="[T]").tag(**_sync_arr)
+    """Episode step of each token for the label templates (negative = padding); empty = labels as they are."""
 
     @traitlets.validate("rows")
     def _rows_unsigned(self, proposal: dict) -> np.ndarray:
@@ -162,7 +168,13 @@ class ContributionBars(FollowsRTG):
         """The label of each row as shown: ``labels[rows[n]]``, or ``labels`` when ``rows`` is empty ([] without values)."""
         if not self.values.size:
             return []
-        return [self.labels[int(i)] for i in self.rows] if self.rows.size else list(self.labels)
+        labels = [self.labels[int(i)] for i in self.rows] if self.rows.size else list(self.labels)
+        return [fill_steps(lab, self.steps) for lab in labels]
+
+    @property
+    def shown_title(self) -> str:
+        """The title as shown (``steps`` filled in; without the front-end's " = <sum>")."""
+        return fill_steps(self.title, self.steps)
 
 
 class RTGScanView(DTWidget):

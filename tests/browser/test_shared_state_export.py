@@ -63,3 +63,33 @@ def test_contribution_bars_rows_pick_labels(static_page) -> None:
                 seen.append(first)
     assert seen == ["L0N150", "L0N3", "L0N77"], seen
     assert rec.errors == []
+
+
+TEMPLATES = ["a{0} b{1} {{x}} c{5} d{2}", "L{{0}}H1 }{", "state embed (s{2})", "no fields"]
+
+
+def test_step_templates_filled_like_python(static_page) -> None:
+    """The front-end fills ``{k}`` with the episode step of token k exactly as ``fill_steps`` does."""
+    from dtwidgets.widgets import MatrixHeatmap
+    from dtwidgets.widgets._traits import fill_steps
+
+    steps = np.array([3, -1, 12], np.int16)
+    bars = [ContributionBars(values=[[1.0]], labels=["x"], title=t, steps=steps) for t in TEMPLATES]
+    heat = MatrixHeatmap(values=np.ones((1, 3), np.float32), col_labels=["R{0}", "s{1}", "a{2}"], row_labels=["L{{0}}"],
+                         title=TEMPLATES[0], steps=steps, cell_size=30)
+    rec = static_page(ipywidgets.VBox([*bars, heat]), name="steps")
+    titles = rec.page.locator(".dtw-title").all_inner_texts()
+    assert titles[:len(TEMPLATES)] == [fill_steps(t, steps) for t in TEMPLATES], titles
+    assert titles[-1] == fill_steps(TEMPLATES[0], steps) == "a₃ b·pad {x} c? d₁₂"
+    # a heatmap cell's tooltip names its row and column as shown
+    cv = rec.page.locator(".dtw-matrix canvas.dtw-heat")
+    box = cv.bounding_box()
+    tip = rec.page.locator(".dtw-matrix .dtw-tip")
+    texts = set()
+    for x in range(4, int(box["width"]) - 2, 6):
+        cv.hover(position={"x": x, "y": box["height"] - 12})
+        if tip.is_visible():
+            texts.add(tip.inner_text())
+    joined = "\n".join(texts)
+    assert "s·pad" in joined and "a₁₂" in joined and "R₃" in joined and "{" not in joined.replace("L{0}", ""), joined
+    assert rec.errors == []

@@ -9,6 +9,7 @@ import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
+from dtwidgets.compositions.panels import episode_token_labels, episode_token_steps, relabel
 from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 from dtwidgets.widgets._arrays import array_from_json
 
@@ -46,6 +47,18 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(model,
         assert bufs == [] and set(msg["state"]) <= {"lead", "rtg", "notes", "headline"}
         (msg, _), = _by_widget(sent, e.prefs)
         assert ["scan_logits"] in msg["buffer_paths"]
+        # token names change per state (s₉ = the state after 9 steps) but only their steps are sent
+        for w in (att.bars, att.sources):
+            (msg, bufs), = _by_widget(sent, w)
+            assert not {"labels", "title", "col_labels", "row_labels"} & set(msg["state"]), msg["state"]
+            steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
+            np.testing.assert_array_equal(steps, episode_token_steps(model, e.session.window()))
+        # ... and the names shown are those of the panels' relabelling (window position -> episode step)
+        data = e.ctx.compute(e.session.window(), active={"attribution"})
+        at = data.state.attribution
+        assert att.bars.row_labels == relabel(at.labels, data, at.source_labels)
+        assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(model, e.session.window())
+        assert att.bars.shown_title.startswith(f"{at.direction} at {data.token_labels[at.position]}: ")
     # the labels shown are the neurons the rows index, ordered by |share|
     shares = np.abs(att._neurons[0].reshape(-1))
     shown = [int(lab[1]) * att._neurons[0].shape[1] + int(lab.split("N")[1]) for lab in att.neurons.row_labels]

@@ -85,3 +85,29 @@ def test_export_one_model_per_widget_shown_twice():
     bars = ContributionBars(values=[[1.0]], labels=["x"])
     data = _data(to_html_string(ipywidgets.HBox([bars, bars])))
     assert len(data["models"]) == 1 and [c["id"] for c in data["tree"]["children"]] == ["w0", "w0"]
+
+
+def test_fill_steps_rule():
+    from dtwidgets.widgets._traits import escape_braces, fill_steps, step_text
+
+    assert [step_text(s) for s in (0, 9, 12, -1)] == ["₀", "₉", "₁₂", "·pad"]
+    steps = np.array([3, -1, 12], np.int16)
+    assert fill_steps("a{0} b{1} {{x}} c{5} d{2}", steps) == "a₃ b·pad {x} c? d₁₂"
+    assert fill_steps("a{0} {{x}}", np.zeros(0, np.int16)) == "a{0} {{x}}"  # no steps: no templating
+    hostile = "L{0}H{{1}} }{"
+    assert fill_steps(escape_braces(hostile), steps) == hostile  # escaped text comes back literally
+
+
+def test_widgets_fill_step_templates():
+    from dtwidgets.widgets import MatrixHeatmap
+
+    bars = ContributionBars(values=[[1.0, 2.0]], labels=["state embed (s{1})", "L0H0"], title="f − r at s{1}",
+                            steps=[-1, 9])
+    assert bars.row_labels == ["state embed (s₉)", "L0H0"] and bars.shown_title == "f − r at s₉"
+    assert bars.labels == ["state embed (s{1})", "L0H0"]  # the templates are what is sent (once)
+    heat = MatrixHeatmap(values=np.zeros((1, 3)), col_labels=["R{0}", "s{1}", "a{2}"], row_labels=["L0H0"],
+                         steps=np.array([-1, 4, 4]), title="t {{raw}}")
+    assert heat.shown_col_labels == ["R·pad", "s₄", "a₄"] and heat.shown_row_labels == ["L0H0"]
+    assert heat.shown_title == "t {raw}" and heat.steps.dtype == np.int16
+    with pytest.raises(traitlets.TraitError, match="outside"):
+        MatrixHeatmap(steps=[40000])
