@@ -7,7 +7,7 @@ Prints, for the 1-layer reference-sized model and a 2-layer / 4-head / 26-token 
     with ensure_ascii=False, + binary buffers, counted by intercepting ipywidgets' ``Widget._send``)
     vs the raw bytes of the arrays in them (each binary buffer is a small dtype/shape header + the
     float32/uint8 array bytes; the header counts as sent, not as raw), and the number of widget
-    messages; target <= 1.1x. The Explorer updates only the
+    messages; target <= 1.1x; then the same per widget class (where the bytes go). The Explorer updates only the
     panel on screen (the Attribution tab here), the grid, the preferences, the status line and the
     timeline; hidden panels are brought up to date when their tab is selected.
 
@@ -28,16 +28,21 @@ from dtwidgets.widgets._arrays import wire_payload_bytes
 class _Counter:
     def __init__(self):
         self.json = self.buffers = self.messages = self.raw = 0
+        self.by_widget: dict[str, list[int]] = {}  # widget class -> [messages, JSON, binary, raw]
 
     def __enter__(self):
         self._orig = ipywidgets.Widget._send
         counter = self
 
         def send(widget, msg, buffers=None):
-            counter.json += len(json.dumps(msg, default=str, ensure_ascii=False).encode())
-            counter.messages += 1
-            counter.buffers += sum(memoryview(b).nbytes for b in (buffers or []))
-            counter.raw += sum(wire_payload_bytes(b) for b in (buffers or []))
+            sizes = (1, len(json.dumps(msg, default=str, ensure_ascii=False).encode()),
+                     sum(memoryview(b).nbytes for b in (buffers or [])), sum(wire_payload_bytes(b) for b in (buffers or [])))
+            counter.messages += sizes[0]
+            counter.json += sizes[1]
+            counter.buffers += sizes[2]
+            counter.raw += sizes[3]
+            row = counter.by_widget.setdefault(type(widget).__name__, [0, 0, 0, 0])
+            row[:] = [a + b for a, b in zip(row, sizes)]
 
         ipywidgets.Widget._send = send
         return self
@@ -68,6 +73,9 @@ def bench(name, model, target_ms, n=30):
     print(f"{name}: bytes sent per update {sent / n:,.0f} (binary {c.buffers / n:,.0f} incl. array headers "
           f"+ JSON {c.json / n:,.0f}); raw array bytes sent {c.raw / n:,.0f}; ratio {sent / max(c.raw, 1):.2f} "
           f"(target 1.10); {c.messages / n:.1f} widget messages per update")
+    for cls, (m, js, buf, raw) in sorted(c.by_widget.items(), key=lambda kv: -kv[1][1] - kv[1][2]):
+        print(f"    {cls:18s} {m / n:4.1f} msgs  JSON {js / n:6,.0f}  binary {buf / n:7,.0f}  raw {raw / n:7,.0f}  "
+              f"overhead {(js + buf - raw) / n:5,.0f}")
 
 
 def main():

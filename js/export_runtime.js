@@ -1,7 +1,8 @@
 // Runtime of the self-contained static HTML export (dtwidgets.widgets.export.to_html).
 // Reads <script id="dtw-data" type="application/json">{modules, models, tree}</script>,
 // imports each widget ESM from a Blob URL, builds a tiny Backbone-like model per widget and
-// calls the anywidget render({model, el}). No network, no widget manager.
+// calls the anywidget render({model, el}). No network; a minimal widget manager resolves a widget
+// reference ("IPY_MODEL_<id>", e.g. StatusLine.preferences) to another model of the page.
 
 /** Decode base64 into a DataView. */
 function b64(s) {
@@ -10,8 +11,9 @@ function b64(s) {
   return new DataView(u.buffer);
 }
 
-/** Minimal anywidget model: get/set/on/off/save_changes/send. Saved changes are logged. */
-function makeModel(id, state) {
+/** Minimal anywidget model: get/set/on/off/save_changes/send. Saved changes are logged.
+ * `models` (id -> model) backs widget_manager.get_model. */
+function makeModel(id, state, models) {
   const attrs = { ...state }, ev = new Map();
   const emit = (name, ...a) => (ev.get(name) || []).slice().forEach((cb) => { try { cb(...a); } catch (e) { console.error(e); } });
   const log = (window.__dtw_saved = window.__dtw_saved || []);
@@ -30,7 +32,12 @@ function makeModel(id, state) {
     },
     save_changes() { log.push({ id, state: { ...attrs } }); },
     send(content) { log.push({ id, msg: content }); },
-    widget_manager: { async get_model() { throw new Error("no widget manager in a static export"); } },
+    widget_manager: {
+      async get_model(ref) {
+        if (!Object.prototype.hasOwnProperty.call(models, ref)) throw new Error(`no widget ${String(ref)} in this page`);
+        return models[ref];
+      },
+    },
   };
   return model;
 }
@@ -67,6 +74,15 @@ async function main() {
     mods[name] = import(url);
   }
   const models = (window.__dtw_models = {});
+  for (const [id, m] of Object.entries(data.models)) {  // every model first: a widget may reference another
+    const state = m.state;
+    m.buffer_paths.forEach((p, i) => {
+      let o = state;
+      for (let j = 0; j < p.length - 1; j++) o = o[p[j]];
+      o[p[p.length - 1]] = b64(m.buffers[i]);
+    });
+    models[id] = makeModel(id, state, models);
+  }
   async function build(node, parent) {
     if (node.type === "box") {
       const d = el("div", "dtw-x-box dtw-x-" + node.dir);
@@ -82,13 +98,7 @@ async function main() {
         await build(node.children[i], sec);
       }
     } else if (node.type === "widget") {
-      const m = data.models[node.id], state = m.state;
-      m.buffer_paths.forEach((p, i) => {
-        let o = state;
-        for (let j = 0; j < p.length - 1; j++) o = o[p[j]];
-        o[p[p.length - 1]] = b64(m.buffers[i]);
-      });
-      const model = (models[node.id] = makeModel(node.id, state));
+      const model = models[node.id];
       const host = el("div", "dtw-x-widget");
       host.dataset.widget = node.module;
       host.dataset.modelId = node.id;

@@ -1,12 +1,14 @@
 // MatrixHeatmap: values [R, C] on a diverging scale (row 0 at top), with row/column labels,
 // hover readout, optional annotation and click-to-select (selected_cell = [row, col]).
-// Used for activation patching (layers x positions) and QK/OV maps.
+// Used for activation patching (layers x positions) and QK/OV maps. steps [T] (optional): labels and
+// title are templates whose "{k}" shows the episode step of token k (lib/steps.js).
 import { widget } from "./lib/widget.js";
 import { decode, absMax } from "./lib/arrays.js";
 import { h, nth, fmt, push } from "./lib/dom.js";
 import { sized, pos, fitText, outline } from "./lib/canvas.js";
 import { diverging } from "./lib/colors.js";
 import { heat, vmaxControl, nonFiniteNote } from "./lib/heat.js";
+import { stepFiller } from "./lib/steps.js";
 
 export default widget("dtw-matrix", ({ model, body, tip, noData, avail }) => {
   const title = h("div", { class: "dtw-title" });
@@ -14,13 +16,14 @@ export default widget("dtw-matrix", ({ model, body, tip, noData, avail }) => {
   const cv = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-heat" }));
   const note = h("div", { class: "dtw-note" });
   body.append(title, vc.el, cv, note);
-  let A = null, R = 0, C = 0, g = { cs: 10, ox: 0, oy: 0 };
-  const rl = (r) => nth(model.get("row_labels"), r, String);
-  const cl = (c) => nth(model.get("col_labels"), c, String);
+  let A = null, R = 0, C = 0, g = { cs: 10, ox: 0, oy: 0 }, fill = stepFiller(model);
+  const rl = (r) => fill(nth(model.get("row_labels"), r, String));
+  const cl = (c) => fill(nth(model.get("col_labels"), c, String));
 
   function draw() {
     A = decode(model.get("values"));
-    title.textContent = model.get("title") || ""; title.title = title.textContent;
+    fill = stepFiller(model);
+    title.textContent = fill(model.get("title") || ""); title.title = title.textContent;
     title.style.display = title.textContent ? "" : "none";
     if (A.size === 0) { A = null; return noData(); }
     if (A.shape.length !== 2) { A = null; return noData(`values must be [R, C], got [${A.shape.join(", ")}]`); }
@@ -73,5 +76,5 @@ export default widget("dtw-matrix", ({ model, body, tip, noData, avail }) => {
   });
   cv.addEventListener("mouseleave", () => tip.hide());
   cv.addEventListener("click", (e) => { const p = at(e); if (p.inside) push(model, "selected_cell", [p.r, p.c]); });
-  return { draw, traits: ["values", "row_labels", "col_labels", "title", "vmax", "annotate", "selected_cell", "x_label", "y_label", "cell_size"] };
+  return { draw, traits: ["values", "row_labels", "col_labels", "title", "vmax", "annotate", "selected_cell", "x_label", "y_label", "cell_size", "steps"] };
 });

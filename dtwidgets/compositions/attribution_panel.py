@@ -24,7 +24,8 @@ import ipywidgets as W
 import numpy as np
 
 from ..widgets import ContributionBars, MatrixHeatmap
-from .panels import AnalysisContext, Panel, PanelData, assign, relabel
+from ..widgets._traits import escape_braces
+from .panels import AnalysisContext, Panel, PanelData, assign, token_templates
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
@@ -32,8 +33,28 @@ SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "de
 LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
 
 
-def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
-                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+def token_label_templates(labels, window_labels, templates) -> list[str]:
+    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
+    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
+    Filled with :func:`~dtwidgets.compositions.panels.episode_token_steps` they equal :func:`~dtwidgets.compositions.panels.relabel`'s labels."""
+    out = []
+    for lab in labels:
+        for w, t in zip(window_labels, templates):
+            if f"({w})" in lab:
+                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
+                break
+        else:
+            out.append(escape_braces(lab))
+    return out
+
+
+def neuron_labels(n_layers: int, d_mlp: int) -> list[str]:
+    """``L{l}N{n}`` for every MLP neuron, layer-major (the row order of :func:`neuron_order`)."""
+    return [f"L{l}N{n}" for l in range(n_layers) for n in range(d_mlp)]
+
+
+def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
+                 limit: int = 30) -> tuple[np.ndarray, int]:
     """Pick and order rows of the per-neuron list.
 
     Args:
@@ -43,12 +64,12 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
         limit: at most this many rows (0 = all).
 
     Returns:
-        ``(labels, shares [k], activations [k], n_matching)``; ties keep neuron order.
+        ``(order [k], n_matching)``: flat neuron indices ``l * d_mlp + n`` (into :func:`neuron_labels`);
+        ties keep neuron order.
     """
     if sort not in ("abs", "desc", "asc", "act"):
         raise ValueError(f"neuron_rows: expected sort in abs / desc / asc / act, got {sort!r}")
-    L, dm = values.shape
-    labels = np.array([f"L{l}N{n}" for l in range(L) for n in range(dm)])
+    labels = neuron_labels(*values.shape)
     v, a = values.reshape(-1), activations.reshape(-1)
     text = filter_text.strip()
     keep = np.flatnonzero([text in s for s in labels]) if text else np.arange(len(v))
@@ -56,7 +77,15 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
     order = keep[np.argsort(key, kind="stable")]
     if limit:
         order = order[:limit]
-    return list(labels[order]), v[order], a[order], len(keep)
+    return order, len(keep)
+
+
+def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
+                limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """:func:`neuron_order` as ``(labels, shares [k], activations [k], n_matching)``."""
+    order, n = neuron_order(values, activations, sort, filter_text, limit)
+    labels = neuron_labels(*values.shape)
+    return [labels[i] for i in order], values.reshape(-1)[order], activations.reshape(-1)[order], n
 
 
 class AttributionPanel(Panel):
@@ -78,16 +107,17 @@ class AttributionPanel(Panel):
         self.limit = W.Dropdown(options=LIMITS, value=30, description="show",
                                 layout=W.Layout(width="auto", max_width="100%"))
         self.neuron_note = W.HTML()
-        col = lambda grow: W.Layout(flex=f"{grow} 1 300px", min_width="0")  # noqa: E731
-        self.neurons = ContributionBars(series_names=["share"], title="direct share (logits)", layout=col(3))
-        self.activations = ContributionBars(series_names=["activation"], title="activation (mlp.hook_post)",
-                                            layout=col(2))
+        self.neurons = ContributionBars(series_names=["direct share (logits)", "activation (mlp.hook_post)"],
+                                        separate_axes=True, title="direct share and activation of each neuron shown",
+                                        layout=W.Layout(width="auto", min_width="0"))
+        """Each neuron shown: its direct share (series 0) and activation (series 1), one axis each."""
         row = lambda *c: W.Box(list(c), layout=W.Layout(display="flex", flex_flow="row wrap", width="auto",  # noqa: E731
                                                         min_width="0", align_items="flex-start"))
         self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note,
-                                row(self.sort, self.filter, self.limit), row(self.neurons, self.activations)]
+                                row(self.sort, self.filter, self.limit), self.neurons]
         self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._direction = ""
+        self._labels: list[str] = []
         for w in (self.sort, self.filter, self.limit):
             w.observe(lambda _change: self._draw_neurons(), names="value")
 
@@ -107,34 +137,43 @@ class AttributionPanel(Panel):
         self._draw_neurons()
 
     def _draw_attribution(self, data: PanelData) -> None:
+        """The DLA bars and the per-source heatmap. Their token names (``s₉``) are templates (``s{25}``) sent
+        with the model's token order; per state only ``steps`` (the episode step of each token) changes."""
         at, scan = data.state.attribution, data.state.rtg_scan
-        src = data.token_labels if len(at.source_labels) == len(data.token_labels) else list(at.source_labels)
+        if data.token_steps is not None and len(at.source_labels) == len(data.token_steps):
+            tokens, steps = token_templates(self.ctx.adapter), data.token_steps
+        else:  # the analysis names other tokens than the window's: show its names as they are
+            tokens, steps = [escape_braces(t) for t in at.source_labels], np.zeros(0, np.int16)
         # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
         # the sum equals the model's logit difference, which the preferences widget shows
-        title = f"{at.direction} at {src[at.position]}: logit difference as the sum of {len(at.values)} direct contributions"
+        title = (f"{escape_braces(at.direction)} at {tokens[at.position]}: logit difference as the sum of "
+                 f"{len(at.values)} direct contributions")
         follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        labels = relabel(at.labels, data, at.source_labels)
-        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title,
+        labels = token_label_templates(at.labels, at.source_labels, tokens)
+        assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title, steps=steps,
                scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
                scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))
         if at.per_source is not None:
-            assign(self.sources, values=at.per_source, row_labels=at.head_labels, col_labels=src)
+            assign(self.sources, values=at.per_source, row_labels=[escape_braces(h) for h in at.head_labels],
+                   col_labels=tokens, steps=steps)
 
     def _draw_neurons(self) -> None:
+        """The neuron list: its labels (every neuron, fixed by the model) are sent once; an update sends
+        the shares and activations of the rows shown ``[2, k]`` and which neurons they are (``rows``)."""
         if self._neurons is None:
             return
         values, acts, _bias = self._neurons
-        labels, v, act, n = neuron_rows(values, acts, sort=self.sort.value, filter_text=self.filter.value,
-                                        limit=self.limit.value)
+        order, n = neuron_order(values, acts, sort=self.sort.value, filter_text=self.filter.value, limit=self.limit.value)
         text = self.filter.value.strip()
-        shown = f"{len(labels)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
+        shown = f"{len(order)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
             f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
-        empty = np.zeros((1, 0), np.float32)
-        assign(self.neurons, values=v[None].astype(np.float32) if labels else empty, labels=labels)
-        assign(self.activations, values=act[None].astype(np.float32) if labels else empty, labels=labels)
+        if len(self._labels) != values.size:
+            self._labels = neuron_labels(*values.shape)
+        shown = np.stack([values.reshape(-1)[order], acts.reshape(-1)[order]]).astype(np.float32)
+        assign(self.neurons, values=shown, labels=self._labels, rows=order)
 
 
 def _esc(x) -> str:

@@ -123,8 +123,7 @@ class Explorer(CoalescedRefresh, W.VBox):
                                     layout=W.Layout(width="auto"))
         self.edit_toggle = W.ToggleButton(description="edit grid", icon="pencil", layout=W.Layout(width="auto"))
         self.edit_tool = W.Dropdown(options=list(EDIT_TOOLS), value="ball", layout=W.Layout(width="100px"))
-        self.status = StatusLine(action_names=list(adapter.action_names), follow_group=self.follow_group,
-                                 layout=W.Layout(width="auto"))
+        self.status = StatusLine(preferences=self.prefs, follow_group=self.follow_group, layout=W.Layout(width="auto"))
         self.error = W.HTML()
         self.note = W.Text(placeholder="note for this state", layout=W.Layout(width="170px"))
         self.bookmark_button = W.Button(description="bookmark", icon="bookmark", layout=W.Layout(width="auto"))
@@ -379,14 +378,14 @@ class Explorer(CoalescedRefresh, W.VBox):
         return notes
 
     def _update_status(self, data) -> None:
-        """Status line (plain text only): step, RTG, the model's preference, or the end of the episode."""
+        """Status line (plain text only): step, RTG, the model's preference, or the end of the episode.
+
+        The preference is read in the browser from the preferences widget (``status.preferences``), so
+        the logits and their RTG scan travel once per state; at the end of the episode it is left out."""
         s = self.session
-        scan = data.state.rtg_scan
         over = f"episode over ({s.outcome}): reset or step back" if s.done else ""
         assign(self.status, headline=over, lead=[f"step {s.n_steps}", f"t = {s.timestep}"], rtg=float(s.rtg),
-               logits=np.zeros(0, np.float32) if s.done else data.logits, notes=self._notes(),
-               scan_rtgs=np.zeros(0, np.float32) if s.done else scan.rtgs,
-               scan_logits=np.zeros((0, 0), np.float32) if s.done else scan.logits)
+               notes=self._notes(), preferences=None if s.done else self.prefs)
 
 
 def _error_html(e: Exception) -> str:

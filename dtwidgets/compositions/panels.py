@@ -35,12 +35,10 @@ from ..analysis.embeddings import state_embedding_projection
 from ..analysis.patching import PatchingResult, activation_patching
 from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
+from ..widgets._traits import fill_steps
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
 """Keys of the built-in panels, in their default order."""
-
-_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
 
 @dataclass
 class PanelData:
@@ -59,6 +57,8 @@ class PanelData:
     token_labels: list[str]
     clean_window: object | None = None
     """The unedited scenario's window (None when the grid is not edited)."""
+    token_steps: np.ndarray | None = None
+    """int16 ``[P]`` episode step of each token (-1 = padding), :func:`episode_token_steps`."""
 
     @property
     def logits(self) -> np.ndarray:
@@ -122,20 +122,29 @@ class AnalysisContext:
         patch = None
         if clean_window is not None and "patching" in active:
             patch = activation_patching(self.adapter, clean_window, window, a, b)
-        return PanelData(window, st, patch, episode_token_labels(self.adapter, window), clean_window)
+        return PanelData(window, st, patch, episode_token_labels(self.adapter, window), clean_window,
+                         episode_token_steps(self.adapter, window))
+
+
+def episode_token_steps(adapter, window) -> np.ndarray:
+    """int16 ``[P]``: the episode step of each window token (the timestep of its row; -1 for left padding)."""
+    n_pad = int(window.n_pad[0])
+    ts = [int(t) for t in window.timesteps[0].tolist()]
+    return np.array([-1 if k < n_pad else ts[k] for k in adapter.layout.timestep_of], np.int16)
+
+
+def token_templates(adapter) -> list[str]:
+    """``P`` token-label templates (``R{0}``, ``s{1}``, ``a{2}``, ...) to fill with :func:`episode_token_steps`
+    (:func:`~dtwidgets.widgets._traits.fill_steps`; widgets with a ``steps`` trait fill them in the browser)."""
+    letter = {"rtg": "R", "state": "s", "action": "a"}
+    return [f"{letter[kind]}{{{i}}}" for i, kind in enumerate(adapter.layout.kinds)]
 
 
 def episode_token_labels(adapter, window) -> list[str]:
     """Token labels by episode step: ``R₉ s₉`` for the RTG and state of the state after 9 steps,
     ``a₈`` for the action taken at step 8, ``R·pad`` for left padding (window row 0)."""
-    lay = adapter.layout
-    letter = {"rtg": "R", "state": "s", "action": "a"}
-    n_pad = int(window.n_pad[0])
-    ts = [int(t) for t in window.timesteps[0].tolist()]
-    out = []
-    for kind, k in zip(lay.kinds, lay.timestep_of):
-        out.append(f"{letter[kind]}·pad" if k < n_pad else f"{letter[kind]}{str(ts[k]).translate(_SUB)}")
-    return out
+    steps = episode_token_steps(adapter, window)
+    return [fill_steps(t, steps) for t in token_templates(adapter)]
 
 
 def relabel(labels, data: PanelData, window_labels) -> list[str]:

@@ -1,13 +1,46 @@
-"""Small traitlets helpers shared by the widgets (label lists, integer pairs)."""
+"""Small traitlets helpers shared by the widgets (label lists, integer pairs, step-numbered labels)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 import traitlets
 
-__all__ = ["Labels", "IntPair", "OptionalVmax", "check_count", "check_first_axis"]
+__all__ = ["Labels", "IntPair", "OptionalVmax", "check_count", "check_first_axis", "step_text", "fill_steps",
+           "escape_braces"]
+
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_FIELD = re.compile(r"\{\{|\}\}|\{(\d+)\}")
+
+
+def step_text(step: int) -> str:
+    """An episode step as a token subscript: ``9 -> "₉"``, ``12 -> "₁₂"``; a negative step (left padding) -> ``"·pad"``."""
+    return "·pad" if step < 0 else str(int(step)).translate(_SUB)
+
+
+def fill_steps(text: str, steps) -> str:
+    """``text`` with each ``{k}`` replaced by :func:`step_text` of ``steps[k]`` (``?`` when k is out of range) and
+    ``{{`` / ``}}`` read as literal braces; ``text`` unchanged when ``steps`` is empty (no templating).
+
+    This is how widgets with a ``steps`` trait label tokens by episode step: the labels are sent once
+    (``"s{25}"``) and only the steps change per state. The front-end applies the same rule (``js/lib/steps.js``)."""
+    if steps is None or len(steps) == 0:
+        return text
+    n = len(steps)
+
+    def one(m: re.Match) -> str:
+        if m.group(1) is None:
+            return m.group(0)[0]
+        k = int(m.group(1))
+        return step_text(int(steps[k])) if k < n else "?"
+    return _FIELD.sub(one, text)
+
+
+def escape_braces(text: str) -> str:
+    """``text`` as a literal in a :func:`fill_steps` template (braces doubled)."""
+    return str(text).replace("{", "{{").replace("}", "}}")
 
 
 class Labels(traitlets.TraitType):

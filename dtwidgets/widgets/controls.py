@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipywidgets
 import traitlets
 
 from ._base import DTWidget
 from ._traits import Labels
-from .charts import FollowsRTG, _table, _vec
+from .charts import ActionPreferences, FollowsRTG, _table, _vec
 
 __all__ = ["RTGSlider", "StatusLine"]
 
@@ -48,6 +49,9 @@ class StatusLine(FollowsRTG):
     rtg : the current RTG; logits : float32 [A] (empty = no "model prefers" item); action_names : [A]
     notes : list[str], warnings after the preference (e.g. an edit outside the agent's view)
     scan_logits : float32 [R, A] over ``scan_rtgs`` (the preference follows the RTG slider)
+    preferences : an :class:`ActionPreferences` (or None) to read the preference from instead: its
+        ``logits``, ``scan_rtgs``, ``scan_logits`` and ``action_names`` replace this widget's own, so a page
+        showing both sends those arrays once per state (the front-end reads the other widget's model)
     """
 
     _module = "status_line"
@@ -57,17 +61,22 @@ class StatusLine(FollowsRTG):
     action_names = Labels().tag(sync=True)
     notes = Labels().tag(sync=True)
     scan_logits = _table("[R, A]")
+    preferences = traitlets.Instance(ActionPreferences, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
 
     @property
     def text(self) -> str:
         """The line as plain text (kernel data, no preview), as the front-end shows it."""
         import numpy as np
 
+        src = self.preferences if self.preferences is not None else self
+        logits, names = src.logits, src.action_names
         parts = ([self.headline] if self.headline else []) + list(self.lead)
         if self.rtg is not None:
             parts.append(f"RTG {self.rtg:+.2f}")
-        if self.logits.size:
-            p = np.exp(self.logits - self.logits.max())
+        if logits.size:
+            p = np.exp(logits - logits.max())
             p /= p.sum()
-            parts.append(f"model prefers {self.action_names[int(np.argmax(p))]} ({round(float(p.max()) * 100)}%)")
+            best = int(np.argmax(p))
+            name = names[best] if best < len(names) else f"action {best}"
+            parts.append(f"model prefers {name} ({round(float(p.max()) * 100)}%)")
         return " · ".join(parts + list(self.notes))

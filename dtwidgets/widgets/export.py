@@ -53,21 +53,46 @@ h1.dtw-x-title{font-size:18px;margin:0 0 12px}
 """
 
 
-def _node(w: Any, models: dict, modules: dict) -> dict:
+class _Models(dict):
+    """Page id -> model data, plus ``ids``: widget model_id -> page id (each model is added once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: dict[str, str] = {}
+
+
+def _model(w: DTWidget, models: _Models, modules: dict) -> str:
+    """Add ``w``'s model (state + buffers) to ``models`` once; returns its page id (``w0``, ``w1``, ...).
+
+    A synced trait holding another DTWidget (a widget reference, ``"IPY_MODEL_<id>"``) is rewritten to
+    that widget's page id, and the widget's model is added too (even when it is not laid out)."""
+    ids = models.ids
+    if w.model_id in ids:
+        return ids[w.model_id]
+    mid = ids[w.model_id] = f"w{len(ids)}"
+    name = w._module
+    if name not in modules:
+        modules[name] = str(w._esm)
+    state = {k: v for k, v in w.get_state().items() if not k.startswith("_") and k not in _SKIP}
+    for k in list(state):
+        ref = getattr(w, k, None)
+        if isinstance(ref, DTWidget):
+            state[k] = "IPY_MODEL_" + _model(ref, models, modules)
+        elif isinstance(ref, ipywidgets.Widget):
+            state[k] = None  # not exported: the widget has no model on the page
+    state, paths, buffers = _remove_buffers(state)
+    models[mid] = {
+        "module": name,
+        "state": state,
+        "buffer_paths": paths,
+        "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers],
+    }
+    return mid
+
+
+def _node(w: Any, models: _Models, modules: dict) -> dict:
     if isinstance(w, DTWidget):
-        name = w._module
-        if name not in modules:
-            modules[name] = str(w._esm)
-        state = {k: v for k, v in w.get_state().items() if not k.startswith("_") and k not in _SKIP}
-        state, paths, buffers = _remove_buffers(state)
-        mid = f"w{len(models)}"
-        models[mid] = {
-            "module": name,
-            "state": state,
-            "buffer_paths": paths,
-            "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers],
-        }
-        return {"type": "widget", "id": mid, "module": name}
+        return {"type": "widget", "id": _model(w, models, modules), "module": w._module}
     if isinstance(w, (ipywidgets.Tab, ipywidgets.Accordion)):
         kids = list(w.children)
         titles = [str(t) if t else "" for t in (getattr(w, "titles", None) or ())]
@@ -114,7 +139,7 @@ def content_security_policy(runtime: str) -> str:
 
 def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
     """Return the self-contained HTML document as a string (see :func:`to_html`)."""
-    models: dict = {}
+    models = _Models()
     modules: dict = {}
     tree = _node(widget_or_layout, models, modules)
     data = {"modules": modules, "models": models, "tree": tree}

@@ -9,7 +9,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels, OptionalVmax, check_count
+from ._traits import IntPair, Labels, OptionalVmax, check_count, fill_steps
 
 __all__ = ["ChannelHeatmap", "MatrixHeatmap", "AttentionView"]
 
@@ -83,6 +83,9 @@ class MatrixHeatmap(DTWidget):
     vmax : float > 0 or None (auto = max |finite value|); annotate : bool
     selected_cell : (row, col) or None, synced on click
     cell_size : int (0 = automatic)
+    steps : optional int16 [T], episode steps of tokens: labels and title are then templates whose ``{k}``
+        shows token k's step (``col_labels=["R{0}", "s{1}"]`` -> ``R₈ s₉``, see
+        :func:`~dtwidgets.widgets._traits.fill_steps`); :attr:`shown_col_labels` etc. are the texts as shown
     """
 
     _module = "matrix_heatmap"
@@ -96,6 +99,23 @@ class MatrixHeatmap(DTWidget):
     annotate = traitlets.Bool(False).tag(sync=True)
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    steps = ArrayTrait(ndim=1, dtype="int16", shape_doc="[T]").tag(**_sync_arr)
+    """Episode step of each token for the label templates (negative = padding); empty = labels as they are."""
+
+    @property
+    def shown_col_labels(self) -> list[str]:
+        """Column labels as shown (``steps`` filled in)."""
+        return [fill_steps(c, self.steps) for c in self.col_labels]
+
+    @property
+    def shown_row_labels(self) -> list[str]:
+        """Row labels as shown (``steps`` filled in)."""
+        return [fill_steps(r, self.steps) for r in self.row_labels]
+
+    @property
+    def shown_title(self) -> str:
+        """The title as shown (``steps`` filled in)."""
+        return fill_steps(self.title, self.steps)
 
 
 class AttentionView(DTWidget):

@@ -4,6 +4,7 @@ to the kernel, and the visual regressions of issue 13 (clipped preferences, a ha
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -64,6 +65,8 @@ COUNT_WS_JS = """() => {
 }"""
 DIFF_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-readout').textContent"
 TITLE_JS = f"() => document.querySelector('{OUT} .dtw-actionprefs .dtw-title').textContent"
+STATUS_JS = f"() => document.querySelector('{OUT} .dtw-status-line').textContent"
+NAMES_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-actionprefs select')[0].options].map((o) => o.textContent)"
 BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
 
 
@@ -139,6 +142,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         v0 = float(slider.input_value())
         x0 = bb["x"] + 8 + (bb["width"] - 16) * (v0 - lo) / (hi - lo)
         y = bb["y"] + bb["height"] / 2
+        names = page.evaluate(NAMES_JS)
         page.mouse.move(x0, y)
         page.mouse.down()
         before = page.evaluate("() => window.__dtwWs.comm")
@@ -154,6 +158,12 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
             assert "preview" in bars_title, bars_title
             total = float(bars_title.split(" = ", 1)[1].split(" ")[0])
             assert total == pytest.approx(diff, abs=2e-3), (bars_title, diff)
+            status = page.evaluate(STATUS_JS)  # the status line previews from the preferences widget's scan
+            p = np.exp(expected - expected.max())
+            assert f"RTG {v:+.2f}" in status and "preview" in status, status
+            m = re.search(r"model prefers (.+) \((\d+)%\)", status)
+            assert m and m.group(1) == names[int(np.argmax(p))], (status, p)
+            assert abs(int(m.group(2)) - p.max() / p.sum() * 100) <= 0.51, (status, p)
             seen.append(v)
         during = page.evaluate("() => window.__dtwWs.comm") - before
         assert during == 0, f"{during} comm messages sent while dragging"
@@ -173,6 +183,8 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         np.testing.assert_allclose(final["shown"], final["fresh"], atol=1e-5)
         diff = float(page.evaluate(DIFF_JS).rsplit("=", 1)[1])
         assert diff == pytest.approx(final["fresh"][a] - final["fresh"][b], abs=1e-3)
+        status, fresh = page.evaluate(STATUS_JS), np.array(final["fresh"])
+        assert "preview" not in status and f"model prefers {names[int(np.argmax(fresh))]}" in status, status
         if screenshot_dir is not None:
             page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / "explorer_after_drag_1100.png"))
     assert nb.foreign == [], f"non-localhost requests: {nb.foreign}"

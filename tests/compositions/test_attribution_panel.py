@@ -104,13 +104,13 @@ def test_lens_and_neurons_against_plain_torch(name):
     flat = shares.reshape(-1)
     top = np.argsort(-np.abs(flat), kind="stable")[:30]
     want = [f"L{i // shares.shape[1]}N{i % shares.shape[1]}" for i in top]
-    got = panel.neurons.labels
-    assert got == panel.activations.labels and len(got) == 30
+    got = panel.neurons.row_labels
+    assert panel.neurons.values.shape == (2, 30) and len(got) == 30
     assert sorted(got) == sorted(want) or got[:10] == want[:10]  # near-ties may swap in float32
     for j, lab in enumerate(got):
         l, n = map(int, lab[1:].split("N"))
         assert panel.neurons.values[0, j] == pytest.approx(shares[l, n], abs=2e-4)
-        assert panel.activations.values[0, j] == pytest.approx(acts[l, n], abs=2e-4)
+        assert panel.neurons.values[1, j] == pytest.approx(acts[l, n], abs=2e-4)
 
 
 def test_lens_follows_the_pair_and_gated_models_run():
@@ -140,17 +140,17 @@ def test_neuron_list_sort_filter_limit():
     panel.update(ctx.compute(random_window(adapter, seed=1)))
     shares, acts, _ = panel._neurons
     panel.filter.value = "L1"
-    assert panel.neurons.labels and all(lab.startswith("L1N") for lab in panel.neurons.labels)
+    assert panel.neurons.row_labels and all(lab.startswith("L1N") for lab in panel.neurons.row_labels)
     assert "matching “L1”" in panel.neuron_note.value
     panel.sort.value = "act"
-    shown = panel.activations.values[0]
+    shown = panel.neurons.values[1]
     assert np.all(np.diff(shown) <= 0) and shown[0] == pytest.approx(acts[1].max())
     panel.limit.value = 0
-    assert len(panel.neurons.labels) == shares.shape[1]  # every L1 neuron
+    assert len(panel.neurons.row_labels) == shares.shape[1]  # every L1 neuron
     panel.filter.value = "no such neuron"
-    assert panel.neurons.labels == [] and "0 of 0 neurons" in panel.neuron_note.value
+    assert panel.neurons.row_labels == [] and "0 of 0 neurons" in panel.neuron_note.value
     panel.filter.value, panel.limit.value, panel.sort.value = "", 15, "asc"
-    assert len(panel.neurons.labels) == 15 and panel.neurons.values[0, 0] == pytest.approx(shares.min())
+    assert len(panel.neurons.row_labels) == 15 and panel.neurons.values[0, 0] == pytest.approx(shares.min())
 
 
 def test_neuron_rows_sort_and_filter():

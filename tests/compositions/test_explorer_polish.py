@@ -104,7 +104,7 @@ def test_pair_in_preferences_drives_every_panel(model):
     assert e.ctx.pair == (0, 2)
     logits = fresh_logits(model, e.session)
     att = e.panels[0]
-    assert att.bars.title.startswith("left − forward at s₁") and att.bars.show_sum
+    assert att.bars.shown_title.startswith("left − forward at s₁") and att.bars.show_sum
     at_bars = att.bars.values[0]
     assert float(at_bars.sum()) == pytest.approx(float(logits[0] - logits[2]), abs=1e-3)
     assert "left − forward" in e.show_panel("ablation").overview.title

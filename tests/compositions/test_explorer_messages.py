@@ -1,0 +1,80 @@
+"""What the Explorer sends per new state (counted at ipywidgets' ``Widget._send``): what depends only on
+the model (the neuron lists' labels) is not re-sent, and the status line's preference is read from
+the preferences widget instead of a second copy of the logits and their RTG scan."""
+from __future__ import annotations
+
+import ipywidgets
+import numpy as np
+import pytest
+
+from dtwidgets.adapters.minigrid_env import MiniGridEnv
+from dtwidgets.compositions import Explorer
+from dtwidgets.compositions.panels import episode_token_labels, episode_token_steps, relabel
+from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
+from dtwidgets.widgets._arrays import array_from_json
+
+
+@pytest.fixture(scope="module")
+def model():
+    return DTAdapter(DecisionTransformer(DTConfig(d_model=32, n_heads=2, d_mlp=64, n_ctx=8, n_layers=2, seed=2)))
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    log = []
+    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda w, msg, buffers=None: log.append((w, msg, buffers or [])))
+    return log
+
+
+def _by_widget(log, w):
+    return [(m, b) for x, m, b in log if x is w]
+
+
+def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(model, sent):
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
+    att = e.panels[0]
+    assert e.status.preferences is e.prefs and e.status.logits.size == 0
+    for i in range(4):
+        sent.clear()
+        e.session.step(i % 2)
+        e.refresh()
+        (msg, bufs), = _by_widget(sent, att.neurons)  # one message per state: shares and activations
+        assert "labels" not in msg["state"] and ["rows"] in msg["buffer_paths"]
+        rows = array_from_json(bufs[msg["buffer_paths"].index(["rows"])])
+        np.testing.assert_array_equal(rows, att.neurons.rows)
+        assert array_from_json(bufs[msg["buffer_paths"].index(["values"])]).shape == (2, len(rows))
+        (msg, bufs), = _by_widget(sent, e.status)
+        assert bufs == [] and set(msg["state"]) <= {"lead", "rtg", "notes", "headline"}
+        (msg, _), = _by_widget(sent, e.prefs)
+        assert ["scan_logits"] in msg["buffer_paths"]
+        # token names change per state (s₉ = the state after 9 steps) but only their steps are sent
+        for w in (att.bars, att.sources):
+            (msg, bufs), = _by_widget(sent, w)
+            assert not {"labels", "title", "col_labels", "row_labels"} & set(msg["state"]), msg["state"]
+            steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
+            np.testing.assert_array_equal(steps, episode_token_steps(model, e.session.window()))
+        # ... and the names shown are those of the panels' relabelling (window position -> episode step)
+        data = e.ctx.compute(e.session.window(), active={"attribution"})
+        at = data.state.attribution
+        assert att.bars.row_labels == relabel(at.labels, data, at.source_labels)
+        assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(model, e.session.window())
+        assert att.bars.shown_title.startswith(f"{at.direction} at {data.token_labels[at.position]}: ")
+    # the labels shown are the neurons the rows index, ordered by |share|
+    shares = np.abs(att._neurons[0].reshape(-1))
+    shown = [int(lab[1]) * att._neurons[0].shape[1] + int(lab.split("N")[1]) for lab in att.neurons.row_labels]
+    assert shown == list(np.argsort(-shares, kind="stable")[:30])
+    assert "model prefers" in e.status.text
+
+
+def test_status_drops_the_preference_at_the_end_of_an_episode(model, sent):
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("rtg_scan",))
+    for _ in range(200):
+        if e.session.done:
+            break
+        e.session.step("forward")
+        e.refresh()
+    assert e.session.done
+    assert e.status.preferences is None and "model prefers" not in e.status.text
+    e.session.reset(0)
+    e.refresh()
+    assert e.status.preferences is e.prefs and "model prefers" in e.status.text
