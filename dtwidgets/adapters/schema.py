@@ -8,6 +8,7 @@ raw (3 integer channels: object, colour, state) or one-hot (20 binary features: 
 """
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field
 
@@ -189,12 +190,12 @@ class TokenLayout:
     def n_tokens(self) -> int:
         return 3 * self.n_timesteps - 1
 
-    @property
+    @functools.cached_property
     def kinds(self) -> tuple[str, ...]:
         """Token kind per position: ``"rtg"``, ``"state"`` or ``"action"``."""
         return tuple(("rtg", "state", "action")[p % 3] for p in range(self.n_tokens))
 
-    @property
+    @functools.cached_property
     def timestep_of(self) -> tuple[int, ...]:
         """Window step index (0-based) of each position."""
         return tuple(p // 3 for p in range(self.n_tokens))
