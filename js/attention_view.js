@@ -8,6 +8,7 @@ import { h, nth, fmt, push, select, setOptions } from "./lib/dom.js";
 import { sized, pos, fitText, outline } from "./lib/canvas.js";
 import { sequential, diverging } from "./lib/colors.js";
 import { heat, nonFiniteNote } from "./lib/heat.js";
+import { stepFiller } from "./lib/steps.js";
 
 const LW = 64, TH = 56;
 
@@ -22,7 +23,8 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
 
   const v = (n, q, k) => A.data[(n * Q + q) * K + k];
   const head = (n) => nth(model.get("head_labels"), n, (i) => `head ${i}`);
-  const tok = (i) => nth(model.get("token_labels"), i, (j) => String(j));
+  let fill = stepFiller(model);
+  const tok = (i) => fill(nth(model.get("token_labels"), i, (j) => String(j)));
   const lines = (n, q, k) => [head(n), `query: ${tok(q)} (${q})`, `key: ${tok(k)} (${k})`, `value: ${fmt(v(n, q, k), 4)}`];
   const cellAt = (cv, e, g) => {
     const [px, py] = pos(cv, e), k = Math.floor((px - g.ox) / g.cs), q = Math.floor((py - g.oy) / g.cs);
@@ -46,6 +48,7 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
   }
 
   function draw() {
+    fill = stepFiller(model);
     A = decode(model.get("patterns"));
     if (A.size === 0) { A = null; return noData(); }
     if (A.shape.length !== 3) { A = null; return noData(`patterns must be [heads, Q, K], got [${A.shape.join(", ")}]`); }
@@ -102,5 +105,5 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
     tip.hide();
   });
   big.addEventListener("mouseleave", () => tip.hide());
-  return { draw, traits: ["patterns", "head_labels", "token_labels", "selected_head"] };
+  return { draw, traits: ["patterns", "head_labels", "token_labels", "steps", "selected_head"] };
 });

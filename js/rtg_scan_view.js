@@ -1,7 +1,8 @@
 // RTGScanView: quantities as a function of the return-to-go, one panel per series group,
 // with a slider that scrubs client-side (marker + readout update without the kernel);
 // `index` is pushed to Python debounced by 150 ms.
-// Traits: rtgs float32 [R], series float32 [S, R], series_names [S], series_groups [S], index, title.
+// Traits: rtgs float32 [R], series float32 [S, R], series_names [S], series_groups [S], index, title,
+// steps [T] (optional: series names are templates whose "{k}" shows the episode step of token k, lib/steps.js).
 import { widget } from "./lib/widget.js";
 import { decode, finiteRange } from "./lib/arrays.js";
 import { h, nth, fmt, push, debounce, label } from "./lib/dom.js";
@@ -9,6 +10,7 @@ import { sized, pos } from "./lib/canvas.js";
 import { pal } from "./lib/colors.js";
 import { padRange, frame, line } from "./lib/plot.js";
 import { subscribe } from "./lib/follow.js";
+import { stepFiller } from "./lib/steps.js";
 
 const ML = 48, PW_MAX = 440, MR = 10, MT = 6, PH = 110, MB = 18;
 
@@ -43,6 +45,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
   }
 
   function draw() {
+    const fill = stepFiller(model), name = (s) => fill(nth(model.get("series_names"), s, (i) => `series ${i}`));
     title.textContent = model.get("title") || ""; title.title = title.textContent;
     title.style.display = title.textContent ? "" : "none";
     X = decode(model.get("rtgs")); Y = decode(model.get("series"));
@@ -76,12 +79,12 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
       for (const s of members) line(ctx, X.data, (i) => y(s, i), sx, sy, yr, pal(s));
       const vals = members.map(() => h("span", { class: "dtw-readout" }));
       const legend = h("div", { class: "dtw-legend" }, members.map((s, k) =>
-        h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(nth(model.get("series_names"), s, (i) => `series ${i}`), 180), h("span", { text: " " }), vals[k]])));
+        h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(name(s), 180), h("span", { text: " " }), vals[k]])));
       const wrap = h("div", { style: { position: "relative" } }, [base, over]);
       const onMove = (e) => {
         const [px] = pos(over, e), i = nearest(sx, px);
         if (i < 0) return tip.hide();
-        tip.show(e, [`RTG ${fmt(X.data[i], 4)} (index ${i})`, ...members.map((s) => `${nth(model.get("series_names"), s, (j) => `series ${j}`)}: ${fmt(y(s, i), 4)}`)]);
+        tip.show(e, [`RTG ${fmt(X.data[i], 4)} (index ${i})`, ...members.map((s) => `${name(s)}: ${fmt(y(s, i), 4)}`)]);
       };
       over.addEventListener("mousemove", onMove);
       over.addEventListener("mouseleave", () => tip.hide());
@@ -108,7 +111,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
   model.on("change:follow_group", resub);
   resub();
   return {
-    draw, traits: ["rtgs", "series", "series_names", "series_groups", "title"],
+    draw, traits: ["rtgs", "series", "series_names", "series_groups", "title", "steps"],
     dispose() { model.off("change:index", onIndex); model.off("change:follow_group", resub); unsub && unsub(); sync.cancel(); },
   };
 });

@@ -25,27 +25,12 @@ import numpy as np
 
 from ..widgets import ContributionBars, MatrixHeatmap
 from ..widgets._traits import escape_braces
-from .panels import AnalysisContext, Panel, PanelData, assign, token_templates
+from .panels import AnalysisContext, Panel, PanelData, assign, token_label_templates, token_names
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
 """Options of the neuron list's sort dropdown: (label, key of :func:`neuron_rows`)."""
 LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
-
-
-def token_label_templates(labels, window_labels, templates) -> list[str]:
-    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
-    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
-    Filled with :func:`~dtwidgets.compositions.panels.episode_token_steps` they equal :func:`~dtwidgets.compositions.panels.relabel`'s labels."""
-    out = []
-    for lab in labels:
-        for w, t in zip(window_labels, templates):
-            if f"({w})" in lab:
-                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
-                break
-        else:
-            out.append(escape_braces(lab))
-    return out
 
 
 def neuron_labels(n_layers: int, d_mlp: int) -> list[str]:
@@ -140,10 +125,7 @@ class AttributionPanel(Panel):
         """The DLA bars and the per-source heatmap. Their token names (``s₉``) are templates (``s{25}``) sent
         with the model's token order; per state only ``steps`` (the episode step of each token) changes."""
         at, scan = data.state.attribution, data.state.rtg_scan
-        if data.token_steps is not None and len(at.source_labels) == len(data.token_steps):
-            tokens, steps = token_templates(self.ctx.adapter), data.token_steps
-        else:  # the analysis names other tokens than the window's: show its names as they are
-            tokens, steps = [escape_braces(t) for t in at.source_labels], np.zeros(0, np.int16)
+        tokens, steps = token_names(data, at.source_labels, self.ctx.adapter)
         # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
         # the sum equals the model's logit difference, which the preferences widget shows
         title = (f"{escape_braces(at.direction)} at {tokens[at.position]}: logit difference as the sum of "
@@ -172,8 +154,8 @@ class AttributionPanel(Panel):
             f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
         if len(self._labels) != values.size:
             self._labels = neuron_labels(*values.shape)
-        shown = np.stack([values.reshape(-1)[order], acts.reshape(-1)[order]]).astype(np.float32)
-        assign(self.neurons, values=shown, labels=self._labels, rows=order)
+        table = np.stack([values.reshape(-1)[order], acts.reshape(-1)[order]]).astype(np.float32)
+        assign(self.neurons, values=table, labels=self._labels, rows=order)
 
 
 def _esc(x) -> str:

@@ -35,7 +35,7 @@ from ..analysis.embeddings import state_embedding_projection
 from ..analysis.patching import PatchingResult, activation_patching
 from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
-from ..widgets._traits import fill_steps
+from ..widgets._traits import escape_braces, fill_steps
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
 """Keys of the built-in panels, in their default order."""
@@ -140,6 +140,21 @@ def token_templates(adapter) -> list[str]:
     return [f"{letter[kind]}{{{i}}}" for i, kind in enumerate(adapter.layout.kinds)]
 
 
+def token_label_templates(labels, window_labels, templates) -> list[str]:
+    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
+    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
+    Filled with :func:`episode_token_steps` they equal :func:`relabel`'s labels."""
+    out = []
+    for lab in labels:
+        for w, t in zip(window_labels, templates):
+            if f"({w})" in lab:
+                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
+                break
+        else:
+            out.append(escape_braces(lab))
+    return out
+
+
 def episode_token_labels(adapter, window) -> list[str]:
     """Token labels by episode step: ``R₉ s₉`` for the RTG and state of the state after 9 steps,
     ``a₈`` for the action taken at step 8, ``R·pad`` for left padding (window row 0)."""
@@ -158,6 +173,21 @@ def relabel(labels, data: PanelData, window_labels) -> list[str]:
                 break
         out.append(lab)
     return out
+
+
+def token_names(data: PanelData, labels, adapter) -> tuple[list[str], np.ndarray]:
+    """``(templates, steps)`` naming an analysis' ``P`` tokens by episode step (a widget's ``steps`` fills
+    them); an analysis that names other tokens than the window's keeps its ``labels`` as they are."""
+    if data.token_steps is not None and len(labels) == len(data.token_steps):
+        return token_templates(adapter), data.token_steps
+    return [escape_braces(t) for t in labels], np.zeros(0, np.int16)
+
+
+def component_names(labels, data: PanelData, window_labels, adapter) -> tuple[list[str], np.ndarray]:
+    """``(templates, steps)`` of component labels that name a token by window position
+    (``state embed (s₁)``), to show them by episode step (:func:`token_label_templates`)."""
+    tokens, steps = token_names(data, window_labels, adapter)
+    return token_label_templates(labels, window_labels, tokens), steps
 
 
 class Panel:
@@ -274,9 +304,10 @@ class AblationPanel(Panel):
         r = ablate(self.ctx.adapter, self._window, [self.component.value], a, b,  # one forward: the clean
                    mode=self.ctx.ablation_mode, means=self.ctx.means, baseline=self._baseline)  # run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
-        labels = relabel(r.labels, self._data, self.ctx.adapter.layout.labels())
+        labels, steps = component_names(r.labels, self._data, self.ctx.adapter.layout.labels(), self.ctx.adapter)
         assert r.contributions_before is not None and r.contributions_after is not None  # a pair was given
-        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels)
+        assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels,
+               steps=steps)
 
 
 class AttentionPanel(Panel):
@@ -290,8 +321,8 @@ class AttentionPanel(Panel):
 
     def update(self, data):
         at = data.state.attention
-        labels = data.token_labels if len(at.token_labels) == len(data.token_labels) else at.token_labels
-        assign(self.view, patterns=at.values, head_labels=at.head_labels, token_labels=labels)
+        labels, steps = token_names(data, at.token_labels, self.ctx.adapter)
+        assign(self.view, patterns=at.values, head_labels=at.head_labels, token_labels=labels, steps=steps)
 
 
 class CircuitsPanel(Panel):
@@ -384,13 +415,14 @@ class RTGScanPanel(Panel):
         s = data.state.rtg_scan
         A = len(s.action_names)
         series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
-        names = ([f"P({n})" for n in s.action_names] + [s.direction]
-                 + relabel(list(s.labels), data, data.state.attribution.source_labels)  # s₉ = episode step, as elsewhere
-                 + [f"{h} → R" for h in s.head_labels])
+        contrib, steps = component_names(s.labels, data, data.state.attribution.source_labels, self.ctx.adapter)
+        names = ([escape_braces(f"P({n})") for n in s.action_names] + [escape_braces(s.direction)]
+                 + contrib  # s₉ = episode step, as elsewhere
+                 + [escape_braces(f"{h} → R") for h in s.head_labels])
         groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)
                   + ["attention to RTG"] * len(s.head_labels))
         assign(self.view, rtgs=s.rtgs, series=np.concatenate(series, 0).astype(np.float32), series_names=names,
-               series_groups=groups, index=int(np.argmin(np.abs(s.rtgs - data.rtg))))
+               series_groups=groups, steps=steps, index=int(np.argmin(np.abs(s.rtgs - data.rtg))))
 
 
 class PatchingPanel(Panel):
@@ -410,8 +442,9 @@ class PatchingPanel(Panel):
         if p is None:
             self.widget.children = [self.note]
             return
-        cols = data.token_labels if len(p.token_labels) == len(data.token_labels) else p.token_labels
-        assign(self.resid, values=p.resid, row_labels=p.resid_labels, col_labels=cols)
+        cols, steps = token_names(data, p.token_labels, self.ctx.adapter)
+        assign(self.resid, values=p.resid, row_labels=[escape_braces(r) for r in p.resid_labels], col_labels=cols,
+               steps=steps)
         assign(self.parts, values=np.concatenate([p.heads, p.mlp])[None], labels=list(p.head_labels) + list(p.mlp_labels))
         self.head.value = (f"Patching corrupted activations into the clean run: fraction of the change in "
                            f"<b>{_esc(p.direction)}</b> (clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) "

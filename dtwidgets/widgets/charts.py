@@ -191,6 +191,9 @@ class RTGScanView(DTWidget):
     index : int, selected RTG index; the slider moves the marker and readout without a kernel
         round trip and syncs ``index`` back debounced by ~150 ms
     title : str
+    steps : optional int16 [T], episode steps of tokens: ``series_names`` are then templates whose
+        ``{k}`` shows the episode step of token ``k`` (:func:`~dtwidgets.widgets._traits.fill_steps`);
+        :attr:`shown_series_names` are the texts as shown
     """
 
     _module = "rtg_scan_view"
@@ -202,11 +205,17 @@ class RTGScanView(DTWidget):
     series_groups = Labels().tag(sync=True)
     index = traitlets.CInt(0, min=0).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
+    steps = ArrayTrait(ndim=1, dtype="int16", shape_doc="[T]").tag(**_sync_arr)
 
     @traitlets.validate("series")
     def _series_2d(self, proposal: dict) -> np.ndarray:
         v = proposal["value"]
         return v[None] if v.ndim == 1 else v
+
+    @property
+    def shown_series_names(self) -> list[str]:
+        """Series names as shown (``steps`` filled in)."""
+        return [fill_steps(n, self.steps) for n in self.series_names]
 
     @property
     def rtg(self) -> float:

@@ -128,6 +128,9 @@ class AttentionView(DTWidget):
         (e.g. raw scores) switches to the diverging scale. A 2-D [Q, K] input becomes one head.
     head_labels : list[str] (len N), e.g. "L0H1"
     token_labels : list[str], e.g. "R1", "s1", "a1"; used for both queries and keys
+    steps : optional int16 [T], episode steps of tokens: ``token_labels`` are then templates whose
+        ``{k}`` shows the episode step of token ``k`` (:func:`~dtwidgets.widgets._traits.fill_steps`);
+        :attr:`shown_token_labels` are the texts as shown
     selected_head : int
         -1 shows all heads as small multiples (click one to select it); i >= 0 shows head i large
         with token labels. Synced both ways.
@@ -137,7 +140,13 @@ class AttentionView(DTWidget):
     patterns = ArrayTrait(ndim=(2, 3), dtype="float32", shape_doc="[heads, Q, K]").tag(**_sync_arr)
     head_labels = Labels().tag(sync=True)
     token_labels = Labels().tag(sync=True)
+    steps = ArrayTrait(ndim=1, dtype="int16", shape_doc="[T]").tag(**_sync_arr)
     selected_head = traitlets.CInt(-1, min=-1).tag(sync=True)
+
+    @property
+    def shown_token_labels(self) -> list[str]:
+        """Token labels as shown (``steps`` filled in)."""
+        return [fill_steps(t, self.steps) for t in self.token_labels]
 
     @traitlets.validate("patterns")
     def _patterns_3d(self, proposal: dict) -> np.ndarray:

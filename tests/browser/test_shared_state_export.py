@@ -93,3 +93,36 @@ def test_step_templates_filled_like_python(static_page) -> None:
     joined = "\n".join(texts)
     assert "s·pad" in joined and "a₁₂" in joined and "R₃" in joined and "{" not in joined.replace("L{0}", ""), joined
     assert rec.errors == []
+
+
+def test_attention_and_rtg_scan_views_fill_step_templates(static_page) -> None:
+    """AttentionView's token names (tooltip) and RTGScanView's series names (legend) are filled from
+    ``steps`` in the browser exactly as ``fill_steps`` does."""
+    from dtwidgets.widgets import AttentionView, RTGScanView
+    from dtwidgets.widgets._traits import fill_steps
+
+    steps = np.array([-1, 4, 9], np.int16)
+    names = ["P(left)", "state embed (s{2})", "L{{0}}H1 → R", "R{0} vs R{1}"]
+    scan = RTGScanView(rtgs=np.linspace(-1, 1, 5, dtype=np.float32), series=np.ones((4, 5), np.float32) * 0.5,
+                       series_names=names, series_groups=["a"] * 4, steps=steps)
+    attn = AttentionView(patterns=np.full((1, 3, 3), 1 / 3, np.float32), head_labels=["L0H0"],
+                         token_labels=["R{0}", "s{1}", "a{2}"], steps=steps, selected_head=0)
+    assert scan.shown_series_names == [fill_steps(n, steps) for n in names]
+    assert attn.shown_token_labels == ["R·pad", "s₄", "a₉"]
+    rec = static_page(ipywidgets.VBox([scan, attn]), name="steps_views")
+    legend = rec.page.locator(".dtw-legend").first.inner_text()
+    for n in scan.shown_series_names:
+        assert n in legend, (n, legend)
+    assert "{" not in legend.replace("L{0}", ""), legend
+    cv = rec.page.locator("canvas.dtw-attn-big")
+    box = cv.bounding_box()
+    tip = rec.page.locator(".dtw-attention .dtw-tip, .dtw-tip").last
+    texts = set()
+    for x in range(4, int(box["width"]) - 2, 5):
+        for y in range(4, int(box["height"]) - 2, 7):
+            cv.hover(position={"x": x, "y": y})
+            if tip.is_visible():
+                texts.add(tip.inner_text())
+    joined = "\n".join(texts)
+    assert "query: a₉" in joined and "key: R·pad" in joined and "s₄" in joined, joined
+    assert rec.errors == []

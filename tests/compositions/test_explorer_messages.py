@@ -78,3 +78,53 @@ def test_status_drops_the_preference_at_the_end_of_an_episode(model, sent):
     e.session.reset(0)
     e.refresh()
     assert e.status.preferences is e.prefs and "model prefers" in e.status.text
+
+
+def test_every_tab_names_tokens_by_steps_not_by_resent_strings(model, sent):
+    """The Ablation, Attention, RTG-scan and Patching tabs send their token names as templates once and
+    per state only the ``steps`` array; what they show equals the panels' relabelling by episode step."""
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("ablation", "attention", "rtg_scan", "patching"))
+    abl, attn, scan, patch = e.panels
+    for tab in range(3):
+        e.tabs.selected_index = tab
+        e.session.step(0)
+        e.refresh()  # a first state with this tab shown: the templates go once
+        for i in range(2):
+            sent.clear()
+            e.session.step(i % 2)
+            e.refresh()
+            w = {0: abl.contrib, 1: attn.view, 2: scan.view}[tab]
+            (msg, bufs), = _by_widget(sent, w)
+            assert not {"labels", "token_labels", "series_names"} & set(msg["state"]), msg["state"]
+            steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
+            np.testing.assert_array_equal(steps, episode_token_steps(model, e.session.window()))
+        _check_shown_names(model, e, tab)
+    # patching: an edit makes a corrupted scenario; its columns are the window's tokens by episode step
+    e.tabs.selected_index = 3
+    env = e.session.env
+    (gx, gy), d = env.agent_pos, env.agent_dir
+    dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][d]
+    e.session.edit_cell(gx + dx, gy + dy, "wall")
+    sent.clear()
+    e.refresh()
+    (msg, bufs), = _by_widget(sent, patch.resid)
+    assert "col_labels" in msg["state"]  # the first patching state: the templates go once
+    assert patch.resid.shown_col_labels == episode_token_labels(model, e.session.window())
+
+
+def _check_shown_names(model, e, tab):
+    from dtwidgets.analysis import ablate
+
+    abl, attn, scan, _ = e.panels
+    win = e.session.window()
+    data = e.ctx.compute(win, active={"rtg_scan", "attention"})
+    if tab == 0:
+        r = ablate(model, win, [abl.component.value], *e.ctx.pair)
+        assert abl.contrib.row_labels == relabel(r.labels, data, model.layout.labels())
+    elif tab == 1:
+        assert attn.view.shown_token_labels == episode_token_labels(model, win)
+    else:
+        s = data.state.rtg_scan
+        contrib = scan.view.shown_series_names[len(s.action_names) + 1:len(s.action_names) + 1 + len(s.labels)]
+        assert contrib == relabel(list(s.labels), data, data.state.attribution.source_labels)
+        assert any("(s" in c and "{" not in c for c in contrib)  # a token named by its episode step

@@ -108,7 +108,7 @@ def test_pair_in_preferences_drives_every_panel(model):
     at_bars = att.bars.values[0]
     assert float(at_bars.sum()) == pytest.approx(float(logits[0] - logits[2]), abs=1e-3)
     assert "left − forward" in e.show_panel("ablation").overview.title
-    assert "left − forward" in e.show_panel("rtg_scan").view.series_names
+    assert "left − forward" in e.show_panel("rtg_scan").view.shown_series_names
     assert "left − forward" in e.show_panel("circuits").emb_note.value
 
 
@@ -197,11 +197,11 @@ def test_demo_outside_a_notebook_says_it_needs_one():
 
 def test_token_labels_show_the_episode_step(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attention",))
-    labels0 = list(e.panels[0].view.token_labels)
+    labels0 = list(e.panels[0].view.shown_token_labels)
     assert labels0[-1] == "s₀" and any(l.endswith("·pad") for l in labels0)
     for _ in range(9):
         e._on_key("ArrowLeft")
-    labels = list(e.panels[0].view.token_labels)
+    labels = list(e.panels[0].view.shown_token_labels)
     assert labels[-1] == "s₉" and labels[-2] == "R₉" and "a₈" in labels
     assert not any("pad" in l for l in labels)
 

@@ -101,7 +101,7 @@ def test_rtg_scan_names_tokens_by_episode_step_like_the_attribution_tab(demo_exp
     e = demo_explorer
     att = e.show_panel("attribution")
     scan = e.show_panel("rtg_scan")
-    embeds = [n for n in scan.view.series_names if "embed (" in n]
+    embeds = [n for n in scan.view.shown_series_names if "embed (" in n]
     assert embeds and set(embeds) <= set(att.bars.row_labels), (embeds, att.bars.row_labels)
     assert "state embed (s₀)" in embeds
 
