@@ -25,7 +25,8 @@ import numpy as np
 
 from ..widgets import ContributionBars, MatrixHeatmap
 from ..widgets._traits import escape_braces
-from .panels import AnalysisContext, Panel, PanelData, assign, token_label_templates, token_names
+from .panels import AnalysisContext, Panel, PanelData, assign
+from .token_names import token_label_templates, token_names
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))

@@ -35,7 +35,8 @@ from ..analysis.embeddings import state_embedding_projection
 from ..analysis.patching import PatchingResult, activation_patching
 from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
-from ..widgets._traits import escape_braces, fill_steps
+from ..widgets._traits import escape_braces
+from .token_names import component_names, episode_token_labels, episode_token_steps, relabel, token_names
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
 """Keys of the built-in panels, in their default order."""
@@ -124,70 +125,6 @@ class AnalysisContext:
             patch = activation_patching(self.adapter, clean_window, window, a, b)
         return PanelData(window, st, patch, episode_token_labels(self.adapter, window), clean_window,
                          episode_token_steps(self.adapter, window))
-
-
-def episode_token_steps(adapter, window) -> np.ndarray:
-    """int16 ``[P]``: the episode step of each window token (the timestep of its row; -1 for left padding)."""
-    n_pad = int(window.n_pad[0])
-    ts = [int(t) for t in window.timesteps[0].tolist()]
-    return np.array([-1 if k < n_pad else ts[k] for k in adapter.layout.timestep_of], np.int16)
-
-
-def token_templates(adapter) -> list[str]:
-    """``P`` token-label templates (``R{0}``, ``s{1}``, ``a{2}``, ...) to fill with :func:`episode_token_steps`
-    (:func:`~dtwidgets.widgets._traits.fill_steps`; widgets with a ``steps`` trait fill them in the browser)."""
-    letter = {"rtg": "R", "state": "s", "action": "a"}
-    return [f"{letter[kind]}{{{i}}}" for i, kind in enumerate(adapter.layout.kinds)]
-
-
-def token_label_templates(labels, window_labels, templates) -> list[str]:
-    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
-    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
-    Filled with :func:`episode_token_steps` they equal :func:`relabel`'s labels."""
-    out = []
-    for lab in labels:
-        for w, t in zip(window_labels, templates):
-            if f"({w})" in lab:
-                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
-                break
-        else:
-            out.append(escape_braces(lab))
-    return out
-
-
-def episode_token_labels(adapter, window) -> list[str]:
-    """Token labels by episode step: ``R₉ s₉`` for the RTG and state of the state after 9 steps,
-    ``a₈`` for the action taken at step 8, ``R·pad`` for left padding (window row 0)."""
-    steps = episode_token_steps(adapter, window)
-    return [fill_steps(t, steps) for t in token_templates(adapter)]
-
-
-def relabel(labels, data: PanelData, window_labels) -> list[str]:
-    """Component labels naming tokens by window position (``state embed (s₁)``) renamed by episode step."""
-    m = {f"({w})": f"({e})" for w, e in zip(window_labels, data.token_labels)}
-    out = []
-    for lab in labels:
-        for w, e in m.items():
-            if w in lab:
-                lab = lab.replace(w, e)
-                break
-        out.append(lab)
-    return out
-
-
-def token_names(data: PanelData, labels, adapter) -> tuple[list[str], np.ndarray]:
-    """``(templates, steps)`` naming an analysis' ``P`` tokens by episode step (a widget's ``steps`` fills
-    them); an analysis that names other tokens than the window's keeps its ``labels`` as they are."""
-    if data.token_steps is not None and len(labels) == len(data.token_steps):
-        return token_templates(adapter), data.token_steps
-    return [escape_braces(t) for t in labels], np.zeros(0, np.int16)
-
-
-def component_names(labels, data: PanelData, window_labels, adapter) -> tuple[list[str], np.ndarray]:
-    """``(templates, steps)`` of component labels that name a token by window position
-    (``state embed (s₁)``), to show them by episode step (:func:`token_label_templates`)."""
-    tokens, steps = token_names(data, window_labels, adapter)
-    return token_label_templates(labels, window_labels, tokens), steps
 
 
 class Panel:

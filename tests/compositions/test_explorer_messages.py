@@ -9,7 +9,7 @@ import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.compositions.panels import episode_token_labels, episode_token_steps, relabel
+from dtwidgets.compositions.token_names import episode_token_labels, episode_token_steps, relabel
 from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 from dtwidgets.widgets._arrays import array_from_json
 
