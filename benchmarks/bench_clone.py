@@ -39,6 +39,20 @@ def distillation_states(teacher, env_id: str, episodes: int, behaviour: int, see
     return Trajectories.concatenate([dataclasses.replace(p, logits=None) for p in parts])
 
 
+def cached(folder, name: str, make):
+    """``make()``, or the copy saved under ``folder`` by an earlier run (no cache when ``folder`` is None)."""
+    from dtwidgets.data import Trajectories
+
+    if folder is None:
+        return make()
+    path = Path(folder) / f"{name}.npz"
+    if path.exists():
+        return Trajectories.load(path)
+    traj = make()
+    traj.save(path)
+    return traj
+
+
 def report(teacher, student, held: dict) -> dict:
     import torch
 
@@ -69,7 +83,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--d-mlp", type=int, default=256)
     ap.add_argument("--rtg-jitter", type=float, default=0.0)
+    ap.add_argument("--time-jitter", type=float, default=0.0)
     ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--cache", default=None, help="folder for the collected states (reused when the same counts are asked)")
     args = ap.parse_args(argv)
 
     from dtwidgets.data import collect_trajectories
@@ -80,13 +96,17 @@ def main(argv=None) -> dict:
     teacher, _ = load_demo("post")
     env_id = teacher.cfg.env_id
     t0 = time.perf_counter()
-    data = distillation_states(teacher, env_id, args.episodes, args.behaviour, seed=0)
-    held = {"teacher rollouts": model_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300),
-            "behaviour episodes": collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300)}
+    data = cached(args.cache, f"states-{args.episodes}-{args.behaviour}",
+                  lambda: distillation_states(teacher, env_id, args.episodes, args.behaviour, seed=0))
+    held = {"teacher rollouts": cached(args.cache, "held-teacher",
+                                       lambda: model_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300)),
+            "behaviour episodes": cached(args.cache, "held-behaviour",
+                                         lambda: collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300))}
     print(f"distillation states: {data.n_steps} from {data.n_episodes} episodes; held-out: "
           + ", ".join(f"{k} {v.n_steps} states" for k, v in held.items()) + f" ({time.perf_counter() - t0:.0f} s)")
     student_cfg = dataclasses.replace(teacher.cfg, d_model=args.d_model, d_mlp=args.d_mlp, seed=1)
-    cfg = DistillConfig(n_steps=args.steps, batch_size=args.batch, lr=args.lr, loss=args.loss, rtg_jitter=args.rtg_jitter)
+    cfg = DistillConfig(n_steps=args.steps, batch_size=args.batch, lr=args.lr, loss=args.loss, rtg_jitter=args.rtg_jitter,
+                        time_jitter=args.time_jitter)
     res = distill(teacher, data, student_cfg, cfg)
     out = report(teacher, res.student, held)
     print(f"student d_model {args.d_model}, d_mlp {args.d_mlp}; {cfg}")
