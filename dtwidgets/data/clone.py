@@ -128,7 +128,8 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
             jit = np.flatnonzero(rng.random(cfg.batch_size) < cfg.time_jitter)
             if jit.size:  # move those rows to another episode time and ask the teacher again
                 first = (T - 1 - win.n_pad[jit]).numpy()  # the last step's lowest possible timestep
-                win, tgt = _retime(teacher, win, tgt, torch.from_numpy(jit), rng.integers(first, np.maximum(first, t_max) + 1))
+                new_end = rng.integers(first, np.maximum(first, t_max) + 1)
+                win, tgt = _retime(teacher, win, tgt, torch.from_numpy(jit), new_end)
             loss = _distill_loss(student(win)[:, -1] / cfg.temperature, tgt / cfg.temperature, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
