@@ -1,15 +1,19 @@
 """Benchmark: distil the shipped demo model ("post") into a fresh DT and measure greedy-action agreement
 on held-out states (a script, not a test; it exits 1 when agreement is below ``--target``).
 
-    python benchmarks/bench_clone.py [--episodes 25] [--behaviour 100] [--steps 3000] [--batch 256]
-                                     [--d-model 128] [--d-mlp 256] [--rtg-jitter 0.0] [--target 0.95]
+    python benchmarks/bench_clone.py [--episodes 25] [--behaviour 100] [--steps 6000] [--batch 1024]
+                                     [--time-jitter 1.0] [--rtg-jitter 0.0] [--d-model 128] [--d-mlp 256]
+                                     [--target 0.95] [--cache /tmp/clone-states]
 
 Distillation states: the teacher's own rollouts at the 8 calibration RTGs (``--episodes`` per RTG
 and per exploration rate 0.05 / 0.1 / 0.2 / 0.3, max_steps 300), plus ``--behaviour`` episodes of
-the behaviour-policy mix per exploration rate. Held-out states: *other episodes* (other seeds) —
-the teacher's greedy rollouts at the same RTGs (10 per RTG) and 60 behaviour episodes. Prints the
+the behaviour-policy mix per exploration rate. Every training window is moved to a uniform episode
+time (``--time-jitter 1.0``) and the teacher asked there: the demo teacher's time embedding makes it
+a different policy at every timestep. Held-out states: *other episodes* (other seeds) — the
+teacher's greedy rollouts at the same RTGs (10 per RTG) and 60 behaviour episodes. Prints the
 agreement overall and by the teacher's top-2 logit margin (near-ties are where clones disagree),
-the held-out KL, and the training time.
+the held-out KL, and the training time. ``--cache DIR`` saves the collected states there and reuses
+them on the next run with the same counts. Measured results: ``docs/clone.md``.
 """
 from __future__ import annotations
 
@@ -39,6 +43,20 @@ def distillation_states(teacher, env_id: str, episodes: int, behaviour: int, see
     return Trajectories.concatenate([dataclasses.replace(p, logits=None) for p in parts])
 
 
+def cached(folder, name: str, make):
+    """``make()``, or the copy saved under ``folder`` by an earlier run (no cache when ``folder`` is None)."""
+    from dtwidgets.data import Trajectories
+
+    if folder is None:
+        return make()
+    path = Path(folder) / f"{name}.npz"
+    if path.exists():
+        return Trajectories.load(path)
+    traj = make()
+    traj.save(path)
+    return traj
+
+
 def report(teacher, student, held: dict) -> dict:
     import torch
 
@@ -62,14 +80,16 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=25, help="teacher rollouts per RTG and exploration rate")
     ap.add_argument("--behaviour", type=int, default=100, help="behaviour episodes per exploration rate")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--loss", default="kl", choices=("kl", "logit_mse"))
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--d-mlp", type=int, default=256)
     ap.add_argument("--rtg-jitter", type=float, default=0.0)
+    ap.add_argument("--time-jitter", type=float, default=1.0)
     ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--cache", default=None, help="folder for the collected states (reused when the same counts are asked)")
     args = ap.parse_args(argv)
 
     from dtwidgets.data import collect_trajectories
@@ -80,13 +100,17 @@ def main(argv=None) -> dict:
     teacher, _ = load_demo("post")
     env_id = teacher.cfg.env_id
     t0 = time.perf_counter()
-    data = distillation_states(teacher, env_id, args.episodes, args.behaviour, seed=0)
-    held = {"teacher rollouts": model_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300),
-            "behaviour episodes": collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300)}
+    data = cached(args.cache, f"states-{args.episodes}-{args.behaviour}",
+                  lambda: distillation_states(teacher, env_id, args.episodes, args.behaviour, seed=0))
+    held = {"teacher rollouts": cached(args.cache, "held-teacher",
+                                       lambda: model_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300)),
+            "behaviour episodes": cached(args.cache, "held-behaviour",
+                                         lambda: collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300))}
     print(f"distillation states: {data.n_steps} from {data.n_episodes} episodes; held-out: "
           + ", ".join(f"{k} {v.n_steps} states" for k, v in held.items()) + f" ({time.perf_counter() - t0:.0f} s)")
     student_cfg = dataclasses.replace(teacher.cfg, d_model=args.d_model, d_mlp=args.d_mlp, seed=1)
-    cfg = DistillConfig(n_steps=args.steps, batch_size=args.batch, lr=args.lr, loss=args.loss, rtg_jitter=args.rtg_jitter)
+    cfg = DistillConfig(n_steps=args.steps, batch_size=args.batch, lr=args.lr, loss=args.loss, rtg_jitter=args.rtg_jitter,
+                        time_jitter=args.time_jitter)
     res = distill(teacher, data, student_cfg, cfg)
     out = report(teacher, res.student, held)
     print(f"student d_model {args.d_model}, d_mlp {args.d_mlp}; {cfg}")

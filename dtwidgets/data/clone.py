@@ -36,6 +36,12 @@ class DistillConfig:
     ``rtg_jitter``: fraction of each batch whose windows are re-conditioned on an RTG drawn
     uniformly from the teacher's ``rtg_range`` (the teacher is run on those rows), so the clone
     learns the teacher's response to every RTG it can be asked for, not only the recorded ones.
+    ``time_jitter``: fraction of each batch whose windows are moved to another episode time: the
+    window's last step gets a timestep drawn uniformly from the ones an episode of ``traj`` can
+    reach (``0 .. min(traj.max_steps - 1, max_timestep)``, at least the window's real length - 1),
+    the earlier real steps keep their offsets, and the teacher is run on those rows. A DT with a
+    learned time embedding gives every timestep its own vector, and rollouts visit late timesteps
+    rarely; jittering gives each one the same share of the training.
     """
 
     n_steps: int = 2000
@@ -47,6 +53,7 @@ class DistillConfig:
     temperature: float = 1.0
     loss: str = "kl"
     rtg_jitter: float = 0.0
+    time_jitter: float = 0.0
     seed: int = 0
     torch_threads: int | None = 1
 
@@ -89,8 +96,9 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
     if tuple(student_config.action_names) != tuple(teacher.action_names):
         raise ValueError(f"expected a student with the teacher's actions {tuple(teacher.action_names)}, got "
                          f"{tuple(student_config.action_names)}")
-    if not 0.0 <= cfg.rtg_jitter <= 1.0:
-        raise ValueError(f"expected rtg_jitter in [0, 1], got {cfg.rtg_jitter}")
+    for name in ("rtg_jitter", "time_jitter"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"expected {name} in [0, 1], got {getattr(cfg, name)}")
     _distill_loss(torch.zeros(1, 2), torch.zeros(1, 2), cfg.loss)  # validates the loss name before any work
     threads = torch.get_num_threads()
     if cfg.torch_threads:
@@ -103,6 +111,7 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
         rng = np.random.default_rng(cfg.seed)
         rtgs = conditioning_rtgs(traj, student_config.rtg_range)
         lo, hi = (float(x) for x in teacher.rtg_range)
+        t_max = min(int(traj.max_steps) - 1, int(teacher.max_timestep), int(student_config.max_timestep))
         T, pad = student_config.layout.n_timesteps, student_config.n_actions
         losses = np.zeros(cfg.n_steps, np.float32)
         t0 = time.perf_counter()
@@ -116,6 +125,11 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
             jit = np.flatnonzero(rng.random(cfg.batch_size) < cfg.rtg_jitter)
             if jit.size:  # re-condition those rows on a fresh RTG and ask the teacher again
                 win, tgt = _rejitter(teacher, win, tgt, torch.from_numpy(jit), rng.uniform(lo, hi, jit.size))
+            jit = np.flatnonzero(rng.random(cfg.batch_size) < cfg.time_jitter)
+            if jit.size:  # move those rows to another episode time and ask the teacher again
+                first = (T - 1 - win.n_pad[jit]).numpy()  # the last step's lowest possible timestep
+                new_end = rng.integers(first, np.maximum(first, t_max) + 1)
+                win, tgt = _retime(teacher, win, tgt, torch.from_numpy(jit), new_end)
             loss = _distill_loss(student(win)[:, -1] / cfg.temperature, tgt / cfg.temperature, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -141,6 +155,20 @@ def _rejitter(teacher, win, tgt, rows, new_rtg):
     r = win.rtgs.clone()
     r[rows] = torch.as_tensor(new_rtg, dtype=torch.float32)[:, None]
     win = dataclasses.replace(win, rtgs=r)
+    tgt = tgt.clone()
+    tgt[rows] = teacher.forward(win.index(rows)).float()
+    return win, tgt
+
+
+@torch.no_grad()
+def _retime(teacher, win, tgt, rows, new_end):
+    """Rows ``rows`` of ``win`` moved in episode time: the last step gets timestep ``new_end``, the
+    earlier real steps keep their offsets (padding keeps timestep 0), and the teacher's logits there."""
+    T = win.timesteps.shape[1]
+    real = torch.arange(T)[None, :] >= win.n_pad[rows][:, None]
+    ts = win.timesteps.clone()
+    ts[rows] = torch.where(real, torch.as_tensor(new_end, dtype=torch.long)[:, None] - torch.arange(T - 1, -1, -1), 0)
+    win = dataclasses.replace(win, timesteps=ts)
     tgt = tgt.clone()
     tgt[rows] = teacher.forward(win.index(rows)).float()
     return win, tgt

@@ -112,3 +112,40 @@ def test_rtg_jitter_recondition_rows_and_asks_the_teacher(teacher_and_data):
         distill(teacher, data, cfg, DistillConfig(n_steps=1, rtg_jitter=2.0), progress=False)
     with pytest.raises(ValueError, match="loss"):
         distill(teacher, data, cfg, DistillConfig(n_steps=1, loss="l1"), progress=False)
+
+
+def test_time_jitter_moves_rows_in_episode_time_and_asks_the_teacher(teacher_and_data):
+    """Retimed rows: the last step gets the new timestep, earlier real steps keep their offsets,
+    padding keeps timestep 0, and the targets are the teacher's logits on that window (checked
+    against windows rebuilt from a copy of the data whose timesteps are shifted, and a plain
+    forward of the teacher); the other rows are untouched."""
+    import torch
+
+    from dtwidgets.data.clone import _retime, conditioning_rtgs
+
+    teacher, cfg, data, _ = teacher_and_data
+    T = teacher.layout.n_timesteps
+    assert T >= 2  # so that a window starting an episode has padding
+    starts = data.episode_starts
+    ends = np.array([starts[1], starts[1] + 3, starts[2] + 1, starts[3] + 2])  # first row is padded
+    rtgs = conditioning_rtgs(data, teacher.rtg_range)
+    win, _ = data.windows(ends, T, teacher.pad_action, rtgs=rtgs)
+    assert int(win.n_pad[0]) == T - 1
+    tgt = teacher.forward(win).float()
+    rows = torch.tensor([0, 1, 3])
+    new_end = np.array([57, 12, 80])
+    win2, tgt2 = _retime(teacher, win, tgt, rows, new_end)
+    np.testing.assert_array_equal(win2.timesteps[2].numpy(), win.timesteps[2].numpy())
+    np.testing.assert_array_equal(tgt2[2].numpy(), tgt[2].numpy())
+    for i, n in zip(rows.tolist(), new_end):
+        shifted = dataclasses.replace(data, timesteps=data.timesteps + (n - data.timesteps[ends[i]]))
+        ref, _ = shifted.windows(ends[i:i + 1], T, teacher.pad_action, rtgs=rtgs)
+        np.testing.assert_array_equal(win2.timesteps[i].numpy(), ref.timesteps[0].numpy())
+        assert int(win2.timesteps[i, -1]) == n
+        np.testing.assert_allclose(tgt2[i].numpy(), teacher.forward(ref)[0].numpy(), atol=1e-5)
+    assert int(win2.timesteps[0, 0]) == 0  # padding keeps timestep 0
+    res = distill(teacher, data, dataclasses.replace(cfg, seed=1), DistillConfig(n_steps=5, time_jitter=1.0),
+                  progress=False)
+    assert res.losses.shape == (5,) and np.isfinite(res.losses).all()
+    with pytest.raises(ValueError, match="time_jitter"):
+        distill(teacher, data, cfg, DistillConfig(n_steps=1, time_jitter=-0.1), progress=False)
