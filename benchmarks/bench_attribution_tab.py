@@ -40,19 +40,12 @@ def bench(name, adapter, env):
 
 
 def main():
-    import torch
+    from bench_explorer import explorer_models
 
     from dtwidgets.adapters.minigrid_env import MiniGridEnv
-    from dtwidgets.demo import load_demo
-    from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 
-    torch.manual_seed(0)
-    small, env = load_demo("post")
-    big = DTAdapter(DecisionTransformer(DTConfig(d_model=128, n_heads=4, d_mlp=256, n_layers=2, n_ctx=26,
-                                                 layer_norm="LN", one_hot_obs=True)))
-    bench("1 layer, 2 heads, 2 tokens (demo 'post')", small, env)
-    bench("2 layers, 4 heads, 26 tokens", big, MiniGridEnv())
-
+    for name, adapter, _target in explorer_models():
+        bench(name, adapter, MiniGridEnv())
 
 if __name__ == "__main__":
     main()

@@ -78,7 +78,9 @@ def bench(name, model, target_ms, n=30):
               f"overhead {(js + buf - raw) / n:5,.0f}")
 
 
-def main():
+def explorer_models():
+    """``[(name, adapter, target_ms)]``: the demo "post" model and a 2-layer / 4-head / 26-token DT
+    (random weights, seed 0) — the two models the Explorer benchmarks measure."""
     import torch
 
     from dtwidgets.demo import load_demo
@@ -88,8 +90,12 @@ def main():
     small, _ = load_demo("post")
     big = DTAdapter(DecisionTransformer(DTConfig(d_model=128, n_heads=4, d_mlp=256, n_layers=2, n_ctx=26,
                                                  layer_norm="LN", one_hot_obs=True)))
-    bench("1 layer, 2 heads, 2 tokens (demo 'post')", small, 10)
-    bench("2 layers, 4 heads, 26 tokens", big, 30)
+    return [("1 layer, 2 heads, 2 tokens (demo 'post')", small, 10), ("2 layers, 4 heads, 26 tokens", big, 30)]
+
+
+def main():
+    for name, adapter, target_ms in explorer_models():
+        bench(name, adapter, target_ms)
 
 
 if __name__ == "__main__":

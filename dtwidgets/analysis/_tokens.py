@@ -94,7 +94,8 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
     row0 = set(full_only) - {final, "ln_final.hook_scale"} if full_rows else set()
-    tail = _Tail(L) if _trim_checked(adapter, tokens, fwd_hooks) else None
+    full_tail = _Tail(L)
+    tail = full_tail if _trim_checked(adapter, tokens, fwd_hooks, full_tail) else None
     full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, tail)
     scale = last["ln_final.hook_scale"][:, -1] if norm else None
     logits = C.final_logits(adapter, last[final][:, -1], scale)
@@ -146,12 +147,11 @@ class _Tail:
 _TRIM_OK: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
-def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence) -> bool:
+def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence, tail: _Tail) -> bool:
     """Whether the last layer may run on the last position alone: never when a hook of ``fwd_hooks``
     acts after the trim; else whether this backbone gave the same last-position residual and
     ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone)."""
     L = C.n_layers(adapter)
-    tail = _Tail(L)
     if any(tail.after(n) for n, _ in fwd_hooks) or tail.resid_mid not in adapter.backbone.hook_dict:
         return False
     bb = adapter.backbone
