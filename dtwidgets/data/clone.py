@@ -130,7 +130,7 @@ def distill(teacher, traj, student_config, cfg: DistillConfig | None = None, pro
                 first = (T - 1 - win.n_pad[jit]).numpy()  # the last step's lowest possible timestep
                 new_end = rng.integers(first, np.maximum(first, t_max) + 1)
                 win, tgt = _retime(teacher, win, tgt, torch.from_numpy(jit), new_end)
-            loss = _distill_loss(student(win)[:, -1] / cfg.temperature, tgt / cfg.temperature, cfg.loss)
+            loss = _distill_loss(student.last_logits(win) / cfg.temperature, tgt / cfg.temperature, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

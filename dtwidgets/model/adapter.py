@@ -102,7 +102,7 @@ class DTAdapter:
 
     @torch.inference_mode()
     def forward(self, window: TrajectoryWindow) -> torch.Tensor:
-        return self.model(window)[:, -1]
+        return self.model.last_logits(window)
 
     __call__ = forward
 

@@ -82,6 +82,7 @@ class DecisionTransformer(nn.Module):
         for name in EMBED_HOOKS:
             points[name.split(".")[1]].name = name
         self.embed_hooks = nn.ModuleDict(points)
+        self._own_hooks = _hook_count(self.transformer)  # the backbone's own (e.g. the gated biases')
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
@@ -194,6 +195,35 @@ class DecisionTransformer(nn.Module):
     def forward(self, window: TrajectoryWindow) -> torch.Tensor:
         return self.head(self.transformer(self.embed(window)))
 
+    def last_logits(self, window: TrajectoryWindow) -> torch.Tensor:
+        """Logits ``[B, n_actions]`` at the prediction position (the last state token), equal to
+        ``forward(window)[:, -1]``. The last block's MLP and ``ln_final`` act position by position, so
+        they run on that position alone (the last block's ``hook_resid_mid`` passes it on). Whenever a
+        hook beyond the backbone's own is attached (a caller's hooks may read or write any position),
+        the whole sequence runs instead."""
+        tokens = self.embed(window)
+        if _hook_count(self.transformer) != self._own_hooks:
+            return self.head(self.transformer(tokens))[:, -1]
+        point = self.transformer.hook_dict[f"blocks.{self.cfg.n_layers - 1}.hook_resid_mid"]
+        point.add_hook(_last_position)
+        try:
+            resid = self.transformer(tokens)  # [B, 1, d]
+        finally:
+            point.remove_hooks("fwd")
+        return self.action_predictor(resid[:, -1])
+
     @property
     def device(self) -> torch.device:
         return self.action_predictor.weight.device
+
+
+def _hook_count(module: nn.Module) -> int:
+    """Hooks in ``module`` that could see positions: every hook on a HookPoint and every forward hook on
+    another module. Forward-pre hooks on other modules are not counted: a TransformerLens 4 bridge
+    wires its own there (``BlockBridge`` capture hooks) the first time a hooked run needs them."""
+    return sum(len(m._forward_hooks) + (len(m._forward_pre_hooks) if isinstance(m, HookPoint) else 0)
+               for m in module.modules())
+
+
+def _last_position(resid: torch.Tensor, hook) -> torch.Tensor:
+    return resid[:, -1:]

@@ -68,3 +68,26 @@ def test_a_backbone_the_trim_would_change_is_run_in_full():
         assert not np.allclose(s.logits[2], independent_logits(a, w.with_rtg(1.0))[0].numpy(), atol=1e-3)  # the hook acts
     finally:
         hp.remove_hooks(including_permanent=True)
+
+
+def test_a_backbone_that_cannot_run_the_trim_is_run_in_full():
+    """A permanent hook after the trim that insists on every position (it raises on a shortened
+    sequence): the check refuses the trim instead of failing, and the scan equals plain forwards."""
+    a = make_adapter(**CONFIGS["lnpre-8tok"], seed=8)
+    P = a.layout.n_tokens
+
+    def strict(t, hook):
+        if t.shape[1] != P:
+            raise RuntimeError(f"expected {P} positions, got {t.shape[1]}")
+        return t
+
+    hp = a.backbone.hook_dict["blocks.1.hook_mlp_out"]
+    hp.add_hook(strict, is_permanent=True)
+    try:
+        w = random_window(a, seed=4)
+        s = rtg_scan(a, w, "forward", "left", rtgs=[-1.0, 0.5])
+        assert _tokens._TRIM_OK[a.backbone] is False
+        for i, r in enumerate((-1.0, 0.5)):
+            np.testing.assert_allclose(s.logits[i], independent_logits(a, w.with_rtg(r))[0].numpy(), atol=1e-4)
+    finally:
+        hp.remove_hooks(including_permanent=True)
