@@ -88,6 +88,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--d-mlp", type=int, default=256)
     ap.add_argument("--rtg-jitter", type=float, default=0.0)
     ap.add_argument("--time-jitter", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0, help="data-order seed; the student is initialised with seed + 1")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--cache", default=None, help="folder for the collected states (reused when the same counts are asked)")
     args = ap.parse_args(argv)
@@ -108,9 +109,9 @@ def main(argv=None) -> dict:
                                          lambda: collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300))}
     print(f"distillation states: {data.n_steps} from {data.n_episodes} episodes; held-out: "
           + ", ".join(f"{k} {v.n_steps} states" for k, v in held.items()) + f" ({time.perf_counter() - t0:.0f} s)")
-    student_cfg = dataclasses.replace(teacher.cfg, d_model=args.d_model, d_mlp=args.d_mlp, seed=1)
+    student_cfg = dataclasses.replace(teacher.cfg, d_model=args.d_model, d_mlp=args.d_mlp, seed=args.seed + 1)
     cfg = DistillConfig(n_steps=args.steps, batch_size=args.batch, lr=args.lr, loss=args.loss, rtg_jitter=args.rtg_jitter,
-                        time_jitter=args.time_jitter)
+                        time_jitter=args.time_jitter, seed=args.seed)
     res = distill(teacher, data, student_cfg, cfg)
     out = report(teacher, res.student, held)
     print(f"student d_model {args.d_model}, d_mlp {args.d_mlp}; {cfg}")
