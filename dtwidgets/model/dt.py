@@ -82,7 +82,9 @@ class DecisionTransformer(nn.Module):
         for name in EMBED_HOOKS:
             points[name.split(".")[1]].name = name
         self.embed_hooks = nn.ModuleDict(points)
-        self._own_hooks = _hook_count(self.transformer)  # the backbone's own (e.g. the gated biases')
+        self._hooked_modules = list(self.transformer.modules())  # where a caller's hook could be attached
+        self._own_hooks = _hook_count(self._hooked_modules)  # the backbone's own (e.g. the gated biases')
+        self._trim_point = self.transformer.hook_dict[f"blocks.{cfg.n_layers - 1}.hook_resid_mid"]
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
@@ -202,14 +204,13 @@ class DecisionTransformer(nn.Module):
         hook beyond the backbone's own is attached (a caller's hooks may read or write any position),
         the whole sequence runs instead."""
         tokens = self.embed(window)
-        if _hook_count(self.transformer) != self._own_hooks:
+        if _hook_count(self._hooked_modules) != self._own_hooks:
             return self.head(self.transformer(tokens))[:, -1]
-        point = self.transformer.hook_dict[f"blocks.{self.cfg.n_layers - 1}.hook_resid_mid"]
-        point.add_hook(_last_position)
+        self._trim_point.add_hook(_last_position)
         try:
             resid = self.transformer(tokens)  # [B, 1, d]
         finally:
-            point.remove_hooks("fwd")
+            self._trim_point.remove_hooks("fwd")
         return self.action_predictor(resid[:, -1])
 
     @property
@@ -217,12 +218,16 @@ class DecisionTransformer(nn.Module):
         return self.action_predictor.weight.device
 
 
-def _hook_count(module: nn.Module) -> int:
-    """Hooks in ``module`` that could see positions: every hook on a HookPoint and every forward hook on
+def _hook_count(modules: list[nn.Module]) -> int:
+    """Hooks on ``modules`` that could see positions: every hook on a HookPoint and every forward hook on
     another module. Forward-pre hooks on other modules are not counted: a TransformerLens 4 bridge
     wires its own there (``BlockBridge`` capture hooks) the first time a hooked run needs them."""
-    return sum(len(m._forward_hooks) + (len(m._forward_pre_hooks) if isinstance(m, HookPoint) else 0)
-               for m in module.modules())
+    n = 0
+    for m in modules:
+        n += len(m._forward_hooks)
+        if m._forward_pre_hooks and isinstance(m, HookPoint):
+            n += len(m._forward_pre_hooks)
+    return n
 
 
 def _last_position(resid: torch.Tensor, hook) -> torch.Tensor:
