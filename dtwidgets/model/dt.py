@@ -82,9 +82,11 @@ class DecisionTransformer(nn.Module):
         for name in EMBED_HOOKS:
             points[name.split(".")[1]].name = name
         self.embed_hooks = nn.ModuleDict(points)
-        self._hooked_modules = list(self.transformer.modules())  # where a caller's hook could be attached
+        backbone: Any = self.transformer
+        # plain containers, so that nn.Module does not register them as submodules
+        self._hooked_modules = list(backbone.modules())  # where a caller's hook could be attached
         self._own_hooks = _hook_count(self._hooked_modules)  # the backbone's own (e.g. the gated biases')
-        self._trim_point = self.transformer.hook_dict[f"blocks.{cfg.n_layers - 1}.hook_resid_mid"]
+        self._trim_at: tuple[Any, ...] = (backbone.hook_dict[f"blocks.{cfg.n_layers - 1}.hook_resid_mid"],)
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
@@ -206,11 +208,12 @@ class DecisionTransformer(nn.Module):
         tokens = self.embed(window)
         if _hook_count(self._hooked_modules) != self._own_hooks:
             return self.head(self.transformer(tokens))[:, -1]
-        self._trim_point.add_hook(_last_position)
+        point = self._trim_at[0]
+        point.add_hook(_last_position)
         try:
             resid = self.transformer(tokens)  # [B, 1, d]
         finally:
-            self._trim_point.remove_hooks("fwd")
+            point.remove_hooks("fwd")
         return self.action_predictor(resid[:, -1])
 
     @property
