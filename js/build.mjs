@@ -16,7 +16,7 @@ export const WIDGETS = [
   "contribution_bars", "matrix_heatmap", "rtg_scan_view", "calibration_curve",
   "policy_map_view", "circuit_diagram",
   "feature_browser",
-  "rtg_slider", "status_line",
+  "rtg_slider", "status_line", "update_feed",
   "probe_matrix", "training_dynamics",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];

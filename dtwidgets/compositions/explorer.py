@@ -31,6 +31,7 @@ import numpy as np
 from ..adapters.schema import resolve_action
 from ..vocabulary import COLOURS, OBJECTS, STATES
 from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
+from ..widgets.feed import UpdateFeed
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import PANELS, AnalysisContext, assign, make_panels
 
@@ -135,6 +136,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="replay", disabled=True, continuous_update=True,
                                     layout=W.Layout(width="auto", max_width="100%"))
         self.panels = make_panels(self.ctx, list(panels))
+        self.feed = UpdateFeed()  # each refresh's widget updates travel in one comm message
         self.tabs = W.Tab(children=[p.widget for p in self.panels], layout=W.Layout(width="auto", min_width="0"))
         for i, p in enumerate(self.panels):
             self.tabs.set_title(i, getattr(p, "title", "") or getattr(p, "key", "") or type(p).__name__)
@@ -190,7 +192,8 @@ class Explorer(CoalescedRefresh, W.VBox):
             out = fn()
             self.error.value = ""
             if refresh:
-                self._draw_grid()  # at once; the analysis refresh is coalesced
+                with self.feed.batch():  # grid and view in one message, at once; the analysis refresh is coalesced
+                    self._draw_grid()
         except Exception as e:  # shown under the Explorer, not in a log nobody reads
             self.error.value = _error_html(e)
             return None
@@ -304,8 +307,13 @@ class Explorer(CoalescedRefresh, W.VBox):
 
     # ---- refresh ----------------------------------------------------------------------
     def refresh(self):
-        """Redraw the grid at once, then recompute the shared analysis and update every panel in place."""
+        """Redraw the grid at once, then recompute the shared analysis and update every panel in place.
+        The updates of all dtwidgets widgets go to the front-end in one message (:class:`UpdateFeed`)."""
         self._pending = None
+        with self.feed.batch(self):
+            self._refresh()
+
+    def _refresh(self):
         t0 = time.perf_counter()
         s = self.session
         try:

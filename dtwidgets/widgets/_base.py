@@ -32,6 +32,7 @@ class DTWidget(anywidget.AnyWidget):
     """
 
     _module: str = ""
+    _feed: Any = None  # an UpdateFeed collecting this widget's updates (widgets/feed.py), or None
     error = traitlets.Unicode("", help="error text shown under the widget ('' = none)").tag(sync=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -49,6 +50,17 @@ class DTWidget(anywidget.AnyWidget):
             )
         self._guard_errors: dict[str, str] = {}
         super().__init__(**kwargs)
+
+    def send_state(self, key: Any = None) -> None:
+        """Send the state of ``key`` (None = every synced key) to the front-end, or leave it to the
+        :class:`~dtwidgets.widgets.feed.UpdateFeed` batch this widget is part of."""
+        if self._feed is not None and self._feed.collect(self, key):
+            return
+        super().send_state(key)
+
+    def send_state_directly(self, key: Any = None) -> None:
+        """``send_state`` in its own message, bypassing any feed."""
+        super().send_state(key)
 
     @classmethod
     def class_own_trait_names_public(cls) -> list[str]:

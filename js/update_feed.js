@@ -1,0 +1,47 @@
+// UpdateFeed: applies the updates of many widgets that the kernel sent as ONE custom message
+// (dtwidgets/widgets/feed.py). Never displayed; it works from `initialize`.
+// Trait: targets ["IPY_MODEL_<id>", ...], the models this feed may update (only ever grows).
+// Kernel message: {u: [[i, keys, state?], ...]} + buffers, one per entry of every `keys`, in order:
+//   `keys` are the traits of target i whose values are the next buffers, `state` (optional) the JSON
+//   part of its update.
+// Each part is applied with the target model's set_state, as a kernel "update" comm message is
+// (change events; nothing echoed back), queued behind that model's pending updates.
+// Sends {ready: n} once the first n targets are resolved; the kernel feeds only those.
+
+function dataView(b) {
+  if (b instanceof DataView) return b;
+  return ArrayBuffer.isView(b) ? new DataView(b.buffer, b.byteOffset, b.byteLength) : new DataView(b);
+}
+
+function apply(m, state) {
+  const run = () => m.set_state(state);
+  m.state_change = m.state_change instanceof Promise ? m.state_change.then(run).catch((e) => console.error("dtwidgets feed", e)) : Promise.resolve(run());
+}
+
+export default {
+  initialize({ model }) {
+    let targets = [], generation = 0;
+    const resolve = () => {
+      const mine = ++generation;
+      const refs = model.get("targets") || [];
+      Promise.all(refs.map((r) => model.widget_manager.get_model(String(r).replace(/^IPY_MODEL_/, "")))).then((ms) => {
+        if (mine !== generation || !ms.every((m) => m && typeof m.set_state === "function")) return;
+        targets = ms;
+        model.send({ ready: ms.length });
+      }, (e) => console.error("dtwidgets feed: targets", e));
+    };
+    model.on("change:targets", resolve);
+    model.on("msg:custom", (msg, buffers) => {
+      if (!msg || !Array.isArray(msg.u)) return;
+      let j = 0;
+      for (const [i, keys, state] of msg.u) {
+        const s = { ...(state || {}) };
+        for (const k of keys) s[k] = dataView(buffers[j++]);
+        if (targets[i]) apply(targets[i], s);
+        else console.error(`dtwidgets feed: no target ${i}`);
+      }
+    });
+    resolve();
+  },
+  render() {},
+};
