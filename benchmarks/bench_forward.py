@@ -30,13 +30,13 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from benchmarks.bench_analysis import windows
     from benchmarks.bench_explorer import explorer_models
     from dtwidgets.adapters.window import TrajectoryWindow
-    from tests.analysis.helpers import random_window
 
     out = {}
     for name, adapter, _target in explorer_models():
-        win = TrajectoryWindow.cat([random_window(adapter, seed=s) for s in range(args.batch)])
+        win = TrajectoryWindow.cat(windows(adapter, args.batch))
         runs = {"forward": lambda: adapter.forward(win), "full": lambda: adapter.model(win)[:, -1]}
         times: dict[str, list[float]] = {k: [] for k in runs}
         with torch.inference_mode():

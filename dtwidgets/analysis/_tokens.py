@@ -27,6 +27,7 @@ from typing import AbstractSet, Sequence
 
 import torch
 
+from ..adapters.last_position import computed_after_cut, cut_point, keep_last_position
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
@@ -109,7 +110,7 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
 _LEVEL = 0x5EED  # the TransformerLens hook "context level" of the hooks added here (removed by level)
 
 
-def _last_position(name: str, t: torch.Tensor) -> torch.Tensor:
+def _last_position_copy(name: str, t: torch.Tensor) -> torch.Tensor:
     """A copy of activation ``t`` at the last position: query axis 2 of attention patterns/scores
     ``[B, H, Q, K]``, axis 1 of everything else (``[B, P, ...]``)."""
     axis = 2 if name.endswith(("hook_pattern", "hook_attn_scores")) else 1
@@ -117,24 +118,18 @@ def _last_position(name: str, t: torch.Tensor) -> torch.Tensor:
 
 
 class _Tail:
-    """The trim of the last layer to its last position: ``resid_mid``, the hook passing it on, and
-    ``after(name)``: whether a hook name is computed after it (its values at other positions are not
-    the model's)."""
+    """The cut of the last layer to its last position (:mod:`dtwidgets.adapters.last_position`):
+    ``resid_mid`` (the cut point), ``hook`` (passing on the last position) and ``after(name)``: whether
+    a hook name is computed after it (its values at other positions are not the model's)."""
 
     def __init__(self, n_layers: int):
-        self.block = f"blocks.{n_layers - 1}."
-        self.resid_mid = self.block + "hook_resid_mid"
+        self.n_layers = n_layers
+        self.resid_mid = cut_point(n_layers)
 
     def after(self, name: str) -> bool:
-        if name.startswith("ln_final."):
-            return True
-        rest = name[len(self.block):] if name.startswith(self.block) else None
-        return rest is not None and rest.startswith(("hook_resid_mid", "ln2.", "hook_mlp_in", "mlp.", "hook_mlp_out",
-                                                     "hook_resid_post"))
+        return computed_after_cut(name, self.n_layers)
 
-    @staticmethod
-    def hook(t, hook):
-        return t[:, -1:]
+    hook = staticmethod(keep_last_position)
 
     @staticmethod
     def padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
@@ -152,12 +147,11 @@ def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequen
     acts after the trim; else whether this backbone gave the same last-position residual and
     ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone; a backbone
     that raises on the shortened run is run in full)."""
-    L = C.n_layers(adapter)
     if any(tail.after(n) for n, _ in fwd_hooks) or tail.resid_mid not in adapter.backbone.hook_dict:
         return False
     bb = adapter.backbone
     if bb not in _TRIM_OK:
-        names = [f"blocks.{L - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
+        names = [f"blocks.{tail.n_layers - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
         x = tokens[:2]
         _, plain = _run_hooked(bb, x, (), names, 0)
         try:
@@ -191,7 +185,7 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
         def save(t, hook):
             t = t.detach()
             if name not in full_only:
-                last[name] = _last_position(name, t)
+                last[name] = _last_position_copy(name, t)
             if full_rows:
                 full[name] = _Tail.padded(t, full_rows, P) if trimmed else t[:full_rows].clone()
 

@@ -9,12 +9,14 @@ Parameter names follow the reference checkpoint format so its files load strictl
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
 
+from ..adapters.last_position import cut_point, keep_last_position
 from ..adapters.schema import COLOURS, OBJECTS, STATES, check_observation_codes, check_one_hot_features
 from ..adapters.window import TrajectoryWindow
 from .backbone import GatedMLPBiases, build_backbone, tl_major
@@ -86,7 +88,7 @@ class DecisionTransformer(nn.Module):
         # plain containers, so that nn.Module does not register them as submodules
         self._hooked_modules = list(backbone.modules())  # where a caller's hook could be attached
         self._own_hooks = _hook_count(self._hooked_modules)  # the backbone's own (e.g. the gated biases')
-        self._trim_at: tuple[Any, ...] = (backbone.hook_dict[f"blocks.{cfg.n_layers - 1}.hook_resid_mid"],)
+        self._trim_at: tuple[Any, ...] = (backbone.hook_dict[cut_point(cfg.n_layers)],)
 
     # ---- inputs -------------------------------------------------------------------------
     def features(self, observations: torch.Tensor) -> torch.Tensor:
@@ -209,7 +211,7 @@ class DecisionTransformer(nn.Module):
         if _hook_count(self._hooked_modules) != self._own_hooks:
             return self.head(self.transformer(tokens))[:, -1]
         point = self._trim_at[0]
-        point.add_hook(_last_position)
+        point.add_hook(keep_last_position)
         try:
             resid = self.transformer(tokens)  # [B, 1, d]
         finally:
@@ -222,16 +224,18 @@ class DecisionTransformer(nn.Module):
 
 
 def _hook_count(modules: list[nn.Module]) -> int:
-    """Hooks on ``modules`` that could see positions: every hook on a HookPoint and every forward hook on
-    another module. Forward-pre hooks on other modules are not counted: a TransformerLens 4 bridge
-    wires its own there (``BlockBridge`` capture hooks) the first time a hooked run needs them."""
+    """Hooks on ``modules`` that could see positions: every hook on a HookPoint; on other modules every
+    forward hook and every forward-pre hook but a TransformerLens 4 bridge's own (the capture hooks its
+    ``BlockBridge`` wires the first time a hooked run needs them; their functions live in
+    ``transformer_lens.model_bridge``)."""
     n = 0
     for m in modules:
         n += len(m._forward_hooks)
-        if m._forward_pre_hooks and isinstance(m, HookPoint):
-            n += len(m._forward_pre_hooks)
+        pre = m._forward_pre_hooks.values()
+        n += len(pre) if isinstance(m, HookPoint) else sum(not _bridge_own(h) for h in pre)
     return n
 
 
-def _last_position(resid: torch.Tensor, hook) -> torch.Tensor:
-    return resid[:, -1:]
+def _bridge_own(hook: Any) -> bool:
+    f = hook.func if isinstance(hook, functools.partial) else hook
+    return str(getattr(f, "__module__", "") or "").startswith("transformer_lens.model_bridge.")
