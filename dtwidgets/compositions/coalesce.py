@@ -1,4 +1,5 @@
-"""Coalesced refreshes for compositions: a burst of inputs runs one refresh ~``coalesce_s`` later.
+"""Coalesced refreshes for compositions: an isolated input refreshes at once; the inputs that follow it
+within ``coalesce_s`` run one refresh ~``coalesce_s`` after the last of them.
 
 Inside a Jupyter kernel the refresh is a timer on the kernel's asyncio loop. Outside a kernel, or
 on a loop that is marked running but not driven (another library's loop in this thread, an
@@ -24,7 +25,7 @@ class CoalescedRefresh:
 
     def _init_coalescing(self) -> None:
         self._pending = None
-        self._pending_at = self._last_input = 0.0
+        self._pending_at = self._last_input = self._last_refresh = 0.0
         self._loop_undriven = False
 
     def _driven_loop(self):
@@ -47,7 +48,9 @@ class CoalescedRefresh:
         return loop
 
     def _schedule(self):
-        """Coalesce: one refresh runs ~coalesce_s after the last input (synchronously without a driven loop).
+        """Refresh at once for an input that follows none (the leading edge: no refresh pending, none
+        ended in the last ``coalesce_s``); otherwise coalesce: one refresh runs ~coalesce_s after the
+        last input. Synchronous without a driven loop.
 
         One timer at a time: an input while it is pending only moves the deadline, and the timer re-arms
         itself for the remainder when it fires early (no cancelled handles pile up during a burst).
@@ -59,9 +62,17 @@ class CoalescedRefresh:
                 self._pending = None
             self.refresh()
             return
-        self._last_input = time.monotonic()
-        if self._pending is None:
+        now = self._last_input = time.monotonic()
+        if self._pending is None and now - self._last_refresh > self.coalesce_s:
+            self._refresh_now()
+        elif self._pending is None:
             self._arm(loop, self.coalesce_s)
+
+    def _refresh_now(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._last_refresh = time.monotonic()
 
     def _arm(self, loop, delay: float) -> None:
         self._pending_at = time.monotonic()
@@ -72,7 +83,7 @@ class CoalescedRefresh:
         if wait > 1e-3:  # inputs kept coming: wait for the remainder
             self._arm(loop, wait)
             return
-        self.refresh()
+        self._refresh_now()
 
     def flush(self):
         """Run a pending coalesced refresh now."""

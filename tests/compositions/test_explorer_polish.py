@@ -286,12 +286,14 @@ def test_running_but_undriven_loop_falls_back_to_synchronous_refresh(model, monk
 
 
 def test_scheduled_refresh_that_never_runs_is_detected(model, monkeypatch):
-    e = Explorer(model, MiniGridEnv(), coalesce_s=0.03)
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0.2)
     stale = asyncio.new_event_loop()
     try:
         monkeypatch.setattr(coalesce_mod.asyncio, "get_running_loop", lambda: stale)
         monkeypatch.setattr(coalesce_mod, "_kernel_loop", lambda: stale)  # claims to be the kernel's, never runs
-        e._on_key("ArrowLeft")
+        e._on_key("ArrowLeft")  # an isolated input: refreshed at once
+        assert e._pending is None
+        e._on_key("ArrowLeft")  # right after a refresh: coalesced
         assert e._pending is not None  # scheduled
         e._pending_at -= 5.0  # ... long ago, and never ran
         e._on_key("ArrowLeft")
@@ -388,3 +390,29 @@ def test_malformed_trajectory_is_refused_and_state_kept(model, tmp_path):
     e.load_button.click()
     assert "bad.npz" in e.error.value and "missing ['rtg']" in e.error.value and "Traceback" not in e.error.value
     assert not e.session.replay and e.session.n_steps == n and np.array_equal(e.session.observation, obs)
+
+
+def test_an_isolated_input_refreshes_at_once_and_a_burst_after_it_is_coalesced(model, monkeypatch):
+    """The leading edge: a key press that follows no other is answered without waiting for the
+    coalescing delay; the presses right after it run one refresh, ~coalesce_s after the last."""
+    async def run():
+        monkeypatch.setattr(coalesce_mod, "_kernel_loop", asyncio.get_running_loop)
+        e = Explorer(model, MiniGridEnv(), coalesce_s=0.2)
+        calls = []
+        orig = e.refresh
+        e.refresh = lambda: (calls.append(e.session.n_steps), orig())[1]
+        e._on_key("ArrowLeft")
+        assert calls == [1] and e._pending is None  # refreshed before _on_key returned
+        np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
+        for _ in range(3):
+            e._on_key("ArrowRight")
+        assert calls == [1] and e._pending is not None
+        await asyncio.sleep(0.5)
+        assert calls == [1, 4] and e._pending is None
+        np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
+        await asyncio.sleep(0.25)  # quiet for longer than coalesce_s: the next input is isolated again
+        e._on_key("ArrowLeft")
+        assert calls == [1, 4, 5]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # see test_event_bursts_coalesce_and_match_direct_actions
+        pool.submit(asyncio.run, run()).result()
