@@ -12,8 +12,9 @@ The RTG slider answers while it moves: each state ships its RTG scan once, and t
 bars, attribution bars, RTG-scan marker and status follow the slider in the browser with no kernel
 message; releasing it sends one message and the kernel confirms with exact values.
 
-Rapid inputs are coalesced: a change schedules one refresh on the kernel's event loop (~30 ms
-later); further changes before it runs replace it. Where an event loop is marked running but
+Rapid inputs are coalesced: an isolated change refreshes at once; changes right after a refresh
+schedule one refresh on the kernel's event loop (~30 ms after the last). The widget updates of a
+refresh reach the browser in one message (:class:`~dtwidgets.widgets.feed.UpdateFeed`). Where an event loop is marked running but
 nothing drives it (an embedding host, Playwright's sync API in the same process), refreshes run
 synchronously instead.
 """
