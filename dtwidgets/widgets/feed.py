@@ -10,7 +10,8 @@ back to the kernel). The Python widgets' traits are set as usual, so the kernel'
 Python code, restored on a page reload, exported) stays the one truth.
 
 Only a front-end that has resolved the feed's targets says so (``{"ready": n}``: the first ``n``
-targets); until then, and for any widget past ``n``, any key that is not a widget's own trait, or a
+targets; the kernel answers with those targets' whole state, in one message, so that nothing sent
+while the front-end was resolving them is missed); until then, and for any widget past ``n``, any key that is not a widget's own trait, or a
 value holding nested buffers, the widget's update is sent the ordinary way. A front-end without the
 feed's module (or one that cannot reach other models) therefore sees no difference but the message
 count.
@@ -99,6 +100,15 @@ class UpdateFeed(DTWidget):
         n = content.get("ready") if isinstance(content, dict) else None
         if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= len(self.targets):
             self.ready = max(self.ready, n)
+            self._resync(n)
+
+    def _resync(self, n: int) -> None:
+        """Send the first ``n`` targets' own traits in one message: a front-end that has just resolved
+        them (a page reloaded mid-session) may have dropped feed messages that came before."""
+        with self.batch():
+            for w in self.targets[:n]:
+                if w.comm is not None:
+                    self.collect(w, sorted(_own_keys(w) & set(w.keys)))
 
     def watch(self, widgets: Iterable[DTWidget]) -> None:
         """Add ``widgets`` to the targets (those not there yet; one ``targets`` update if any)."""

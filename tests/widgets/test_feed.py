@@ -168,3 +168,23 @@ def test_split_state_refuses_nested_buffers():
     assert split_state({"a": 1, "b": memoryview(b"xy")}) == ({"a": 1}, ["b"], [memoryview(b"xy")])
     assert split_state({"a": [memoryview(b"x")]}) is None
     assert split_state({"a": {"k": b"x"}}) is None
+
+
+def test_ready_resends_the_whole_state_of_the_resolved_targets(sent):
+    """A front-end that has just resolved the targets (e.g. a page reloaded mid-session) may have
+    dropped earlier feed messages: the kernel answers its ready with every resolved target's state."""
+    grid = GridView(np.arange(27, dtype=np.uint8).reshape(3, 3, 3) % 5, agent_pos=(1, 1), agent_dir=2)
+    bars, late = ContributionBars(values=[1.0, 2.0], labels=["a", "b"]), ContributionBars(values=[3.0], labels=["c"])
+    feed = UpdateFeed()
+    feed.watch([grid, bars, late])
+    sent.clear()
+    _ready(feed, 2)
+    (w, msg, bufs), = sent
+    got = _unpack(feed, msg, bufs)
+    assert list(got) == [grid, bars]  # not the third: the front-end has not resolved it
+    for t, state in got.items():
+        own = set(t.class_own_trait_names_public()) | {"error"}
+        assert set(state) == own & set(t.keys)
+        kernel = t.get_state(sorted(state))
+        assert {k: bytes(v) if isinstance(v, memoryview) else v for k, v in kernel.items()} == state
+    np.testing.assert_array_equal(array_from_json(got[grid]["grid"]), grid.grid)
