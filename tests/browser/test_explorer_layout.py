@@ -185,7 +185,10 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         assert diff == pytest.approx(final["fresh"][a] - final["fresh"][b], abs=1e-3)
         status, fresh = page.evaluate(STATUS_JS), np.array(final["fresh"])
         assert "preview" not in status and f"model prefers {names[int(np.argmax(fresh))]}" in status, status
-        if screenshot_dir is not None:
+        if screenshot_dir is not None:  # the whole Explorer on screen (a screenshot is cut at the window's edge)
+            tall = page.evaluate("() => Math.ceil(document.querySelector('.dtw-explorer').getBoundingClientRect().height)")
+            page.set_viewport_size({"width": 1100, "height": max(1000, tall + 300)})
+            page.wait_for_timeout(400)
             page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / "explorer_after_drag_1100.png"))
     assert nb.foreign == [], f"non-localhost requests: {nb.foreign}"
     ours = [er for er in nb.errors if "dtwidgets" in er or "dtw-" in er]
