@@ -47,11 +47,12 @@ def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs",
         values, activations: ``[L, d_mlp]`` direct shares (logit units) and activations.
         sort: ``abs`` (largest ``|share|`` first), ``desc``, ``asc`` or ``act`` (largest activation first).
         filter_text: keep labels ``L{l}N{n}`` containing it (e.g. ``"L1"`` or ``"N12"``; blank keeps all).
-        limit: at most this many rows (0 = all).
+        limit: at most this many rows (0 = all). With a limit, silent neurons (activation and share both
+            exactly 0: they take no part in this decision) are left out of the rows.
 
     Returns:
         ``(order [k], n_matching)``: flat neuron indices ``l * d_mlp + n`` (into :func:`neuron_labels`);
-        ties keep neuron order.
+        ties keep neuron order; ``n_matching`` counts silent neurons too.
     """
     if sort not in ("abs", "desc", "asc", "act"):
         raise ValueError(f"neuron_rows: expected sort in abs / desc / asc / act, got {sort!r}")
@@ -62,8 +63,14 @@ def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs",
     key = {"abs": -np.abs(v), "desc": -v, "asc": v, "act": -a}[sort][keep]
     order = keep[np.argsort(key, kind="stable")]
     if limit:
-        order = order[:limit]
+        order = order[(v[order] != 0) | (a[order] != 0)][:limit]
     return order, len(keep)
+
+
+def silent_count(values: np.ndarray, activations: np.ndarray, order_of_matching: np.ndarray) -> int:
+    """How many of the neurons ``order_of_matching`` (flat indices) have activation and share both 0."""
+    v, a = values.reshape(-1)[order_of_matching], activations.reshape(-1)[order_of_matching]
+    return int(np.count_nonzero((v == 0) & (a == 0)))
 
 
 def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
@@ -149,6 +156,9 @@ class AttributionPanel(Panel):
         order, n = neuron_order(values, acts, sort=self.sort.value, filter_text=self.filter.value, limit=self.limit.value)
         text = self.filter.value.strip()
         shown = f"{len(order)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
+        silent = silent_count(values, acts, neuron_order(values, acts, "abs", text, 0)[0]) if self.limit.value else 0
+        if silent:
+            shown += f"; {silent} with activation and share both 0 are not listed (show “all” to list them)"
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "

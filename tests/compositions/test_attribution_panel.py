@@ -8,7 +8,7 @@ import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.compositions.attribution_panel import AttributionPanel, neuron_rows
+from dtwidgets.compositions.attribution_panel import AttributionPanel, neuron_rows, silent_count
 from dtwidgets.compositions.panels import AnalysisContext, assign
 from dtwidgets.model.checkpoint import state_dict_of
 from dtwidgets.widgets import ContributionBars
@@ -163,6 +163,17 @@ def test_neuron_rows_sort_and_filter():
     assert n == 3 and len(neuron_rows(v, act, limit=2)[0]) == 2 and neuron_rows(v, act, limit=0)[3] == 6
     with pytest.raises(ValueError, match="sort"):
         neuron_rows(v, act, "size")
+
+
+def test_silent_neurons_are_left_out_of_a_top_n_list_and_counted():
+    """A neuron with activation and share both exactly 0 (a ReLU that is off) takes no part in the
+    decision: a "top N" list does not pad itself with such rows; "all" lists them."""
+    v = np.array([[0.0, -2.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.25]])
+    act = np.array([[0.0, 2.0, 0.0, 0.3], [0.0, 1.0, 0.0, 0.5]])  # L0N3: active, share 0 -> listed
+    labels, vals, acts, n = neuron_rows(v, act, "abs", limit=30)
+    assert labels == ["L0N1", "L1N1", "L1N3", "L0N3"] and n == 8
+    assert neuron_rows(v, act, "abs", limit=0)[0] == ["L0N1", "L1N1", "L1N3", "L0N0", "L0N2", "L0N3", "L1N0", "L1N2"]
+    assert silent_count(v, act, np.arange(8)) == 4
 
 
 def test_assign_changes_values_and_labels_of_a_new_size_together():
