@@ -26,5 +26,6 @@ __all__ = [
     "RTGSlider", "StatusLine",
 ]
 from .probe_views import ProbeMatrix, TrainingDynamicsView  # noqa: E402
+from .feed import UpdateFeed  # noqa: E402
 
-__all__ += ["ProbeMatrix", "TrainingDynamicsView"]
+__all__ += ["ProbeMatrix", "TrainingDynamicsView", "UpdateFeed"]
