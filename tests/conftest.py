@@ -42,6 +42,26 @@ def reference_adapter(reference_ckpt_path):
     return load_checkpoint(reference_ckpt_path)
 
 
+# ---- what the kernel sends to the front-end -------------------------------------------------------
+@pytest.fixture
+def sent_messages(monkeypatch) -> list:
+    """Every comm message widgets send, as ``(widget, msg, buffers)``: ipywidgets' ``Widget._send`` is
+    replaced for the test, so nothing leaves the process."""
+    import ipywidgets
+
+    log: list = []
+    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda w, msg, buffers=None: log.append((w, msg, list(buffers or []))))
+    return log
+
+
+@pytest.fixture(scope="module")
+def small_dt():
+    """A 2-layer, 2-head, 8-token DT adapter with random weights (seed 2)."""
+    from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
+
+    return DTAdapter(DecisionTransformer(DTConfig(d_model=32, n_heads=2, d_mlp=64, n_ctx=8, n_layers=2, seed=2)))
+
+
 # ---- one real browser for every test package (tests/browser, tests/examples) -------------------
 @pytest.fixture(scope="session")
 def chromium_path() -> str:

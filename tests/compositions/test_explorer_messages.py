@@ -3,61 +3,47 @@ the model (the neuron lists' labels) is not re-sent, and the status line's prefe
 the preferences widget instead of a second copy of the logits and their RTG scan."""
 from __future__ import annotations
 
-import ipywidgets
 import numpy as np
 import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
 from dtwidgets.compositions.token_names import episode_token_labels, episode_token_steps, relabel
-from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 from dtwidgets.widgets._arrays import array_from_json
-
-
-@pytest.fixture(scope="module")
-def model():
-    return DTAdapter(DecisionTransformer(DTConfig(d_model=32, n_heads=2, d_mlp=64, n_ctx=8, n_layers=2, seed=2)))
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    log = []
-    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda w, msg, buffers=None: log.append((w, msg, buffers or [])))
-    return log
 
 
 def _by_widget(log, w):
     return [(m, b) for x, m, b in log if x is w]
 
 
-def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(model, sent):
-    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
+def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(small_dt, sent_messages):
+    e = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
     att = e.panels[0]
     assert e.status.preferences is e.prefs and e.status.logits.size == 0
     for i in range(4):
-        sent.clear()
+        sent_messages.clear()
         e.session.step(i % 2)
         e.refresh()
-        (msg, bufs), = _by_widget(sent, att.neurons)  # one message per state: shares and activations
+        (msg, bufs), = _by_widget(sent_messages, att.neurons)  # one message per state: shares and activations
         assert "labels" not in msg["state"] and ["rows"] in msg["buffer_paths"]
         rows = array_from_json(bufs[msg["buffer_paths"].index(["rows"])])
         np.testing.assert_array_equal(rows, att.neurons.rows)
         assert array_from_json(bufs[msg["buffer_paths"].index(["values"])]).shape == (2, len(rows))
-        (msg, bufs), = _by_widget(sent, e.status)
+        (msg, bufs), = _by_widget(sent_messages, e.status)
         assert bufs == [] and set(msg["state"]) <= {"lead", "rtg", "notes", "headline"}
-        (msg, _), = _by_widget(sent, e.prefs)
+        (msg, _), = _by_widget(sent_messages, e.prefs)
         assert ["scan_logits"] in msg["buffer_paths"]
         # token names change per state (s₉ = the state after 9 steps) but only their steps are sent
         for w in (att.bars, att.sources):
-            (msg, bufs), = _by_widget(sent, w)
+            (msg, bufs), = _by_widget(sent_messages, w)
             assert not {"labels", "title", "col_labels", "row_labels"} & set(msg["state"]), msg["state"]
             steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
-            np.testing.assert_array_equal(steps, episode_token_steps(model, e.session.window()))
+            np.testing.assert_array_equal(steps, episode_token_steps(small_dt, e.session.window()))
         # ... and the names shown are those of the panels' relabelling (window position -> episode step)
         data = e.ctx.compute(e.session.window(), active={"attribution"})
         at = data.state.attribution
         assert att.bars.row_labels == relabel(at.labels, data, at.source_labels)
-        assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(model, e.session.window())
+        assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(small_dt, e.session.window())
         assert att.bars.shown_title.startswith(f"{at.direction} at {data.token_labels[at.position]}: ")
     # the labels shown are the neurons the rows index, ordered by |share|
     shares = np.abs(att._neurons[0].reshape(-1))
@@ -66,8 +52,8 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(model,
     assert "model prefers" in e.status.text
 
 
-def test_status_drops_the_preference_at_the_end_of_an_episode(model, sent):
-    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("rtg_scan",))
+def test_status_drops_the_preference_at_the_end_of_an_episode(small_dt, sent_messages):
+    e = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("rtg_scan",))
     for _ in range(200):
         if e.session.done:
             break
@@ -80,49 +66,49 @@ def test_status_drops_the_preference_at_the_end_of_an_episode(model, sent):
     assert e.status.preferences is e.prefs and "model prefers" in e.status.text
 
 
-def test_every_tab_names_tokens_by_steps_not_by_resent_strings(model, sent):
+def test_every_tab_names_tokens_by_steps_not_by_resent_strings(small_dt, sent_messages):
     """The Ablation, Attention, RTG-scan and Patching tabs send their token names as templates once and
     per state only the ``steps`` array; what they show equals the panels' relabelling by episode step."""
-    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("ablation", "attention", "rtg_scan", "patching"))
+    e = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("ablation", "attention", "rtg_scan", "patching"))
     abl, attn, scan, patch = e.panels
     for tab in range(3):
         e.tabs.selected_index = tab
         e.session.step(0)
         e.refresh()  # a first state with this tab shown: the templates go once
         for i in range(2):
-            sent.clear()
+            sent_messages.clear()
             e.session.step(i % 2)
             e.refresh()
             w = {0: abl.contrib, 1: attn.view, 2: scan.view}[tab]
-            (msg, bufs), = _by_widget(sent, w)
+            (msg, bufs), = _by_widget(sent_messages, w)
             assert not {"labels", "token_labels", "series_names"} & set(msg["state"]), msg["state"]
             steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
-            np.testing.assert_array_equal(steps, episode_token_steps(model, e.session.window()))
-        _check_shown_names(model, e, tab)
+            np.testing.assert_array_equal(steps, episode_token_steps(small_dt, e.session.window()))
+        _check_shown_names(small_dt, e, tab)
     # patching: an edit makes a corrupted scenario; its columns are the window's tokens by episode step
     e.tabs.selected_index = 3
     env = e.session.env
     (gx, gy), d = env.agent_pos, env.agent_dir
     dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][d]
     e.session.edit_cell(gx + dx, gy + dy, "wall")
-    sent.clear()
+    sent_messages.clear()
     e.refresh()
-    (msg, bufs), = _by_widget(sent, patch.resid)
+    (msg, bufs), = _by_widget(sent_messages, patch.resid)
     assert "col_labels" in msg["state"]  # the first patching state: the templates go once
-    assert patch.resid.shown_col_labels == episode_token_labels(model, e.session.window())
+    assert patch.resid.shown_col_labels == episode_token_labels(small_dt, e.session.window())
 
 
-def _check_shown_names(model, e, tab):
+def _check_shown_names(small_dt, e, tab):
     from dtwidgets.analysis import ablate
 
     abl, attn, scan, _ = e.panels
     win = e.session.window()
     data = e.ctx.compute(win, active={"rtg_scan", "attention"})
     if tab == 0:
-        r = ablate(model, win, [abl.component.value], *e.ctx.pair)
-        assert abl.contrib.row_labels == relabel(r.labels, data, model.layout.labels())
+        r = ablate(small_dt, win, [abl.component.value], *e.ctx.pair)
+        assert abl.contrib.row_labels == relabel(r.labels, data, small_dt.layout.labels())
     elif tab == 1:
-        assert attn.view.shown_token_labels == episode_token_labels(model, win)
+        assert attn.view.shown_token_labels == episode_token_labels(small_dt, win)
     else:
         s = data.state.rtg_scan
         contrib = scan.view.shown_series_names[len(s.action_names) + 1:len(s.action_names) + 1 + len(s.labels)]

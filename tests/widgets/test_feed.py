@@ -3,29 +3,15 @@ exactly what ipywidgets would have sent widget by widget; otherwise (no front-en
 what it resolved, a key that is not the widget's own, nested buffers) each widget sends its own."""
 from __future__ import annotations
 
-import ipywidgets
 import numpy as np
 import pytest
 import traitlets
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 from dtwidgets.widgets import ActionPreferences, ContributionBars, DTWidget, GridView
 from dtwidgets.widgets._arrays import array_from_json
 from dtwidgets.widgets.feed import UpdateFeed, split_state
-
-
-@pytest.fixture(scope="module")
-def model():
-    return DTAdapter(DecisionTransformer(DTConfig(d_model=32, n_heads=2, d_mlp=64, n_ctx=8, n_layers=2, seed=2)))
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    log = []
-    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda w, msg, buffers=None: log.append((w, msg, list(buffers or []))))
-    return log
 
 
 def _ready(feed, n=None):
@@ -69,47 +55,47 @@ def _steps(e, i):
     e.refresh()
 
 
-def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(model, sent):
-    fed = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
-    plain = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
+def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(small_dt, sent_messages):
+    fed = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
+    plain = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
     _ready(fed.feed)
     for cls in (GridView, ActionPreferences, ContributionBars):
         assert any(isinstance(w, cls) for w in fed.feed.targets), cls
     pairs = dict(zip(fed.feed.targets, plain.feed.targets))
     for i in range(6):
-        sent.clear()
+        sent_messages.clear()
         _steps(fed, i)
-        from_fed = [(w, m, b) for w, m, b in sent if isinstance(w, DTWidget)]
+        from_fed = [(w, m, b) for w, m, b in sent_messages if isinstance(w, DTWidget)]
         (w, msg, bufs), = from_fed  # every dtwidgets update of the refresh in one message
         assert w is fed.feed
         got = _unpack(fed.feed, msg, bufs)
-        sent.clear()
+        sent_messages.clear()
         _steps(plain, i)
-        want = _direct([(w, m, b) for w, m, b in sent if isinstance(w, DTWidget)])
+        want = _direct([(w, m, b) for w, m, b in sent_messages if isinstance(w, DTWidget)])
         assert len(want) >= 4  # grid, view, preferences, status, the panel shown...
         assert {pairs[w] for w in got} == set(want)
         for w, state in got.items():
             assert state == want[pairs[w]], type(w).__name__
-            for k, v in state.items():  # and the kernel's traits are what was sent
+            for k, v in state.items():  # and the kernel's traits are what was sent_messages
                 kernel = w.get_state([k])[k]
                 assert (bytes(kernel) if isinstance(kernel, memoryview) else kernel) == v, (type(w).__name__, k)
     np.testing.assert_array_equal(fed.prefs.logits, plain.prefs.logits)
     assert fed.status.text == plain.status.text
 
 
-def test_without_a_ready_front_end_each_widget_sends_its_own_update(model, sent):
-    e = Explorer(model, MiniGridEnv(), coalesce_s=0, panels=("rtg_scan",))
-    sent.clear()
+def test_without_a_ready_front_end_each_widget_sends_its_own_update(small_dt, sent_messages):
+    e = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("rtg_scan",))
+    sent_messages.clear()
     _steps(e, 0)
-    senders = [w for w, m, _ in sent if isinstance(w, DTWidget)]
+    senders = [w for w, m, _ in sent_messages if isinstance(w, DTWidget)]
     assert e.feed not in senders and {e.grid, e.prefs, e.status} <= set(senders)
     _ready(e.feed, 2)  # the front-end resolved only the first two targets (the grids)
     assert e.feed.targets[:2] == [e.grid, e.view]
-    sent.clear()
+    sent_messages.clear()
     _steps(e, 1)
-    (msg, bufs), = [(m, b) for w, m, b in sent if w is e.feed]
+    (msg, bufs), = [(m, b) for w, m, b in sent_messages if w is e.feed]
     assert set(_unpack(e.feed, msg, bufs)) <= {e.grid, e.view}
-    assert {e.prefs, e.status} <= {w for w, m, _ in sent if m.get("method") == "update"}
+    assert {e.prefs, e.status} <= {w for w, m, _ in sent_messages if m.get("method") == "update"}
 
 
 @pytest.mark.parametrize("content", [{"ready": -1}, {"ready": 10**6}, {"ready": True}, {"ready": "3"}, ["ready"], None])
@@ -125,43 +111,43 @@ class _Nested(DTWidget):
     note = traitlets.Unicode("").tag(sync=True)
 
 
-def test_keys_the_feed_cannot_carry_go_the_ordinary_way(sent):
+def test_keys_the_feed_cannot_carry_go_the_ordinary_way(sent_messages):
     nested, bars = _Nested(), ContributionBars(values=[1.0, 2.0], labels=["a", "b"])
     feed = UpdateFeed()
     feed.watch([nested, bars])
     _ready(feed)
-    sent.clear()
+    sent_messages.clear()
     with feed.batch():
         nested.parts = [b"ab"]  # a buffer inside a list
         bars.layout.width = "10px"  # not a DTWidget (a Layout): sends itself
         bars.values = np.array([3.0, 4.0], np.float32)
         with feed.batch():  # a nested batch joins the outer one
             bars.send_state("layout")  # an ipywidgets key, not the widget's own
-        assert [w for w, _, _ in sent] == [bars.layout]  # only the Layout (not a DTWidget) went at once
-    updates = {w: (m["state"], m["buffer_paths"]) for w, m, _ in sent if m.get("method") == "update"}
+        assert [w for w, _, _ in sent_messages] == [bars.layout]  # only the Layout (not a DTWidget) went at once
+    updates = {w: (m["state"], m["buffer_paths"]) for w, m, _ in sent_messages if m.get("method") == "update"}
     assert set(updates) >= {nested, bars}
     assert updates[nested][1] == [["parts", 0]]
     assert "layout" in updates[bars][0] and updates[bars][1] == [["values"]]
-    assert not [m for w, m, _ in sent if w is feed]
+    assert not [m for w, m, _ in sent_messages if w is feed]
 
 
-def test_the_batch_is_sent_even_when_its_body_raises(sent):
+def test_the_batch_is_sent_even_when_its_body_raises(sent_messages):
     bars = ContributionBars(values=[1.0], labels=["a"])
     feed = UpdateFeed()
     feed.watch([bars])
     _ready(feed)
-    sent.clear()
+    sent_messages.clear()
     with pytest.raises(RuntimeError):
         with feed.batch():
             bars.values = np.array([5.0], np.float32)
             raise RuntimeError("boom")
-    (w, msg, bufs), = sent
+    (w, msg, bufs), = sent_messages
     assert w is feed
     np.testing.assert_array_equal(array_from_json(_unpack(feed, msg, bufs)[bars]["values"]), bars.values)
     assert bars.values.ravel().tolist() == [5.0]
-    sent.clear()
+    sent_messages.clear()
     bars.values = np.array([6.0], np.float32)  # outside a batch: the widget sends itself
-    assert [w for w, _, _ in sent] == [bars]
+    assert [w for w, _, _ in sent_messages] == [bars]
 
 
 def test_split_state_refuses_nested_buffers():
@@ -170,16 +156,16 @@ def test_split_state_refuses_nested_buffers():
     assert split_state({"a": {"k": b"x"}}) is None
 
 
-def test_ready_resends_the_whole_state_of_the_resolved_targets(sent):
+def test_ready_resends_the_whole_state_of_the_resolved_targets(sent_messages):
     """A front-end that has just resolved the targets (e.g. a page reloaded mid-session) may have
     dropped earlier feed messages: the kernel answers its ready with every resolved target's state."""
     grid = GridView(np.arange(27, dtype=np.uint8).reshape(3, 3, 3) % 5, agent_pos=(1, 1), agent_dir=2)
     bars, late = ContributionBars(values=[1.0, 2.0], labels=["a", "b"]), ContributionBars(values=[3.0], labels=["c"])
     feed = UpdateFeed()
     feed.watch([grid, bars, late])
-    sent.clear()
+    sent_messages.clear()
     _ready(feed, 2)
-    (w, msg, bufs), = sent
+    (w, msg, bufs), = sent_messages
     got = _unpack(feed, msg, bufs)
     assert list(got) == [grid, bars]  # not the third: the front-end has not resolved it
     for t, state in got.items():
