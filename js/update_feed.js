@@ -1,6 +1,7 @@
 // UpdateFeed: applies the updates of many widgets that the kernel sent as ONE custom message
 // (dtwidgets/widgets/feed.py). Never displayed; it works from `initialize`.
-// Trait: targets ["IPY_MODEL_<id>", ...], the models this feed may update (only ever grows).
+// Trait: targets ["IPY_MODEL_<id>", ...], the models this feed may update (only ever grows; "" = a
+// target closed in the kernel, kept so that indices do not move).
 // Kernel message: {u: [[i, keys, state?], ...]} + buffers, one per entry of every `keys`, in order:
 //   `keys` are the traits of target i whose values are the next buffers, `state` (optional) the JSON
 //   part of its update.
@@ -24,8 +25,10 @@ export default {
     const resolve = () => {
       const mine = ++generation;
       const refs = model.get("targets") || [];
-      Promise.all(refs.map((r) => model.widget_manager.get_model(String(r).replace(/^IPY_MODEL_/, "")))).then((ms) => {
-        if (mine !== generation || !ms.every((m) => m && typeof m.set_state === "function")) return;
+      // "" marks a target closed in the kernel (never fed again); any other target must resolve
+      const get = (r) => (r ? model.widget_manager.get_model(String(r).replace(/^IPY_MODEL_/, "")) : null);
+      Promise.all(refs.map(get)).then((ms) => {
+        if (mine !== generation || !ms.every((m, i) => (refs[i] ? m && typeof m.set_state === "function" : !m))) return;
         targets = ms;
         model.send({ ready: ms.length });
       }, (e) => console.error("dtwidgets feed: targets", e));

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterable, Iterator
 
-import ipywidgets
 import traitlets
 
 from ._base import DTWidget
@@ -82,16 +81,18 @@ def widgets_in(root: Any) -> Iterator[DTWidget]:
 class UpdateFeed(DTWidget):
     """Sends the updates of many widgets, made inside :meth:`batch`, as one comm message.
 
-    Never displayed. ``targets``: the widgets it may update (grown by :meth:`batch` / :meth:`watch`,
-    never shrunk, so an index the front-end resolved stays valid).
+    Never displayed. ``widgets``: the targets it may update, and ``targets`` their model ids (synced);
+    both grow by :meth:`batch` / :meth:`watch` and never shrink, so an index the front-end resolved
+    stays valid (a closed widget keeps its place, with the id ``""``, and is skipped).
     """
 
     _module = "update_feed"
-    targets = traitlets.List(traitlets.Instance(DTWidget)).tag(sync=True, **ipywidgets.widget_serialization)
+    targets = traitlets.List(traitlets.Unicode(), help="'IPY_MODEL_<id>' of each target, in index order").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ready = 0  # how many targets a front-end has resolved (its {"ready": n})
+        self.widgets: list[DTWidget] = []  # the targets (a closed one keeps its place: indices never move)
         self._index: dict[int, int] = {}  # id(widget) -> index in targets
         self._batch: dict[DTWidget, set[str]] | None = None
         self.on_msg(self._on_front_end)
@@ -106,19 +107,21 @@ class UpdateFeed(DTWidget):
         """Send the first ``n`` targets' own traits in one message: a front-end that has just resolved
         them (a page reloaded mid-session) may have dropped feed messages that came before."""
         with self.batch():
-            for w in self.targets[:n]:
+            for w in self.widgets[:n]:
                 if w.comm is not None:
                     self.collect(w, sorted(_own_keys(w) & set(w.keys)))
 
     def watch(self, widgets: Iterable[DTWidget]) -> None:
         """Add ``widgets`` to the targets (those not there yet; one ``targets`` update if any)."""
-        new = [w for w in widgets if id(w) not in self._index and w is not self]
-        if not new:
+        new = [w for w in widgets if id(w) not in self._index and w is not self and w.comm is not None]
+        ids = [("" if w.comm is None else t) for w, t in zip(self.widgets, self.targets)]  # closed: ""
+        if not new and ids == self.targets:
             return
         for w in new:
-            self._index[id(w)] = len(self._index)
+            self._index[id(w)] = len(self.widgets)
+            self.widgets.append(w)
             w._feed = self
-        self.targets = [*self.targets, *new]
+        self.targets = ids + [f"IPY_MODEL_{w.model_id}" for w in new]
 
     @contextlib.contextmanager
     def batch(self, root: Any = None) -> Iterator[None]:

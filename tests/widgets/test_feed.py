@@ -29,7 +29,7 @@ def _unpack(feed, msg, buffers):
         for k in keys:
             state[k] = bytes(buffers[j])
             j += 1
-        out[feed.targets[i]] = state
+        out[feed.widgets[i]] = state
     assert j == len(buffers)
     return out
 
@@ -60,8 +60,8 @@ def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(sm
     plain = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
     _ready(fed.feed)
     for cls in (GridView, ActionPreferences, ContributionBars):
-        assert any(isinstance(w, cls) for w in fed.feed.targets), cls
-    pairs = dict(zip(fed.feed.targets, plain.feed.targets))
+        assert any(isinstance(w, cls) for w in fed.feed.widgets), cls
+    pairs = dict(zip(fed.feed.widgets, plain.feed.widgets))
     for i in range(6):
         sent_messages.clear()
         _steps(fed, i)
@@ -90,7 +90,8 @@ def test_without_a_ready_front_end_each_widget_sends_its_own_update(small_dt, se
     senders = [w for w, m, _ in sent_messages if isinstance(w, DTWidget)]
     assert e.feed not in senders and {e.grid, e.prefs, e.status} <= set(senders)
     _ready(e.feed, 2)  # the front-end resolved only the first two targets (the grids)
-    assert e.feed.targets[:2] == [e.grid, e.view]
+    assert e.feed.widgets[:2] == [e.grid, e.view]
+    assert e.feed.targets[:2] == [f"IPY_MODEL_{e.grid.model_id}", f"IPY_MODEL_{e.view.model_id}"]
     sent_messages.clear()
     _steps(e, 1)
     (msg, bufs), = [(m, b) for w, m, b in sent_messages if w is e.feed]
@@ -174,3 +175,25 @@ def test_ready_resends_the_whole_state_of_the_resolved_targets(sent_messages):
         kernel = t.get_state(sorted(state))
         assert {k: bytes(v) if isinstance(v, memoryview) else v for k, v in kernel.items()} == state
     np.testing.assert_array_equal(array_from_json(got[grid]["grid"]), grid.grid)
+
+
+def test_a_closed_target_keeps_its_place_and_is_skipped(sent_messages):
+    """Indices the front-end resolved never move: a target closed in the kernel becomes "" in
+    ``targets`` (the front-end resolves it to nothing) and is no longer fed; the others still are."""
+    a, b = ContributionBars(values=[1.0], labels=["a"]), ContributionBars(values=[2.0], labels=["b"])
+    feed = UpdateFeed()
+    feed.watch([a, b])
+    _ready(feed)
+    b.close()
+    c = ContributionBars(values=[3.0], labels=["c"])
+    with feed.batch():
+        feed.watch([c])  # a later widget, after the close
+        a.values = np.array([4.0], np.float32)
+    assert feed.targets[1] == "" and feed.targets[0].endswith(a.model_id) and feed.targets[2].endswith(c.model_id)
+    assert feed.widgets == [a, b, c]
+    sent_messages.clear()
+    with feed.batch():
+        a.values = np.array([5.0], np.float32)
+        b.values = np.array([6.0], np.float32)  # closed: nothing to send
+    (w, msg, bufs), = [x for x in sent_messages if x[0] is feed]
+    assert list(_unpack(feed, msg, bufs)) == [a]
