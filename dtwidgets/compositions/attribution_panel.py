@@ -67,11 +67,6 @@ def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs",
     return order, len(keep)
 
 
-def silent_count(values: np.ndarray, activations: np.ndarray, order_of_matching: np.ndarray) -> int:
-    """How many of the neurons ``order_of_matching`` (flat indices) have activation and share both 0."""
-    v, a = values.reshape(-1)[order_of_matching], activations.reshape(-1)[order_of_matching]
-    return int(np.count_nonzero((v == 0) & (a == 0)))
-
 
 def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
                 limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
@@ -155,10 +150,12 @@ class AttributionPanel(Panel):
         values, acts, _bias = self._neurons
         order, n = neuron_order(values, acts, sort=self.sort.value, filter_text=self.filter.value, limit=self.limit.value)
         text = self.filter.value.strip()
-        shown = f"{len(order)} of {n} neurons" + (f" matching “{text}” (of {values.size})" if text else "")
-        silent = silent_count(values, acts, neuron_order(values, acts, "abs", text, 0)[0]) if self.limit.value else 0
-        if silent:
-            shown += f"; {silent} with activation and share both 0 are not listed (show “all” to list them)"
+        # the note depends only on the controls (not on the state), so it is not re-sent at every step
+        limit = self.limit.value
+        shown = (f"up to {limit} of {n} neurons" if limit else f"all {n} neurons") + \
+            (f" matching “{text}” (of {values.size})" if text else "")
+        if limit:
+            shown += "; neurons whose activation and share are both 0 are left out (“all” lists them)"
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
             f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "

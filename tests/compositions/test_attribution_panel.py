@@ -8,7 +8,7 @@ import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.compositions.attribution_panel import AttributionPanel, neuron_rows, silent_count
+from dtwidgets.compositions.attribution_panel import AttributionPanel, neuron_rows
 from dtwidgets.compositions.panels import AnalysisContext, assign
 from dtwidgets.model.checkpoint import state_dict_of
 from dtwidgets.widgets import ContributionBars
@@ -148,7 +148,7 @@ def test_neuron_list_sort_filter_limit():
     panel.limit.value = 0
     assert len(panel.neurons.row_labels) == shares.shape[1]  # every L1 neuron
     panel.filter.value = "no such neuron"
-    assert panel.neurons.row_labels == [] and "0 of 0 neurons" in panel.neuron_note.value
+    assert panel.neurons.row_labels == [] and "all 0 neurons" in panel.neuron_note.value
     panel.filter.value, panel.limit.value, panel.sort.value = "", 15, "asc"
     assert len(panel.neurons.row_labels) == 15 and panel.neurons.values[0, 0] == pytest.approx(shares.min())
 
@@ -173,7 +173,6 @@ def test_silent_neurons_are_left_out_of_a_top_n_list_and_counted():
     labels, vals, acts, n = neuron_rows(v, act, "abs", limit=30)
     assert labels == ["L0N1", "L1N1", "L1N3", "L0N3"] and n == 8
     assert neuron_rows(v, act, "abs", limit=0)[0] == ["L0N1", "L1N1", "L1N3", "L0N0", "L0N2", "L0N3", "L1N0", "L1N2"]
-    assert silent_count(v, act, np.arange(8)) == 4
 
 
 def test_assign_changes_values_and_labels_of_a_new_size_together():

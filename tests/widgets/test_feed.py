@@ -55,9 +55,14 @@ def _steps(e, i):
     e.refresh()
 
 
-def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(small_dt, sent_messages):
-    fed = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
-    plain = Explorer(small_dt, MiniGridEnv(), coalesce_s=0, panels=("attribution", "rtg_scan"))
+@pytest.mark.parametrize("which", ["small", "demo"])
+def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(which, small_dt, sent_messages):
+    from dtwidgets.demo import load_demo
+
+    # the demo at RTG -1: its ReLU MLP has fewer than 30 active neurons, a number that changes per state
+    adapter, rtg = (small_dt, 0.9) if which == "small" else (load_demo("post")[0], -1.0)
+    fed = Explorer(adapter, MiniGridEnv(), rtg=rtg, coalesce_s=0, panels=("attribution", "rtg_scan"))
+    plain = Explorer(adapter, MiniGridEnv(), rtg=rtg, coalesce_s=0, panels=("attribution", "rtg_scan"))
     _ready(fed.feed)
     for cls in (GridView, ActionPreferences, ContributionBars):
         assert any(isinstance(w, cls) for w in fed.feed.widgets), cls
@@ -65,6 +70,8 @@ def test_a_ready_feed_sends_one_message_equal_to_the_widget_by_widget_updates(sm
     for i in range(6):
         sent_messages.clear()
         _steps(fed, i)
+        others = [type(w).__name__ for w, _, _ in sent_messages if w is not fed.feed]
+        assert i == 0 or others == [], others  # a new state costs the feed's message and nothing else
         from_fed = [(w, m, b) for w, m, b in sent_messages if isinstance(w, DTWidget)]
         (w, msg, bufs), = from_fed  # every dtwidgets update of the refresh in one message
         assert w is fed.feed
