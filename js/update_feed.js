@@ -15,8 +15,11 @@ function dataView(b) {
 }
 
 function apply(m, state) {
-  const run = () => m.set_state(state);
-  m.state_change = m.state_change instanceof Promise ? m.state_change.then(run).catch((e) => console.error("dtwidgets feed", e)) : Promise.resolve(run());
+  const run = () => {
+    try { m.set_state(state); } catch (e) { console.error("dtwidgets feed", e); }
+  };
+  if (m.state_change instanceof Promise) m.state_change = m.state_change.then(run);
+  else run();
 }
 
 export default {
