@@ -47,7 +47,9 @@ def models():
         ref = DTAdapter(DecisionTransformer(DTConfig()))
     big = DTAdapter(DecisionTransformer(DTConfig(n_layers=2, n_heads=4, d_model=128, d_mlp=256, n_ctx=26,
                                                  layer_norm="LN", gated_mlp=True, one_hot_obs=True, n_actions=7)))
-    return [("reference 1L/2H/2 tokens", ref, 10.0), ("2L/4H/26 tokens d128", big, 30.0)]
+    # (name, adapter, absolute target in ms, whether the <= 1.2x backbone ratio is a target: issue 13 set
+    # it for the 26-token model; a 2-token forward takes ~3 ms, so there the fixed per-state work dominates)
+    return [("reference 1L/2H/2 tokens", ref, 10.0, False), ("2L/4H/26 tokens d128", big, 30.0, True)]
 
 
 def windows(adapter, n, seed=0):
@@ -103,7 +105,7 @@ def main():
         torch.set_num_threads(args.threads)
     print(f"TransformerLens {tl_major()}.x, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.2f}, {args.clock} clock")
-    for name, adapter, target in models():
+    for name, adapter, target, ratio_target in models():
         med, (p10, p90), bare = bench(adapter, args.repeats)
         ratio = med / bare
         print(f"analyze_state [{name}]: median {med:7.2f} ms (p10 {p10:.2f}, p90 {p90:.2f})  "
@@ -111,8 +113,7 @@ def main():
         print(f"    bare backbone forward of the same {n_rows(adapter)} rows: median {bare:7.2f} ms -> "
               f"analyze_state / backbone = {ratio:.2f} " + (
                   f"(target <= {BACKBONE_RATIO_TARGET}) {'OK' if ratio <= BACKBONE_RATIO_TARGET else 'OVER'}"
-                  if target == 30.0 else "(for information: issue 13's ratio target is set for the 26-token "
-                  "model; a 2-token forward takes ~3 ms, so the fixed per-state work dominates here)"))
+                  if ratio_target else "(for information: no ratio target for this model)"))
     if args.profile:
         import cProfile
         import pstats

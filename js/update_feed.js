@@ -9,11 +9,6 @@
 // (change events; nothing echoed back), queued behind that model's pending updates.
 // Sends {ready: n} once the first n targets are resolved; the kernel feeds only those.
 
-function dataView(b) {
-  if (b instanceof DataView) return b;
-  return ArrayBuffer.isView(b) ? new DataView(b.buffer, b.byteOffset, b.byteLength) : new DataView(b);
-}
-
 function apply(m, state) {
   const run = () => {
     try { m.set_state(state); } catch (e) { console.error("dtwidgets feed", e); }
@@ -42,7 +37,7 @@ export default {
       let j = 0;
       for (const [i, keys, state] of msg.u) {
         const s = { ...(state || {}) };
-        for (const k of keys) s[k] = dataView(buffers[j++]);
+        for (const k of keys) s[k] = buffers[j++];  // as an "update" message delivers them (the widgets decode any view)
         if (targets[i]) apply(targets[i], s);
         else console.error(`dtwidgets feed: no target ${i}`);
       }

@@ -95,9 +95,8 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
     row0 = set(full_only) - {final, "ln_final.hook_scale"} if full_rows else set()
-    full_tail = _Tail(L)
-    tail = full_tail if _trim_checked(adapter, tokens, fwd_hooks, full_tail) else None
-    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, tail)
+    cut = L if _trim_checked(adapter, tokens, fwd_hooks, L) else None
+    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, cut)
     scale = last["ln_final.hook_scale"][:, -1] if norm else None
     logits = C.final_logits(adapter, last[final][:, -1], scale)
     dt = {n: dt_entries[n] for n in names if n in dt_entries}
@@ -117,45 +116,30 @@ def _last_position_copy(name: str, t: torch.Tensor) -> torch.Tensor:
     return t.narrow(axis, t.shape[axis] - 1, 1).clone()
 
 
-class _Tail:
-    """The cut of the last layer to its last position (:mod:`dtwidgets.adapters.last_position`):
-    ``resid_mid`` (the cut point), ``hook`` (passing on the last position) and ``after(name)``: whether
-    a hook name is computed after it (its values at other positions are not the model's)."""
-
-    def __init__(self, n_layers: int):
-        self.n_layers = n_layers
-        self.resid_mid = cut_point(n_layers)
-
-    def after(self, name: str) -> bool:
-        return computed_after_cut(name, self.n_layers)
-
-    hook = staticmethod(keep_last_position)
-
-    @staticmethod
-    def padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
-        """``t[:rows]`` with its last position kept and NaN at the ``P - 1`` others ([rows, P, ...])."""
-        out = torch.full((rows, P, *t.shape[2:]), float("nan"), dtype=t.dtype)
-        out[:, -1] = t[:rows, -1]
-        return out
+def _nan_padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
+    """``t[:rows]`` with its last position kept and NaN at the ``P - 1`` others ([rows, P, ...])."""
+    out = torch.full((rows, P, *t.shape[2:]), float("nan"), dtype=t.dtype)
+    out[:, -1] = t[:rows, -1]
+    return out
 
 
 _TRIM_OK: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
-def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence, tail: _Tail) -> bool:
-    """Whether the last layer may run on the last position alone: never when a hook of ``fwd_hooks``
-    acts after the trim; else whether this backbone gave the same last-position residual and
+def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence, L: int) -> bool:
+    """Whether the last of the ``L`` layers may run on the last position alone
+    (:mod:`dtwidgets.adapters.last_position`): never when a hook of ``fwd_hooks`` acts after the cut; else whether this backbone gave the same last-position residual and
     ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone; a backbone
     that raises on the shortened run is run in full)."""
-    if any(tail.after(n) for n, _ in fwd_hooks) or tail.resid_mid not in adapter.backbone.hook_dict:
+    if any(computed_after_cut(n, L) for n, _ in fwd_hooks) or cut_point(L) not in adapter.backbone.hook_dict:
         return False
     bb = adapter.backbone
     if bb not in _TRIM_OK:
-        names = [f"blocks.{tail.n_layers - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
+        names = [f"blocks.{L - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
         x = tokens[:2]
         _, plain = _run_hooked(bb, x, (), names, 0)
         try:
-            _, trimmed = _run_hooked(bb, x, (), names, 0, tail=tail)
+            _, trimmed = _run_hooked(bb, x, (), names, 0, cut=L)
             _TRIM_OK[bb] = all(_close(trimmed[n][:, -1], plain[n][:, -1]) for n in names)
         except Exception:  # noqa: BLE001 -- a backbone that cannot run a shortened last layer runs in full
             _TRIM_OK[bb] = False
@@ -163,14 +147,14 @@ def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequen
 
 
 def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int,
-                full_only: AbstractSet[str] = frozenset(), tail: _Tail | None = None):
+                full_only: AbstractSet[str] = frozenset(), cut: int | None = None):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
     the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
     as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
     ``[:full_rows]`` and every row's last position (see :func:`run_tokens_with_cache`), so the
-    backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. With a
-    ``tail``, the last layer runs on the last position only (``full`` entries after the trim are
-    NaN at the other positions). Returns ``(full or None, last)`` caches."""
+    backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. With ``cut``
+    (the number of layers), the last layer runs on the last position only (``full`` entries after the
+    cut are NaN at the other positions). Returns ``(full or None, last)`` caches."""
     from transformer_lens import ActivationCache
 
     points = backbone.hook_dict
@@ -180,18 +164,18 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
     P = tokens.shape[1]
 
     def saver(name: str):
-        trimmed = tail is not None and tail.after(name)
+        trimmed = cut is not None and computed_after_cut(name, cut)
 
         def save(t, hook):
             t = t.detach()
             if name not in full_only:
                 last[name] = _last_position_copy(name, t)
             if full_rows:
-                full[name] = _Tail.padded(t, full_rows, P) if trimmed else t[:full_rows].clone()
+                full[name] = _nan_padded(t, full_rows, P) if trimmed else t[:full_rows].clone()
 
         return save
 
-    trim = [(tail.resid_mid, tail.hook)] if tail is not None else []
+    trim = [(cut_point(cut), keep_last_position)] if cut is not None else []
     try:
         for name, fn in list(fwd_hooks) + trim + [(n, saver(n)) for n in names]:
             if name not in points:

@@ -67,7 +67,6 @@ def neuron_order(values: np.ndarray, activations: np.ndarray, sort: str = "abs",
     return order, len(keep)
 
 
-
 def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", filter_text: str = "",
                 limit: int = 30) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """:func:`neuron_order` as ``(labels, shares [k], activations [k], n_matching)``."""

@@ -37,7 +37,8 @@ __all__ = ["UpdateFeed"]
 
 
 def _own_keys(widget: DTWidget) -> frozenset[str]:
-    return frozenset(widget.class_own_trait_names_public()) | {"error"}
+    """The synced traits dtwidgets declares on ``widget`` (not ipywidgets' own, e.g. ``layout``)."""
+    return (frozenset(widget.class_own_trait_names_public()) | {"error"}) & frozenset(widget.keys)
 
 
 def _has_buffer(value: Any) -> bool:
@@ -94,6 +95,7 @@ class UpdateFeed(DTWidget):
         self.ready = 0  # how many targets a front-end has resolved (its {"ready": n})
         self.widgets: list[DTWidget] = []  # the targets (a closed one keeps its place: indices never move)
         self._index: dict[int, int] = {}  # id(widget) -> index in targets
+        self._own: list[frozenset[str]] = []  # each target's own synced keys (the ones the feed carries)
         self._batch: dict[DTWidget, set[str]] | None = None
         self.on_msg(self._on_front_end)
 
@@ -107,9 +109,9 @@ class UpdateFeed(DTWidget):
         """Send the first ``n`` targets' own traits in one message: a front-end that has just resolved
         them (a page reloaded mid-session) may have dropped feed messages that came before."""
         with self.batch():
-            for w in self.widgets[:n]:
+            for w, own in zip(self.widgets[:n], self._own):
                 if w.comm is not None:
-                    self.collect(w, sorted(_own_keys(w) & set(w.keys)))
+                    self.collect(w, sorted(own))
 
     def watch(self, widgets: Iterable[DTWidget]) -> None:
         """Add ``widgets`` to the targets (those not there yet; one ``targets`` update if any)."""
@@ -120,6 +122,7 @@ class UpdateFeed(DTWidget):
         for w in new:
             self._index[id(w)] = len(self.widgets)
             self.widgets.append(w)
+            self._own.append(_own_keys(w))
             w._feed = self
         self.targets = ids + [f"IPY_MODEL_{w.model_id}" for w in new]
 
@@ -157,7 +160,7 @@ class UpdateFeed(DTWidget):
             names = sorted(keys)
             i = self._index.get(id(w))
             split = split_state(w.get_state(names)) if i is not None and i < self.ready and \
-                keys <= _own_keys(w) and self.comm is not None else None
+                keys <= self._own[i] and self.comm is not None else None
             if split is None:
                 DTWidget.send_state_directly(w, names)
                 continue

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from dtwidgets.adapters.last_position import computed_after_cut
 from dtwidgets.analysis import _tokens, analyze_state, rtg_scan
 from tests.analysis.helpers import CONFIGS, independent_logits, make_adapter, random_window
 
@@ -44,7 +45,7 @@ def test_row0_cache_after_the_trim_is_nan_except_at_the_last_position():
     P = a.layout.n_tokens
     for n in names:
         assert full[n].shape == plain[n].shape, n
-        after = _tokens._Tail(2).after(n)
+        after = computed_after_cut(n, 2)
         assert after == (n.startswith("blocks.1.") and "attn" not in n or n.startswith("ln_final")), n
         np.testing.assert_allclose(full[n][0, -1], plain[n][0, -1], atol=1e-5, err_msg=n)
         np.testing.assert_allclose(last[n][1, -1], full[n][0, -1], atol=1e-5, err_msg=n)  # row 1: a copy of row 0

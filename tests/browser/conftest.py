@@ -174,6 +174,16 @@ def exec_in_kernel(page: Any, code: str, check: bool = True) -> str:
     return r["status"]
 
 
+def event_writer(filename: str) -> str:
+    """Notebook-cell code defining ``write(name, value)``: it appends ``{"name", "value"}`` JSON lines to
+    ``filename`` in the kernel's cwd (the server root), which :meth:`JupyterServer.events` and
+    :meth:`JupyterServer.wait_event` read back."""
+    return ("import json, pathlib\n"
+            f"def write(name, v, _out=pathlib.Path({filename!r})):\n"
+            "    with _out.open('a') as f:\n"
+            "        f.write(json.dumps({'name': name, 'value': v}) + '\\n')\n")
+
+
 @dataclasses.dataclass
 class JupyterServer:
     """A running ``jupyter lab`` / ``jupyter notebook`` serving ``root`` on ``base``."""

@@ -8,18 +8,13 @@ import json
 
 import pytest
 
-from .conftest import open_notebook
+from .conftest import event_writer, open_notebook
 from .test_explorer_layout import CLIP_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CELL = '''\
-import json, pathlib
+CELL = event_writer('attribution_events.jsonl') + '''\
 from dtwidgets import Explorer
-OUT = pathlib.Path("attribution_events.jsonl")
-def write(name, v):
-    with OUT.open("a") as f:
-        f.write(json.dumps({"name": name, "value": v}) + "\\n")
 e = Explorer.demo(seed=1)
 att = e.show_panel("attribution")
 e

@@ -11,19 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import open_notebook
+from .conftest import event_writer, open_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CELL = '''\
-import json, pathlib
+CELL = event_writer('feed_events.jsonl') + '''\
 import ipywidgets
 from dtwidgets import Explorer
 from dtwidgets.widgets import DTWidget
-OUT = pathlib.Path("feed_events.jsonl")
-def write(name, v):
-    with OUT.open("a") as f:
-        f.write(json.dumps({"name": name, "value": v}) + "\\n")
 SENT = []  # (class, method) of every comm message the kernel sends from a dtwidgets widget
 _send = ipywidgets.Widget._send
 def _counting(w, msg, buffers=None):

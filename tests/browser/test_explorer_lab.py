@@ -6,18 +6,13 @@ import time
 
 import pytest
 
-from .conftest import open_notebook
+from .conftest import event_writer, open_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CELL = '''\
-import json, pathlib
+CELL = event_writer('events.jsonl') + '''\
 import numpy as np
 from dtwidgets import Explorer
-OUT = pathlib.Path("events.jsonl")
-def write(name, v):
-    with OUT.open("a") as f:
-        f.write(json.dumps({"name": name, "value": v}) + "\\n")
 e = Explorer.demo(seed=1)
 e.grid.observe(lambda ch: write("agent_dir", int(ch["new"])), names="agent_dir")
 e.prefs.observe(lambda ch: write("logits", [round(float(v), 6) for v in ch["new"]]), names="logits")

@@ -9,19 +9,14 @@ import re
 import numpy as np
 import pytest
 
-from .conftest import open_notebook
+from .conftest import event_writer, open_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CELL = '''\
-import json, pathlib
+CELL = event_writer('explorer_events.jsonl') + '''\
 import numpy as np
 import torch
 from dtwidgets import Explorer
-OUT = pathlib.Path("explorer_events.jsonl")
-def write(name, v):
-    with OUT.open("a") as f:
-        f.write(json.dumps({"name": name, "value": v}) + "\\n")
 e = Explorer.demo(seed=1)
 e.rtg_slider.observe(lambda ch: write("rtg_value", float(ch["new"])), names="value")
 e

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import open_notebook
+from .conftest import event_writer, open_notebook
 
 pytestmark = [pytest.mark.browser]
 
@@ -59,13 +59,8 @@ def test_static_export_click_opens_card(static_page, small_browser, screenshot_d
     assert all(u.startswith("file:") for u in rec.requests), rec.requests
 
 
-CELL = '''\
-import json, pathlib
+CELL = event_writer('sae_events.jsonl') + '''\
 from dtwidgets import FeatureBrowser
-OUT = pathlib.Path("sae_events.jsonl")
-def write(name, v):
-    with OUT.open("a") as f:
-        f.write(json.dumps({"name": name, "value": v}) + "\\n")
 b = FeatureBrowser.demo(n_episodes=5)
 b.view.observe(lambda ch: write("selected", b.selected_feature), names="selected")
 b
