@@ -165,7 +165,7 @@ def test_neuron_rows_sort_and_filter():
         neuron_rows(v, act, "size")
 
 
-def test_silent_neurons_are_left_out_of_a_top_n_list_and_counted():
+def test_silent_neurons_are_left_out_of_a_top_n_list():
     """A neuron with activation and share both exactly 0 (a ReLU that is off) takes no part in the
     decision: a "top N" list does not pad itself with such rows; "all" lists them."""
     v = np.array([[0.0, -2.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.25]])
