@@ -25,16 +25,15 @@ import torch
 
 from ..adapters.schema import ObservationSchema
 from .backbone import build_backbone, load_backbone_weights
-from .config import DTConfig
+from .checkpoint import check_finite
+from .config import SIZE_LIMITS, DTConfig
 from .hf_adapter import HFDTAdapter, HFEmbedding
+from .hf_files import ACT_FNS, check_hf_config, load_hf_model, read_hf_config, read_json
 
 BINDING_FILE = "dtwidgets_binding.json"
 STATE_LAYOUTS = ("xyc", "cxy")
 N_ONE_HOT = 20
-# HF activation_function -> TransformerLens act_fn (numerically the same function)
-ACT_FNS = {"relu": "relu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu_fast",
-           "gelu_pytorch_tanh": "gelu_new", "silu": "silu", "swish": "silu"}
-TL_LN_EPS = 1e-5
+MAX_TIMESTEPS = (SIZE_LIMITS["n_ctx"] + 1) // 3  # context length K: 3K - 1 tokens
 
 
 @dataclass
@@ -95,16 +94,7 @@ def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_t
     given = {k: v for k, v in dict(env_id=env_id, n_timesteps=n_timesteps, state_mean=state_mean, state_std=state_std,
                                    state_layout=state_layout, rtg_scale=rtg_scale, rtg_range=rtg_range,
                                    action_names=action_names).items() if v is not None}
-    if isinstance(model_or_dir, (str, Path)):
-        model, saved = _load_model_dir(Path(model_or_dir))
-    else:
-        model, saved = model_or_dir, {}
-        if type(model).__name__ != "DecisionTransformerModel":
-            raise TypeError(f"expected a transformers DecisionTransformerModel or a directory path, got {type(model).__name__}")
-    b = _binding(saved, given)
-    cfg = model.config
-    _check_config(cfg)
-    schema, names = _env_schema(b, cfg)
+    model, cfg, b, schema, names = _open(model_or_dir, given)
     perm = _feature_permutation(schema, b.state_layout)
     mean, std = _normalisation(b, cfg.state_dim)
     dtcfg = DTConfig(d_model=cfg.hidden_size, n_heads=cfg.n_head, d_mlp=cfg.n_inner or 4 * cfg.hidden_size,
@@ -122,77 +112,32 @@ def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_t
                        hf_config=cfg, hf_model=model)
 
 
-# ---- loading ---------------------------------------------------------------------------------------
-def _load_model_dir(d: Path):
-    """``(DecisionTransformerModel, saved binding dict)`` from a ``save_pretrained`` directory; never unpickles."""
-    from transformers import DecisionTransformerConfig, DecisionTransformerModel
-
-    if not d.is_dir():
-        raise FileNotFoundError(f"expected a directory saved with DecisionTransformerModel.save_pretrained, got {str(d)!r} "
-                                f"({'a file' if d.exists() else 'does not exist'})")
-    data = _read_json(d / "config.json", "a HF config")
-    if data.get("model_type") != "decision_transformer":
-        raise ValueError(f"{d / 'config.json'}: expected model_type 'decision_transformer', got {data.get('model_type')!r}")
-    try:
-        cfg = DecisionTransformerConfig.from_dict(data)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{d / 'config.json'}: not a valid DecisionTransformerConfig: {e}") from None
-    sd, source = _read_weights(d)
-    model = DecisionTransformerModel(cfg)
-    own = model.state_dict()
-    unexpected = sorted(k for k in sd if k not in own and not k.endswith(("attn.bias", "attn.masked_bias")))
-    missing = sorted(k for k in own if k not in sd)
-    wrong = sorted(f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})" for k in own
-                   if k in sd and tuple(sd[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or wrong:
-        raise ValueError(f"{source}: weights do not match config.json: missing {missing[:8]}, unexpected {unexpected[:8]}, "
-                         f"wrong shapes {wrong[:8]}")
-    model.load_state_dict({k: sd[k] for k in own}, strict=True)
-    binding = _read_json(d / BINDING_FILE, "a dtwidgets binding") if (d / BINDING_FILE).is_file() else {}
-    return model.eval(), binding
+# ---- opening and checks ----------------------------------------------------------------------------
+def _open(model_or_dir, given: dict):
+    """``(model, HF config, binding, schema, action names)``; a directory's config, binding and env fit are all
+    checked before its weights are read (see :mod:`dtwidgets.model.hf_files`)."""
+    if isinstance(model_or_dir, (str, Path)):
+        d = Path(model_or_dir)
+        if not d.is_dir():
+            raise FileNotFoundError(f"expected a directory saved with DecisionTransformerModel.save_pretrained, got "
+                                    f"{str(d)!r} ({'a file' if d.exists() else 'does not exist'})")
+        cfg = read_hf_config(d)
+        saved = read_json(d / BINDING_FILE, "a dtwidgets binding") if (d / BINDING_FILE).is_file() else {}
+        b = _binding(saved, given, d / BINDING_FILE)
+        schema, names = _env_schema(b, cfg)
+        return load_hf_model(d, cfg), cfg, b, schema, names
+    model = model_or_dir
+    if type(model).__name__ != "DecisionTransformerModel":
+        raise TypeError(f"expected a transformers DecisionTransformerModel or a directory path, got {type(model).__name__}")
+    check_hf_config(model.config, "the DecisionTransformerModel's config")
+    b = _binding({}, given)
+    schema, names = _env_schema(b, model.config)
+    check_finite(dict(model.named_parameters()), "the DecisionTransformerModel")
+    return model, model.config, b, schema, names
 
 
-def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"expected {what} at {path}, but the file is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: expected {what} (JSON), could not parse it: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected {what} (a JSON object), got {type(data).__name__}")
-    return data
-
-
-def _read_weights(d: Path) -> tuple[dict, Path]:
-    from safetensors.torch import load_file
-
-    st, bin_ = d / "model.safetensors", d / "pytorch_model.bin"
-    if st.is_file():
-        return load_file(str(st)), st
-    if (d / "model.safetensors.index.json").is_file():
-        index = _read_json(d / "model.safetensors.index.json", "a safetensors index")
-        shards = sorted(set(index.get("weight_map", {}).values()))
-        if not shards or any(Path(s).name != s for s in shards):
-            raise ValueError(f"{d / 'model.safetensors.index.json'}: expected a weight_map of shard file names, got {shards}")
-        sd = {}
-        for s in shards:
-            sd.update(load_file(str(d / s)))
-        return sd, d / "model.safetensors.index.json"
-    if bin_.is_file():
-        try:
-            sd = torch.load(bin_, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unpickling refusal becomes one clear error
-            raise ValueError(f"{bin_}: could not be read as plain tensors (weights_only=True): {e}") from None
-        if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
-            raise ValueError(f"{bin_}: expected a state dict of tensors, got {type(sd).__name__}")
-        return sd, bin_
-    present = sorted(p.name for p in d.iterdir())[:12]
-    raise FileNotFoundError(f"{d}: expected model.safetensors (or pytorch_model.bin) next to config.json, found {present}")
-
-
-# ---- checks ----------------------------------------------------------------------------------------
-def _binding(saved: dict, given: dict) -> HFBinding:
+def _binding(saved: dict, given: dict, path: Path | None = None) -> HFBinding:
+    """The merged binding (arguments override ``saved``, read from ``path``); errors name where a value came from."""
     known = {f.name for f in fields(HFBinding)}
     unknown = sorted(set(saved) - known) + sorted(set(given) - known)
     if unknown:
@@ -202,38 +147,36 @@ def _binding(saved: dict, given: dict) -> HFBinding:
     if missing:
         raise ValueError(f"expected {' and '.join(missing)} (argument or {BINDING_FILE}): which MiniGrid env the HF DT "
                          f"plays and its context length in timesteps")
+
+    def where(*keys: str) -> str:
+        return f"{path}: " if path is not None and any(k in saved and k not in given for k in keys) else ""
+
     b = HFBinding(**merged)
     if not isinstance(b.env_id, str):
-        raise ValueError(f"expected env_id to be a string, got {b.env_id!r}")
-    if isinstance(b.n_timesteps, bool) or not isinstance(b.n_timesteps, int) or b.n_timesteps < 1:
-        raise ValueError(f"expected n_timesteps to be an int >= 1, got {b.n_timesteps!r}")
+        raise ValueError(f"{where('env_id')}expected env_id to be a string, got {b.env_id!r}")
+    if isinstance(b.n_timesteps, bool) or not isinstance(b.n_timesteps, int) or not 1 <= b.n_timesteps <= MAX_TIMESTEPS:
+        raise ValueError(f"{where('n_timesteps')}expected n_timesteps to be an int in [1, {MAX_TIMESTEPS}], got {b.n_timesteps!r}")
     if b.state_layout not in STATE_LAYOUTS:
-        raise ValueError(f"expected state_layout in {STATE_LAYOUTS}, got {b.state_layout!r}")
+        raise ValueError(f"{where('state_layout')}expected state_layout in {STATE_LAYOUTS}, got {b.state_layout!r}")
     try:
         b.rtg_scale = float(b.rtg_scale)
         lo, hi = (float(v) for v in b.rtg_range)
     except (TypeError, ValueError):
-        raise ValueError(f"expected a number rtg_scale and a (low, high) rtg_range, got {b.rtg_scale!r}, {b.rtg_range!r}") from None
-    if not (math.isfinite(b.rtg_scale) and b.rtg_scale > 0 and lo < hi):
-        raise ValueError(f"expected rtg_scale > 0 and rtg_range low < high, got {b.rtg_scale}, {(lo, hi)}")
+        raise ValueError(f"{where('rtg_scale', 'rtg_range')}expected a number rtg_scale and a (low, high) rtg_range, "
+                         f"got {b.rtg_scale!r}, {b.rtg_range!r}") from None
+    if not (math.isfinite(b.rtg_scale) and b.rtg_scale > 0 and math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{where('rtg_scale', 'rtg_range')}expected rtg_scale > 0 and a finite rtg_range low < high, "
+                         f"got {b.rtg_scale}, {(lo, hi)}")
     b.rtg_range = (lo, hi)
+    if b.action_names is not None and (isinstance(b.action_names, str) or not isinstance(b.action_names, (list, tuple))):
+        raise ValueError(f"{where('action_names')}expected action_names as a list of strings, got {b.action_names!r}")
+    for k in ("state_mean", "state_std"):
+        v = getattr(b, k)
+        try:
+            setattr(b, k, None if v is None else torch.as_tensor(v.detach() if torch.is_tensor(v) else v, dtype=torch.float64))
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{where(k)}expected {k} as a list of numbers, got {str(v)[:60]!r} ({e})") from None
     return b
-
-
-def _check_config(cfg) -> None:
-    problems = []
-    if cfg.activation_function not in ACT_FNS:
-        problems.append(f"activation_function in {sorted(ACT_FNS)}, got {cfg.activation_function!r}")
-    if not cfg.scale_attn_weights or cfg.scale_attn_by_inverse_layer_idx:
-        problems.append("scale_attn_weights=True and scale_attn_by_inverse_layer_idx=False (standard 1/sqrt(d_head) scaling)")
-    if cfg.add_cross_attention:
-        problems.append("add_cross_attention=False")
-    if abs(cfg.layer_norm_epsilon - TL_LN_EPS) > 1e-12:
-        problems.append(f"layer_norm_epsilon {TL_LN_EPS} (the backbone's), got {cfg.layer_norm_epsilon}")
-    if cfg.hidden_size % cfg.n_head:
-        problems.append(f"hidden_size ({cfg.hidden_size}) divisible by n_head ({cfg.n_head})")
-    if problems:
-        raise ValueError("unsupported DecisionTransformerConfig: expected " + "; ".join(problems))
 
 
 def _env_schema(b: HFBinding, cfg) -> tuple[ObservationSchema, tuple[str, ...]]:
@@ -268,7 +211,7 @@ def _normalisation(b: HFBinding, state_dim: int):
     out = []
     for name, v, default in (("state_mean", b.state_mean, 0.0), ("state_std", b.state_std, 1.0)):
         t = torch.full((state_dim,), default, dtype=torch.float64) if v is None else \
-            torch.as_tensor(v.detach() if torch.is_tensor(v) else v, dtype=torch.float64).reshape(-1)
+            torch.as_tensor(v, dtype=torch.float64).reshape(-1)
         if t.numel() != state_dim or not torch.isfinite(t).all():
             raise ValueError(f"expected {name} with {state_dim} finite values (state_dim), got {t.numel()} values"
                              + ("" if torch.isfinite(t).all() else " with non-finite entries"))
