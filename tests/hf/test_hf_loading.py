@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import pytest
 import torch
@@ -46,21 +45,6 @@ def test_pytorch_model_bin_is_read_with_weights_only(tmp_path, model, windows):
     torch.testing.assert_close(adapter.forward(windows), hf_scores(model, windows)[0], atol=1e-5, rtol=0)
 
 
-class _Evil:
-    def __reduce__(self):
-        return (print, ("unpickled!",))
-
-
-def test_pickle_payload_is_refused(tmp_path, model, capsys):
-    d = tmp_path / "evil"
-    model.config.save_pretrained(d)
-    with open(d / "pytorch_model.bin", "wb") as f:
-        pickle.dump({"x": _Evil()}, f)
-    with pytest.raises(ValueError, match="weights_only=True"):
-        load_hf_decision_transformer(d, env_id=ENV, n_timesteps=4)
-    assert "unpickled!" not in capsys.readouterr().out
-
-
 def test_missing_files(tmp_path, model):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_hf_decision_transformer(tmp_path / "nope", env_id=ENV, n_timesteps=4)
@@ -83,9 +67,9 @@ def test_bad_config_and_weights(tmp_path, model):
         load_hf_decision_transformer(d, env_id=ENV, n_timesteps=4)
     small = hf_model(seed=0, hidden_size=16, n_head=2)
     d2 = tmp_path / "mismatch"
-    save_hf_decision_transformer(small, d2, env_id=ENV, n_timesteps=4)
-    model.config.save_pretrained(d2)  # config of another size next to these weights
-    with pytest.raises(ValueError, match="wrong shapes"):
+    save_hf_decision_transformer(model, d2, env_id=ENV, n_timesteps=4)
+    small.config.save_pretrained(d2)  # config of a smaller model next to these weights
+    with pytest.raises(ValueError, match=r"wrong shapes \['embed_action.bias \(32,\) \(expected \(16,\)\)"):
         load_hf_decision_transformer(d2)
 
 
@@ -101,7 +85,7 @@ def test_state_and_action_dims_must_fit_the_env(model):
 def test_binding_arguments_are_validated(model):
     with pytest.raises(ValueError, match="expected n_timesteps"):
         load_hf_decision_transformer(model, env_id=ENV)
-    with pytest.raises(ValueError, match="n_timesteps to be an int >= 1"):
+    with pytest.raises(ValueError, match=r"n_timesteps to be an int in \[1, 4096\]"):
         load_hf_decision_transformer(model, env_id=ENV, n_timesteps=0)
     with pytest.raises(ValueError, match="state_mean with 147 finite values"):
         load_hf_decision_transformer(model, env_id=ENV, n_timesteps=4, state_mean=[0.0] * 10)
