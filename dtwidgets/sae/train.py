@@ -69,6 +69,8 @@ def train_sae(data, cfg: SAETrainConfig | None = None, *, hook_name: str | None 
     from tqdm.auto import tqdm
 
     cfg = SAETrainConfig(**{**(cfg.to_dict() if cfg else {}), **overrides})
+    if cfg.architecture not in ("topk", "standard"):
+        raise ValueError(f"expected train_sae architecture 'topk' or 'standard', got {cfg.architecture!r}")
     if isinstance(data, ActivationStore):
         acts, hook_name, token = data.acts, hook_name or data.hook_name, token or data.token
     else:
