@@ -299,3 +299,13 @@ def test_sae_config_refuses_non_integers():
     for bad in (dict(d_in=8.5), dict(d_in=True), dict(d_sae="16"), dict(k=2.5), dict(d_in=math.inf)):
         with pytest.raises(ValueError, match="integer"):
             SAEConfig(**{"d_in": 8, "d_sae": 16, "k": 2, **bad})
+
+
+@pytest.mark.parametrize("bad", [dict(batch_size=256.7), dict(batch_size=0), dict(d_sae=64.5), dict(k=True),
+                                 dict(lr=-1e-3), dict(lr=math.nan), dict(epochs=math.inf), dict(seed=1.5),
+                                 dict(l1_coefficient=-0.1), dict(dead_after="50")])
+def test_training_settings_are_refused_not_truncated(bad):
+    from dtwidgets.sae import train_sae
+
+    with pytest.raises(ValueError, match=f"{next(iter(bad))}.*got"):
+        train_sae(X, **{"d_sae": 16, "k": 2, "epochs": 1, "progress": False, **bad})
