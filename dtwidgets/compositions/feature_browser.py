@@ -13,6 +13,7 @@ import numpy as np
 from ..adapters.schema import resolve_action
 from ..sae.features import FeatureSummary, summarize_features
 from ..sae.metrics import check_hook
+from ..sae.store import check_store
 from ..widgets.feature_browser import FeatureBrowserView
 
 META = ("activation", "rtg", "step", "action", "episode")
@@ -24,7 +25,8 @@ class FeatureBrowser(W.VBox):
     Args:
         adapter: a :class:`~dtwidgets.adapters.ModelAdapter` (the model the SAE reads).
         sae: a :class:`~dtwidgets.sae.SparseAutoencoder` trained at one of its hooks.
-        store: an :class:`~dtwidgets.sae.ActivationStore` at the same hook (the example states).
+        store: an :class:`~dtwidgets.sae.ActivationStore` at the same hook and token kind as the SAE
+            was trained on (``sae.cfg.token``; the example states).
         pair: the action preference ``(a, b)`` of the list's "effect" column.
         features: feature indices to include (default: every feature that fires on the store).
         n_top, quantiles, n_bins: examples per card and histogram resolution.
@@ -33,9 +35,7 @@ class FeatureBrowser(W.VBox):
     def __init__(self, adapter, sae, store, *, pair=("forward", "right"), features=None, n_top: int = 6,
                  quantiles=(0.1, 0.5, 0.9), n_bins: int = 24, title: str = ""):
         check_hook(adapter, sae)
-        if store.hook_name != sae.cfg.hook_name or store.d_in != sae.d_in:
-            raise ValueError(f"expected a store read at the SAE's hook {sae.cfg.hook_name!r} with d_in={sae.d_in}, "
-                             f"got {store.hook_name!r} with d_in={store.d_in}")
+        check_store(store, sae)
         self.adapter, self.sae, self.store = adapter, sae, store
         self.summary: FeatureSummary = summarize_features(adapter, sae, store, n_top=n_top, quantiles=quantiles,
                                                           n_bins=n_bins)
@@ -58,7 +58,7 @@ class FeatureBrowser(W.VBox):
         from ..data.collect import collect_trajectories
         from ..demo import load_demo
         from ..sae import collect_activations, demo_sae
-        from ..sae.demo_sae import BROWSER_EPISODES, BROWSER_MAX_STEPS, BROWSER_MIX, BROWSER_SEED
+        from ..sae.train_demo import BROWSER_EPISODES, BROWSER_MAX_STEPS, BROWSER_MIX, BROWSER_SEED
 
         adapter, env = load_demo(variant)
         sae = demo_sae(variant)

@@ -14,12 +14,12 @@ from .hooks import hook_names, hook_site, token_position
 from .io import SAEFileError, load_sae, save_sae
 from .metrics import SAEMetrics, check_hook, reconstruction_metrics, spliced_logits, spliced_metrics
 from .model import SAEConfig, SparseAutoencoder
-from .store import ActivationStore, check_activations, collect_activations, rollout_activations
+from .store import ActivationStore, check_activations, check_store, collect_activations, rollout_activations
 from .train import SAETrainConfig, TrainHistory, train_sae
 
 __all__ = [
     "SAEConfig", "SparseAutoencoder", "SAETrainConfig", "TrainHistory", "train_sae",
-    "ActivationStore", "collect_activations", "rollout_activations", "check_activations",
+    "ActivationStore", "collect_activations", "rollout_activations", "check_activations", "check_store",
     "SAEMetrics", "reconstruction_metrics", "spliced_metrics", "spliced_logits", "check_hook",
     "save_sae", "load_sae", "SAEFileError", "hook_names", "hook_site", "token_position",
     "FeatureShares", "feature_shares", "edited_logits", "feature_edit_hooks", "decoder_readout",
@@ -32,6 +32,6 @@ def demo_sae(variant: str = "post") -> SparseAutoencoder:
     from ..demo import DEMO_DIR
 
     folder = DEMO_DIR / f"{variant}_sae"
-    if not folder.is_dir():
+    if not (isinstance(variant, str) and variant.isidentifier() and folder.is_dir()):
         raise FileNotFoundError(f"no shipped SAE for demo variant {variant!r} (expected folder {folder})")
     return load_sae(folder)

@@ -15,7 +15,7 @@ import torch
 from .attribution import decoder_readout
 from .hooks import hook_site
 from .model import SparseAutoencoder
-from .store import ActivationStore
+from .store import ActivationStore, check_store
 
 
 @dataclass
@@ -62,8 +62,7 @@ def summarize_features(adapter, sae: SparseAutoencoder, store: ActivationStore, 
                        quantiles=(0.1, 0.3, 0.5, 0.7, 0.9), n_bins: int = 24,
                        batch_size: int = 4096) -> FeatureSummary:
     """Statistics of every feature of ``sae`` over ``store`` (see :class:`FeatureSummary`)."""
-    if store.d_in != sae.d_in:
-        raise ValueError(f"expected a store with d_in={sae.d_in} (the SAE's), got {store.d_in}")
+    check_store(store, sae)
     N, F = len(store), sae.d_sae
     K = min(int(n_top), N)
     y = np.stack([store.rtg, store.step]).astype(np.float64)  # [2, N]

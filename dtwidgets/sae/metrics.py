@@ -9,7 +9,7 @@ import torch
 
 from .hooks import hook_site, replace_hook
 from .model import SparseAutoencoder
-from .store import ActivationStore, check_activations
+from .store import ActivationStore, check_activations, check_store
 
 
 @dataclass
@@ -55,6 +55,8 @@ class SAEMetrics:
 def reconstruction_metrics(sae: SparseAutoencoder, data, *, batch_size: int = 8192,
                            dense_threshold: float = 0.1) -> SAEMetrics:
     """L0, MSE, FVU, dead and dense fractions of ``sae`` on ``data`` (a store or ``[N, d_in]``)."""
+    if isinstance(data, ActivationStore):
+        check_store(data, sae)
     acts = data.acts if isinstance(data, ActivationStore) else check_activations(data)
     if acts.shape[1] != sae.d_in:
         raise ValueError(f"expected activations with d_in={sae.d_in} (the SAE's), got shape {tuple(acts.shape)}")

@@ -3,19 +3,35 @@
 Shapes (``d_in`` = width of the hooked activation, ``d_sae`` = number of features):
     W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in] (unit-norm rows), b_dec [d_in]
 
-``encode(x) = act(((x - b_dec) @ W_enc + b_enc))`` with ``act`` = ReLU (``"standard"``) or
-"keep the k largest pre-activations, then ReLU" (``"topk"``), as SAELens' ``StandardSAE`` /
-``TopKSAE``; ``decode(f) = f @ W_dec + b_dec``. An activation ``x`` splits exactly into
+``encode(x) = act((x - b_dec) @ W_enc + b_enc)`` (``x @ W_enc + b_enc`` when
+``apply_b_dec_to_input`` is false) with ``act`` = ReLU (``"standard"``), "keep the k largest
+pre-activations, then ReLU" (``"topk"``) or ``ReLU(pre) * (pre > threshold)`` (``"jumprelu"``,
+``threshold [d_sae]``), as SAELens 6's ``StandardSAE`` / ``TopKSAE`` / ``JumpReLUSAE``;
+``decode(f) = f @ W_dec + b_dec``. An activation ``x`` splits exactly into
 ``sum_i f_i W_dec[i] + b_dec + error``.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
-ARCHITECTURES = ("topk", "standard")
+ARCHITECTURES = ("topk", "standard", "jumprelu")
+TOKENS = ("state", "rtg", "action")
+# Largest W_enc / W_dec an SAEConfig may describe (elements; 2**30 float32 = 4 GiB), checked before allocating.
+MAX_ELEMENTS = 2**30
+
+
+def check_size(name: str, value, *, lo: int = 1, hi: int = MAX_ELEMENTS, hi_label: str = "") -> int:
+    """``value`` as an int in ``[lo, hi]``; a bool, float (even ``512.0``), string or inf is refused."""
+    want = f"expected {name} an integer in [{lo}, {hi_label or hi}]"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{want}, got {value!r} ({type(value).__name__})")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{want}, got {int(value)}")
+    return int(value)
 
 
 @dataclass
@@ -24,13 +40,15 @@ class SAEConfig:
 
     Attributes:
         d_in: activation width; d_sae: number of features.
-        architecture: ``"topk"`` (k active features) or ``"standard"`` (ReLU, trained with L1).
+        architecture: ``"topk"`` (k active features), ``"standard"`` (ReLU, trained with L1) or
+            ``"jumprelu"`` (ReLU above a per-feature ``threshold``; loaded, not trained here).
         k: active features per input (TopK only).
         hook_name: TransformerLens hook it was trained on (``blocks.0.hook_resid_post``...).
         token: token kind it reads (``"state"``, ``"rtg"`` or ``"action"``), the last one of that
             kind in each window.
         model_name: a free-form label of the model it was trained on.
         metadata: free-form JSON-serialisable notes (training command, metrics...).
+        apply_b_dec_to_input: subtract ``b_dec`` before encoding (SAELens' key of that name).
     """
 
     d_in: int
@@ -41,24 +59,29 @@ class SAEConfig:
     token: str = "state"
     model_name: str = ""
     metadata: dict = field(default_factory=dict)
+    apply_b_dec_to_input: bool = True
 
     def __post_init__(self):
-        self.d_in, self.d_sae, self.k = int(self.d_in), int(self.d_sae), int(self.k)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"expected architecture in {ARCHITECTURES}, got {self.architecture!r}")
-        if self.d_in < 1 or self.d_sae < 1:
-            raise ValueError(f"expected d_in >= 1 and d_sae >= 1, got d_in={self.d_in}, d_sae={self.d_sae}")
-        if self.architecture == "topk" and not 1 <= self.k <= self.d_sae:
-            raise ValueError(f"expected 1 <= k <= d_sae={self.d_sae} for a TopK SAE, got k={self.k}")
-        if self.token not in ("state", "rtg", "action"):
+        self.d_in, self.d_sae = check_size("d_in", self.d_in), check_size("d_sae", self.d_sae)
+        if self.d_in * self.d_sae > MAX_ELEMENTS:
+            raise ValueError(f"expected d_in * d_sae <= {MAX_ELEMENTS}, got {self.d_in} * {self.d_sae}")
+        if self.architecture == "topk":
+            self.k = check_size("k", self.k, hi=self.d_sae, hi_label=f"d_sae={self.d_sae}")
+        if self.token not in TOKENS:
             raise ValueError(f"expected token 'state', 'rtg' or 'action', got {self.token!r}")
+        if not isinstance(self.apply_b_dec_to_input, bool):
+            raise ValueError(f"expected apply_b_dec_to_input true or false, got {self.apply_b_dec_to_input!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class SparseAutoencoder(nn.Module):
-    """A TopK or ReLU SAE over ``[..., d_in]`` activations. See the module docstring for the maths."""
+    """A TopK, ReLU or JumpReLU SAE over ``[..., d_in]`` activations. See the module docstring for the maths."""
+
+    threshold: torch.Tensor | None
 
     def __init__(self, cfg: SAEConfig, seed: int = 0):
         super().__init__()
@@ -70,10 +93,19 @@ class SparseAutoencoder(nn.Module):
         self.W_enc = nn.Parameter(W_dec.T.clone().contiguous())
         self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
+        if cfg.architecture == "jumprelu":
+            self.threshold = nn.Parameter(torch.zeros(cfg.d_sae))
+        else:
+            self.register_parameter("threshold", None)
+
+    @property
+    def weight_names(self) -> tuple[str, ...]:
+        """Names of its tensors, as in ``sae_weights.safetensors``."""
+        return ("W_enc", "b_enc", "W_dec", "b_dec") + (("threshold",) if self.threshold is not None else ())
 
     def __repr__(self) -> str:
         c = self.cfg
-        arch = f"topk k={c.k}" if c.architecture == "topk" else "standard (ReLU)"
+        arch = {"topk": f"topk k={c.k}", "standard": "standard (ReLU)", "jumprelu": "jumprelu"}[c.architecture]
         return f"SparseAutoencoder({c.d_in} -> {c.d_sae} features, {arch}, hook {c.hook_name!r}, token {c.token!r})"
 
     @property
@@ -90,13 +122,17 @@ class SparseAutoencoder(nn.Module):
         return x.to(self.W_enc.dtype)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., d_in] -> [..., d_sae]`` encoder pre-activations ``(x - b_dec) @ W_enc + b_enc``."""
-        return (self._check(x) - self.b_dec) @ self.W_enc + self.b_enc
+        """``[..., d_in] -> [..., d_sae]`` encoder pre-activations ``(x - b_dec) @ W_enc + b_enc``
+        (no ``- b_dec`` when ``cfg.apply_b_dec_to_input`` is false)."""
+        x = self._check(x)
+        return (x - self.b_dec if self.cfg.apply_b_dec_to_input else x) @ self.W_enc + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
-        """Pre-activations ``[..., d_sae]`` -> feature activations (ReLU, or TopK then ReLU)."""
+        """Pre-activations ``[..., d_sae]`` -> feature activations (ReLU, TopK then ReLU, or JumpReLU)."""
         if self.cfg.architecture == "standard":
             return torch.relu(pre)
+        if self.threshold is not None:  # jumprelu, as SAELens: relu(pre) * (pre > threshold)
+            return torch.relu(pre) * (pre > self.threshold).to(pre.dtype)
         top = pre.topk(self.cfg.k, dim=-1)
         return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
 
@@ -119,3 +155,5 @@ class SparseAutoencoder(nn.Module):
         self.W_dec.div_(n[:, None])
         self.W_enc.mul_(n[None, :])
         self.b_enc.mul_(n)
+        if self.threshold is not None:  # the same features stay above threshold (SAELens' fold_W_dec_norm)
+            self.threshold.mul_(n)

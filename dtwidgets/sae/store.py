@@ -69,6 +69,15 @@ class ActivationStore:
                                dict(self.metadata))
 
 
+def check_store(store: ActivationStore, sae) -> None:
+    """Raise one clear ValueError unless ``store`` was read where ``sae`` reads: the same hook, the
+    same token kind (``sae.cfg.token``) and width ``d_in``."""
+    c = sae.cfg
+    if (store.hook_name, store.token, store.d_in) != (c.hook_name, c.token, c.d_in):
+        raise ValueError(f"expected activations read where the SAE reads: hook {c.hook_name!r}, {c.token!r} tokens, "
+                         f"d_in={c.d_in}; got a store at {store.hook_name!r}, {store.token!r} tokens, d_in={store.d_in}")
+
+
 def check_activations(acts, name: str = "activations") -> torch.Tensor:
     """``acts`` as a ``[N, d_in]`` float32 tensor without grad; NaN / inf refused with a clear error."""
     t = torch.as_tensor(acts).detach()

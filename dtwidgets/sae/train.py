@@ -12,13 +12,14 @@ which revives them. Everything is seeded: the same data and config give bit-iden
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .model import SAEConfig, SparseAutoencoder
+from .model import SAEConfig, SparseAutoencoder, check_size
 from .store import ActivationStore, check_activations
 
 
@@ -37,6 +38,16 @@ class SAETrainConfig:
     dead_after: int = 50_000
     seed: int = 0
     threads: int | None = None
+
+    def __post_init__(self):
+        for name, lo in (("batch_size", 1), ("dead_after", 1), ("seed", 0)):
+            check_size(f"SAETrainConfig.{name}", getattr(self, name), lo=lo, hi=2**62)
+        if self.threads is not None:
+            check_size("SAETrainConfig.threads", self.threads, hi=4096)
+        for name, positive in (("lr", True), ("epochs", True), ("l1_coefficient", False), ("aux_coefficient", False)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+                raise ValueError(f"expected SAETrainConfig.{name} a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +80,8 @@ def train_sae(data, cfg: SAETrainConfig | None = None, *, hook_name: str | None 
     from tqdm.auto import tqdm
 
     cfg = SAETrainConfig(**{**(cfg.to_dict() if cfg else {}), **overrides})
+    if cfg.architecture not in ("topk", "standard"):
+        raise ValueError(f"expected train_sae architecture 'topk' or 'standard', got {cfg.architecture!r}")
     if isinstance(data, ActivationStore):
         acts, hook_name, token = data.acts, hook_name or data.hook_name, token or data.token
     else:

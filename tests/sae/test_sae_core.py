@@ -91,7 +91,8 @@ def test_files_round_trip_bit_exact_in_saelens_layout(tmp_path):
                                                            "b_dec": (32,)}
     cfg = json.loads((folder / "cfg.json").read_text())
     assert cfg["architecture"] == "topk" and cfg["k"] == 3 and cfg["d_in"] == 32 and cfg["d_sae"] == 48
-    assert cfg["metadata"]["hook_name"] == "blocks.0.hook_resid_post" and cfg["metadata"]["hook_layer"] == 0
+    assert cfg["metadata"]["hook_name"] == "blocks.0.hook_resid_post"
+    assert cfg["metadata"]["sae_lens_version"].startswith("6.")  # else SAELens 6 reads it as pre-6, without hook_name
     assert cfg["apply_b_dec_to_input"] is True and cfg["normalize_activations"] == "none"
     back = load_sae(folder)
     for n in ("W_enc", "b_enc", "W_dec", "b_dec"):
@@ -106,7 +107,7 @@ def test_bad_files_give_clear_errors(tmp_path):
     cfg = json.loads((folder / "cfg.json").read_text())
     cfg["d_in"] = 9
     (folder / "cfg.json").write_text(json.dumps(cfg))
-    with pytest.raises(SAEFileError, match=r"W_enc of shape \(9, 16\).*got \(8, 16\)"):
+    with pytest.raises(SAEFileError, match=r"'W_enc': expected shape \(9, 16\).*got \(8, 16\)"):
         load_sae(folder)
     (folder / "cfg.json").write_text("[1, 2]")
     with pytest.raises(SAEFileError, match="JSON object"):
@@ -118,7 +119,7 @@ def test_bad_files_give_clear_errors(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="architecture"):
         SAEConfig(8, 16, architecture="gated")
-    with pytest.raises(ValueError, match="k <= d_sae"):
+    with pytest.raises(ValueError, match=r"k an integer in \[1, d_sae=16\], got 17"):
         SAEConfig(8, 16, k=17)
     with pytest.raises(ValueError, match="d_in=8"):
         SparseAutoencoder(SAEConfig(8, 16, k=2)).encode(torch.zeros(3, 9))

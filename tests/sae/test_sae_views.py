@@ -59,8 +59,47 @@ def test_browser_selection_and_errors(setup):
             fb.select(int(dead[0]))
     other = store.select(np.arange(10))
     other.hook_name = "blocks.0.hook_resid_pre"
-    with pytest.raises(ValueError, match="store read at the SAE's hook"):
+    with pytest.raises(ValueError, match="read where the SAE reads"):
         FeatureBrowser(adapter, sae, other)
+
+
+def test_browser_refuses_activations_of_another_token_kind(setup):
+    """An SAE trained on state tokens is not shown on RTG-token activations, nor the reverse."""
+    import copy
+
+    from dtwidgets.compositions.feature_browser import FeatureBrowser
+    from dtwidgets.data import collect_trajectories
+    from dtwidgets.sae import collect_activations, reconstruction_metrics, summarize_features
+
+    adapter, _, sae, _ = setup
+    traj = collect_trajectories(n_episodes=2, seed=3, policy_mix={"bfs": 1}, progress=False)
+    rtg_store = collect_activations(adapter, traj, sae.cfg.hook_name, "rtg", progress=False)
+    assert rtg_store.d_in == sae.d_in  # same hook and width: only the token kind differs
+    for call in (lambda: FeatureBrowser(adapter, sae, rtg_store), lambda: summarize_features(adapter, sae, rtg_store),
+                 lambda: reconstruction_metrics(sae, rtg_store)):
+        with pytest.raises(ValueError, match=r"'state' tokens.*got a store at .*'rtg' tokens"):
+            call()
+    rtg_sae = copy.deepcopy(sae)
+    rtg_sae.cfg.token = "rtg"
+    state_store = collect_activations(adapter, traj, sae.cfg.hook_name, "state", progress=False)
+    with pytest.raises(ValueError, match=r"'rtg' tokens.*got a store at .*'state' tokens"):
+        FeatureBrowser(adapter, rtg_sae, state_store)
+    assert FeatureBrowser(adapter, rtg_sae, rtg_store).features.size > 0
+
+
+def test_demos_can_be_called_again_in_one_process():
+    """FeatureBrowser.demo() imports the training module; that must not replace dtwidgets.sae.demo_sae."""
+    import dtwidgets.sae
+    from dtwidgets.compositions.feature_browser import FeatureBrowser
+
+    first = dtwidgets.sae.demo_sae()
+    browsers = [FeatureBrowser.demo(n_episodes=2), FeatureBrowser.demo(n_episodes=2)]
+    again = dtwidgets.sae.demo_sae("post")
+    assert callable(dtwidgets.sae.demo_sae)
+    assert torch.equal(first.W_enc, again.W_enc) and first.cfg.to_dict() == again.cfg.to_dict()
+    assert np.array_equal(browsers[0].features, browsers[1].features) and browsers[0].features.size > 0
+    with pytest.raises(FileNotFoundError, match="no shipped SAE"):
+        dtwidgets.sae.demo_sae("../post")
 
 
 def test_sae_panel_shares_and_edits(setup):

@@ -1,4 +1,4 @@
-"""Train the SAE shipped for a demo model: ``python -m dtwidgets.sae.demo_sae --variant post --out DIR``.
+"""Train the SAE shipped for a demo model: ``python -m dtwidgets.sae.train_demo --variant post --out DIR``.
 
 Episodes come from :func:`~dtwidgets.data.collect_trajectories` (default behaviour mix, seeded), the
 activations are read at the last state token, and a TopK SAE is trained with a fixed seed; the
@@ -41,7 +41,7 @@ def train_demo_sae(variant: str = "post", out=None, *, hook: str = "blocks.0.hoo
     windows, _ = traj.windows(np.arange(traj.n_steps), adapter.layout.n_timesteps, adapter.pad_action,
                               rtgs=store.rtg if len(store) == traj.n_steps else None)
     spliced_metrics(adapter, sae, windows, m)
-    sae.cfg.metadata.update({"command": f"python -m dtwidgets.sae.demo_sae --variant {variant} --out <dir>",
+    sae.cfg.metadata.update({"command": f"python -m dtwidgets.sae.train_demo --variant {variant} --out <dir>",
                              "data": {"collector": "collect_trajectories", "n_episodes": n_episodes, "seed": seed,
                                       "n_steps": int(traj.n_steps)},
                              "metrics": m.summary(), "seconds": round(time.perf_counter() - t0, 1)})
