@@ -164,6 +164,37 @@ def check_model_file(path, what: str = "a checkpoint file") -> Path:
 _REFUSED = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
 
 
+def _is_zip(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+_CODE_OPS = frozenset({"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
+
+
+def _pickled_code_reference(path) -> str | None:
+    """For a legacy (non-zip) file that parses as a pickle stream referencing callables: the first
+    ``module.name`` it references (or ``"a callable"``); None for anything else. Parsed with
+    :mod:`pickletools` (opcodes only, nothing is run or imported)."""
+    import pickletools
+
+    strings: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            for op, arg, _ in pickletools.genops(f):
+                if isinstance(arg, str):
+                    strings.append(arg)
+                if op.name == "GLOBAL" or op.name == "INST":
+                    return str(arg).replace(" ", ".")
+                if op.name == "STACK_GLOBAL":
+                    return ".".join(strings[-2:]) if len(strings) >= 2 else "a callable"
+                if op.name in _CODE_OPS:
+                    return "a callable"
+    except Exception:  # noqa: BLE001  not a pickle stream at all
+        return None
+    return None
+
+
 def read_checkpoint(path) -> dict:
     """``torch.load(path, weights_only=True)`` with one clear error for files holding code, empty,
     truncated or corrupted files, and directories."""
@@ -176,7 +207,12 @@ def read_checkpoint(path) -> dict:
             raise CheckpointError(f"could not read {path.name} ({path.stat().st_size} bytes): expected a torch "
                                   f"checkpoint, got a file that is not one (or is corrupted)") from None
         m = _REFUSED.search(text)
-        what = f"pickled objects (a reference to {m.group(1)})" if m else "pickled objects other than tensors"
+        ref = m.group(1) if m else None if _is_zip(path) else _pickled_code_reference(path)
+        if ref is None and not _is_zip(path):
+            raise CheckpointError(f"could not read {path.name} ({path.stat().st_size} bytes): expected a torch "
+                                  f"checkpoint (a zip archive written by torch.save), got a file that is not one "
+                                  f"(it does not start with a zip header; garbage or another format)") from None
+        what = f"pickled objects (a reference to {ref})" if ref else "pickled objects other than tensors"
         raise UnsafeCheckpointError(
             f"refused to load {path.name}: expected plain tensors and JSON config strings, but the file holds "
             f"{what}; unpickling it could run arbitrary code, so it was not loaded. Re-save the model's "

@@ -130,6 +130,27 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
         load_checkpoint(tmp_path / "cut.pt")
 
 
+def test_garbage_checkpoint_is_not_called_pickled_code(tmp_path):
+    """Random bytes are "not a torch checkpoint", not "pickled objects other than tensors" (the old message)."""
+    import pickle
+
+    (tmp_path / "noise.pt").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(CheckpointError, match=r"could not read noise\.pt \(2048 bytes\): expected a torch checkpoint "
+                                              r"\(a zip archive written by torch\.save\), got a file that is not one") as e:
+        load_checkpoint(tmp_path / "noise.pt")
+    assert not isinstance(e.value, UnsafeCheckpointError)
+    # a legacy (non-zip) pickle that references code is still refused as unsafe
+    import os
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    (tmp_path / "legacy.pt").write_bytes(pickle.dumps({"model_config": Evil()}))
+    with pytest.raises(UnsafeCheckpointError, match=r"legacy\.pt.*system"):
+        load_checkpoint(tmp_path / "legacy.pt")
+
+
 def test_directory_passed_as_a_checkpoint(tmp_path):
     (tmp_path / "model_dir").mkdir()
     with pytest.raises(CheckpointError, match=r"expected a torch checkpoint file \(\.pt\), got a directory '.*model_dir'"):
