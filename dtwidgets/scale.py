@@ -67,31 +67,45 @@ def ray_init(num_cpus: int | None = None) -> None:
 
 
 def map_tasks(fn: Callable[[Any, Any], Any], items: Sequence, shared: Any = None, *, backend: str = "local",
-              progress: bool = True, desc: str = "tasks", num_cpus: int | None = None) -> list:
+              progress: bool = True, desc: str = "tasks", num_cpus: int | None = None,
+              on_result: Callable[[int, Any], None] | None = None) -> list:
     """``[fn(item, shared) for item in items]`` on the chosen backend, results in item order.
 
     ``fn`` must be a module-level function (Ray ships it to workers). ``shared`` goes to the object
-    store once (Ray) and every task receives it.
+    store once (Ray) and every task receives it. ``on_result(i, result)`` is called as each task
+    completes (item order locally, completion order on Ray), before any later task can fail, so a
+    caller can keep what was computed (e.g. write it to a cache) when task k raises.
     """
     from tqdm.auto import tqdm
 
     check_backend(backend)
     items = list(items)
     if backend == "local":
-        return [fn(it, shared) for it in tqdm(items, desc=desc, disable=not progress, leave=False)]
+        out = []
+        for i, it in enumerate(tqdm(items, desc=desc, disable=not progress, leave=False)):
+            out.append(fn(it, shared))
+            if on_result is not None:
+                on_result(i, out[-1])
+        return out
     import ray
 
     ray_init(num_cpus)
     ref = ray.put(shared)
     remote = ray.remote(num_cpus=1)(fn)
     refs = [remote.remote(it, ref) for it in items]
+    index = {r: i for i, r in enumerate(refs)}
+    results: dict[int, Any] = {}
     bar = tqdm(total=len(refs), desc=f"{desc} (ray)", disable=not progress, leave=False)
     pending = list(refs)
-    while pending:  # progress only; results are gathered with one ray.get below
+    while pending:
         done, pending = ray.wait(pending, num_returns=1)
+        for r in done:
+            results[index[r]] = ray.get(r)
+            if on_result is not None:
+                on_result(index[r], results[index[r]])
         bar.update(len(done))
     bar.close()
-    return ray.get(refs)
+    return [results[i] for i in range(len(refs))]
 
 
 def model_bytes(model_or_path) -> bytes:
@@ -104,14 +118,29 @@ def model_bytes(model_or_path) -> bytes:
         return save_model(model_or_path, Path(d) / "m.safetensors").read_bytes()
 
 
-def model_from_bytes(data: bytes):
-    """Inverse of :func:`model_bytes`: a :class:`~dtwidgets.model.DTAdapter`."""
+def model_from_bytes(data: bytes, label: str | None = None):
+    """Inverse of :func:`model_bytes`: a :class:`~dtwidgets.model.DTAdapter`. ``label`` (e.g.
+    ``"step 20 (step_000020.safetensors)"``) names the model in a load error, instead of the
+    temporary file the bytes pass through."""
     from .model import DTAdapter, load_model
+    from .model.checkpoint import CheckpointError
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.safetensors"
         p.write_bytes(data)
-        return DTAdapter(load_model(p))
+        try:
+            return DTAdapter(load_model(p))
+        except CheckpointError as e:
+            if label is None:
+                raise
+            raise CheckpointError(f"{label}: " + str(e).replace("m.safetensors", "the file")) from None
+
+
+def model_label(model_or_path, k: int) -> str:
+    """How errors name model ``k`` of a list: its file name when it is a path."""
+    if isinstance(model_or_path, (str, os.PathLike)):
+        return f"model {k} ({Path(model_or_path).name})"
+    return f"model {k} ({type(model_or_path).__name__})"
 
 
 # ---- calibration over checkpoints x seed chunks ------------------------------------------------------
@@ -124,7 +153,7 @@ def _calibration_task(item, shared):
     from .data.calibration import calibrate
 
     k, (start, stop) = item
-    adapter = model_from_bytes(shared["models"][k])
+    adapter = model_from_bytes(shared["models"][k], shared["labels"][k])
     kw = shared["kwargs"]
     res = calibrate(adapter, shared["env_id"], rtgs=kw["rtgs"], n_episodes=stop - start, n_envs=kw["n_envs"],
                     max_steps=kw["max_steps"], seed=kw["seed"] + start, progress=False)
@@ -145,7 +174,7 @@ def calibrate_many(models: Sequence, env_id: str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_
     weights = [model_bytes(m) for m in models]
     chunks = _chunks(int(n_episodes), chunk_episodes)
     items = [(k, c) for k in range(len(weights)) for c in chunks]
-    shared = {"models": weights, "env_id": env_id,
+    shared = {"models": weights, "labels": [model_label(m, k) for k, m in enumerate(models)], "env_id": env_id,
               "kwargs": {"rtgs": list(map(float, rtgs)), "n_envs": n_envs, "max_steps": max_steps, "seed": seed}}
     parts = map_tasks(_calibration_task, items, shared, backend=backend, progress=progress, desc="calibrate")
     R = len(rtgs)

@@ -4,8 +4,11 @@ Per checkpoint (see :mod:`dtwidgets.dynamics.parts`): ``loss`` (held-out cross-e
 accuracy), ``calibration`` (RTG asked vs return), ``attribution`` of a fixed scenario set,
 single-component ``ablation`` effects, ``probes`` (concept probe metrics) and, when an SAE is given,
 ``sae`` reconstruction quality. Each (checkpoint, part) is cached as a JSON file under
-``cache_dir/<checkpoint>/<part>-<hash>.json``; the hash covers the checkpoint file (name, size,
-mtime) and the part's settings, so a re-run computes only what is new. Tasks run per checkpoint on
+``cache_dir/<checkpoint>/<part>-<hash>.json``; the hash covers the checkpoint file (name and content
+sha256) and the part's settings, so a re-run computes only what is new. Each entry also stores a
+sha256 over its inputs and values: an entry edited on disk, truncated or of the wrong shape is
+recomputed (with a warning naming it), never shown. Each checkpoint's results are written as soon as
+it completes, so a failure at checkpoint k keeps checkpoints already measured. Tasks run per checkpoint on
 the ``local`` or ``ray`` backend (:mod:`dtwidgets.scale`).
 """
 from __future__ import annotations
@@ -128,8 +131,8 @@ def _task(item, ctx):
     """Compute the missing parts of one checkpoint (runs locally or in a Ray worker)."""
     from ..scale import model_from_bytes
 
-    k, weights, parts = item
-    adapter = model_from_bytes(weights)
+    k, weights, parts, label = item
+    adapter = model_from_bytes(weights, label)
     return k, {p: PARTS[p](adapter, ctx) for p in parts}
 
 
@@ -188,14 +191,15 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         from ..probes import concept_table
 
         ctx.table = concept_table(traj, env, list(concepts))
-    items = [(k, ser[k].path.read_bytes(), todo[k]) for k in range(len(ser)) if todo[k]]
-    for k, res in map_tasks(_task, items, ctx, backend=backend, progress=progress, desc="dynamics"):
+    items = [(k, ser[k].path.read_bytes(), todo[k], ser[k].label) for k in range(len(ser)) if todo[k]]
+
+    def keep(_, result):
+        k, res = result
         records[k].update(res)
         for p, v in res.items():
-            path = _cache_path(cache_dir, ser[k], p, ctx)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(v, allow_nan=True))
+            _write_entry(_cache_path(cache_dir, ser[k], p, ctx), v)
+
+    map_tasks(_task, items, ctx, backend=backend, progress=progress, desc="dynamics", on_result=keep)
     return Dynamics(np.array(ser.steps), np.array(ser.losses, np.float64), records, parts, todo)
 
 
@@ -224,19 +228,53 @@ def _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_
                            tuple(probe_positions), probe_control, int(probe_splits), None, sae, sae_hook, sae_key)
 
 
+CACHE_FORMAT = "dtwidgets.dynamics.cache/2"
+
+
+def _entry_digest(path: Path, values) -> str:
+    """sha256 over the entry's inputs (its file name holds the checkpoint + settings hash) and values."""
+    body = json.dumps(values, sort_keys=True, allow_nan=True)
+    return hashlib.sha256(f"{CACHE_FORMAT}\n{path.name}\n{body}".encode()).hexdigest()
+
+
+def _write_entry(path: Path | None, values) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"format": CACHE_FORMAT, "sha256": _entry_digest(path, values), "values": values}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entry, allow_nan=True))
+    tmp.replace(path)  # a crash mid-write never leaves a half entry under the real name
+
+
+def _read_entry(path: Path):
+    """The values of a cache entry, or None (with a warning) when it is not exactly what was written."""
+    import warnings
+
+    try:
+        entry = json.loads(path.read_text())
+        ok = (isinstance(entry, dict) and entry.get("format") == CACHE_FORMAT and isinstance(entry.get("values"), dict)
+              and entry.get("sha256") == _entry_digest(path, entry["values"]))
+    except (ValueError, OSError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        warnings.warn(f"dynamics cache entry {path} does not match what was computed (edited, corrupted or from "
+                      f"another version): recomputing it", stacklevel=3)
+        return None
+    return entry["values"]
+
+
 def _read_cache(ser, parts, ctx, cache_dir):
     records, todo = [], []
     for ck in ser:
         rec, missing = {}, []
         for p in parts:
             path = _cache_path(cache_dir, ck, p, ctx)
-            if path is not None and path.is_file():
-                try:
-                    rec[p] = json.loads(path.read_text())
-                    continue
-                except ValueError:
-                    pass  # unreadable cache entry: recompute
-            missing.append(p)
+            values = _read_entry(path) if path is not None and path.is_file() else None
+            if values is None:
+                missing.append(p)
+            else:
+                rec[p] = values
         records.append(rec)
         todo.append(missing)
     return records, todo
