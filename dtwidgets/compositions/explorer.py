@@ -203,9 +203,12 @@ class Explorer(CoalescedRefresh, W.VBox):
         return out
 
     def _on_reset(self, _button=None):
-        self._do(lambda: self.session.reset(self.seed_box.value, self.rtg_slider.value))
+        """A new episode at the RTG the user asked for (``session.target_rtg``), not the slider's leftover."""
+        self._do(lambda: self.session.reset(self.seed_box.value))
 
     def _on_rtg(self, change):
+        if self._updating:  # the slider following the session (after a reward) is not a user's target
+            return
         self._do(lambda: self.session.set_rtg(change["new"]))
 
     def _on_pair(self, change):

@@ -3,7 +3,13 @@
 It steps an :class:`~dtwidgets.adapters.EnvAdapter`, records everything played (observations,
 actions, RTGs, rewards, timesteps, the model's logits), keeps env snapshots for "step back", the
 pre-edit ("clean") observation for counterfactual edits, and bookmarks.
-RTG bookkeeping follows the reference work: after a step, ``rtg <- rtg - reward``.
+RTG and timestep bookkeeping is the one step rule, :func:`dtwidgets.data.lockstep.next_step` (the
+reference work's ``rtg <- rtg - reward``, clipped to the model's range; the timestep clamped at the
+model's ``max_timestep``), shared with lockstep rollouts and calibration. Every episode, the first and
+each one after :meth:`PlaySession.reset`, starts at :attr:`PlaySession.target_rtg`: the RTG the user
+asked for, never the one left over after the last episode's rewards.
+Observations are kept as the protocol's uint8 codes; one that a uint8 cast would change (a float
+``0.8``) raises a ValueError naming it (:func:`~dtwidgets.data.trajectory_checks.observation_codes`).
 
 Memory: every step keeps its observation (``W*H*3`` bytes) and an env snapshot for "step back"
 (~11 KB on MiniGrid 8×8, i.e. ~11 MB for a 1,000-step episode). Only the newest ``max_snapshots``
@@ -19,6 +25,8 @@ import torch
 
 from ..adapters import check_compatible
 from ..adapters.schema import resolve_action
+from ..data.lockstep import next_step
+from ..data.trajectory_checks import observation_codes
 from ..vocabulary import episode_outcome
 
 
@@ -57,9 +65,13 @@ class PlaySession:
     Args:
         model: a :class:`~dtwidgets.adapters.ModelAdapter`.
         env: an :class:`~dtwidgets.adapters.EnvAdapter` (actions and view must match the model).
-        rtg: initial return-to-go (reward units).
+        rtg: the return-to-go every episode starts at (reward units; :attr:`target_rtg`).
         seed: episode seed.
         max_snapshots: how many of the newest env snapshots "step back" keeps (older ones are dropped).
+
+    Attributes:
+        target_rtg: the RTG the user asked for (the constructor's ``rtg``, the last :meth:`set_rtg` or
+            ``reset(rtg=)``): every episode starts there.
     """
 
     def __init__(self, model, env, rtg: float = 0.9, seed: int = 0, max_snapshots: int = 1000):
@@ -68,12 +80,13 @@ class PlaySession:
             raise ValueError(f"PlaySession: max_snapshots must be >= 1, got {max_snapshots!r}")
         self.max_snapshots = int(max_snapshots)
         self.model, self.env = model, env
-        self.initial_rtg = float(rtg)
+        self.target_rtg = float(rtg)  # the RTG the user asked for: every episode starts here
         self.seed = int(seed)
         self.bookmarks: list[Bookmark] = []
         self.done = False
         self.outcome: str | None = None
         self.replay = False
+        self._clean: np.ndarray | None = None  # the pre-edit observation of the current step
         self.reset(seed)
 
     # ---- state ----------------------------------------------------------------------------
@@ -116,17 +129,24 @@ class PlaySession:
 
     # ---- actions --------------------------------------------------------------------------
     def reset(self, seed: int | None = None, rtg: float | None = None) -> None:
+        """Start a new episode at :attr:`target_rtg` (``rtg`` sets it first), not at the RTG the last
+        episode's rewards left over; ``seed`` replaces the episode seed."""
         if seed is not None:
             self.seed = int(seed)
         if rtg is not None:
-            self.initial_rtg = float(rtg)
+            self.target_rtg = float(rtg)
         obs = self.env.reset(seed=self.seed)
         self.h = _History()
-        self._push(obs, self.initial_rtg, 0, self.env.snapshot())
+        self._push(obs, self.target_rtg, 0, self.env.snapshot(), "reset observation")
         self.done, self.outcome, self.replay = False, None, False
 
-    def _push(self, obs, rtg, t, snap):
-        self.h.observations.append(np.array(obs, dtype=np.uint8))
+    @property
+    def initial_rtg(self) -> float:
+        """Deprecated name of :attr:`target_rtg`."""
+        return self.target_rtg
+
+    def _push(self, obs, rtg, t, snap, where: str):
+        self.h.observations.append(observation_codes(obs, f"{type(self.env).__name__} {where}"))
         self.h.rtgs.append(float(rtg))
         self.h.timesteps.append(int(t))
         self.h.logits.append(None)
@@ -147,10 +167,8 @@ class PlaySession:
         res = self.env.step(a)
         self.h.actions.append(a)
         self.h.rewards.append(float(res.reward))
-        lo, hi = self.model.rtg_range
-        next_rtg = float(np.clip(self.rtg - res.reward, lo, hi))
-        t = min(self.timestep + 1, self.model.max_timestep)
-        self._push(res.observation, next_rtg, t, self.env.snapshot())
+        next_rtg, t = next_step(self.rtg, res.reward, self.timestep, self.model.rtg_range, self.model.max_timestep)
+        self._push(res.observation, next_rtg, t, self.env.snapshot(), f"observation after step {self.n_steps}")
         if res.done:
             self.done = True
             self.outcome = episode_outcome(res.reward, res.terminated, res.truncated)
@@ -177,23 +195,23 @@ class PlaySession:
         self.h.actions.pop()
         self.h.rewards.pop()
         self.env.restore(self.h.snapshots[-1])
-        self.h.observations[-1] = np.array(self.env.observation(), dtype=np.uint8)
+        self.h.observations[-1] = observation_codes(self.env.observation(), f"{type(self.env).__name__} observation")
         self.h.logits[-1] = None
         self.done, self.outcome, self._clean = False, None, None
         return True
 
     def set_rtg(self, rtg: float) -> None:
-        """Change the return-to-go of the current step (earlier steps keep theirs)."""
+        """Change the return-to-go of the current step (earlier steps keep theirs); it becomes the
+        :attr:`target_rtg` every later episode starts at."""
         self.h.rtgs[-1] = float(rtg)
-        if len(self.h.rtgs) == 1:
-            self.initial_rtg = float(rtg)
+        self.target_rtg = float(rtg)
         self.h.logits[-1] = None
 
     def edit_cell(self, x: int, y: int, obj: str | None, colour: str | None = None, state: str | None = None) -> None:
         """Counterfactual edit of the full grid at ``(x, y)``; the pre-edit observation stays the clean scenario."""
         clean = self.observation.copy() if self._clean is None else self._clean
-        obs = self.env.set_cell(x, y, obj, colour, state)
-        self.h.observations[-1] = np.array(obs, dtype=np.uint8)
+        obs = observation_codes(self.env.set_cell(x, y, obj, colour, state), f"{type(self.env).__name__} edited observation")
+        self.h.observations[-1] = obs
         self.h.snapshots[-1] = self.env.snapshot()
         self.h.logits[-1] = None
         self._clean = None if np.array_equal(clean, obs) else clean
@@ -201,7 +219,8 @@ class PlaySession:
     def set_observation(self, obs: np.ndarray) -> None:
         """Replace the current partial observation directly (an edit made in observation space)."""
         clean = self.observation.copy() if self._clean is None else self._clean
-        self.h.observations[-1] = np.array(obs, dtype=np.uint8)
+        obs = observation_codes(obs, "set_observation(obs)")
+        self.h.observations[-1] = obs
         self.h.logits[-1] = None
         self._clean = None if np.array_equal(clean, obs) else clean
 
@@ -277,14 +296,14 @@ class PlaySession:
         h = _History()
         rtgs = ep.rtgs if ep.rtgs is not None else traj.rtg()[traj.episode_starts[episode]:][:n]
         for i in range(n):
-            h.observations.append(np.array(ep.observations[i], np.uint8))
+            h.observations.append(np.array(ep.observations[i]))  # uint8 codes (Trajectories checks them)
             h.rtgs.append(float(rtgs[i]))
             h.timesteps.append(int(ep.timesteps[i]))
             h.logits.append(None if ep.logits is None or np.isnan(ep.logits[i]).any() else np.asarray(ep.logits[i]))
             h.snapshots.append(None)
         h.actions, h.rewards = [int(a) for a in ep.actions], [float(x) for x in ep.rewards]
         if final is not None:
-            h.observations.append(np.array(final["observation"], np.uint8))
+            h.observations.append(observation_codes(final["observation"], 'trajectory metadata "final" observation'))
             h.rtgs.append(float(final["rtg"]))
             h.timesteps.append(int(final["timestep"]))
             h.logits.append(None if final.get("logits") is None else np.asarray(final["logits"], np.float32))

@@ -11,14 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from ..adapters.window import pad_left
+from .trajectory_checks import observation_codes
+
+
+def next_step(rtg: float, reward: float, timestep: int, rtg_range: tuple[float, float],
+              max_timestep: int) -> tuple[float, int]:
+    """THE step rule (its one owner): what the model is conditioned on at the step reached by acting.
+
+    Returns ``(next_rtg, next_timestep)``: the RTG decremented by ``reward`` (reward units) and clipped
+    to ``rtg_range``, and ``timestep + 1`` clamped at ``max_timestep`` (the last step the model's time
+    embedding knows: a longer episode keeps conditioning on it instead of raising). The context window
+    rolls by keeping the newest ``T`` steps (:func:`~dtwidgets.adapters.make_window` /
+    :class:`Windows`, both padded by :func:`~dtwidgets.adapters.window.pad_left`).
+    """
+    lo, hi = rtg_range
+    return float(np.clip(float(rtg) - float(reward), lo, hi)), min(int(timestep) + 1, int(max_timestep))
 
 
 class Windows:
     """Per-env rolling windows of the model's context: the real steps right-aligned, padded by
     :func:`~dtwidgets.adapters.window.pad_left` (the one padding rule) when a batch is built."""
 
-    def __init__(self, n: int, T: int, obs_shape: tuple, pad_action: int, rtg_range: tuple[float, float]):
-        self.T, self.pad, self.rtg_range = T, pad_action, rtg_range
+    def __init__(self, n: int, T: int, obs_shape: tuple, pad_action: int, rtg_range: tuple[float, float],
+                 max_timestep: int):
+        self.T, self.pad, self.rtg_range, self.max_timestep = T, pad_action, rtg_range, int(max_timestep)
         self.obs = np.zeros((n, T, *obs_shape), np.uint8)
         self.act = np.zeros((n, max(T - 1, 0)), np.int64)
         self.rtg = np.zeros((n, T), np.float32)
@@ -26,12 +42,13 @@ class Windows:
         self.n_real = np.zeros(n, np.int64)
 
     def start(self, i: int, obs: np.ndarray, rtg: float) -> None:
-        self.obs[i, -1], self.rtg[i, -1], self.ts[i, -1], self.n_real[i] = obs, rtg, 0, 1
+        self.obs[i, -1] = observation_codes(obs, f"env {i}: reset observation")
+        self.rtg[i, -1], self.ts[i, -1], self.n_real[i] = rtg, 0, 1
 
     def push(self, i: int, action: int, reward: float, obs: np.ndarray) -> None:
-        """Append the step reached by ``action`` (RTG decremented by ``reward``, clipped to the range)."""
-        rtg = float(np.clip(self.rtg[i, -1] - reward, *self.rtg_range))
-        t = int(self.ts[i, -1]) + 1
+        """Append the step reached by ``action`` (RTG and timestep by :func:`next_step`)."""
+        obs = observation_codes(obs, f"env {i}: observation after step {int(self.ts[i, -1])}")
+        rtg, t = next_step(float(self.rtg[i, -1]), reward, int(self.ts[i, -1]), self.rtg_range, self.max_timestep)
         if self.T > 1:
             for buf in (self.obs, self.rtg, self.ts, self.act):
                 buf[i, :-1] = buf[i, 1:]
@@ -50,10 +67,13 @@ class Episodes:
     ``choose(i, logits [A]) -> action`` (default greedy); ``step(i, action, logits, res, next_rtg)``:
     after ``envs[i].step`` (``next_rtg`` the conditioning RTG of the next step, None when ``res.done``);
     ``end(i, k, res)``: job ``k`` finished on env ``i`` with ``res``. ``forward_steps`` counts the
-    batched forwards run so far (also after an interrupt).
+    batched forwards run so far (also after an interrupt). ``windows`` is the :class:`Windows` being
+    played (set by :func:`run_lockstep`): in ``step``, ``windows.ts[i, -1]`` is the conditioning
+    timestep of env ``i``'s next step.
     """
 
     forward_steps: int = 0
+    windows: "Windows | None" = None
 
     def start(self, i: int, k: int, obs: np.ndarray, rtg: float) -> None:
         pass
@@ -80,7 +100,9 @@ def run_lockstep(adapter, envs: list, targets: np.ndarray, jobs: list, seed: int
     n = len(envs)
     first = envs[0].reset(seed=seed + jobs[0][1])
     lo, hi = (float(x) for x in adapter.rtg_range)
-    win = Windows(n, int(adapter.layout.n_timesteps), first.shape, int(adapter.pad_action), (lo, hi))
+    win = Windows(n, int(adapter.layout.n_timesteps), first.shape, int(adapter.pad_action), (lo, hi),
+                  int(adapter.max_timestep))
+    episode.windows = win
     job_of = np.full(n, -1, np.int64)
 
     def start(i: int, k: int, obs=None) -> None:

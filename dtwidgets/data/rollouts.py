@@ -38,7 +38,8 @@ def model_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0
     Returns:
         :class:`Trajectories` of ``len(rtgs) * n_episodes`` episodes in ``(rtg, j)`` order, with
         ``policies`` ``"dt rtg=<r>"`` (``" eps=<epsilon>"`` appended when exploring), ``rtgs`` ``[N]``
-        the conditioning RTG and ``logits`` ``[N, A]`` the model's logits at every step.
+        the conditioning RTG, ``timesteps`` ``[N]`` the conditioning timestep (the step rule's:
+        clamped at ``adapter.max_timestep``) and ``logits`` ``[N, A]`` the model's logits at every step.
     """
     import torch
 
@@ -83,11 +84,18 @@ class _Recorder(Episodes):
         self.records: list[dict | None] = [None] * len(jobs)
         self.running: dict[int, dict] = {}
 
+    def _seen(self, i: int) -> tuple[np.ndarray, int]:
+        """Env ``i``'s current observation and timestep as the model sees them (checked codes, the step rule's
+        timestep, clamped at ``max_timestep``), from the windows :func:`run_lockstep` plays."""
+        assert self.windows is not None  # set by run_lockstep
+        return self.windows.obs[i, -1].copy(), int(self.windows.ts[i, -1])
+
     def start(self, i, k, obs, rtg):
         r, j = self.jobs[k]
+        seen, t = self._seen(i)
         self.running[i] = {"k": k, "seed": self.seed + j, "policy": f"dt rtg={rtg:g}{self.label}",
-                           "rng": np.random.default_rng([self.seed, r, j]), "observations": [obs], "actions": [],
-                           "rewards": [], "terminated": [], "truncated": [], "rtgs": [rtg], "logits": []}
+                           "rng": np.random.default_rng([self.seed, r, j]), "observations": [seen], "actions": [],
+                           "rewards": [], "terminated": [], "truncated": [], "rtgs": [rtg], "timesteps": [t], "logits": []}
 
     def choose(self, i, logits):
         ep = self.running[i]
@@ -102,8 +110,10 @@ class _Recorder(Episodes):
                        ("truncated", bool(res.truncated))):
             ep[key].append(v)
         if next_rtg is not None:
-            ep["observations"].append(res.observation)
+            seen, t = self._seen(i)
+            ep["observations"].append(seen)
             ep["rtgs"].append(next_rtg)
+            ep["timesteps"].append(t)
 
     def end(self, i, k, res):
         ep = self.running.pop(i)

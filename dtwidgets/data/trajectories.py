@@ -4,8 +4,10 @@ Step ``i`` holds the observation seen *before* acting, the action taken, and tha
 (reward, terminated, truncated). Episodes are contiguous: episode ``e`` covers steps
 ``episode_starts[e] : episode_starts[e] + episode_lengths[e]``.
 
-Files are plain ``numpy.savez_compressed`` archives read with ``allow_pickle=False``: arrays only,
-metadata as a one-element JSON string array. Loading is bit-exact.
+Files are plain ``numpy.savez_compressed`` archives: arrays only, metadata as a one-element JSON
+string array. Loading is bit-exact and never unpickles: every ``.npy`` header is checked against the
+archive (exact dtype, non-negative dimensions, declared bytes equal to the data held) before anything
+is read or allocated (:func:`~dtwidgets.data.trajectory_checks.npz_arrays`).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..adapters.schema import OUTCOMES, check_observation_codes, episode_outcome
-from .trajectory_checks import final_state_problems, meta_problems
+from .trajectory_checks import (TrajectoryFileError, exact_array, final_state_problems, file_meta, meta_problems, npz_arrays,
+                                observation_codes)
 
 FORMAT_NAME = "dtwidgets-trajectories"
 FORMAT_VERSION = 1
@@ -29,10 +32,6 @@ _STEP_ARRAYS = {  # name -> dtype (per-step arrays, length N)
 }
 _EPISODE_ARRAYS = {"episode_starts": np.int64, "episode_lengths": np.int64, "seeds": np.int64}
 _OPTIONAL_ARRAYS = {"rtgs": np.float32, "logits": np.float32}
-
-
-class TrajectoryFileError(ValueError):
-    """A trajectory file could not be read (not an archive, wrong format, newer version, missing arrays)."""
 
 
 @dataclass
@@ -106,11 +105,10 @@ class Trajectories:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name, dt in {**_STEP_ARRAYS, **_EPISODE_ARRAYS}.items():
-            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dt))
-        for name, dt in _OPTIONAL_ARRAYS.items():
-            if getattr(self, name) is not None:
-                setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dt))
+        self.observations = observation_codes(self.observations, "Trajectories observations")
+        for name, dt in {**_STEP_ARRAYS, **_EPISODE_ARRAYS, **_OPTIONAL_ARRAYS}.items():
+            if name != "observations" and getattr(self, name) is not None:
+                setattr(self, name, exact_array(getattr(self, name), dt, f"Trajectories {name}"))
         self.max_steps = int(self.max_steps)
         self.env_id = str(self.env_id)
         if self.policies is not None:
@@ -129,7 +127,8 @@ class Trajectories:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(eps) else np.zeros(0, np.int64)
 
         def cat(key, dtype, shape=()):
-            parts = [np.asarray(e[key], dtype=dtype).reshape(-1, *shape) for e in eps]
+            check = (lambda a, w: observation_codes(a, w)) if key == "observations" else (lambda a, w: exact_array(a, dtype, w))
+            parts = [check(e[key], f"episode {k} {key}").reshape(-1, *shape) for k, e in enumerate(eps)]
             return np.concatenate(parts) if parts else np.zeros((0, *shape), dtype)
 
         timesteps = [np.asarray(e["timesteps"]) if e.get("timesteps") is not None else np.arange(n)
@@ -177,8 +176,9 @@ class Trajectories:
         """Raise one ValueError listing every inconsistency."""
         p = []
         N = self.actions.shape[0]
-        if self.observations.ndim != 4 or self.observations.shape[0] != N or self.observations.shape[-1] != 3:
-            p.append(f"observations [N={N}, W, H, 3], got {self.observations.shape}")
+        if self.observations.ndim != 4 or self.observations.shape[0] != N or self.observations.shape[-1] != 3 \
+                or 0 in self.observations.shape[1:3]:
+            p.append(f"observations [N={N}, W, H, 3] (W, H >= 1), got {self.observations.shape}")
         for name in ("rewards", "terminated", "truncated", "timesteps"):
             if getattr(self, name).shape != (N,):
                 p.append(f"{name} of shape ({N},), got {getattr(self, name).shape}")
@@ -208,8 +208,8 @@ class Trajectories:
             p.append(f"{E} policy labels, got {len(self.policies)}")
         if self.rtgs is not None and self.rtgs.shape != (N,):
             p.append(f"rtgs of shape ({N},), got {self.rtgs.shape}")
-        if self.logits is not None and (self.logits.ndim != 2 or self.logits.shape[0] != N):
-            p.append(f"logits of shape ({N}, n_actions), got {self.logits.shape}")
+        if self.logits is not None and (self.logits.ndim != 2 or self.logits.shape[0] != N or self.logits.shape[1] < 1):
+            p.append(f"logits of shape ({N}, n_actions >= 1), got {self.logits.shape}")
         if self.max_steps < 1:
             p.append(f"max_steps >= 1, got {self.max_steps}")
         p += self._value_problems()
@@ -229,6 +229,8 @@ class Trajectories:
             a = getattr(self, name)
             if a is not None and a.size and not np.isfinite(a).all():
                 p.append(f"finite {name}, got {int((~np.isfinite(a)).sum())} NaN/Inf values")
+        if self.logits is not None and np.isinf(self.logits).any():  # NaN means "not computed" (PlaySession.record)
+            p.append(f"finite or NaN logits, got {int(np.isinf(self.logits).sum())} infinite values")
         if self.actions.size and self.actions.min() < 0:
             p.append(f"non-negative actions, got {int(self.actions.min())}")
         if "final" in self.metadata:
@@ -393,35 +395,14 @@ class Trajectories:
         if not zipfile.is_zipfile(path):
             raise TrajectoryFileError(f"expected a {FORMAT_NAME} .npz archive, could not read {path.name}: "
                                       f"not a zip archive")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise TrajectoryFileError(f"expected a {FORMAT_NAME} .npz archive, could not read {path.name}: {e}") from None
-        except ValueError as e:  # e.g. object arrays that would need pickle
-            raise TrajectoryFileError(f"refused to read {path.name}: expected plain arrays without pickled objects ({e})") from None
-        if "meta" not in data:
-            raise TrajectoryFileError(f"expected a {FORMAT_NAME} file with a 'meta' entry, {path.name} has {sorted(data)}")
-        try:
-            meta = json.loads(str(data.pop("meta").reshape(-1)[0]))
-        except (ValueError, IndexError) as e:
-            raise TrajectoryFileError(f"expected JSON metadata in {path.name}: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise TrajectoryFileError(f"expected format {FORMAT_NAME!r} in {path.name}, got {got!r}")
-        version = meta.get("version")
-        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-            raise TrajectoryFileError(f"expected a {FORMAT_NAME} file of version 1..{FORMAT_VERSION}, {path.name} has "
-                                      f"version {version!r} (written by a newer dtwidgets? upgrade to read it)")
+        meta = file_meta(path, FORMAT_NAME, FORMAT_VERSION)  # format and version first (a newer file may hold new arrays)
+        data = npz_arrays(path, {**_STEP_ARRAYS, **_EPISODE_ARRAYS, **_OPTIONAL_ARRAYS, "meta": None}, FORMAT_NAME)
         missing = [n for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS) if n not in data]
         if missing:
             raise TrajectoryFileError(f"{path.name} is missing arrays {missing}")
         problems = meta_problems(meta)
         if problems:
             raise TrajectoryFileError(f"invalid metadata in {path.name}: expected " + "; expected ".join(problems))
-        for n, dt in {**_STEP_ARRAYS, **_EPISODE_ARRAYS, **_OPTIONAL_ARRAYS}.items():
-            if n in data and data[n].dtype != np.dtype(dt):
-                raise TrajectoryFileError(f"expected {n} of dtype {np.dtype(dt)} in {path.name}, got {data[n].dtype}")
         try:
             return cls(**{n: data[n] for n in (*_STEP_ARRAYS, *_EPISODE_ARRAYS)},
                        **{n: data.get(n) for n in _OPTIONAL_ARRAYS},  # type: ignore[arg-type]
@@ -430,4 +411,5 @@ class Trajectories:
                        metadata=meta.get("metadata") or {})
         except (KeyError, ValueError) as e:
             raise TrajectoryFileError(f"inconsistent trajectories in {path.name}: {e}") from None
+
 

@@ -1,12 +1,71 @@
-"""Checks of a trajectory file's metadata: the top-level fields and ``metadata["final"]`` (the on-screen
-state a saved Explorer session restores). Each returns a list of ``"what was expected, got what"``
-strings (empty when all is well); :mod:`dtwidgets.data.trajectories` raises them as one error.
+"""Checks of what enters a trajectory: observations from an env (:func:`observation_codes`, the one
+lossless cast to the protocol's uint8 codes, used by the Explorer's session, lockstep rollouts and
+:class:`~dtwidgets.data.Trajectories`), exact casts of the other arrays (:func:`exact_array`), and a
+trajectory file's metadata: the top-level fields and ``metadata["final"]`` (the on-screen state a
+saved Explorer session restores). The metadata checks return a list of ``"what was expected, got
+what"`` strings (empty when all is well); :mod:`dtwidgets.data.trajectories` raises them as one error.
+:func:`npz_arrays` reads a file's arrays after checking every ``.npy`` header (dtype, shape) against
+the bytes the archive holds, so nothing is allocated for a size the file does not have.
 """
 from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
 from ..adapters.schema import OUTCOMES, check_observation_codes
+
+
+def observation_codes(obs, where: str = "observation") -> np.ndarray:
+    """``obs [..., W, H, C]`` as the protocol's uint8 codes (a new array), cast only when nothing is lost.
+
+    Raises one ValueError naming ``where``, the expected dtype and range (whole numbers 0..255) and the
+    first value that a uint8 cast would change (``0.8`` would silently become ``0``), with its index;
+    TypeError for non-numeric arrays.
+    """
+    a = np.asarray(obs.detach().cpu().numpy() if hasattr(obs, "detach") else obs)
+    if a.dtype == np.uint8:
+        return a.copy()
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected uint8 observation codes, got an array of dtype {a.dtype}")
+    if a.dtype.kind == "b" or a.size == 0:
+        return a.astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        bad = (a < 0) | (a > 255)
+        if a.dtype.kind == "f":
+            bad |= ~np.isfinite(a) | (a != np.floor(a))
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{where}: expected uint8 observation codes (whole numbers 0..255, e.g. MiniGrid's "
+                         f"[W, H, 3] (object, colour, state)), got dtype {a.dtype} with value {a[idx].item()!r} at "
+                         f"index {list(idx)} ({int(bad.sum())} value(s) a uint8 cast would change); "
+                         "float observations are not supported: convert them to the codes the model reads")
+    return a.astype(np.uint8)
+
+
+def exact_array(a, dtype, name: str) -> np.ndarray:
+    """``a`` as a C-contiguous array of ``dtype``; integer and bool targets refuse a lossy cast
+    (``1.5`` as an action, ``2`` as a flag, ``2**63`` as an int64) with one ValueError naming ``name``."""
+    src, dt = np.asarray(a), np.dtype(dtype)
+    if dt.kind in "biu" and src.dtype.kind not in "biu" or dt.kind == "b" and src.dtype.kind != "b":
+        if src.dtype.kind not in "biuf":
+            raise ValueError(f"{name}: expected {dt} values, got an array of dtype {src.dtype}")
+        with np.errstate(invalid="ignore"):
+            ok = np.isin(src, (0, 1)) if dt.kind == "b" else np.isfinite(src) & (src == np.floor(src))
+        if not ok.all():
+            idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+            raise ValueError(f"{name}: expected {dt} values ({'0/1' if dt.kind == 'b' else 'whole numbers'}), got "
+                             f"{src[idx].item()!r} at index {list(idx)} (dtype {src.dtype}); a cast would change it")
+    if dt.kind in "iu" and src.size and src.dtype.kind in "iuf":
+        info = np.iinfo(dt)
+        lo, hi = src.min(), src.max()
+        if lo < info.min or hi > info.max:
+            raise ValueError(f"{name}: expected {dt} values in [{info.min}, {info.max}], got min {lo}, max {hi}")
+    return np.ascontiguousarray(src, dtype=dt)
 
 
 def meta_problems(meta: dict) -> list[str]:
@@ -77,3 +136,126 @@ def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[
         if not ok:
             p.append(f'metadata["final"]["logits"] to be null or {n_logits or "n_actions"} finite numbers, got {logits!r:.80}')
     return p
+
+
+_NPY_VERSIONS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
+
+
+class TrajectoryFileError(ValueError):
+    """A trajectory file could not be read (not an archive, wrong format, newer version, missing or malformed
+    arrays); the message names the file, the array, what was expected and what the file has."""
+
+
+def file_meta(path, format_name: str, max_version: int) -> dict:
+    """The JSON ``meta`` entry of the archive at ``path``, checked: format ``format_name``, version
+    ``1..max_version`` (read before any other array: a newer version may hold arrays this one does not know)."""
+    fname = Path(path).name
+    entry = npz_arrays(path, {"meta": None}, format_name, only=("meta",)).get("meta")
+    if entry is None:
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(n.removesuffix(".npy") for n in zf.namelist())
+        raise TrajectoryFileError(f"expected a {format_name} file with a 'meta' entry, {fname} has {names}")
+    try:
+        meta = json.loads(str(entry.reshape(-1)[0]))
+    except (ValueError, IndexError) as e:
+        raise TrajectoryFileError(f"expected JSON metadata in {fname}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise TrajectoryFileError(f"expected format {format_name!r} in {fname}, got {got!r}")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > max_version or version < 1:
+        raise TrajectoryFileError(f"expected a {format_name} file of version 1..{max_version}, {fname} has "
+                                  f"version {version!r} (written by a newer dtwidgets? upgrade to read it)")
+    return meta
+
+
+def npz_arrays(path, dtypes: dict, format_name: str, only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` at ``path`` (``{name: array}``; with ``only``, just those present), never unpickling.
+
+    Before any data is read, every entry must be a ``.npy`` array named in ``dtypes`` (``{name:
+    expected dtype}``, ``None`` for any string dtype) whose header is readable, of that exact dtype
+    (byte order included), with non-negative dimensions, holding no Python objects, and whose declared
+    size (``prod(shape) * itemsize`` bytes) equals the data the archive holds for it; the declared
+    total must fit this machine's memory. Otherwise one :class:`TrajectoryFileError` naming the file,
+    the array, what was expected and what the file has (``format_name`` names the archive kind).
+    """
+    fname = Path(path).name
+    try:
+        return _npz_arrays(path, dtypes, fname, only)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise TrajectoryFileError(f"expected a {format_name} .npz archive, could not read {fname}: {e}") from None
+
+
+def _npz_arrays(path, dtypes: dict, fname: str, only) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise TrajectoryFileError(f"{fname}: expected each array once, got entries {dupes} more than once")
+        if only is not None:
+            infos = [i for i in infos if i.filename[:-4] in only and i.filename.endswith(".npy")]
+        odd = [i.filename for i in infos if not i.filename.endswith(".npy") or i.filename[:-4] not in dtypes]
+        if odd:
+            raise TrajectoryFileError(f"{fname}: expected only the arrays {sorted(dtypes)} (.npy entries), got {odd}")
+        headers = {i.filename[:-4]: _npy_header(zf, i, dtypes[i.filename[:-4]], fname) for i in infos}
+        total = sum(h[3] for h in headers.values())
+        memory = _physical_memory()
+        if memory is not None and total > memory:
+            raise TrajectoryFileError(f"{fname}: its arrays declare {total:,} bytes in all, more than this machine's memory "
+                           f"({memory:,} bytes)")
+        return {name: _npy_data(zf, name, h, fname) for name, h in headers.items()}
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, want, fname: str):
+    """``(shape, fortran_order, dtype, n_bytes, offset)`` of one entry, checked (no data read)."""
+    from numpy.lib import format as npy
+
+    name = info.filename[:-4]
+    with zf.open(info) as f:
+        try:
+            version = npy.read_magic(f)
+            if version not in _NPY_VERSIONS:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, fortran, dtype = getattr(npy, _NPY_VERSIONS[version])(f, max_header_size=10_000)
+        except Exception as e:  # untrusted bytes: ValueError, SyntaxError, tokenize errors, zipfile's CRC/EOF errors
+            raise TrajectoryFileError(f"{fname}: array {name!r} has no readable .npy header ({e})") from None
+        offset = f.tell()
+    if dtype.hasobject:
+        raise TrajectoryFileError(f"{fname}: array {name!r}: expected plain numeric data, got dtype {dtype} holding Python "
+                       "objects (it would need unpickling: refused)")
+    ok = dtype.kind == "U" and dtype.fields is None if want is None else dtype == np.dtype(want)
+    if not ok:
+        raise TrajectoryFileError(f"{fname}: array {name!r}: expected dtype {'a string' if want is None else np.dtype(want)}, "
+                       f"got {dtype.str} ({dtype})")
+    if any(d < 0 for d in shape):
+        raise TrajectoryFileError(f"{fname}: array {name!r}: expected non-negative dimensions, got shape {shape}")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    held = info.file_size - offset
+    if n_bytes != held:
+        raise TrajectoryFileError(f"{fname}: array {name!r} declares shape {shape} of {dtype} ({n_bytes:,} bytes of data), "
+                       f"the file holds {held:,} bytes for it")
+    return shape, fortran, dtype, n_bytes, offset
+
+
+def _npy_data(zf: zipfile.ZipFile, name: str, header, fname: str) -> np.ndarray:
+    """Read one entry's data (its header already checked by :func:`_npy_header`)."""
+    shape, fortran, dtype, n_bytes, offset = header
+    try:
+        with zf.open(name + ".npy") as f:
+            f.seek(offset)
+            buf = f.read(n_bytes)
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise TrajectoryFileError(f"{fname}: array {name!r}: could not read its data ({e})") from None
+    if len(buf) != n_bytes:
+        raise TrajectoryFileError(f"{fname}: array {name!r} declares {n_bytes:,} bytes of data, the file has {len(buf):,}")
+    a = np.frombuffer(buf, dtype=dtype)
+    return (a.reshape(shape[::-1]).T if fortran else a.reshape(shape)).copy()
+
+
+def _physical_memory() -> int | None:
+    """Bytes of RAM of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -88,3 +88,52 @@ def test_bookmarks(model):
     assert s.bookmarks[b].note == "after one turn"
     with pytest.raises(IndexError):
         s.goto_bookmark(5)
+
+
+class FloatEnv(MiniGridEnv):
+    """MiniGrid returning its observations as float32, scaled by ``scale`` (1.0: the same codes as floats)."""
+
+    def __init__(self, scale: float = 1.0, **kw):
+        self.scale = scale  # before MiniGridEnv's constructor resets
+        super().__init__(**kw)
+
+    def reset(self, seed=None):
+        return super().reset(seed) * np.float32(self.scale)
+
+    def step(self, action):
+        r = super().step(action)
+        r.observation = r.observation * np.float32(self.scale)
+        return r
+
+
+def test_float_observations_are_kept_exactly_or_refused(model):
+    ref = PlaySession(model, MiniGridEnv(), rtg=0.9, seed=2)
+    s = PlaySession(model, FloatEnv(1.0), rtg=0.9, seed=2)  # whole-number floats: exactly the codes
+    for a in ("left", "left", "right"):
+        ref.step(a)
+        s.step(a)
+    assert s.observation.dtype == np.uint8
+    np.testing.assert_array_equal(s.record()["observations"], ref.record()["observations"])
+    torch.testing.assert_close(s.logits(), ref.logits())
+    with pytest.raises(ValueError, match=r"FloatEnv reset observation: expected uint8 observation codes \(whole "
+                                         r"numbers 0\.\.255.*got dtype float32 with value 0\.(5|2)"):
+        PlaySession(model, FloatEnv(0.1), rtg=0.9, seed=2)  # 5 * 0.1 would be cast to 0 (a wall becomes unseen)
+    s2 = PlaySession(model, MiniGridEnv(), rtg=0.9, seed=2)
+    obs = s2.observation.astype(np.float64)
+    obs[3, 5, 0] = 0.8
+    with pytest.raises(ValueError, match=r"set_observation\(obs\): .*value 0\.8 at index \[3, 5, 0\]"):
+        s2.set_observation(obs)
+    np.testing.assert_array_equal(s2.observation, ref.h.observations[0])  # unchanged
+
+
+def test_set_rtg_mid_episode_is_the_next_episodes_target(model):
+    s = PlaySession(model, MiniGridEnv(), rtg=0.9, seed=0)
+    s.step("left")
+    s.set_rtg(0.4)
+    s.step("left")
+    s.reset()
+    assert s.rtg == pytest.approx(0.4) and s.target_rtg == pytest.approx(0.4)
+    s.reset(rtg=-0.2)
+    s.step("left")
+    s.reset(seed=3)
+    assert s.rtg == pytest.approx(-0.2) and s.seed == 3

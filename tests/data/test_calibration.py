@@ -26,7 +26,7 @@ class FakeAdapter:
 
     def __init__(self, n_timesteps=3, interrupt_after=None):
         self.layout = TokenLayout(n_timesteps)
-        self.n_actions, self.pad_action, self.rtg_range = 3, 3, (-1.0, 1.0)
+        self.n_actions, self.pad_action, self.rtg_range, self.max_timestep = 3, 3, (-1.0, 1.0), 1000
         self.action_names = ("left", "right", "forward")
         self.rows, self.calls, self.interrupt_after = [], 0, interrupt_after
 

@@ -234,3 +234,22 @@ def test_grid_shape_is_checked_against_a_model_view():
     with pytest.raises(ValueError, match=r"replay\.npz: expected observations on a \(5, 5\) grid \(the model's view\), "
                                          r"got \(7, 7\)"):
         t.check_grid((5, 5), where="replay.npz")
+
+
+def test_lossy_casts_are_refused_not_made():
+    t = toy()
+    obs = t.observations.astype(np.float32)
+    assert Trajectories(**{**_fields(t), "observations": obs}).observations.tobytes() == t.observations.tobytes()
+    obs[2, 3, 5, 0] = 0.8  # uint8 would make it 0
+    with pytest.raises(ValueError, match=r"Trajectories observations: .*value 0\.8.* at index \[2, 3, 5, 0\]"):
+        Trajectories(**{**_fields(t), "observations": obs})
+    for name, value, what in (("actions", 1.5, "whole numbers"), ("timesteps", 2.5, "whole numbers"),
+                              ("terminated", 2, "0/1")):
+        a = getattr(t, name).astype(np.float64 if name != "terminated" else np.int64)
+        a[0] = value
+        with pytest.raises(ValueError, match=rf"Trajectories {name}: expected .*\({what}\), got {value}"):
+            Trajectories(**{**_fields(t), name: a})
+    eps = [{"observations": np.full((2, 7, 7, 3), 0.5), "actions": [0, 1], "rewards": [0, 0],
+            "terminated": [False, False], "truncated": [False, True]}]
+    with pytest.raises(ValueError, match=r"episode 0 observations: expected uint8 observation codes"):
+        Trajectories.from_episodes(eps, env_id="MiniGrid-Dynamic-Obstacles-8x8-v0", max_steps=10)
