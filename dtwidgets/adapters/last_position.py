@@ -14,12 +14,14 @@ from typing import Any
 
 import torch
 
+from .hooks import resid_mid
+
 _AFTER_CUT = ("hook_resid_mid", "ln2.", "hook_mlp_in", "mlp.", "hook_mlp_out", "hook_resid_post")
 
 
 def cut_point(n_layers: int) -> str:
     """The hook name where the last block is cut: ``blocks.{n_layers-1}.hook_resid_mid``."""
-    return f"blocks.{n_layers - 1}.hook_resid_mid"
+    return resid_mid(n_layers - 1)
 
 
 def keep_last_position(t: torch.Tensor, hook: Any = None) -> torch.Tensor:
