@@ -25,7 +25,9 @@ reaches the backbone so that a name means the same thing on TransformerLens 3.9 
 and the DT's own embedding hooks (fired by the adapter, before the backbone): ``dt.hook_rtg_embed``,
 ``dt.hook_state_embed``, ``dt.hook_action_embed``, ``dt.hook_time_embed`` ``[B, T (T-1 for actions),
 d_model]`` and ``dt.hook_tokens`` ``[B, P, d_model]`` (HF adapters add ``dt.hook_embed_ln_scale``).
-An edit at a hook (a hook function returning a tensor) is what every later reader sees.
+An edit at a hook (a hook function returning a tensor) is what every later reader sees. TL 3.9 runs
+``ln1`` once for each of the q, k, v inputs, so hooks on ``ln1.hook_scale`` / ``ln1.hook_normalized``
+run three times there (on equal tensors) and once on TL 4: a hook must not count its calls.
 
 **Where TL 4 differs, and what is done about it.** TL 4's ``TransformerBridge`` maps
 ``hook_resid_mid`` onto ``ln2.hook_in``, the MLP's input: an edit there would never reach the residual
@@ -162,7 +164,7 @@ def _in_vocabulary(name: Any, n_layers: int) -> bool:
 def _summary(n_layers: int) -> str:
     return (f"{POS_EMBED}, blocks.{{l}}.{{{', '.join(block_parts('LN', True))}}} for l in 0..{n_layers - 1} "
             f"(ln*/hook_pre_linear: LayerNorm / gated-MLP models only), ln_final.hook_scale / hook_normalized, "
-            f"and the adapter's dt.hook_* embedding hooks")
+            f"and the DT's embedding hooks {', '.join(DT_EMBED_HOOKS)} (HF adapters: also {DT_EMBED_LN_SCALE})")
 
 
 def refusal(name: Any, n_layers: int) -> HookNameError:
