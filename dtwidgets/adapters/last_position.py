@@ -7,6 +7,9 @@ attention. Passing on ``blocks.{L-1}.hook_resid_mid`` at that position alone
 without the MLP's work at the other positions. The DT's forward (``DecisionTransformer.last_logits``)
 and the analyses' batched runs (``dtwidgets.analysis._tokens``) both cut there; each decides on its
 own when cutting is safe (a caller's hooks, a backbone that mixes positions after the cut).
+The cut is attached to that hook point directly, not through :mod:`dtwidgets.adapters.hooks`: on a
+TL 4 bridge the point is the MLP's input, so the MLP runs on one position and the residual add
+broadcasts it to every position, whose last one is the value read (the other positions are not read).
 """
 from __future__ import annotations
 
