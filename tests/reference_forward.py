@@ -40,6 +40,29 @@ def reference_logits(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", l
 
     feats [B,T,n_obs] (zeros for padded steps), rtgs [B,T], timesteps [B,T], actions [B,T-1].
     """
+    return reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn=act_fn, layer_norm=layer_norm,
+                         gated=gated, time_type=time_type)[0]
+
+
+def reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", layer_norm=None, gated=False,
+                  time_type="embedding", edits=None):
+    """``(logits [B, T, n_actions], cache)``: the forward of :func:`reference_logits`, with every
+    activation recorded under its TransformerLens 3.9 hook name (shapes as TL 3.9 gives them:
+    ``[B, P, d]`` residual / embedding terms, ``[B, P, H, d_head]`` q/k/v/z, ``[B, H, Q, K]`` scores
+    (masked with -inf) / pattern, ``[B, P, 1]`` LayerNorm scales, ``[B, T(-1), d]`` the DT's own
+    ``dt.hook_*``; ``hook_mlp_in`` as TL 3.9 with ``use_hook_mlp_in``: the MLP's input, not the
+    residual stream), float64. ``edits`` ``{name: fn}``: the activation at ``name`` is replaced by
+    ``fn(activation)`` where it is computed, and every later computation reads the edited value
+    (the cache holds the edited value)."""
+    edits = dict(edits or {})
+    cache = {}
+
+    def h(name, x):
+        if name in edits:
+            x = edits[name](x)
+        cache[name] = x
+        return x
+
     sd = {k: v.double() for k, v in sd.items()}
     feats, rtgs = feats.double(), rtgs.double()
     B, T, _ = feats.shape
@@ -50,46 +73,55 @@ def reference_logits(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", l
         time = sd["time_embedding.weight"][timesteps]
     else:
         time = timesteps.double()[..., None] * sd["time_embedding.weight"][:, 0] + sd["time_embedding.bias"]
-    R = rtgs[..., None] * sd["reward_embedding.0.weight"][:, 0] + time
-    S = feats @ sd["state_embedding.weight"].T + time
+    time = h("dt.hook_time_embed", time)
+    R = h("dt.hook_rtg_embed", rtgs[..., None] * sd["reward_embedding.0.weight"][:, 0]) + time
+    S = h("dt.hook_state_embed", feats @ sd["state_embedding.weight"].T) + time
+    if T > 1:
+        A = h("dt.hook_action_embed", sd["action_embedding.0.weight"][actions]) + time[:, :-1]
     P = 3 * T - 1
     x = torch.zeros(B, P, d, dtype=torch.float64)
     for t in range(T):
         x[:, 3 * t] = R[:, t]
         x[:, 3 * t + 1] = S[:, t]
         if t < T - 1:
-            x[:, 3 * t + 2] = sd["action_embedding.0.weight"][actions[:, t]] + time[:, t]
-    x = x + sd["transformer.pos_embed.W_pos"][:P]
+            x[:, 3 * t + 2] = A[:, t]
+    x = h("dt.hook_tokens", x)
+    x = x + h("hook_pos_embed", sd["transformer.pos_embed.W_pos"][:P].expand(B, P, d))
     mask = torch.tril(torch.ones(P, P, dtype=torch.bool))
     act = ACTS[act_fn]
+
+    def norm(v, name, w=None, b=None):
+        if layer_norm not in ("LN", "LNPre"):
+            return v
+        v = v - v.mean(-1, keepdim=True)
+        v = h(f"{name}.hook_normalized", v / h(f"{name}.hook_scale", torch.sqrt((v ** 2).mean(-1, keepdim=True) + 1e-5)))
+        return v * sd[w] + sd[b] if layer_norm == "LN" else v
+
     for l in range(mcfg["n_layers"]):
         p = f"transformer.blocks.{l}."
-        def norm(v, name):
-            if layer_norm == "LN":
-                return _ln(v, sd[p + name + ".w"], sd[p + name + ".b"])
-            if layer_norm == "LNPre":
-                return _ln(v)
-            return v
-        h = norm(x, "ln1")
-        q = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_Q"]) + sd[p + "attn.b_Q"]
-        k = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_K"]) + sd[p + "attn.b_K"]
-        v = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_V"]) + sd[p + "attn.b_V"]
+        n = f"blocks.{l}."
+        x = h(n + "hook_resid_pre", x)
+        h1 = norm(x, n + "ln1", p + "ln1.w", p + "ln1.b")
+        q = h(n + "attn.hook_q", torch.einsum("bpd,hde->bphe", h1, sd[p + "attn.W_Q"]) + sd[p + "attn.b_Q"])
+        k = h(n + "attn.hook_k", torch.einsum("bpd,hde->bphe", h1, sd[p + "attn.W_K"]) + sd[p + "attn.b_K"])
+        v = h(n + "attn.hook_v", torch.einsum("bpd,hde->bphe", h1, sd[p + "attn.W_V"]) + sd[p + "attn.b_V"])
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(dh)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        pattern = scores.softmax(-1)
-        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
-        x = x + torch.einsum("bqhe,hed->bqd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"]
-        h2 = norm(x, "ln2")
+        scores = h(n + "attn.hook_attn_scores", scores.masked_fill(~mask, float("-inf")))
+        pattern = h(n + "attn.hook_pattern", torch.nan_to_num(scores.softmax(-1), nan=0.0))
+        z = h(n + "attn.hook_z", torch.einsum("bhqk,bkhe->bqhe", pattern, v))
+        attn_out = h(n + "hook_attn_out", torch.einsum("bqhe,hed->bqd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"])
+        x = h(n + "hook_resid_mid", x + attn_out)
+        h2 = norm(h(n + "hook_mlp_in", x), n + "ln2", p + "ln2.w", p + "ln2.b")  # the MLP's input only
         if gated:
-            post = act(h2 @ sd[p + "mlp.W_gate"]) * (h2 @ sd[p + "mlp.W_in"]) + sd[p + "mlp.b_in"]
+            pre = h(n + "mlp.hook_pre", h2 @ sd[p + "mlp.W_gate"])
+            lin = h(n + "mlp.hook_pre_linear", h2 @ sd[p + "mlp.W_in"])
+            post = h(n + "mlp.hook_post", act(pre) * lin + sd[p + "mlp.b_in"])
         else:
-            post = act(h2 @ sd[p + "mlp.W_in"] + sd[p + "mlp.b_in"])
-        x = x + post @ sd[p + "mlp.W_out"] + sd[p + "mlp.b_out"]
-    if layer_norm == "LN":
-        x = _ln(x, sd["transformer.ln_final.w"], sd["transformer.ln_final.b"])
-    elif layer_norm == "LNPre":
-        x = _ln(x)
-    return (x[:, 1::3] @ sd["action_predictor.weight"].T + sd["action_predictor.bias"]).float()
+            post = h(n + "mlp.hook_post", act(h(n + "mlp.hook_pre", h2 @ sd[p + "mlp.W_in"] + sd[p + "mlp.b_in"])))
+        mlp_out = h(n + "hook_mlp_out", post @ sd[p + "mlp.W_out"] + sd[p + "mlp.b_out"])
+        x = h(n + "hook_resid_post", x + mlp_out)
+    x = norm(x, "ln_final", "transformer.ln_final.w", "transformer.ln_final.b")
+    return (x[:, 1::3] @ sd["action_predictor.weight"].T + sd["action_predictor.bias"]).float(), cache
 
 
 def random_reference_checkpoint(path, *, d_model=32, n_heads=4, d_mlp=64, n_layers=2, n_ctx=26, layer_norm=None,

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters.hooks import attached
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
@@ -154,7 +155,7 @@ def backbone_hooks(adapter: ModelAdapter, fwd_hooks: Sequence):
     if not fwd_hooks:
         yield
         return
-    with adapter.backbone.hooks(fwd_hooks=list(fwd_hooks)):
+    with attached(adapter.backbone, fwd_hooks):  # the hook names' one owner: TL 3.9 meaning on both majors
         yield
 
 

@@ -51,18 +51,20 @@ window and moves senders to their clean values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
+from ..adapters import hooks as hook_names
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 
 COMPONENTS = ("q", "k", "v")
 # (sender label, the DT's embedding hook, token kind it is added to; None = every token of its step)
-EMBED_SENDERS = (("RTG embed", "dt.hook_rtg_embed", "rtg"), ("state embed", "dt.hook_state_embed", "state"),
-                 ("action embed", "dt.hook_action_embed", "action"), ("time embed", "dt.hook_time_embed", None))
+EMBED_SENDERS = (("RTG embed", hook_names.DT_RTG_EMBED, "rtg"), ("state embed", hook_names.DT_STATE_EMBED, "state"),
+                 ("action embed", hook_names.DT_ACTION_EMBED, "action"), ("time embed", hook_names.DT_TIME_EMBED, None))
 LN_MODES = ("recompute", "frozen")
 
 
@@ -143,8 +145,8 @@ def _senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
 
 def _cache_names(senders, L: int) -> list[str]:
     names = [how[1] for _, _, how in senders if how[0] == "embed"]
-    names += [f"blocks.{l}.attn.hook_z" for l in range(L)] + [f"blocks.{l}.hook_mlp_out" for l in range(L)]
-    return names + [f"blocks.{L - 1}.hook_resid_post"]
+    names += [hook_names.hook_z(l) for l in range(L)] + [hook_names.mlp_out(l) for l in range(L)]
+    return names + [hook_names.resid_post(L - 1)]
 
 
 def _sender_deltas(adapter: ModelAdapter, senders, base, source) -> torch.Tensor:
@@ -164,10 +166,10 @@ def _sender_deltas(adapter: ModelAdapter, senders, base, source) -> torch.Tensor
                 d[pos] = diff[:len(pos)]
         elif how[0] == "head":
             _, l, h = how
-            name = f"blocks.{l}.attn.hook_z"
+            name = hook_names.hook_z(l)
             d = (source[name][0, :, h] - base[name][0, :, h]).float() @ W_O[l, h].float()
         else:
-            name = f"blocks.{how[1]}.hook_mlp_out"
+            name = hook_names.mlp_out(how[1])
             d = (source[name][0] - base[name][0]).float()
         out.append(d)
     return torch.stack(out)
@@ -183,7 +185,7 @@ def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
     for l in sorted({r[0] for r, _ in rows if r[2] != "mlp"}):
         def keep(act, hook, l=l):
             store[l] = act
-        hooks.append((f"blocks.{l}.hook_resid_pre", keep))
+        hooks.append((hook_names.resid_pre(l), keep))
         for c in COMPONENTS:
             mine = [i for i, (r, _) in enumerate(rows) if r[0] == l and r[2] == c]
             if not mine:
@@ -199,34 +201,26 @@ def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
                 out = act.clone()
                 out[idx, :, heads] = new.to(act.dtype)
                 return out
-            hooks.append((f"blocks.{l}.attn.hook_{c}", patch))
+            hooks.append(({"q": hook_names.hook_q, "k": hook_names.hook_k, "v": hook_names.hook_v}[c](l), patch))
     return hooks
 
 
-def _mlp_hooks(adapter: ModelAdapter, rows, ln: str):
+def _mlp_hooks(adapter: ModelAdapter, rows, ln: str, fired: set):
     """Hooks for the MLP rows ``((l, None, "mlp"), delta)``: the MLP of layer ``l`` reads ``resid_mid +
-    delta`` (``ln2`` scale frozen at the unpatched input's with ``ln="frozen"``) while the residual
-    stream keeps ``resid_mid``: ``resid_post := resid_mid + mlp_out(patched)`` on those rows (TL 3.x
-    adds a changed ``hook_resid_mid`` to the residual, TL 4 feeds it to ``ln2`` only: both are undone)."""
-    hooks = []
+    delta`` on those rows (``hook_mlp_in``: the MLP's input, not the residual stream), with ``ln2``'s
+    scale frozen at the unpatched input's with ``ln="frozen"``. Each patched layer is added to ``fired``."""
+    hooks: list[tuple[str, Callable]] = []
     for l in sorted({r[0] for r, _ in rows if r[2] == "mlp"}):
         mine = [i for i, (r, _) in enumerate(rows) if r[0] == l and r[2] == "mlp"]
         idx = torch.tensor(mine)
         delta = torch.stack([rows[i][1] for i in mine])
         kept: dict[str, torch.Tensor] = {}
 
-        def mid(act, hook, idx=idx, delta=delta, kept=kept):
+        def mlp_in(act, hook, l=l, idx=idx, delta=delta, kept=kept):
+            fired.add(l)
             kept["mid"] = act[idx].clone()
             out = act.clone()
             out[idx] = act[idx] + delta.to(act.dtype)
-            return out
-
-        def mlp_out(act, hook, idx=idx, kept=kept):
-            kept["mlp"] = act[idx].clone()
-
-        def post(act, hook, idx=idx, kept=kept):
-            out = act.clone()
-            out[idx] = kept["mid"] + kept["mlp"]
             return out
 
         def scale(act, hook, idx=idx, kept=kept):  # frozen ln2: the unpatched input's scale
@@ -235,10 +229,9 @@ def _mlp_hooks(adapter: ModelAdapter, rows, ln: str):
             out[idx] = (x.pow(2).mean(-1, keepdim=True) + adapter.backbone.cfg.eps).sqrt().to(act.dtype)
             return out
 
-        hooks += [(f"blocks.{l}.hook_resid_mid", mid), (f"blocks.{l}.hook_mlp_out", mlp_out),
-                  (f"blocks.{l}.hook_resid_post", post)]
+        hooks.append((hook_names.mlp_in(l), mlp_in))
         if ln == "frozen" and C.normalization(adapter):
-            hooks.append((f"blocks.{l}.ln2.hook_scale", scale))
+            hooks.append((hook_names.ln_scale(l, "ln2"), scale))
     return hooks
 
 
@@ -255,8 +248,14 @@ def _receiver_effects(adapter: ModelAdapter, base: TrajectoryWindow, deltas, s_s
         rows += [(r, deltas[s]) for s in reach.tolist()] + [(r, deltas[reach].sum(0))]
         where += [(int(s), ri) for s in reach] + [(None, ri)]
     store: dict[int, torch.Tensor] = {}
-    hooks = _qkv_hooks(adapter, rows, ln, store) + _mlp_hooks(adapter, rows, ln)
+    fired: set[int] = set()
+    hooks = _qkv_hooks(adapter, rows, ln, store) + _mlp_hooks(adapter, rows, ln, fired)
     lg = adapter.run_with_hooks(base.repeat(len(rows) + 1), fwd_hooks=hooks)
+    silent = sorted({r[0] for r, _ in rows if r[2] == "mlp"} - fired)
+    if silent:  # e.g. a TransformerLens backbone's own run_with_hooks: TL 3 never fires hook_mlp_in
+        raise RuntimeError(f"the adapter's run_with_hooks never ran {[hook_names.mlp_in(l) for l in silent]} (the "
+                           "MLP's input); an adapter must give hook names their TransformerLens 3.9 meaning: route "
+                           "backbone hooks through dtwidgets.adapters.hooks.run_backbone")
     ref = pref(lg[-1])
     for i, (s, ri) in enumerate(where):
         if s is None:
@@ -310,7 +309,7 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     effects, full = _receiver_effects(adapter, base, deltas, s_stage, receivers, r_stage, ln, pref)
     # senders -> action head: final residual + delta at the prediction token
     p = adapter.layout.prediction_position
-    final = cb[f"blocks.{L - 1}.hook_resid_post"][0, p].float()
+    final = cb[hook_names.resid_post(L - 1)][0, p].float()
     direct = _direct_effects(adapter, final, torch.cat([deltas[:, p], deltas[:, p].sum(0, keepdim=True)]), ln, pref)
     effects[:, -1], full[-1] = direct[:S], direct[S]
     v_base, v_src = float(pref(lg_base[0])), float(pref(lg_src[0]))

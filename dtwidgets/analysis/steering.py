@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters import hooks as hook_names
 from ..adapters.window import TrajectoryWindow
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
@@ -181,7 +182,7 @@ def _steered_logits(adapter: ModelAdapter, window: TrajectoryWindow, hook, direc
 
 
 @torch.inference_mode()
-def steering_scan(adapter: ModelAdapter, window: TrajectoryWindow | None, direction, *, hook: str = "blocks.0.hook_resid_post",
+def steering_scan(adapter: ModelAdapter, window: TrajectoryWindow | None, direction, *, hook: str = hook_names.resid_post(0),
                   coefficients: Sequence[float] | np.ndarray = DEFAULT_COEFFICIENTS, positions=None,
                   placements: Placements | None = None, rtg=1.0, history: TrajectoryWindow | None = None,
                   timestep: int = 0, label: str | None = None, chunk_size: int = 4096) -> SteeringScan:

@@ -5,7 +5,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from transformer_lens import ActivationCache
 
+from ..adapters import hooks
 from ..adapters.schema import resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .dt import EMBED_HOOKS, DecisionTransformer
@@ -108,51 +110,48 @@ class DTAdapter:
 
     @torch.inference_mode()
     def run_with_cache(self, window: TrajectoryWindow, names_filter=None):
+        """``(logits, ActivationCache)`` of the accepted hook names ``names_filter`` selects (see
+        :func:`dtwidgets.adapters.hooks.cache_request`), each with its TransformerLens 3.9 meaning."""
+        wanted = hooks.cache_request(names_filter, self._hook_names(), self.cfg.n_layers)
         store: dict[str, torch.Tensor] = {}
 
         def save(t, hook):
             store[hook.name] = t.detach()
 
-        hooks = [(n, save) for n in EMBED_HOOKS if _wanted(names_filter, n)]
-        with self._dt_hooks(hooks):
+        with self._dt_hooks([(n, save) for n in wanted if n.startswith("dt.")]):
             tokens = self.model.embed(window)
-        resid, cache = self.backbone.run_with_cache(tokens, names_filter=names_filter)
-        cache.cache_dict.update(store)
-        return self.model.head(resid)[:, -1], cache
+        resid, cache = hooks.run_backbone(self.backbone, tokens, cache=[n for n in wanted if not n.startswith("dt.")])
+        cache.update(store)
+        return self.model.head(resid)[:, -1], ActivationCache(cache, self.backbone)
 
     @torch.inference_mode()
     def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks=()) -> torch.Tensor:
-        dt_hooks = [(n, f) for n, f in fwd_hooks if isinstance(n, str) and n.startswith("dt.")]
-        bb_hooks = [(n, f) for n, f in fwd_hooks if not (isinstance(n, str) and n.startswith("dt."))]
-        with self._dt_hooks(dt_hooks):
+        """Logits with ``fwd_hooks`` (``(accepted name, fn)``; backbone or ``dt.*``) active, each with its
+        TransformerLens 3.9 meaning (:mod:`dtwidgets.adapters.hooks`); other names are refused."""
+        dt, bb = hooks.split_dt(fwd_hooks)
+        with self._dt_hooks(dt):
             tokens = self.model.embed(window)
-        resid = self.backbone.run_with_hooks(tokens, fwd_hooks=bb_hooks) if bb_hooks else self.backbone(tokens)
+        resid, _ = hooks.run_backbone(self.backbone, tokens, bb)
         return self.model.head(resid)[:, -1]
 
-    def _dt_hooks(self, hooks):
-        return dt_hooks(self.model.embed_hooks.values(), hooks)
+    def _hook_names(self) -> tuple[str, ...]:
+        return (*EMBED_HOOKS, *hooks.accepted_names(self.backbone))
 
-
-def _wanted(names_filter, name: str) -> bool:
-    if names_filter is None:
-        return True
-    if isinstance(names_filter, str):
-        return names_filter == name
-    if isinstance(names_filter, (list, tuple, set)):
-        return name in names_filter
-    return bool(names_filter(name))
+    def _dt_hooks(self, fwd_hooks):
+        return dt_hooks(self.model.embed_hooks.values(), fwd_hooks)
 
 
 @contextmanager
-def dt_hooks(hook_points, hooks):
-    """Attach ``hooks`` (``(name, fn)`` pairs) to the DT's own embedding hook points for the duration
-    of a ``with`` block; an unknown name raises a KeyError listing the known ones."""
+def dt_hooks(hook_points, fwd_hooks):
+    """Attach ``fwd_hooks`` (``(name, fn)`` pairs) to the DT's own embedding hook points for the duration
+    of a ``with`` block; an unknown name raises a :class:`~dtwidgets.adapters.hooks.HookNameError` listing
+    the known ones."""
     points = {str(hp.name): hp for hp in hook_points}
     used = []
     try:
-        for name, fn in hooks:
+        for name, fn in fwd_hooks:
             if name not in points:
-                raise KeyError(f"expected a DT hook in {sorted(points)}, got {name!r}")
+                raise hooks.HookNameError(f"hook {name!r} is not accepted: expected a DT hook in {sorted(points)}")
             points[name].add_hook(fn)
             used.append(points[name])
         yield

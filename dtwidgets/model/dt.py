@@ -16,13 +16,14 @@ import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
 
+from ..adapters.hooks import DT_EMBED_HOOKS
 from ..adapters.last_position import cut_point, keep_last_position
 from ..adapters.schema import COLOURS, OBJECTS, STATES, check_observation_codes, check_one_hot_features
 from ..adapters.window import TrajectoryWindow
 from .backbone import GatedMLPBiases, build_backbone, tl_major
 from .config import DTConfig
 
-EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed", "dt.hook_tokens")
+EMBED_HOOKS = DT_EMBED_HOOKS  # the DT's own hook points (names owned by adapters.hooks)
 N_OBJECTS, N_COLOURS, N_STATES = len(OBJECTS), len(COLOURS), len(STATES)  # the one vocabulary (adapters.schema)
 
 

@@ -48,11 +48,13 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
+from ..adapters import hooks
 from ..adapters.schema import ObservationSchema, TokenLayout, resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
-from .adapter import _wanted, dt_hooks
+from .adapter import dt_hooks
 from .dt import _one_hot_features
 
 EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed",
@@ -342,28 +344,29 @@ class HFDTAdapter:
 
     @torch.inference_mode()
     def run_with_cache(self, window: TrajectoryWindow, names_filter=None):
+        wanted = hooks.cache_request(names_filter, (*EMBED_HOOKS, *hooks.accepted_names(self.backbone)),
+                                     self.backbone.cfg.n_layers)
         store: dict[str, torch.Tensor] = {}
 
         def save(t, hook):
             store[hook.name] = t.detach()
 
-        with self._dt_hooks([(n, save) for n in EMBED_HOOKS if _wanted(names_filter, n)]):
+        with self._dt_hooks([(n, save) for n in wanted if n.startswith("dt.")]):
             tokens = self._tokens(window)
         with self._padding(window):
-            resid, cache = self.backbone.run_with_cache(tokens, names_filter=names_filter)
-        cache.cache_dict.update(store)
-        return self._head(resid), cache
+            resid, cache = hooks.run_backbone(self.backbone, tokens, cache=[n for n in wanted if not n.startswith("dt.")])
+        cache.update(store)
+        return self._head(resid), ActivationCache(cache, self.backbone)
 
     @torch.inference_mode()
     def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks=()) -> torch.Tensor:
-        is_dt = [isinstance(n, str) and n.startswith("dt.") for n, _ in fwd_hooks]
-        with self._dt_hooks([h for h, d in zip(fwd_hooks, is_dt) if d]):
+        dt, bb = hooks.split_dt(fwd_hooks)
+        with self._dt_hooks(dt):
             tokens = self._tokens(window)
-        bb_hooks = [h for h, d in zip(fwd_hooks, is_dt) if not d]
         with self._padding(window):
-            resid = self.backbone.run_with_hooks(tokens, fwd_hooks=bb_hooks) if bb_hooks else self.backbone(tokens)
+            resid, _ = hooks.run_backbone(self.backbone, tokens, bb)
         return self._head(resid)
 
-    def _dt_hooks(self, hooks):
-        return dt_hooks([hp for hp in self.embedding.hooks.values() if isinstance(hp, HookPoint)], hooks)
+    def _dt_hooks(self, fwd_hooks):
+        return dt_hooks([hp for hp in self.embedding.hooks.values() if isinstance(hp, HookPoint)], fwd_hooks)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters import hooks as hook_names
 from ..analysis import _common as C
 from ..analysis.directions import preference_direction
 from .hooks import flat, hook_site, replace_hook, to_residual, token_position
@@ -77,10 +78,10 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
     check_hook(adapter, sae)
     site = hook_site(adapter, sae.cfg.hook_name)
     pos = token_position(adapter, sae.cfg.token)
-    names = [site.name] + (["ln_final.hook_scale"] if C.normalization(adapter) in ("LN", "LNPre") else [])
+    names = [site.name] + ([hook_names.ln_scale()] if C.normalization(adapter) in ("LN", "LNPre") else [])
     logits, cache = adapter.run_with_cache(window.index(0), names_filter=names)
     x = flat(cache[site.name], site)[0, pos].float()
-    scale = cache["ln_final.hook_scale"][0, pos].reshape(()).double() if len(names) > 1 else 1.0
+    scale = cache[hook_names.ln_scale()][0, pos].reshape(()).double() if len(names) > 1 else 1.0
     M = to_residual(adapter, site)
     to_res = (lambda v: v.double()) if M is None else (lambda v: v.double() @ M.double())
     f = sae.encode(x).double()

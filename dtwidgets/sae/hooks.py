@@ -7,17 +7,19 @@ Supported hooks (``l`` = layer): ``blocks.{l}.hook_resid_pre``, ``hook_resid_mid
 ``hook_resid_post``, ``hook_attn_out``, ``hook_mlp_out`` (all ``d_model`` wide, in the residual
 stream), ``blocks.{l}.mlp.hook_post`` (``d_mlp``, read by ``W_out[l]``) and
 ``blocks.{l}.attn.hook_z`` (``[n_heads, d_head]`` flattened to ``n_heads * d_head``, read by
-``W_O[l]``).
+``W_O[l]``). Each has its TransformerLens 3.9 meaning on both majors (an edit at ``hook_resid_mid``
+reaches the MLP and the residual stream): :mod:`dtwidgets.adapters.hooks`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 
-HOOK_RE = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_attn_out|hook_mlp_out"
-                     r"|mlp\.hook_post|attn\.hook_z)$")
+from ..adapters.hooks import attn_out, hook_z, mlp_out, mlp_post, parse, resid_mid, resid_post, resid_pre
+
+# the hooks of a layer an SAE reads, in forward order (names and their meaning: dtwidgets.adapters.hooks)
+SAE_SITES = (resid_pre, hook_z, attn_out, resid_mid, mlp_post, mlp_out, resid_post)
 TOKENS = ("state", "rtg", "action")
 
 
@@ -34,21 +36,17 @@ class HookSite:
 def hook_names(adapter) -> list[str]:
     """Every hook an SAE can be trained on for this model, in forward order."""
     cfg = adapter.backbone.cfg
-    out = []
-    for l in range(int(cfg.n_layers)):
-        out += [f"blocks.{l}.hook_resid_pre", f"blocks.{l}.attn.hook_z", f"blocks.{l}.hook_attn_out",
-                f"blocks.{l}.hook_resid_mid", f"blocks.{l}.mlp.hook_post", f"blocks.{l}.hook_mlp_out",
-                f"blocks.{l}.hook_resid_post"]
-    return out
+    return [site(l) for l in range(int(cfg.n_layers)) for site in SAE_SITES]
 
 
 def hook_site(adapter, hook: str) -> HookSite:
     """Parse and check ``hook`` against the model (clear error naming the valid hooks otherwise)."""
-    m = HOOK_RE.match(str(hook))
     cfg = adapter.backbone.cfg
-    if not m or int(m.group(1)) >= int(cfg.n_layers):
+    if hook not in hook_names(adapter):
         raise ValueError(f"expected an SAE hook of this model, one of {hook_names(adapter)}, got {hook!r}")
-    layer, part = int(m.group(1)), m.group(2)
+    parsed = parse(hook)
+    assert parsed is not None and parsed[0] is not None  # every name in hook_names is a block hook
+    layer, part = int(parsed[0]), parsed[1]
     if part == "mlp.hook_post":
         return HookSite(hook, layer, "mlp_post", int(cfg.d_mlp))
     if part == "attn.hook_z":

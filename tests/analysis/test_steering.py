@@ -102,3 +102,35 @@ def test_patch_hooks_write_the_source_activation_into_every_row():
     w = placement_windows(a, p, 0.3)
     one = patched_logits(a, w.index(3), src, [("blocks.1.attn.hook_z", a.layout.prediction_position, 2)])
     np.testing.assert_allclose(m2.logits[3], one[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["demo-post", "ln-gated-onehot-26tok"])
+def test_steering_at_resid_mid_equals_steering_at_attn_out(name):
+    """``resid_mid = resid_pre + attn_out``: steering either is one intervention, under both TL majors
+    (TL 4.3's bridge fed a resid_mid edit to the MLP only: 0.89 apart on the demo model), and equals the
+    plain-torch forward with ``c·v`` added to ``resid_mid`` (every later layer reads it)."""
+    from dtwidgets.adapters import hooks
+    from tests.reference_forward import raw_to_features, reference_run
+
+    if name == "demo-post":
+        from dtwidgets.demo import load_demo
+
+        a = load_demo("post")[0]
+    else:
+        a = make_adapter(**CONFIGS[name])
+    w = random_window(a, seed=4)
+    v = torch.randn(a.cfg.d_model, generator=torch.Generator().manual_seed(1))
+    ks = [-2.0, 0.0, 1.0, 3.0]
+    sd, cfg = state_dict_of(a.model), a.cfg
+    feats = raw_to_features(w.observations, cfg.one_hot_obs)
+    for l in range(cfg.n_layers):
+        mid = steering_scan(a, w, (v, "v"), hook=hooks.resid_mid(l), coefficients=ks)
+        out = steering_scan(a, w, (v, "v"), hook=hooks.attn_out(l), coefficients=ks)
+        np.testing.assert_allclose(mid.logits, out.logits, atol=1e-5)
+        assert np.abs(mid.logits[-1] - mid.logits[1]).max() > 1e-2  # the steering matters
+        for k, got in zip(ks, mid.logits):
+            want = reference_run(sd, {"d_model": cfg.d_model, "n_heads": cfg.n_heads, "n_layers": cfg.n_layers}, feats,
+                                 w.rtgs, w.timesteps, w.actions, act_fn=cfg.act_fn, layer_norm=cfg.layer_norm,
+                                 gated=cfg.gated_mlp, time_type=cfg.time_embedding_type,
+                                 edits={hooks.resid_mid(l): lambda x, k=k: x + k * v.double()})[0][0, -1].numpy()
+            np.testing.assert_allclose(got, want, atol=_tol(want))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
+from transformer_lens import ActivationCache
 
-from dtwidgets.adapters import ModelAdapter, ObservationSchema, TokenLayout, TrajectoryWindow, make_window
+from dtwidgets.adapters import ModelAdapter, ObservationSchema, TokenLayout, TrajectoryWindow, hooks, make_window
 from dtwidgets.adapters.schema import resolve_action
 
 DT_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed", "dt.hook_tokens")
@@ -138,11 +139,11 @@ class MinimalAdapter:
             tokens = self.embed(window)
         finally:
             self._dt_hooks = {}
-        bb_filter = [n for n in names_filter if not n.startswith("dt.")] if isinstance(names_filter, (list, tuple, set)) \
-            else names_filter
-        resid, cache = self.backbone.run_with_cache(tokens, names_filter=bb_filter)
-        cache.cache_dict.update(store)
-        return self._logits(resid), cache
+        # backbone hooks with their TransformerLens 3.9 meaning on both majors: through the names' owner
+        bb_names = [n for n in hooks.accepted_names(self.backbone) if wanted(n)]
+        resid, cache = hooks.run_backbone(self.backbone, tokens, cache=bb_names)
+        cache.update(store)
+        return self._logits(resid), ActivationCache(cache, self.backbone)
 
     @torch.inference_mode()
     def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks=()) -> torch.Tensor:
@@ -155,7 +156,7 @@ class MinimalAdapter:
             tokens = self.embed(window)
         finally:
             self._dt_hooks = {}
-        return self._logits(self.backbone.run_with_hooks(tokens, fwd_hooks=bb) if bb else self.backbone(tokens))
+        return self._logits(hooks.run_backbone(self.backbone, tokens, bb)[0])
 
 
 def minimal_from(sd: dict[str, torch.Tensor], *, backbone, layout: TokenLayout, schema: ObservationSchema,
