@@ -57,12 +57,20 @@ def flat_metrics(dyn, top_k: int = 4) -> dict[str, np.ndarray]:
         m[f"ablate {lab} |Δ|"] = _get(dyn, "ablation", lambda d, i=i: np.mean(np.abs(np.asarray(d["delta"])[:, i])))
     pr = _first(dyn, "probes")
     if pr:
-        for c, name in enumerate(pr["concepts"]):
-            m[f"probe {name} selectivity"] = _get(dyn, "probes", lambda d, c=c: np.nanmax(np.asarray(d["selectivity"][c], np.float64)))
+        for name in pr["concepts"]:  # looked up by name: a concept undefined at one checkpoint is NaN there
+            m[f"probe {name} selectivity"] = _get(dyn, "probes", lambda d, n=name: _selectivity(d, n))
     if "sae" in dyn.parts:
         m["SAE explained variance"] = _get(dyn, "sae", lambda d: d["explained_variance"])
         m["SAE L0"] = _get(dyn, "sae", lambda d: d["l0"])
     return m
+
+
+def _selectivity(d: dict, name: str) -> float:
+    """Best-site selectivity of concept ``name`` in one checkpoint's probe record (NaN when not probed)."""
+    if name not in d["concepts"]:
+        return float("nan")
+    row = np.asarray(d["selectivity"][d["concepts"].index(name)], np.float64)
+    return float(np.nanmax(row)) if np.isfinite(row).any() else float("nan")
 
 
 def find_jumps(values, min_rel: float = 0.3, z: float = 3.0) -> list[int]:

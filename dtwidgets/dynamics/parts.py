@@ -80,7 +80,7 @@ def probes_part(adapter, ctx) -> dict:
     table = ctx.concept_table()
     acts = collect_activations(adapter, ctx.traj, hooks=ctx.probe_hooks, positions=ctx.probe_positions)
     suite = probe_concepts(table=table, activations=acts, control=ctx.probe_control, n_splits=ctx.probe_splits)
-    return {"concepts": suite.concepts, "sites": suite.site_labels,
+    return {"concepts": suite.concepts, "sites": suite.site_labels, "undefined": suite.undefined,
             **{m: _nan_to_none(suite.matrix(m)) for m in suite.metric_names()}}
 
 

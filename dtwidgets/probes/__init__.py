@@ -16,7 +16,7 @@ from .activations import Activations, collect_activations, default_hooks, hook_l
 from .concepts import BUILTIN_CONCEPTS, Concept, ConceptTable, Step, concept_table
 from .directions import (DirectionAttribution, SteeringResult, action_cosines, cosines, direction_attribution,
                          direction_over_observation, sae_cosines, steer, steering_hook)
-from .fit import ProbeResult, control_labels, fit_probe
+from .fit import ProbeResult, ProbeUndefined, control_labels, fit_probe
 from .suite import ProbeSuite, probe_concepts
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "BUILTIN_CONCEPTS", "Concept", "ConceptTable", "Step", "concept_table",
     "DirectionAttribution", "SteeringResult", "action_cosines", "cosines", "direction_attribution",
     "direction_over_observation", "sae_cosines", "steer", "steering_hook",
-    "ProbeResult", "control_labels", "fit_probe", "ProbeSuite", "probe_concepts",
+    "ProbeResult", "ProbeUndefined", "control_labels", "fit_probe", "ProbeSuite", "probe_concepts",
 ]

@@ -128,6 +128,8 @@ class ConceptTable:
             ``classes[name][i]``; booleans give ``("False", "True")``).
         episodes: ``[N]`` episode index (the grouping for splits); steps: ``[N]`` global step index.
         observation_ids: ``[N]`` an id per distinct observation (for the control task).
+        failed: ``{name: reason}`` concepts whose function raised (named with the episode and step);
+            they have no values, and the other concepts are kept.
     """
 
     values: dict[str, np.ndarray]
@@ -137,6 +139,7 @@ class ConceptTable:
     steps: np.ndarray
     observation_ids: np.ndarray
     docs: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -249,14 +252,38 @@ def concept_table(traj, env=None, concepts=None, action_names=None, progress: bo
     elif getattr(env, "env_id", traj.env_id) != traj.env_id:
         raise ValueError(f"expected an env of the trajectories' {traj.env_id}, got {env.env_id}")
     names = tuple(action_names or getattr(env, "action_names", None) or ())
-    raw: dict[str, list] = {c.name: [] for c in chosen}
-    for step in _steps(traj, env, names, progress):
-        for c in chosen:
-            raw[c.name].append(c.fn(step))
+    raw, failed = _evaluate(chosen, _steps(traj, env, names, progress))
     values, kinds, classes = {}, {}, {}
     for c in chosen:
-        values[c.name], kinds[c.name], classes[c.name] = _encode(c.name, raw[c.name], c.kind)
+        if c.name in failed:
+            continue
+        try:
+            values[c.name], kinds[c.name], classes[c.name] = _encode(c.name, raw[c.name], c.kind)
+        except ValueError as e:
+            failed[c.name] = str(e)
+    if failed:
+        import warnings
+
+        warnings.warn("concepts left out of the table: " + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+                      stacklevel=2)
     flat = traj.observations.reshape(traj.n_steps, -1)
     _, obs_ids = np.unique(flat, axis=0, return_inverse=True)
     return ConceptTable(values, kinds, classes, traj.episode_ids(), np.arange(traj.n_steps), obs_ids.reshape(-1),
-                        {c.name: c.doc for c in chosen})
+                        {c.name: c.doc for c in chosen}, failed)
+
+
+def _evaluate(chosen, steps) -> tuple[dict[str, list], dict[str, str]]:
+    """Each concept's raw value at every step; a concept whose function raises is recorded in the
+    second dict (with the episode and step where it first raised) and evaluated no further."""
+    raw: dict[str, list] = {c.name: [] for c in chosen}
+    failed: dict[str, str] = {}
+    for step in steps:
+        for c in chosen:
+            if c.name in failed:
+                continue
+            try:
+                raw[c.name].append(c.fn(step))
+            except Exception as e:  # noqa: BLE001  a user's concept: report it, keep the others
+                failed[c.name] = (f"concept {c.name!r} raised {type(e).__name__}: {e} at episode {step.episode}, "
+                                  f"step {step.timestep}")
+    return raw, failed

@@ -1,7 +1,10 @@
 """Linear probes (scikit-learn) with episode-grouped cross-validation, baselines and control tasks.
 
 Categorical concepts: ``StandardScaler`` + ``LogisticRegression``; scalar ones: ``StandardScaler`` +
-``Ridge``. Folds are ``GroupKFold`` over episodes, never over steps. Beside each score:
+``Ridge``. Folds are over episodes, never over steps: ``StratifiedGroupKFold`` for categorical concepts
+(a rare class lands in as many test folds as its episodes allow), ``GroupKFold`` for scalars. A class
+absent from a fold's train or test rows leaves that fold's AUC undefined (NaN), never an error.
+Beside each score:
 
 * the majority-class baseline (categorical; the train-fold mean for scalars, R² ≈ 0);
 * a control task (Hewitt & Liang 2019): every distinct observation gets a random label drawn from
@@ -21,6 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CONTROLS = ("type", "shuffle")
+
+
+class ProbeUndefined(ValueError):
+    """The concept cannot be probed on these steps (one class only, never defined, too few episodes);
+    the message says why. Probe suites report such concepts instead of dropping them."""
 
 
 @dataclass
@@ -95,25 +103,39 @@ def _model(kind: str, C: float, alpha: float, seed: int):
 
 
 def _auc(y, proba, classes) -> float:
+    """ROC AUC of the test rows whose class the model knows; NaN when fewer than 2 such classes."""
     from sklearn.metrics import roc_auc_score
 
+    known = np.isin(y, classes)
+    y, proba = y[known], proba[known]
     present = np.unique(y)
     if len(present) < 2:
         return float("nan")
-    if len(classes) == 2:
-        return float(roc_auc_score(y == classes[1], proba[:, 1]))
     cols = np.isin(classes, present)
     p = proba[:, cols] / np.clip(proba[:, cols].sum(1, keepdims=True), 1e-12, None)
+    if len(present) == 2:
+        return float(roc_auc_score(y == present[1], p[:, 1]))
     return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=classes[cols]))
 
 
+def _folds(X, y, groups, kind: str, n_splits: int, seed: int):
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    import warnings
+
+    if kind == "categorical":
+        with warnings.catch_warnings():  # a rare class is expected here: its folds' AUC is NaN, said in the docs
+            warnings.filterwarnings("ignore", message="The least populated class")
+            return list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y, groups))
+    return list(GroupKFold(n_splits=n_splits).split(X, y, groups))
+
+
 def _cv_scores(X, y, groups, kind, n_splits, C, alpha, seed):
-    """``(score, auc, baseline, fold scores)`` averaged over GroupKFold folds."""
+    """``(score, auc, baseline, fold scores)`` averaged over episode-grouped folds."""
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import GroupKFold
 
     scores, aucs, bases = [], [], []
-    for tr, te in GroupKFold(n_splits=n_splits).split(X, y, groups):
+    for tr, te in _folds(X, y, groups, kind, n_splits, seed):
         if kind == "categorical":
             vals, counts = np.unique(y[tr], return_counts=True)
             bases.append(float(np.mean(y[te] == vals[np.argmax(counts)])))
@@ -186,16 +208,36 @@ def fit_probe(X, y, groups, kind: str = "categorical", *, observation_ids=None, 
                           class_names)
 
 
-def _fit_probe(X, y, groups, kind, observation_ids, control, n_splits, C, alpha, seed, concept, site, class_names):
+def _checked_rows(X, y, groups, kind, concept, site, class_names=()):
+    """The rows to probe (scalar concepts: where defined), after the checks that name concept and site."""
     X = np.asarray(X, np.float64)
     y = np.asarray(y)
     groups = np.asarray(groups)
+    where = f"probe of {concept!r}" + (f" at {site}" if site else "")
     if X.ndim != 2 or y.shape != (X.shape[0],) or groups.shape != y.shape:
-        raise ValueError(f"expected X [N, d], y [N] and groups [N], got {X.shape}, {y.shape}, {groups.shape}")
+        raise ValueError(f"{where}: expected X [N, d], y [N] and groups [N], got {X.shape}, {y.shape}, {groups.shape}")
     if kind not in ("categorical", "scalar"):
-        raise ValueError(f"expected kind 'categorical' or 'scalar', got {kind!r}")
+        raise ValueError(f"{where}: expected kind 'categorical' or 'scalar', got {kind!r}")
+    if len(y) == 0:
+        raise ValueError(f"{where}: expected at least one step, got none (empty trajectories?)")
+    bad = ~np.isfinite(X).all(1)
+    if bad.any():
+        raise ValueError(f"{where}: expected finite activations, got NaN/Inf in {int(bad.sum())} of {len(X)} rows "
+                         f"(first at row {int(np.argmax(bad))})")
     keep = np.isfinite(y) if kind == "scalar" else np.ones(len(y), bool)
-    X, y, groups = X[keep], y[keep], groups[keep]
+    if not keep.any():
+        raise ProbeUndefined(f"{where}: undefined: the concept has no value at any of the {len(y)} steps (e.g. a "
+                             f"distance to an object the env never has)")
+    if kind == "categorical" and len(np.unique(y)) < 2:
+        only = int(np.unique(y)[0])
+        label = class_names[only] if 0 <= only < len(class_names) else str(only)
+        raise ProbeUndefined(f"{where}: undefined: only one class ({label!r}) in all {len(y)} steps; "
+                             f"a probe needs at least two")
+    return X[keep], y[keep], groups[keep], keep, where
+
+
+def _fit_probe(X, y, groups, kind, observation_ids, control, n_splits, C, alpha, seed, concept, site, class_names):
+    X, y, groups, keep, where = _checked_rows(X, y, groups, kind, concept, site, class_names)
     if observation_ids is None:  # distinct inputs stand in for distinct observations
         observation_ids = np.unique(np.asarray(X, np.float32), axis=0, return_inverse=True)[1].reshape(-1)
     else:
@@ -203,17 +245,13 @@ def _fit_probe(X, y, groups, kind, observation_ids, control, n_splits, C, alpha,
     obs = observation_ids
     n_groups = len(np.unique(groups))
     if n_groups < 2:
-        raise ValueError(f"probe of {concept!r}: expected steps from at least 2 episodes (splits are by episode), "
-                         f"got {n_groups}")
+        raise ProbeUndefined(f"{where}: undefined: expected steps from at least 2 episodes where it is defined "
+                             f"(splits are by episode), got {n_groups}")
     k = min(int(n_splits), n_groups)
     score, auc, base, folds = _cv_scores(X, y, groups, kind, k, C, alpha, seed)
     yc = control_labels(y, obs, control, seed + 1)
     cscore = _cv_scores(X, yc, groups, kind, k, C, alpha, seed)[0]
-    if kind == "categorical" and len(np.unique(y)) < 2:
-        W = np.zeros((1, X.shape[1]), np.float32)
-        b, dom = np.zeros(1, np.float32), W.copy()
-    else:
-        W, b, dom = _directions(X, y, kind, C, alpha, seed)
+    W, b, dom = _directions(X, y, kind, C, alpha, seed)
     classes = tuple(class_names[int(c)] if len(class_names) else str(c) for c in np.unique(y)) \
         if kind == "categorical" else ()
     return ProbeResult(concept, tuple(site), kind, score, auc, base, cscore, W, b, dom, classes, len(y), n_groups,

@@ -1,13 +1,13 @@
 """Probe every concept at every site: ``probe_concepts(adapter, traj, env)`` -> :class:`ProbeSuite`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .activations import Activations, collect_activations, hook_label
 from .concepts import ConceptTable, concept_table
-from .fit import ProbeResult, fit_probe
+from .fit import ProbeResult, ProbeUndefined, fit_probe
 
 
 @dataclass
@@ -15,13 +15,18 @@ class ProbeSuite:
     """Probes of C concepts at K sites.
 
     Attributes:
-        concepts: C names; sites: K ``(hook, position)`` pairs; site_labels: K display labels.
+        concepts: C names probed at every site; sites: K ``(hook, position)`` pairs; site_labels: K
+            display labels.
         results: ``{(concept, site): ProbeResult}``.
+        undefined: ``{concept: reason}`` concepts asked for that could not be probed (one class only,
+            never defined, too many classes, a concept function that raised, a fit that failed): not
+            in ``concepts``, never given a number, always listed with why.
     """
 
     concepts: list[str]
     sites: list[tuple[str, str]]
     results: dict
+    undefined: dict = field(default_factory=dict)
 
     @property
     def site_labels(self) -> list[str]:
@@ -63,6 +68,7 @@ class ProbeSuite:
         for row in self.table():
             lines.append(f"{row['concept']:<22} {row['site']:<26} {row['score']:6.3f} {row['baseline']:6.3f} "
                          f"{row['control']:6.3f} {row['selectivity']:6.3f} {row['auc']:6.3f}")
+        lines += [f"{c:<22} not probed: {why}" for c, why in self.undefined.items()]
         return "\n".join(lines)
 
 
@@ -91,11 +97,37 @@ def probe_concepts(adapter=None, traj=None, env=None, concepts=None, *, table: C
         activations = collect_activations(adapter, traj, hooks=hooks, positions=positions)
     if activations.n_steps != len(table):
         raise ValueError(f"expected activations for the table's {len(table)} steps, got {activations.n_steps}")
-    names = [c for c in table.names if table.kinds[c] == "scalar" or 2 <= len(table.classes[c]) <= max_classes]
+    names, undefined = _probe_able(table, max_classes)
     results = {}
     jobs = [(c, s) for c in names for s in activations.sites]
     for c, s in tqdm(jobs, desc="probes", disable=not progress, leave=False):
-        results[(c, s)] = fit_probe(activations.values[s], table.values[c], table.episodes, table.kinds[c],
-                                    observation_ids=table.observation_ids, control=control, n_splits=n_splits,
-                                    seed=seed, concept=c, site=s, class_names=table.classes.get(c, ()))
-    return ProbeSuite(names, activations.sites, results)
+        if c in undefined:
+            continue
+        try:
+            results[(c, s)] = fit_probe(activations.values[s], table.values[c], table.episodes, table.kinds[c],
+                                        observation_ids=table.observation_ids, control=control, n_splits=n_splits,
+                                        seed=seed, concept=c, site=s, class_names=table.classes.get(c, ()))
+        except (ProbeUndefined, ValueError) as e:  # reported with its reason; the other concepts go on
+            undefined[c] = str(e)
+    kept = [c for c in names if c not in undefined]
+    if undefined:
+        import warnings
+
+        warnings.warn("concepts not probed: " + "; ".join(f"{k}: {v}" for k, v in undefined.items()), stacklevel=2)
+    return ProbeSuite(kept, activations.sites, {k: v for k, v in results.items() if k[0] in kept}, undefined)
+
+
+def _probe_able(table: ConceptTable, max_classes: int) -> tuple[list[str], dict[str, str]]:
+    """The table's concepts in order, and ``{concept: reason}`` for those that cannot be probed."""
+    undefined = dict(table.failed)
+    for c in table.names:
+        n = len(np.unique(table.values[c])) if table.kinds[c] == "categorical" else 0
+        if table.kinds[c] == "categorical" and n < 2:
+            only = table.classes[c][int(table.values[c][0])] if len(table.values[c]) else "none"
+            undefined[c] = f"undefined: only one class ({only!r}) in all {len(table)} steps; a probe needs two"
+        elif n > max_classes:
+            undefined[c] = f"{n} classes, more than max_classes={max_classes}"
+        elif table.kinds[c] == "scalar" and not np.isfinite(table.values[c]).any():
+            undefined[c] = (f"undefined at every one of the {len(table)} steps (e.g. a distance to an object the "
+                            f"env never has)")
+    return table.names, undefined
