@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 ACTS = {"relu": F.relu, "gelu": lambda x: F.gelu(x), "silu": F.silu,
-        "gelu_new": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))}
+        "gelu_new": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+        "gelu_fast": lambda x: 0.5 * x * (1 + torch.tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)))}
 
 
 def raw_to_features(obs: torch.Tensor, one_hot: bool) -> torch.Tensor:

@@ -42,10 +42,16 @@ class _PosEmbedTokens(nn.Module):
         return self.W_pos[past_kv_pos_offset: past_kv_pos_offset + P].unsqueeze(0).expand(tokens.shape[0], -1, -1).clone()
 
 
+def _act_fn(name: str) -> str:
+    """TL 4 has no ``gelu_fast``: it is ``gelu_new`` with sqrt(2/pi) written as 0.7978845608 (equal to
+    float32 precision), so it runs as ``gelu_new`` there; TL 3.9 runs its own."""
+    return "gelu_new" if name == "gelu_fast" and tl_major() >= 4 else name
+
+
 def _common_cfg(cfg: DTConfig) -> dict:
     return dict(
         n_layers=cfg.n_layers, d_model=cfg.d_model, n_ctx=cfg.n_ctx, d_head=cfg.d_head, n_heads=cfg.n_heads,
-        d_mlp=cfg.d_mlp, d_vocab=cfg.d_model, d_vocab_out=cfg.d_model, act_fn=cfg.act_fn,
+        d_mlp=cfg.d_mlp, d_vocab=cfg.d_model, d_vocab_out=cfg.d_model, act_fn=_act_fn(cfg.act_fn),
         normalization_type=cfg.layer_norm, gated_mlp=cfg.gated_mlp, attention_dir="causal", seed=cfg.seed,
     )
 

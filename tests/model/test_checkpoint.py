@@ -56,6 +56,7 @@ CONFIGS = {
     "gated-gelu-raw-26tok": dict(n_ctx=26, gated=True, act_fn="gelu", n_actions=7),
     "ln-linear-time-3layers": dict(n_ctx=11, n_layers=3, layer_norm="LN", time_type="linear", n_actions=3),
     "onehot-view5": dict(n_ctx=5, one_hot=True, view=5, n_actions=3),
+    "gelu-fast-8tok": dict(n_ctx=8, act_fn="gelu_fast", n_actions=3),  # TL 4 lacks gelu_fast: run as gelu_new
 }
 
 
