@@ -47,3 +47,16 @@ def test_missing_reference_checkpoint_fails_under_ci(tmp_path, require, want_rc,
     out = proc.stdout + proc.stderr
     assert proc.returncode == want_rc, out[-2000:]
     assert want in out and "ReproduceOriginalPostShort.pt" in out, out[-2000:]
+
+
+HAND_BUILT_HOOK = re.compile(r"""f["']blocks\.\{[^}]*\}\.[\w.]*hook_""")
+
+
+def test_no_hook_name_is_built_outside_the_names_module():
+    """Hook names are built by dtwidgets.adapters.hooks only (one owner): no f"blocks.{l}....hook_..." elsewhere."""
+    owner = REPO / "dtwidgets" / "adapters" / "hooks.py"
+    hits = [f"{p.relative_to(REPO)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+            for p in (REPO / "dtwidgets").rglob("*.py") if p != owner
+            for text in [p.read_text()] for m in HAND_BUILT_HOOK.finditer(text)]
+    assert hits == [], "build hook names with dtwidgets.adapters.hooks (resid_post(l), hook_z(l), ...):\n" + "\n".join(hits)
+    assert HAND_BUILT_HOOK.search('x = f"blocks.{l}.attn.hook_z"') and not HAND_BUILT_HOOK.search('f"blocks.{l}.mlp.W_in"')

@@ -86,6 +86,12 @@ def mlp_pre_linear(l: int) -> str: return get_act_name("pre_linear", l)  # noqa:
 def mlp_post(l: int) -> str: return get_act_name("post", l)  # noqa: E704
 
 
+def bridge_point(l: int, part: str) -> str:
+    """A TL 4 bridge's own hook point ``blocks.{l}.{part}`` (e.g. ``mlp.out.hook_out``): internal to the
+    backbone (permanent hooks such as the gated-MLP biases), never an accepted name."""
+    return f"blocks.{l}.{part}"
+
+
 def ln_scale(l: int | None = None, which: str = "ln1") -> str:
     """``blocks.{l}.{ln1|ln2}.hook_scale``; ``l=None``: ``ln_final.hook_scale``."""
     return get_act_name("scale") if l is None else get_act_name("scale", l, which)

@@ -19,6 +19,7 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
 from .directions import direction_label  # noqa: F401  (re-exported for the analysis modules)
+from ..adapters import hooks as hk
 
 COMPONENT_RE = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|(MLP))$")
 
@@ -144,8 +145,8 @@ def parse_component(adapter: ModelAdapter, name: str) -> tuple[str, int, int | N
 
 
 def hook_for(kind: str, layer: int) -> str:
-    return {"head": f"blocks.{layer}.attn.hook_z", "mlp": f"blocks.{layer}.hook_mlp_out",
-            "neuron": f"blocks.{layer}.mlp.hook_post"}[kind]
+    return {"head": hk.hook_z(layer), "mlp": hk.mlp_out(layer),
+            "neuron": hk.mlp_post(layer)}[kind]
 
 
 # ---- running -------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ..adapters.last_position import computed_after_cut, cut_point, keep_last_po
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ..adapters import hooks as hk
 
 
 def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
@@ -63,11 +64,11 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
     out[n_same:, rp] = scan_rtg[:, None, :] + time_at[rp][None]
     T = lay.n_timesteps
     rtg_rows = torch.cat([rtg.expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
-    dt = {"dt.hook_rtg_embed": rtg_rows,
-          "dt.hook_state_embed": (tokens[sp] - time_at[sp]).expand(N, -1, -1),
-          "dt.hook_action_embed": act.expand(N, -1, -1),
-          "dt.hook_time_embed": time.expand(N, -1, -1),
-          "dt.hook_tokens": out}
+    dt = {hk.DT_RTG_EMBED: rtg_rows,
+          hk.DT_STATE_EMBED: (tokens[sp] - time_at[sp]).expand(N, -1, -1),
+          hk.DT_ACTION_EMBED: act.expand(N, -1, -1),
+          hk.DT_TIME_EMBED: time.expand(N, -1, -1),
+          hk.DT_TOKENS: out}
     return out, dt
 
 
@@ -91,16 +92,16 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     if lay.prediction_position != lay.n_tokens - 1:
         raise ValueError(f"expected the prediction position to be the last token ({lay.n_tokens - 1}), "
                          f"got {lay.prediction_position}")
-    final = f"blocks.{L - 1}.hook_resid_post"
+    final = hk.resid_post(L - 1)
     norm = C.normalization(adapter)
-    bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({"ln_final.hook_scale"} if norm else set())
-    row0 = set(full_only) - {final, "ln_final.hook_scale"} if full_rows else set()
+    bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({hk.ln_scale()} if norm else set())
+    row0 = set(full_only) - {final, hk.ln_scale()} if full_rows else set()
     cut = L if _trim_checked(adapter, tokens, fwd_hooks, L) else None
     full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, cut)
-    scale = last["ln_final.hook_scale"][:, -1] if norm else None
+    scale = last[hk.ln_scale()][:, -1] if norm else None
     logits = C.final_logits(adapter, last[final][:, -1], scale)
     dt = {n: dt_entries[n] for n in names if n in dt_entries}
-    last.cache_dict.update({n: v[:, -1:] if n == "dt.hook_tokens" else v for n, v in dt.items()})
+    last.cache_dict.update({n: v[:, -1:] if n == hk.DT_TOKENS else v for n, v in dt.items()})
     if full is not None:
         full.cache_dict.update({n: v[:full_rows] for n, v in dt.items()})
     return logits, full, last
@@ -135,7 +136,7 @@ def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequen
         return False
     bb = adapter.backbone
     if bb not in _TRIM_OK:
-        names = [f"blocks.{L - 1}.hook_resid_post"] + (["ln_final.hook_scale"] if C.normalization(adapter) else [])
+        names = [hk.resid_post(L - 1)] + ([hk.ln_scale()] if C.normalization(adapter) else [])
         x = tokens[:2]
         _, plain = _run_hooked(bb, x, (), names, 0)
         try:

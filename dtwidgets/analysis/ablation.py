@@ -24,6 +24,7 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .attribution import attribution_hooks, logit_attribution
+from ..adapters import hooks as hk
 
 
 def ablation_hook_names(adapter: ModelAdapter) -> list[str]:
@@ -101,7 +102,7 @@ def final_mlp_ablation_logits(adapter: ModelAdapter, cache, at: int, mode: str =
     name = C.hook_for("mlp", l)
     out = cache[name][0, at]
     new = torch.zeros_like(out) if mode == "zero" else means[name][adapter.layout.prediction_position].to(out.dtype)
-    return C.final_logits(adapter, (cache[f"blocks.{l}.hook_resid_post"][0, at] + (new - out))[None])[0]
+    return C.final_logits(adapter, (cache[hk.resid_post(l)][0, at] + (new - out))[None])[0]
 
 
 def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):

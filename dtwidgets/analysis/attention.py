@@ -9,14 +9,15 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ..adapters import hooks as hk
 
 
 def attention_hooks(adapter: ModelAdapter, scores: bool = False) -> list[str]:
     L = C.n_layers(adapter)
-    names = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    names = [hk.pattern(l) for l in range(L)]
     # scores are recomputed from q and k: on TL 4.3 bridges the cached ``hook_attn_scores`` holds the
     # post-softmax pattern, not the scores
-    return names + ([f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in "qk"] if scores else [])
+    return names + ([f(l) for l in range(L) for f in (hk.hook_q, hk.hook_k)] if scores else [])
 
 
 @dataclass
@@ -53,12 +54,12 @@ def attention_patterns(adapter: ModelAdapter, window: TrajectoryWindow, *, cache
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=attention_hooks(adapter, scores))
     L = C.n_layers(adapter)
-    pat = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][row] for l in range(L)])
+    pat = torch.cat([cache[hk.pattern(l)][row] for l in range(L)])
     res = AttentionPatterns(values=C.np32(pat), head_labels=C.head_labels(adapter),
                             token_labels=adapter.layout.labels(), prediction_position=adapter.layout.prediction_position)
     if scores:
-        s = torch.cat([torch.einsum("qhe,khe->hqk", cache[f"blocks.{l}.attn.hook_q"][row],
-                                    cache[f"blocks.{l}.attn.hook_k"][row]) for l in range(L)]) / C.d_head(adapter) ** 0.5
+        s = torch.cat([torch.einsum("qhe,khe->hqk", cache[hk.hook_q(l)][row],
+                                    cache[hk.hook_k(l)][row]) for l in range(L)]) / C.d_head(adapter) ** 0.5
         P = s.shape[-1]
         s[:, ~torch.tril(torch.ones(P, P, dtype=torch.bool))] = float("nan")
         res.scores = C.np32(s)

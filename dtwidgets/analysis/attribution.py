@@ -27,22 +27,23 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .directions import preference_direction
+from ..adapters import hooks as hk
 
 SOURCE_TERMS = ("token embedding", "time embedding", "pos embedding", "value bias")
-EMBED_HOOKS = {"rtg": "dt.hook_rtg_embed", "state": "dt.hook_state_embed", "action": "dt.hook_action_embed"}
+EMBED_HOOKS = {"rtg": hk.DT_RTG_EMBED, "state": hk.DT_STATE_EMBED, "action": hk.DT_ACTION_EMBED}
 
 
 def attribution_hooks(adapter: ModelAdapter, per_source: bool = True, per_neuron: bool = False) -> list[str]:
     """The cache entries :func:`logit_attribution` reads (use as ``names_filter``)."""
     L = C.n_layers(adapter)
-    names = ["hook_pos_embed", "dt.hook_time_embed", *EMBED_HOOKS.values()]
-    names += [f"blocks.{l}.attn.hook_z" for l in range(L)] + [f"blocks.{l}.hook_mlp_out" for l in range(L)]
+    names = [hk.POS_EMBED, hk.DT_TIME_EMBED, *EMBED_HOOKS.values()]
+    names += [hk.hook_z(l) for l in range(L)] + [hk.mlp_out(l) for l in range(L)]
     if C.normalization(adapter):
-        names += ["ln_final.hook_scale", "blocks.0.ln1.hook_scale"]
+        names += [hk.ln_scale(), hk.ln_scale(0, "ln1")]
     if per_source:
-        names += [f"blocks.{l}.attn.hook_v" for l in range(L)] + [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+        names += [hk.hook_v(l) for l in range(L)] + [hk.pattern(l) for l in range(L)]
     if per_neuron:
-        names += [f"blocks.{l}.mlp.hook_post" for l in range(L)]
+        names += [hk.mlp_post(l) for l in range(L)]
     return names
 
 
@@ -100,7 +101,7 @@ class LogitAttribution:
         return float(self.values[self.labels.index(label)])
 
 
-POSITIONAL = ("attn.hook_z", "hook_mlp_out", "mlp.hook_post", "ln_final.hook_scale")
+POSITIONAL = ("attn.hook_z", "hook_mlp_out", "mlp.hook_post", hk.ln_scale())
 
 
 def position_cache(cache, pos: int):
@@ -131,7 +132,7 @@ def _component_labels(adapter: ModelAdapter, pos: int) -> tuple[list[str], list[
 def _token_terms(adapter: ModelAdapter, cache, pos: int) -> list[torch.Tensor]:
     """The embedding terms (token, time, positional) of the token at ``pos``: 3 ``[B, d]`` tensors."""
     kind, t = adapter.layout.kinds[pos], adapter.layout.timestep_of[pos]
-    return [cache[EMBED_HOOKS[kind]][:, t], cache["dt.hook_time_embed"][:, t], cache["hook_pos_embed"][:, pos]]
+    return [cache[EMBED_HOOKS[kind]][:, t], cache[hk.DT_TIME_EMBED][:, t], cache[hk.POS_EMBED][:, pos]]
 
 
 def component_stack(adapter: ModelAdapter, cache, pos: int):
@@ -143,11 +144,11 @@ def component_stack(adapter: ModelAdapter, cache, pos: int):
     """
     L = C.n_layers(adapter)
     W_O = C.weight(adapter, "W_O")  # [L, H, d_head, d_model]
-    heads = torch.cat([torch.einsum("bhe,hed->hbd", cache[f"blocks.{l}.attn.hook_z"][:, pos], W_O[l])
+    heads = torch.cat([torch.einsum("bhe,hed->hbd", cache[hk.hook_z(l)][:, pos], W_O[l])
                        for l in range(L)])  # [L*H, B, d]
     B = heads.shape[1]
     b_O = C.weight(adapter, "b_O")[:, None, :].expand(L, B, -1)
-    mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] for l in range(L)])
+    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] for l in range(L)])
     stack = torch.cat([torch.stack(_token_terms(adapter, cache, pos)), heads, b_O, mlps])
     return (stack, *_component_labels(adapter, pos))
 
@@ -165,7 +166,7 @@ def _readout(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
     stack is built. ``scale`` is None without normalization."""
     if not C.normalization(adapter):
         return d, None
-    return (d - d.mean() if _centres(adapter) else d), cache["ln_final.hook_scale"][:, pos, 0]
+    return (d - d.mean() if _centres(adapter) else d), cache[hk.ln_scale()][:, pos, 0]
 
 
 def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
@@ -180,12 +181,12 @@ def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
     dc, scale = _readout(adapter, cache, pos, pd.vector)
     L = C.n_layers(adapter)
     u = C.weight(adapter, "W_O") @ dc  # [L, H, d_head]: each head's output read along dc
-    heads = torch.cat([torch.einsum("bhe,he->hb", cache[f"blocks.{l}.attn.hook_z"][:, pos], u[l])
+    heads = torch.cat([torch.einsum("bhe,he->hb", cache[hk.hook_z(l)][:, pos], u[l])
                        for l in range(L)])  # [L*H, B]
     B = heads.shape[1]
     terms = torch.stack(_token_terms(adapter, cache, pos)) @ dc  # [3, B]
     b_O = (C.weight(adapter, "b_O") @ dc)[:, None].expand(L, B)
-    mlps = torch.stack([cache[f"blocks.{l}.hook_mlp_out"][:, pos] @ dc for l in range(L)])  # [L, B]
+    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] @ dc for l in range(L)])  # [L, B]
     vals = torch.cat([terms, heads, b_O, mlps])
     if scale is not None:
         vals = vals / scale
@@ -207,8 +208,8 @@ def _per_source(adapter: ModelAdapter, cache, pos: int, d: torch.Tensor):
     L = C.n_layers(adapter)
     dc, scale = _readout(adapter, cache, pos, d)
     u = C.weight(adapter, "W_O") @ dc  # [L, H, d_head]
-    per = torch.cat([torch.einsum("bkhe,he,bhk->hkb", cache[f"blocks.{l}.attn.hook_v"], u[l],
-                                  cache[f"blocks.{l}.attn.hook_pattern"][:, :, pos, :]) for l in range(L)])
+    per = torch.cat([torch.einsum("bkhe,he,bhk->hkb", cache[hk.hook_v(l)], u[l],
+                                  cache[hk.pattern(l)][:, :, pos, :]) for l in range(L)])
     src = _layer0_source_terms(adapter, cache, pos, u[0])
     if scale is not None:
         per, src = per / scale, src / scale
@@ -221,25 +222,25 @@ def _layer0_source_terms(adapter: ModelAdapter, cache, pos: int, u0: torch.Tenso
     cached scale, so each term ``x`` gives ``x · centre(ln1.w * (W_V u0)) / ln1_scale`` and the
     bias ``(b_V + ln1.b W_V) · u0``; all times the attention from ``pos``. ``u0`` ``[H, d_head]``."""
     lay = adapter.layout
-    tok = torch.zeros_like(cache["hook_pos_embed"])  # [B, P, d]
+    tok = torch.zeros_like(cache[hk.POS_EMBED])  # [B, P, d]
     for kind, hook in EMBED_HOOKS.items():
         ps = lay.positions(kind)
         if ps:
             tok[:, ps] = cache[hook][:, : len(ps)]
-    time = cache["dt.hook_time_embed"][:, list(lay.timestep_of)]
+    time = cache[hk.DT_TIME_EMBED][:, list(lay.timestep_of)]
     W_V, b_V = C.weight(adapter, "W_V")[0], C.weight(adapter, "b_V")[0]  # [H, d, dh], [H, dh]
     g = (W_V @ u0[:, :, None])[..., 0]  # [H, d]: each head's value read along u0
     w1, b1 = C.ln_params(adapter, "ln1", 0)
     g_in = g * w1 if w1 is not None else g
     if _centres(adapter):
         g_in = g_in - g_in.mean(-1, keepdim=True)
-    terms = torch.einsum("tbkd,hd->hktb", torch.stack([tok, time, cache["hook_pos_embed"]]), g_in)  # [H, P, 3, B]
+    terms = torch.einsum("tbkd,hd->hktb", torch.stack([tok, time, cache[hk.POS_EMBED]]), g_in)  # [H, P, 3, B]
     if C.normalization(adapter):
-        terms = terms / cache["blocks.0.ln1.hook_scale"][..., 0].T[None, :, None, :]
+        terms = terms / cache[hk.ln_scale(0, "ln1")][..., 0].T[None, :, None, :]
     bias = (b_V * u0).sum(-1) + (g @ b1 if b1 is not None else 0)  # [H]
     H, P, _, B = terms.shape
     v_all = torch.cat([terms, bias[:, None, None, None].expand(H, P, 1, B)], dim=2)  # [H, P, 4, B]
-    return v_all * cache["blocks.0.attn.hook_pattern"][:, :, pos, :].permute(1, 2, 0)[:, :, None, :]
+    return v_all * cache[hk.pattern(0)][:, :, pos, :].permute(1, 2, 0)[:, :, None, :]
 
 
 @torch.inference_mode()

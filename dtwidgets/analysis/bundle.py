@@ -20,6 +20,7 @@ from .attention import AttentionPatterns, attention_patterns
 from .attribution import LogitAttribution, LogitLens, attribution_hooks, logit_attribution, logit_lens
 from ._tokens import replicated_tokens, run_tokens_with_cache
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
+from ..adapters import hooks as hk
 
 
 @dataclass
@@ -52,15 +53,15 @@ def lens_hooks(adapter: ModelAdapter) -> list[str]:
     """The extra cache entries of ``analyze_state(..., lens=True)``: every ``resid_pre/mid/post``
     (read by :func:`~dtwidgets.analysis.logit_lens`) and every ``mlp.hook_post``."""
     L = C.n_layers(adapter)
-    resid = [f"blocks.{l}.hook_resid_{k}" for l in range(L) for k in ("pre", "mid", "post")]
-    return resid + [f"blocks.{l}.mlp.hook_post" for l in range(L)]
+    resid = [f(l) for l in range(L) for f in (hk.resid_pre, hk.resid_mid, hk.resid_post)]
+    return resid + [hk.mlp_post(l) for l in range(L)]
 
 
 def _lens_and_activations(adapter: ModelAdapter, window: TrajectoryWindow, a, b, clean):
     """``(LogitLens, activations [L, d_mlp])`` of window row 0 from its cache ``clean``."""
     pos = adapter.layout.prediction_position
     lens = logit_lens(adapter, window, a, b, cache=clean, position=pos)
-    acts = np.stack([C.np32(clean[f"blocks.{l}.mlp.hook_post"][0, pos]) for l in range(C.n_layers(adapter))])
+    acts = np.stack([C.np32(clean[hk.mlp_post(l)][0, pos]) for l in range(C.n_layers(adapter))])
     return lens, acts
 
 
@@ -106,7 +107,7 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
     hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(run)], 1 + K + R, ablation_mode, means)
     base_names = set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter))
     extra = set(lens_hooks(adapter)) - base_names if lens else set()  # read from row 0 only
-    names = sorted(base_names | extra | {f"blocks.{C.n_layers(adapter) - 1}.hook_resid_post"})
+    names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
     logits, clean, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean)

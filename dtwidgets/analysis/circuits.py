@@ -42,6 +42,7 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .directions import preference_direction
+from ..adapters import hooks as hk
 
 KEYS = ("rtg", "action", "pos", "time")
 
@@ -150,12 +151,12 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_
             raise ValueError(f"expected a state token as query, got position {q} ({lay.labels()[q]})")
         if k > q:
             raise ValueError(f"expected key_position <= query_position {q} (causal attention), got {k}")
-        names = [f"blocks.{layer}.attn.hook_k", f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.ln1.hook_scale"]
+        names = [hk.hook_k(layer), hk.pattern(layer), hk.ln_scale(layer, "ln1")]
         _, cache = adapter.run_with_cache(window, names_filter=names)
-        s = cache[f"blocks.{layer}.ln1.hook_scale"][row, q] if C.normalization(adapter) else None
+        s = cache[hk.ln_scale(layer, "ln1")][row, q] if C.normalization(adapter) else None
         E = _obs_side(adapter, layer, s)
-        vals = E @ (W_Q @ cache[f"blocks.{layer}.attn.hook_k"][row, k, head])
-        attn = float(cache[f"blocks.{layer}.attn.hook_pattern"][row, head, q, k])
+        vals = E @ (W_Q @ cache[hk.hook_k(layer)][row, k, head])
+        attn = float(cache[hk.pattern(layer)][row, head, q, k])
         label = f"token {k} ({lay.labels()[k]})"
         terms = "in context: E_state' W_Q · k_cached / sqrt(d_head); query ln1 scale frozen at its cached value"
     vals = vals / bb.cfg.d_head ** 0.5
@@ -196,14 +197,14 @@ def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None,
         k = p if source_position is None else int(source_position)
         if lay.kinds[k] != "state":
             raise ValueError(f"expected a state token as source, got position {k} ({lay.labels()[k]})")
-        names = [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.ln1.hook_scale", "ln_final.hook_scale"]
+        names = [hk.pattern(layer), hk.ln_scale(layer, "ln1"), hk.ln_scale()]
         _, cache = adapter.run_with_cache(window, names_filter=names)
         if C.normalization(adapter):
-            E = _obs_side(adapter, layer, cache[f"blocks.{layer}.ln1.hook_scale"][row, k])
-            d = d / cache["ln_final.hook_scale"][row, p]
+            E = _obs_side(adapter, layer, cache[hk.ln_scale(layer, "ln1")][row, k])
+            d = d / cache[hk.ln_scale()][row, p]
         else:
             E = _obs_side(adapter, layer)
-        attn = float(cache[f"blocks.{layer}.attn.hook_pattern"][row, head, p, k])
+        attn = float(cache[hk.pattern(layer)][row, head, p, k])
         terms = "in context: E_state' W_V W_O · dir_eff with cached ln1 (source) and ln_final (prediction) scales"
     flat = C.np32(E @ (OV @ d))
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),

@@ -20,6 +20,7 @@ from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .attribution import logit_attribution
 from .weights import action_readout
+from ..adapters import hooks as hk
 
 
 @dataclass
@@ -57,7 +58,7 @@ class NeuronView:
 def neuron_activations(adapter: ModelAdapter, windows: TrajectoryWindow, position: int | None = None) -> torch.Tensor:
     """``[B, L, d_mlp]`` ``mlp.hook_post`` at ``position`` (default: prediction position) of every row."""
     pos = adapter.layout.prediction_position if position is None else int(position)
-    names = [f"blocks.{l}.mlp.hook_post" for l in range(C.n_layers(adapter))]
+    names = [hk.mlp_post(l) for l in range(C.n_layers(adapter))]
     _, cache = adapter.run_with_cache(windows, names_filter=names)
     return torch.stack([cache[n][:, pos] for n in names], 1)
 

@@ -30,6 +30,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ..adapters import hooks as hk
 
 
 @dataclass
@@ -136,13 +137,13 @@ def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupte
         return lg[:, ia] - (lg[:, ib] if ib is not None else 0)
 
     v_base, v_src = float(pref(adapter.forward(base))[0]), float(pref(adapter.forward(source))[0])
-    resid_hooks = [f"blocks.{l}.hook_resid_pre" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
+    resid_hooks = [hk.resid_pre(l) for l in range(L)] + [hk.resid_post(L - 1)]
     sweeps: dict[str, list] = {
         "resid": [(n, p, None) for n in resid_hooks for p in range(P)],
-        "heads": [(f"blocks.{l}.attn.hook_z", None, h) for l in range(L) for h in range(H)],
-        "heads_by_pos": [(f"blocks.{l}.attn.hook_z", p, h) for l in range(L) for h in range(H) for p in range(P)],
-        "mlp": [(f"blocks.{l}.hook_mlp_out", None, None) for l in range(L)],
-        "mlp_by_pos": [(f"blocks.{l}.hook_mlp_out", p, None) for l in range(L) for p in range(P)],
+        "heads": [(hk.hook_z(l), None, h) for l in range(L) for h in range(H)],
+        "heads_by_pos": [(hk.hook_z(l), p, h) for l in range(L) for h in range(H) for p in range(P)],
+        "mlp": [(hk.mlp_out(l), None, None) for l in range(L)],
+        "mlp_by_pos": [(hk.mlp_out(l), p, None) for l in range(L) for p in range(P)],
     }
     shapes = {"resid": (L + 1, P), "heads": (L * H,), "heads_by_pos": (L * H, P), "mlp": (L,), "mlp_by_pos": (L, P)}
     flat = [s for v in sweeps.values() for s in v]

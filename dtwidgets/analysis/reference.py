@@ -21,6 +21,7 @@ from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .ablation import single_component_ablations
 from .embeddings import rtg_embedding_projection, state_embedding_projection
+from ..adapters import hooks as hk
 
 FRONT = (3, 5)  # the cell in front of the agent in its 7×7 egocentric view
 
@@ -127,6 +128,6 @@ def reference_numbers(adapter: ModelAdapter, observations: Mapping[str, np.ndarr
     att = {}
     for l in range(C.n_layers(adapter)):
         for h in range(C.n_heads(adapter)):
-            att[f"L{l}H{h}"] = float(cache[f"blocks.{l}.attn.hook_pattern"][0, h, s_pos, r_pos])
+            att[f"L{l}H{h}"] = float(cache[hk.pattern(l)][0, h, s_pos, r_pos])
     return ReferenceNumbers(rtg_embedding_dot=rtg_dot, front_cell_state_embedding=front_all["forward − right"],
                             front_cell_state_embedding_all=front_all, scenarios=scen, attention_s_to_r=att)

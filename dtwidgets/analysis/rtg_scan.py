@@ -15,6 +15,7 @@ from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from ._tokens import replicated_tokens, run_tokens_with_cache
 from .attribution import attribution_hooks, direct_contributions
+from ..adapters import hooks as hk
 
 
 def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
@@ -25,7 +26,7 @@ def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
 
 def scan_hooks(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
-    return attribution_hooks(adapter, per_source=False) + [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    return attribution_hooks(adapter, per_source=False) + [hk.pattern(l) for l in range(L)]
 
 
 @dataclass
@@ -67,7 +68,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
     vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
     rp = C.position_index(adapter, "rtg")
     token_labels = lay.labels()
-    att = torch.cat([cache[f"blocks.{l}.attn.hook_pattern"][rows][:, :, p][..., rp]
+    att = torch.cat([cache[hk.pattern(l)][rows][:, :, p][..., rp]
                      for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]
     lg = logits[rows]
     ia = C.action_index(adapter, a)

@@ -28,6 +28,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ..adapters import hooks as hk
 
 
 def _factored(A, B):
@@ -111,8 +112,8 @@ def ln_scales(adapter: ModelAdapter, states: TrajectoryWindow, layer: int, ln: s
     ``"ln2"``: MLP) and of ``ln_final``'s input at the prediction token of each row of ``states``
     (ones without LayerNorm)."""
     L, p = C.n_layers(adapter), adapter.layout.prediction_position
-    src = f"blocks.{layer}.hook_resid_pre" if ln == "ln1" else f"blocks.{layer}.hook_resid_mid"
-    fin = f"blocks.{L - 1}.hook_resid_post"
+    src = hk.resid_pre(layer) if ln == "ln1" else hk.resid_mid(layer)
+    fin = hk.resid_post(L - 1)
     if not C.normalization(adapter):
         ones = torch.ones(states.batch_size)
         return ones, ones

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..adapters.hooks import mlp_post
+from ..adapters.hooks import bridge_point, mlp_post
 from .config import DTConfig
 
 
@@ -114,7 +114,7 @@ class GatedMLPBiases(nn.Module):
         for l in range(self.b_in.shape[0]):
             bridge.hook_dict[mlp_post(l)].add_hook(
                 functools.partial(_add_bias, bias=self.b_in, layer=l), is_permanent=True)
-            bridge.hook_dict[f"blocks.{l}.mlp.out.hook_out"].add_hook(
+            bridge.hook_dict[bridge_point(l, "mlp.out.hook_out")].add_hook(
                 functools.partial(_add_bias, bias=self.b_out, layer=l), is_permanent=True)
 
 

@@ -57,8 +57,8 @@ from ..adapters.window import TrajectoryWindow, make_window
 from .adapter import dt_hooks
 from .dt import _one_hot_features
 
-EMBED_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed",
-               "dt.hook_tokens", "dt.hook_embed_ln_scale")
+EMBED_HOOKS = (hooks.DT_RTG_EMBED, hooks.DT_STATE_EMBED, hooks.DT_ACTION_EMBED, hooks.DT_TIME_EMBED,
+               hooks.DT_TOKENS, hooks.DT_EMBED_LN_SCALE)
 
 
 class HFEmbedding(nn.Module):
@@ -173,7 +173,7 @@ class HFDTAdapter:
         self._keep: torch.Tensor | None = None  # [B, P] bool, set during a forward of a padded window
         self._n_masked = 0  # layers masked in the current forward
         for l in range(backbone.cfg.n_layers):
-            backbone.hook_dict[f"blocks.{l}.attn.hook_pattern"].add_hook(self._mask_pattern, is_permanent=True)
+            backbone.hook_dict[hooks.pattern(l)].add_hook(self._mask_pattern, is_permanent=True)
 
     def __repr__(self) -> str:
         c = self.backbone.cfg

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..analysis import _common as C
+from ..adapters import hooks as hk
 
 POSITIONS = ("state", "rtg", "action")
 
@@ -20,7 +21,7 @@ POSITIONS = ("state", "rtg", "action")
 def default_hooks(adapter) -> list[str]:
     """``blocks.{l}.hook_resid_pre`` for every layer, then ``blocks.{L-1}.hook_resid_post``."""
     L = C.n_layers(adapter)
-    return [f"blocks.{l}.hook_resid_pre" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
+    return [hk.resid_pre(l) for l in range(L)] + [hk.resid_post(L - 1)]
 
 
 def hook_label(hook: str) -> str:

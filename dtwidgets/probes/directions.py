@@ -13,6 +13,7 @@ import torch
 
 from ..analysis import _common as C
 from ..analysis.attribution import component_stack
+from ..adapters import hooks as hk
 
 _HOOK_LAYER = {"resid_pre": 0, "resid_mid": 0.5, "resid_post": 1}
 
@@ -70,9 +71,9 @@ def direction_attribution(adapter, window, direction, hook: str, position: int |
     d = _as_direction(adapter, direction)
     pos = adapter.layout.prediction_position if position is None else int(position)
     L = C.n_layers(adapter)
-    names = ["hook_pos_embed", "dt.hook_time_embed", "dt.hook_rtg_embed", "dt.hook_state_embed",
-             "dt.hook_action_embed", hook] + [f"blocks.{l}.attn.hook_z" for l in range(L)] \
-        + [f"blocks.{l}.hook_mlp_out" for l in range(L)]
+    names = [hk.POS_EMBED, hk.DT_TIME_EMBED, hk.DT_RTG_EMBED, hk.DT_STATE_EMBED,
+             hk.DT_ACTION_EMBED, hook] + [hk.hook_z(l) for l in range(L)] \
+        + [hk.mlp_out(l) for l in range(L)]
     _, cache = adapter.run_with_cache(window, names_filter=lambda n: n in names)
     stack, labels, kinds = component_stack(adapter, cache, pos)
     keep = _components_before(hook, labels, kinds)
