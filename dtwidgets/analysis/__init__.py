@@ -66,3 +66,13 @@ __all__ += [
     "CompositionScores", "HeadSVD", "VirtualWeights", "composition_scores", "head_svd", "virtual_weights",
     "NeuronView", "top_neurons",
 ]
+
+# ---- behaviour under intervention (rollouts with components ablated / patched / steered) ----
+from .ablation import component_ablation_hooks  # noqa: E402
+from .intervention import (BehaviourResult, BehaviourRow, Intervened, ablated,  # noqa: E402
+                           behaviour_under_intervention, claims_table, post_claims)
+
+__all__ += [
+    "component_ablation_hooks", "BehaviourResult", "BehaviourRow", "Intervened", "ablated",
+    "behaviour_under_intervention", "claims_table", "post_claims",
+]

@@ -92,6 +92,43 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode
     return hooks
 
 
+def component_ablation_hooks(adapter: ModelAdapter, components, mode: str = "zero", means=None, positions=None):
+    """Forward hooks ablating ``components`` (``"L0H1"``, ``"L0MLP"``, ``"L0N12"``) in EVERY row of any
+    batch, at ``positions`` (default: all): the same replacement rule as :func:`ablation_hooks`, for
+    interventions that last a whole rollout (:mod:`dtwidgets.analysis.intervention`).
+
+    Returns:
+        a list of ``(hook name, fn)``, one per (layer, kind).
+    """
+    if mode not in ("zero", "mean"):
+        raise ValueError(f"expected mode 'zero' or 'mean', got {mode!r}")
+    if mode == "mean" and means is None:
+        raise ValueError("mode='mean' needs means=mean_activations(adapter, reference_windows)")
+    cols: dict[str, list] = {}
+    for comp in components:
+        kind, l, idx = C.parse_component(adapter, comp)
+        cols.setdefault(C.hook_for(kind, l), []).append(None if idx is None else int(idx))
+    P = adapter.layout.n_tokens
+    ps = torch.arange(P) if positions is None else torch.as_tensor(np.atleast_1d(positions), dtype=torch.long)
+    return [(name, _every_row_hook(c, ps, means[name] if mode == "mean" else None)) for name, c in cols.items()]
+
+
+def _every_row_hook(cols: list, ps: torch.Tensor, repl):
+    """Replace the entries ``cols`` (None: the whole vector) at positions ``ps`` of every row."""
+    whole = None in cols
+    ci = torch.as_tensor([c for c in cols if c is not None], dtype=torch.long)
+
+    def hook(act, hook):
+        act = act.clone()
+        if whole:
+            act[:, ps] = 0 if repl is None else repl[ps].to(act.dtype)
+        else:
+            act[:, ps[:, None], ci[None, :]] = 0 if repl is None else repl[ps[:, None], ci[None, :]].to(act.dtype)
+        return act
+
+    return hook
+
+
 def final_mlp_ablation_logits(adapter: ModelAdapter, cache, at: int, mode: str = "zero", means=None) -> torch.Tensor:
     """``[A]`` logits of window row 0 with the LAST layer's MLP ablated (at every position), read off
     the clean run's ``cache`` at index ``at`` of its position axis (the prediction position; ``-1`` in
