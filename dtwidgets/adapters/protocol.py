@@ -25,8 +25,39 @@ from .window import TrajectoryWindow
 Hook = tuple[Any, Callable]  # (hook name or name filter, fn(tensor, hook) -> tensor | None)
 
 
+def _has_member(obj: Any, name: str) -> bool:
+    """Whether ``obj`` has ``name`` without running it: a class attribute, property or method is found
+    statically (a property that raises, e.g. ``W_state`` of a nonlinear encoder, still counts); an
+    instance attribute or one a ``__getattr__`` provides is looked up, and an error there means absent."""
+    import inspect
+
+    try:
+        inspect.getattr_static(obj, name)
+        return True
+    except AttributeError:
+        pass
+    if getattr(type(obj), "__getattr__", None) is None:
+        return False
+    try:
+        getattr(obj, name)
+        return True
+    except Exception:  # noqa: BLE001  isinstance never raises
+        return False
+
+
+class _StaticProtocolMeta(type(Protocol)):  # type: ignore[misc]
+    """``isinstance(obj, Proto)`` checks that every member is present without calling properties, so it
+    never raises (the stock check calls each property on Python < 3.12)."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        members = getattr(cls, "_members", None)
+        if members is None:
+            return super().__instancecheck__(obj)
+        return all(_has_member(obj, m) for m in members)
+
+
 @runtime_checkable
-class ModelAdapter(Protocol):
+class ModelAdapter(Protocol, metaclass=_StaticProtocolMeta):
     """A Decision Transformer seen through TransformerLens.
 
     Attributes:
@@ -129,7 +160,7 @@ class StepResult:
 
 
 @runtime_checkable
-class EnvAdapter(Protocol):
+class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):
     """A MiniGrid environment a user can play, inspect and edit.
 
     Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
@@ -172,3 +203,12 @@ class EnvAdapter(Protocol):
     def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
         """The partial observation ``[W, H, 3]`` uint8 the agent would see at cell ``(x, y)`` facing
         ``direction``, everything else as it is; changes nothing (used by policy maps)."""
+
+
+def _protocol_members(proto: type) -> tuple[str, ...]:
+    names = set(getattr(proto, "__annotations__", {})) | {k for k in vars(proto) if not k.startswith("_")}
+    return tuple(sorted(n for n in names if not n.startswith("_")))
+
+
+for _proto in (ModelAdapter, EnvAdapter):
+    type.__setattr__(_proto, "_members", _protocol_members(_proto))
