@@ -20,6 +20,7 @@ __all__ = ["DTWidget", "STATIC_DIR"]
 STATIC_DIR = pathlib.Path(__file__).resolve().parent.parent / "static"
 _log = logging.getLogger("dtwidgets")
 F = TypeVar("F", bound=Callable[..., Any])
+_PAGE = "value from the page"  # the error-box entry of a refused front-end value
 
 
 class DTWidget(anywidget.AnyWidget):
@@ -61,6 +62,23 @@ class DTWidget(anywidget.AnyWidget):
     def send_state_directly(self, key: Any = None) -> None:
         """``send_state`` in its own message, bypassing any feed."""
         super().send_state(key)
+
+    def set_state(self, sync_data: dict) -> None:
+        """Apply a state sent by the front-end. A value the traits refuse (``TraitError``: a NaN from a
+        slider, an unknown sort key, an index out of range) is never raised out of the message handler:
+        every key of that update keeps its last good value, the front-end is sent those values back
+        (so page and kernel agree again) and the refusal is shown in the widget's error box."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as exc:
+            _log.warning("refused a value from the front-end: %s", exc)
+            self._guard_errors[_PAGE] = f"a value from the page was refused (the last good value is kept): {exc}"
+            self.error = "\n\n".join(self._guard_errors.values())
+            self.send_state_directly([k for k in sync_data if k in self.keys])
+            return
+        if _PAGE in self._guard_errors:
+            del self._guard_errors[_PAGE]
+            self.error = "\n\n".join(self._guard_errors.values())
 
     @classmethod
     def class_own_trait_names_public(cls) -> list[str]:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import traitlets
 
-__all__ = ["Labels", "IntPair", "OptionalVmax", "check_count", "check_first_axis", "step_text", "fill_steps",
-           "escape_braces"]
+__all__ = ["Labels", "IntPair", "OptionalVmax", "check_count", "check_first_axis", "check_dims", "check_indices",
+           "step_text", "fill_steps", "escape_braces"]
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _FIELD = re.compile(r"\{\{|\}\}|\{(\d+)\}")
@@ -114,3 +114,50 @@ def check_first_axis(obj: Any, name: str, arr: np.ndarray, expected: int, per: s
     if arr.size and arr.shape[0] != expected:
         raise traitlets.TraitError(f"{type(obj).__name__}.{name}: expected first axis {expected}, {per}; "
                                    f"got shape {tuple(arr.shape)}. {TOGETHER}")
+
+
+def _shape(v: Any) -> tuple[int, ...] | None:
+    """An array's shape or a list's ``(len,)``; None when unset (empty)."""
+    if isinstance(v, np.ndarray):
+        return tuple(v.shape) if v.size else None
+    if isinstance(v, (list, tuple)):
+        return (len(v),) if len(v) else None
+    return None
+
+
+def _fmt(dims: tuple) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def check_dims(obj: Any, proposal: dict, spec: dict[str, tuple]) -> Any:
+    """Cross-trait shape check, the one rule for every widget: ``spec`` names each array / list trait's
+    dimensions (``{"cells": ("N", 2), "probs": ("K", "N", "A"), "action_names": ("A",)}``); every
+    named dimension must have one size across the traits that are set (empty = unset). The trait
+    being set is checked last, so the error names it with the trait that fixed the size. Returns the
+    proposed value (use as the body of a ``@traitlets.validate``)."""
+    name, value = proposal["trait"].name, proposal["value"]
+    sizes: dict[str, tuple[int, str]] = {}
+    for trait in [t for t in spec if t != name] + ([name] if name in spec else []):
+        shape = _shape(value if trait == name else getattr(obj, trait))
+        dims = spec[trait]
+        if shape is None or len(shape) != len(dims):
+            continue
+        for d, n in zip(dims, shape):
+            if isinstance(d, int):
+                continue
+            if d in sizes and sizes[d][0] != n:
+                size, origin = sizes[d]
+                raise traitlets.TraitError(f"{type(obj).__name__}.{trait}: expected {_fmt(dims)} with {d} = {size} "
+                                           f"(from {origin}), got shape {shape}. {TOGETHER}")
+            sizes.setdefault(d, (n, f"{trait} {shape}"))
+    return value
+
+
+def check_indices(obj: Any, name: str, values: np.ndarray, bound: int, what: str) -> None:
+    """Raise ``TraitError`` unless ``values`` are integers in ``[0, bound)`` (``what`` names the bound)."""
+    v = np.asarray(values)
+    if not v.size:
+        return
+    if not np.all(np.isfinite(v)) or not np.all(v == np.round(v)) or v.min() < 0 or v.max() >= bound:
+        raise traitlets.TraitError(f"{type(obj).__name__}.{name}: expected integer indices in [0, {bound}) ({what}), "
+                                   f"got values {v.min()}..{v.max()}. {TOGETHER}")

@@ -9,7 +9,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels
+from ._traits import IntPair, Labels, check_dims, check_indices
 
 __all__ = ["PolicyMapView", "CircuitDiagram"]
 
@@ -57,17 +57,41 @@ class PolicyMapView(DTWidget):
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
+    _DIMS = {"grid": ("W", "H", 3), "cells": ("N", 2), "directions": ("N",), "probs": ("K", "N", "A"),
+             "probs_b": ("K", "N", "A"), "action_names": ("A",), "frame_values": ("K",)}
+
     @traitlets.validate("probs", "probs_b")
     def _three_d(self, proposal: dict) -> np.ndarray:
         v = proposal["value"]
-        return v[None] if v.ndim == 2 and v.size else (v.reshape(0, 0, 0) if not v.size else v)
+        v = v[None] if v.ndim == 2 and v.size else (v.reshape(0, 0, 0) if not v.size else v)
+        return self._shapes_agree({"trait": proposal["trait"], "value": v})
+
+    @traitlets.validate("grid", "cells", "action_names", "frame_values", "map_labels")
+    def _shapes_agree(self, proposal: dict):
+        v = check_dims(self, proposal, self._DIMS)
+        name = proposal["trait"].name
+        if name == "map_labels" and len(v) > 2:
+            raise traitlets.TraitError(f"PolicyMapView.map_labels: expected at most 2 labels (probs, probs_b), got {len(v)}")
+        grid, cells = (v if name == "grid" else self.grid), (v if name == "cells" else self.cells)
+        if grid.size and cells.size:
+            W, H = grid.shape[:2]
+            check_indices(self, "cells", cells[:, 0], W, f"x of a cell of the {W}x{H} grid")
+            check_indices(self, "cells", cells[:, 1], H, f"y of a cell of the {W}x{H} grid")
+        return v
 
     @traitlets.validate("directions")
     def _dirs(self, proposal: dict) -> np.ndarray:
         v = proposal["value"]
         if v.size and (v.min() < 0 or v.max() > 3):
             raise traitlets.TraitError(f"PolicyMapView.directions: expected values in 0..3, got {v.min()}..{v.max()}")
-        return v
+        return check_dims(self, proposal, self._DIMS)
+
+    @traitlets.validate("index")
+    def _index_in_frames(self, proposal: dict) -> int:
+        K = max(1, int(self.probs.shape[0]) if self.probs.size else 1)
+        if not 0 <= proposal["value"] < K:
+            raise traitlets.TraitError(f"PolicyMapView.index: expected a frame in [0, {K}), got {proposal['value']}")
+        return proposal["value"]
 
     @classmethod
     def from_maps(cls, a: Any, b: Any = None, mode: str | None = None, **kw: Any) -> "PolicyMapView":
@@ -81,7 +105,7 @@ class PolicyMapView(DTWidget):
         """Show one map (or two) as a single frame."""
         if b is not None and not (np.array_equal(a.cells, b.cells) and np.array_equal(a.directions, b.directions)):
             raise ValueError("expected two policy maps over the same placements (same grid and directions)")
-        with self.hold_sync():  # placements and probabilities in ONE message (the front-end checks they match)
+        with self.hold_sync(), self.hold_trait_notifications():  # ONE message; shapes checked together at the end
             self._placements(a)
             self.probs = a.probs[None]
             self.probs_b = np.zeros((0, 0, 0), np.float32) if b is None else b.probs[None]
@@ -103,7 +127,7 @@ class PolicyMapView(DTWidget):
         if scan.maps is None:
             raise ValueError("expected a steering scan with policy maps (steering_scan(..., placements=...))")
         K = len(scan.maps)
-        with self.hold_sync():  # placements and probabilities in one message
+        with self.hold_sync(), self.hold_trait_notifications():  # one message; shapes checked together
             self._placements(scan.maps[0])
             self.probs = scan.map_probs
             self.probs_b = np.zeros((0, 0, 0), np.float32) if reference is None else np.repeat(reference.probs[None], K, 0)
@@ -115,7 +139,7 @@ class PolicyMapView(DTWidget):
             self.index = int(zero[0]) if len(zero) else 0
 
     def _placements(self, m: Any) -> None:
-        with self.hold_sync():
+        with self.hold_sync(), self.hold_trait_notifications():
             self.grid = m.grid
             self.agent_pos, self.agent_dir = m.agent_pos, m.agent_dir
             self.cells = m.cells
@@ -144,6 +168,22 @@ class CircuitDiagram(DTWidget):
     edge_labels = Labels().tag(sync=True)
     unit = traitlets.Unicode("").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
+
+    _DIMS = {"node_labels": ("n",), "node_kinds": ("n",), "node_layers": ("n",), "edges": ("E", 3),
+             "edge_labels": ("E",)}
+
+    @traitlets.validate("node_labels", "node_kinds", "node_layers", "edges", "edge_labels")
+    def _shapes_agree(self, proposal: dict):
+        v = check_dims(self, proposal, self._DIMS)
+        name = proposal["trait"].name
+        edges = v if name == "edges" else self.edges
+        n = len(v) if name == "node_labels" else len(self.node_labels)
+        if edges.size:
+            if edges.shape[1] != 3:
+                raise traitlets.TraitError(f"CircuitDiagram.edges: expected [E, 3] rows (source, target, value), "
+                                           f"got shape {tuple(edges.shape)}")
+            check_indices(self, "edges", edges[:, :2], n, f"source / target nodes of the {n} node_labels")
+        return v
 
     @classmethod
     def from_path_patching(cls, pp: Any, k: int = 8, **kw: Any) -> "CircuitDiagram":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels
+from ._traits import IntPair, Labels, check_dims, check_indices
 
 __all__ = ["FeatureBrowserView"]
 
@@ -69,3 +70,26 @@ class FeatureBrowserView(DTWidget):
     """Space-separated feature ids to show ('' = all)."""
     title = traitlets.Unicode("").tag(sync=True)
     """Heading."""
+
+    _DIMS = {"feature_ids": ("F",), "frequency": ("F",), "max_act": ("F",), "mean_act": ("F",), "rtg_corr": ("F",),
+             "time_corr": ("F",), "hist": ("F", "B"), "action_bars": ("F", "A"), "action_names": ("A",),
+             "examples_obs": ("F", "E", "W", "H", 3), "examples_meta": ("F", "E", 5), "example_labels": ("E",),
+             "write_maps": ("F", "C", "W", "H"), "channel_names": ("C",)}
+
+    @traitlets.validate(*_DIMS)
+    def _shapes_agree(self, proposal: dict):
+        return check_dims(self, proposal, self._DIMS)
+
+    @traitlets.validate("pair")
+    def _pair_in_actions(self, proposal: dict):
+        A = len(self.action_names) or (self.action_bars.shape[1] if self.action_bars.size else 0)
+        if A:
+            check_indices(self, "pair", np.asarray(proposal["value"]), A, f"actions of the {A} action_names")
+        return proposal["value"]
+
+    @traitlets.validate("selected")
+    def _selected_in_rows(self, proposal: dict) -> int:
+        F = len(self.feature_ids)
+        if F and proposal["value"] >= F:
+            raise traitlets.TraitError(f"FeatureBrowserView.selected: expected a row in [-1, {F}), got {proposal['value']}")
+        return proposal["value"]

@@ -7,7 +7,7 @@ import traitlets
 
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
-from ._traits import IntPair, Labels, OptionalVmax
+from ._traits import IntPair, Labels, OptionalVmax, check_dims, check_indices
 
 __all__ = ["ProbeMatrix", "TrainingDynamicsView"]
 
@@ -41,6 +41,13 @@ class ProbeMatrix(DTWidget):
     """float > 0 or None: colour-scale limit (None = max |selectivity|)."""
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
     """(row, col) or None: set by clicking a cell."""
+
+    _DIMS = {"selectivity": ("R", "C"), "metrics": ("M", "R", "C"), "metric_names": ("M",), "concepts": ("R",),
+             "sites": ("C",)}
+
+    @traitlets.validate("selectivity", "metrics", "metric_names", "concepts", "sites")
+    def _shapes_agree(self, proposal: dict):
+        return check_dims(self, proposal, self._DIMS)
 
     @classmethod
     def from_suite(cls, suite, title: str = "probe selectivity (score − control)") -> "ProbeMatrix":
@@ -105,3 +112,28 @@ class TrainingDynamicsView(DTWidget):
     it back (no kernel round trip)."""
     title = traitlets.Unicode("").tag(sync=True)
     """str: title."""
+
+    _DIMS = {"steps": ("K",), "metrics": ("M", "K"), "metric_names": ("M",), "metric_groups": ("M",),
+             "jumps": ("J", 2), "calib_rtgs": ("R",), "calib_mean": ("K", "R"), "calib_lo": ("K", "R"),
+             "calib_hi": ("K", "R"), "attribution": ("K", "N"), "attribution_labels": ("N",),
+             "probe_selectivity": ("K", "C", "S"), "probe_metrics": ("K", "P", "C", "S"),
+             "probe_metric_names": ("P",), "concepts": ("C",), "sites": ("S",)}
+
+    @traitlets.validate(*_DIMS)
+    def _shapes_agree(self, proposal: dict):
+        v = check_dims(self, proposal, self._DIMS)
+        name = proposal["trait"].name
+        jumps = v if name == "jumps" else self.jumps
+        if jumps.size:
+            M = len(v) if name == "metric_names" else len(self.metric_names)
+            K = len(v) if name == "steps" else len(self.steps)
+            check_indices(self, "jumps", jumps[:, 0], M, f"metric index of the {M} metric_names")
+            check_indices(self, "jumps", jumps[:, 1], K, f"checkpoint index of the {K} steps")
+        return v
+
+    @traitlets.validate("index")
+    def _index_in_steps(self, proposal: dict) -> int:
+        K = len(self.steps)
+        if K and not 0 <= proposal["value"] < K:
+            raise traitlets.TraitError(f"TrainingDynamicsView.index: expected a checkpoint in [0, {K}), got {proposal['value']}")
+        return proposal["value"]
