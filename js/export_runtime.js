@@ -51,7 +51,7 @@ function el(tag, cls, text) {
 
 // Tags an exported ipywidgets.HTML value may contain (sanitised in Python, see _safe_html.py).
 const SAFE_TAGS = new Set(["b", "i", "em", "strong", "u", "code", "pre", "br", "span", "small",
-  "sub", "sup", "div", "p", "h3", "h4"]);
+  "sub", "sup", "div", "p", "h3", "h4", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"]);
 
 /** Build sanitised HTML nodes (strings = text, [tag, children] = element) as DOM: text nodes and
  * attribute-free elements only, never innerHTML. A tag outside SAFE_TAGS is shown as text. */

@@ -20,7 +20,8 @@ __all__ = ["ALLOWED_TAGS", "safe_html_nodes"]
 
 #: Tags kept as elements (without attributes); ``br`` is the only void one.
 ALLOWED_TAGS = frozenset({"b", "i", "em", "strong", "u", "code", "pre", "br", "span", "small",
-                          "sub", "sup", "div", "p", "h3", "h4"})
+                          "sub", "sup", "div", "p", "h3", "h4",
+                          "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"})
 _VOID = frozenset({"br"})
 
 Node = Union[str, list]

@@ -50,6 +50,8 @@ h1.dtw-x-title{font-size:18px;margin:0 0 12px}
 .dtw-x-widget{display:inline-block;border:1px solid #e3e3e3;border-radius:4px;background:#fff}
 .dtw-x-error{color:#b71c1c;white-space:pre-wrap}
 .dtw-x-text{font-size:13px}
+.dtw-x-html table{border-collapse:collapse;font-size:13px}.dtw-x-html th,.dtw-x-html td{border:1px solid #ddd;padding:2px 6px;text-align:left}
+.dtw-x-html ul,.dtw-x-html ol{margin:4px 0;padding-left:20px;font-size:13px}
 """
 
 

@@ -86,3 +86,24 @@ def test_exported_html_widget_is_sanitised() -> None:
     assert tree["type"] == "html" and "html" not in tree
     assert set(_walk(tree["nodes"])) <= ALLOWED_TAGS
     assert tree["nodes"] == [["div", [["b", [IMG]], SCRIPT]]]
+
+
+def test_lists_and_tables_render_as_elements_not_text() -> None:
+    """Notebook 05's "Detected jumps" list and teacher/clone table were shown as literal <ul><li> text."""
+    value = ("<ul><li onclick=alert(1)>loss at step 20</li><li><b>accuracy</b></li></ul>"
+             "<table style='x'><tr><th>metric</th><th>teacher</th></tr><tr><td>return</td><td>0.9</td></tr></table>")
+    assert safe_html_nodes(value) == [
+        ["ul", [["li", ["loss at step 20"]], ["li", [["b", ["accuracy"]]]]]],
+        ["table", [["tr", [["th", ["metric"]], ["th", ["teacher"]]]], ["tr", [["td", ["return"]], ["td", ["0.9"]]]]]]]
+    # a link inside a cell stays literal text: shown, never followed
+    assert safe_html_nodes("<td><a href='javascript:alert(1)'>x</a></td>") == [["td", ["<a href='javascript:alert(1)'>x</a>"]]]
+
+
+def test_the_runtime_builds_exactly_the_sanitiser_tags() -> None:
+    import re
+
+    from dtwidgets.widgets._base import STATIC_DIR
+
+    src = (STATIC_DIR.parent.parent / "js" / "export_runtime.js").read_text()
+    m = re.search(r"const SAFE_TAGS = new Set\(\[(.*?)\]\)", src, re.S)
+    assert m and set(re.findall(r'"(\w+)"', m.group(1))) == set(ALLOWED_TAGS)
