@@ -66,14 +66,15 @@ function appendSafe(parent, nodes) {
   }
 }
 
-async function main() {
-  const data = JSON.parse(document.getElementById("dtw-data").textContent);
+async function buildPage(script) {
+  const data = JSON.parse(script.textContent);
   const mods = {};
   for (const [name, src] of Object.entries(data.modules)) {
     const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
     mods[name] = import(url);
   }
-  const models = (window.__dtw_models = {});
+  const models = {};
+  window.__dtw_models = models;  // the last page built (tests and debugging)
   for (const [id, m] of Object.entries(data.models)) {  // every model first: a widget may reference another
     const state = m.state;
     m.buffer_paths.forEach((p, i) => {
@@ -120,9 +121,26 @@ async function main() {
       parent.appendChild(el("div", "dtw-x-text", node.text));
     }
   }
-  const root = document.getElementById("dtw-root");
+  const root = rootOf(script);
   await build(data.tree, root);
-  document.body.dataset.dtwReady = "1";
+  root.dataset.dtwReady = "1";
+}
+
+/** A page's root is the element just before its data (found without ids: one page pasted twice works). */
+function rootOf(script) {
+  const r = script.previousElementSibling;
+  if (!r || !r.classList.contains("dtw-x-root")) throw new Error("dtwidgets page: its root element is missing");
+  return r;
+}
+
+// Every page on this document (two pasted pages each carry their own data and root, and each its
+// own copy of this runtime): each is built once, by whichever runtime finds it first.
+async function main() {
+  const pages = [...document.querySelectorAll("script[data-dtw-page]")].filter((s) => !s.dataset.dtwTaken);
+  pages.forEach((s) => { s.dataset.dtwTaken = "1"; });
+  for (const s of pages) await buildPage(s);
+  const all = [...document.querySelectorAll("script[data-dtw-page]")];
+  if (all.every((s) => rootOf(s).dataset.dtwReady)) document.body.dataset.dtwReady = "1";  // the last runtime to finish says so
 }
 
 main().catch((e) => {

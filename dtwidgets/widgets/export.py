@@ -38,11 +38,13 @@ from ._safe_html import safe_html_nodes
 
 __all__ = ["to_html", "to_html_string"]
 
+EMBEDS = ("page", "fragment", "iframe")
+
 _SKIP = {"layout", "tabbable", "tooltip", "keys", "comm", "log"}
 
 _PAGE_CSS = """
-body{margin:16px;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fafafa;color:#222}
-h1.dtw-x-title{font-size:18px;margin:0 0 12px}
+.dtw-x-page{padding:16px;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fafafa;color:#222}
+.dtw-x-page h1.dtw-x-title{font-size:18px;margin:0 0 12px}
 .dtw-x-box{display:flex;gap:10px;align-items:flex-start}
 .dtw-x-row{flex-direction:row;flex-wrap:wrap}.dtw-x-column{flex-direction:column}
 .dtw-x-tabs{display:flex;flex-direction:column;gap:12px}
@@ -139,8 +141,10 @@ def content_security_policy(runtime: str) -> str:
             "img-src data: blob:; base-uri 'none'; form-action 'none'")
 
 
-def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
+def to_html_string(widget_or_layout: Any, title: str = "dtwidgets", embed: str = "page") -> str:
     """Return the self-contained HTML document as a string (see :func:`to_html`)."""
+    if embed not in EMBEDS:
+        raise ValueError(f"to_html: expected embed in {EMBEDS}, got {embed!r}")
     models = _Models()
     modules: dict = {}
     tree = _node(widget_or_layout, models, modules)
@@ -148,17 +152,29 @@ def to_html_string(widget_or_layout: Any, title: str = "dtwidgets") -> str:
     runtime = (STATIC_DIR / "export_runtime.js").read_text(encoding="utf-8")
     runtime = runtime.replace("</script", "<\\/script")
     t = html.escape(str(title))
-    return (
+    payload = _json_for_script(data)
+    page = "dtw-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]  # ids unique per page content
+    fragment = (
+        f"<div class=\"dtw-x-page\" id=\"{page}\">\n<h1 class=\"dtw-x-title\">{t}</h1>\n"
+        f"<div class=\"dtw-x-root\" id=\"{page}-root\"></div>\n"
+        f"<script id=\"{page}-data\" data-dtw-page=\"{page}\" type=\"application/json\">{payload}</script>\n"
+        f"</div>\n<script type=\"module\">{runtime}</script>\n"
+    )
+    if embed == "fragment":  # to paste into a page's body: runs under the HOST page's CSP
+        return f"<style>{_PAGE_CSS}</style>\n{fragment}"
+    doc = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy(runtime)}\">\n"
-        f"<title>{t}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n"
-        f"<h1 class=\"dtw-x-title\">{t}</h1>\n<div id=\"dtw-root\"></div>\n"
-        f"<script id=\"dtw-data\" type=\"application/json\">{_json_for_script(data)}</script>\n"
-        f"<script type=\"module\">{runtime}</script>\n</body>\n</html>\n"
+        f"<title>{t}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n{fragment}</body>\n</html>\n"
     )
+    if embed == "page":
+        return doc
+    # a snippet for pages with their own CSP: the document runs in a sandboxed frame under OUR CSP
+    return (f"<iframe class=\"dtw-x-frame\" title=\"{t}\" sandbox=\"allow-scripts\" loading=\"lazy\" "
+            f"style=\"width:100%;height:720px;border:1px solid #ddd\" srcdoc=\"{html.escape(doc, quote=True)}\"></iframe>\n")
 
 
-def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidgets") -> pathlib.Path:
+def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidgets", embed: str = "page") -> pathlib.Path:
     """Write ``widget_or_layout`` (a DTWidget or a Box tree of them) to one offline HTML file.
 
     Parameters
@@ -166,6 +182,12 @@ def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidg
     widget_or_layout : DTWidget | ipywidgets.Box
     path : output file; its folder must exist (FileNotFoundError naming the folder otherwise)
     title : page title and heading
+    embed : ``"page"`` (a whole document with our content-security policy in its head),
+        ``"fragment"`` (styles, content and runtime to paste into another page's body: its styles are
+        scoped to its own root, its ids are unique per page, and several fragments, even one pasted
+        twice, each render; it runs under the HOST page's content-security policy, not ours) or
+        ``"iframe"`` (an ``<iframe sandbox="allow-scripts" srcdoc=...>`` snippet: the page runs in its
+        own frame under our policy, whatever the host's; use it where the host page is not yours).
 
     Returns the resolved path. Each widget module's JS is included once, however many
     instances use it; array traits are embedded base64-encoded.
@@ -178,5 +200,5 @@ def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidg
     if out.is_dir():
         raise IsADirectoryError(f"to_html: expected a file path, got the folder {str(out)!r}")
     # LF only (read_text above also gives LF): the CSP hash is of the runtime exactly as the browser reads it
-    out.write_text(to_html_string(widget_or_layout, title=title), encoding="utf-8", newline="\n")
+    out.write_text(to_html_string(widget_or_layout, title=title, embed=embed), encoding="utf-8", newline="\n")
     return out

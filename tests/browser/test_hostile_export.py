@@ -44,10 +44,10 @@ class HostilePage(PageRecorder):
         self.page.wait_for_timeout(300)  # let image errors / handlers fire if anything was injected
         assert self.dialogs == [], self.dialogs
         assert self.page.evaluate(f"() => window.{FLAG}") is None, "a payload ran"
-        assert self.page.evaluate(BAD_ELEMENTS_JS, "body") == ["SCRIPT in ", "SCRIPT in "]  # data + runtime
+        assert self.page.evaluate(BAD_ELEMENTS_JS, "body") == ["SCRIPT in dtw-x-page", "SCRIPT in "]  # data + runtime
         assert self.page.evaluate("() => window.__dtw_csp") == [], "something tried to run script"
         assert self.page.locator("script").count() == 2  # page data (JSON) + our runtime
-        assert self.page.evaluate(BAD_ELEMENTS_JS, "#dtw-root") == []
+        assert self.page.evaluate(BAD_ELEMENTS_JS, ".dtw-x-root") == []
         assert self.foreign == [], self.foreign
         assert self.errors == [], self.errors
 

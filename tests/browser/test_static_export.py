@@ -54,7 +54,7 @@ def test_all_widgets_render_offline(static_page, screenshot_dir) -> None:
     assert not [r for r in rec.requests if r.startswith(("http:", "https:", "ws:"))]
     assert rec.errors == []
     # one module per widget class, each inlined once
-    html = rec.page.evaluate("document.getElementById('dtw-data').textContent")
+    html = rec.page.evaluate("document.querySelector('script[data-dtw-page]').textContent")
     data = json.loads(html)
     assert len(data["modules"]) == 8 and len(data["models"]) == len(ex)
 

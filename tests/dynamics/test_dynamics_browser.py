@@ -55,7 +55,7 @@ def test_probe_matrix_hover_and_click(static_page):  # noqa: F811
     cv = page.locator(".dtw-probes canvas.dtw-heat")
     g = cv.evaluate("(c) => c.getBoundingClientRect().toJSON()")
     html = page.content()
-    assert "<b>x</b>" not in html.split('id="dtw-data"')[0]
+    assert "<b>x</b>" not in html.split('data-dtw-page=')[0]
     # hover the (0, 1) cell: the tooltip lists every metric
     cs = 40
     box = cv.bounding_box()

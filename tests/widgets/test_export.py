@@ -13,7 +13,7 @@ from dtwidgets.widgets import ChannelHeatmap, GridView, MatrixHeatmap, to_html, 
 
 
 def _data(html: str) -> dict:
-    m = re.search(r'<script id="dtw-data" type="application/json">(.*?)</script>', html, re.S)
+    m = re.search(r'<script id="dtw-[0-9a-f]{12}-data" data-dtw-page="[^"]+" type="application/json">(.*?)</script>', html, re.S)
     assert m
     return json.loads(m.group(1))
 

@@ -61,7 +61,7 @@ def test_status_line_reads_the_preferences_widget():
 
 
 def _data(html: str) -> dict:
-    m = re.search(r'<script id="dtw-data" type="application/json">(.*?)</script>', html, re.S)
+    m = re.search(r'<script id="dtw-[0-9a-f]{12}-data" data-dtw-page="[^"]+" type="application/json">(.*?)</script>', html, re.S)
     assert m
     return json.loads(m.group(1))
 
