@@ -7,7 +7,7 @@
 // while the widget root has focus (tabindex=0; a click focuses it).
 import { widget } from "./lib/widget.js";
 import { decode, encode } from "./lib/arrays.js";
-import { h, label, push } from "./lib/dom.js";
+import { eventTarget, h, label, push } from "./lib/dom.js";
 import { sized, pos, outline } from "./lib/canvas.js";
 import { MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES, MG_COLORS, css, ink } from "./lib/colors.js";
 import { tile, agent, viewTopLeft, TOOLS, BG_SEEN, BG_UNSEEN, LAVA } from "./lib/minigrid.js";
@@ -143,7 +143,7 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
   root.tabIndex = 0;
   const win = root.ownerDocument.defaultView || window;
   const onKey = (e) => {
-    const key = e.target === root ? keyName(e) : null;
+    const key = eventTarget(e) === root ? keyName(e) : null;  // composedPath: also in a shadow root
     if (!key) return;
     if (!(e.ctrlKey || e.altKey || e.metaKey)) {
       e.stopPropagation();

@@ -55,16 +55,29 @@ export function nth(list, i, fallback) {
 }
 
 /**
- * Inject this bundle's stylesheet once per document: the rules of lib/style.css that this widget
- * module uses (build.mjs picks them), as one <style> per widget class `cls`.
+ * Inject this bundle's stylesheet once per styling scope: the rules of lib/style.css that this widget
+ * module uses (build.mjs picks them), as one <style> per widget class `cls`. The scope is the
+ * document, or the shadow root the widget is drawn in (marimo, Panel: document styles do not reach
+ * into a shadow root), found from the element `at`.
  */
-export function injectStyle(cls, doc = document) {
+export function injectStyle(cls, at) {
   const id = "dtwidgets-style-" + cls;
-  if (!STYLE || doc.getElementById(id)) return;
+  if (!STYLE) return;
+  const scope = at && at.getRootNode ? at.getRootNode() : document;
+  const isShadow = typeof ShadowRoot !== "undefined" && scope instanceof ShadowRoot;
+  const doc = isShadow ? scope.ownerDocument : (scope.nodeType === 9 ? scope : document);
+  const parent = isShadow ? scope : (doc.head || doc.documentElement);
+  if ((isShadow ? scope.querySelector("#" + id) : doc.getElementById(id))) return;
   const s = doc.createElement("style");
   s.id = id;
   s.textContent = STYLE;
-  (doc.head || doc.documentElement).appendChild(s);
+  parent.appendChild(s);
+}
+
+/** The element an event really happened on, also across shadow-root boundaries (where `e.target` is the host). */
+export function eventTarget(e) {
+  const path = e.composedPath ? e.composedPath() : [];
+  return path.length ? path[0] : e.target;
 }
 
 /** Debounce `fn` by `ms` milliseconds. */

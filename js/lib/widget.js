@@ -25,7 +25,7 @@ import { errorBox } from "./errorbox.js";
  */
 export function widget(cls, create) {
   function render({ model, el }) {
-    injectStyle(cls);
+    injectStyle(cls, el);
     const root = h("div", { class: "dtw-root " + cls });
     const body = h("div", { class: "dtw-body" });
     const empty = h("div", { class: "dtw-nodata", text: "no data", style: { display: "none" } });
