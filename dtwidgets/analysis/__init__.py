@@ -66,3 +66,10 @@ __all__ += [
     "CompositionScores", "HeadSVD", "VirtualWeights", "composition_scores", "head_svd", "virtual_weights",
     "NeuronView", "top_neurons",
 ]
+
+# ---- behaviour under intervention (a model with hooks built in: ablated, steered, patched) ----
+from .ablation import component_ablation_hooks  # noqa: E402
+from .intervention import IntervenedAdapter, ablated, as_intervention, intervened, patched, steered  # noqa: E402
+
+__all__ += ["component_ablation_hooks", "IntervenedAdapter", "ablated", "as_intervention", "intervened", "patched",
+            "steered"]
