@@ -94,12 +94,14 @@ class PostClaims:
 
     Attributes:
         claims: ``[A, B, C]`` :class:`Claim`; behaviour: ``{rtg: BehaviourResult}`` (RTG −1: clean,
-        head 0 and MLP ablated; RTG 0.9: clean, head 1 ablated); model: a description.
+        head 0 and MLP ablated; RTG 0.9: clean, head 1 ablated); model: a description; mode: the
+        ablation (``"zero"`` or ``"mean"``).
     """
 
     claims: list[Claim]
     behaviour: dict[float, BehaviourResult]
     model: str
+    mode: str = "zero"
 
     def table(self) -> list[dict]:
         """One row per claim: key, component, rtg, post_says, criterion, the ablated and clean
@@ -110,7 +112,7 @@ class PostClaims:
                 for c in self.claims]
 
     def summary(self) -> str:
-        lines = [f"post claims on {self.model}"]
+        lines = [f"post claims on {self.model} ({self.mode} ablation)"]
         for c in self.claims:
             m, k = c.measures, c.clean
             lines.append(f"  {c.key} {c.component} at RTG {c.rtg:g} ({c.post_says}): "
@@ -129,7 +131,8 @@ class PostClaims:
 
 
 def post_claims(adapter: ModelAdapter, env: EnvAdapter | str, n_episodes: int = 100, seed: int = 3_000_000, *,
-                layer: int = 0, n_envs: int = 32, progress: bool = False, model_name: str | None = None) -> PostClaims:
+                layer: int = 0, mode: str = "zero", means=None, n_envs: int = 32, progress: bool = False,
+                model_name: str | None = None) -> PostClaims:
     """Judge the post's three claims on ``adapter`` (see the module docstring for every definition).
 
     Args:
@@ -139,14 +142,20 @@ def post_claims(adapter: ModelAdapter, env: EnvAdapter | str, n_episodes: int = 
             "MiniGrid-Dynamic-Obstacles-8x8-v0", max_steps=1000)``) or a MiniGrid id.
         n_episodes: episodes per (model, RTG) — 5 runs of ``n_episodes`` in all.
         seed: episode ``j`` resets with ``seed + j`` in every run.
+        mode, means: ``"zero"`` (the default) or ``"mean"`` ablation with ``means`` from
+            :func:`~dtwidgets.analysis.mean_activations` (a dataset mean per position), as
+            :func:`~dtwidgets.analysis.ablate`.
     """
     h0, h1, mlp = f"L{layer}H0", f"L{layer}H1", f"L{layer}MLP"
+
+    def spec(component: str) -> dict:
+        return {"ablate": component, "mode": mode, "means": means}
     def run(interventions: dict, rtg: float) -> BehaviourResult:
         return behaviour_under_intervention(adapter, env, interventions, rtgs=[rtg], n_episodes=n_episodes, seed=seed,
                                             n_envs=n_envs, progress=progress)
 
-    low = run({f"{h0} ablated": h0, f"{mlp} ablated": mlp}, -1.0)
-    high = run({f"{h1} ablated": h1}, 0.9)
+    low = run({f"{h0} ablated": spec(h0), f"{mlp} ablated": spec(mlp)}, -1.0)
+    high = run({f"{h1} ablated": spec(h1)}, 0.9)
 
     def cells(res: BehaviourResult, name: str, rtg: float) -> tuple[BehaviourCell, dict, dict]:
         c = res.cell(name, rtg)
@@ -166,7 +175,7 @@ def post_claims(adapter: ModelAdapter, env: EnvAdapter | str, n_episodes: int = 
               mc, cc, _counts(c), _gt(mc["goal"], MAJORITY) and _gt(mc["from left"], MAJORITY), "goal from left"),
     ]
     name = model_name or str(getattr(adapter, "metadata", {}).get("source", "") or type(adapter).__name__)
-    return PostClaims(claims, {-1.0: low, 0.9: high}, name)
+    return PostClaims(claims, {-1.0: low, 0.9: high}, name, mode)
 
 
 def _counts(c: BehaviourCell) -> dict[str, int]:

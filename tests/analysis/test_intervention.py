@@ -229,3 +229,20 @@ def test_post_claims_verdicts_follow_their_stated_criteria(demo):
     rows = pc.table()
     assert len(rows) == 3 and all(isinstance(r["holds"], bool) for r in rows)
     assert len(pc.figure(-1.0).data) == 3 and len(pc.figure(0.9).data) == 2
+
+
+def test_post_claims_mean_ablation_uses_the_dataset_means(demo):
+    from dtwidgets.analysis import mean_activations
+    from dtwidgets.data.post_claims import post_claims
+
+    a, env = demo
+    ref = model_rollouts(a, env, rtgs=(0.9,), n_episodes=2, seed=1, progress=False)
+    win, _ = ref.windows(np.arange(ref.n_steps), a.layout.n_timesteps, a.pad_action, rtgs=ref.rtgs)
+    means = mean_activations(a, win)
+    pc = post_claims(a, env, n_episodes=2, seed=5, mode="mean", means=means)
+    assert pc.mode == "mean" and pc.behaviour[0.9].labels["L0H1 ablated"] == "L0H1 mean-ablated"
+    mean_run = model_rollouts(ablated(a, "L0H1", mode="mean", means=means), env, rtgs=(0.9,), n_episodes=2, seed=5,
+                              progress=False)
+    np.testing.assert_array_equal(pc.behaviour[0.9].cell("L0H1 ablated", 0.9).trajectories.actions, mean_run.actions)
+    with pytest.raises(ValueError, match="means"):
+        post_claims(a, env, n_episodes=1, mode="mean")
