@@ -67,12 +67,9 @@ __all__ += [
     "NeuronView", "top_neurons",
 ]
 
-# ---- behaviour under intervention (rollouts with components ablated / patched / steered) ----
+# ---- behaviour under intervention (a model with hooks built in: ablated, steered, patched) ----
 from .ablation import component_ablation_hooks  # noqa: E402
-from .intervention import (BehaviourResult, BehaviourRow, Intervened, ablated,  # noqa: E402
-                           behaviour_under_intervention, claims_table, post_claims)
+from .intervention import IntervenedAdapter, ablated, as_intervention, intervened, patched, steered  # noqa: E402
 
-__all__ += [
-    "component_ablation_hooks", "BehaviourResult", "BehaviourRow", "Intervened", "ablated",
-    "behaviour_under_intervention", "claims_table", "post_claims",
-]
+__all__ += ["component_ablation_hooks", "IntervenedAdapter", "ablated", "as_intervention", "intervened", "patched",
+            "steered"]

@@ -55,13 +55,14 @@ def mean_activations(adapter: ModelAdapter, windows, batch_size: int = 256) -> d
     return {k: (v / n).float() for k, v in sums.items()}
 
 
-def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode: str = "zero", means=None,
+def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int | None, mode: str = "zero", means=None,
                    positions=None):
     """Forward hooks ablating, in row ``r`` of a batch, the components assigned to it.
 
     Args:
         rows_components: ``[(row or None for every row, component name), ...]``.
-        batch_size: rows in the batch the hooks will see.
+        batch_size: rows in the batch the hooks will see; None: any batch, every row (then every
+            row must be None; see :func:`component_ablation_hooks`).
         mode: ``"zero"`` or ``"mean"`` (then ``means`` from :func:`mean_activations`).
         positions: token positions to ablate (default: all).
 
@@ -75,10 +76,14 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode
     H, dm = C.n_heads(adapter), C.d_mlp(adapter)
     width = {"head": H, "mlp": 1, "neuron": dm}
     masks: dict[str, torch.Tensor] = {}
+    every_row = batch_size is None
     for row, comp in rows_components:
+        if every_row and row is not None:
+            raise ValueError(f"batch_size=None ablates every row: expected row None, got {row!r} for {comp!r}")
         kind, l, idx = C.parse_component(adapter, comp)
         name = C.hook_for(kind, l)
-        m = masks.setdefault(name, torch.zeros(batch_size, width[kind], dtype=torch.bool))
+        m = masks.setdefault(name, torch.zeros(1 if batch_size is None else int(batch_size), width[kind],
+                                               dtype=torch.bool))
         m[slice(None) if row is None else row, 0 if idx is None else idx] = True
     P = adapter.layout.n_tokens
     pos = torch.ones(P, dtype=torch.bool)
@@ -88,45 +93,19 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int, mode
     hooks = []
     for name, m in masks.items():
         repl = means[name] if mode == "mean" else None
-        hooks.append((name, _make_hook(m, pos, repl)))
+        hooks.append((name, _make_hook(m, pos, repl, every_row)))
     return hooks
 
 
 def component_ablation_hooks(adapter: ModelAdapter, components, mode: str = "zero", means=None, positions=None):
-    """Forward hooks ablating ``components`` (``"L0H1"``, ``"L0MLP"``, ``"L0N12"``) in EVERY row of any
-    batch, at ``positions`` (default: all): the same replacement rule as :func:`ablation_hooks`, for
-    interventions that last a whole rollout (:mod:`dtwidgets.analysis.intervention`).
-
-    Returns:
-        a list of ``(hook name, fn)``, one per (layer, kind).
-    """
-    if mode not in ("zero", "mean"):
-        raise ValueError(f"expected mode 'zero' or 'mean', got {mode!r}")
-    if mode == "mean" and means is None:
-        raise ValueError("mode='mean' needs means=mean_activations(adapter, reference_windows)")
-    cols: dict[str, list] = {}
-    for comp in components:
-        kind, l, idx = C.parse_component(adapter, comp)
-        cols.setdefault(C.hook_for(kind, l), []).append(None if idx is None else int(idx))
-    P = adapter.layout.n_tokens
-    ps = torch.arange(P) if positions is None else torch.as_tensor(np.atleast_1d(positions), dtype=torch.long)
-    return [(name, _every_row_hook(c, ps, means[name] if mode == "mean" else None)) for name, c in cols.items()]
-
-
-def _every_row_hook(cols: list, ps: torch.Tensor, repl):
-    """Replace the entries ``cols`` (None: the whole vector) at positions ``ps`` of every row."""
-    whole = None in cols
-    ci = torch.as_tensor([c for c in cols if c is not None], dtype=torch.long)
-
-    def hook(act, hook):
-        act = act.clone()
-        if whole:
-            act[:, ps] = 0 if repl is None else repl[ps].to(act.dtype)
-        else:
-            act[:, ps[:, None], ci[None, :]] = 0 if repl is None else repl[ps[:, None], ci[None, :]].to(act.dtype)
-        return act
-
-    return hook
+    """Forward hooks ablating ``components`` (``"L0H1"``, ``["L0H0", "L0MLP"]``...) in EVERY row of
+    ANY batch the hooks see, at ``positions`` (default: every position): the hooks of :func:`ablate`,
+    reusable across forwards of any batch size (rollouts, calibration: see
+    :func:`dtwidgets.analysis.intervention.ablated`). ``mode``, ``means`` as :func:`ablation_hooks`."""
+    comps = [components] if isinstance(components, str) else list(components)
+    if not comps:
+        raise ValueError("expected at least one component to ablate (e.g. 'L0H1'), got none")
+    return ablation_hooks(adapter, [(None, c) for c in comps], None, mode, means, positions)
 
 
 def final_mlp_ablation_logits(adapter: ModelAdapter, cache, at: int, mode: str = "zero", means=None) -> torch.Tensor:
@@ -142,11 +121,13 @@ def final_mlp_ablation_logits(adapter: ModelAdapter, cache, at: int, mode: str =
     return C.final_logits(adapter, (cache[hk.resid_post(l)][0, at] + (new - out))[None])[0]
 
 
-def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl):
+def _make_hook(mask: torch.Tensor, pos: torch.Tensor, repl, every_row: bool = False):
     """A hook writing the replacement into the (row, component) pairs of ``mask`` ``[B, width]`` at
     the positions ``pos`` ``[P]``, in place: only the ablated entries are touched, so a batch of many
-    single ablations costs no more than one pass over their own rows."""
-    rows, cols = (ix[:, None] for ix in mask.nonzero(as_tuple=True))  # [M, 1]
+    single ablations costs no more than one pass over their own rows. ``every_row``: ``mask`` is
+    ``[1, width]`` and applies to every row of whatever batch the hook sees."""
+    picked, cols = (ix[:, None] for ix in mask.nonzero(as_tuple=True))  # [M, 1]
+    rows = slice(None) if every_row else picked
     ps = pos.nonzero()[:, 0][None, :]  # [1, Q]
     whole = mask.shape[1] == 1  # an MLP: the whole output vector
 
@@ -205,7 +186,7 @@ def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, 
             (e.g. by :func:`~dtwidgets.analysis.analyze_state`); the clean forward is then skipped.
     """
     comps = [components] if isinstance(components, str) else list(components)
-    hooks = ablation_hooks(adapter, [(None, c) for c in comps], window.batch_size, mode, means, positions)
+    hooks = component_ablation_hooks(adapter, comps, mode, means, positions)
     res = AblationResult(components=comps, mode=mode, action_names=tuple(adapter.action_names),
                          logits_before=None, logits_after=None, probs_before=None, probs_after=None)  # type: ignore[arg-type]
     if a is None:

@@ -1,274 +1,245 @@
-"""Behaviour under intervention: run a model with components ablated, patched or steered for whole
-rollouts, and compare what the agent does with the clean model.
+"""A model with an intervention built in: any component ablated, an activation patched or steered.
 
-* :class:`Intervened` wraps any :class:`~dtwidgets.adapters.ModelAdapter` so that its forward always
-  runs with some hooks attached (the same hooks the analyses use: :func:`~dtwidgets.analysis.ablation.
-  component_ablation_hooks`, steering hooks, ...). It is a ModelAdapter itself, so ``calibrate``,
-  ``model_rollouts`` and the Explorer run on it unchanged.
-* :func:`behaviour_under_intervention` plays episodes per intervention and RTG and summarises outcome
-  fractions, returns, lengths, where the agent went (a visit map over the full grid) and from which
-  side it entered the goal.
-* :func:`post_claims` turns the reference post's three behavioural claims into that table.
+:func:`intervened` wraps a :class:`~dtwidgets.adapters.ModelAdapter` with a list of forward hooks
+and returns another ``ModelAdapter``: every member delegates to the wrapped adapter, except that
+
+* ``forward(window)`` is ``adapter.run_with_hooks(window, hooks)``;
+* ``run_with_hooks(window, more)`` runs the intervention's hooks, then the caller's ``more``;
+* ``run_with_cache(window)`` caches the intervened run (backbone hooks only; see
+  :meth:`IntervenedAdapter.run_with_cache`).
+
+So anything that reaches a model through the protocol — :func:`~dtwidgets.data.calibrate`,
+:func:`~dtwidgets.data.model_rollouts`, the Explorer, every analysis — runs the intervened model
+unchanged. The hooks are the analyses' own builders, never a second copy of their rules:
+
+* :func:`ablated`: :func:`~dtwidgets.analysis.ablation.component_ablation_hooks` (zero / mean
+  ablation of heads ``LlHh``, MLPs ``LlMLP``, neurons ``LlNn``, at every position by default);
+* :func:`steered`: :func:`~dtwidgets.analysis.steering.steering_hooks` (``act += coeff × direction``);
+* :func:`patched`: :func:`~dtwidgets.analysis.steering.patch_hooks` (a source run's activation).
+
+Every hook here applies to every row of any batch, so one intervened adapter serves batched
+forwards of any size (lockstep rollouts shrink the batch as episodes end).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from ..adapters import hooks as hk
-from ..adapters.protocol import ModelAdapter
+from ..adapters.protocol import Hook, ModelAdapter
 from ..adapters.window import TrajectoryWindow
+from . import _common as C
 from .ablation import component_ablation_hooks
+from .steering import patch_hooks, steering_hooks
 
 
-class Intervened:
-    """``adapter`` with ``fwd_hooks`` attached to every forward; every other member is the adapter's.
+def _is_dt_hook(name) -> bool:
+    return isinstance(name, str) and name.startswith("dt.")
 
-    Args:
-        adapter: any :class:`~dtwidgets.adapters.ModelAdapter`.
-        fwd_hooks: ``[(accepted hook name, fn), ...]`` (see :mod:`dtwidgets.adapters.hooks`).
-        label: a short name for tables and plots (e.g. ``"L0H0 ablated"``).
+
+def _check_hooks(fwd_hooks, where: str) -> list[Hook]:
+    hooks = list(fwd_hooks)
+    bad = [h for h in hooks if not (isinstance(h, tuple) and len(h) == 2 and callable(h[1]))]
+    if bad:
+        raise TypeError(f"{where}: expected forward hooks as (hook name, fn) pairs, got {bad[:2]!r}")
+    return hooks
+
+
+class IntervenedAdapter:
+    """A :class:`~dtwidgets.adapters.ModelAdapter` running ``base`` with ``hooks`` always active.
+
+    Attributes:
+        base: the wrapped adapter (itself possibly intervened: interventions compose).
+        hooks: the intervention's forward hooks ``[(hook name, fn), ...]``.
+        label: what the intervention is (e.g. ``"L0H0 zero-ablated"``).
+        metadata: the base's metadata plus ``{"intervention": label}``.
     """
 
-    def __init__(self, adapter: ModelAdapter, fwd_hooks: Sequence, label: str = "intervened"):
-        self._adapter = adapter
-        self.fwd_hooks = list(fwd_hooks)
+    def __init__(self, base: ModelAdapter, fwd_hooks: Sequence[Hook], label: str = "intervened"):
+        if not isinstance(base, ModelAdapter):
+            raise TypeError(f"expected a ModelAdapter to intervene on, got {type(base).__name__}")
+        self.base = base
+        self.hooks: list[Hook] = _check_hooks(fwd_hooks, "intervened()")
         self.label = str(label)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_adapter":
-            raise AttributeError(name)
-        return getattr(self._adapter, name)
+        self.backbone = base.backbone
+        self.layout = base.layout
+        self.schema = base.schema
+        self.action_names = tuple(base.action_names)
+        meta = getattr(base, "metadata", None)
+        self.metadata = {**(dict(meta) if isinstance(meta, dict) else {}), "intervention": self.label}
 
     def __repr__(self) -> str:
-        return f"Intervened({self.label!r}, {len(self.fwd_hooks)} hook(s), {self._adapter!r})"
+        return f"IntervenedAdapter({self.label!r}, {len(self.hooks)} hook(s), base={self.base!r})"
 
+    # ---- delegated protocol members --------------------------------------------------------------
+    @property
+    def n_actions(self) -> int:
+        return self.base.n_actions
+
+    @property
+    def pad_action(self) -> int:
+        return self.base.pad_action
+
+    @property
+    def rtg_range(self) -> tuple[float, float]:
+        return self.base.rtg_range
+
+    @property
+    def max_timestep(self) -> int:
+        return self.base.max_timestep
+
+    def action_index(self, action) -> int:
+        return self.base.action_index(action)
+
+    @property
+    def W_action(self) -> torch.Tensor:
+        return self.base.W_action
+
+    @property
+    def b_action(self) -> torch.Tensor:
+        return self.base.b_action
+
+    @property
+    def W_state(self) -> torch.Tensor:
+        return self.base.W_state
+
+    @property
+    def b_mlp_out(self) -> torch.Tensor:
+        return self.base.b_mlp_out
+
+    def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
+        return self.base.embed_rtg(rtgs)
+
+    def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.base.embed_time(timesteps)
+
+    def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.base.embed_action(actions)
+
+    def features(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.base.features(observations)
+
+    def make_window(self, observations, rtgs, timesteps=None, actions=None) -> TrajectoryWindow:
+        return self.base.make_window(observations, rtgs, timesteps, actions)
+
+    def embed(self, window: TrajectoryWindow) -> torch.Tensor:
+        """The base's token embeddings (an intervention on a ``dt.*`` embedding hook shows in
+        ``forward`` / ``run_with_hooks``, not here: ``embed`` is the clean input)."""
+        return self.base.embed(window)
+
+    # ---- running, with the intervention --------------------------------------------------------
     def forward(self, window: TrajectoryWindow) -> torch.Tensor:
-        return self._adapter.run_with_hooks(window, self.fwd_hooks)
+        """Action logits ``[B, n_actions]`` of the intervened model (without hooks: ``base.forward``,
+        bit for bit; with hooks the whole sequence runs, equal to float rounding)."""
+        return self.base.run_with_hooks(window, self.hooks) if self.hooks else self.base.forward(window)
 
     __call__ = forward
 
-    def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks=()) -> torch.Tensor:
-        """The caller's hooks run after the intervention's (they see the intervened activations)."""
-        return self._adapter.run_with_hooks(window, [*self.fwd_hooks, *fwd_hooks])
+    def run_with_hooks(self, window: TrajectoryWindow, fwd_hooks: Sequence[Hook] = ()) -> torch.Tensor:
+        """Logits ``[B, n_actions]`` with the intervention's hooks, then ``fwd_hooks``, active."""
+        return self.base.run_with_hooks(window, self.hooks + _check_hooks(fwd_hooks, "run_with_hooks"))
 
     def run_with_cache(self, window: TrajectoryWindow, names_filter=None):
-        """``(logits, ActivationCache)`` of the intervened run: activations read after the
-        intervention's hooks, for the accepted names ``names_filter`` selects."""
-        from transformer_lens import ActivationCache
-
-        bb = self._adapter.backbone
-        accepted = (*hk.accepted_names(bb), *hk.DT_EMBED_HOOKS)
-        names = hk.cache_request(names_filter, accepted, bb.cfg.n_layers)
-        store: dict[str, torch.Tensor] = {}
-
-        def saver(name: str):
-            def save(t, hook):
-                store[name] = t.detach().clone()
-            return save
-
-        logits = self._adapter.run_with_hooks(window, [*self.fwd_hooks, *[(n, saver(n)) for n in names]])
-        return logits, ActivationCache(store, bb)
+        """``(logits [B, n_actions], ActivationCache)`` of the intervened run: the intervention's
+        backbone hooks are attached for the duration of ``base.run_with_cache`` (the analyses'
+        :func:`~dtwidgets.analysis._common.run_with_cache`), so the cache shows the edited
+        activations. An intervention on a DT embedding hook (``dt.*``) cannot be attached that way
+        through the protocol and raises (``forward`` / ``run_with_hooks`` support it)."""
+        dt = [n for n, _ in self.hooks if _is_dt_hook(n)]
+        if dt:
+            raise ValueError(f"run_with_cache of an intervened model supports backbone hooks only; this intervention "
+                             f"({self.label!r}) edits DT embedding hooks {dt}: use forward / run_with_hooks "
+                             f"(rollouts, calibration), or steer the same direction at blocks.0.hook_resid_pre")
+        return C.run_with_cache(self.base, window, names_filter, fwd_hooks=self.hooks)
 
 
-def ablated(adapter: ModelAdapter, components, mode: str = "zero", means=None, positions=None) -> Intervened:
-    """``adapter`` with ``components`` (``"L0H1"``, ``"L0MLP"``, ``"L0N12"``; one or a list) ablated in
-    every forward, at ``positions`` (default: all)."""
+def intervened(adapter: ModelAdapter, fwd_hooks: Sequence[Hook], label: str = "intervened") -> IntervenedAdapter:
+    """``adapter`` with ``fwd_hooks`` (``[(hook name, fn), ...]``, backbone or ``dt.*`` hooks)
+    active in every run; an empty list is the clean model. See the module docstring."""
+    return IntervenedAdapter(adapter, fwd_hooks, label)
+
+
+def ablated(adapter: ModelAdapter, components, mode: str = "zero", means=None, positions=None) -> IntervenedAdapter:
+    """``adapter`` with ``components`` (``"L0H0"``, ``["L0H1", "L0MLP"]``, ``"L0N12"``) ablated at
+    ``positions`` (default: every position) in every window: the hooks of
+    :func:`~dtwidgets.analysis.ablate` (``mode`` ``"zero"`` or ``"mean"`` with ``means`` from
+    :func:`~dtwidgets.analysis.mean_activations`)."""
     comps = [components] if isinstance(components, str) else list(components)
-    hooks = component_ablation_hooks(adapter, comps, mode=mode, means=means, positions=positions)
-    return Intervened(adapter, hooks, label=" + ".join(comps) + f" {mode}-ablated")
+    hooks = component_ablation_hooks(adapter, comps, mode, means, positions)
+    where = "" if positions is None else f" at positions {list(positions)}"
+    return IntervenedAdapter(adapter, hooks, f"{'+'.join(comps)} {mode}-ablated{where}")
 
 
-@dataclass
-class BehaviourRow:
-    """One (intervention, RTG) cell of :class:`BehaviourResult`.
+def steered(adapter: ModelAdapter, hook: str, direction, coeff: float, positions=None,
+            label: str | None = None) -> IntervenedAdapter:
+    """``adapter`` with ``coeff × direction`` (``[d]``, or ``(direction, label)`` from
+    :func:`~dtwidgets.analysis.steering_direction`) added at ``hook`` and ``positions`` (default
+    all) in every window: :func:`~dtwidgets.analysis.steering_hooks`."""
+    v, dlabel = direction if isinstance(direction, tuple) else (direction, label or "direction")
+    hooks = steering_hooks(hook, torch.as_tensor(v).float(), float(coeff), positions)
+    return IntervenedAdapter(adapter, hooks, label or f"{dlabel} × {float(coeff):g} at {hook}")
 
-    Attributes:
-        fractions: ``{outcome: fraction of episodes}`` (goal / collision / timeout / unfinished; sums to 1).
-        mean_return, mean_length: over episodes (length in steps).
-        visits: ``[gW, gH]`` int64 agent visits per cell (every position the agent stood on, the start
-            and the final cell included), indexed ``[x, y]`` as MiniGrid's grid.
-        goal_entries: ``{"above" | "below" | "left" | "right": count}`` of goal arrivals by the side
-            they entered the goal cell from (``above`` = from the cell ``(x, y - 1)``).
+
+def patched(adapter: ModelAdapter, source: TrajectoryWindow, hook: str, positions=None, head: int | None = None,
+            label: str | None = None) -> IntervenedAdapter:
+    """``adapter`` with ``source``'s (one row, clean model) activation at ``hook`` written into every
+    window: :func:`~dtwidgets.analysis.patch_hooks`."""
+    hooks = patch_hooks(adapter, source, hook, positions, head)
+    what = hook if head is None else f"{hook}[head {int(head)}]"
+    return IntervenedAdapter(adapter, hooks, label or f"{what} patched from a source window")
+
+
+_SPEC_KEYS = {"ablate": ("mode", "means", "positions"), "steer": ("direction", "coeff", "positions", "label"),
+              "patch": ("source", "positions", "head", "label"), "hooks": ("label",)}
+
+
+def as_intervention(adapter: ModelAdapter, spec: Any, name: str = "intervention") -> IntervenedAdapter:
+    """An intervention given any of these ways -> an :class:`IntervenedAdapter` of ``adapter``:
+
+    * an :class:`IntervenedAdapter` (of ``adapter``, returned as is);
+    * ``None`` or ``[]``: no intervention (the clean model through the wrapper);
+    * a component name or a list of them (``"L0H0"``, ``["L0H1", "L0MLP"]``): zero ablation;
+    * a list of forward hooks ``[(hook name, fn), ...]``;
+    * a dict with one of the keys ``"ablate"`` (components; optional ``mode``, ``means``,
+      ``positions``), ``"steer"`` (the hook; ``direction``, ``coeff``, optional ``positions``),
+      ``"patch"`` (the hook; ``source`` window, optional ``positions``, ``head``) or ``"hooks"``.
     """
-
-    intervention: str
-    rtg: float
-    n_episodes: int
-    fractions: dict
-    mean_return: float
-    mean_length: float
-    visits: np.ndarray
-    goal_entries: dict = field(default_factory=dict)
-
-    def entry_fraction(self, side: str) -> float:
-        """Fraction of goal arrivals entering from ``side`` (NaN with no arrival)."""
-        n = sum(self.goal_entries.values())
-        return float(self.goal_entries.get(side, 0) / n) if n else float("nan")
-
-
-@dataclass
-class BehaviourResult:
-    """Rows for every intervention (``"clean"`` first) and RTG."""
-
-    rows: list
-
-    def row(self, intervention: str, rtg: float) -> BehaviourRow:
-        for r in self.rows:
-            if r.intervention == intervention and abs(r.rtg - float(rtg)) < 1e-6:
-                return r
-        raise KeyError(f"expected an (intervention, rtg) in {[(r.intervention, r.rtg) for r in self.rows]}, "
-                       f"got {(intervention, rtg)}")
-
-    def table(self) -> list[dict]:
-        """One flat dict per row (outcome fractions, return, length, goal entry sides)."""
-        return [{"intervention": r.intervention, "rtg": r.rtg, "episodes": r.n_episodes,
-                 **{f"{k} %": 100 * v for k, v in r.fractions.items()}, "mean return": r.mean_return,
-                 "mean length": r.mean_length, **{f"goal from {s}": n for s, n in r.goal_entries.items()}}
-                for r in self.rows]
-
-    def figure(self):
-        """A static plotly figure: one visit heat map per row (log-scaled counts)."""
-        from plotly.subplots import make_subplots
-        import plotly.graph_objects as go
-
-        fig = make_subplots(rows=1, cols=len(self.rows), subplot_titles=[f"{r.intervention} @ RTG {r.rtg:g}"
-                                                                         for r in self.rows])
-        for i, r in enumerate(self.rows):
-            fig.add_trace(go.Heatmap(z=np.log1p(r.visits.T), showscale=False, colorscale="Viridis",
-                                     hovertemplate="x %{x}, y %{y}: log(1+visits) %{z:.2f}<extra></extra>"),
-                          row=1, col=i + 1)
-            fig.update_yaxes(autorange="reversed", row=1, col=i + 1)
-        fig.update_layout(height=300, width=max(400, 260 * len(self.rows)), margin=dict(t=40, b=10, l=10, r=10))
-        return fig
+    if isinstance(spec, IntervenedAdapter):
+        if spec.base is not adapter:
+            raise ValueError(f"intervention {name!r}: expected an intervention of the adapter given, got one of "
+                             f"{spec.base!r}")
+        return spec
+    if spec is None or (isinstance(spec, (list, tuple)) and len(spec) == 0):
+        return IntervenedAdapter(adapter, [], "clean")
+    if isinstance(spec, str) or (isinstance(spec, (list, tuple)) and all(isinstance(c, str) for c in spec)):
+        return ablated(adapter, spec)
+    if isinstance(spec, dict):
+        return _from_dict(adapter, spec, name)
+    if isinstance(spec, (list, tuple)):
+        return IntervenedAdapter(adapter, _check_hooks(spec, f"intervention {name!r}"), name)
+    raise TypeError(f"intervention {name!r}: expected component name(s), forward hooks, a dict spec or an "
+                    f"IntervenedAdapter, got {type(spec).__name__}")
 
 
-def episode_positions(env, episode) -> list[tuple[int, int]]:
-    """The agent's ``(x, y)`` before each action of a recorded episode and after the last, by replaying
-    it in ``env`` from its seed (the replayed observations must equal the recorded ones)."""
-    if episode.seed < 0:
-        raise ValueError(f"episode {episode.index} has no reset seed: it cannot be replayed for positions")
-    obs = env.reset(seed=int(episode.seed))
-    out = []
-    for t in range(episode.length):
-        if not np.array_equal(obs, episode.observations[t]):
-            raise ValueError(f"replaying episode {episode.index} (seed {episode.seed}): the observation at step {t} "
-                             f"differs from the recorded one (another env or max_steps?)")
-        out.append(_agent_cell(env))
-        obs = env.step(int(episode.actions[t])).observation
-    out.append(_agent_cell(env))
-    return out
-
-
-def _agent_cell(env) -> tuple[int, int]:
-    x, y = env.full_grid()[1]
-    return int(x), int(y)
-
-
-def _entry_side(before: tuple[int, int], goal: tuple[int, int]) -> str | None:
-    dx, dy = goal[0] - before[0], goal[1] - before[1]
-    return {(0, 1): "above", (0, -1): "below", (1, 0): "left", (-1, 0): "right"}.get((dx, dy))
-
-
-def summarise_rollouts(traj, env, intervention: str, rtg: float) -> BehaviourRow:
-    """A :class:`BehaviourRow` from recorded episodes (all at one RTG) of ``env``."""
-    from ..vocabulary import OUTCOMES
-
-    env.reset(seed=int(traj.seeds[0]) if traj.n_episodes else 0)
-    visits = np.zeros(env.full_grid()[0].shape[:2], np.int64)
-    entries = {"above": 0, "below": 0, "left": 0, "right": 0}
-    outcomes = traj.outcomes()
-    for ep in traj.episodes():
-        pos = episode_positions(env, ep)
-        for x, y in pos:
-            visits[x, y] += 1
-        if outcomes[ep.index] == "goal" and len(pos) >= 2:
-            side = _entry_side(pos[-2], pos[-1])
-            if side is not None:
-                entries[side] += 1
-    n = traj.n_episodes
-    fractions = {k: float((outcomes == k).sum() / n) for k in OUTCOMES}
-    return BehaviourRow(intervention, float(rtg), int(n), fractions, float(traj.returns().mean()),
-                        float(traj.episode_lengths.mean()), visits, entries)
-
-
-def behaviour_under_intervention(adapter: ModelAdapter, env, interventions: dict, rtgs=(-1.0, 0.9),
-                                 n_episodes: int = 50, seed: int = 3_000_000, max_steps: int | None = None,
-                                 n_envs: int = 16, progress: bool = False) -> BehaviourResult:
-    """Greedy episodes of the clean model and of each intervention, on the same seeds.
-
-    Args:
-        adapter: the model; env: an :class:`~dtwidgets.adapters.EnvAdapter` (its ``full_grid`` gives the
-            positions) or a MiniGrid id.
-        interventions: ``{name: Intervened | list of (hook name, fn)}``.
-        rtgs, n_episodes, seed: every (intervention, RTG) plays episodes ``seed + j``, j < n_episodes.
-    """
-    from ..adapters import MiniGridEnv
-    from ..data.rollouts import model_rollouts
-
-    env = MiniGridEnv(env, max_steps=max_steps or 1000) if isinstance(env, str) else env
-    models = {"clean": adapter}
-    for name, iv in interventions.items():
-        models[str(name)] = iv if isinstance(iv, Intervened) else Intervened(adapter, iv, label=str(name))
-    rows = []
-    for name, model in models.items():
-        traj = model_rollouts(model, env, rtgs=rtgs, n_episodes=n_episodes, seed=seed, n_envs=n_envs,
-                              max_steps=max_steps, progress=progress)
-        for i, r in enumerate(rtgs):
-            rows.append(summarise_rollouts(traj.select(np.arange(i * n_episodes, (i + 1) * n_episodes)),
-                                           env, name, r))
-    return BehaviourResult(rows)
-
-
-# The reference post's behavioural claims (Bloom & Colognese 2023), each: (component, RTG, what it
-# says, the measured criterion). A claim "holds" when the criterion is met AND it differs from the
-# clean model at the same RTG by at least CLAIM_MARGIN.
-POST_CLAIMS = (
-    ("L0H0", -1.0, "head 0 ablated at RTG -1: the agent reaches the goal, from the top",
-     "goal rate up by >= margin, and >= 50 % of goal arrivals enter the goal cell from above"),
-    ("L0H1", 0.9, "head 1 ablated at RTG 0.9: the agent hits obstacles",
-     "collision rate up by >= margin"),
-    ("L0MLP", -1.0, "the MLP ablated at RTG -1: the agent approaches the goal from the left",
-     "goal rate up by >= margin, and >= 50 % of goal arrivals enter the goal cell from the left"),
-)
-CLAIM_MARGIN = 0.10
-
-
-def _claim_holds(component: str, clean: BehaviourRow, iv: BehaviourRow) -> bool:
-    f, c = iv.fractions, clean.fractions
-    if component == "L0H1":
-        return f["collision"] >= c["collision"] + CLAIM_MARGIN
-    side = "above" if component == "L0H0" else "left"
-    return f["goal"] >= c["goal"] + CLAIM_MARGIN and iv.entry_fraction(side) >= 0.5
-
-
-def post_claims(adapter: ModelAdapter, env="MiniGrid-Dynamic-Obstacles-8x8-v0", n_episodes: int = 100,
-                seed: int = 3_000_000, max_steps: int | None = None, progress: bool = False) -> list[dict]:
-    """The post's three claims measured on ``adapter`` (zero ablation at every position, greedy
-    episodes ``seed + j``, the clean model on the same seeds beside each): one dict per claim with
-    the intervened and clean rows (:class:`BehaviourRow`), the criterion and whether it holds."""
-    out = []
-    for comp, rtg, claim, criterion in POST_CLAIMS:
-        res = behaviour_under_intervention(adapter, env, {comp: ablated(adapter, comp)}, rtgs=(rtg,),
-                                           n_episodes=n_episodes, seed=seed, max_steps=max_steps, progress=progress)
-        clean, iv = res.row("clean", rtg), res.row(comp, rtg)
-        out.append({"claim": claim, "criterion": criterion, "component": comp, "rtg": rtg, "clean": clean,
-                    "intervened": iv, "holds": bool(_claim_holds(comp, clean, iv))})
-    return out
-
-
-def claims_table(claims: list[dict]) -> list[dict]:
-    """Flat rows of :func:`post_claims` for display: outcome rates and goal-entry sides, clean vs ablated."""
-    rows = []
-    for c in claims:
-        for which in ("clean", "intervened"):
-            r = c[which]
-            rows.append({"claim": c["claim"] if which == "clean" else "", "model": which, "rtg": c["rtg"],
-                         "goal %": 100 * r.fractions["goal"], "collision %": 100 * r.fractions["collision"],
-                         "timeout %": 100 * r.fractions["timeout"], "from above %": 100 * r.entry_fraction("above"),
-                         "from left %": 100 * r.entry_fraction("left"),
-                         "holds": ("yes" if c["holds"] else "no") if which == "intervened" else ""})
-    return rows
+def _from_dict(adapter: ModelAdapter, spec: dict, name: str) -> IntervenedAdapter:
+    kinds = [k for k in _SPEC_KEYS if k in spec]
+    if len(kinds) != 1:
+        raise ValueError(f"intervention {name!r}: expected exactly one of {sorted(_SPEC_KEYS)} in the dict, "
+                         f"got keys {sorted(spec)}")
+    kind = kinds[0]
+    extra = sorted(set(spec) - {kind, *_SPEC_KEYS[kind]})
+    if extra:
+        raise ValueError(f"intervention {name!r}: unknown keys {extra} for {kind!r} (allowed: {_SPEC_KEYS[kind]})")
+    kw = {k: spec[k] for k in _SPEC_KEYS[kind] if k in spec}
+    if kind == "ablate":
+        return ablated(adapter, spec["ablate"], **kw)
+    if kind == "steer":
+        missing = [k for k in ("direction", "coeff") if k not in spec]
+        if missing:
+            raise ValueError(f"intervention {name!r}: a steering spec needs {missing}")
+        return steered(adapter, spec["steer"], **kw)
+    if kind == "patch":
+        if "source" not in spec:
+            raise ValueError(f"intervention {name!r}: a patching spec needs source= (a one-row window)")
+        return patched(adapter, hook=spec["patch"], **kw)
+    return IntervenedAdapter(adapter, _check_hooks(spec["hooks"], f"intervention {name!r}"), spec.get("label", name))

@@ -16,6 +16,10 @@ _LAZY = {
     "calibrate": "dtwidgets.data.calibration",
     "CalibrationResult": "dtwidgets.data.calibration",
     "model_rollouts": "dtwidgets.data.rollouts",
+    "behaviour_under_intervention": "dtwidgets.data.behaviour",
+    "BehaviourResult": "dtwidgets.data.behaviour",
+    "post_claims": "dtwidgets.data.post_claims",
+    "PostClaims": "dtwidgets.data.post_claims",
 }
 
 __all__ = sorted(_LAZY)

@@ -28,10 +28,12 @@ EXAMPLES = REPO / "examples"
 # Every notebook in examples/ runs; MIN_WIDGETS lists how many widgets its exported page must draw.
 MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7,
                "04_sparse_autoencoder": 2, "05_probes_and_training_dynamics": 8,
-               "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3}
+               "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3, "09_circuits_and_behaviour": 5}
 NOTEBOOKS = tuple(sorted(p.stem for p in EXAMPLES.glob("*.ipynb")))
 NEEDS_DEMO = {"01_quickstart", "02_reproduce_post", "04_sparse_autoencoder", "05_probes_and_training_dynamics",
-              "06_policy_maps_and_steering"}
+              "06_policy_maps_and_steering", "09_circuits_and_behaviour"}
+# Extra environment per notebook: small episode counts keep the runs short (the notebooks' defaults are larger).
+NOTEBOOK_ENV = {"09_circuits_and_behaviour": {"DTW_N_EPISODES": "10"}}
 CELL_TIMEOUT_S = 600
 
 # JS: per exported widget host, whether any of its canvases has a non-transparent pixel.
@@ -86,7 +88,7 @@ def run_notebook(name: str, export_dir: pathlib.Path) -> dict:
     pytest.importorskip("nbclient")
     if name in NEEDS_DEMO and (why := _demo_missing()):
         pytest.skip(f"{name} needs the shipped demo model, which is missing: {why}")
-    env = {**os.environ, "DTW_EXPORT_DIR": str(export_dir), "MPLBACKEND": "Agg",
+    env = {**os.environ, **NOTEBOOK_ENV.get(name, {}), "DTW_EXPORT_DIR": str(export_dir), "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     out = export_dir / f"{name}.executed.ipynb"
     t0 = time.perf_counter()
@@ -129,6 +131,11 @@ def test_notebook_runs_and_exports(name: str, export_dir: pathlib.Path) -> None:
         if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):  # CI: the reference model may not be skipped
             assert "reference" in numbers["models"], ("DTW_REQUIRE_SHARED=1 but notebook 02 skipped the reference "
                                                       "checkpoint (not found under $DTW_SHARED, ../../shared or ../shared)")
+    if name == "09_circuits_and_behaviour":
+        numbers = json.loads((export_dir / "09_circuits_and_behaviour.numbers.json").read_text())
+        assert numbers["n_episodes"] == 10 and [c["claim"] for c in numbers["claims"]["demo"]] == ["A", "B", "C"]
+        if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):  # CI: the reference model may not be skipped
+            assert "reference" in numbers["models"], "DTW_REQUIRE_SHARED=1 but notebook 09 skipped the reference checkpoint"
     print(f"{name}: executed in {run['elapsed_s']:.1f} s")
 
 
