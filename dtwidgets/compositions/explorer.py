@@ -29,15 +29,12 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
-from ..adapters.schema import resolve_action
 from ..vocabulary import COLOURS, OBJECTS, STATES
 from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
 from ..widgets.feed import UpdateFeed
 from ..widgets.grid_view import EDIT_TOOLS
-from .panels import PANELS, AnalysisContext, assign, make_panels
-
-EXTRA_PANELS = ("policy_map", "circuits2")
-"""Panels from other modules shown by default after :data:`PANELS` (registered in ``compositions/__init__``)."""
+from .panels import EXTRA_PANELS, PANELS, AnalysisContext, make_panels
+from .updates import assign
 from .coalesce import CoalescedRefresh, in_notebook
 from .session import EpisodeOver, PlaySession, StepBackLimit
 
@@ -323,7 +320,9 @@ class Explorer(CoalescedRefresh, W.VBox):
         try:
             self._draw_grid()
             t1 = time.perf_counter()
-            data = self.ctx.compute(s.window(), s.clean_window(), active=self._active_panels(), needs=self._needs())
+            shown = self._shown_panel()
+            data = self.ctx.compute(s.window(), s.clean_window(), panels=[shown] if shown is not None else [])
+            s.record_logits(data.logits)  # the model's prediction for this state: stepping needs no second forward
         except Exception as e:
             self.error.value = _error_html(e)
             return
@@ -368,15 +367,6 @@ class Explorer(CoalescedRefresh, W.VBox):
         """The panel whose tab is shown (only it is computed and drawn), or None."""
         i = self.tabs.selected_index
         return self.panels[i] if i is not None and 0 <= i < len(self.panels) else None
-
-    def _active_panels(self) -> set[str]:
-        """Key of the panel shown (patching is computed only while its panel is)."""
-        p = self._shown_panel()
-        return {getattr(p, "key", "")} if p is not None else set()
-
-    def _needs(self) -> set[str]:
-        """Extras of the shared analysis read by the panel shown (e.g. the Attribution tab's lens)."""
-        return set(getattr(self._shown_panel(), "needs", ()))
 
     def _notes(self) -> list[str]:
         s = self.session

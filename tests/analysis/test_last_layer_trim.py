@@ -9,6 +9,7 @@ import torch
 
 from dtwidgets.adapters.last_position import computed_after_cut
 from dtwidgets.analysis import _tokens, analyze_state, rtg_scan
+from dtwidgets.analysis.extras import Lens, Neurons
 from tests.analysis.helpers import CONFIGS, independent_logits, make_adapter, random_window
 
 
@@ -24,10 +25,10 @@ def _fields(s):
 def test_trimmed_bundle_equals_the_untrimmed_run(name, monkeypatch):
     a = make_adapter(**CONFIGS[name])
     w = random_window(a, seed=3)
-    trimmed = analyze_state(a, w, "forward", "left", per_neuron=True, lens=True)
+    trimmed = analyze_state(a, w, ("forward", "left"), [Neurons(), Lens()])
     assert _tokens._TRIM_OK[a.backbone] is True
     monkeypatch.setattr(_tokens, "_trim_checked", lambda *args: False)
-    full = analyze_state(a, w, "forward", "left", per_neuron=True, lens=True)
+    full = analyze_state(a, w, ("forward", "left"), [Neurons(), Lens()])
     tol = 1e-5 * max(1, float(np.abs(full.logits).max()))
     for key, want in _fields(full).items():
         np.testing.assert_allclose(_fields(trimmed)[key], want, atol=tol, err_msg=key)

@@ -122,7 +122,7 @@ def test_hidden_panels_update_when_shown(model):
     e.show_panel("ablation")
     assert not np.array_equal(abl.overview.values, before)
     from dtwidgets.analysis.bundle import analyze_state
-    st = analyze_state(model, e.session.window(), *e.ctx.pair)
+    st = analyze_state(model, e.session.window(), e.ctx.pair)
     np.testing.assert_allclose(abl.overview.values[0], st.ablations.delta_logit_diff, atol=1e-5)
 
 
