@@ -118,6 +118,12 @@ def run_scan(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Trajecto
     ia = C.action_index(adapter, a)
     ib = None if b is None else C.action_index(adapter, b)
     R, Cn = len(specs), len(specs[0]) if specs else 0
+    if R == 0 or Cn == 0 or any(len(row) != Cn for row in specs):
+        raise ValueError(f"expected specs as a non-empty [R][C] grid (every row {Cn} cells), got rows of lengths "
+                         f"{[len(row) for row in specs]}")
+    if (len(row_ids), len(col_ids), len(row_labels), len(col_labels)) != (R, Cn, R, Cn):
+        raise ValueError(f"expected {R} row ids and labels and {Cn} column ids and labels for a [{R}][{Cn}] grid, got "
+                         f"{len(row_ids)}, {len(row_labels)} and {len(col_ids)}, {len(col_labels)}")
     flat = [s for row in specs for s in row]
 
     def pref(lg: torch.Tensor) -> torch.Tensor:

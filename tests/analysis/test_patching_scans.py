@@ -211,6 +211,10 @@ def test_one_scan_is_one_cache_forward_and_few_batched_ones():
     (lambda ad, c, k: S.head_scan(ad, c.repeat(2), k, 0, 1), "clean"),
     (lambda ad, c, k: S.head_scan(ad, c, k, 0, 1, chunk_size=0), "chunk_size"),
     (lambda ad, c, k: S.head_scan(ad, c, k, "jump", 1), "jump"),
+    (lambda ad, c, k: S.run_scan(ad, c, k, 0, 1, [[[]], []], kind="x", row_ids=[{}, {}], col_ids=[{}],
+                                 row_labels=["a", "b"], col_labels=["c"]), "grid"),
+    (lambda ad, c, k: S.run_scan(ad, c, k, 0, 1, [[[]]], kind="x", row_ids=[], col_ids=[{}],
+                                 row_labels=["a"], col_labels=["c"]), "row ids"),
 ])
 def test_bad_arguments_are_refused_by_name(call, match):
     adapter = make_adapter(**CONFIGS["lnpre-8tok"])
