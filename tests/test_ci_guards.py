@@ -71,7 +71,8 @@ SETS_LR = re.compile(r"""\[\s*["']lr["']\s*\]\s*=[^=]""")
 def test_one_training_loop_owns_the_schedules():
     """Schedules live in dtwidgets/training/schedules.py and only the Trainer (training/loop.py) sets an lr:
     no second cosine / _lr_at / torch lr_scheduler in the library, benchmarks or scripts."""
-    owners = {SCHEDULE: REPO / "dtwidgets" / "training" / "schedules.py", SETS_LR: REPO / "dtwidgets" / "training" / "loop.py"}
+    owners = {SCHEDULE: REPO / "dtwidgets" / "training" / "schedules.py",
+              SETS_LR: REPO / "dtwidgets" / "training" / "loop.py"}
     files = [p for d in ("dtwidgets", "benchmarks", "scripts") for p in (REPO / d).rglob("*.py") if p.is_file()]
     assert owners[SCHEDULE] in files and owners[SETS_LR] in files
     assert SCHEDULE.search(owners[SCHEDULE].read_text()) and SETS_LR.search(owners[SETS_LR].read_text())
@@ -80,7 +81,7 @@ def test_one_training_loop_owns_the_schedules():
             for text in [p.read_text()] for m in pattern.finditer(text)]
     assert hits == [], ("use dtwidgets.training.schedules (WarmupCosine, LinearDecay, ...) through "
                         "dtwidgets.training.loop.Trainer:\n" + "\n".join(hits))
-    for bad in ("def _lr_at(step, cfg):", "0.5 * (1 + math.cos(math.pi * p))", "torch.optim.lr_scheduler.LambdaLR(opt, f)",
-                'g["lr"] = lr', "group['lr']=0.1"):
+    for bad in ("def _lr_at(step, cfg):", "0.5 * (1 + math.cos(math.pi * p))",
+                "torch.optim.lr_scheduler.LambdaLR(opt, f)", 'g["lr"] = lr', "group['lr']=0.1"):
         assert SCHEDULE.search(bad) or SETS_LR.search(bad), bad
     assert not SETS_LR.search('if g["lr"] == 0:') and not SCHEDULE.search("F.cosine_similarity(a, b)")

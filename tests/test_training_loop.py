@@ -105,13 +105,29 @@ def test_trainer_loss_decreases_and_callbacks_run_in_order():
 
     sched = WarmupCosine(0.05, 200, 10, 0.0)
     every = []
-    hist = Trainer(torch.optim.Adam(model.parameters()), sched, 200, callbacks=[Spy(), Every(50, lambda t, d: every.append(d))],
-                   progress=False).run(lambda s: (((model(X)[:, 0] - y) ** 2).mean(), {"half": 0.5}))
+    callbacks = [Spy(), Every(50, lambda t, done: every.append(done))]
+    trainer = Trainer(torch.optim.Adam(model.parameters()), sched, 200, callbacks=callbacks, progress=False)
+    hist = trainer.run(lambda s: (((model(X)[:, 0] - y) ** 2).mean(), {"half": 0.5}))
     assert len(hist["loss"]) == 200 and hist["half"] == [0.5] * 200
     assert np.mean(hist["loss"][-10:]) < 0.01 * np.mean(hist["loss"][:5])
     assert events[0] == "start" and events[-1] == "end" and len(events) == 2 + 2 * 200
     assert events[1:5] == [("backward", 0), ("step", 0, sched(0)), ("backward", 1), ("step", 1, sched(1))]
     assert every == [50, 100, 150, 200]
+
+
+def test_trainer_arguments_are_validated_and_schedule_none_keeps_the_lr():
+    w = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="Trainer n_steps"):
+            Trainer(opt, None, bad)
+    with pytest.raises(ValueError, match="Trainer grad_clip"):
+        Trainer(opt, None, 1, grad_clip=float("nan"))
+    t = Trainer(opt, None, 3, progress=False)
+    for _ in range(2):  # a second run starts a new history
+        assert len(t.run(lambda s: (w - 1.0).pow(2).sum())["loss"]) == 3
+    assert opt.param_groups[0]["lr"] == 0.1
+    assert torch.allclose(w.detach(), torch.full((2,), 1 - 0.8 ** 6))  # w <- w - 0.1 * 2 (w - 1), six times
 
 
 def test_torch_threads_restores_the_count():

@@ -78,8 +78,8 @@ class Trainer:
     """
 
     def __init__(self, optimizer, schedule: Callable[[int], float] | None, n_steps: int, *,
-                 grad_clip: float | None = None, clip_params: Iterable | None = None, threads: int | None = None, callbacks: Sequence[Callback] = (),
-                 progress: bool = True, desc: str = "train"):
+                 grad_clip: float | None = None, clip_params: Iterable | None = None, threads: int | None = None,
+                 callbacks: Sequence[Callback] = (), progress: bool = True, desc: str = "train"):
         try:
             steps = -1 if isinstance(n_steps, bool) else operator.index(n_steps)
         except TypeError:
@@ -88,7 +88,7 @@ class Trainer:
             raise ValueError(f"expected Trainer n_steps a non-negative integer, got {n_steps!r}")
         n_steps = steps
         if grad_clip is not None and not grad_clip >= 0:
-            raise ValueError(f"expected grad_clip >= 0 or None, got {grad_clip!r}")
+            raise ValueError(f"expected Trainer grad_clip >= 0 or None, got {grad_clip!r}")
         self.optimizer, self.schedule, self.n_steps = optimizer, schedule, n_steps
         self.grad_clip, self.threads, self.callbacks = grad_clip, threads, list(callbacks)
         self.clip_params = list(clip_params) if clip_params is not None else [
@@ -100,9 +100,10 @@ class Trainer:
 
     def run(self, loss_fn: Callable[[int], object]) -> dict[str, list[float]]:
         """Take ``n_steps`` steps of ``loss_fn`` (see the module docstring); returns :attr:`history`
-        (``{"loss": [n_steps], metric: [n_steps], ...}`` Python floats)."""
+        (``{"loss": [n_steps], metric: [n_steps], ...}`` Python floats; a new history each run)."""
         from tqdm.auto import tqdm
 
+        self.history = {"loss": []}
         with torch_threads(self.threads):
             t0 = time.perf_counter()
             self.bar = tqdm(range(self.n_steps), desc=self.desc, unit="step", disable=not self.progress, leave=False)
