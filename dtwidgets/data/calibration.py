@@ -20,7 +20,7 @@ import numpy as np
 from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
 from .lockstep import Episodes, run_lockstep
-from ._vec import make_envs
+from ..adapters.envs import make_envs
 
 OUTCOME_LABELS = ("goal", "collision", "timeout")
 UNFINISHED = -1

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..adapters.minigrid_env import DEFAULT_ENV_ID, episode_outcome
 from ..adapters.protocol import EnvAdapter
-from ._vec import make_envs
+from ..adapters.envs import make_envs
 from .policies import make_policy, parse_spec
 from .trajectories import Trajectories
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
-from ._vec import make_envs
+from ..adapters.envs import make_envs
 from .calibration import _check_targets
 from .lockstep import Episodes, run_lockstep
 from .trajectories import Trajectories
