@@ -53,3 +53,13 @@ def test_congruence_against_einsum(name):
     else:
         with pytest.raises(ValueError, match="not gated"):
             got.gating_by_congruence(0)
+
+
+def test_congruence_on_the_reference_checkpoint(reference_adapter):
+    a = reference_adapter
+    sd = reference_weights(a)
+    got = neuron_congruence(a, fold_ln=False)
+    for l in range(a.cfg.n_layers):
+        want = torch.einsum("nd,ad->na", sd[f"transformer.blocks.{l}.mlp.W_out"], sd["action_predictor.weight"])
+        np.testing.assert_allclose(got.out_action[l], want.numpy(), atol=1e-5)
+    assert got.out_action.shape == (a.cfg.n_layers, a.cfg.d_mlp, a.n_actions)

@@ -79,3 +79,18 @@ def test_activation_pca_against_plain_torch_cache_and_colour():
         activation_pca(a, w, hooks.resid_pre(0), position=99)
     with pytest.raises(ValueError, match="kind"):
         embedding_pca(a, "reward")
+
+
+def test_embedding_pca_on_the_reference_checkpoint(reference_adapter):
+    """The real Dynamic-Obstacles model: the state embedding's PCA equals numpy's SVD of its checkpoint
+    tensor, and the time embedding's scree sums to 1 with decreasing variance."""
+    a = reference_adapter
+    X = reference_weights(a)["state_embedding.weight"].T.numpy()
+    got = embedding_pca(a, "state", n_components=3)
+    coords, comps, var = numpy_pca(X, 3)
+    np.testing.assert_allclose(got.explained_variance, var, rtol=1e-4, atol=1e-8)
+    assert_same_up_to_sign(got.components, comps, atol=1e-4)
+    assert_same_up_to_sign(got.coordinates.T, coords.T, atol=1e-4)
+    assert got.point_labels[0] == a.schema.feature_labels()[0]
+    t = embedding_pca(a, "time")
+    assert np.all(np.diff(t.explained_variance) <= 1e-6) and t.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-5)
