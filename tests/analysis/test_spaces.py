@@ -94,3 +94,16 @@ def test_embedding_pca_on_the_reference_checkpoint(reference_adapter):
     assert got.point_labels[0] == a.schema.feature_labels()[0]
     t = embedding_pca(a, "time")
     assert np.all(np.diff(t.explained_variance) <= 1e-6) and t.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_state_embedding_pca_of_observations():
+    from tests.reference_forward import raw_to_features
+
+    a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
+    obs = random_window(a, seed=5).observations[0]  # [T, 7, 7, 3] raw codes
+    X = (raw_to_features(obs, True).double() @ reference_weights(a)["state_embedding.weight"].T).numpy()
+    got = embedding_pca(a, "state", obs.numpy(), n_components=2)
+    coords, comps, var = numpy_pca(X, 2)
+    np.testing.assert_allclose(got.explained_variance, var, rtol=1e-4, atol=1e-7)
+    assert_same_up_to_sign(got.coordinates.T, coords.T, atol=1e-4)
+    assert len(got.point_labels) == obs.shape[0]
