@@ -87,3 +87,10 @@ from .spaces import PCAResult, activation_pca, embedding_pca, pca  # noqa: E402
 __all__ += ["NeuronCongruence", "neuron_congruence", "NMFResult", "activation_nmf", "nmf_browser_data",
             "ParameterStats", "parameter_stats", "ResidualProjection", "residual_projection",
             "DirectionStore", "SavedDirection", "PCAResult", "activation_pca", "embedding_pca", "pca"]
+
+# ---- activation-patching scans beyond layer × position (logit-difference recovery); docs/patching_scans.md ----
+from .patching_scans import (PatchScan, head_input_position_scan, head_input_scan, head_position_scan,  # noqa: E402
+                             head_scan, layer_block_scan, neuron_scan, token_blocks)
+
+__all__ += ["PatchScan", "head_input_position_scan", "head_input_scan", "head_position_scan", "head_scan",
+            "layer_block_scan", "neuron_scan", "token_blocks"]

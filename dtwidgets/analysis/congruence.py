@@ -19,6 +19,7 @@ From the weights alone (TransformerLens shapes ``W_in`` / ``W_gate`` ``[L, d_mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,7 +100,7 @@ def neuron_congruence(adapter: ModelAdapter, fold_ln: bool = True) -> NeuronCong
     if W_gate is not None:
         gv = (_unit(W_gate, 1) * _unit(W_in, 1)).sum(1)
         gate_act = torch.einsum("ldn,ad->lna", _unit(W_gate, 1), _unit(Wa, -1))
-    f = lambda t: None if t is None else C.np32(t)  # noqa: E731
+    f: Any = lambda t: None if t is None else C.np32(t)  # noqa: E731
     labels = [[f"L{l}N{n}" for n in range(W_in.shape[2])] for l in range(L)]
     return NeuronCongruence(f(out_action), f(out_cos), f(in_cos), f(nxt), f(nxt_gate), f(gv), f(gate_act), labels,
                             tuple(adapter.action_names), bool(fold_ln and C.normalization(adapter)))

@@ -99,7 +99,7 @@ def parameter_stats(adapter: ModelAdapter, bins: int = 30) -> ParameterStats:
     with C.reuse_weights():
         weights = named_weights(adapter)
         heads = {n: C.np32(C.weight(adapter, n).double().flatten(-2).norm(dim=-1)) for n in HEAD_WEIGHTS}
-    stats = {k: [] for k in ("fro", "mean", "std", "min", "max", "n", "counts", "edges")}
+    stats: dict[str, list] = {k: [] for k in ("fro", "mean", "std", "min", "max", "n", "counts", "edges")}
     for _, t in weights:
         v = t.detach().float().cpu().numpy().astype(np.float64).reshape(-1)
         counts, edges = np.histogram(v, bins=int(bins))

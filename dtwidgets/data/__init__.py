@@ -21,6 +21,10 @@ _LAZY = {
     "BehaviourResult": "dtwidgets.data.behaviour",
     "post_claims": "dtwidgets.data.post_claims",
     "PostClaims": "dtwidgets.data.post_claims",
+    "distribution_shift": "dtwidgets.data.shift",
+    "EnvShift": "dtwidgets.data.shift",
+    "CellEdit": "dtwidgets.data.shift",
+    "ShiftResult": "dtwidgets.data.shift",
 }
 
 __all__ = sorted(_LAZY)
