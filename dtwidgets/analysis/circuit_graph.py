@@ -128,27 +128,32 @@ def preference_fn(adapter: ModelAdapter, a, b):
 
 
 # ---- circuit runs ----------------------------------------------------------------------------------
-class _Corrupted:
-    """What a circuit run needs from the two windows: the embeddings' ``corrupted - clean`` writes
-    ``[S_embed, P, d]`` (the live embeddings are the clean ones), the corrupted ``hook_z`` ``[L, P, H,
-    d_head]`` and ``hook_mlp_out`` ``[L, P, d]``, and both runs' logits ``[A]``."""
+class PreparedRuns:
+    """What circuit runs need from the two one-row windows (two cached forwards): every sender's
+    ``corrupted - clean`` write ``deltas [S, P, d]`` (the embeddings first: the live embeddings are
+    the clean ones), the corrupted ``hook_z`` ``z [L, P, H, d_head]`` and ``hook_mlp_out`` ``mlp [L, P,
+    d]``, and both runs' logits ``clean_logits`` / ``corrupted_logits`` ``[A]``."""
 
-    def __init__(self, adapter: ModelAdapter, graph: CircuitGraph, clean, corrupted):
+    def __init__(self, adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow):
+        for name, w in (("clean", clean), ("corrupted", corrupted)):
+            if not isinstance(w, TrajectoryWindow) or w.batch_size != 1:
+                got = f"{w.batch_size} rows" if isinstance(w, TrajectoryWindow) else type(w).__name__
+                raise ValueError(f"{name}: expected a one-row TrajectoryWindow, got {got}")
         L = C.n_layers(adapter)
         snd = senders(adapter)
         names = sender_cache_names(snd, L)
         with torch.inference_mode():
             self.clean_logits, cc = adapter.run_with_cache(clean, names_filter=names)
             self.corrupted_logits, cx = adapter.run_with_cache(corrupted, names_filter=names)
-            emb = [x for x in snd if x[2][0] == "embed"]
-            self.embed = sender_deltas(adapter, emb, cc, cx)
+            self.n_embed = sum(x[2][0] == "embed" for x in snd)
+            self.deltas = sender_deltas(adapter, snd, cc, cx)  # [S, P, d] every sender's corrupted - clean
+            self.embed = self.deltas[:self.n_embed]
             self.z = torch.stack([cx[hk.hook_z(l)][0] for l in range(L)]).float()
             self.mlp = torch.stack([cx[hk.mlp_out(l)][0] for l in range(L)]).float()
             self.clean_logits, self.corrupted_logits = self.clean_logits[0], self.corrupted_logits[0]
-        self.n_embed = len(emb)
 
 
-def _prefix_deltas(adapter, corr: _Corrupted, live: dict, n_layers_done: int, with_heads_of: int | None):
+def _prefix_deltas(adapter, corr: PreparedRuns, live: dict, n_layers_done: int, with_heads_of: int | None):
     """``[B, S', P, d]`` ``write_s(corrupted) - write_s(live)`` of the senders in stream order: the
     embeddings, every head and MLP of layers ``< n_layers_done``, then (``with_heads_of=l``) layer ``l``'s
     heads. ``live``: ``{("z", l): [B, P, H, d_head], ("mlp", l): [B, P, d]}`` of the running forward."""
@@ -167,7 +172,7 @@ def _prefix_deltas(adapter, corr: _Corrupted, live: dict, n_layers_done: int, wi
     return torch.cat(parts, 1)
 
 
-def _circuit_hooks(adapter, graph: CircuitGraph, corr: _Corrupted, removed: torch.Tensor):
+def _circuit_hooks(adapter, graph: CircuitGraph, corr: PreparedRuns, removed: torch.Tensor):
     """The hooks of a circuit run for ``removed`` ``[B, E]`` bool (row ``b`` removes those edges)."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     B, S, R = removed.shape[0], len(graph.senders), len(graph.receivers)
@@ -217,7 +222,7 @@ def _circuit_hooks(adapter, graph: CircuitGraph, corr: _Corrupted, removed: torc
 @torch.inference_mode()
 def circuit_logits(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow,
                    removed: torch.Tensor, *, graph: CircuitGraph | None = None, chunk_size: int = 256,
-                   prepared: _Corrupted | None = None) -> torch.Tensor:
+                   prepared: PreparedRuns | None = None) -> torch.Tensor:
     """Logits ``[B, A]`` of circuit runs: row ``b`` runs ``clean`` with the edges ``removed[b]`` (``[B, E]``
     bool over ``graph.edges``) carrying ``corrupted``'s writes (see the module docstring)."""
     graph = circuit_graph(adapter) if graph is None else graph
@@ -225,7 +230,7 @@ def circuit_logits(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tr
     if removed.ndim != 2 or removed.shape[1] != len(graph.edges):
         raise ValueError(f"expected removed [B, {len(graph.edges)}] (one column per edge), got {tuple(removed.shape)}")
     with C.reuse_weights():
-        corr = _Corrupted(adapter, graph, clean, corrupted) if prepared is None else prepared
+        corr = PreparedRuns(adapter, clean, corrupted) if prepared is None else prepared
         out = []
         for start in range(0, removed.shape[0], chunk_size):
             part = removed[start:start + chunk_size]
