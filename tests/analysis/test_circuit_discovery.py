@@ -101,7 +101,8 @@ def obstacle_pair(reference_adapter):
 
 
 # ---- (1) exact single-edge patching ---------------------------------------------------------------
-@pytest.mark.parametrize("name", ["demo-post", "ln-gated-onehot-26tok", "noLN-gated-gelu-26tok", "lnpre-8tok"])
+@pytest.mark.parametrize("name", ["demo-post", "ln-gated-onehot-26tok", "noLN-gated-gelu-26tok", "lnpre-8tok",
+                                  "ln-3layers-linear-time-5tok"])
 def test_every_single_edge_patch_equals_plain_torch(name):
     a = _model(name)
     clean, corr = _windows(a, name)
@@ -120,6 +121,25 @@ def test_every_single_edge_patch_equals_plain_torch(name):
     pp = path_patching(a, clean, corr, "forward", "left")
     want = [pp.effects[pp.sender_labels.index(e.sender.label), pp.receiver_labels.index(e.receiver.label)] for e in ex.edges]
     np.testing.assert_allclose(ex.scores, want, atol=1e-5 * max(1, abs(v_clean)))
+
+
+@pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "noLN-gated-gelu-26tok", "ln-3layers-linear-time-5tok",
+                                  "lnpre-8tok"])
+def test_random_circuits_equal_plain_torch(name):
+    """Many edges removed at once (heads downstream of a removed edge then write their patched value,
+    which later receivers read on kept edges): the batched circuit run against the plain forward."""
+    a = make_adapter(**CONFIGS[name])
+    clean, corr = _windows(a, name)
+    g = circuit_graph(a)
+    rng = np.random.default_rng(3)
+    keep = np.stack([rng.random(len(g.edges)) < p for p in (0.05, 0.3, 0.6, 0.9)])
+    pref = lambda lg: lg[..., a.action_index("forward")] - lg[..., a.action_index("left")]  # noqa: E731
+    got = pref(circuit_logits(a, clean, corr, torch.as_tensor(~keep), graph=g)).numpy()
+    plain = Plain(a)
+    for k, v in zip(keep, got):
+        want = float(plain_circuit(plain, clean, corr, _pairs([e for e, kk in zip(g.edges, k) if kk]), "forward", "left"))
+        assert abs(v - want) < 1e-5 * max(1, abs(want)), (v, want)
+    assert np.ptp(got) > 1e-2
 
 
 def test_graph_has_every_sender_before_every_receiver():
