@@ -73,3 +73,9 @@ from .intervention import IntervenedAdapter, ablated, as_intervention, intervene
 
 __all__ += ["component_ablation_hooks", "IntervenedAdapter", "ablated", "as_intervention", "intervened", "patched",
             "steered"]
+
+# ---- automatic circuit discovery (edge attribution patching, ACDC, faithfulness / minimality) ----
+from .circuit_discovery import (Circuit, EdgeScores, circuit_diagram, discover_circuit, edge_attribution,  # noqa: E402
+                                exact_edge_effects)
+
+__all__ += ["Circuit", "EdgeScores", "circuit_diagram", "discover_circuit", "edge_attribution", "exact_edge_effects"]
