@@ -83,7 +83,10 @@ class Circuit:
             the clean run with every edge outside the circuit corrupted (logit units).
         faithfulness: ``(circuit_value - corrupted_value) / (clean_value - corrupted_value)``.
         removal_effects: ``[K]`` metric change when each kept edge is also removed (logit units).
-        contributions: ``[K]`` ``-removal_effects`` (what each edge carries; drawn as the edge value).
+        contributions: ``[K]`` ``-removal_effects`` (what each edge carries, logit units).
+        component_paths: ``[(sender, receiver component, inputs, carried)]``, one per pair of components
+            joined by kept edges (``("state embed", "L0H1", "q,k", 6.9)``); ``carried`` is the fall of the
+            metric when all of them are removed together (logit units): what the diagram draws.
         minimal: every ``|removal_effects| > threshold·|gap|``; not_minimal: labels of those that are not.
         scores: the :class:`EdgeScores` the search used (EAP for ``"eap"``, None for ``"acdc"``).
         direction: the metric; n_forwards: forwards the search itself ran.
@@ -100,6 +103,7 @@ class Circuit:
     circuit_value: float
     faithfulness: float
     removal_effects: np.ndarray
+    component_paths: list[tuple[str, str, str, float]]
     minimal: bool
     not_minimal: list[str]
     scores: EdgeScores | None
@@ -224,35 +228,54 @@ def discover_circuit(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: 
         else:
             kept, n_fwd = _acdc(adapter, clean, corrupted, graph, prepared, pref, tol)
         kept = prune_dangling(graph, kept)
-        circuit_v, effects = _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept)
+        circuit_v, effects, paths = _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept)
     idx = np.flatnonzero(kept)
     bad = [graph.edges[i].label for i, d in zip(idx, effects) if not abs(d) > tol]
     return Circuit([graph.edges[i] for i in idx], kept, graph.edges, method, float(threshold),
                    C.direction_label(adapter, a, b), clean_v, corr_v, circuit_v, (circuit_v - corr_v) / (clean_v - corr_v),
-                   effects, not bad, bad, scores, n_fwd)
+                   effects, paths, not bad, bad, scores, n_fwd)
+
+
+def _node_groups(graph: CircuitGraph, kept: np.ndarray) -> dict[tuple[str, str], list[int]]:
+    """``{(sender label, receiver node): [kept edge indices]}``: the kept edges between two components
+    (e.g. ``state embed → L0H0`` through ``q`` and ``k``), in edge order."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in np.flatnonzero(kept):
+        e = graph.edges[i]
+        groups.setdefault((e.sender.label, e.receiver.node), []).append(int(i))
+    return groups
 
 
 def _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept: np.ndarray):
-    """``(circuit value, [K] change when each kept edge is also removed)`` in one batched forward."""
-    base = torch.as_tensor(~kept)
+    """``(circuit value, [K] change when each kept edge is also removed, node paths)`` in one batched
+    forward; node paths ``[(sender, receiver node, inputs, carried)]`` with ``carried`` the fall of the
+    metric when all kept edges between those two components are removed together."""
     idx = np.flatnonzero(kept)
-    rows = base[None].repeat(len(idx) + 1, 1)
-    rows[torch.arange(1, len(idx) + 1), torch.as_tensor(idx, dtype=torch.long)] = True
+    groups = _node_groups(graph, kept)
+    removals = [[int(i)] for i in idx] + [g for g in groups.values() if len(g) > 1]
+    rows = torch.as_tensor(~kept)[None].repeat(len(removals) + 1, 1)
+    for r, edges in enumerate(removals, start=1):
+        rows[r, edges] = True
     v = pref(circuit_logits(adapter, clean, corrupted, rows, graph=graph, prepared=prepared))
-    return float(v[0]), (v[1:] - v[0]).numpy()
+    drop = {tuple(e): float(v[r] - v[0]) for r, e in enumerate(removals, start=1)}
+    paths = []
+    for (snd, node), edges in groups.items():
+        r = graph.edges[edges[0]].receiver
+        inputs = ",".join(graph.edges[i].receiver.input for i in edges) if r.kind == "head" else \
+            "direct" if r.kind == "action head" else "in"
+        paths.append((snd, node, inputs, -drop[tuple(edges)]))
+    return float(v[0]), (v[1:len(idx) + 1] - v[0]).numpy(), paths
 
 
 def circuit_diagram(circuit: Circuit, **kw):
-    """A :class:`~dtwidgets.widgets.CircuitDiagram` of ``circuit``: its kept edges, each valued by what it
-    carries (``contributions``, logit units), titled with :attr:`Circuit.caption` (the measured
+    """A :class:`~dtwidgets.widgets.CircuitDiagram` of ``circuit``: one edge per pair of components joined
+    by kept edges (:attr:`Circuit.component_paths`: ``q,k`` into one head are one drawn edge, valued by
+    what they carry together, logit units), titled with :attr:`Circuit.caption` (the measured
     faithfulness)."""
     from ..widgets.circuits2 import CircuitDiagram
 
     stage: dict[str, int] = {}
-    paths = []
-    for e, v in zip(circuit.edges, circuit.contributions):
-        r = e.receiver
-        stage[e.sender.label], stage[r.node] = e.sender.stage, r.stage
-        paths.append((e.sender.label, r.node, r.input or ("direct" if r.kind == "action head" else "in"), float(v)))
+    for e in circuit.edges:
+        stage[e.sender.label], stage[e.receiver.node] = e.sender.stage, e.receiver.stage
     kw.setdefault("title", circuit.caption)
-    return CircuitDiagram.from_edges(paths, stage, **kw)
+    return CircuitDiagram.from_edges(circuit.component_paths, stage, **kw)

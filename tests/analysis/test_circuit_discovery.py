@@ -219,6 +219,15 @@ def _check_circuit(a, clean, corr, c, act_a, act_b):
     drops = [float(plain_circuit(plain, clean, corr, kept - {p}, act_a, act_b)) - v
              for p in [(e.sender.label, e.receiver.label) for e in c.edges]]
     np.testing.assert_allclose(c.removal_effects, drops, atol=tol)
+    groups: dict = {}
+    for e in c.edges:
+        groups.setdefault((e.sender.label, e.receiver.node), []).append(e)
+    assert [(s, r) for s, r, _, _ in c.component_paths] == list(groups)
+    for (s, r, inputs, carried), edges in zip(c.component_paths, groups.values()):
+        want = v - float(plain_circuit(plain, clean, corr, kept - _pairs(edges), act_a, act_b))
+        assert abs(carried - want) < tol, (s, r, carried, want)
+        assert inputs == (",".join(e.receiver.input for e in edges) if edges[0].receiver.kind == "head" else
+                          "direct" if r == "action head" else "in")
     thr = c.threshold * abs(v_clean - v_corr)
     assert c.minimal == all(abs(d) > thr for d in drops)
     assert c.not_minimal == [e.label for e, d in zip(c.edges, drops) if not abs(d) > thr]
@@ -264,16 +273,21 @@ def test_pruning_dangling_edges_leaves_the_circuit_run_unchanged():
 
 
 # ---- the view and validation ----------------------------------------------------------------------
-def test_circuit_diagram_draws_the_kept_edges_with_the_faithfulness_caption(reference_adapter, obstacle_pair):
+def test_circuit_diagram_draws_one_edge_per_pair_of_components_with_the_faithfulness_caption(
+        reference_adapter, obstacle_pair):
+    """Edges into the same head through q and k are one drawn edge ("q,k"), valued by what they carry
+    together (checked against plain torch in _check_circuit)."""
     c = discover_circuit(reference_adapter, *obstacle_pair, "right", "forward")
     w = circuit_diagram(c)
-    assert len(w.edges) == len(c.edges)
-    assert sorted(w.node_labels) == sorted({e.sender.label for e in c.edges} | {e.receiver.node for e in c.edges})
+    pairs = {(e.sender.label, e.receiver.node) for e in c.edges}
+    assert len(w.edges) == len(pairs) == len(c.component_paths) < len(c.edges)
+    assert sorted(w.node_labels) == sorted({s for s, _ in pairs} | {r for _, r in pairs})
     assert w.node_labels[-1] == "action head" and w.node_kinds[-1] == "output"
     got = {(w.node_labels[int(s)], w.node_labels[int(t)], lab): v for (s, t, v), lab in zip(w.edges, w.edge_labels)}
-    for e, v in zip(c.edges, c.contributions):
-        lab = e.receiver.input or ("direct" if e.receiver.kind == "action head" else "in")
-        assert abs(got[(e.sender.label, e.receiver.node, lab)] - v) < 1e-5
+    assert got.keys() == {(s, r, lab) for s, r, lab, _ in c.component_paths}
+    for s, r, lab, v in c.component_paths:
+        assert abs(got[(s, r, lab)] - v) < 1e-5
+    assert ("state embed", "L0H1", "q,k") in got
     assert w.title == c.caption and "keep" in w.title and "%" in w.title
 
 
