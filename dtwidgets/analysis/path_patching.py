@@ -148,7 +148,9 @@ def receivers(adapter: ModelAdapter) -> tuple[list[tuple[int, int | None, str]],
     ``(l, h, "q" | "k" | "v")`` for each head's inputs then ``(l, None, "mlp")`` per layer; and the stage of
     each (``1 + 2l`` / ``2 + 2l``) followed by the action head's ``1 + 2L`` (one more entry)."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
-    out = [r for l in range(L) for r in [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]]
+    out: list[tuple[int, int | None, str]] = []
+    for l in range(L):
+        out += [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]
     return out, [1 + 2 * l + (c == "mlp") for l, _, c in out] + [1 + 2 * L]
 
 
