@@ -94,3 +94,9 @@ from .patching_scans import (PatchScan, head_input_position_scan, head_input_sca
 
 __all__ += ["PatchScan", "head_input_position_scan", "head_input_scan", "head_position_scan", "head_scan",
             "layer_block_scan", "neuron_scan", "token_blocks"]
+
+# ---- automatic circuit discovery (edge attribution patching, ACDC, faithfulness / minimality) ----
+from .circuit_discovery import (Circuit, EdgeScores, circuit_diagram, discover_circuit, edge_attribution,  # noqa: E402
+                                exact_edge_effects)
+
+__all__ += ["Circuit", "EdgeScores", "circuit_diagram", "discover_circuit", "edge_attribution", "exact_edge_effects"]

@@ -193,10 +193,22 @@ class CircuitDiagram(DTWidget):
         columns by their place in the residual stream (embeddings, then each layer's attention and
         MLP, then the action head; empty columns dropped); edges are labelled with the receiver's
         input (``q`` / ``k`` / ``v``, ``in`` for an MLP, ``direct`` into the action head)."""
-        top = pp.strongest(k)
         stage = {lab: int(st) for lab, st in zip(pp.sender_labels, pp.sender_stages)}
         for lab, st in zip(pp.receiver_labels, pp.receiver_stages):
             stage.setdefault(lab.partition(" ")[0] if lab != "action head" else lab, int(st))
+        paths = []
+        for s, r, v in pp.strongest(k):
+            head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
+            paths.append((s, head, comp or ("direct" if r == "action head" else "in"), v))
+        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
+        return cls.from_edges(paths, stage, **kw)
+
+    @classmethod
+    def from_edges(cls, paths: Any, stage: dict, **kw: Any) -> "CircuitDiagram":
+        """A diagram of ``paths`` ``[(sender node, receiver node, edge label, value), ...]`` with nodes in
+        columns by ``stage[node]`` (their place in the residual stream: 0 embeddings, then each layer's
+        attention and MLP, then the action head; empty columns dropped), listed in stream order. A node
+        is drawn as "output" (``"action head"``), "input" (stage 0), "mlp" (``"…MLP"``) or "head"."""
         nodes: list[str] = []
 
         def node(label: str) -> int:
@@ -205,16 +217,14 @@ class CircuitDiagram(DTWidget):
             return nodes.index(label)
 
         edges, labels = [], []
-        for s, r, v in top:
-            head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
-            edges.append((node(s), node(head), v))
-            labels.append(comp or ("direct" if r == "action head" else "in"))
+        for s, r, lab, v in paths:
+            edges.append((node(s), node(r), v))
+            labels.append(lab)
         columns = sorted({stage[n] for n in nodes})
         order = sorted(range(len(nodes)), key=lambda i: (stage[nodes[i]], i))  # nodes listed in stream order
         remap = {old: new for new, old in enumerate(order)}
         edges = [(remap[s], remap[t], v) for s, t, v in edges]
         nodes = [nodes[i] for i in order]
-        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
         kw.setdefault("unit", "logits")
         kinds = ["output" if n == "action head" else "input" if stage[n] == 0 else "mlp" if n.endswith("MLP") else "head"
                  for n in nodes]
