@@ -158,6 +158,21 @@ class StepResult:
     def done(self) -> bool:
         return self.terminated or self.truncated
 
+    @property
+    def outcome(self) -> str | None:
+        """How this step ended the episode (None while it runs): the env's own verdict
+        ``info["outcome"]`` when it gives one (an env adapter decides its world's outcomes, e.g.
+        CliffWalking's goal has reward -1), else MiniGrid's reward rule
+        (:func:`~dtwidgets.vocabulary.episode_outcome`). The one place a step's outcome is read."""
+        from ..vocabulary import OUTCOMES, episode_outcome
+
+        o = self.info.get("outcome") if isinstance(self.info, dict) else None
+        if o is None:
+            return episode_outcome(float(self.reward), bool(self.terminated), bool(self.truncated))
+        if o not in OUTCOMES[:3]:
+            raise ValueError(f"expected info['outcome'] in {OUTCOMES[:3]} or None, got {o!r}")
+        return str(o) if self.done else None
+
 
 @runtime_checkable
 class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..adapters.minigrid_env import DEFAULT_ENV_ID, episode_outcome
+from ..adapters.minigrid_env import DEFAULT_ENV_ID
 from ..adapters.protocol import EnvAdapter
 from ._vec import make_envs
 from .policies import make_policy, parse_spec
@@ -128,8 +128,9 @@ def collect_trajectories(
                     running[i] = _start_episode(envs[i], k, seed, specs[k])
     finally:
         bar.close()
-    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
     finished = [ep for ep in done_eps if ep is not None]
+    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect",
+            **episode_metadata(envs[0], finished)}
     return Trajectories.from_episodes(finished, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
                                       obs_shape=tuple(finished[0]["observations"][0].shape))
 
@@ -137,9 +138,19 @@ def collect_trajectories(
 def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:
     """Reset ``env`` for episode ``k`` (seed ``seed + k``) and return its record with its policy."""
     obs = env.reset(seed=seed + k)
-    return {"k": k, "seed": seed + k, "policy": spec,
+    return {"k": k, "mission": getattr(env, "mission", None), "seed": seed + k, "policy": spec,
             "pi": make_policy(spec, np.random.default_rng([seed, k]), len(env.action_names)),
             "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
+
+
+def episode_metadata(env: EnvAdapter, episodes: list[dict]) -> dict:
+    """Trajectory metadata an env adds: its observation kind (``env.schema.describe()``) and the
+    per-episode outcomes (as the env decided them) and missions (when the env has them)."""
+    per = {"outcomes": [str(ep["outcome"]) for ep in episodes]}
+    if episodes and all(isinstance(ep.get("mission"), str) for ep in episodes):
+        per["missions"] = [ep["mission"] for ep in episodes]
+    schema = getattr(env, "schema", None)
+    return {"episode": per, **({"observation": schema.describe()} if schema is not None else {})}
 
 
 def _step_episode(env: EnvAdapter, ep: dict) -> str | None:
@@ -151,6 +162,7 @@ def _step_episode(env: EnvAdapter, ep: dict) -> str | None:
     ep["terminated"].append(bool(r.terminated))
     ep["truncated"].append(bool(r.truncated))
     if r.done:
-        return episode_outcome(r.reward, r.terminated, r.truncated)
+        ep["outcome"] = r.outcome
+        return ep["outcome"]
     ep["observations"].append(r.observation)
     return None
