@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .actions import ActionTable
 from .minigrid_wrappers import apply_wrappers, image_of, schema_of, wrapped_observation
 from .protocol import StepResult
 from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, episode_outcome, resolve_action
@@ -142,6 +143,7 @@ class MiniGridEnv:
         names = [a.name for a in sorted(actions, key=int)]
         self.action_names = tuple(names[:n]) if n <= len(names) else tuple(names) + tuple(
             f"action {i}" for i in range(len(names), n))
+        self.action_table = ActionTable.from_names(self.action_names)
         self.schema = ObservationSchema()  # set from the first observation below
         self._done = False
         self._outcome: str | None = None
@@ -183,6 +185,16 @@ class MiniGridEnv:
     @property
     def agent_dir(self) -> int:
         return int(self.unwrapped.agent_dir)
+
+    @property
+    def deadly_objects(self) -> tuple[str, ...]:
+        """Objects whose contact ends the episode with a penalty, read from the env's world: lava
+        everywhere; in Dynamic Obstacles (``DynamicObstaclesEnv``) every object but the goal."""
+        from minigrid.envs import DynamicObstaclesEnv
+
+        if isinstance(self.unwrapped, DynamicObstaclesEnv):
+            return ("wall", "door", "key", "ball", "box", "lava")
+        return ("lava",)
 
     @property
     def mission(self) -> str:

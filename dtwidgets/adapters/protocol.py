@@ -179,6 +179,18 @@ class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):
     """A MiniGrid environment a user can play, inspect and edit.
 
     Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
+
+    Optional members (not required by ``isinstance``; readers fall back to a default):
+
+    * ``action_table`` — a :class:`~dtwidgets.adapters.actions.ActionTable` saying what each action
+      does (turn, forward, absolute move, no-op, interact); default guessed from ``action_names``
+      (:func:`~dtwidgets.adapters.actions.action_table`). Key maps, the default preference pair,
+      policy-map placements and behaviour policies follow it.
+    * ``deadly_objects`` — object names whose contact ends the episode with a penalty (default
+      ``("lava",)``); behaviour policies avoid (or, ``suicidal``, seek) them.
+    * ``mission`` — the episode's instruction string, recorded with collected trajectories.
+    * a step's ``info["outcome"]`` (``"goal"``, ``"collision"``, ``"timeout"``) — the env's own
+      verdict, preferred to the reward rule (:attr:`StepResult.outcome`).
     """
 
     env_id: str

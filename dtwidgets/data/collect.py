@@ -14,7 +14,7 @@ import numpy as np
 from ..adapters.minigrid_env import DEFAULT_ENV_ID
 from ..adapters.protocol import EnvAdapter
 from ._vec import make_envs
-from .policies import make_policy, parse_spec
+from .policies import parse_spec, policy_for
 from .trajectories import Trajectories
 
 # A mix whose returns cover collisions (-1), timeouts (0) and goals (~1 - 0.9 * steps / max_steps).
@@ -139,7 +139,7 @@ def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:
     """Reset ``env`` for episode ``k`` (seed ``seed + k``) and return its record with its policy."""
     obs = env.reset(seed=seed + k)
     return {"k": k, "mission": getattr(env, "mission", None), "seed": seed + k, "policy": spec,
-            "pi": make_policy(spec, np.random.default_rng([seed, k]), len(env.action_names)),
+            "pi": policy_for(spec, env, np.random.default_rng([seed, k])),
             "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
 
 

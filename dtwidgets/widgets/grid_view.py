@@ -77,6 +77,11 @@ class GridView(DTWidget):
         cell already holds that object; the new ``grid`` is synced back to Python.
     cell_size : int
         Cell size in CSS pixels (0 = automatic).
+    bindings : dict[str, str]
+        ``{key: action name}``, e.g. ``ActionTable.key_map()`` of the env
+        (:mod:`dtwidgets.adapters.actions`: ArrowUp = forward for MiniGrid, the four arrows = moves
+        for FrozenLake). Shown as a key legend under the grid; :meth:`on_action` reports the action
+        of each mapped key pressed. Empty (default): no legend.
 
     Events (custom comm messages, not synced traits)
     ------------------------------------------------
@@ -95,12 +100,14 @@ class GridView(DTWidget):
     editable = traitlets.Bool(False).tag(sync=True)
     edit_tool = traitlets.Enum(list(EDIT_TOOLS), "wall").tag(sync=True)
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    bindings = traitlets.Dict(value_trait=traitlets.Unicode(), key_trait=traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, grid: Any = _UNSET, **kwargs: Any) -> None:
         if grid is not _UNSET:
             kwargs["grid"] = grid
         self._key_callbacks: list[tuple[Callable, Callable]] = []
         self._click_callbacks: list[tuple[Callable, Callable]] = []
+        self._action_callbacks: list[tuple[Callable, Callable]] = []
         self._last_key_event: dict[str, Any] | None = None
         super().__init__(**kwargs)
 
@@ -115,6 +122,24 @@ class GridView(DTWidget):
         shown in the widget's error box. Usable as a decorator; ``remove=True`` unregisters.
         """
         self._register(self._key_callbacks, callback, remove, "on_key")
+        return callback
+
+    @traitlets.validate("bindings")
+    def _check_bindings(self, proposal):
+        km = dict(proposal["value"])
+        bad = [k for k in km if not (k in KEYS or (len(k) == 1 and k.isalnum()))]
+        if bad:
+            raise traitlets.TraitError(f"bindings: expected keys in {KEYS} or single letters/digits, got {bad}")
+        empty = [k for k, v in km.items() if not v]
+        if empty:
+            raise traitlets.TraitError(f"bindings: expected an action name for each key, got none for {empty}")
+        return km
+
+    def on_action(self, callback: Callable[[str], Any], remove: bool = False) -> Callable[[str], Any]:
+        """Call ``callback(action_name)`` for each key pressed that :attr:`bindings` maps
+        (``bindings[key]``, resolved in Python: the browser only reports the key). Errors go to
+        the error box. Usable as a decorator; ``remove=True`` unregisters."""
+        self._register(self._action_callbacks, callback, remove, "on_action")
         return callback
 
     def on_cell_click(self, callback: Callable[[int, int], Any], remove: bool = False) -> Callable[[int, int], Any]:
@@ -152,6 +177,10 @@ class GridView(DTWidget):
                 self._last_key_event = {"key": key, **{m: bool(content.get(m)) for m in ("shift", "ctrl", "alt")}}
                 for _, wrapped in list(self._key_callbacks):
                     wrapped(key)
+                action = self.bindings.get(key)
+                if action is not None:
+                    for _, wrapped in list(self._action_callbacks):
+                        wrapped(action)
             else:
                 _log.warning("GridView: ignoring key message without a key: %r", content)
         elif event == "click":
