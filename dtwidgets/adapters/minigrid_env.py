@@ -197,6 +197,12 @@ class MiniGridEnv:
         return ("lava",)
 
     @property
+    def carrying(self) -> tuple[str, str] | None:
+        """``(object, colour)`` names of what the agent carries (e.g. ``("key", "yellow")``), or None."""
+        c = self.unwrapped.carrying
+        return None if c is None else (str(c.type), str(c.color))
+
+    @property
     def mission(self) -> str:
         """The episode's mission string (e.g. ``"use the key to open the door and then get to the goal"``)."""
         return str(getattr(self.unwrapped, "mission", ""))

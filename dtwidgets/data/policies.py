@@ -172,7 +172,11 @@ class Policy:
         self.table = table or ActionTable.from_names(("left", "right", "forward", "pickup", "drop", "toggle",
                                                       "done")[:max(3, self.n_actions)])
         self.moves: dict[str, int] = {}
-        if self.kind not in ("random", "planner"):
+        if self.kind == "planner":
+            from .planner import _KINDS
+
+            self.table.require(_KINDS if self.table.has_facing else MOVE_KINDS, f"behaviour policy {spec!r}")
+        elif self.kind != "random":
             if self.table.has_facing:
                 idx = self.table.require(RELATIVE_KINDS, f"behaviour policy {spec!r}")
                 if (idx["turn_left"], idx["turn_right"], idx["forward"]) != (LEFT, RIGHT, FORWARD):
