@@ -150,7 +150,12 @@ def episode_metadata(env: EnvAdapter, episodes: list[dict]) -> dict:
     if episodes and all(isinstance(ep.get("mission"), str) for ep in episodes):
         per["missions"] = [ep["mission"] for ep in episodes]
     schema = getattr(env, "schema", None)
-    return {"episode": per, **({"observation": schema.describe()} if schema is not None else {})}
+    out: dict = {"episode": per, **({"observation": schema.describe()} if schema is not None else {})}
+    wrappers, kwargs = getattr(env, "wrappers", ()), getattr(env, "env_kwargs", {})
+    if wrappers or kwargs:  # what rebuilds the env: MiniGridEnv(env_id, wrappers=..., **kwargs)
+        out["env_options"] = {"wrappers": [getattr(w, "__name__", repr(w)) for w in wrappers],
+                              "kwargs": {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))}}
+    return out
 
 
 def _step_episode(env: EnvAdapter, ep: dict) -> str | None:

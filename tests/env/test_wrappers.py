@@ -108,3 +108,14 @@ def test_clear_errors_for_unsupported_wrappers_and_options():
         MiniGridEnv(DK, wrappers=[3])
     with pytest.raises(ValueError, match="observation kind"):
         ObservationSchema(kind="audio")
+
+
+def test_env_options_recorded_and_ray_refuses_what_it_would_drop():
+    from dtwidgets.scale import env_id_and_steps
+
+    env = MiniGridEnv(DK, max_steps=5, wrappers=[FullyObsWrapper], agent_view_size=5)
+    traj = collect_trajectories(env, n_episodes=1, policy_mix="random", progress=False, n_envs=1)
+    assert traj.metadata["env_options"] == {"wrappers": ["FullyObsWrapper"], "kwargs": {"agent_view_size": 5}}
+    with pytest.raises(ValueError, match="would be lost: use backend='local'"):
+        env_id_and_steps(env, None)
+    assert env_id_and_steps(MiniGridEnv(DK, max_steps=5), None) == (DK, 5)
