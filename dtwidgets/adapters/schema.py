@@ -22,6 +22,10 @@ from ..vocabulary import (  # noqa: E402,F401
 )
 
 
+#: state codes an agent cell may hold: its direction 0..3 (MiniGrid's encoding, e.g. FullyObsWrapper)
+N_DIRECTIONS = 4
+
+
 def resolve_action(action_names, action, where: str = "") -> int:
     """An action given by name (``"forward"``) or index -> its index; one clear error otherwise.
 
@@ -52,7 +56,9 @@ def _as_numpy(a) -> np.ndarray:
 
 def check_observation_codes(observations, where: str = "observations") -> None:
     """Raise one ValueError unless ``observations [..., W, H, 3]`` holds integer MiniGrid codes
-    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``; floats must be whole numbers).
+    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``, or the direction ``[0, 3]`` on
+    a cell whose object is ``agent``, MiniGrid's own encoding of the agent as in a full grid from
+    ``FullyObsWrapper``; floats must be whole numbers).
 
     The message names the first offending value, why it is invalid, its cell ``[x, y, channel]`` and
     its leading (batch, step) index, and how many values are invalid in all. Raises TypeError for
@@ -67,6 +73,7 @@ def check_observation_codes(observations, where: str = "observations") -> None:
         return  # 0/1 codes are all valid
     limits = np.array(CODE_LIMITS)
     bad = a >= limits
+    bad[..., 2] &= ~((a[..., 0] == OBJECTS.index("agent")) & (a[..., 2] < N_DIRECTIONS))
     if a.dtype.kind != "u":
         bad |= a < 0
     if a.dtype.kind == "f":
@@ -115,8 +122,6 @@ def check_one_hot_features(observations, where: str = "observations") -> None:
 OBSERVATION_KINDS = ("codes", "one_hot", "pixels", "vector")
 #: what a grid observation covers: the agent's egocentric view or the whole grid
 OBSERVATION_VIEWS = ("egocentric", "full")
-#: state codes an agent cell of a full-grid observation may hold: its direction 0..3 (FullyObsWrapper)
-N_DIRECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -199,11 +204,6 @@ class ObservationSchema:
                              f"{', '.join(map(str, want))}] ({self.describe()}), got shape {a.shape}")
         if self.kind == "one_hot":
             check_one_hot_features(a, where)
-        elif self.kind == "codes" and self.view == "full":
-            agent = a[..., 0] == OBJECTS.index("agent")
-            rest = a.copy()
-            rest[..., 2][agent & (a[..., 2] < N_DIRECTIONS)] = 0  # the agent's direction is a valid state
-            check_observation_codes(rest, where)
         elif self.kind == "codes":
             check_observation_codes(a, where)
         elif self.kind == "pixels" and a.dtype != np.uint8:
