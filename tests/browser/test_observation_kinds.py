@@ -77,3 +77,26 @@ def test_show_refuses_vectors_and_wrong_shapes() -> None:
         g.show(np.zeros(8, np.uint8), ObservationSchema(grid_shape=(8, 1), kind="vector"))
     with pytest.raises(ValueError, match=r"shape \[\.\.\., 7, 7, 20\]"):
         g.show(np.zeros((7, 7, 3), np.uint8), ObservationSchema(kind="one_hot"))
+
+
+PAL = {0: (78, 121, 167), 1: (242, 142, 43)}  # js/lib/colors.js PALETTE[0..1]
+
+
+def test_policy_map_draws_absolute_moves_from_the_cell_centre(static_page) -> None:
+    from dtwidgets.widgets import PolicyMapView
+
+    cs = 60
+    fl = GridWorldEnv("FrozenLake-v1", is_slippery=False)
+    probs = np.array([[0, 1, 0, 0], [1, 0, 0, 0]], np.float32)  # (1, 0): down; (2, 0): left
+    kw = dict(grid=fl.observation(), cells=np.array([[1, 0], [2, 0]], np.int32), directions=np.zeros(2, np.int32),
+              probs=probs, action_names=list(fl.action_names), cell_size=cs)
+    views = [PolicyMapView(action_kinds=list(action_table(fl).kinds), **kw), PolicyMapView(**kw)]
+    rec = static_page(ipywidgets.HBox(views), name="policy_map_moves", viewport=(900, 500))
+    new, old = (rec.page.locator("canvas.dtw-pmap").nth(i) for i in range(2))
+    down = (1.5 * cs, 0.5 * cs + 0.3 * cs * 0.45)  # on the shaft of an arrow from the centre downwards
+    left = (2.5 * cs - 0.3 * cs * 0.45, 0.5 * cs)
+    assert close(rec.pixel(new, *down), PAL[1], tol=14), "down is a move down"
+    assert close(rec.pixel(new, *left), PAL[0], tol=14), "left is a move left"
+    # MiniGrid's name rule (no kinds): "left" is a turn, "down" a dot: neither arrow is there
+    assert not close(rec.pixel(old, *down), PAL[1], tol=14) and not close(rec.pixel(old, *left), PAL[0], tol=14)
+    assert rec.errors == []
