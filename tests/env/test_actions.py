@@ -74,3 +74,25 @@ def test_grid_view_bindings_report_the_mapped_action():
     assert keys == ["ArrowDown", "x", "ArrowUp"] and got == ["down", "up"]
     with pytest.raises(Exception, match="bindings"):
         gv.bindings = {"Tab": "left"}
+
+
+def test_user_policies_plug_into_the_mix():
+    from dtwidgets.data import collect_trajectories
+
+    env = MiniGridEnv("MiniGrid-Empty-5x5-v0", max_steps=6, seed=0)
+
+    def spinner(env, rng):  # a user's policy: turn by name, reproducibly from the episode's rng
+        return "left" if rng.random() < 0.5 else "right"
+
+    traj = collect_trajectories(env, n_episodes=4, policy_mix={"spinner": 1, "bfs": 1}, progress=False, n_envs=1,
+                                user_policies={"spinner": spinner})
+    mine = [ep for ep in traj.episodes() if ep.policy == "spinner"]
+    assert len(mine) == 2 and all(set(ep.actions.tolist()) <= {0, 1} and ep.outcome == "timeout" for ep in mine)
+    assert all(ep.outcome == "goal" for ep in traj.episodes() if ep.policy == "bfs")
+    again = collect_trajectories(env, n_episodes=4, policy_mix={"spinner": 1, "bfs": 1}, progress=False, n_envs=2,
+                                 user_policies={"spinner": spinner})
+    assert np.array_equal(again.actions, traj.actions)  # reproducible whatever n_envs
+    with pytest.raises(ValueError, match="shadow built-in"):
+        collect_trajectories(env, n_episodes=1, policy_mix="bfs", progress=False, user_policies={"bfs": spinner})
+    with pytest.raises(ValueError, match="unknown behaviour policy 'mine'"):
+        collect_trajectories(env, n_episodes=1, policy_mix="mine", progress=False)
