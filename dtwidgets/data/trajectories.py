@@ -244,7 +244,8 @@ class Trajectories:
             p.append(f"non-negative actions, got {int(self.actions.min())}")
         if "final" in self.metadata:
             p += final_state_problems(self.metadata["final"], self.observations.shape[1:],
-                                      None if self.logits is None else self.logits.shape[-1])
+                                      None if self.logits is None else self.logits.shape[-1],
+                                      self.metadata.get("observation"))
         return p
 
     def check_grid(self, grid_shape, where: str = "trajectories") -> None:

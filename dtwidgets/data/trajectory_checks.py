@@ -87,12 +87,13 @@ def meta_problems(meta: dict) -> list[str]:
 _FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
 
 
-def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[str]:
+def final_state_problems(final, obs_shape, n_logits: int | None = None, description: dict | None = None) -> list[str]:
     """What is wrong with a ``metadata["final"]`` entry (``[]`` when nothing is).
 
     Expected: ``{"observation": [W][H][3] integer codes with the observations' grid, "rtg": finite
     number, "timestep": int >= 0, "done": bool, "outcome": None or "goal"/"collision"/"timeout",
-    "logits": None or n_actions finite numbers}``.
+    "logits": None or n_actions finite numbers}``. The observation is checked as the observation
+    kind ``description`` says (:meth:`~dtwidgets.adapters.ObservationSchema.describe`; None: codes).
     """
     if not isinstance(final, dict):
         return [f'metadata["final"] to be a JSON object, got {type(final).__name__}']
@@ -110,8 +111,13 @@ def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[
         p.append(f'metadata["final"]["observation"] of shape {tuple(obs_shape)} (the observations\' grid), got {got}')
     else:
         try:
-            check_observation_codes(obs, 'metadata["final"]["observation"]')
-        except ValueError as e:
+            if description is None:
+                check_observation_codes(obs, 'metadata["final"]["observation"]')
+            else:
+                from ..adapters.schema import ObservationSchema
+
+                ObservationSchema.from_description(description).check(obs, 'metadata["final"]["observation"]')
+        except (TypeError, ValueError) as e:
             p.append('metadata["final"]["observation"] to hold ' + str(e).split(": expected ", 1)[-1])
     rtg = final["rtg"]
     if isinstance(rtg, bool) or not isinstance(rtg, (int, float)) or not np.isfinite(rtg):

@@ -119,3 +119,15 @@ def test_env_options_recorded_and_ray_refuses_what_it_would_drop():
     with pytest.raises(ValueError, match="would be lost: use backend='local'"):
         env_id_and_steps(env, None)
     assert env_id_and_steps(MiniGridEnv(DK, max_steps=5), None) == (DK, 5)
+
+
+def test_final_state_of_a_saved_session_is_checked_by_its_kind():
+    env = MiniGridEnv(DK, max_steps=4, wrappers=[OneHotPartialObsWrapper])
+    traj = collect_trajectories(env, n_episodes=1, policy_mix="random", progress=False, n_envs=1)
+    final = {"observation": env.observation().tolist(), "rtg": 0.5, "timestep": 1, "done": False, "outcome": None}
+    ok = Trajectories(**{**_fields(traj), "metadata": {**traj.metadata, "final": final}})
+    assert ok.metadata["final"]["rtg"] == 0.5
+    bad = np.array(final["observation"])
+    bad[0, 0, :] = 2
+    with pytest.raises(ValueError, match="one-hot features of 0 or 1"):
+        Trajectories(**{**_fields(traj), "metadata": {**traj.metadata, "final": {**final, "observation": bad.tolist()}}})
