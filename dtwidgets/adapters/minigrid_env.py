@@ -21,7 +21,7 @@ import numpy as np
 from .actions import ActionTable
 from .minigrid_wrappers import apply_wrappers, image_of, schema_of, wrapped_observation
 from .protocol import StepResult
-from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, episode_outcome, resolve_action
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, resolve_action
 
 DEFAULT_ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
 DEFAULT_MAX_STEPS = 1000  # the reference work's setting (MiniGrid's own default for 8x8 is 256)
