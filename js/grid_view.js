@@ -4,15 +4,16 @@
 // editable, edit_tool, cell_size (CSS px, 0 = auto), image uint8 [H, W, 3] (pixels: drawn as an image
 // instead of the grid when not empty, never as codes), bindings {key: action name} (shown as a legend).
 // A full grid with agent_pos null draws the agent from its own cell (object agent, state = direction).
-// Messages to Python (model.send): {event: "click", x, y, edited} after every cell click (also repeated
-// clicks on the same cell), {event: "key", key, shift, ctrl, alt} for KEYS / letters / digits pressed
+// Messages to Python (model.send): {event: "click", x, y, tool} after every cell click (also repeated
+// clicks on the same cell; tool = the edit tool's name in edit mode, else null: an edit is an intent that
+// Python applies, the grid is never edited here), {event: "key", key, shift, ctrl, alt} for KEYS / letters / digits pressed
 // while the widget root has focus (tabindex=0; a click focuses it).
 import { widget } from "./lib/widget.js";
-import { decode, encode } from "./lib/arrays.js";
+import { decode } from "./lib/arrays.js";
 import { eventTarget, h, label, push } from "./lib/dom.js";
 import { sized, pos, outline } from "./lib/canvas.js";
 import { MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES, MG_COLORS, css, ink } from "./lib/colors.js";
-import { tile, agent, viewTopLeft, TOOLS, BG_SEEN, BG_UNSEEN, LAVA } from "./lib/minigrid.js";
+import { tile, agent, viewTopLeft, BG_SEEN, BG_UNSEEN, LAVA } from "./lib/minigrid.js";
 
 const NAMES = [MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES];
 const CH_TITLES = ["object", "colour", "state"];
@@ -162,16 +163,9 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     if (IMG) return;
     const p = hit(cv, e);
     if (!p) return;
-    const [x, y] = p, edited = !!(model.get("editable") && TOOLS[model.get("edit_tool")]);
-    if (edited) {
-      const enc = TOOLS[model.get("edit_tool")], data = Uint8Array.from(G.data), i = (x * H + y) * 3;
-      const same = data[i] === enc[0];
-      data.set(same && enc[0] !== 1 ? TOOLS.empty : enc, i);
-      G = { data, shape: [W, H, 3], size: data.length };
-      model.set("grid", encode(data, [W, H, 3], "uint8"));
-    }
+    const [x, y] = p, tool = model.get("editable") ? String(model.get("edit_tool")) : null;
     push(model, "selected_cell", [x, y]);
-    model.send({ event: "click", x, y, edited });
+    model.send({ event: "click", x, y, tool });  // an edit is an intent: Python applies it and redraws
     root.focus({ preventScroll: true });
     tip.show(e, describe(x, y));
   };

@@ -44,11 +44,14 @@ def test_js_name_tables_match_python():
 
 
 @pytest.mark.skipif(not JS_LIB.is_dir(), reason="js sources not present (installed package)")
-def test_js_edit_tools_match_python():
-    from dtwidgets.widgets.grid_view import EDIT_TOOLS
-
-    js = js_const(JS_LIB / "minigrid.js", "TOOLS")
-    assert {k: tuple(v) for k, v in js.items()} == EDIT_TOOLS
+def test_edit_tools_live_in_python_only():
+    """An edit is an intent: the grid sends the tool's name and Python applies it, so no JS module holds
+    an edit-tool table (or writes the grid trait)."""
+    js = [p for p in JS_LIB.parent.rglob("*.js") if "node_modules" not in p.parts and "harness" not in p.parts]
+    assert js
+    for p in js:
+        text = p.read_text()
+        assert "TOOLS" not in text and 'model.set("grid"' not in text, p
 
 
 def test_js_parser_sees_a_mismatch(tmp_path):
@@ -68,8 +71,7 @@ def test_python_tables_are_the_vocabulary():
     assert schema.OBJECTS is V.OBJECTS and schema.COLOURS is V.COLOURS and schema.STATES is V.STATES
     assert grid_view.OBJECT_TO_IDX is V.OBJECT_TO_IDX and grid_view.COLOR_TO_IDX is V.COLOUR_TO_IDX
     assert grid_view.STATE_TO_IDX is V.STATE_TO_IDX
-    assert explorer._COL is V.COLOURS and explorer._ST is V.STATES
-    assert all(V.OBJECTS[k] == name for k, name in explorer._OBJ.items())
+    assert explorer.edit_names is grid_view.edit_names  # the Explorer decodes edits with the widget's one rule
     assert (dt.N_OBJECTS, dt.N_COLOURS, dt.N_STATES) == V.CODE_LIMITS
     # a GridView edit tool writes the same object/colour as MiniGridEnv.set_cell's default for it
     for tool, (o, c, s) in grid_view.EDIT_TOOLS.items():
@@ -84,11 +86,11 @@ def test_python_tables_are_the_vocabulary():
     (0.0, False, True, "timeout"), (0.0, False, False, None), (0.5, True, True, "goal"),
 ])
 def test_one_outcome_rule_everywhere(reward, terminated, truncated, want):
-    from dtwidgets.adapters.minigrid_env import episode_outcome as env_rule
+    from dtwidgets.adapters.protocol import StepResult
     from dtwidgets.data.trajectories import Trajectories
 
     assert V.episode_outcome(reward, terminated, truncated) == want
-    assert env_rule is V.episode_outcome
+    assert StepResult(np.zeros((1, 1, 3), np.uint8), reward, terminated, truncated).outcome == want  # the env side
     t = Trajectories(observations=np.ones((2, 7, 7, 3), np.uint8), actions=np.zeros(2), rewards=np.array([0.0, reward]),
                      terminated=np.array([False, terminated]), truncated=np.array([False, truncated]),
                      timesteps=np.arange(2), episode_starts=np.array([0]), episode_lengths=np.array([2]),

@@ -29,7 +29,7 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
-from ..vocabulary import COLOURS, OBJECTS, STATES
+from ..widgets.grid_view import edit_names
 from ..adapters.actions import action_table
 from .explorer_view import WIDGETS, ExplorerView
 from .panels import EXTRA_PANELS, PANELS, AnalysisContext
@@ -39,8 +39,6 @@ from .session import EpisodeOver, PlaySession, StepBackLimit
 
 ACT_KEYS = (" ", "Space", "m")
 """Keys that let the model act (unless the env binds Space to an action of its own)."""
-_OBJ = dict(enumerate(OBJECTS[:OBJECTS.index("agent")]))  # editable codes (the one vocabulary); others -> "empty"
-_COL, _ST = COLOURS, STATES
 _USER_ERRORS = (EpisodeOver, StepBackLimit, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
 """Errors caused by a user action: shown as one line, no traceback."""
 _OUTSIDE_VIEW = "outside the agent's view: the model's input is unchanged"
@@ -127,7 +125,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         self.ui.rtg_slider.observe(self._on_rtg, names="value")
         W.link((self.ui.edit_toggle, "value"), (self.ui.grid, "editable"))
         W.link((self.ui.edit_tool, "value"), (self.ui.grid, "edit_tool"))
-        self.ui.grid.observe(self._on_grid_edit, names="grid")
+        self.ui.grid.on_edit(self.edit)  # the browser sends {x, y, tool}; the edit happens here
         self.ui.grid.on_key(self._on_key)
         self.ui.prefs.observe(self._on_pair, names="pair")
         self.ui.bookmark_button.on_click(lambda _b: self._add_bookmark())
@@ -204,27 +202,17 @@ class Explorer(CoalescedRefresh, W.VBox):
         elif key == "Backspace":
             self._step_back()
 
-    def _on_grid_edit(self, change):
-        if self._updating:
-            return
-        old, new = np.asarray(change["old"]), np.asarray(change["new"])
-        if old.shape != new.shape:
-            return
-        cells = np.argwhere((old != new).any(-1))
+    def edit(self, x: int, y: int, tool: str) -> None:
+        """Edit cell ``(x, y)`` of the full grid with ``tool`` (a name of :data:`~dtwidgets.widgets.grid_view.EDIT_TOOLS`),
+        as a click in edit mode does: the env is edited, the unedited state kept as the clean scenario,
+        the grid drawn once."""
         before = self.session.observation.copy()
 
         def apply():
-            for x, y in cells:
-                o, c, s = (int(v) for v in new[x, y])
-                obj = _OBJ.get(o, "empty")
-                self.session.edit_cell(int(x), int(y), None if obj == "empty" else obj,
-                                       _COL[c] if obj not in ("empty", "wall", "lava") else None,
-                                       _ST[s] if obj == "door" else None)
+            obj, colour, state = edit_names(self.env.full_grid()[0][x, y], tool)
+            self.session.edit_cell(int(x), int(y), obj, colour, state)
         self._do(apply)
-        if self.ui.error.value:  # the env refused the edit: show the true grid again
-            self._draw_grid()
-            self._schedule()
-        elif len(cells) and np.array_equal(before, self.session.observation):
+        if not self.ui.error.value and np.array_equal(before, self.session.observation):
             self._notice = _OUTSIDE_VIEW
             self.ui.status.notes = self._notes()
 

@@ -27,7 +27,6 @@ from ..adapters import check_compatible
 from ..adapters.schema import resolve_action
 from ..data.lockstep import next_step
 from ..data.trajectory_checks import observation_codes
-from ..vocabulary import episode_outcome
 
 
 class EpisodeOver(RuntimeError):
@@ -177,7 +176,7 @@ class PlaySession:
         self._push(res.observation, next_rtg, t, self.env.snapshot(), f"observation after step {self.n_steps}")
         if res.done:
             self.done = True
-            self.outcome = episode_outcome(res.reward, res.terminated, res.truncated)
+            self.outcome = res.outcome  # the env decides its world's outcomes (StepResult.outcome)
         return float(res.reward)
 
     def act(self) -> int:

@@ -17,7 +17,7 @@ __all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "decode_one_hot", "OB
            "STATE_TO_IDX"]
 
 
-#: edit tool -> (object, colour, state) written by a click in edit mode (mirrors js/lib/minigrid.js)
+#: edit tool -> (object, colour, state) written by a click in edit mode (the browser only sends the tool's name)
 EDIT_TOOLS: dict[str, tuple[int, int, int]] = {
     "empty": (1, 0, 0),
     "wall": (2, 5, 0),   # grey wall
@@ -44,6 +44,17 @@ def apply_edit(grid: np.ndarray, x: int, y: int, tool: str) -> np.ndarray:
     same = int(out[x, y, 0]) == enc[0] and enc[0] != OBJECT_TO_IDX["empty"]
     out[x, y] = EDIT_TOOLS["empty"] if same else enc
     return out
+
+
+def edit_names(cell, tool: str) -> tuple[str | None, str | None, str | None]:
+    """What ``tool`` does to a cell holding codes ``cell`` ``(object, colour, state)``, as the names an
+    :meth:`~dtwidgets.adapters.EnvAdapter.set_cell` takes: ``(object or None to clear, colour, state)``
+    (the rule of :func:`apply_edit`: the tool's object again clears the cell)."""
+    o, c, s = (int(v) for v in apply_edit(np.asarray(cell, np.uint8).reshape(1, 1, 3), 0, 0, tool)[0, 0])
+    obj = OBJECTS[o]
+    if obj == "empty":
+        return None, None, None
+    return obj, None if obj in ("wall", "lava") else COLOURS[c], STATES[s] if obj == "door" else None
 
 
 def decode_one_hot(obs: np.ndarray) -> np.ndarray:
@@ -134,6 +145,7 @@ class GridView(DTWidget):
         self._key_callbacks: list[tuple[Callable, Callable]] = []
         self._click_callbacks: list[tuple[Callable, Callable]] = []
         self._action_callbacks: list[tuple[Callable, Callable]] = []
+        self._edit_callbacks: list[tuple[Callable, Callable]] = []
         self._last_key_event: dict[str, Any] | None = None
         super().__init__(**kwargs)
 
@@ -168,14 +180,17 @@ class GridView(DTWidget):
         self._register(self._action_callbacks, callback, remove, "on_action")
         return callback
 
-    def on_cell_click(self, callback: Callable[[int, int], Any], remove: bool = False) -> Callable[[int, int], Any]:
-        """Call ``callback(x, y)`` for every click on cell (x, y), repeated clicks included.
+    def on_edit(self, callback: Callable[[int, int, str], Any], remove: bool = False) -> Callable[[int, int, str], Any]:
+        """Call ``callback(x, y, tool)`` for every click on cell (x, y) in edit mode: the browser sends the
+        intent (the cell and the tool's name), never an edited grid. With no ``on_edit`` callback the
+        widget applies the edit itself (:meth:`place`); with one, the callback decides (e.g. the
+        Explorer edits the environment and redraws once). Errors go to the error box."""
+        self._register(self._edit_callbacks, callback, remove, "on_edit")
+        return callback
 
-        In edit mode the click has already edited the grid in the browser; the synced ``grid``
-        update may reach Python just before or just after this call (ipywidgets can hold back
-        state updates while the kernel is busy), so observe ``grid`` for the edited array and use
-        ``x, y`` from the arguments rather than ``selected_cell``. Errors go to the error box.
-        """
+    def on_cell_click(self, callback: Callable[[int, int], Any], remove: bool = False) -> Callable[[int, int], Any]:
+        """Call ``callback(x, y)`` for every click on cell (x, y), repeated clicks included (in edit mode
+        after the edit: see :meth:`on_edit`). Errors go to the error box."""
         self._register(self._click_callbacks, callback, remove, "on_cell_click")
         return callback
 
@@ -215,9 +230,23 @@ class GridView(DTWidget):
             except (KeyError, TypeError, ValueError):
                 _log.warning("GridView: ignoring malformed click message: %r", content)
             else:
+                self._edit(x, y, content.get("tool"))
                 for _, wrapped in list(self._click_callbacks):
                     wrapped(x, y)
         super()._handle_custom_msg(content, buffers)  # on_msg() handlers still see every message
+
+    def _edit(self, x: int, y: int, tool: Any) -> None:
+        """An edit intent from the browser: ``tool`` None (not in edit mode) or a name of :data:`EDIT_TOOLS`."""
+        if tool is None:
+            return
+        if tool not in EDIT_TOOLS or not self.editable:
+            _log.warning("GridView: ignoring an edit with tool %r (editable=%s)", tool, self.editable)
+            return
+        if self._edit_callbacks:
+            for _, wrapped in list(self._edit_callbacks):
+                wrapped(x, y, tool)
+        else:
+            self._guard(lambda: self.place(x, y, tool), name="GridView edit")()
 
     def show(self, observation, schema) -> None:
         """Draw one observation as its :class:`~dtwidgets.adapters.ObservationSchema` says: an

@@ -1,12 +1,6 @@
 // MiniGrid tile drawing from the integer encoding (object, colour, state).
 import { MG_COLORS, css } from "./colors.js";
 
-/** Edit tools -> (object, colour, state). Mirrors dtwidgets.widgets.grid_view.EDIT_TOOLS. */
-export const TOOLS = {
-  empty: [1, 0, 0], wall: [2, 5, 0], door: [4, 4, 1], key: [5, 4, 0],
-  ball: [6, 2, 0], goal: [8, 1, 0], lava: [9, 0, 0],
-};
-
 export const BG_SEEN = "#1c1c1c";
 export const BG_UNSEEN = "#000";
 export const LAVA = [255, 128, 0];

@@ -34,9 +34,9 @@ def test_edit_creates_patching_view_and_keeps_clean(model):
     assert len(patch.widget.children) == 1  # only the hint
     x, y = e.env.agent_pos
     dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][e.env.agent_dir]
-    g = e.grid.grid.copy()
-    g[x + dx, y + dy] = (2, 5, 0)  # a wall in front of the agent, as a click in edit mode would
-    e.grid.grid = g
+    e.grid.editable = True  # a click in edit mode sends the intent {x, y, tool}; the Explorer applies it
+    e.grid._handle_custom_msg({"event": "click", "x": x + dx, "y": y + dy, "tool": "wall"}, [])
+    assert tuple(e.grid.grid[x + dx, y + dy]) == (2, 5, 0)  # drawn once, by Python
     assert e.session.clean_observation is not None
     assert e.view.grid[3, 5, 0] == 2
     kinds = [type(w).__name__ for w in patch.widget.children]
@@ -47,9 +47,7 @@ def test_edit_creates_patching_view_and_keeps_clean(model):
 def test_refused_edit_is_shown_not_raised(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
     x, y = e.env.agent_pos
-    g = e.grid.grid.copy()
-    g[x, y] = (2, 5, 0)  # the agent's own cell cannot be edited
-    e.grid.grid = g
+    e.edit(x, y, "wall")  # the agent's own cell cannot be edited
     assert "agent" in e.error.value
     assert e.grid.grid[x, y, 0] != 2  # the true grid is drawn again
 

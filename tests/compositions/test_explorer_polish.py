@@ -168,9 +168,7 @@ def test_edit_outside_view_says_so(model):
     assert out, "the fixed seed must leave an empty cell outside the agent's view"
     x, y = out[0]
     before = e.session.observation.copy()
-    g2 = e.grid.grid.copy()
-    g2[x, y] = (6, 2, 0)  # a blue ball
-    e.grid.grid = g2
+    e.edit(x, y, "ball")  # a blue ball
     assert np.array_equal(e.session.observation, before) and e.session.clean_observation is None
     assert "outside the agent's view: the model's input is unchanged" in e.status.notes
     e.press("ArrowLeft")
@@ -342,8 +340,7 @@ def test_event_bursts_coalesce_and_match_direct_actions(model, monkeypatch):
                 if not (0 < tx < g.shape[0] - 1 and 0 < ty < g.shape[1] - 1) or g[tx, ty, 0] not in (1, 6):
                     continue
                 place = g[tx, ty, 0] == 1
-                g[tx, ty] = (6, 2, 0) if place else (1, 0, 0)
-                e.grid.grid = g
+                e.edit(tx, ty, "ball")  # places a ball, or clears the ball that is there
                 direct.edit_cell(tx, ty, "ball" if place else None, "blue" if place else None)
         grown = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()

@@ -82,13 +82,29 @@ def test_apply_edit_toggle_and_place() -> None:
         apply_edit(g, 9, 0, "wall")
 
 
-def test_edit_tools_match_js_table() -> None:
-    js = (STATIC_DIR.parent.parent / "js" / "lib" / "minigrid.js")
-    if not js.exists():
-        pytest.skip("js sources not present (installed package)")
-    text = js.read_text()
-    for tool, enc in EDIT_TOOLS.items():
-        assert f"{tool}: [{enc[0]}, {enc[1]}, {enc[2]}]" in text
+def test_an_edit_click_is_an_intent_applied_in_python() -> None:
+    """The browser sends {event: click, x, y, tool}; with no on_edit callback the widget places the tool
+    itself (the apply_edit rule), with one the callback decides; outside edit mode nothing is edited."""
+    w = GridView(_grid(), editable=True, edit_tool="ball")
+    w._handle_custom_msg({"event": "click", "x": 2, "y": 1, "tool": "ball"}, [])
+    assert tuple(w.grid[2, 1]) == EDIT_TOOLS["ball"]
+    seen = []
+    w.on_edit(lambda x, y, tool: seen.append((x, y, tool)))
+    w._handle_custom_msg({"event": "click", "x": 0, "y": 0, "tool": "goal"}, [])
+    assert seen == [(0, 0, "goal")] and tuple(w.grid[0, 0]) != EDIT_TOOLS["goal"]
+    w.editable = False
+    w._handle_custom_msg({"event": "click", "x": 0, "y": 0, "tool": "goal"}, [])
+    assert seen == [(0, 0, "goal")]
+
+
+def test_edit_names_follow_the_apply_edit_rule() -> None:
+    from dtwidgets.widgets.grid_view import edit_names
+
+    empty = EDIT_TOOLS["empty"]
+    assert edit_names(empty, "ball") == ("ball", "blue", None)
+    assert edit_names(EDIT_TOOLS["ball"], "ball") == (None, None, None)  # the same object again clears
+    assert edit_names(empty, "wall") == ("wall", None, None)
+    assert edit_names(empty, "door") == ("door", "yellow", "closed")
 
 
 def test_grid_traits_validation() -> None:
