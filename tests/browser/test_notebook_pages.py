@@ -3,7 +3,7 @@ offline): a small notebook is EXECUTED by nbconvert (widget state saved), export
 file:// in Chromium with the network blocked. The markdown, code and text output read as usual, the
 PNG output is inline, the dtwidgets outputs are live from the saved state (a heatmap hover reads the
 value the notebook set; the RTG slider previews the preference from the saved scan, computed here with
-numpy), an ipywidgets slider is a one-line note; 0 external requests, no console error.
+numpy), the ipywidgets controls of a container are one line saying they need a kernel; 0 external requests, no console error.
 A hostile copy (script in markdown, in outputs, in widget state strings, a replaced ``_esm``, a
 prototype-polluting buffer path) runs nothing and shows the hostile text as text.
 """
@@ -38,7 +38,7 @@ CELLS = [
              "                          scan_rtgs=rtgs, scan_logits=scan, follow_group='g1')\n"
              "status = StatusLine(lead=['step 2'], rtg=0.0, preferences=prefs, follow_group='g1')\n"
              "slider = RTGSlider(value=0.0, min=-1, max=1, step=0.05, follow_group='g1')\n"
-             "ipywidgets.VBox([slider, prefs, status, ipywidgets.IntSlider(3, description='n')])"),
+             "ipywidgets.VBox([slider, prefs, status, ipywidgets.IntSlider(3, description='n'), ipywidgets.Button(), ipywidgets.Button()])"),
     ("code", "import base64\nfrom IPython.display import Image\n"  # a 1x1 red PNG
              "Image(base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='))"),
 ]
@@ -84,7 +84,7 @@ def test_executed_notebook_page_is_live_offline(browser, executed, tmp_path) -> 
     assert page.locator(".dtw-nb-markdown table td").all_inner_texts() == ["1", "2"]
     img = page.locator("img.dtw-nb-img")
     assert img.count() == 1 and img.evaluate("i => [i.complete, i.naturalWidth]") == [True, 1]
-    assert "[IntSlider: needs a kernel (not shown in this page)]" in text
+    assert "[needs a kernel, not shown in this page: IntSlider, Button ×2]" in text, "one line per container"
     # the heatmap, live: hovering cell b reads the value the notebook set
     cv = page.locator(".dtw-matrix canvas.dtw-heat")
     assert cv.count() == 1
