@@ -173,3 +173,5 @@ def test_export_refuses_what_is_not_an_executed_notebook(tmp_path) -> None:
           "execution_count": 1, "outputs": [{"output_type": "display_data", "metadata": {}, "data": {
               "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2}}}]}]}
     assert "a widget whose state was not saved" in notebook_to_html_string(nb)
+    snippet = notebook_to_html_string(nb, embed="iframe")
+    assert snippet.startswith("<iframe") and 'sandbox="allow-scripts"' in snippet and "<script" not in snippet
