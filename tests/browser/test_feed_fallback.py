@@ -61,3 +61,32 @@ def test_feed_falls_back_without_get_model_and_says_so_once(browser, tmp_path) -
     assert len(feed_warnings) == 1, warnings
     assert "each widget gets its own updates" in feed_warnings[0]
     page.close()
+
+
+STATUS_JS = """
+async ([src, kind]) => {
+  const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+  const def = (await import(url)).default;
+  const attrs = {lead: ['step 3'], rtg: 0.5, logits: null, action_names: ['left', 'right'], preferences: 'IPY_MODEL_p1',
+                 headline: '', notes: [], error: ''};
+  const model = {get: (k) => attrs[k], on() {}, off() {}, send() {},
+                 widget_manager: kind === 'none' ? undefined : {}};
+  const el = document.createElement('div');
+  document.body.appendChild(el);
+  await def.render({model, el});
+  await new Promise((r) => setTimeout(r, 50));
+  return el.querySelector('.dtw-status-line').textContent;
+}
+"""
+
+
+@pytest.mark.parametrize("kind", ["none", "no_get_model"])
+def test_status_line_without_get_model_draws_its_own_values(browser, tmp_path, kind) -> None:
+    page = browser.new_page()
+    rec = PageRecorder(page, lambda u: u.startswith(("file:", "blob:", "data:", "about:")))
+    (tmp_path / "h.html").write_text("<!DOCTYPE html><title>harness</title>", encoding="utf-8")
+    page.goto((tmp_path / "h.html").as_uri())
+    text = page.evaluate(STATUS_JS, [(STATIC_DIR / "status_line.js").read_text(encoding="utf-8"), kind])
+    assert text.startswith("step 3") and "RTG +0.50" in text, text
+    assert rec.errors == [] and page.locator(".dtw-error:visible").count() == 0
+    page.close()
