@@ -7,6 +7,8 @@ import * as esbuild from "esbuild";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
+import crypto from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,10 +50,38 @@ async function build(outdir) {
     checkImports(n, inputs);
     const used = inputs.includes("lib/style.css") ? classesIn(n, code[n]) : new Set();
     const css = rules.filter((r) => used.size && ruleUsed(r, used)).join("");
-    const r = await esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, metafile: true, plugins: [styleAs(css)] });
+    const r = await esbuild.build({ ...OPTIONS, entryPoints: { [n]: entry(n) }, outdir, metafile: true, write: false, plugins: [styleAs(css)] });
+    const out = r.outputFiles.find((f) => f.path.endsWith(".js"));
+    fs.writeFileSync(path.join(outdir, n + ".js"), n === "export_runtime" ? out.text : packed(n, out.text));
     return r.metafile;
   }));
   return Object.fromEntries(ENTRIES.map((n, i) => [n, metafiles[i]]));
+}
+
+// A widget bundle travels with EVERY widget instance (anywidget sends `_esm` per model, and a saved
+// notebook keeps it per model), so each is shipped deflate-compressed: a ~0.6 KB loader holding the
+// minified module as base64 deflate data, unpacked once per page with the browser's DecompressionStream
+// and imported from a blob: URL (as anywidget imports `_esm` itself). Error messages and stack traces
+// are those of the minified module (named by its sourceURL); `unpack()` below gives its text back.
+const LOADER = (name, key, data) => `// dtwidgets ${name}: the minified module, deflate-compressed (js/build.mjs)
+const K=${JSON.stringify(key)},Z=${JSON.stringify(data)};
+function load(){const c=globalThis.__dtwModules||(globalThis.__dtwModules=new Map());if(!c.has(K))c.set(K,(async()=>{if(typeof DecompressionStream!=="function")throw new Error("dtwidgets: this browser cannot unpack the widget code (it needs DecompressionStream: Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");const b=Uint8Array.from(atob(Z),(x)=>x.charCodeAt(0)),s=await new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("deflate"))).text(),u=URL.createObjectURL(new Blob([s],{type:"text/javascript"}));try{return(await import(u)).default}finally{URL.revokeObjectURL(u)}})());return c.get(K)}
+export default{async initialize(x){const w=await load();return w.initialize?w.initialize(x):void 0},async render(x){return(await load()).render(x)}};
+`;
+const PACKED = /^const K=("[^"]*"),Z=("[A-Za-z0-9+\/=]*");$/m;
+
+/** The loader for bundle `name` (minified `code`), or `code` itself where packing would not make it smaller. */
+function packed(name, code) {
+  const src = code + `//# sourceURL=dtwidgets/${name}.js\n`;
+  const key = name + ":" + crypto.createHash("sha256").update(src).digest("hex").slice(0, 12);
+  const out = LOADER(name, key, zlib.deflateSync(Buffer.from(src, "utf8"), { level: 9 }).toString("base64"));
+  return out.length < code.length ? out : code;
+}
+
+/** A bundle's module text: the unpacked module of a loader, else the file itself (for --check and debugging). */
+export function unpack(text) {
+  const m = text.match(PACKED);
+  return m ? zlib.inflateSync(Buffer.from(JSON.parse(m[2]), "base64")).toString("utf8") : text;
 }
 
 /** esbuild plugin: `import STYLE from "./style.css"` gives the string `css`. */
@@ -123,7 +153,8 @@ if (analyze) {
     const a = path.join(tmp, f), b = path.join(STATIC, f);
     if (!fs.existsSync(a)) bad.push(`${f}: not produced by the build (stale file in dtwidgets/static)`);
     else if (!fs.existsSync(b)) bad.push(`${f}: missing from dtwidgets/static`);
-    else if (!fs.readFileSync(a).equals(fs.readFileSync(b))) bad.push(`${f}: differs from a fresh build`);
+    // compare the unpacked modules: another zlib may compress the same module to other bytes
+    else if (unpack(fs.readFileSync(a, "utf8")) !== unpack(fs.readFileSync(b, "utf8"))) bad.push(`${f}: differs from a fresh build`);
   }
   fs.rmSync(tmp, { recursive: true, force: true });
   if (bad.length) {

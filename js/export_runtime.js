@@ -1,5 +1,5 @@
 // Runtime of the self-contained static HTML export (dtwidgets.widgets.export.to_html).
-// Reads <script id="dtw-data" type="application/json">{modules, models, tree}</script>,
+// Reads each <script data-dtw-page type="application/json">{modules, models, tree | trees}</script>,
 // imports each widget ESM from a Blob URL, builds a tiny Backbone-like model per widget and
 // calls the anywidget render({model, el}). No network; a minimal widget manager resolves a widget
 // reference ("IPY_MODEL_<id>", e.g. StatusLine.preferences) to another model of the page.
@@ -121,16 +121,27 @@ async function buildPage(script) {
       parent.appendChild(el("div", "dtw-x-text", node.text));
     }
   }
-  const root = rootOf(script);
-  await build(data.tree, root);
-  root.dataset.dtwReady = "1";
+  const roots = rootsOf(script, data);
+  for (let i = 0; i < roots.length; i++) {
+    await build(data.trees ? data.trees[i] : data.tree, roots[i]);
+    roots[i].dataset.dtwReady = "1";
+  }
+  script.dataset.dtwReady = "1";
 }
 
-/** A page's root is the element just before its data (found without ids: one page pasted twice works). */
-function rootOf(script) {
+/** A page's root is the element just before its data (found without ids: one page pasted twice works).
+ * A page with `trees` (a notebook page: one tree per widget output) has one root per tree, the
+ * elements `.dtw-x-root[data-dtw-of=<its page id>]` in document order. */
+function rootsOf(script, data) {
+  if (data.trees) {
+    const page = script.dataset.dtwPage;
+    const roots = [...document.querySelectorAll(".dtw-x-root")].filter((r) => r.dataset.dtwOf === page);
+    if (roots.length !== data.trees.length) throw new Error(`dtwidgets page: ${data.trees.length} widget outputs but ${roots.length} roots`);
+    return roots;
+  }
   const r = script.previousElementSibling;
   if (!r || !r.classList.contains("dtw-x-root")) throw new Error("dtwidgets page: its root element is missing");
-  return r;
+  return [r];
 }
 
 // Every page on this document (two pasted pages each carry their own data and root, and each its
@@ -140,7 +151,7 @@ async function main() {
   pages.forEach((s) => { s.dataset.dtwTaken = "1"; });
   for (const s of pages) await buildPage(s);
   const all = [...document.querySelectorAll("script[data-dtw-page]")];
-  if (all.every((s) => rootOf(s).dataset.dtwReady)) document.body.dataset.dtwReady = "1";  // the last runtime to finish says so
+  if (all.every((s) => s.dataset.dtwReady)) document.body.dataset.dtwReady = "1";  // the last runtime to finish says so
 }
 
 main().catch((e) => {

@@ -66,7 +66,16 @@ function linked(model, confirm, redraw) {
     id = next;
     state.pending = !!next;
     if (!next) return;
-    Promise.resolve(model.widget_manager.get_model(next)).then((m) => {
+    const wm = model.widget_manager;
+    if (!wm || typeof wm.get_model !== "function") {  // a front-end that cannot look up other models
+      state.pending = false;
+      if (!globalThis.__dtwStatusNoRefs) {
+        globalThis.__dtwStatusNoRefs = true;
+        console.warn("dtwidgets status line: this front-end has no widget_manager.get_model; it shows its own values, not the referenced preferences");
+      }
+      return;
+    }
+    Promise.resolve().then(() => wm.get_model(next)).then((m) => {
       if (id !== next || !m) return;
       state.model = m; state.pending = false;
       m.on("change:logits", confirm);

@@ -17,6 +17,14 @@ function apply(m, state) {
   else run();
 }
 
+/** Say once per page that this front-end cannot resolve the feed's targets (updates go widget by widget). */
+function fallback(e) {
+  if (globalThis.__dtwFeedFallback) return;
+  globalThis.__dtwFeedFallback = String((e && e.message) || e);
+  console.warn("dtwidgets: this front-end cannot look up other widgets (widget_manager.get_model: "
+    + globalThis.__dtwFeedFallback + "); each widget gets its own updates instead of one message per refresh");
+}
+
 export default {
   initialize({ model }) {
     let targets = [], generation = 0;
@@ -25,11 +33,13 @@ export default {
       const refs = model.get("targets") || [];
       // "" marks a target closed in the kernel (never fed again); any other target must resolve
       const get = (r) => (r ? model.widget_manager.get_model(String(r).replace(/^IPY_MODEL_/, "")) : null);
-      Promise.all(refs.map(get)).then((ms) => {
+      // a front-end without widget_manager.get_model, or whose get_model throws or rejects, never says
+      // ready: the kernel then sends every update the ordinary way (said once per page, not an error)
+      Promise.resolve().then(() => Promise.all(refs.map(get))).then((ms) => {
         if (mine !== generation || !ms.every((m, i) => (refs[i] ? m && typeof m.set_state === "function" : !m))) return;
         targets = ms;
         model.send({ ready: ms.length });
-      }, (e) => console.error("dtwidgets feed: targets", e));
+      }, (e) => fallback(e));
     };
     model.on("change:targets", resolve);
     model.on("msg:custom", (msg, buffers) => {

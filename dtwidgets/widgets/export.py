@@ -36,7 +36,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 from ._base import STATIC_DIR, DTWidget
 from ._safe_html import safe_html_nodes
 
-__all__ = ["to_html", "to_html_string"]
+__all__ = ["to_html", "to_html_string", "page_data", "document", "runtime_script"]
 
 EMBEDS = ("page", "fragment", "iframe")
 
@@ -141,6 +141,42 @@ def content_security_policy(runtime: str) -> str:
             "img-src data: blob:; base-uri 'none'; form-action 'none'")
 
 
+def runtime_script() -> str:
+    """The page runtime, ready for an inline ``<script type="module">`` (its CSP hash is of this text)."""
+    return (STATIC_DIR / "export_runtime.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+def page_data(widgets_or_layouts: list) -> dict:
+    """Page data for several widget outputs sharing one set of modules and models: ``{modules,
+    models, trees}`` with ``trees[i]`` the layout of ``widgets_or_layouts[i]`` (one root each, see
+    :func:`page_id` and the runtime's ``rootsOf``)."""
+    models = _Models()
+    modules: dict = {}
+    trees = [_node(w, models, modules) for w in widgets_or_layouts]
+    return {"modules": modules, "models": models, "trees": trees}
+
+
+def page_id(payload: str) -> str:
+    """``dtw-<12 hex>``: the page's id, unique per page content (two pages pasted together never collide)."""
+    return "dtw-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+
+def data_script(page: str, payload: str) -> str:
+    """The ``<script type="application/json">`` carrying a page's data (``payload`` from :func:`_json_for_script`)."""
+    return f"<script id=\"{page}-data\" data-dtw-page=\"{page}\" type=\"application/json\">{payload}</script>\n"
+
+
+def document(title: str, body: str, runtime: str, css: str = "") -> str:
+    """A whole HTML document: our CSP (for ``runtime``) and styles in its head, ``body`` (trusted markup:
+    every text in it already escaped) in its body. ``title`` is plain text (escaped here)."""
+    t = html.escape(str(title))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy(runtime)}\">\n"
+        f"<title>{t}</title>\n<style>{_PAGE_CSS}{css}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+    )
+
+
 def to_html_string(widget_or_layout: Any, title: str = "dtwidgets", embed: str = "page") -> str:
     """Return the self-contained HTML document as a string (see :func:`to_html`)."""
     if embed not in EMBEDS:
@@ -149,29 +185,28 @@ def to_html_string(widget_or_layout: Any, title: str = "dtwidgets", embed: str =
     modules: dict = {}
     tree = _node(widget_or_layout, models, modules)
     data = {"modules": modules, "models": models, "tree": tree}
-    runtime = (STATIC_DIR / "export_runtime.js").read_text(encoding="utf-8")
-    runtime = runtime.replace("</script", "<\\/script")
+    runtime = runtime_script()
     t = html.escape(str(title))
     payload = _json_for_script(data)
-    page = "dtw-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]  # ids unique per page content
+    page = page_id(payload)
     fragment = (
         f"<div class=\"dtw-x-page\" id=\"{page}\">\n<h1 class=\"dtw-x-title\">{t}</h1>\n"
-        f"<div class=\"dtw-x-root\" id=\"{page}-root\"></div>\n"
-        f"<script id=\"{page}-data\" data-dtw-page=\"{page}\" type=\"application/json\">{payload}</script>\n"
+        f"<div class=\"dtw-x-root\" id=\"{page}-root\"></div>\n{data_script(page, payload)}"
         f"</div>\n<script type=\"module\">{runtime}</script>\n"
     )
     if embed == "fragment":  # to paste into a page's body: runs under the HOST page's CSP
         return f"<style>{_PAGE_CSS}</style>\n{fragment}"
-    doc = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy(runtime)}\">\n"
-        f"<title>{t}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n{fragment}</body>\n</html>\n"
-    )
+    doc = document(title, fragment, runtime)
     if embed == "page":
         return doc
-    # a snippet for pages with their own CSP: the document runs in a sandboxed frame under OUR CSP
-    return (f"<iframe class=\"dtw-x-frame\" title=\"{t}\" sandbox=\"allow-scripts\" loading=\"lazy\" "
-            f"style=\"width:100%;height:720px;border:1px solid #ddd\" srcdoc=\"{html.escape(doc, quote=True)}\"></iframe>\n")
+    return iframe_snippet(doc, title)
+
+
+def iframe_snippet(doc: str, title: str, height_px: int = 720) -> str:
+    """An ``<iframe sandbox="allow-scripts" srcdoc=...>`` showing ``doc``: for pages with their own CSP,
+    the document runs in a sandboxed frame under OUR CSP (the host's policy does not apply to it)."""
+    return (f"<iframe class=\"dtw-x-frame\" title=\"{html.escape(str(title))}\" sandbox=\"allow-scripts\" loading=\"lazy\" "
+            f"style=\"width:100%;height:{int(height_px)}px;border:1px solid #ddd\" srcdoc=\"{html.escape(doc, quote=True)}\"></iframe>\n")
 
 
 def to_html(widget_or_layout: Any, path: str | os.PathLike, title: str = "dtwidgets", embed: str = "page") -> pathlib.Path:
