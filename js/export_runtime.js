@@ -33,6 +33,7 @@ function makeModel(id, state, models) {
     save_changes() { log.push({ id, state: { ...attrs } }); },
     send(content) { log.push({ id, msg: content }); },
     widget_manager: {
+      noKernel: true,  // a static page: nothing answers save_changes (RTGSlider returns on release)
       async get_model(ref) {
         if (!Object.prototype.hasOwnProperty.call(models, ref)) throw new Error(`no widget ${String(ref)} in this page`);
         return models[ref];

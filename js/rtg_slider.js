@@ -22,6 +22,16 @@ export default widget("dtw-rtgslider", ({ model, body }) => {
   input.addEventListener("change", () => {
     dragging = false;
     const v = Number(input.value);
+    if (model.widget_manager && model.widget_manager.noKernel) {
+      // a static page: no kernel can confirm v, so the preview ends and every follower shows the
+      // exported state again (the page never shows a state it cannot confirm)
+      const v0 = Number(model.get("value"));
+      input.value = String(v0);
+      out.textContent = show(v0);
+      input.title = "no kernel on this page: dragging previews, releasing returns to the exported RTG";
+      publish(model.get("follow_group"), v0, true);
+      return;
+    }
     out.textContent = show(v);
     publish(model.get("follow_group"), v, true);
     if (v !== model.get("value")) push(model, "value", v);

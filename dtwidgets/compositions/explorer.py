@@ -257,6 +257,21 @@ class Explorer(CoalescedRefresh, W.VBox):
             raise ValueError(f"{path}: {e.args[0] if e.args else e}") from e
         self.ui.saved.value = f"replaying {Path(path).name}, episode {episode}"  # no stale "saved …"
 
+    def before_export(self) -> None:
+        """Bring every tab up to date for the current state (hidden tabs are otherwise updated only when
+        shown): :func:`~dtwidgets.to_html` calls it, so an exported page has every tab's data."""
+        self.flush()
+        s = self.session
+        window, clean = s.window(), s.clean_window()
+        for i, p in enumerate(self.ui.panels):
+            if i in self._stale or i != self.ui.tabs.selected_index:
+                try:
+                    p.update(self.ctx.compute(window, clean, panels=[p]))
+                except Exception as e:  # noqa: BLE001 -- one panel's failure is shown, the rest export
+                    self.ui.error.value = _error_html(e)
+                    continue
+                self._stale.discard(i)
+
     def show_panel(self, key: str):
         """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
         keys = [getattr(p, "key", "") for p in self.ui.panels]

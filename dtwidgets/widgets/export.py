@@ -94,6 +94,34 @@ def _model(w: DTWidget, models: _Models, modules: dict) -> str:
     return mid
 
 
+def _root(w: Any, models: _Models, modules: dict) -> dict:
+    """The layout tree of a root widget; a composition with ``before_export()`` (the Explorer) brings
+    every view up to date first (hidden tabs included), so the page shows all of them."""
+    prepare = getattr(w, "before_export", None)
+    if callable(prepare):
+        prepare()
+    n = _node(w, models, modules)
+    return _control_line(n) if n["type"] == "control" else n
+
+
+def _children(kids, models: _Models, modules: dict) -> list[dict]:
+    """Child nodes, each run of controls (buttons, dropdowns, sliders...) merged into one line."""
+    out: list[dict] = []
+    for c in kids:
+        n = _node(c, models, modules)
+        if n["type"] == "control" and out and out[-1]["type"] == "control":
+            out[-1]["names"] += n["names"]
+        else:
+            out.append(n)
+    return [_control_line(n) if n["type"] == "control" else n for n in out]
+
+
+def _control_line(n: dict) -> dict:
+    names = [x for x in n["names"] if x]
+    shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
+    return {"type": "text", "text": f"[{shown or 'controls'}: need a kernel (not interactive on this page)]"}
+
+
 def _node(w: Any, models: _Models, modules: dict) -> dict:
     if isinstance(w, DTWidget):
         return {"type": "widget", "id": _model(w, models, modules), "module": w._module}
@@ -101,22 +129,19 @@ def _node(w: Any, models: _Models, modules: dict) -> dict:
         kids = list(w.children)
         titles = [str(t) if t else "" for t in (getattr(w, "titles", None) or ())]
         titles += [""] * (len(kids) - len(titles))
-        return {"type": "tabs", "titles": titles, "children": [_node(c, models, modules) for c in kids]}
+        return {"type": "tabs", "titles": titles, "children": _children(kids, models, modules)}
     if isinstance(w, ipywidgets.Box):
         direction = "row" if isinstance(w, ipywidgets.HBox) else "column"
         if type(w) is ipywidgets.Box or isinstance(w, ipywidgets.GridBox):
             flow = getattr(w.layout, "flex_flow", None) or ""
             direction = "column" if "column" in flow else "row"
-        return {"type": "box", "dir": direction, "children": [_node(c, models, modules) for c in w.children]}
+        return {"type": "box", "dir": direction, "children": _children(w.children, models, modules)}
     if isinstance(w, (ipywidgets.HTML, ipywidgets.HTMLMath)):
         return {"type": "html", "nodes": safe_html_nodes(w.value)}
     if isinstance(w, ipywidgets.Label):
         return {"type": "text", "text": str(w.value)}
-    if isinstance(w, ipywidgets.Widget):
-        desc = getattr(w, "description", "") or ""
-        val = getattr(w, "value", None)
-        extra = f" {desc}: {val!r}" if (desc or val is not None) else ""
-        return {"type": "text", "text": f"[{type(w).__name__}{extra} (not interactive in static export)]"}
+    if isinstance(w, ipywidgets.Widget):  # a control: merged with its neighbours into one line (_children)
+        return {"type": "control", "names": [str(getattr(w, "description", "") or type(w).__name__)]}
     raise TypeError(f"to_html expects a DTWidget or an ipywidgets layout, got {type(w).__name__}")
 
 
@@ -152,7 +177,7 @@ def page_data(widgets_or_layouts: list) -> dict:
     :func:`page_id` and the runtime's ``rootsOf``)."""
     models = _Models()
     modules: dict = {}
-    trees = [_node(w, models, modules) for w in widgets_or_layouts]
+    trees = [_root(w, models, modules) for w in widgets_or_layouts]
     return {"modules": modules, "models": models, "trees": trees}
 
 
@@ -183,7 +208,7 @@ def to_html_string(widget_or_layout: Any, title: str = "dtwidgets", embed: str =
         raise ValueError(f"to_html: expected embed in {EMBEDS}, got {embed!r}")
     models = _Models()
     modules: dict = {}
-    tree = _node(widget_or_layout, models, modules)
+    tree = _root(widget_or_layout, models, modules)
     data = {"modules": modules, "models": models, "tree": tree}
     runtime = runtime_script()
     t = html.escape(str(title))
