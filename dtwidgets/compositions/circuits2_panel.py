@@ -21,6 +21,7 @@ import ipywidgets as W
 from ..adapters.window import TrajectoryWindow
 from ..analysis import _common as C
 from ..analysis.path_patching import path_patching
+from ..analysis.state_map import linear_state_weights
 from ..analysis.weights import composition_scores, head_svd, virtual_weights
 from ..widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
 from .channel_use import ChannelUse
@@ -90,8 +91,8 @@ class Circuits2Panel(Panel):
     def update(self, data: PanelData) -> None:
         self._data = data
         before = list(self.use.unused)
-        if self.use.update(cast(TrajectoryWindow, data.window)) != before:
-            self._draw_virtual()
+        if self.use.update(cast(TrajectoryWindow, data.window)) != before or not self._linear:
+            self._draw_virtual()  # a nonlinear state encoder's maps follow the state shown
         self._draw_paths(data)
 
     def _draw_paths(self, data: PanelData) -> None:
@@ -120,16 +121,24 @@ class Circuits2Panel(Panel):
         self.comp.layout.display = self.comp_mode.layout.display = "none" if one_layer else ""
         assign(self.comp, values=getattr(c, self.comp_mode.value), row_labels=c.head_labels, col_labels=c.head_labels)
 
+    @property
+    def _linear(self) -> bool:
+        return linear_state_weights(self.ctx.model) is not None
+
     def _draw_virtual(self) -> None:
-        vw = virtual_weights(self.ctx.model, self.head.value)
+        obs = None if self._linear or self._data is None else self._data.window.observations[0, -1]
+        if obs is None and not self._linear:
+            return  # a nonlinear encoder's Jacobian needs the state shown: drawn at the first update
+        vw = virtual_weights(self.ctx.model, self.head.value, obs=obs)
         i = self.action.value
         unused = list(self.use.unused)
         assign(self.virtual, values=vw.values[i], titles=[str(c) for c in vw.channel_names], unused=unused)
         self.virtual_note.value = (f"<b>{html.escape(vw.path)} [{html.escape(str(vw.action_names[i]))}]</b>: the change in "
                                    "that action's logit per unit of each input feature at a cell, through this head alone "
-                                   "(per unit of attention paid to the state token; weights only)")
+                                   "(per unit of attention paid to the state token; " + ("weights only)" if obs is None else
+                                   "the nonlinear state encoder's Jacobian at the state shown)"))
         lh = self.head.value[1:].split("H")
-        sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1)
+        sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1, obs=obs)
         sing = sv.singular_values
         s = ", ".join(f"{v:.3g}" for v in sing[:SHOW_SINGULAR]) + (f", … ({len(sing)} in all)" if len(sing) > SHOW_SINGULAR else "")
         out = ""

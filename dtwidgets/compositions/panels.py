@@ -32,6 +32,7 @@ from ..analysis.ablation import ablate, mean_activations
 from ..analysis.bundle import StateAnalysis, analyze_state
 from ..analysis.circuits import ov_map, qk_map
 from ..analysis.embeddings import state_embedding_projection
+from ..analysis.state_map import linear_state_weights
 from ..analysis.patching import PatchingResult, activation_patching
 from .channel_use import ChannelUse
 from ..widgets import AttentionView, ChannelHeatmap, ContributionBars, MatrixHeatmap, RTGScanView
@@ -280,17 +281,21 @@ class CircuitsPanel(Panel):
         self._emb_pair = None
         self._unused: set[int] = set()
         self._use = ChannelUse(ctx.adapter)
-        self._embedding()
+        self._proj_exact = True
+        if linear_state_weights(ctx.adapter) is not None:  # a nonlinear encoder's map waits for a state
+            self._embedding()
 
     def _embedding(self):
         """State-embedding projection along the current pair (weights only; recomputed when the pair changes)."""
-        if self._emb_pair == self.ctx.pair:
+        obs = None if self._window is None else self._window.observations[0, -1]  # the state shown
+        if self._emb_pair == self.ctx.pair and (self._proj_exact or obs is None):
             return
         a, b = self._emb_pair = self.ctx.pair
-        self._proj = e = state_embedding_projection(self.ctx.adapter, a, b)
+        self._proj = e = state_embedding_projection(self.ctx.adapter, a, b, obs=obs)
+        self._proj_exact = e.exact
         assign(self.emb, values=e.values, titles=self._titles(e.channel_names))
         self._emb_text = (f"<b>state embedding · ({_esc(e.direction)})</b> — how much one unit of each input "
-                          "feature pushes the preference (weights only)")
+                          "feature pushes the preference " + ("(weights only)" if e.exact else f"({_esc(e.note)})"))
         self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _note_inputs(self, window) -> None:
