@@ -90,7 +90,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
         adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
         window: a one-row window (the current state and its history).
         a, b: the preference direction (actions by name or index; ``b=None`` for ``logit[a]``).
-        rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``).
+        rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``; none, an empty scan, for a model
+            without RTG tokens).
         ablation_mode, means: ``"zero"``, or ``"mean"`` with ``means`` from
             :func:`~dtwidgets.analysis.mean_activations`.
         per_source, per_neuron: passed to :func:`~dtwidgets.analysis.logit_attribution`.
@@ -101,6 +102,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
+    if len(r):
+        C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
     run = comps[:-1]  # one batch row each; the last layer's MLP is read off the clean run
     K, R = len(run), len(r)

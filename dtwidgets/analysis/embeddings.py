@@ -95,6 +95,7 @@ class RTGEmbeddingProjection:
 def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
                              fold_ln: bool = True) -> RTGEmbeddingProjection:
     """``embed_rtg(rtg) · dir`` over an RTG grid (default 101 values in the model's RTG range)."""
+    C.require_rtg(adapter, "rtg_embedding_projection")
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
     r = np.linspace(*adapter.rtg_range, 101) if rtgs is None else np.asarray(rtgs, dtype=np.float64)

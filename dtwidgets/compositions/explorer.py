@@ -80,6 +80,8 @@ class Explorer(CoalescedRefresh, W.VBox):
         self.follow_group = f"dtw-explorer-{uuid.uuid4().hex[:12]}"
         self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group,
                                    env=env, sae=sae)
+        if not adapter.layout.has_rtg:  # a model without RTG tokens: no RTG scan (its slider is hidden)
+            panels = tuple(p for p in panels if p != "rtg_scan")
         if sae is not None and "sae" not in panels:
             panels = (*panels, "sae")
         self._build_views(rtg, seed, panels)
@@ -123,6 +125,8 @@ class Explorer(CoalescedRefresh, W.VBox):
         self.reset_button = W.Button(description="reset", button_style="warning", layout=W.Layout(width="auto"))
         self.rtg_slider = RTGSlider(value=float(rtg), min=float(lo), max=float(hi), step=0.01, follow_group=self.follow_group,
                                     layout=W.Layout(width="auto"))
+        if not adapter.layout.has_rtg:
+            self.rtg_slider.layout.display = "none"
         self.edit_toggle = W.ToggleButton(description="edit grid", icon="pencil", layout=W.Layout(width="auto"))
         self.edit_tool = W.Dropdown(options=list(EDIT_TOOLS), value="ball", layout=W.Layout(width="100px"))
         self.status = StatusLine(preferences=self.prefs, follow_group=self.follow_group, layout=W.Layout(width="auto"))
