@@ -44,7 +44,8 @@ class PolicyPanel(Panel):
         cfg = self.ctx.model.backbone.cfg
         comps = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)] + \
                 [f"L{l}MLP" for l in range(cfg.n_layers)]
-        self.compare = W.Dropdown(options=COMPARE, value="none", description="compare with",
+        options = [o for o in COMPARE if o[1] != "rtg" or self.ctx.model.layout.has_rtg]  # no RTG tokens: no RTG B
+        self.compare = W.Dropdown(options=options, value="none", description="compare with",
                                   style={"description_width": "initial"}, layout=W.Layout(width="auto"))
         self.other_rtg = W.FloatText(value=-1.0, description="RTG B", layout=W.Layout(width="140px"))
         self.component = W.Dropdown(options=comps, description="ablate", layout=W.Layout(width="180px"))

@@ -33,15 +33,17 @@ def hook_label(hook: str) -> str:
 
 
 def position_index(adapter, position: str) -> int:
-    """Token index of ``position`` (``"state"``, ``"rtg"``, ``"action"``) in the last timestep."""
+    """Token index of ``position`` (``"state"``, ``"rtg"``, ``"action"``) in the last timestep (``"action"``:
+    the last action token, the previous step's), read from the token layout."""
     if position not in POSITIONS:
         raise ValueError(f"expected a token position in {POSITIONS}, got {position!r}")
-    p = adapter.layout.prediction_position
-    if position == "action":
-        if adapter.layout.n_timesteps < 2:
+    lay = adapter.layout
+    ps = lay.positions(position)
+    if not ps:
+        if position == "action" and lay.has_action:
             raise ValueError("token position 'action' needs a model with at least 2 timesteps of context")
-        return p - 2
-    return p - 1 if position == "rtg" else p
+        raise ValueError(f"token position {position!r}: this model's token layout {lay.name} has no {position} tokens")
+    return ps[-1]
 
 
 @dataclass

@@ -84,6 +84,29 @@ def test_forward_equals_plain_torch_and_attribution_is_exact(layout, ln):
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_layout_dependent_positions_of_other_analyses(layout):
+    """Path patching sends from the embeddings the layout has; probes read the last RTG / action token."""
+    from dtwidgets.probes.activations import position_index
+
+    ad = _model(layout, "LN")
+    w, w2 = _window(ad), _window(ad, seed=5)
+    pp = A.path_patching(ad, w, w2, 2, 1)
+    has = {"RTG embed": ad.layout.has_rtg, "action embed": ad.layout.has_action, "state embed": True}
+    for label, present in has.items():
+        assert (label in pp.sender_labels) is present
+    same = A.path_patching(ad, w, w, 2, 1)  # corrupted == clean: every path moves nothing
+    assert np.nanmax(np.abs(same.effects)) < 1e-5
+    want = {"R-s-a": {"state": 7, "rtg": 6, "action": 5}, "s-a": {"state": 4, "action": 3},
+            "R-s": {"state": 5, "rtg": 4}}[layout]
+    for pos in ("state", "rtg", "action"):
+        if pos in want:
+            assert position_index(ad, pos) == want[pos]
+        else:
+            with pytest.raises(ValueError, match=f"layout {layout} has no {pos} tokens"):
+                position_index(ad, pos)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_safetensors_round_trip(layout, tmp_path):
     ad = _model(layout)
     path = save_model(ad, tmp_path / f"m-{layout}.safetensors")
@@ -119,6 +142,8 @@ def test_explorer_hides_rtg_controls_and_scan_without_rtg():
         e._on_key("ArrowUp")
         keys = [getattr(p, "key", "") for p in e.panels]
         assert ("rtg_scan" in keys) is shown and (e.rtg_slider.layout.display != "none") is shown
+        compare = [v for _, v in e.show_panel("policy_map").compare.options]
+        assert ("rtg" in compare) is shown
         for k in keys:
             e.show_panel(k)
         assert e.error.value == "", (layout, e.error.value)
