@@ -134,7 +134,8 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key=None, key_i
 
     Args:
         layer, head: the head.
-        key: weight-only mode: ``"rtg"`` (``key_index`` = the RTG value, default 1), ``"action"``
+        key: weight-only mode (default ``"rtg"``, ``"time"`` for a layout without RTG tokens):
+            ``"rtg"`` (``key_index`` = the RTG value, default 1), ``"action"``
             (``key_index`` = action), ``"pos"`` (``key_index`` = position), ``"time"``
             (``key_index`` = timestep) or a ``[d_model]`` residual vector.
         window: in-context mode: use this window's cached key vector and LN scales instead.
