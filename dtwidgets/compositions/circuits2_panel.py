@@ -126,7 +126,7 @@ class Circuits2Panel(Panel):
         return linear_state_weights(self.ctx.model) is not None
 
     def _draw_virtual(self) -> None:
-        obs = None if self._linear or self._data is None else self._data.window.observations[0, -1]
+        obs = None if self._linear or self._data is None else cast(TrajectoryWindow, self._data.window).observations[0, -1]
         if obs is None and not self._linear:
             return  # a nonlinear encoder's Jacobian needs the state shown: drawn at the first update
         vw = virtual_weights(self.ctx.model, self.head.value, obs=obs)
