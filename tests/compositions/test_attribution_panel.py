@@ -186,7 +186,7 @@ def test_explorer_attribution_tab_follows_the_pair_and_circuits2_points_to_it():
     adapter = make_adapter(**CONFIGS["lnpre-8tok"])  # 3 actions, as Dynamic-Obstacles
     e = Explorer(adapter, MiniGridEnv(), coalesce_s=0, pair=("forward", "right"))
     att = e.show_panel("attribution")
-    e._on_key("ArrowLeft")
+    e.press("ArrowLeft")
     assert "forward − right" in att.lens.title
     e.prefs.pair = (0, 2)  # "vs" changed in the preferences widget
     lens, shares, _ = reference_lens_and_neurons(adapter, e.session.window(), 0, 2)
@@ -216,7 +216,7 @@ def test_attribution_tab_runs_no_forward_of_its_own():
         assert len(calls) == 1
         before = att.lens.values.copy()
         calls.clear()
-        e._on_key("ArrowLeft")  # a key press: the step reuses the analysed logits, the new state costs ONE forward
+        e.press("ArrowLeft")  # a key press: the step reuses the analysed logits, the new state costs ONE forward
         assert len(calls) == 1
         assert not np.array_equal(before, att.lens.values)
         calls.clear()
