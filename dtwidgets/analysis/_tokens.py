@@ -55,7 +55,7 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
     time_at = time[ts]  # [P, d]: the time term of every token
     rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
     act = adapter.embed_action(window.actions[0])  # [T-1, d]
-    rp, sp, ap = (C.position_index(adapter, k) for k in ("rtg", "state", "action"))
+    rp, sp, ap = (C.kind_positions(adapter, k) for k in ("rtg", "state", "action"))
     if not (_close(tokens[rp], rtg[ts[rp]] + time_at[rp]) and _close(tokens[ap], act[ts[ap]] + time_at[ap])):
         return None
     R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
