@@ -43,6 +43,7 @@ _COL, _ST = COLOURS, STATES
 _USER_ERRORS = (EpisodeOver, StepBackLimit, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
 """Errors caused by a user action: shown as one line, no traceback."""
 _OUTSIDE_VIEW = "outside the agent's view: the model's input is unchanged"
+_AT_START = "at the episode start: nothing to step back to"
 
 
 class Explorer(CoalescedRefresh, W.VBox):
@@ -110,7 +111,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         for i, btn in enumerate(self.ui.buttons):
             btn.on_click(lambda _b, i=i: self._do(lambda: self.session.step(i)))
         self.ui.act_button.on_click(lambda _b: self._do(self.session.act))
-        self.ui.back_button.on_click(lambda _b: self._do(self.session.step_back))
+        self.ui.back_button.on_click(lambda _b: self._step_back())
         self.ui.reset_button.on_click(self._on_reset)
         self.ui.rtg_slider.observe(self._on_rtg, names="value")
         W.link((self.ui.edit_toggle, "value"), (self.ui.grid, "editable"))
@@ -135,12 +136,21 @@ class Explorer(CoalescedRefresh, W.VBox):
             if refresh:
                 with self.ui.feed.batch():  # grid and view in one message, at once; the analysis refresh is coalesced
                     self._draw_grid()
+        except EpisodeOver:  # the status line already says "episode over (...): reset or step back"
+            self.ui.error.value = ""
+            return None
         except Exception as e:  # shown under the Explorer, not in a log nobody reads
             self.ui.error.value = _error_html(e)
             return None
         if refresh:
             self._schedule()
         return out
+
+    def _step_back(self) -> None:
+        """Undo the last step; at the episode start say so (nothing happens silently)."""
+        if self._do(self.session.step_back) is False:
+            self._notice = _AT_START
+            self.ui.status.notes = self._notes()
 
     def _on_reset(self, _button=None):
         """A new episode at the RTG the user asked for (``session.target_rtg``), not the slider's leftover."""
@@ -153,9 +163,14 @@ class Explorer(CoalescedRefresh, W.VBox):
 
     def _on_pair(self, change):
         """The pair chosen in the preferences widget drives every panel."""
+        if tuple(change["new"]) == tuple(self.ctx.pair):  # e.g. the widget set back after a refusal
+            return
+
         def apply():
             self.ctx.set_pair(change["new"])
         self._do(apply)
+        if tuple(self.ui.prefs.pair) != tuple(self.ctx.pair):  # refused: the widget shows the pair in use again
+            self.ui.prefs.pair = self.ctx.pair
 
     def _on_tab(self, change):
         """Panels update only while shown: a panel shown again after state changes is refreshed now."""
@@ -176,7 +191,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         elif key in (" ", "Space", "m"):
             self._do(self.session.act)
         elif key == "Backspace":
-            self._do(self.session.step_back)
+            self._step_back()
 
     def _on_grid_edit(self, change):
         if self._updating:

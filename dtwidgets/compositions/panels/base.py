@@ -105,6 +105,10 @@ class AnalysisContext:
     def set_pair(self, pair) -> None:
         """Change the preference direction every panel analyses (names or indices)."""
         a, b = (resolve_action(self.adapter.action_names, p) for p in pair)
+        if a == b:
+            name = self.adapter.action_names[a]
+            raise ValueError(f"expected two different actions for the preference a − b, got {name!r} twice "
+                             "(every chart would be 0)")
         self.pair = (a, b)
 
     def compute(self, window: TrajectoryWindow, clean_window: TrajectoryWindow | None = None,
