@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..adapters.protocol import EnvAdapter, ModelAdapter, StepResult
-from .behaviour import OUTCOME_LABELS, BehaviourCell, BehaviourResult, _cell, behaviour_figure, replay_paths
+from .behaviour import OUTCOME_LABELS, BehaviourCell, BehaviourResult, _cell, replay_paths
 from .rollouts import model_rollouts
 
 TRAIN = "train"
@@ -321,34 +321,11 @@ class ShiftResult:
         return "\n".join(lines)
 
     def figure(self, *, title: str | None = None):
-        """Static plotly figure of the outcome rates (see :func:`shift_figure`); the heat maps are
+        """Static plotly figure of the outcome rates (see :func:`~dtwidgets.analysis.figures.shift_figure`); the heat maps are
         ``self.behaviour.figure()``, the policy maps ``self.matched[name].difference.figure()``."""
+        from ..analysis.figures import shift_figure
+
         return shift_figure(self, title=title)
-
-
-def shift_figure(res: ShiftResult, *, title: str | None = None):
-    """Outcome fractions (goal / collision / timeout, stacked) of every environment, one panel per RTG;
-    a plain ``plotly.graph_objects.Figure`` (names go in as data, escaped by plotly)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    from ..analysis.figures import ACTION_COLOURS
-
-    R = len(res.behaviour.rtgs)
-    fig = make_subplots(1, R, subplot_titles=[f"RTG {r:g}" for r in res.behaviour.rtgs], shared_yaxes=True)
-    colours = dict(zip(OUTCOME_LABELS, (ACTION_COLOURS[2], ACTION_COLOURS[1], ACTION_COLOURS[6])))
-    for r in range(R):
-        cells = [res.behaviour.cells[(n, r)] for n in res.names]
-        for k in OUTCOME_LABELS:
-            fig.add_trace(go.Bar(x=list(res.names), y=[c.outcome_fractions[k] for c in cells], name=k,
-                                 marker_color=colours[k], showlegend=r == 0, legendgroup=k,
-                                 customdata=[c.outcome_counts[k] for c in cells],
-                                 hovertemplate="%{x}: %{y:.0%} (%{customdata} episodes)<extra>" + k + "</extra>"),
-                          1, r + 1)
-    fig.update_layout(barmode="stack", yaxis_tickformat=".0%", width=max(480, 120 + 90 * len(res.names) * R), height=420,
-                      title=title or f"outcomes under distribution shift ({res.behaviour.n_episodes} episodes each, "
-                                     f"{res.behaviour.env_id})")
-    return fig
 
 
 def distribution_shift(adapter: ModelAdapter, env: EnvAdapter | str, shifts: Sequence[Any], rtgs=(0.9,),
