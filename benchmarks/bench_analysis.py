@@ -80,12 +80,12 @@ def bare_backbone(adapter, window):
 def bench(adapter, repeats):
     ws = windows(adapter, repeats + 3)
     for w in ws[:3]:  # warm-up
-        analyze_state(adapter, w, "forward", "left")
+        analyze_state(adapter, w, ("forward", "left"))
         bare_backbone(adapter, w)
     times, bare = [], []
     for w in ws[3:]:
         t0 = CLOCK()
-        analyze_state(adapter, w, "forward", "left")
+        analyze_state(adapter, w, ("forward", "left"))
         times.append((CLOCK() - t0) * 1e3)
         bare.append(bare_backbone(adapter, w))
     return statistics.median(times), np.percentile(times, [10, 90]), statistics.median(bare)
@@ -122,7 +122,7 @@ def main():
         pr = cProfile.Profile()
         pr.enable()
         for w in ws:
-            analyze_state(adapter, w, "forward", "left")
+            analyze_state(adapter, w, ("forward", "left"))
         pr.disable()
         pstats.Stats(pr).sort_stats("tottime").print_stats(25)
 

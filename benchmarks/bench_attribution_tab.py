@@ -33,8 +33,8 @@ def bench(name, adapter, env):
         s.step("left")
     w = s.window()
     ctx = AnalysisContext(adapter, pair=("forward", "right"))
-    plain = _median_ms(lambda: ctx.compute(w, active={"ablation"}))
-    tab = _median_ms(lambda: ctx.compute(w, active={"attribution"}))
+    plain = _median_ms(lambda: ctx.compute(w, panels={"ablation"}))
+    tab = _median_ms(lambda: ctx.compute(w, panels={"attribution"}))
     print(f"{name}: bundle {plain:.1f} ms, with the Attribution tab's lens + neurons {tab:.1f} ms "
           f"(extra {tab - plain:.1f} ms, ratio {tab / plain:.2f})")
 

@@ -83,6 +83,10 @@ class ModelAdapter(Protocol, metaclass=_StaticProtocolMeta):
         layout: token layout (which positions are RTG, state, action tokens).
         schema: observation schema (grid shape, channels, raw vs one-hot).
         action_names: one name per action logit.
+
+    Optional capability (not required): ``last_position_trim: bool`` — the backbone's last layer may
+    run on the prediction position alone (the batched analyses then skip the last MLP at every
+    other position; verified once per backbone against a full run). Without it every position runs.
     """
 
     backbone: Any

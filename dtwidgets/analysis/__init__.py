@@ -29,6 +29,7 @@ from .attention import AttentionPatterns, attention_patterns
 from .attribution import (LogitAttribution, LogitLens, attribution_hooks, component_stack, direct_contributions,
                           logit_attribution, logit_lens)
 from .bundle import StateAnalysis, analyze_state
+from . import extras
 from .directions import PreferenceDirection, preference_direction
 from .circuits import CircuitMap, ov_map, qk_map
 from .embeddings import (RTGEmbeddingProjection, StateEmbeddingProjection, TimeEmbeddingProjection,
@@ -42,7 +43,7 @@ __all__ = [
     "AttentionPatterns", "attention_patterns",
     "LogitAttribution", "LogitLens", "attribution_hooks", "component_stack", "direct_contributions",
     "logit_attribution", "logit_lens", "preference_direction", "PreferenceDirection",
-    "StateAnalysis", "analyze_state",
+    "StateAnalysis", "analyze_state", "extras",
     "CircuitMap", "ov_map", "qk_map",
     "RTGEmbeddingProjection", "StateEmbeddingProjection", "TimeEmbeddingProjection",
     "rtg_embedding_projection", "state_embedding_projection", "time_embedding_projection",

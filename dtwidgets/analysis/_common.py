@@ -120,7 +120,23 @@ def require_rtg(adapter: ModelAdapter, analysis: str) -> None:
                                  "use the analyses of the state and action tokens instead")
 
 
-def position_index(adapter: ModelAdapter, kind: str):
+TOKEN_KINDS = ("state", "rtg", "action")
+"""The token kinds of a DT window."""
+
+
+def last_token_position(adapter: ModelAdapter, kind: str) -> int:
+    """Window position of the last ``kind`` token (``"state"``, ``"rtg"``, ``"action"``): where probes,
+    SAEs and steering read "the state token" (a clear error when the layout has none)."""
+    if kind not in TOKEN_KINDS:
+        raise ValueError(f"expected a token kind in {TOKEN_KINDS}, got {kind!r}")
+    pos = adapter.layout.positions(kind)
+    if not pos:
+        raise ValueError(f"this model's window ({adapter.layout.n_tokens} tokens) has no {kind!r} token; "
+                         f"expected one of {[t for t in TOKEN_KINDS if adapter.layout.positions(t)]}")
+    return int(pos[-1])
+
+
+def kind_positions(adapter: ModelAdapter, kind: str):
     """The positions of ``kind`` tokens (``"rtg"``, ``"state"``, ``"action"``) as a slice when evenly
     spaced (basic indexing: views, no gather), else the list."""
     ps = adapter.layout.positions(kind)

@@ -14,7 +14,8 @@ every row at the prediction position; the DT's embedding-hook entries (``dt.hook
 the caches, and the logits are read from the cached last ``resid_post`` with the cached
 ``ln_final`` scale, the way the action head reads it.
 
-Only the prediction position is read after the last layer's attention, so the last layer's MLP
+Only the prediction position is read after the last layer's attention, so for an adapter that
+declares the optional capability ``last_position_trim = True`` (ours do) the last layer's MLP
 runs on that position alone: a hook on ``blocks.{L-1}.hook_resid_mid`` passes on only the last
 position (the MLP is ~30 % of a 2-layer model's work at every other position). Whether a backbone
 computes the same last-position values that way is checked once per backbone against an untrimmed
@@ -55,7 +56,7 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
     time_at = time[ts]  # [P, d]: the time term of every token
     rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
     act = adapter.embed_action(window.actions[0])  # [T-1, d]
-    rp, sp, ap = (C.position_index(adapter, k) for k in ("rtg", "state", "action"))
+    rp, sp, ap = (C.kind_positions(adapter, k) for k in ("rtg", "state", "action"))
     if not (_close(tokens[rp], rtg[ts[rp]] + time_at[rp]) and _close(tokens[ap], act[ts[ap]] + time_at[ap])):
         return None
     R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
@@ -132,6 +133,8 @@ def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequen
     (:mod:`dtwidgets.adapters.last_position`): never when a hook of ``fwd_hooks`` acts after the cut; else whether this backbone gave the same last-position residual and
     ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone; a backbone
     that raises on the shortened run is run in full)."""
+    if not getattr(adapter, "last_position_trim", False):  # the optional capability, declared by the adapter
+        return False
     if any(computed_after_cut(n, L) for n, _ in fwd_hooks) or cut_point(L) not in adapter.backbone.hook_dict:
         return False
     bb = adapter.backbone

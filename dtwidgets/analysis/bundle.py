@@ -1,13 +1,17 @@
-"""``analyze_state``: everything the Explorer shows for a new state, from ONE batched forward.
+"""``analyze_state``: the one owner of per-state analysis. Everything a view shows for a state comes
+from it: the shared bundle from ONE batched forward, plus the typed extras the views ask for
+(:mod:`dtwidgets.analysis.extras`).
 
 The batch is ``[clean window | one row per single-component ablation | one row per RTG value]``
 (the last layer's MLP needs no row: :func:`~dtwidgets.analysis.ablation.final_mlp_ablation_logits`).
 Ablation hooks touch only their own rows, and a single ``run_with_cache`` with a narrow
-``names_filter`` provides the cache for the attribution, the attention patterns and the RTG scan.
+``names_filter`` provides the cache for the attribution, the attention patterns, the RTG scan and the
+forward-shared extras (lens, neurons).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -17,8 +21,9 @@ from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .ablation import SingleAblations, ablation_hooks, final_mlp_ablation_logits
 from .attention import AttentionPatterns, attention_patterns
-from .attribution import LogitAttribution, LogitLens, attribution_hooks, logit_attribution, logit_lens
+from .attribution import LogitAttribution, attribution_hooks, logit_attribution, logit_lens
 from ._tokens import replicated_tokens, run_tokens_with_cache
+from .extras import Extra, Lens, LensResult, Neurons, StateRequest, check_extras, compute_extras
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
 from ..adapters import hooks as hk
 
@@ -33,9 +38,9 @@ class StateAnalysis:
         ablations: :class:`~dtwidgets.analysis.SingleAblations` (every head, every MLP).
         rtg_scan: :class:`~dtwidgets.analysis.RTGScan` over ``rtgs``.
         attention: :class:`~dtwidgets.analysis.AttentionPatterns` ``[L*H, P, P]``.
-        lens: :class:`~dtwidgets.analysis.LogitLens` along ``a - b`` (None unless ``lens=True``).
-        neuron_activations: ``[L, d_mlp]`` every MLP neuron's activation (``mlp.hook_post``) at the
-            prediction position (None unless ``lens=True``).
+        extras: the results of the extras asked for, by type (``state[Lens]``; see
+            :mod:`~dtwidgets.analysis.extras`).
+        pair: ``(a, b)`` action indices analysed (``b`` None for ``logit[a]``).
     """
 
     action_names: tuple[str, ...]
@@ -45,24 +50,42 @@ class StateAnalysis:
     ablations: SingleAblations
     rtg_scan: RTGScan
     attention: AttentionPatterns
-    lens: LogitLens | None = None
-    neuron_activations: np.ndarray | None = None
+    extras: dict[type, Any] = field(default_factory=dict)
+    pair: tuple = (0, None)
+    asked: dict[type, Extra] = field(default_factory=dict)
+    """The extra instance each result in ``extras`` was computed for."""
+
+    def __getitem__(self, kind: type) -> Any:
+        """The result of the extra of type ``kind`` (a clear error when it was not asked for)."""
+        if kind not in self.extras:
+            asked = ", ".join(t.__name__ for t in self.extras) or "none"
+            raise KeyError(f"analyze_state: extra {getattr(kind, '__name__', kind)} was not asked for (asked: {asked})")
+        return self.extras[kind]
+
+    @property
+    def lens(self):
+        """The logit lens (:class:`~dtwidgets.analysis.LogitLens`) when :class:`Lens` was asked for, else None."""
+        r = self.extras.get(Lens)
+        return None if r is None else r.lens
+
+    @property
+    def neuron_activations(self) -> np.ndarray | None:
+        """``[L, d_mlp]`` MLP neuron activations at the prediction position when :class:`Lens` was asked for."""
+        r = self.extras.get(Lens)
+        return None if r is None else r.neuron_activations
 
 
 def lens_hooks(adapter: ModelAdapter) -> list[str]:
-    """The extra cache entries of ``analyze_state(..., lens=True)``: every ``resid_pre/mid/post``
-    (read by :func:`~dtwidgets.analysis.logit_lens`) and every ``mlp.hook_post``."""
-    L = C.n_layers(adapter)
-    resid = [f(l) for l in range(L) for f in (hk.resid_pre, hk.resid_mid, hk.resid_post)]
-    return resid + [hk.mlp_post(l) for l in range(L)]
+    """The extra cache entries of the :class:`~dtwidgets.analysis.extras.Lens` extra."""
+    return Lens().hooks(adapter)
 
 
-def _lens_and_activations(adapter: ModelAdapter, window: TrajectoryWindow, a, b, clean):
-    """``(LogitLens, activations [L, d_mlp])`` of window row 0 from its cache ``clean``."""
+def _lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b, clean) -> LensResult:
+    """The :class:`Lens` extra of window row 0 from its cache ``clean``."""
     pos = adapter.layout.prediction_position
     lens = logit_lens(adapter, window, a, b, cache=clean, position=pos)
     acts = np.stack([C.np32(clean[hk.mlp_post(l)][0, pos]) for l in range(C.n_layers(adapter))])
-    return lens, acts
+    return LensResult(lens, acts)
 
 
 def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor, names, hooks,
@@ -81,26 +104,33 @@ def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtg
 
 @torch.inference_mode()
 @C.reuse_weights()
-def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=None, *,
-                  ablation_mode: str = "zero", means=None, per_source: bool = True,
-                  per_neuron: bool = False, lens: bool = False) -> StateAnalysis:
-    """Forward + cache + attribution + every single-component ablation + RTG scan, batched.
+def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras: Sequence[Extra] = (), *,
+                  rtgs=None, clean: TrajectoryWindow | None = None, ablation_mode: str = "zero", means=None,
+                  per_source: bool = True) -> StateAnalysis:
+    """The shared analysis of one state (forward + cache + attribution + every single-component
+    ablation + RTG scan, one batched forward) and the ``extras`` asked for.
 
     Args:
         adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
         window: a one-row window (the current state and its history).
-        a, b: the preference direction (actions by name or index; ``b=None`` for ``logit[a]``).
+        pair: the preference ``(a, b)``: actions by name or index, ``logit[a] - logit[b]``
+            (``b=None`` for ``logit[a]``).
+        extras: :class:`~dtwidgets.analysis.extras.Extra` instances (``Lens()``, ``Neurons()``,
+            ``AblationDetail("L0H1")``, ``HeadCircuits(0, 1)``, ``Patching()``, ``PolicyMaps(...)``, ...);
+            their results are ``state[Type]``. Forward-shared extras add hooks to the one forward.
         rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``; none, an empty scan, for a model
             without RTG tokens).
+        clean: the unedited scenario's window (read by the patching extras; None without an edit).
         ablation_mode, means: ``"zero"``, or ``"mean"`` with ``means`` from
             :func:`~dtwidgets.analysis.mean_activations`.
-        per_source, per_neuron: passed to :func:`~dtwidgets.analysis.logit_attribution`.
-        lens: also fill ``lens`` (equal to :func:`~dtwidgets.analysis.logit_lens`) and
-            ``neuron_activations`` from the same forward (adds the residual and ``mlp.hook_post``
-            hooks to the cache).
+        per_source: split each head's attribution by source token.
     """
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
+    a, b = _pair(adapter, pair)
+    extras = check_extras(extras)
+    types = {type(e) for e in extras}
+    lens, per_neuron = Lens in types, Neurons in types
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
     if len(r):
         C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
@@ -109,26 +139,43 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rt
     K, R = len(run), len(r)
     hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(run)], 1 + K + R, ablation_mode, means)
     base_names = set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter))
-    extra = set(lens_hooks(adapter)) - base_names if lens else set()  # read from row 0 only
+    shared = {n for e in extras if e.shared for n in e.hooks(adapter)}  # type: ignore[attr-defined]
+    extra = shared - base_names  # read from row 0 only
     names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
-    logits, clean, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
-    attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean, logits=logits[:1])
-    attention = attention_patterns(adapter, window, cache=clean)
-    lens_acts = _lens_and_activations(adapter, window, a, b, clean) if lens else (None, None)
-    scan_cache = last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R))
-    scan = scan_from_cache(adapter, logits[1 + K:], scan_cache, r, a, b)
-    base = logits[0]
+    logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
+    attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean_cache,
+                                    logits=logits[:1])
+    attention = attention_patterns(adapter, window, cache=clean_cache)
+    scan = scan_from_cache(adapter, logits[1 + K:], last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R)), r, a, b)
     abl = torch.cat([logits[1:1 + K], final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
+    ablations = _ablations(adapter, comps, ablation_mode, abl, logits[0], attribution, a, b)
+    state = StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(logits[0]),
+                          probs=C.softmax_np(logits[0]), attribution=attribution, ablations=ablations,
+                          rtg_scan=scan, attention=attention, pair=(a, b), asked={type(e): e for e in extras})
+    if lens:
+        state.extras[Lens] = _lens(adapter, window, a, b, clean_cache)
+    if Neurons in types:
+        state.extras[Neurons] = attribution
+    req = StateRequest(adapter, window, (a, b), clean, ablation_mode, means, state)
+    state.extras.update(compute_extras(req, extras))
+    return state
+
+
+def _pair(adapter: ModelAdapter, pair) -> tuple[int, int | None]:
+    """``pair`` as action indices; ``b`` None for ``logit[a]`` (one clear error for anything else)."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"analyze_state pair: expected (a, b) actions by name or index (b may be None), got {pair!r}")
+    a, b = pair
+    return C.action_index(adapter, a), None if b is None else C.action_index(adapter, b)
+
+
+def _ablations(adapter: ModelAdapter, comps: list[str], mode: str, abl: torch.Tensor, base: torch.Tensor,
+               attribution: LogitAttribution, a: int, b: int | None) -> SingleAblations:
+    """Every single-component ablation: logits ``abl [K, A]`` against the clean ``base [A]``."""
     probs, bprobs = C.softmax_np(abl), C.softmax_np(base)
-    ablations = SingleAblations(labels=comps, mode=ablation_mode, action_names=tuple(adapter.action_names),
-                                logits=C.np32(abl), probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs,
-                                delta_probs=probs - bprobs)
-    ia = C.action_index(adapter, a)
-    ib = None if b is None else C.action_index(adapter, b)
-    diff = abl[:, ia] - (abl[:, ib] if ib is not None else 0)
-    ablations.direction, ablations.logit_diff = attribution.direction, C.np32(diff)
-    ablations.baseline_logit_diff = attribution.logit_diff
-    ablations.delta_logit_diff = C.np32(diff) - attribution.logit_diff
-    return StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(base), probs=bprobs,
-                         attribution=attribution, ablations=ablations, rtg_scan=scan, attention=attention,
-                         lens=lens_acts[0], neuron_activations=lens_acts[1])
+    diff = C.np32(abl[:, a] - (abl[:, b] if b is not None else 0))
+    return SingleAblations(labels=comps, mode=mode, action_names=tuple(adapter.action_names),
+                           logits=C.np32(abl), probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs,
+                           delta_probs=probs - bprobs, direction=attribution.direction, logit_diff=diff,
+                           baseline_logit_diff=attribution.logit_diff,
+                           delta_logit_diff=diff - attribution.logit_diff)

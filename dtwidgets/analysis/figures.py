@@ -146,3 +146,28 @@ def logit_lens_figure(lens, *, title: str | None = None):
     fig = go.Figure(go.Scatter(x=lens.labels, y=lens.values, mode="lines+markers"))
     fig.update_layout(title=title or f"logit lens ({lens.direction})", yaxis_title="logit difference")
     return fig
+
+
+def shift_figure(res, *, title: str | None = None):
+    """A :class:`~dtwidgets.data.shift.ShiftResult`'s outcome fractions (goal / collision / timeout, stacked) of every environment, one panel per RTG;
+    a plain ``plotly.graph_objects.Figure`` (names go in as data, escaped by plotly)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from ..data.shift import OUTCOME_LABELS
+
+    R = len(res.behaviour.rtgs)
+    fig = make_subplots(1, R, subplot_titles=[f"RTG {r:g}" for r in res.behaviour.rtgs], shared_yaxes=True)
+    colours = dict(zip(OUTCOME_LABELS, (ACTION_COLOURS[2], ACTION_COLOURS[1], ACTION_COLOURS[6])))
+    for r in range(R):
+        cells = [res.behaviour.cells[(n, r)] for n in res.names]
+        for k in OUTCOME_LABELS:
+            fig.add_trace(go.Bar(x=list(res.names), y=[c.outcome_fractions[k] for c in cells], name=k,
+                                 marker_color=colours[k], showlegend=r == 0, legendgroup=k,
+                                 customdata=[c.outcome_counts[k] for c in cells],
+                                 hovertemplate="%{x}: %{y:.0%} (%{customdata} episodes)<extra>" + k + "</extra>"),
+                          1, r + 1)
+    fig.update_layout(barmode="stack", yaxis_tickformat=".0%", width=max(480, 120 + 90 * len(res.names) * R), height=420,
+                      title=title or f"outcomes under distribution shift ({res.behaviour.n_episodes} episodes each, "
+                                     f"{res.behaviour.env_id})")
+    return fig

@@ -74,6 +74,17 @@ def _patch_hook(src: torch.Tensor, mask: torch.Tensor):
     return hook
 
 
+def moved_fraction(deltas: torch.Tensor, denom: float, base_value: float) -> torch.Tensor:
+    """``deltas / denom``: the fraction of the way from the base run's preference to the source run's
+    that each patch moved it (``deltas`` = patched - base, ``denom`` = source - base, logit units).
+    When ``|denom| <= 1e-5 · max(1, |base_value|)`` the runs agree: 0 where the patch changed nothing
+    (same tolerance), NaN otherwise (never a huge number from a division by float noise)."""
+    tol = 1e-5 * max(1.0, abs(base_value))
+    if abs(denom) > tol:
+        return deltas / denom
+    return torch.where(deltas.abs() <= tol, torch.zeros_like(deltas), torch.full_like(deltas, float("nan")))
+
+
 @torch.inference_mode()
 def patched_logits(adapter: ModelAdapter, base: TrajectoryWindow, source: TrajectoryWindow, specs, *,
                    chunk_size: int = 512, source_cache=None,
@@ -149,12 +160,7 @@ def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupte
     flat = [s for v in sweeps.values() for s in v]
     patched, unpatched = patched_logits(adapter, base, source, flat, chunk_size=chunk_size, include_base=True)
     deltas = (pref(patched) - pref(unpatched)).double()
-    denom = v_src - v_base
-    tol = 1e-5 * max(1.0, abs(v_base))
-    if abs(denom) > tol:
-        frac = deltas / denom
-    else:
-        frac = torch.where(deltas.abs() <= tol, torch.zeros_like(deltas), torch.full_like(deltas, float("nan")))
+    frac = moved_fraction(deltas, v_src - v_base, v_base)
     out_f, out_d, i = {}, {}, 0
     for k, v in sweeps.items():
         out_f[k] = C.np32(frac[i:i + len(v)]).reshape(shapes[k])

@@ -71,7 +71,7 @@ class ReferenceNumbers:
         """A short human-readable report."""
         lines = ["RTG embedding · direction (per unit RTG):"]
         lines += [f"  {k}: {v:+.4f}" for k, v in self.rtg_embedding_dot.items()]
-        lines.append(f"state embedding of the cell in front (x=3, y=5) · (forward − right): "
+        lines.append("state embedding of the cell in front (x=3, y=5) · (forward − right): "
                      + ", ".join(f"{k} {v:+.4f}" for k, v in self.front_cell_state_embedding.items()))
         for name, s in self.scenarios.items():
             abl = ", ".join(f"{k} {v:.3f}" for k, v in s.p_forward_ablated.items())

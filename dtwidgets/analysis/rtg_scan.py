@@ -69,7 +69,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
     lay = adapter.layout
     p = -1
     vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
-    rp = C.position_index(adapter, "rtg")
+    rp = C.kind_positions(adapter, "rtg")
     token_labels = lay.labels()
     att = torch.cat([cache[hk.pattern(l)][rows][:, :, p][..., rp]
                      for l in range(C.n_layers(adapter))], dim=1)  # [R, L*H, T]

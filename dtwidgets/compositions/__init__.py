@@ -1,13 +1,8 @@
 """Layer 4: compositions of widgets, analysis and adapters — the Explorer and its panel registry."""
 from .explorer import Explorer
-from .panels import PANEL_TYPES, PANELS, AnalysisContext, Panel, PanelData, make_panels, register_panel
+from .panels import (PANEL_TYPES, PANELS, AnalysisContext, Circuits2Panel, Panel, PanelData, PolicyPanel, SAEPanel,
+                     make_panels, register_panel)
 from .session import EpisodeOver, PlaySession, StepBackLimit
-from .policy_panel import PolicyPanel
-from .circuits2_panel import Circuits2Panel
-from .sae_panel import SAEPanel
-
-for _cls in (PolicyPanel, Circuits2Panel, SAEPanel):
-    register_panel(_cls.key, _cls)
 
 __all__ = ["Explorer", "PlaySession", "AnalysisContext", "PANELS", "PANEL_TYPES", "Panel", "PanelData",
            "make_panels", "register_panel", "EpisodeOver", "StepBackLimit",

@@ -33,11 +33,19 @@ class CloneComparison(W.VBox):
             for j, comp in enumerate(c.ablation_labels))
         self.summary = W.HTML(f"<p>{html.escape(c.summary())}</p><table><tr><th>component</th><th>ablation corr"
                               f"</th><th>attribution corr</th><th></th></tr>{rows}</table>")
-        kids = [self.summary, W.HBox([self.attribution, self.ablation])]
+        for w in (self.attribution, self.ablation):
+            w.layout = W.Layout(flex="1 1 420px", min_width="0")  # share the row, wrap below ~860 px
+        kids = [self.summary, _row([self.attribution, self.ablation])]
         if suites is not None:
             self.probes = [ProbeMatrix.from_suite(s, title=f"{n}: probe selectivity") for s, n in zip(suites, c.names)]
-            kids.append(W.HBox(self.probes))
-        super().__init__(kids)
+            kids.append(_row(self.probes))
+        super().__init__(kids, layout=W.Layout(width="auto", min_width="0"))
+
+
+def _row(children) -> W.Box:
+    """A row that wraps when narrow (nothing clipped at 1100 px with the file browser open)."""
+    return W.Box(list(children), layout=W.Layout(display="flex", flex_flow="row wrap", width="auto", min_width="0",
+                                                align_items="flex-start"))
 
 
 def _f(v) -> str:

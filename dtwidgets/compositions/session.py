@@ -127,6 +127,12 @@ class PlaySession:
             self.h.logits[-1] = self.model.forward(self.window())[0].detach().cpu().numpy()
         return torch.as_tensor(self.h.logits[-1])
 
+    def record_logits(self, logits) -> None:
+        """Keep the logits ``[n_actions]`` an analysis of :meth:`window` computed (the Explorer's one
+        forward per state), so acting in this state runs no second forward."""
+        if self.h.logits[-1] is None:
+            self.h.logits[-1] = np.asarray(logits, np.float32).reshape(-1).copy()
+
     # ---- actions --------------------------------------------------------------------------
     def reset(self, seed: int | None = None, rtg: float | None = None) -> None:
         """Start a new episode at :attr:`target_rtg` (``rtg`` sets it first), not at the RTG the last

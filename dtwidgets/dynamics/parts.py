@@ -75,10 +75,10 @@ def ablation_part(adapter, ctx) -> dict:
 
 def probes_part(adapter, ctx) -> dict:
     """Probe metrics ``[C, K]`` (concepts x sites) on the eval trajectories."""
-    from ..probes import collect_activations, probe_concepts
+    from ..probes import site_activations, probe_concepts
 
     table = ctx.concept_table()
-    acts = collect_activations(adapter, ctx.traj, hooks=ctx.probe_hooks, positions=ctx.probe_positions)
+    acts = site_activations(adapter, ctx.traj, hooks=ctx.probe_hooks, positions=ctx.probe_positions)
     suite = probe_concepts(table=table, activations=acts, control=ctx.probe_control, n_splits=ctx.probe_splits)
     return {"concepts": suite.concepts, "sites": suite.site_labels, "undefined": suite.undefined,
             **{m: _nan_to_none(suite.matrix(m)) for m in suite.metric_names()}}
@@ -93,9 +93,9 @@ def _nan_to_none(a: np.ndarray) -> list:
 def sae_part(adapter, ctx) -> dict:
     """Reconstruction quality of ``ctx.sae`` (any object with ``encode`` / ``decode``) at ``ctx.sae_hook``:
     MSE, explained variance and L0 (mean non-zero codes)."""
-    from ..probes import collect_activations
+    from ..probes import site_activations
 
-    acts = collect_activations(adapter, ctx.traj, hooks=[ctx.sae_hook])
+    acts = site_activations(adapter, ctx.traj, hooks=[ctx.sae_hook])
     x = torch.from_numpy(acts.values[(ctx.sae_hook, "state")])
     code = torch.as_tensor(ctx.sae.encode(x))
     x_hat = torch.as_tensor(ctx.sae.decode(code)).float()

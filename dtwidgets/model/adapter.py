@@ -21,6 +21,11 @@ class DTAdapter:
     (the last state token), ``[B, n_actions]``.
     """
 
+    last_position_trim = True
+    """Capability (optional protocol member): the backbone's last layer may run on the prediction
+    position alone and give the same logits (analyses then skip the other positions' last MLP;
+    verified once per backbone). Adapters without it run every position."""
+
     def __init__(self, model: DecisionTransformer, metadata: dict | None = None):
         self.model = model.eval()
         self.cfg = model.cfg

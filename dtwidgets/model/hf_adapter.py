@@ -154,6 +154,11 @@ class HFDTAdapter:
         hf_config: the HF config (a copy, for reference); hf_model: the source model (not used by analyses).
     """
 
+    last_position_trim = True
+    """Capability (optional protocol member): the backbone's last layer may run on the prediction
+    position alone and give the same logits (analyses then skip the other positions' last MLP;
+    verified once per backbone). Adapters without it run every position."""
+
     def __init__(self, backbone, embedding: HFEmbedding, W_action, b_action, b_mlp_out, *, schema: ObservationSchema,
                  n_timesteps: int, action_names, rtg_range, env_id: str, output_activation: str | None,
                  state_layout: str, hf_config=None, hf_model=None):

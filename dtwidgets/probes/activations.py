@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..analysis import _common as C
+from ..analysis._common import last_token_position
 from ..adapters import hooks as hk
 
 POSITIONS = ("state", "rtg", "action")
@@ -30,20 +31,6 @@ def hook_label(hook: str) -> str:
     if len(parts) >= 3 and parts[0] == "blocks" and parts[1].isdigit():
         return f"L{parts[1]} " + ".".join(parts[2:]).replace("hook_", "")
     return hook
-
-
-def position_index(adapter, position: str) -> int:
-    """Token index of ``position`` (``"state"``, ``"rtg"``, ``"action"``) in the last timestep (``"action"``:
-    the last action token, the previous step's), read from the token layout."""
-    if position not in POSITIONS:
-        raise ValueError(f"expected a token position in {POSITIONS}, got {position!r}")
-    lay = adapter.layout
-    ps = lay.positions(position)
-    if not ps:
-        if position == "action" and lay.has_action:
-            raise ValueError("token position 'action' needs a model with at least 2 timesteps of context")
-        raise ValueError(f"token position {position!r}: this model's token layout {lay.name} has no {position} tokens")
-    return ps[-1]
 
 
 @dataclass
@@ -70,7 +57,7 @@ def step_rtgs(adapter, traj) -> np.ndarray:
 
 
 @torch.inference_mode()
-def collect_activations(adapter, traj, hooks=None, positions=("state",), batch_size: int = 512,
+def site_activations(adapter, traj, hooks=None, positions=("state",), batch_size: int = 512,
                         steps=None) -> Activations:
     """Run every recorded step's window and keep the residual activations at the sites.
 
@@ -84,7 +71,7 @@ def collect_activations(adapter, traj, hooks=None, positions=("state",), batch_s
         steps: ``[N']`` subset of global step indices (default: all).
     """
     hooks = list(hooks or default_hooks(adapter))
-    pos = {p: position_index(adapter, p) for p in positions}
+    pos = {p: last_token_position(adapter, p) for p in positions}
     ends = np.arange(traj.n_steps) if steps is None else np.asarray(steps, np.int64)
     rtgs = step_rtgs(adapter, traj)
     T, pad = adapter.layout.n_timesteps, adapter.pad_action

@@ -13,6 +13,7 @@ import torch
 
 from ..analysis import _common as C
 from ..analysis.attribution import component_stack
+from ..analysis.steering import steering_hooks
 from ..adapters import hooks as hk
 
 _HOOK_LAYER = {"resid_pre": 0, "resid_mid": 0.5, "resid_post": 1}
@@ -95,21 +96,6 @@ class SteeringResult:
     hook: str
 
 
-def steering_hook(direction, coeff: float, hook: str, positions=None):
-    """A forward hook ``(hook, fn)`` adding ``coeff · direction`` at ``positions`` (None = all)."""
-    vec = torch.as_tensor(np.asarray(direction, np.float32)) * float(coeff)
-
-    def add(t, hook=None):
-        t = t.clone()
-        if positions is None:
-            t += vec.to(t.dtype)
-        else:
-            t[:, list(positions)] += vec.to(t.dtype)
-        return t
-
-    return (hook, add)
-
-
 @torch.inference_mode()
 def steer(adapter, window, direction, coeff: float, hook: str, positions=None) -> SteeringResult:
     """Add ``coeff · direction`` to the residual at ``hook`` (at ``positions``; default: the prediction
@@ -117,7 +103,7 @@ def steer(adapter, window, direction, coeff: float, hook: str, positions=None) -
     d = _as_direction(adapter, direction)
     pos = [adapter.layout.prediction_position] if positions is None else list(positions)
     before = adapter.forward(window)
-    after = adapter.run_with_hooks(window, fwd_hooks=[steering_hook(d, coeff, hook, pos)])
+    after = adapter.run_with_hooks(window, fwd_hooks=steering_hooks(hook, d, coeff, pos))
     return SteeringResult(C.np32(before), C.np32(after), C.softmax_np(before), C.softmax_np(after), float(coeff), hook)
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import Activations, collect_activations, hook_label
+from .activations import Activations, site_activations, hook_label
 from .concepts import ConceptTable, concept_table
 from .fit import ProbeResult, ProbeUndefined, fit_probe
 
@@ -84,7 +84,7 @@ def probe_concepts(adapter=None, traj=None, env=None, concepts=None, *, table: C
         env: an :class:`~dtwidgets.adapters.EnvAdapter` to replay them (full-grid concepts).
         concepts: see :func:`~dtwidgets.probes.concept_table`.
         table, activations: precomputed concept table / activations (same steps).
-        hooks, positions: the sites (see :func:`~dtwidgets.probes.collect_activations`).
+        hooks, positions: the sites (see :func:`~dtwidgets.probes.site_activations`).
         control: control task (``"type"`` or ``"shuffle"``).
         max_classes: categorical concepts with more classes, or with a single class, are skipped.
     """
@@ -94,7 +94,7 @@ def probe_concepts(adapter=None, traj=None, env=None, concepts=None, *, table: C
         table = concept_table(traj, env, concepts, action_names=None if adapter is None else adapter.action_names,
                               progress=progress)
     if activations is None:
-        activations = collect_activations(adapter, traj, hooks=hooks, positions=positions)
+        activations = site_activations(adapter, traj, hooks=hooks, positions=positions)
     if activations.n_steps != len(table):
         raise ValueError(f"expected activations for the table's {len(table)} steps, got {activations.n_steps}")
     names, undefined = _probe_able(table, max_classes)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..adapters.hooks import attn_out, hook_z, mlp_out, mlp_post, parse, resid_mid, resid_post, resid_pre
+from ..analysis._common import last_token_position
 
 # the hooks of a layer an SAE reads, in forward order (names and their meaning: dtwidgets.adapters.hooks)
 SAE_SITES = (resid_pre, hook_z, attn_out, resid_mid, mlp_post, mlp_out, resid_post)
@@ -54,15 +55,9 @@ def hook_site(adapter, hook: str) -> HookSite:
     return HookSite(hook, layer, "resid", int(cfg.d_model))
 
 
-def token_position(adapter, token: str) -> int:
-    """Position of the last ``token`` (``"state"``, ``"rtg"``, ``"action"``) in the model's window."""
-    if token not in TOKENS:
-        raise ValueError(f"expected token in {TOKENS}, got {token!r}")
-    pos = adapter.layout.positions(token)
-    if not pos:
-        raise ValueError(f"this model's window ({adapter.layout.n_tokens} tokens) has no {token!r} token; "
-                         f"expected one of {[t for t in TOKENS if adapter.layout.positions(t)]}")
-    return pos[-1]
+token_position = last_token_position
+"""Position of the last ``token`` kind in the model's window: :func:`~dtwidgets.analysis._common.last_token_position`
+(the one rule; this module's name for it)."""
 
 
 def flat(t: torch.Tensor, site: HookSite) -> torch.Tensor:

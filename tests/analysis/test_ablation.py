@@ -104,7 +104,7 @@ def test_ablate_with_shared_baseline_equals_full_run():
     name = sorted(CONFIGS)[0]
     a = make_adapter(**CONFIGS[name])
     w = random_window(a, seed=2)
-    st = analyze_state(a, w, 0, 1)
+    st = analyze_state(a, w, (0, 1))
     full = ablate(a, w, ["L0H0"], 0, 1)
     shared = ablate(a, w, ["L0H0"], 0, 1, baseline=st.attribution)
     assert shared.labels == full.labels

@@ -7,6 +7,7 @@ import torch
 
 from dtwidgets.analysis import (analyze_state, attention_patterns, logit_attribution, mean_activations, rtg_scan,
                                 single_component_ablations)
+from dtwidgets.analysis.extras import Lens, Neurons
 from tests.analysis.helpers import CONFIGS, make_adapter, random_window
 
 
@@ -14,7 +15,7 @@ from tests.analysis.helpers import CONFIGS, make_adapter, random_window
 def test_bundle_equals_separate_analyses(name):
     a = make_adapter(**CONFIGS[name])
     w = random_window(a, seed=4)
-    s = analyze_state(a, w, "forward", "left", per_neuron=True)
+    s = analyze_state(a, w, ("forward", "left"), [Neurons()])
     tol = 1e-5 * max(1, float(np.abs(s.logits).max()))
     at = logit_attribution(a, w, "forward", "left", per_neuron=True)
     assert s.attribution.labels == at.labels
@@ -39,7 +40,7 @@ def test_bundle_mean_ablation_and_custom_grid():
     a = make_adapter(**CONFIGS["lnpre-8tok"])
     w = random_window(a)
     means = mean_activations(a, random_window(a, seed=9).repeat(3))
-    s = analyze_state(a, w, "forward", rtgs=[0.0, 0.5], ablation_mode="mean", means=means)
+    s = analyze_state(a, w, ("forward", None), rtgs=[0.0, 0.5], ablation_mode="mean", means=means)
     ab = single_component_ablations(a, w, "forward", mode="mean", means=means)
     np.testing.assert_allclose(s.ablations.logits, ab.logits, atol=1e-5)
     assert s.rtg_scan.rtgs.tolist() == [0.0, 0.5] and s.ablations.mode == "mean"
@@ -58,7 +59,7 @@ def test_non_additive_tokens_fall_back_to_embedding_every_row():
     m.embed = lambda window, f=m.embed: torch.tanh(f(window))  # type: ignore[method-assign]
     try:
         assert replicated_tokens(m, w, 2, torch.tensor([0.0, 0.5])) is None
-        s = analyze_state(m, w, "forward", "left")
+        s = analyze_state(m, w, ("forward", "left"))
         sc = rtg_scan(m, w, "forward", "left")
         np.testing.assert_allclose(s.rtg_scan.logits, sc.logits, atol=1e-5)
         np.testing.assert_allclose(s.logits, m.forward(w)[0].numpy(), atol=1e-5)
@@ -96,7 +97,7 @@ def _check_lens(a):
     from dtwidgets.analysis._common import n_layers
 
     w = random_window(a, seed=6)
-    s = analyze_state(a, w, "forward", "right", per_neuron=True, lens=True)
+    s = analyze_state(a, w, ("forward", "right"), [Neurons(), Lens()])
     with torch.inference_mode():
         lens = logit_lens(a, w, "forward", "right")
         pos = a.layout.prediction_position
@@ -109,7 +110,7 @@ def _check_lens(a):
     assert s.neuron_activations.shape == acts.shape == (n_layers(a), acts.shape[1])
     np.testing.assert_allclose(s.neuron_activations, acts, atol=1e-5 * max(1, float(np.abs(acts).max())))
     assert s.lens.values[-1] == pytest.approx(s.attribution.logit_diff, abs=tol)
-    plain = analyze_state(a, w, "forward", "right")
+    plain = analyze_state(a, w, ("forward", "right"))
     assert plain.lens is None and plain.neuron_activations is None
     np.testing.assert_allclose(plain.rtg_scan.logits, s.rtg_scan.logits, atol=1e-6)  # the extras change nothing else
     np.testing.assert_allclose(plain.ablations.logits, s.ablations.logits, atol=1e-6)

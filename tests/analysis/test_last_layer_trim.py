@@ -9,6 +9,7 @@ import torch
 
 from dtwidgets.adapters.last_position import computed_after_cut
 from dtwidgets.analysis import _tokens, analyze_state, rtg_scan
+from dtwidgets.analysis.extras import Lens, Neurons
 from tests.analysis.helpers import CONFIGS, independent_logits, make_adapter, random_window
 
 
@@ -24,10 +25,10 @@ def _fields(s):
 def test_trimmed_bundle_equals_the_untrimmed_run(name, monkeypatch):
     a = make_adapter(**CONFIGS[name])
     w = random_window(a, seed=3)
-    trimmed = analyze_state(a, w, "forward", "left", per_neuron=True, lens=True)
+    trimmed = analyze_state(a, w, ("forward", "left"), [Neurons(), Lens()])
     assert _tokens._TRIM_OK[a.backbone] is True
     monkeypatch.setattr(_tokens, "_trim_checked", lambda *args: False)
-    full = analyze_state(a, w, "forward", "left", per_neuron=True, lens=True)
+    full = analyze_state(a, w, ("forward", "left"), [Neurons(), Lens()])
     tol = 1e-5 * max(1, float(np.abs(full.logits).max()))
     for key, want in _fields(full).items():
         np.testing.assert_allclose(_fields(trimmed)[key], want, atol=tol, err_msg=key)
@@ -92,3 +93,21 @@ def test_a_backbone_that_cannot_run_the_trim_is_run_in_full():
             np.testing.assert_allclose(s.logits[i], independent_logits(a, w.with_rtg(r))[0].numpy(), atol=1e-4)
     finally:
         hp.remove_hooks(including_permanent=True)
+
+
+def test_the_trim_is_a_declared_capability():
+    """Only an adapter that declares ``last_position_trim`` gets the shortened last layer: the protocol-only
+    adapter (which does not) runs every position, with the same numbers."""
+    from tests.protocol.test_minimal_adapter import pair
+
+    shipped, minimal = pair("ln-gated-onehot-26tok")
+    assert shipped.last_position_trim is True and not hasattr(minimal, "last_position_trim")
+    w = random_window(shipped, seed=2)
+    tokens, _ = _tokens.replicated_tokens(shipped, w, 1, torch.tensor([0.5]))
+    L = shipped.cfg.n_layers
+    assert _tokens._trim_checked(shipped, tokens, (), L) is True
+    assert _tokens._trim_checked(minimal, tokens, (), L) is False
+    a = analyze_state(shipped, w, ("forward", "left"))
+    b = analyze_state(minimal, w, ("forward", "left"))
+    np.testing.assert_allclose(a.ablations.logits, b.ablations.logits, atol=1e-5)
+    np.testing.assert_allclose(a.rtg_scan.logits, b.rtg_scan.logits, atol=1e-5)

@@ -8,8 +8,8 @@ import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.compositions.attribution_panel import AttributionPanel, neuron_rows
-from dtwidgets.compositions.panels import AnalysisContext, assign
+from dtwidgets.compositions.panels import AnalysisContext, AttributionPanel, assign
+from dtwidgets.compositions.panels.attribution import neuron_rows
 from dtwidgets.model.checkpoint import state_dict_of
 from dtwidgets.widgets import ContributionBars
 from tests.analysis.helpers import CONFIGS, make_adapter, random_window
@@ -186,7 +186,7 @@ def test_explorer_attribution_tab_follows_the_pair_and_circuits2_points_to_it():
     adapter = make_adapter(**CONFIGS["lnpre-8tok"])  # 3 actions, as Dynamic-Obstacles
     e = Explorer(adapter, MiniGridEnv(), coalesce_s=0, pair=("forward", "right"))
     att = e.show_panel("attribution")
-    e._on_key("ArrowLeft")
+    e.press("ArrowLeft")
     assert "forward − right" in att.lens.title
     e.prefs.pair = (0, 2)  # "vs" changed in the preferences widget
     lens, shares, _ = reference_lens_and_neurons(adapter, e.session.window(), 0, 2)
@@ -215,19 +215,19 @@ def test_attribution_tab_runs_no_forward_of_its_own():
         logit_lens(adapter, e.session.window(), "forward", "right")  # the counter sees a one-row run
         assert len(calls) == 1
         before = att.lens.values.copy()
-        e._on_key("ArrowLeft")  # the step itself runs the model once (the session records its logits)
+        calls.clear()
+        e.press("ArrowLeft")  # a key press: the step reuses the analysed logits, the new state costs ONE forward
+        assert len(calls) == 1
         assert not np.array_equal(before, att.lens.values)
         calls.clear()
         e.refresh()  # state -> every shown view updated
         assert len(calls) == 1
         lens, _, _ = reference_lens_and_neurons(adapter, e.session.window(), *e.ctx.pair)
         np.testing.assert_allclose(att.lens.values[0], lens, atol=2e-4, rtol=1e-4)
-        assert e._needs() == {"lens", "per_neuron"}
         e.show_panel("ablation")
-        assert e._needs() == set()
         w = e.session.window()
-        assert e.ctx.compute(w, active={"ablation"}).state.lens is None
-        assert e.ctx.compute(w, active={"attribution"}).state.lens is not None
+        assert e.ctx.compute(w, panels={"ablation"}).state.lens is None
+        assert e.ctx.compute(w, panels={"attribution"}).state.lens is not None
     finally:
         handle.remove()
 
@@ -236,6 +236,6 @@ def test_attribution_panel_explains_data_without_the_lens():
     adapter = make_adapter(**CONFIGS["raw-2tok-noLN"])
     ctx = AnalysisContext(adapter, pair=("forward", "left"))
     with pytest.raises(ValueError, match="lens"):
-        AttributionPanel(ctx).update(ctx.compute(random_window(adapter, seed=1), active={"ablation"}))
-    with pytest.raises(ValueError, match="needs"):
-        ctx.compute(random_window(adapter, seed=1), needs={"lenz"})
+        AttributionPanel(ctx).update(ctx.compute(random_window(adapter, seed=1), panels={"ablation"}))
+    with pytest.raises(ValueError, match="expected panels"):
+        ctx.compute(random_window(adapter, seed=1), panels={"lenz"})

@@ -7,9 +7,7 @@ import pytest
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.analysis.path_patching import path_patching
 from dtwidgets.analysis.policy_map import agent_placements, policy_map
-from dtwidgets.compositions.circuits2_panel import Circuits2Panel
-from dtwidgets.compositions.panels import AnalysisContext, PanelData
-from dtwidgets.compositions.policy_panel import PolicyPanel
+from dtwidgets.compositions.panels import AnalysisContext, Circuits2Panel, PolicyPanel
 from tests.analysis.helpers import CONFIGS, make_adapter
 
 
@@ -26,7 +24,7 @@ def setup():
 def test_policy_panel_modes(setup):
     a, env, ctx, w = setup
     p = PolicyPanel(ctx, env=env)
-    p.update(PanelData(w, None, None, []))
+    p.update(ctx.compute(w, panels=[p]))
     place = agent_placements(env)
     want = policy_map(a, place, 0.8, timestep=5)
     np.testing.assert_allclose(p.view.probs[0], want.probs, atol=1e-6)
@@ -52,7 +50,7 @@ def test_circuits2_panel(setup):
     obs[3, 5] = (6, 2, 0)  # a ball in front of the agent
     corrupted = a.make_window(np.stack([env.observation()] * 2 + [obs]), 0.8, [3, 4, 5], [2, 2])
     panel = Circuits2Panel(ctx, clean_window=lambda: w)
-    panel.update(PanelData(corrupted, None, None, []))
+    panel.update(ctx.compute(corrupted, panels=[panel]))
     pp = path_patching(a, w, corrupted, "forward", "left")
     np.testing.assert_allclose(panel.paths.values, pp.effects, equal_nan=True)
     assert panel.diagram.edges.shape[0] == 8

@@ -17,7 +17,7 @@ def model():
 def test_keys_and_buttons_move_the_agent(model):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
     d0 = e.grid.agent_dir
-    e._on_key("ArrowLeft")
+    e.press("ArrowLeft")
     assert e.grid.agent_dir == (d0 - 1) % 4 and e.session.n_steps == 1
     prefs_before = e.prefs.logits.copy()
     e.buttons[1].click()  # right
@@ -67,7 +67,7 @@ def test_rtg_slider_and_model_acts(model):
 def test_save_load_replay(model, tmp_path):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0)
     for k in ("ArrowLeft", "ArrowLeft", "ArrowRight"):
-        e._on_key(k)
+        e.press(k)
     path = tmp_path / "t.npz"
     e.path.value = str(path)
     e.save_button.click()

@@ -40,7 +40,7 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(small_
             steps = array_from_json(bufs[msg["buffer_paths"].index(["steps"])])
             np.testing.assert_array_equal(steps, episode_token_steps(small_dt, e.session.window()))
         # ... and the names shown are those of the panels' relabelling (window position -> episode step)
-        data = e.ctx.compute(e.session.window(), active={"attribution"})
+        data = e.ctx.compute(e.session.window(), panels={"attribution"})
         at = data.state.attribution
         assert att.bars.row_labels == relabel(at.labels, data, at.source_labels)
         assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(small_dt, e.session.window())
@@ -103,7 +103,7 @@ def _check_shown_names(small_dt, e, tab):
 
     abl, attn, scan, _ = e.panels
     win = e.session.window()
-    data = e.ctx.compute(win, active={"rtg_scan", "attention"})
+    data = e.ctx.compute(win, panels={"rtg_scan", "attention"})
     if tab == 0:
         r = ablate(small_dt, win, [abl.component.value], *e.ctx.pair)
         assert abl.contrib.row_labels == relabel(r.labels, data, small_dt.layout.labels())

@@ -79,8 +79,7 @@ def test_circuits2_says_why_instead_of_empty_charts(demo_explorer):
 
 
 def test_composition_matrix_is_shown_for_two_layers():
-    from dtwidgets.compositions.circuits2_panel import Circuits2Panel
-    from dtwidgets.compositions.panels import AnalysisContext
+    from dtwidgets.compositions.panels import AnalysisContext, Circuits2Panel
 
     a = make_adapter(**CONFIGS["lnpre-8tok"])
     p = Circuits2Panel(AnalysisContext(a, pair=("forward", "left")))

@@ -28,11 +28,11 @@ class TinySAE:
 
 
 def test_dynamics_all_metrics_and_cache(run_dir, held_out, env, tmp_path):
-    from dtwidgets.probes import collect_activations
+    from dtwidgets.probes import site_activations
 
     series = load_series(run_dir)
     assert len(series) >= 11
-    X = torch.from_numpy(collect_activations(series[-1].load(), held_out, hooks=["blocks.0.hook_resid_post"])
+    X = torch.from_numpy(site_activations(series[-1].load(), held_out, hooks=["blocks.0.hook_resid_post"])
                          .values[("blocks.0.hook_resid_post", "state")])
     sae = TinySAE(X)
     cache = tmp_path / "cache"

@@ -28,12 +28,14 @@ EXAMPLES = REPO / "examples"
 # Every notebook in examples/ runs; MIN_WIDGETS lists how many widgets its exported page must draw.
 MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7,
                "04_sparse_autoencoder": 2, "05_probes_and_training_dynamics": 8,
-               "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3, "09_circuits_and_behaviour": 5}
+               "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3, "09_circuits_and_behaviour": 5,
+               "10_patching_and_shift": 6}
 NOTEBOOKS = tuple(sorted(p.stem for p in EXAMPLES.glob("*.ipynb")))
 NEEDS_DEMO = {"01_quickstart", "02_reproduce_post", "04_sparse_autoencoder", "05_probes_and_training_dynamics",
-              "06_policy_maps_and_steering", "09_circuits_and_behaviour"}
+              "06_policy_maps_and_steering", "09_circuits_and_behaviour",
+              "10_patching_and_shift"}
 # Extra environment per notebook: small episode counts keep the runs short (the notebooks' defaults are larger).
-NOTEBOOK_ENV = {"09_circuits_and_behaviour": {"DTW_N_EPISODES": "10"}}
+NOTEBOOK_ENV = {"09_circuits_and_behaviour": {"DTW_N_EPISODES": "10"}, "10_patching_and_shift": {"DTW_N_EPISODES": "6"}}
 CELL_TIMEOUT_S = 600
 
 # JS: per exported widget host, whether any of its canvases has a non-transparent pixel.
@@ -136,6 +138,12 @@ def test_notebook_runs_and_exports(name: str, export_dir: pathlib.Path) -> None:
         assert numbers["n_episodes"] == 10 and [c["claim"] for c in numbers["claims"]["demo"]] == ["A", "B", "C"]
         if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):  # CI: the reference model may not be skipped
             assert "reference" in numbers["models"], "DTW_REQUIRE_SHARED=1 but notebook 09 skipped the reference checkpoint"
+    if name == "10_patching_and_shift":
+        numbers = json.loads((export_dir / "10_patching_and_shift.numbers.json").read_text())
+        assert numbers["n_episodes"] == 6 and "demo" in numbers["models"]
+        assert [r["environment"] for r in numbers["shift"]["demo"]][0] == "train"
+        if os.environ.get("DTW_REQUIRE_SHARED", "") not in ("", "0"):  # CI: the reference model may not be skipped
+            assert "reference" in numbers["models"], "DTW_REQUIRE_SHARED=1 but notebook 10 skipped the reference checkpoint"
     print(f"{name}: executed in {run['elapsed_s']:.1f} s")
 
 

@@ -102,7 +102,7 @@ def test_patching_and_bundle(setup):
     r = A.activation_patching(adapter, full, corrupted, "forward", "right")
     assert r.resid.shape == (3, adapter.layout.n_tokens)
     np.testing.assert_allclose(r.resid[-1, -1], 1.0, atol=1e-4)  # patching the final residual at the read token
-    st = A.analyze_state(adapter, padded, "forward", "right", per_neuron=True)
+    st = A.analyze_state(adapter, padded, ("forward", "right"), [A.extras.Neurons()])
     at = A.logit_attribution(adapter, padded, "forward", "right", per_neuron=True)
     np.testing.assert_allclose(st.attribution.values, at.values, atol=_tol(st.logits))
     np.testing.assert_allclose(st.logits, adapter.forward(padded)[0].numpy(), atol=1e-5)

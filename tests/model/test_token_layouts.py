@@ -78,15 +78,15 @@ def test_forward_equals_plain_torch_and_attribution_is_exact(layout, ln):
     ref = float(want[0, -1, 2] - want[0, -1, 1])
     assert abs(at.logit_diff - ref) < 1e-4 and abs(float(at.values.sum()) - ref) < 1e-4
     assert at.per_source.shape[1] == ad.layout.n_tokens
-    st = A.analyze_state(ad, w, 2, 1)  # the batched bundle: same attribution, ablations of every component
+    st = A.analyze_state(ad, w, (2, 1))  # the batched bundle: same attribution, ablations of every component
     np.testing.assert_allclose(st.attribution.values, at.values, atol=1e-5)
     assert st.ablations.logits.shape == (2 * 4 + 2, 3)
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_layout_dependent_positions_of_other_analyses(layout):
-    """Path patching sends from the embeddings the layout has; probes read the last RTG / action token."""
-    from dtwidgets.probes.activations import position_index
+    """Path patching sends from the embeddings the layout has; probes / SAEs read the last RTG / action token."""
+    from dtwidgets.analysis._common import last_token_position as position_index
 
     ad = _model(layout, "LN")
     w, w2 = _window(ad), _window(ad, seed=5)
@@ -102,7 +102,7 @@ def test_layout_dependent_positions_of_other_analyses(layout):
         if pos in want:
             assert position_index(ad, pos) == want[pos]
         else:
-            with pytest.raises(ValueError, match=f"layout {layout} has no {pos} tokens"):
+            with pytest.raises(ValueError, match=f"has no '{pos}' token"):
                 position_index(ad, pos)
 
 
@@ -122,10 +122,10 @@ def test_a_model_without_rtg_ignores_the_rtg_and_refuses_rtg_analyses():
     torch.testing.assert_close(ad.forward(w.with_rtg(torch.tensor([-1.0]))), ad.forward(w), atol=0, rtol=0)
     for run, name in ((lambda: A.rtg_scan(ad, w, 2, 1), "rtg_scan"),
                       (lambda: A.rtg_embedding_projection(ad, 2, 1), "rtg_embedding_projection"),
-                      (lambda: A.analyze_state(ad, w, 2, 1, rtgs=[0.5]), "RTG scan")):
+                      (lambda: A.analyze_state(ad, w, (2, 1), rtgs=[0.5]), "RTG scan")):
         with pytest.raises(UnsupportedByModel, match=f"{name}.*s-a \\(no return-to-go input\\)"):
             run()
-    st = A.analyze_state(ad, w, 2, 1)  # the default scan is empty, the rest is there
+    st = A.analyze_state(ad, w, (2, 1))  # the default scan is empty, the rest is there
     assert st.rtg_scan.logits.shape == (0, 3) and st.attribution.values.size
     from dtwidgets.data.calibration import calibrate
 
@@ -139,7 +139,7 @@ def test_explorer_hides_rtg_controls_and_scan_without_rtg():
 
     for layout, shown in (("s-a", False), ("R-s", True)):
         e = Explorer(_model(layout), MiniGridEnv(), coalesce_s=0)
-        e._on_key("ArrowUp")
+        e.press("ArrowUp")
         keys = [getattr(p, "key", "") for p in e.panels]
         assert ("rtg_scan" in keys) is shown and (e.rtg_slider.layout.display != "none") is shown
         compare = [v for _, v in e.show_panel("policy_map").compare.options]

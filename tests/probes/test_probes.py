@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dtwidgets.adapters.schema import OBJECTS
-from dtwidgets.probes import (action_cosines, collect_activations, concept_table, cosines, direction_attribution,
+from dtwidgets.probes import (action_cosines, site_activations, concept_table, cosines, direction_attribution,
                               direction_over_observation, fit_probe, probe_concepts, sae_cosines, steer)
 
 BALL = OBJECTS.index("ball")
@@ -33,7 +33,7 @@ def _planted_model(seed=0):
 def test_planted_direction_recovered_and_controls_at_chance(small_traj, small_env):
     adapter, u = _planted_model()
     table = concept_table(small_traj, small_env, ["ball ahead"])
-    acts = collect_activations(adapter, small_traj, hooks=["blocks.0.hook_resid_pre"])
+    acts = site_activations(adapter, small_traj, hooks=["blocks.0.hook_resid_pre"])
     X = acts.values[("blocks.0.hook_resid_pre", "state")]
     y = table.values["ball ahead"]
     assert 0.05 < y.mean() < 0.5, "the data needs both classes"

@@ -125,8 +125,8 @@ def test_every_analysis_matches(name):
     both(A.rtg_scan, name, w, "left", rtgs=[-1.0, 0.0, 0.3])
     both(A.activation_patching, name, w, w2, "forward", "right")
     both(A.activation_patching, name, w, w2, "left", "forward", reverse=True)
-    both(A.analyze_state, name, w, "forward", "right", per_neuron=True)
-    both(A.analyze_state, name, w, "left", None, [0.0, 0.9], ablation_mode="mean", means=means)
+    both(A.analyze_state, name, w, ("forward", "right"), [A.extras.Neurons()])
+    both(A.analyze_state, name, w, ("left", None), rtgs=[0.0, 0.9], ablation_mode="mean", means=means)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -151,7 +151,7 @@ def test_forward_attribution_ablation_attention_scan_match_plain_torch(kind, nam
     for i, r in enumerate((-0.5, 0.25, 1.0)):
         lr, _ = _reference(ad, enc, base, w.with_rtg(torch.tensor([r])))
         np.testing.assert_allclose(scan.logits[i], lr[0, -1].numpy(), atol=1e-4)
-    st = A.analyze_state(ad, w, 2, 0, rtgs=[0.25])
+    st = A.analyze_state(ad, w, (2, 0), rtgs=[0.25])
     np.testing.assert_allclose(st.attribution.values, at.values, atol=1e-5)
 
 
@@ -213,8 +213,8 @@ def test_policy_map_and_explorer_with_every_panel(kind):
     logits, _ = _reference(ad, enc, base, w)
     np.testing.assert_allclose(pm.logits, logits[:, -1].numpy(), atol=1e-4)
     e = Explorer(ad, MiniGridEnv(), coalesce_s=0)
-    e._on_key("ArrowLeft")
-    e._on_key("ArrowUp")
+    e.press("ArrowLeft")
+    e.press("ArrowUp")
     keys = [getattr(p, "key", "") for p in e.panels]
     assert {"attribution", "ablation", "attention", "circuits", "rtg_scan", "policy_map", "circuits2"} <= set(keys)
     for k in keys:

@@ -103,8 +103,7 @@ def test_demos_can_be_called_again_in_one_process():
 
 
 def test_sae_panel_shares_and_edits(setup):
-    from dtwidgets.compositions.panels import AnalysisContext
-    from dtwidgets.compositions.sae_panel import SAEPanel
+    from dtwidgets.compositions.panels import AnalysisContext, SAEPanel
     from dtwidgets.sae import edited_logits
 
     adapter, env, sae, _ = setup

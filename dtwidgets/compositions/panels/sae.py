@@ -16,12 +16,14 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from ..analysis._common import softmax_np
-from ..sae.attribution import FeatureShares, edited_logits, feature_shares
-from ..sae.metrics import check_hook
-from ..sae.model import SparseAutoencoder
-from ..widgets import ContributionBars
-from .panels import Panel, assign
+from ...analysis._common import softmax_np
+from ...sae.attribution import FeatureShares
+from ...sae.extras import SAEEdit, SAEFeatures
+from ...sae.metrics import check_hook
+from ...sae.model import SparseAutoencoder
+from ...widgets import ContributionBars
+from ..updates import assign
+from .base import Panel, PanelData
 
 MODES = ("zero", "clamp")
 
@@ -31,7 +33,7 @@ class SAEPanel(Panel):
 
     Args:
         ctx: the Explorer's :class:`~dtwidgets.compositions.panels.AnalysisContext` (model, pair).
-        sae: a :class:`~dtwidgets.sae.SparseAutoencoder` at a hook of ``ctx.model`` (default:
+        sae: a :class:`~dtwidgets.sae.SparseAutoencoder` at a hook of ``ctx.adapter`` (default:
             ``ctx.sae`` when the context carries one).
         n_show: how many active features (largest |share| first) the bars show.
     """
@@ -46,7 +48,7 @@ class SAEPanel(Panel):
             raise ValueError("SAEPanel needs an SAE: SAEPanel(ctx, sae) or SAEPanel.for_sae(sae) "
                              "(e.g. dtwidgets.sae.demo_sae('post') or load_sae(folder))")
         self.sae: SparseAutoencoder = sae
-        check_hook(ctx.model, self.sae)
+        check_hook(ctx.adapter, self.sae)
         self.n_show = int(n_show)
         self.summary = W.HTML()
         self.shares_bars = ContributionBars(series_names=["direct share"], title="direct share of the preference")
@@ -61,7 +63,7 @@ class SAEPanel(Panel):
             w.observe(self._on_edit_change, names="value")
         controls = W.HBox([self.feature, self.mode, self.value, self.enabled], layout=W.Layout(flex_flow="row wrap"))
         self.widget.children = [self.summary, self.shares_bars, controls, self.edit_note, self.probs]
-        self._window = None
+        self._data: PanelData | None = None
         self.shares: FeatureShares | None = None
 
     @classmethod
@@ -74,9 +76,8 @@ class SAEPanel(Panel):
 
     # ---- updates ----------------------------------------------------------------------------
     def update(self, data) -> None:
-        a, b = self.ctx.pair
-        self._window = data.window
-        s = self.shares = feature_shares(self.ctx.model, self.sae, data.window, a, b)
+        self._data = data
+        s = self.shares = data.result(SAEFeatures(self.sae))
         top = s.active[: self.n_show]
         rest = float(s.shares[self.n_show:].sum())
         labels = [f"f{i}" for i in top] + (["other features"] if len(s.active) > self.n_show else []) + ["decoder bias", "error"]
@@ -110,13 +111,13 @@ class SAEPanel(Panel):
         return {int(self.feature.value): 0.0 if self.mode.value == "zero" else float(self.value.value)}
 
     def _draw_edit(self) -> None:
-        if self._window is None or self.shares is None:
+        if self._data is None or self.shares is None:
             return
         clean = self.shares.logits
         edits = self.edits()
-        edited = edited_logits(self.ctx.model, self.sae, self._window.index(0), edits)[0].float().numpy()
+        edited = self._data.result(SAEEdit(self.sae, tuple(sorted(edits.items()))))
         assign(self.probs, values=np.stack([softmax_np(_t(clean)), softmax_np(_t(edited))]).astype(np.float32),
-               labels=list(self.ctx.model.action_names))
+               labels=list(self.ctx.adapter.action_names))
         a, b = self.ctx.pair
         d0, d1 = clean[a] - clean[b], edited[a] - edited[b]
         what = ("no edit (the model runs with reconstruction + error = the clean activation)" if not edits else

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import html
 
-from typing import cast
+from dataclasses import replace
 
 import ipywidgets as W
 
-from ..adapters.window import TrajectoryWindow
-from ..analysis import _common as C
-from ..analysis.path_patching import path_patching
-from ..analysis.state_map import linear_state_weights
-from ..analysis.weights import composition_scores, head_svd, virtual_weights
-from ..widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
-from .channel_use import ChannelUse
-from .panels import AnalysisContext, Panel, PanelData, assign
+from ...analysis import _common as C
+from ...analysis.state_map import linear_state_weights
+from ...analysis.extras import Composition, HeadWeights, PathPatchingExtra, StateRequest, compute_extras
+from ...widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
+from ..channel_use import ChannelUse
+from ..updates import assign
+from .base import AnalysisContext, Panel, PanelData
 
 WIDE = {"description_width": "initial"}
 """Widget style: the description at its natural width (the default 90 px cuts "virtual weights" to "virtual we…")."""
@@ -43,12 +42,18 @@ class Circuits2Panel(Panel):
         self._wire_events()
         self._layout()
         self._data: PanelData | None = None
-        self._comp = composition_scores(ctx.model)
+        self._comp = self._weights_only(Composition())
         self._draw_composition()
         self._draw_virtual()
 
+    def _weights_only(self, extra):
+        """A weights-only extra (no state needed), computed by the owner."""
+        window = None if self._data is None else self._data.window  # read by a nonlinear state encoder only
+        req = StateRequest(self.ctx.adapter, window, self.ctx.pair)  # type: ignore[arg-type]
+        return compute_extras(req, [extra])[type(extra)]
+
     def _build_views(self) -> None:
-        m = self.ctx.model
+        m = self.ctx.adapter
         self.pointer = W.HTML("<div style='color:#555;font-size:12px'>The logit lens and the per-neuron attribution "
                               "are in the <b>Attribution</b> tab.</div>")
         self.paths_note = W.HTML()
@@ -91,20 +96,25 @@ class Circuits2Panel(Panel):
     def update(self, data: PanelData) -> None:
         self._data = data
         before = list(self.use.unused)
-        if self.use.update(cast(TrajectoryWindow, data.window)) != before or not self._linear:
+        if self.use.update(data.window) != before or not self._linear:
             self._draw_virtual()  # a nonlinear state encoder's maps follow the state shown
         self._draw_paths(data)
 
     def _draw_paths(self, data: PanelData) -> None:
-        clean = self.clean_window() if self.clean_window is not None else getattr(data, "clean_window", None)
+        clean = data.clean_window
+        if clean is None and self.clean_window is not None:  # a standalone panel told where the clean scenario is
+            clean = self.clean_window()
         if clean is None:
             self.paths_note.value = "<i>Edit the grid to get a corrupted scenario: direct path patching compares it " \
                                     "with the unedited (clean) one.</i>"
             self.paths_row.layout.display = "none"  # no empty "no data" charts
             return
         self.paths_row.layout.display = "flex"
-        a, b = self.ctx.pair
-        pp = path_patching(self.ctx.model, clean, cast(TrajectoryWindow, data.window), a, b)
+        if data.clean_window is not None:
+            pp = data.result(PathPatchingExtra())
+        else:
+            assert data.request is not None
+            pp = compute_extras(replace(data.request, clean=clean), [PathPatchingExtra()])[PathPatchingExtra]
         self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.direction)}</b>: clean {pp.clean_value:+.3f} → corrupted "
                                  f"{pp.corrupted_value:+.3f}; each cell moves one path to its corrupted value.")
         assign(self.paths, values=pp.effects, row_labels=pp.sender_labels, col_labels=pp.receiver_labels)
@@ -123,22 +133,21 @@ class Circuits2Panel(Panel):
 
     @property
     def _linear(self) -> bool:
-        return linear_state_weights(self.ctx.model) is not None
+        return linear_state_weights(self.ctx.adapter) is not None
 
     def _draw_virtual(self) -> None:
-        obs = None if self._linear or self._data is None else cast(TrajectoryWindow, self._data.window).observations[0, -1]
-        if obs is None and not self._linear:
+        if not self._linear and self._data is None:
             return  # a nonlinear encoder's Jacobian needs the state shown: drawn at the first update
-        vw = virtual_weights(self.ctx.model, self.head.value, obs=obs)
+        hw = self._weights_only(HeadWeights(self.head.value, self.svd_kind.value))
+        vw, sv = hw.virtual, hw.svd
         i = self.action.value
         unused = list(self.use.unused)
         assign(self.virtual, values=vw.values[i], titles=[str(c) for c in vw.channel_names], unused=unused)
         self.virtual_note.value = (f"<b>{html.escape(vw.path)} [{html.escape(str(vw.action_names[i]))}]</b>: the change in "
                                    "that action's logit per unit of each input feature at a cell, through this head alone "
-                                   "(per unit of attention paid to the state token; " + ("weights only)" if obs is None else
-                                   "the nonlinear state encoder's Jacobian at the state shown)"))
-        lh = self.head.value[1:].split("H")
-        sv = head_svd(self.ctx.model, int(lh[0]), int(lh[1]), self.svd_kind.value, k=1, obs=obs)
+                                   "(per unit of attention paid to the state token; " + ("weights only)" if self._linear
+                                                                                     else "the nonlinear state encoder's "
+                                                                                     "Jacobian at the state shown)"))
         sing = sv.singular_values
         s = ", ".join(f"{v:.3g}" for v in sing[:SHOW_SINGULAR]) + (f", … ({len(sing)} in all)" if len(sing) > SHOW_SINGULAR else "")
         out = ""

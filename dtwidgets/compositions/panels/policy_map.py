@@ -9,17 +9,13 @@ current window with its last observation replaced by each placement's).
 """
 from __future__ import annotations
 
-from typing import cast
-
 import ipywidgets as W
-import numpy as np
 
-from ..adapters.window import TrajectoryWindow
-from ..analysis.ablation import ablation_hooks
-from ..analysis.policy_map import Placements, agent_placements, policy_map, rtg_policy_maps
-from ..analysis.steering import steering_direction, steering_scan
-from ..widgets import PolicyMapView
-from .panels import AnalysisContext, Panel, PanelData
+from ...analysis import _common as C
+from ...analysis.extras import PolicyMaps
+from ...analysis.policy_map import Placements, agent_placements
+from ...widgets import PolicyMapView
+from .base import AnalysisContext, Panel, PanelData
 
 COMPARE = (("nothing", "none"), ("another RTG", "rtg"), ("an ablated component", "ablation"),
            ("steering along the preference (scan)", "steering"))
@@ -41,10 +37,8 @@ class PolicyPanel(Panel):
         self._placements: Placements | None = None
 
     def _build_views(self) -> None:
-        cfg = self.ctx.model.backbone.cfg
-        comps = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)] + \
-                [f"L{l}MLP" for l in range(cfg.n_layers)]
-        options = [o for o in COMPARE if o[1] != "rtg" or self.ctx.model.layout.has_rtg]  # no RTG tokens: no RTG B
+        comps = C.head_labels(self.ctx.adapter) + C.mlp_labels(self.ctx.adapter)
+        options = [o for o in COMPARE if o[1] != "rtg" or self.ctx.adapter.layout.has_rtg]  # no RTG tokens: no RTG B
         self.compare = W.Dropdown(options=options, value="none", description="compare with",
                                   style={"description_width": "initial"}, layout=W.Layout(width="auto"))
         self.other_rtg = W.FloatText(value=-1.0, description="RTG B", layout=W.Layout(width="140px"))
@@ -83,34 +77,26 @@ class PolicyPanel(Panel):
             self._placements, self._grid_key = agent_placements(self.env), key
         self._draw(data, self._placements)
 
+    def _extra(self, p) -> PolicyMaps:
+        """The :class:`PolicyMaps` extra the controls ask for."""
+        return PolicyMaps(p, compare=self.compare.value, other_rtg=float(self.other_rtg.value),
+                          component=str(self.component.value), history=self.history.value == "history")
+
     def _draw(self, data: PanelData, p) -> None:
-        model, w = self.ctx.model, cast(TrajectoryWindow, data.window)
-        rtg = float(w.rtgs[0, -1])
-        hist = w if self.history.value == "history" else None
-        t = int(w.timesteps[0, -1])
         mode = self.compare.value
         for c, show in ((self.other_rtg, mode == "rtg"), (self.component, mode == "ablation"),
                         (self.display, mode != "none")):
             c.layout.display = "" if show else "none"
-        if mode == "none":
-            self.view.show_maps(policy_map(model, p, rtg, history=hist, timestep=t))
-        elif mode == "rtg":
-            a, b = rtg_policy_maps(model, p, [rtg, float(self.other_rtg.value)], history=hist, timestep=t)
-            self.view.show_maps(a, b, self.display.value)
-        elif mode == "ablation":
-            comp = self.component.value
-            hooks = lambda n: ablation_hooks(model, [(None, comp)], n, self.ctx.ablation_mode, self.ctx.means)  # noqa: E731
-            a = policy_map(model, p, rtg, history=hist, timestep=t, fwd_hooks=hooks, label=f"{comp} ablated")
-            self.view.show_maps(a, policy_map(model, p, rtg, history=hist, timestep=t), self.display.value)
+        r = data.result(self._extra(p))
+        if r.scan is not None:
+            self.view.show_scan(r.scan, r.first, self.display.value)
+        elif r.second is not None:
+            self.view.show_maps(r.first, r.second, self.display.value)
         else:
-            pa, pb = self.ctx.pair
-            v = steering_direction(model, action=(pa, pb), normalize=True)
-            scan = steering_scan(model, None, v, coefficients=np.round(np.linspace(-3, 3, 13), 3), placements=p,
-                                 rtg=rtg, history=hist, timestep=t)
-            ref = policy_map(model, p, rtg, history=hist, timestep=t, label="clean")
-            self.view.show_scan(scan, ref, self.display.value)
+            self.view.show_maps(r.first)
+        hist = self.history.value == "history"
         self.note.value = (f"{len(p)} placements (free cells × 4 directions), "
-                           f"RTG {rtg:g}, {'current history' if hist is not None else 'fresh one-step windows'}. "
+                           f"RTG {r.rtg:g}, {'current history' if hist else 'fresh one-step windows'}. "
                            "<span style='color:#555'>Each cell is split into four triangles, one per direction the agent "
                            "could face; in each, an arrow per action (its colour) drawn with opacity = probability. "
                            "Hover a cell for the numbers.</span>")

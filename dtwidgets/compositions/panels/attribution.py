@@ -14,8 +14,8 @@ Three views of one question — *where does the preference ``logit[a] − logit[
   ``per_neuron=True``) next to its activation (``mlp.hook_post``), as a list sorted and filtered in
   the panel.
 
-The lens and the neurons come from the same bundle: the panel declares ``needs = {"lens",
-"per_neuron"}``, and the bundle adds those hooks (``resid_pre/mid/post``, ``mlp.hook_post``, row 0
+The lens and the neurons come from the same bundle: the panel declares the extras ``Lens()`` and
+``Neurons()``, and the bundle adds their hooks (``resid_pre/mid/post``, ``mlp.hook_post``, row 0
 only) to its one forward only while this tab is shown — the tab runs no forward of its own.
 """
 from __future__ import annotations
@@ -23,10 +23,13 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from ..widgets import ContributionBars, MatrixHeatmap
-from ..widgets._traits import escape_braces
-from .panels import AnalysisContext, Panel, PanelData, assign
-from .token_names import token_label_templates, token_names
+from ...analysis import _common as C
+from ...analysis.extras import Extra, Lens, Neurons
+from ...widgets import ContributionBars, MatrixHeatmap
+from ...widgets._traits import escape_braces
+from ..token_names import token_label_templates, token_names
+from ..updates import assign
+from .base import AnalysisContext, Panel, PanelData, esc
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
@@ -78,7 +81,7 @@ def neuron_rows(values: np.ndarray, activations: np.ndarray, sort: str = "abs", 
 class AttributionPanel(Panel):
     key: str = "attribution"
     title: str = "Attribution"
-    needs: frozenset[str] = frozenset({"lens", "per_neuron"})
+    extras: tuple[Extra, ...] = (Lens(), Neurons())
 
     def __init__(self, ctx: AnalysisContext):
         super().__init__(ctx)
@@ -112,13 +115,14 @@ class AttributionPanel(Panel):
         st = data.state
         lens, at, acts = st.lens, st.attribution, st.neuron_activations
         if lens is None or acts is None or at.neuron_values is None or at.mlp_bias_values is None:
-            raise ValueError("AttributionPanel: expected panel data computed with the lens and per-neuron extras "
-                             "(ctx.compute(window, active={'attribution'}) or needs={'lens', 'per_neuron'}), "
-                             "got data without them")
+            raise ValueError("AttributionPanel: expected panel data computed with the lens and neuron extras, Lens() and Neurons() "
+                             "(ctx.compute(window, panels=[panel])), got data without them")
         self._draw_attribution(data)
+        ln = ("(final layer norm recomputed at each point)" if C.normalization(self.ctx.adapter) is not None
+              else "(the model has no final layer norm: each bar reads the residual stream directly)")
         assign(self.lens, values=lens.values[None], labels=lens.labels,
-               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "  # no
-                      "(final layer norm recomputed at each point); the last bar is the model's logit difference"))  # per-state text
+               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "
+                      f"{ln}; the last bar is the model's logit difference"))
         self._neurons = (at.neuron_values, acts, at.mlp_bias_values)
         self._direction = at.direction
         self._draw_neurons()
@@ -157,15 +161,10 @@ class AttributionPanel(Panel):
             shown += "; neurons whose activation and share are both 0 are left out (“all” lists them)"
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
-            f"{_esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
-            f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {_esc(shown)}.</div>")
+            f"{esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
+            f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {esc(shown)}.</div>")
         if len(self._labels) != values.size:
             self._labels = neuron_labels(*values.shape)
         table = np.stack([values.reshape(-1)[order], acts.reshape(-1)[order]]).astype(np.float32)
         assign(self.neurons, values=table, labels=self._labels, rows=order)
 
-
-def _esc(x) -> str:
-    import html
-
-    return html.escape(str(x))
