@@ -25,7 +25,7 @@ def baseline(env_id: str, n_envs: int, max_steps: int, vec_steps: int, seed: int
 
     import numpy as np
 
-    from dtwidgets.data._vec import make_envs
+    from dtwidgets.adapters.envs import make_envs
 
     envs = make_envs(env_id, n_envs, max_steps)  # the same EnvAdapter envs calibrate() steps
     rng = np.random.default_rng(0)

@@ -62,7 +62,7 @@ def cached(folder, name: str, make):
 def report(teacher, student, held: dict) -> dict:
     import torch
 
-    from dtwidgets.data.clone import teacher_logits
+    from dtwidgets.training.clone import teacher_logits
 
     out = {}
     for name, traj in held.items():
@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from dtwidgets.data import collect_trajectories
-    from dtwidgets.data.clone import DistillConfig, distill
+    from dtwidgets.training.clone import DistillConfig, distill
     from dtwidgets.data.rollouts import model_rollouts
     from dtwidgets.demo import load_demo
 

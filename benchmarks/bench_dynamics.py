@@ -29,7 +29,7 @@ ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
 
 def make_run(out: Path, n_checkpoints: int, max_steps: int) -> Path:
     from dtwidgets.data import TrainConfig, collect_trajectories, train
-    from dtwidgets.data.train_demo import model_config
+    from dtwidgets.training.demo import model_config
 
     traj = collect_trajectories(ENV_ID, 200, None, seed=0, n_envs=16, max_steps=max_steps, progress=True)
     train(model_config("post"), traj, TrainConfig(n_steps=300, batch_size=128, n_checkpoints=n_checkpoints, seed=0),

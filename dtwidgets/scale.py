@@ -229,6 +229,10 @@ def env_id_and_steps(env, max_steps: int | None) -> tuple[str, int]:
     if isinstance(env, MiniGridEnv):
         if max_steps is not None and int(max_steps) != env.max_steps:
             raise ValueError(f"expected max_steps=None or {env.max_steps} (the env's own limit), got {max_steps}")
+        if getattr(env, "wrappers", ()) or getattr(env, "env_kwargs", {}):
+            raise ValueError(f"backend='ray' rebuilds the environment from its id alone, so the wrappers "
+                             f"{[getattr(w, '__name__', repr(w)) for w in env.wrappers]} and options {env.env_kwargs} "
+                             f"of this MiniGridEnv would be lost: use backend='local'")
         return env.env_id, int(env.max_steps)
     raise TypeError(f"backend='ray' rebuilds the environment in each worker from a MiniGrid id: expected an env id "
                     f"or a MiniGridEnv, got {type(env).__name__} (use backend='local' for other EnvAdapters)")

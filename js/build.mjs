@@ -18,6 +18,7 @@ export const WIDGETS = [
   "feature_browser",
   "rtg_slider", "status_line", "update_feed",
   "probe_matrix", "training_dynamics",
+  "scatter_view",
 ];
 const ENTRIES = [...WIDGETS, "export_runtime"];
 const STYLE = path.join(here, "lib/style.css");

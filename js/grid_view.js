@@ -1,7 +1,9 @@
 // GridView: MiniGrid state from its integer encoding.
 // Traits: grid uint8 [W, H, 3] (object, colour, state) indexed [x, y, :], agent_pos [x, y] | null,
 // agent_dir 0..3 | null, view_size, mode "full"|"partial"|"channels", selected_cell [x, y] | null,
-// editable, edit_tool, cell_size (CSS px, 0 = auto).
+// editable, edit_tool, cell_size (CSS px, 0 = auto), image uint8 [H, W, 3] (pixels: drawn as an image
+// instead of the grid when not empty, never as codes), bindings {key: action name} (shown as a legend).
+// A full grid with agent_pos null draws the agent from its own cell (object agent, state = direction).
 // Messages to Python (model.send): {event: "click", x, y, edited} after every cell click (also repeated
 // clicks on the same cell), {event: "key", key, shift, ctrl, alt} for KEYS / letters / digits pressed
 // while the widget root has focus (tabindex=0; a click focuses it).
@@ -16,6 +18,7 @@ const NAMES = [MG_OBJECT_NAMES, MG_COLOR_NAMES, MG_STATE_NAMES];
 const CH_TITLES = ["object", "colour", "state"];
 const KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Enter", "Backspace"];
 /** Name sent to Python for a handled key ("Space" for " "), else null. @param {KeyboardEvent} e */
+const ARROWS = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Space: "space", Enter: "enter" };
 const keyName = (e) => (e.key === " " ? "Space" : KEYS.includes(e.key) || /^[a-z0-9]$/i.test(e.key) ? e.key : null);
 
 /** Pale background per channel value for the "channels" mode. */
@@ -38,8 +41,9 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     chWrap.appendChild(h("div", { class: "dtw-panel" }, [h("div", { class: "dtw-ptitle", text: t }), c]));
     return /** @type {HTMLCanvasElement} */ (c);
   });
-  body.append(caption, main, chWrap);
-  let G = null, W = 0, H = 0, cs = 32;
+  const legend = h("div", { class: "dtw-controls dtw-legend" });
+  body.append(caption, main, chWrap, legend);
+  let G = null, W = 0, H = 0, cs = 32, IMG = null;
 
   const cell = (x, y) => { const i = (x * H + y) * 3; return [G.data[i], G.data[i + 1], G.data[i + 2]]; };
   const agentInfo = () => {
@@ -87,7 +91,36 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     });
   }
 
+  function drawLegend() {
+    const b = model.get("bindings") || {};
+    const parts = Object.entries(b).map(([k, a]) => `${ARROWS[k] ?? k} ${a}`);
+    legend.style.display = parts.length ? "" : "none";
+    legend.replaceChildren(h("span", { text: parts.length ? "keys: " + parts.join(" · ") : "" }));
+  }
+
+  /** Pixels [H, W, 3] drawn as an image (nearest-neighbour scaled). */
+  function drawImage(P) {
+    const [ih, iw] = P.shape, s = (model.get("cell_size") | 0) || Math.max(1, Math.floor(336 / Math.max(ih, iw)));
+    const ctx = sized(main, iw * s, ih * s);
+    main.dataset.cell = String(s);
+    main.dataset.kind = "pixels";
+    for (let y = 0; y < ih; y++) for (let x = 0; x < iw; x++) {
+      const i = (y * iw + x) * 3;
+      ctx.fillStyle = `rgb(${P.data[i]},${P.data[i + 1]},${P.data[i + 2]})`;
+      ctx.fillRect(x * s, y * s, s, s);
+    }
+  }
+
   function draw() {
+    drawLegend();
+    const P = decode(model.get("image"));
+    IMG = P.size > 0 && P.shape.length === 3 && P.shape[2] === 3 ? P : null;
+    if (IMG) {
+      G = null;
+      main.style.display = ""; chWrap.style.display = "none"; caption.style.display = "none";
+      return drawImage(IMG);
+    }
+    main.dataset.kind = "grid";
     const A = decode(model.get("grid"));
     G = null;
     if (A.size === 0) return noData("no data");
@@ -114,8 +147,19 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     const v = cell(x, y);
     return [`(x=${x}, y=${y})`, ...v.map((n, i) => `${CH_TITLES[i]}: ${n} ${NAMES[i][n] ?? "?"}`)];
   };
-  const onMove = (cv) => (e) => { const p = hit(cv, e); p ? tip.show(e, describe(...p)) : tip.hide(); };
+  const pixelAt = (e) => {
+    const s = Number(main.dataset.cell) || 1, [px, py] = pos(main, e), x = Math.floor(px / s), y = Math.floor(py / s);
+    const [ih, iw] = IMG.shape;
+    if (x < 0 || y < 0 || x >= iw || y >= ih) return null;
+    const i = (y * iw + x) * 3;
+    return [`pixel (x=${x}, y=${y})`, `rgb ${IMG.data[i]}, ${IMG.data[i + 1]}, ${IMG.data[i + 2]}`];
+  };
+  const onMove = (cv) => (e) => {
+    if (IMG) { const t = pixelAt(e); return t ? tip.show(e, t) : tip.hide(); }
+    const p = hit(cv, e); p ? tip.show(e, describe(...p)) : tip.hide();
+  };
   const onClick = (cv) => (e) => {
+    if (IMG) return;
     const p = hit(cv, e);
     if (!p) return;
     const [x, y] = p, edited = !!(model.get("editable") && TOOLS[model.get("edit_tool")]);
@@ -153,5 +197,5 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
   };
   win.addEventListener("keydown", onKey, true);
   const dispose = () => win.removeEventListener("keydown", onKey, true);
-  return { draw, dispose, traits: ["grid", "agent_pos", "agent_dir", "view_size", "mode", "selected_cell", "editable", "edit_tool", "cell_size"] };
+  return { draw, dispose, traits: ["grid", "agent_pos", "agent_dir", "view_size", "mode", "selected_cell", "editable", "edit_tool", "cell_size", "image", "bindings"] };
 });

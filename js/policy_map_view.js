@@ -5,7 +5,8 @@
 // (probs - probs_b; red = more likely, blue = less). A slider scrubs the K frames (e.g. steering
 // coefficients) client-side; `index` syncs back debounced.
 // Traits: grid uint8 [W, H, 3], agent_pos, agent_dir, cells int32 [N, 2], directions int32 [N],
-// probs float32 [K, N, A], probs_b float32 [K, N, A] or empty, action_names [A], map_labels [2],
+// probs float32 [K, N, A], probs_b float32 [K, N, A] or empty, action_names [A], action_kinds [A] or [] (turns
+// and forward relative to the facing, move_* absolute arrows from the cell centre, others dots), map_labels [2],
 // frame_values float32 [K], frame_name, index, mode, cell_size, title, selected [x, y, dir] | null.
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
@@ -18,6 +19,9 @@ const DIRS = [[1, 0], [0, 1], [-1, 0], [0, -1]];
 const DIR_NAMES = ["right", "down", "left", "up"];
 // MiniGrid action names -> turn relative to the facing direction (null: drawn as a dot)
 const TURN = { forward: 0, left: -1, right: 1 };
+// action kinds (dtwidgets.adapters.actions) -> relative turn, or absolute direction
+const KIND_TURN = { forward: 0, turn_left: -1, turn_right: 1 };
+const KIND_DIR = { move_right: 0, move_down: 1, move_left: 2, move_up: 3 };
 
 function arrow(ctx, x, y, dx, dy, len, colour, alpha, w) {
   if (alpha <= 0.01) return;
@@ -75,23 +79,35 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
     if (Array.isArray(ap) && ap.length === 2) {
       ctx.globalAlpha = 0.25; agent(ctx, ap[0] * cs, ap[1] * cs, cs, model.get("agent_dir") | 0); ctx.globalAlpha = 1;
     }
-    const len = cs * 0.17, w = Math.max(1.2, cs / 30);
+    const kinds = model.get("action_kinds") || [];
+    const absolute = kinds.length === A && kinds.some((k) => k in KIND_DIR);
+    /** direction index of action a's arrow at facing d, or null for a dot */
+    const arrowDir = (a, d) => {
+      if (kinds.length === A) {
+        const k = kinds[a];
+        return k in KIND_TURN ? (d + KIND_TURN[k] + 4) & 3 : k in KIND_DIR ? KIND_DIR[k] : null;
+      }
+      const t = TURN[names[a]];
+      return t === undefined ? null : (d + t + 4) & 3;
+    };
+    const len = cs * (absolute ? 0.3 : 0.17), w = Math.max(1.2, cs / 30);
     for (let n = 0; n < N; n++) {
       const x = C.data[2 * n], y = C.data[2 * n + 1], d = D.data[n] & 3;
-      const [fx, fy] = DIRS[d];
-      const ox = (x + 0.5 + fx * 0.27) * cs, oy = (y + 0.5 + fy * 0.27) * cs;  // triangle of direction d
+      const [fx, fy] = absolute ? [0, 1] : DIRS[d];
+      const off = absolute ? 0 : 0.27;  // no facing: arrows from the cell centre
+      const ox = (x + 0.5 + fx * off) * cs, oy = (y + 0.5 + fy * off) * cs;  // triangle of direction d
       for (let a = 0; a < A; a++) {
         const v = val(p, idx, n, a);
         if (!Number.isFinite(v)) continue;
         const colour = p === 2 ? (v > 0 ? "#e03131" : "#1c7ed6") : pal(a);
-        const t = TURN[names[a]];
-        if (t === undefined) {
+        const ad = arrowDir(a, d);
+        if (ad === null) {
           ctx.globalAlpha = Math.min(1, Math.abs(v)); ctx.fillStyle = colour;
           ctx.beginPath(); ctx.arc(ox + (a - 4) * cs * 0.05 * -fy, oy + (a - 4) * cs * 0.05 * fx, Math.max(1.5, cs * 0.035), 0, 7); ctx.fill();
           ctx.globalAlpha = 1;
           continue;
         }
-        const [dx, dy] = DIRS[(d + t + 4) & 3];
+        const [dx, dy] = DIRS[ad];
         arrow(ctx, ox, oy, dx, dy, len, colour, Math.abs(v), w);
       }
     }
@@ -170,7 +186,7 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
   model.on("change:selected", onSel);
   return {
     draw,
-    traits: ["grid", "agent_pos", "agent_dir", "cells", "directions", "probs", "probs_b", "action_names",
+    traits: ["grid", "agent_pos", "agent_dir", "cells", "directions", "probs", "probs_b", "action_names", "action_kinds",
       "map_labels", "frame_values", "frame_name", "mode", "cell_size", "title"],
     dispose() { model.off("change:index", onIndex); model.off("change:selected", onSel); sync.cancel(); },
   };

@@ -10,6 +10,6 @@ PY="${PYTHON:-.venv/bin/python}"
 CACHE="${1:-${TMPDIR:-/tmp}/dtwidgets-demo}"
 mkdir -p "$CACHE"
 for variant in post onehot; do
-  "$PY" -m dtwidgets.data.train_demo --variant "$variant" --out "dtwidgets/demo/$variant.safetensors" \
+  "$PY" -m dtwidgets.training.demo --variant "$variant" --out "dtwidgets/demo/$variant.safetensors" \
     --data "$CACHE/demo_data.npz" --checkpoints "$CACHE/$variant-checkpoints" --eval-every 1000
 done

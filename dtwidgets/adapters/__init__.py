@@ -1,4 +1,5 @@
 """Layer 1: the adapter protocol (model + environment), token layout, observation schema, windows."""
+from .actions import ActionTable, MINIGRID_ACTIONS, action_table
 from .compat import check_compatible
 from .protocol import EnvAdapter, ModelAdapter, StepResult, UnsupportedByModel
 from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, TokenLayout
@@ -7,6 +8,7 @@ from .window import TrajectoryWindow, make_window
 __all__ = [
     "check_compatible", "EnvAdapter", "ModelAdapter", "StepResult", "UnsupportedByModel", "ObservationSchema", "TokenLayout",
     "TrajectoryWindow", "make_window", "OBJECTS", "COLOURS", "STATES", "MiniGridEnv",
+    "GridWorldEnv", "ActionTable", "MINIGRID_ACTIONS", "action_table",
 ]
 
 
@@ -15,4 +17,8 @@ def __getattr__(name: str):  # MiniGridEnv needs gymnasium + minigrid: load it o
         from .minigrid_env import MiniGridEnv
 
         return MiniGridEnv
+    if name == "GridWorldEnv":
+        from .grid_world import GridWorldEnv
+
+        return GridWorldEnv
     raise AttributeError(f"module 'dtwidgets.adapters' has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """:class:`MiniGridEnv`: any gymnasium MiniGrid environment bound to the :class:`EnvAdapter` protocol.
 
 Observations are MiniGrid's egocentric partial view ``obs["image"]`` (``[W, H, 3]`` uint8, indexed
-``[x, y, (object, colour, state)]``, the agent at ``(W//2, H-1)`` facing up). The full state can be
+``[x, y, (object, colour, state)]``, the agent at ``(W//2, H-1)`` facing up), or whatever MiniGrid's own
+wrappers make of it (``wrappers=[FullyObsWrapper]``: the whole grid; one-hot; RGB pixels), described
+by ``env.schema`` (see :mod:`dtwidgets.adapters.minigrid_wrappers`). The full state can be
 snapshotted and restored exactly (grid, agent, step count, carried object, the env's RNG and any
 per-episode attributes such as Dynamic Obstacles' moving obstacle list), and edited cell by cell.
 
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .actions import ActionTable
+from .minigrid_wrappers import apply_wrappers, image_of, schema_of, wrapped_observation
 from .protocol import StepResult
 from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, episode_outcome, resolve_action
 
@@ -77,20 +81,27 @@ def closest_env_ids(env_id: str, ids: list[str], n: int = 2) -> list[str]:
     return [lower[m] for m in difflib.get_close_matches(env_id.lower(), list(lower), n=n, cutoff=0.75)]
 
 
-def make_minigrid(env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, render_mode: str | None = "rgb_array"):
-    """``gymnasium.make`` a MiniGrid env with ``max_steps`` (clear error for unknown ids)."""
+def make_minigrid(env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, render_mode: str | None = "rgb_array",
+                  wrappers=None, **env_kwargs):
+    """``gymnasium.make`` a MiniGrid env with ``max_steps``, the env's own options ``env_kwargs``
+    (e.g. ``agent_view_size=5``) and MiniGrid ``wrappers`` applied in order (clear errors for
+    unknown ids, options the env does not take and unsupported wrappers)."""
     import gymnasium as gym
 
     check_env_id(env_id)
     if int(max_steps) < 1:
         raise ValueError(f"expected max_steps >= 1, got {max_steps}")
     try:
-        env = gym.make(env_id, max_steps=int(max_steps), render_mode=render_mode)
+        env = gym.make(env_id, max_steps=int(max_steps), render_mode=render_mode, **env_kwargs)
     except TypeError:  # an env whose constructor does not take max_steps: set it afterwards
-        env = gym.make(env_id, render_mode=render_mode)
+        try:
+            env = gym.make(env_id, render_mode=render_mode, **env_kwargs)
+        except TypeError as e:
+            raise ValueError(f"{env_id} does not take the options {sorted(env_kwargs)} ({e}); pass only arguments "
+                             f"its constructor accepts (e.g. agent_view_size=5, size=...)") from None
     u: Any = env.unwrapped
     u.max_steps = int(max_steps)
-    return env
+    return apply_wrappers(env, wrappers)
 
 
 @dataclass(frozen=True)
@@ -111,13 +122,20 @@ class MiniGridEnv:
         env_id: any registered MiniGrid id (default ``MiniGrid-Dynamic-Obstacles-8x8-v0``).
         max_steps: episode step limit (default 1000, as in the reference work).
         seed: seed of the first :meth:`reset` (called by the constructor).
+        wrappers: MiniGrid wrappers applied in order, e.g. ``[FullyObsWrapper]``,
+            ``[OneHotPartialObsWrapper]``, ``[RGBImgPartialObsWrapper]``, or callables ``env -> env``;
+            ``schema`` then describes the wrapped observation (kind, view, shape).
+        **env_kwargs: the environment's own options, e.g. ``agent_view_size=5`` or ``size=6``.
 
     Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
     """
 
-    def __init__(self, env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, seed: int | None = 0):
+    def __init__(self, env_id: str = DEFAULT_ENV_ID, max_steps: int = DEFAULT_MAX_STEPS, seed: int | None = 0,
+                 wrappers=None, **env_kwargs):
         self.env_id = env_id
-        self._env = make_minigrid(env_id, max_steps, render_mode="rgb_array")
+        self.wrappers = tuple(wrappers or ())
+        self.env_kwargs = dict(env_kwargs)
+        self._env = make_minigrid(env_id, max_steps, render_mode="rgb_array", wrappers=self.wrappers, **env_kwargs)
         u = self._env.unwrapped
         self._init_keys = set(vars(u))
         n = int(self._env.action_space.n)
@@ -125,12 +143,13 @@ class MiniGridEnv:
         names = [a.name for a in sorted(actions, key=int)]
         self.action_names = tuple(names[:n]) if n <= len(names) else tuple(names) + tuple(
             f"action {i}" for i in range(len(names), n))
-        v = int(u.agent_view_size)
-        self.schema = ObservationSchema(grid_shape=(v, v), one_hot=False)
+        self.action_table = ActionTable.from_names(self.action_names)
+        self.schema = ObservationSchema()  # set from the first observation below
         self._done = False
         self._outcome: str | None = None
         self._episode_keys: tuple[str, ...] = _BASE_STATE_KEYS
         self.reset(seed)
+        self.schema = schema_of(self._env, self.observation())
 
     def __repr__(self) -> str:
         return (f"MiniGridEnv({self.env_id!r}, max_steps={self.max_steps}, grid {self.width}x{self.height}, "
@@ -168,6 +187,27 @@ class MiniGridEnv:
         return int(self.unwrapped.agent_dir)
 
     @property
+    def deadly_objects(self) -> tuple[str, ...]:
+        """Objects whose contact ends the episode with a penalty, read from the env's world: lava
+        everywhere; in Dynamic Obstacles (``DynamicObstaclesEnv``) every object but the goal."""
+        from minigrid.envs import DynamicObstaclesEnv
+
+        if isinstance(self.unwrapped, DynamicObstaclesEnv):
+            return ("wall", "door", "key", "ball", "box", "lava")
+        return ("lava",)
+
+    @property
+    def carrying(self) -> tuple[str, str] | None:
+        """``(object, colour)`` names of what the agent carries (e.g. ``("key", "yellow")``), or None."""
+        c = self.unwrapped.carrying
+        return None if c is None else (str(c.type), str(c.color))
+
+    @property
+    def mission(self) -> str:
+        """The episode's mission string (e.g. ``"use the key to open the door and then get to the goal"``)."""
+        return str(getattr(self.unwrapped, "mission", ""))
+
+    @property
     def done(self) -> bool:
         """True once the current episode has terminated or been truncated."""
         return self._done
@@ -183,13 +223,13 @@ class MiniGridEnv:
 
     # ---- episode ---------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> np.ndarray:
-        """Start an episode; returns the partial observation ``[W, H, 3]`` uint8."""
+        """Start an episode; returns the observation (``schema.observation_shape`` uint8)."""
         obs, _ = self._env.reset(seed=None if seed is None else int(seed))
         u = self.unwrapped
         extra = sorted(k for k in set(vars(u)) - self._init_keys if k not in _NEVER_STATE)
         self._episode_keys = tuple(dict.fromkeys(_BASE_STATE_KEYS + tuple(extra)))
         self._done, self._outcome = False, None
-        return np.array(obs["image"], dtype=np.uint8)
+        return image_of(obs)
 
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""
@@ -204,11 +244,13 @@ class MiniGridEnv:
         obs, reward, terminated, truncated, info = self._env.step(a)
         terminated, truncated = bool(terminated), bool(truncated)
         self._done = terminated or truncated
-        self._outcome = episode_outcome(float(reward), terminated, truncated)
         info = dict(info)
+        info.pop("outcome", None)  # MiniGrid's reward rule decides (StepResult.outcome)
+        res = StepResult(image_of(obs), float(reward), terminated, truncated, info)
+        self._outcome = res.outcome
         if self._outcome is not None:
             info["outcome"] = self._outcome
-        return StepResult(np.array(obs["image"], dtype=np.uint8), float(reward), terminated, truncated, info)
+        return res
 
     def _check_on_grid(self, action: int) -> None:
         """Refuse (state unchanged) any step while the cell ahead is off the grid: MiniGrid reads that
@@ -223,8 +265,9 @@ class MiniGridEnv:
                                f"outside it (the outer wall was removed); step back or reset()")
 
     def observation(self) -> np.ndarray:
-        """The current partial observation ``[W, H, 3]`` uint8 (x, y, (object, colour, state))."""
-        return np.array(self.unwrapped.gen_obs()["image"], dtype=np.uint8)
+        """The current observation (``schema.observation_shape`` uint8; by default the partial view
+        ``[W, H, 3]``, x, y, (object, colour, state)), through the env's wrappers."""
+        return wrapped_observation(self._env)
 
     def full_grid(self) -> tuple[np.ndarray, tuple[int, int], int]:
         """``(grid [gW, gH, 3] uint8, agent_pos (x, y), agent_dir)``.
@@ -252,7 +295,7 @@ class MiniGridEnv:
         pos, old_dir = u.agent_pos, u.agent_dir
         try:
             u.agent_pos, u.agent_dir = (x, y), d
-            return np.array(u.gen_obs()["image"], dtype=np.uint8)
+            return wrapped_observation(self._env)
         finally:
             u.agent_pos, u.agent_dir = pos, old_dir
 

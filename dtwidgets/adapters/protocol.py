@@ -183,12 +183,39 @@ class StepResult:
     def done(self) -> bool:
         return self.terminated or self.truncated
 
+    @property
+    def outcome(self) -> str | None:
+        """How this step ended the episode (None while it runs): the env's own verdict
+        ``info["outcome"]`` when it gives one (an env adapter decides its world's outcomes, e.g.
+        CliffWalking's goal has reward -1), else MiniGrid's reward rule
+        (:func:`~dtwidgets.vocabulary.episode_outcome`). The one place a step's outcome is read."""
+        from ..vocabulary import OUTCOMES, episode_outcome
+
+        o = self.info.get("outcome") if isinstance(self.info, dict) else None
+        if o is None:
+            return episode_outcome(float(self.reward), bool(self.terminated), bool(self.truncated))
+        if o not in OUTCOMES[:3]:
+            raise ValueError(f"expected info['outcome'] in {OUTCOMES[:3]} or None, got {o!r}")
+        return str(o) if self.done else None
+
 
 @runtime_checkable
 class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):
     """A MiniGrid environment a user can play, inspect and edit.
 
     Coordinates are grid cells ``(x, y)``; directions 0=right, 1=down, 2=left, 3=up.
+
+    Optional members (not required by ``isinstance``; readers fall back to a default):
+
+    * ``action_table`` — a :class:`~dtwidgets.adapters.actions.ActionTable` saying what each action
+      does (turn, forward, absolute move, no-op, interact); default guessed from ``action_names``
+      (:func:`~dtwidgets.adapters.actions.action_table`). Key maps, the default preference pair,
+      policy-map placements and behaviour policies follow it.
+    * ``deadly_objects`` — object names whose contact ends the episode with a penalty (default
+      ``("lava",)``); behaviour policies avoid (or, ``suicidal``, seek) them.
+    * ``mission`` — the episode's instruction string, recorded with collected trajectories.
+    * a step's ``info["outcome"]`` (``"goal"``, ``"collision"``, ``"timeout"``) — the env's own
+      verdict, preferred to the reward rule (:attr:`StepResult.outcome`).
     """
 
     env_id: str

@@ -22,6 +22,10 @@ from ..vocabulary import (  # noqa: E402,F401
 )
 
 
+#: state codes an agent cell may hold: its direction 0..3 (MiniGrid's encoding, e.g. FullyObsWrapper)
+N_DIRECTIONS = 4
+
+
 def resolve_action(action_names, action, where: str = "") -> int:
     """An action given by name (``"forward"``) or index -> its index; one clear error otherwise.
 
@@ -52,7 +56,9 @@ def _as_numpy(a) -> np.ndarray:
 
 def check_observation_codes(observations, where: str = "observations") -> None:
     """Raise one ValueError unless ``observations [..., W, H, 3]`` holds integer MiniGrid codes
-    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``; floats must be whole numbers).
+    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``, or the direction ``[0, 3]`` on
+    a cell whose object is ``agent``, MiniGrid's own encoding of the agent as in a full grid from
+    ``FullyObsWrapper``; floats must be whole numbers).
 
     The message names the first offending value, why it is invalid, its cell ``[x, y, channel]`` and
     its leading (batch, step) index, and how many values are invalid in all. Raises TypeError for
@@ -67,6 +73,7 @@ def check_observation_codes(observations, where: str = "observations") -> None:
         return  # 0/1 codes are all valid
     limits = np.array(CODE_LIMITS)
     bad = a >= limits
+    bad[..., 2] &= ~((a[..., 0] == OBJECTS.index("agent")) & (a[..., 2] < N_DIRECTIONS))
     if a.dtype.kind != "u":
         bad |= a < 0
     if a.dtype.kind == "f":
@@ -111,26 +118,96 @@ def check_one_hot_features(observations, where: str = "observations") -> None:
                      f"channel {c} ({name})]{at}; {int(bad.sum())} invalid value(s) in all")
 
 
+#: observation kinds a schema can describe (see :class:`ObservationSchema`)
+OBSERVATION_KINDS = ("codes", "one_hot", "pixels", "vector")
+#: what a grid observation covers: the agent's egocentric view or the whole grid
+OBSERVATION_VIEWS = ("egocentric", "full")
+
+
 @dataclass(frozen=True)
 class ObservationSchema:
     """What a model's observation input means.
 
     Attributes:
-        grid_shape: ``(W, H)`` of the egocentric view (7, 7 for MiniGrid's default).
+        grid_shape: ``(W, H)`` of the grid (the egocentric view, 7, 7 for MiniGrid's default, or the
+            whole grid); for ``kind="pixels"`` the image's ``(height, width)``; for ``"vector"``
+            ``(n_values, 1)``.
         one_hot: True when the model reads 20 one-hot features per cell, False for 3 raw codes.
-        channel_names: one name per model input channel (3 or 20).
+        channel_names: one name per model input channel (3 or 20; 3 RGB channels for pixels).
         channel_vocab: for raw channels, the value names of each channel (index -> name).
+        kind: ``"codes"`` (``[W, H, 3]`` MiniGrid codes), ``"one_hot"`` (``[W, H, 20]`` 0/1),
+            ``"pixels"`` (``[H, W, 3]`` uint8 RGB, drawn as an image, never as codes) or ``"vector"``
+            (``[D]`` values, drawn as bars). Default from ``one_hot``.
+        view: ``"egocentric"`` (agent at ``(W//2, H-1)`` facing up) or ``"full"`` (the whole grid;
+            the agent is the cell whose object is ``agent`` and its state code is its direction
+            0..3, MiniGrid's ``FullyObsWrapper`` encoding). Grid kinds only.
     """
 
     grid_shape: tuple[int, int] = (7, 7)
     one_hot: bool = False
     channel_names: tuple[str, ...] = field(default=None)  # type: ignore[arg-type]
     channel_vocab: tuple[tuple[str, ...], ...] = (OBJECTS, COLOURS, STATES)
+    kind: str = field(default=None)  # type: ignore[assignment]
+    view: str = "egocentric"
 
     def __post_init__(self):
+        kind = self.kind or ("one_hot" if self.one_hot else "codes")
+        if kind not in OBSERVATION_KINDS:
+            raise ValueError(f"expected an observation kind in {OBSERVATION_KINDS}, got {self.kind!r}")
+        if self.view not in OBSERVATION_VIEWS:
+            raise ValueError(f"expected an observation view in {OBSERVATION_VIEWS}, got {self.view!r}")
+        if self.one_hot and kind != "one_hot":
+            raise ValueError(f"one_hot=True contradicts kind={kind!r}; pass kind='one_hot' (or one_hot=False)")
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "one_hot", kind == "one_hot")
         if self.channel_names is None:
-            names = ONE_HOT_FEATURES if self.one_hot else RAW_CHANNELS
+            names = {"codes": RAW_CHANNELS, "one_hot": ONE_HOT_FEATURES, "pixels": ("red", "green", "blue"),
+                     "vector": ("value",)}[kind]
             object.__setattr__(self, "channel_names", names)
+
+    @property
+    def is_grid(self) -> bool:
+        """True for grid kinds (codes, one-hot): observations are cells ``[x, y, channel]``."""
+        return self.kind in ("codes", "one_hot")
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation as the env gives it: ``(W, H, 3)``, ``(W, H, 20)``, ``(H, W, 3)`` or ``(D,)``."""
+        if self.kind == "vector":
+            return (self.grid_shape[0],)
+        return (*self.grid_shape, self.n_channels)
+
+    def describe(self) -> dict:
+        """A JSON-serialisable description (stored with trajectories; see :meth:`from_description`)."""
+        return {"kind": self.kind, "view": self.view, "shape": list(self.observation_shape)}
+
+    @classmethod
+    def from_description(cls, d: dict) -> "ObservationSchema":
+        """The schema :meth:`describe` wrote (MiniGrid vocabulary; clear error for anything else)."""
+        if not isinstance(d, dict) or d.get("kind") not in OBSERVATION_KINDS or not isinstance(d.get("shape"), list):
+            raise ValueError(f"expected an observation description {{'kind': one of {OBSERVATION_KINDS}, "
+                             f"'view': ..., 'shape': [...]}}, got {d!r}")
+        shape = [int(v) for v in d["shape"]]
+        grid = (shape[0], 1) if d["kind"] == "vector" else (shape[0], shape[1])
+        names = None if d["kind"] != "one_hot" or shape[-1] == len(ONE_HOT_FEATURES) else \
+            tuple(f"feature {i}" for i in range(shape[-1]))
+        return cls(grid_shape=grid, kind=d["kind"], view=d.get("view", "egocentric"), channel_names=names)
+
+    def check(self, observations, where: str = "observations") -> None:
+        """Raise one clear error unless ``observations [..., *observation_shape]`` fit this kind:
+        codes within MiniGrid's limits (an agent cell of a full grid may hold its direction 0..3),
+        one-hot 0/1, pixels any uint8 RGB. Vectors are checked for shape only."""
+        a = _as_numpy(observations)
+        want = self.observation_shape
+        if a.ndim < len(want) or tuple(a.shape[a.ndim - len(want):]) != want:
+            raise ValueError(f"{where}: expected {self.kind} observations of shape [..., "
+                             f"{', '.join(map(str, want))}] ({self.describe()}), got shape {a.shape}")
+        if self.kind == "one_hot":
+            check_one_hot_features(a, where)
+        elif self.kind == "codes":
+            check_observation_codes(a, where)
+        elif self.kind == "pixels" and a.dtype != np.uint8:
+            raise TypeError(f"{where}: expected uint8 RGB pixels, got dtype {a.dtype}")
 
     @property
     def n_channels(self) -> int:
@@ -147,9 +224,35 @@ class ObservationSchema:
         return (*self.grid_shape, 3)
 
     @property
-    def agent_cell(self) -> tuple[int, int]:
-        """Agent cell ``(x, y)`` in the egocentric view."""
+    def agent_cell(self) -> tuple[int, int] | None:
+        """Agent cell ``(x, y)`` in the egocentric view; None when the observation has no fixed agent
+        cell (a full grid: find it with :meth:`agent_in`; pixels; vectors)."""
+        if self.kind not in ("codes", "one_hot") or self.view != "egocentric":
+            return None
         return (self.grid_shape[0] // 2, self.grid_shape[1] - 1)
+
+    def agent_in(self, observation) -> tuple[tuple[int, int], int] | None:
+        """``((x, y), direction)`` of the agent in one observation: the fixed egocentric cell facing up
+        (direction 3), or for a full grid the cell holding the agent (its state code is its direction);
+        None when there is none (pixels, vectors, or no agent cell)."""
+        if self.agent_cell is not None:
+            return self.agent_cell, 3
+        if self.kind not in ("codes", "one_hot"):
+            return None
+        a = _as_numpy(observation)
+        agent = OBJECTS.index("agent")
+        if self.kind == "one_hot":
+            cells = np.argwhere(a[..., agent] == 1)
+            if not len(cells):
+                return None
+            x, y = (int(v) for v in cells[0])
+            states = a[x, y, len(OBJECTS) + len(COLOURS):]
+            return (x, y), int(np.argmax(states)) if states.any() else 0
+        cells = np.argwhere(a[..., 0] == agent)
+        if not len(cells):
+            return None
+        x, y = (int(v) for v in cells[0])
+        return (x, y), int(a[x, y, 2])
 
     def feature_labels(self) -> list[str]:
         """One label per flattened feature, e.g. ``"object (3,5)"`` or ``"object=ball (3,5)"``."""

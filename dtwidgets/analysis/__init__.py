@@ -74,3 +74,29 @@ from .intervention import IntervenedAdapter, ablated, as_intervention, intervene
 
 __all__ += ["component_ablation_hooks", "IntervenedAdapter", "ablated", "as_intervention", "intervened", "patched",
             "steered"]
+
+# ---- spaces and weights (PCA, parameter statistics, neuron congruence, residual projections, saved
+# directions, NMF); see docs/spaces.md ----
+from .congruence import NeuronCongruence, neuron_congruence  # noqa: E402
+from .nmf import NMFResult, activation_nmf, nmf_browser_data  # noqa: E402
+from .parameters import ParameterStats, parameter_stats  # noqa: E402
+from .projection import ResidualProjection, residual_projection  # noqa: E402
+from .saved_directions import DirectionStore, SavedDirection  # noqa: E402
+from .spaces import PCAResult, activation_pca, embedding_pca, pca  # noqa: E402
+
+__all__ += ["NeuronCongruence", "neuron_congruence", "NMFResult", "activation_nmf", "nmf_browser_data",
+            "ParameterStats", "parameter_stats", "ResidualProjection", "residual_projection",
+            "DirectionStore", "SavedDirection", "PCAResult", "activation_pca", "embedding_pca", "pca"]
+
+# ---- activation-patching scans beyond layer × position (logit-difference recovery); docs/patching_scans.md ----
+from .patching_scans import (PatchScan, head_input_position_scan, head_input_scan, head_position_scan,  # noqa: E402
+                             head_scan, layer_block_scan, neuron_scan, token_blocks)
+
+__all__ += ["PatchScan", "head_input_position_scan", "head_input_scan", "head_position_scan", "head_scan",
+            "layer_block_scan", "neuron_scan", "token_blocks"]
+
+# ---- automatic circuit discovery (edge attribution patching, ACDC, faithfulness / minimality) ----
+from .circuit_discovery import (Circuit, EdgeScores, circuit_diagram, discover_circuit, edge_attribution,  # noqa: E402
+                                exact_edge_effects)
+
+__all__ += ["Circuit", "EdgeScores", "circuit_diagram", "discover_circuit", "edge_attribution", "exact_edge_effects"]

@@ -167,6 +167,8 @@ class AblationResult:
     logit_diff_before: float | None = None
     logit_diff_after: float | None = None
     labels: list[str] | None = None
+    ids: list | None = None
+    """The :class:`~dtwidgets.analysis.ids.ComponentId` of ``labels`` (None without a pair)."""
     contributions_before: np.ndarray | None = None
     contributions_after: np.ndarray | None = None
 
@@ -202,7 +204,7 @@ def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, 
         la, ca = C.run_with_cache(adapter, window, names, fwd_hooks=hooks)
         aa = logit_attribution(adapter, window, a, b, per_source=False, cache=ca, logits=la)
         after = la[0]
-        res.direction, res.labels = ab.direction, ab.labels
+        res.direction, res.labels, res.ids = ab.direction, ab.labels, ab.ids
         res.logit_diff_before, res.logit_diff_after = ab.logit_diff, aa.logit_diff
         res.contributions_before, res.contributions_after = ab.values, aa.values
     res.logits_before, res.logits_after = C.np32(before), C.np32(after)

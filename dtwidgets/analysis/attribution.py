@@ -18,7 +18,7 @@ separately. The shares sum to the model's logit difference (to float32 precision
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .directions import preference_direction
+from .ids import labels_of, readout_ids, stack_ids
 from ..adapters import hooks as hk
 
 SOURCE_TERMS = ("token embedding", "time embedding", "pos embedding", "value bias")
@@ -83,6 +84,8 @@ class LogitAttribution:
     source_labels: list[str]
     per_source: np.ndarray | None = None
     source_terms: np.ndarray | None = None
+    ids: list = field(default_factory=list)
+    """``N`` :class:`~dtwidgets.analysis.ids.ComponentId` of ``values`` (the labels' structured form)."""
     source_term_labels: tuple[str, ...] = SOURCE_TERMS
     neuron_values: np.ndarray | None = None
     mlp_bias_values: np.ndarray | None = None
@@ -120,13 +123,9 @@ def position_cache(cache, pos: int):
 
 
 def _component_labels(adapter: ModelAdapter, pos: int) -> tuple[list[str], list[str]]:
-    """Labels and kinds of :func:`component_stack`'s rows (embeddings, heads, ``b_O``, MLPs)."""
-    L = C.n_layers(adapter)
-    kind, tok = adapter.layout.kinds[pos], adapter.layout.labels()[pos]
-    hl = C.head_labels(adapter)
-    labels = [f"{kind} embed ({tok})", f"time embed ({tok})", f"pos embed ({tok})"]
-    labels += list(hl) + [f"L{l} b_O" for l in range(L)] + C.mlp_labels(adapter)
-    return labels, ["embed"] * 3 + ["head"] * len(hl) + ["attn_bias"] * L + ["mlp"] * L
+    """Labels and kinds of :func:`component_stack`'s rows (embeddings, heads, ``b_O``, MLPs), from their ids."""
+    ids = stack_ids(adapter, pos)
+    return labels_of(ids, adapter.layout.labels()), [c.kind for c in ids]
 
 
 def _token_terms(adapter: ModelAdapter, cache, pos: int) -> list[torch.Tensor]:
@@ -279,7 +278,7 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
     res = LogitAttribution(values=C.np32(vals[:, row]), labels=labels, kinds=kinds, logit_diff=logit_diff,
                            direction=C.direction_label(adapter, a, b), position=pos,
                            head_labels=C.head_labels(adapter), source_labels=adapter.layout.labels(),
-                           logits=logit_row)
+                           logits=logit_row, ids=readout_ids(adapter, pos))
     if per_source:
         per, src = _per_source(adapter, cache, pos, d)
         res.per_source, res.source_terms = C.np32(per[..., row]), C.np32(src[..., row])

@@ -156,7 +156,7 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
         state.extras[Lens] = _lens(adapter, window, a, b, clean_cache)
     if Neurons in types:
         state.extras[Neurons] = attribution
-    req = StateRequest(adapter, window, (a, b), clean, ablation_mode, means, state)
+    req = StateRequest(adapter, window, (a, b), clean, ablation_mode, means, state)  # type: ignore[arg-type]
     state.extras.update(compute_extras(req, extras))
     return state
 

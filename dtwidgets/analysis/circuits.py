@@ -77,6 +77,8 @@ class CircuitMap:
     in_context: bool
     attention: float | None
     terms: str
+    key_token: int | None = None
+    """In context (QK): the window position of the key token (its label: ``layout.labels()[key_token]``)."""
     exact: bool = True
 
 
@@ -179,7 +181,8 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key=None, key_i
     flat = C.np32(vals)
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),
                       kind="qk", layer=layer, head=head, key=label, direction=None, in_context=window is not None,
-                      attention=attn, terms=_with_note(terms, sm), exact=sm.exact)
+                      attention=attn, terms=_with_note(terms, sm), exact=sm.exact,
+                      key_token=None if window is None else k)
 
 
 @torch.inference_mode()

@@ -249,7 +249,7 @@ class PolicyMaps(Extra):
         adapter, w, p = req.adapter, req.window, self.placements
         rtg, t = float(w.rtgs[0, -1]), int(w.timesteps[0, -1])
         hist = w if self.history else None
-        kw = dict(history=hist, timestep=t)
+        kw: dict[str, Any] = dict(history=hist, timestep=t)
         if self.compare == "rtg":
             a, b = rtg_policy_maps(adapter, p, [rtg, float(self.other_rtg)], **kw)
             return PolicyMapsResult(a, b, None, rtg)

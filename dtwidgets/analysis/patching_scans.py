@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -184,7 +184,7 @@ def token_blocks(adapter: ModelAdapter, blocks: str = "kind") -> tuple[list[list
     if blocks == "kind":
         kinds = [k for k in ("rtg", "state", "action") if lay.positions(k)]
         pos = [lay.positions(k) for k in kinds]
-        ids = [{"block": k, "positions": p} for k, p in zip(kinds, pos)]
+        ids: list[dict[str, Any]] = [{"block": k, "positions": p} for k, p in zip(kinds, pos)]
         labels = [f"{_KIND_LETTER[k]} tokens" for k in kinds]
     elif blocks == "timestep":
         pos = [[p for p in allp if lay.timestep_of[p] == t] for t in range(lay.n_timesteps)]
@@ -272,8 +272,8 @@ def _neuron_positions(adapter: ModelAdapter, positions) -> list[int | None]:
         return [adapter.layout.prediction_position]
     if positions == "all":
         return [None]
-    out = [int(p) for p in positions]
-    if not out or any(not 0 <= p < P for p in out):
+    out: list[int | None] = [int(p) for p in positions]
+    if not out or any(not 0 <= p < P for p in out):  # type: ignore[operator]
         raise ValueError(f"expected positions 'prediction', 'all' or a non-empty list in [0, {P - 1}], got {positions!r}")
     return out
 

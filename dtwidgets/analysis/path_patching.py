@@ -119,7 +119,7 @@ class PathPatching:
         return path_patching_figure(self, **kw)
 
 
-def _norm(adapter: ModelAdapter, x: torch.Tensor, which: str, layer: int | None = None,
+def normalize(adapter: ModelAdapter, x: torch.Tensor, which: str, layer: int | None = None,
           scale_of: torch.Tensor | None = None) -> torch.Tensor:
     """The backbone's LayerNorm ``which`` on ``x`` (identity without LN); with ``scale_of``, divided
     by the scale of ``scale_of`` instead of its own (frozen LN)."""
@@ -132,7 +132,7 @@ def _norm(adapter: ModelAdapter, x: torch.Tensor, which: str, layer: int | None 
     return x if w is None else x * w + b
 
 
-def _senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
+def senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
     """``[(label, stage, how)]``: ``how`` = ``("embed", hook, kind)``, ``("head", l, h)`` or ``("mlp", l)``."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     out: list[tuple[str, int, tuple]] = [(lab, 0, ("embed", hook, kind)) for lab, hook, kind in EMBED_SENDERS
@@ -143,13 +143,24 @@ def _senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
     return out
 
 
-def _cache_names(senders, L: int) -> list[str]:
+def receivers(adapter: ModelAdapter) -> tuple[list[tuple[int, int | None, str]], list[int]]:
+    """``(receivers, stages)``: every reader of the residual stream but the action head, in stream order,
+    ``(l, h, "q" | "k" | "v")`` for each head's inputs then ``(l, None, "mlp")`` per layer; and the stage of
+    each (``1 + 2l`` / ``2 + 2l``) followed by the action head's ``1 + 2L`` (one more entry)."""
+    L, H = C.n_layers(adapter), C.n_heads(adapter)
+    out: list[tuple[int, int | None, str]] = []
+    for l in range(L):
+        out += [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]
+    return out, [1 + 2 * l + (c == "mlp") for l, _, c in out] + [1 + 2 * L]
+
+
+def sender_cache_names(senders, L: int) -> list[str]:
     names = [how[1] for _, _, how in senders if how[0] == "embed"]
     names += [hook_names.hook_z(l) for l in range(L)] + [hook_names.mlp_out(l) for l in range(L)]
     return names + [hook_names.resid_post(L - 1)]
 
 
-def _sender_deltas(adapter: ModelAdapter, senders, base, source) -> torch.Tensor:
+def sender_deltas(adapter: ModelAdapter, senders, base, source) -> torch.Tensor:
     """``[S, P, d_model]`` each sender's write in the source run minus the base run, at every token."""
     lay = adapter.layout
     W_O = adapter.backbone.W_O.detach()
@@ -196,7 +207,7 @@ def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
 
             def patch(act, hook, l=l, c=c, idx=idx, heads=heads, delta=delta):
                 live = store[l][idx.to(act.device)]
-                x = _norm(adapter, live + delta.to(live.dtype), "ln1", l, scale_of=live if ln == "frozen" else None)
+                x = normalize(adapter, live + delta.to(live.dtype), "ln1", l, scale_of=live if ln == "frozen" else None)
                 new = torch.einsum("npd,nde->npe", x, W[c][l][heads]) + b[c][l][heads][:, None]
                 out = act.clone()
                 out[idx, :, heads] = new.to(act.dtype)
@@ -269,7 +280,7 @@ def _direct_effects(adapter: ModelAdapter, final: torch.Tensor, writes: torch.Te
     """``[n]`` preference change when each write ``[n, d]`` is added to the final residual ``final [d]`` at
     the prediction token (``ln_final`` recomputed, or at ``final``'s scale with ``ln="frozen"``)."""
     x = torch.cat([final[None], final[None] + writes])
-    x = _norm(adapter, x, "ln_final", scale_of=final[None].expand_as(x) if ln == "frozen" else None)
+    x = normalize(adapter, x, "ln_final", scale_of=final[None].expand_as(x) if ln == "frozen" else None)
     lg = x @ adapter.W_action.float().T + adapter.b_action.float()
     return pref(lg[1:]) - pref(lg[:1])
 
@@ -290,9 +301,9 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     if ln not in LN_MODES:
         raise ValueError(f"expected ln in {LN_MODES}, got {ln!r}")
     base, source = (corrupted, clean) if reverse else (clean, corrupted)
-    L, H = C.n_layers(adapter), C.n_heads(adapter)
-    senders = _senders(adapter)
-    names = _cache_names(senders, L)
+    L = C.n_layers(adapter)
+    snd = senders(adapter)
+    names = sender_cache_names(snd, L)
     lg_base, cb = adapter.run_with_cache(base, names_filter=names)
     lg_src, cs = adapter.run_with_cache(source, names_filter=names)
     ia = C.action_index(adapter, a)
@@ -301,12 +312,12 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     def pref(lg):
         return (lg[..., ia] - (lg[..., ib] if ib is not None else 0)).double()
 
-    deltas = _sender_deltas(adapter, senders, cb, cs)  # [S, P, d]
-    s_stage = torch.tensor([st for _, st, _ in senders])
-    receivers = [r for l in range(L) for r in [(l, h, c) for h in range(H) for c in COMPONENTS] + [(l, None, "mlp")]]
-    r_stage = torch.tensor([1 + 2 * l + (c == "mlp") for l, _, c in receivers] + [1 + 2 * L])
-    S = len(senders)
-    effects, full = _receiver_effects(adapter, base, deltas, s_stage, receivers, r_stage, ln, pref)
+    deltas = sender_deltas(adapter, snd, cb, cs)  # [S, P, d]
+    s_stage = torch.tensor([st for _, st, _ in snd])
+    receiver_list, stages = receivers(adapter)
+    r_stage = torch.tensor(stages)
+    S = len(snd)
+    effects, full = _receiver_effects(adapter, base, deltas, s_stage, receiver_list, r_stage, ln, pref)
     # senders -> action head: final residual + delta at the prediction token
     p = adapter.layout.prediction_position
     final = cb[hook_names.resid_post(L - 1)][0, p].float()
@@ -316,7 +327,7 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     denom = v_src - v_base
     fr = effects / denom if abs(denom) > 1e-5 * max(1.0, abs(v_base)) else torch.full_like(effects, float("nan"))
     clean_v, corr_v = (v_src, v_base) if reverse else (v_base, v_src)
-    return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in senders],
-                        [f"L{l}MLP" if c == "mlp" else f"L{l}H{h} {c}" for l, h, c in receivers] + ["action head"],
+    return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in snd],
+                        [f"L{l}MLP" if c == "mlp" else f"L{l}H{h} {c}" for l, h, c in receiver_list] + ["action head"],
                         s_stage.numpy().astype(np.int32), r_stage.numpy().astype(np.int32), ln,
                         C.direction_label(adapter, a, b), reverse, clean_v, corr_v)

@@ -77,11 +77,18 @@ def free_cells(grid: np.ndarray) -> np.ndarray:
     return np.argwhere(ok).astype(np.int64)
 
 
-def agent_placements(env, directions: Sequence[int] = (0, 1, 2, 3), cells=None) -> Placements:
+def agent_placements(env, directions: Sequence[int] | None = None, cells=None) -> Placements:
     """Every free cell (or the given ``cells`` ``[(x, y), ...]``) × ``directions`` of ``env``'s current grid.
 
+    ``directions=None`` follows the env's actions (:func:`~dtwidgets.adapters.actions.action_table`):
+    all four facings when the agent has one (turns / forward), else one placement per cell
+    (direction 0, which such an env ignores: FrozenLake, CliffWalking).
     Only reads the env (``full_grid`` and ``observation_at``); the real agent's cell is a placement too.
     """
+    from ..adapters.actions import action_table
+
+    if directions is None:
+        directions = (0, 1, 2, 3) if action_table(env).has_facing else (0,)
     grid, pos, d = env.full_grid()
     cl = free_cells(grid) if cells is None else np.asarray(cells, dtype=np.int64).reshape(-1, 2)
     dirs = [int(x) for x in directions]
@@ -90,7 +97,7 @@ def agent_placements(env, directions: Sequence[int] = (0, 1, 2, 3), cells=None) 
     cells_n = np.repeat(cl, len(dirs), axis=0)
     dirs_n = np.tile(np.asarray(dirs, dtype=np.int64), len(cl))
     obs = np.stack([env.observation_at(int(x), int(y), int(k)) for (x, y), k in zip(cells_n, dirs_n)]) if len(cl) \
-        else np.zeros((0, *env.schema.raw_shape), np.uint8)
+        else np.zeros((0, *env.schema.observation_shape), np.uint8)
     return Placements(np.asarray(grid, np.uint8), (int(pos[0]), int(pos[1])), int(d), cells_n, dirs_n, obs)
 
 

@@ -5,7 +5,7 @@ included), and keeps observations, actions and timesteps fixed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .ids import readout_ids
 from ._tokens import replicated_tokens, run_tokens_with_cache
 from .attribution import attribution_hooks, direct_contributions
 from ..adapters import hooks as hk
@@ -41,7 +42,8 @@ class RTGScan:
         action_names: ``A`` names; logits, probs: ``[R, A]``.
         direction: e.g. ``"forward − right"``; logit_diff: ``[R]`` along it.
         contributions: ``[R, N]`` direct attribution of ``logit_diff`` (rows sum to it).
-        labels, kinds: ``N`` component labels and kinds (as :class:`~dtwidgets.analysis.LogitAttribution`).
+        labels, kinds: ``N`` component labels and kinds (as :class:`~dtwidgets.analysis.LogitAttribution`);
+            ids: their :class:`~dtwidgets.analysis.ids.ComponentId`.
         head_labels: ``L*H`` names.
         attention_to_rtg: ``[R, L*H]`` attention from the prediction token to all RTG tokens (summed).
         attention_to_rtg_by_token: ``[R, L*H, T]`` the same per RTG token; rtg_token_labels: ``T`` labels.
@@ -60,6 +62,7 @@ class RTGScan:
     attention_to_rtg: np.ndarray
     attention_to_rtg_by_token: np.ndarray
     rtg_token_labels: list[str]
+    ids: list = field(default_factory=list)
 
 
 def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
@@ -80,7 +83,8 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
                    probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
-                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in lay.positions("rtg")])
+                   attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in lay.positions("rtg")],
+                   ids=readout_ids(adapter, p))
 
 
 @torch.inference_mode()

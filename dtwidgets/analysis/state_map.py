@@ -86,6 +86,21 @@ def state_map(adapter: ModelAdapter, obs=None, *, analysis: str = "this analysis
     return StateMap(state_jacobian(adapter, obs).T.float(), False, JACOBIAN_NOTE)
 
 
+def state_embeddings(adapter: ModelAdapter, observations) -> torch.Tensor:
+    """State tokens without the time term ``[N, d_model]`` of observations ``[N, W, H, C]``: ``features @ W_state.T``
+    for a linear embedding, ``embed_state(features)`` for a nonlinear encoder (exact either way)."""
+    feats = adapter.features(torch.as_tensor(observations)).float()
+    W = linear_state_weights(adapter)
+    if W is not None:
+        return feats @ W.T
+    fn = getattr(adapter, "embed_state", None)
+    if fn is None:
+        raise UnsupportedByModel("the state embeddings of observations need W_state or embed_state(features); "
+                                 "this adapter has neither")
+    with torch.no_grad():
+        return fn(feats).detach().float()
+
+
 def window_observation(window, row: int = 0, position: int = -1):
     """The observation ``[W, H, C]`` of ``window`` at step ``position`` of ``row`` (the state shown)."""
     return window.observations[row, position]

@@ -14,7 +14,7 @@ class CloneComparison(W.VBox):
     optionally their probe matrices, and a summary of which components match.
 
     Args:
-        comparison: a :class:`~dtwidgets.data.clone.ModelComparison`.
+        comparison: a :class:`~dtwidgets.analysis.model_comparison.ModelComparison`.
         suites: optional ``(ProbeSuite, ProbeSuite)`` of the two models on the same steps.
     """
 

@@ -3,8 +3,8 @@
 Widgets with a ``steps`` trait receive their token names once, as templates (``s{25}``: token 25),
 and per state only the int16 ``steps`` (the episode step of each token, -1 for padding); the rule
 that fills them is :func:`~dtwidgets.widgets._traits.fill_steps` (``js/lib/steps.js`` in the
-browser). Analyses name tokens by window position (``state embed (s₁)``); :func:`relabel` and
-:func:`component_names` turn those names into episode-step names or templates.
+browser). Results carry structured component ids (:mod:`dtwidgets.analysis.ids`);
+:func:`component_templates` builds their labels naming tokens by episode step.
 """
 from __future__ import annotations
 
@@ -32,19 +32,16 @@ def token_templates(adapter) -> list[str]:
     return [f"{letter[kind]}{{{i}}}" for i, kind in enumerate(adapter.layout.kinds)]
 
 
-def token_label_templates(labels, window_labels, templates) -> list[str]:
-    """Component labels naming a token by window position (``state embed (s₁)``) as :func:`~dtwidgets.widgets._traits.fill_steps` templates
-    naming it by episode step (``state embed (s{1})``); the rest of each label is kept literally (braces escaped).
-    Filled with :func:`episode_token_steps` they equal :func:`relabel`'s labels."""
+def component_templates(ids, data: PanelData, adapter) -> tuple[list[str], np.ndarray]:
+    """``(templates, steps)``: component labels built from their structured ids
+    (:class:`~dtwidgets.analysis.ids.ComponentId`), the token of an embedding term named by episode
+    step (``state embed (s{25})``, filled with ``steps`` in the browser; nothing is parsed back)."""
+    tokens, steps = token_names(data, adapter.layout.labels(), adapter)
     out = []
-    for lab in labels:
-        for w, t in zip(window_labels, templates):
-            if f"({w})" in lab:
-                out.append(f"({t})".join(escape_braces(part) for part in lab.split(f"({w})")))
-                break
-        else:
-            out.append(escape_braces(lab))
-    return out
+    for c in ids:
+        name = escape_braces(c.name)
+        out.append(name if c.token is None else f"{name} ({tokens[c.token]})")
+    return out, steps
 
 
 def episode_token_labels(adapter, window) -> list[str]:
@@ -54,29 +51,9 @@ def episode_token_labels(adapter, window) -> list[str]:
     return [fill_steps(t, steps) for t in token_templates(adapter)]
 
 
-def relabel(labels, data: PanelData, window_labels) -> list[str]:
-    """Component labels naming tokens by window position (``state embed (s₁)``) renamed by episode step."""
-    m = {f"({w})": f"({e})" for w, e in zip(window_labels, data.token_labels)}
-    out = []
-    for lab in labels:
-        for w, e in m.items():
-            if w in lab:
-                lab = lab.replace(w, e)
-                break
-        out.append(lab)
-    return out
-
-
 def token_names(data: PanelData, labels, adapter) -> tuple[list[str], np.ndarray]:
     """``(templates, steps)`` naming an analysis' ``P`` tokens by episode step (a widget's ``steps`` fills
     them); an analysis that names other tokens than the window's keeps its ``labels`` as they are."""
     if data.token_steps is not None and len(labels) == len(data.token_steps):
         return token_templates(adapter), data.token_steps
     return [escape_braces(t) for t in labels], np.zeros(0, np.int16)
-
-
-def component_names(labels, data: PanelData, window_labels, adapter) -> tuple[list[str], np.ndarray]:
-    """``(templates, steps)`` of component labels that name a token by window position
-    (``state embed (s₁)``), to show them by episode step (:func:`token_label_templates`)."""
-    tokens, steps = token_names(data, window_labels, adapter)
-    return token_label_templates(labels, window_labels, tokens), steps

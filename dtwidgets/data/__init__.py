@@ -1,5 +1,6 @@
-"""Trajectory data: storage (:class:`Trajectories`), collection with behaviour policies, DT training
-and RTG calibration. Submodules load lazily (collection needs gymnasium, training needs torch)."""
+"""Trajectory data: storage (:class:`Trajectories`), collection with behaviour policies and RTG
+calibration; ``TrainConfig`` / ``train`` are re-exported from their owner :mod:`dtwidgets.training.dt`.
+Submodules load lazily (collection needs gymnasium, training needs torch)."""
 from __future__ import annotations
 
 import importlib
@@ -11,8 +12,8 @@ _LAZY = {
     "collect_trajectories": "dtwidgets.data.collect",
     "DEFAULT_POLICY_MIX": "dtwidgets.data.collect",
     "make_policy": "dtwidgets.data.policies",
-    "TrainConfig": "dtwidgets.data.training",
-    "train": "dtwidgets.data.training",
+    "TrainConfig": "dtwidgets.training.dt",
+    "train": "dtwidgets.training.dt",
     "calibrate": "dtwidgets.data.calibration",
     "CalibrationResult": "dtwidgets.data.calibration",
     "model_rollouts": "dtwidgets.data.rollouts",
@@ -20,6 +21,10 @@ _LAZY = {
     "BehaviourResult": "dtwidgets.data.behaviour",
     "post_claims": "dtwidgets.data.post_claims",
     "PostClaims": "dtwidgets.data.post_claims",
+    "distribution_shift": "dtwidgets.data.shift",
+    "EnvShift": "dtwidgets.data.shift",
+    "CellEdit": "dtwidgets.data.shift",
+    "ShiftResult": "dtwidgets.data.shift",
 }
 
 __all__ = sorted(_LAZY)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
 from .lockstep import Episodes, run_lockstep
-from ._vec import make_envs
+from ..adapters.envs import make_envs
 
 OUTCOME_LABELS = ("goal", "collision", "timeout")
 UNFINISHED = -1
@@ -254,4 +253,4 @@ class _Returns(Episodes):
     def end(self, i, k, res):
         r, j = self.jobs[k]
         self.returns[r, j], self.lengths[r, j] = self.ret[i], self.steps[i]
-        self.outcomes[r, j] = OUTCOME_LABELS.index(episode_outcome(res.reward, res.terminated, res.truncated))
+        self.outcomes[r, j] = OUTCOME_LABELS.index(res.outcome)

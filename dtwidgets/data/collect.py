@@ -7,14 +7,14 @@ exactly, whatever ``n_envs``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..adapters.minigrid_env import DEFAULT_ENV_ID, episode_outcome
+from ..adapters.minigrid_env import DEFAULT_ENV_ID
 from ..adapters.protocol import EnvAdapter
-from ._vec import make_envs
-from .policies import make_policy, parse_spec
+from ..adapters.envs import make_envs
+from .policies import POLICY_NAMES, parse_spec, policy_for
 from .trajectories import Trajectories
 
 # A mix whose returns cover collisions (-1), timeouts (0) and goals (~1 - 0.9 * steps / max_steps).
@@ -23,8 +23,9 @@ DEFAULT_POLICY_MIX = {
 }
 
 
-def normalise_mix(policy_mix) -> dict[str, float]:
-    """A spec, a list of specs (equal weights) or ``{spec: weight}`` -> normalised ``{spec: weight}``."""
+def normalise_mix(policy_mix, user_policies: Mapping[str, Callable] | None = None) -> dict[str, float]:
+    """A spec, a list of specs (equal weights) or ``{spec: weight}`` -> normalised ``{spec: weight}``
+    (a name of ``user_policies`` counts as a spec)."""
     if policy_mix is None:
         policy_mix = DEFAULT_POLICY_MIX
     if isinstance(policy_mix, str):
@@ -32,8 +33,13 @@ def normalise_mix(policy_mix) -> dict[str, float]:
     elif not isinstance(policy_mix, Mapping):
         policy_mix = {p: 1.0 for p in policy_mix}
     mix = {str(k): float(v) for k, v in policy_mix.items()}
+    users = dict(user_policies or {})
+    clash = sorted(k for k in users if k.partition(":")[0] in POLICY_NAMES)
+    if clash:
+        raise ValueError(f"user policy names {clash} shadow built-in behaviour policies; rename them")
     for k, v in mix.items():
-        parse_spec(k)
+        if k not in users:
+            parse_spec(k)
         if not np.isfinite(v) or v < 0:
             raise ValueError(f"expected a non-negative weight for policy {k!r}, got {v}")
     total = sum(mix.values())
@@ -64,6 +70,7 @@ def collect_trajectories(
     progress: bool = True,
     backend: str = "local",
     episodes: range | None = None,
+    user_policies: Mapping[str, Callable] | None = None,
 ) -> Trajectories:
     """Run ``n_episodes`` episodes of behaviour policies and return them as :class:`Trajectories`.
 
@@ -83,6 +90,9 @@ def collect_trajectories(
             :class:`~dtwidgets.adapters.MiniGridEnv`). The result is the same on both.
         episodes: collect only these episode indices of the ``n_episodes`` (a ``range``; default all):
             the same episodes, policies and seeds as in the full run.
+        user_policies: ``{name: policy}`` of your own behaviour policies, usable in ``policy_mix`` by
+            name: ``policy(env, rng) -> action`` (an index or a name of ``env.action_names``; ``rng``
+            the episode's own ``numpy.random.Generator``, so episodes stay reproducible).
     """
     from tqdm.auto import tqdm
 
@@ -91,8 +101,14 @@ def collect_trajectories(
         raise ValueError(f"expected n_episodes >= 1, got {n_episodes}")
     if int(n_envs) < 1:
         raise ValueError(f"expected n_envs >= 1, got {n_envs}")
-    mix = normalise_mix(policy_mix)
+    users = dict(user_policies or {})
+    bad = [k for k, f in users.items() if not callable(f)]
+    if bad:
+        raise TypeError(f"expected user_policies to map names to callables policy(env, rng) -> action, got {bad}")
+    mix = normalise_mix(policy_mix, users)
     if backend != "local":
+        if users:
+            raise ValueError("backend='ray' cannot ship user policies to its workers: use backend='local'")
         from ..scale import check_backend, collect_many, env_id_and_steps
 
         check_backend(backend)
@@ -109,7 +125,7 @@ def collect_trajectories(
     counts = {"goal": 0, "collision": 0, "timeout": 0}
     bar = tqdm(total=len(todo), desc=f"collect {env_id}", unit="ep", disable=not progress, leave=False)
     queue = iter(todo)
-    running = {i: _start_episode(e, k, seed, specs[k]) for (i, e), k in zip(enumerate(envs), queue)}
+    running = {i: _start_episode(e, k, seed, specs[k], users) for (i, e), k in zip(enumerate(envs), queue)}
     try:
         while running:
             for i in list(running):
@@ -125,21 +141,42 @@ def collect_trajectories(
                 if k is None:
                     del running[i]
                 else:
-                    running[i] = _start_episode(envs[i], k, seed, specs[k])
+                    running[i] = _start_episode(envs[i], k, seed, specs[k], users)
     finally:
         bar.close()
-    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect"}
     finished = [ep for ep in done_eps if ep is not None]
+    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect",
+            **episode_metadata(envs[0], finished)}
     return Trajectories.from_episodes(finished, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
                                       obs_shape=tuple(finished[0]["observations"][0].shape))
 
 
-def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str) -> dict:
+def _user_policy(fn: Callable, rng: np.random.Generator):
+    return lambda env: env.action_index(fn(env, rng)) if hasattr(env, "action_index") else int(fn(env, rng))
+
+
+def _start_episode(env: EnvAdapter, k: int, seed: int, spec: str, users: Mapping[str, Callable]) -> dict:
     """Reset ``env`` for episode ``k`` (seed ``seed + k``) and return its record with its policy."""
     obs = env.reset(seed=seed + k)
-    return {"k": k, "seed": seed + k, "policy": spec,
-            "pi": make_policy(spec, np.random.default_rng([seed, k]), len(env.action_names)),
+    rng = np.random.default_rng([seed, k])
+    return {"k": k, "mission": getattr(env, "mission", None), "seed": seed + k, "policy": spec,
+            "pi": _user_policy(users[spec], rng) if spec in users else policy_for(spec, env, rng),
             "observations": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
+
+
+def episode_metadata(env: EnvAdapter, episodes: list[dict]) -> dict:
+    """Trajectory metadata an env adds: its observation kind (``env.schema.describe()``) and the
+    per-episode outcomes (as the env decided them) and missions (when the env has them)."""
+    per = {"outcomes": [str(ep["outcome"]) for ep in episodes]}
+    if episodes and all(isinstance(ep.get("mission"), str) for ep in episodes):
+        per["missions"] = [ep["mission"] for ep in episodes]
+    schema = getattr(env, "schema", None)
+    out: dict = {"episode": per, **({"observation": schema.describe()} if schema is not None else {})}
+    wrappers, kwargs = getattr(env, "wrappers", ()), getattr(env, "env_kwargs", {})
+    if wrappers or kwargs:  # what rebuilds the env: MiniGridEnv(env_id, wrappers=..., **kwargs)
+        out["env_options"] = {"wrappers": [getattr(w, "__name__", repr(w)) for w in wrappers],
+                              "kwargs": {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))}}
+    return out
 
 
 def _step_episode(env: EnvAdapter, ep: dict) -> str | None:
@@ -151,6 +188,7 @@ def _step_episode(env: EnvAdapter, ep: dict) -> str | None:
     ep["terminated"].append(bool(r.terminated))
     ep["truncated"].append(bool(r.truncated))
     if r.done:
-        return episode_outcome(r.reward, r.terminated, r.truncated)
+        ep["outcome"] = r.outcome
+        return ep["outcome"]
     ep["observations"].append(r.observation)
     return None

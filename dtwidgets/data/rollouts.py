@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..adapters.minigrid_env import episode_outcome
 from ..adapters.protocol import EnvAdapter, ModelAdapter
-from ._vec import make_envs
+from ..adapters.envs import make_envs
 from .calibration import _check_targets
 from .lockstep import Episodes, run_lockstep
 from .trajectories import Trajectories
@@ -117,5 +116,5 @@ class _Recorder(Episodes):
 
     def end(self, i, k, res):
         ep = self.running.pop(i)
-        ep["outcome"] = episode_outcome(res.reward, res.terminated, res.truncated)
+        ep["outcome"] = res.outcome
         self.records[ep.pop("k")] = ep

@@ -19,9 +19,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..adapters.schema import OUTCOMES, check_observation_codes, episode_outcome
-from .trajectory_checks import (TrajectoryFileError, exact_array, final_state_problems, file_meta, meta_problems, npz_arrays,
-                                observation_codes)
+from ..adapters.schema import OUTCOMES, episode_outcome
+from .trajectory_checks import (TrajectoryFileError, concat_metadata, episode_meta_problems, exact_array,
+                                final_state_problems, file_meta, meta_problems, npz_arrays, observation_codes,
+                                observation_problems, select_metadata)
 
 FORMAT_NAME = "dtwidgets-trajectories"
 FORMAT_VERSION = 1
@@ -49,6 +50,8 @@ class Episode:
     policy: str | None = None
     rtgs: np.ndarray | None = None
     logits: np.ndarray | None = None
+    recorded_outcome: str | None = None  # as the env decided it (metadata["episode"]["outcomes"])
+    mission: str | None = None
 
     @property
     def length(self) -> int:
@@ -61,7 +64,8 @@ class Episode:
 
     @property
     def outcome(self) -> str:
-        return _outcome(self.rewards, self.terminated, self.truncated)
+        """The recorded outcome, else the reward rule's (:func:`~dtwidgets.adapters.schema.episode_outcome`)."""
+        return self.recorded_outcome or _outcome(self.rewards, self.terminated, self.truncated)
 
 
 def _outcome(rewards, terminated, truncated) -> str:
@@ -85,7 +89,13 @@ class Trajectories:
         policies: ``E`` behaviour-policy labels (e.g. ``"bfs:0.1"``, ``"dt rtg=0.9"``), or None.
         rtgs: optional ``[N]`` float32 RTG a model was conditioned on when the step was recorded.
         logits: optional ``[N, A]`` float32 model action logits recorded at each step.
-        metadata: free-form JSON-serialisable dict (collection arguments, notes).
+        metadata: free-form JSON-serialisable dict (collection arguments, notes). Two keys have a
+            meaning: ``"observation"``, the observation kind
+            (:meth:`~dtwidgets.adapters.ObservationSchema.describe`; absent: MiniGrid's egocentric
+            ``[W, H, 3]`` codes), which decides how observations are checked (``[N, W, H, 20]``
+            one-hot, ``[N, H, W, 3]`` pixels and full grids are accepted by it); and ``"episode"``:
+            per-episode lists ``{"missions": [E], "outcomes": [E]}`` (outcomes as the env decided
+            them, which :meth:`outcomes` prefers to the reward rule).
     """
 
     observations: np.ndarray
@@ -170,15 +180,15 @@ class Trajectories:
                    episode_starts=np.concatenate([p.episode_starts + o for p, o in zip(parts, offs)]),
                    episode_lengths=np.concatenate([p.episode_lengths for p in parts]),
                    seeds=np.concatenate([p.seeds for p in parts]), env_id=parts[0].env_id,
-                   max_steps=parts[0].max_steps, policies=pols, **opt, metadata=dict(parts[0].metadata))
+                   max_steps=parts[0].max_steps, policies=pols, **opt,
+                   metadata=concat_metadata([p.metadata for p in parts], [p.n_episodes for p in parts]))
 
     def validate(self) -> None:
         """Raise one ValueError listing every inconsistency."""
         p = []
         N = self.actions.shape[0]
-        if self.observations.ndim != 4 or self.observations.shape[0] != N or self.observations.shape[-1] != 3 \
-                or 0 in self.observations.shape[1:3]:
-            p.append(f"observations [N={N}, W, H, 3] (W, H >= 1), got {self.observations.shape}")
+        if self.observations.ndim < 2 or self.observations.shape[0] != N:
+            p.append(f"observations [N={N}, ...], got {self.observations.shape}")
         for name in ("rewards", "terminated", "truncated", "timesteps"):
             if getattr(self, name).shape != (N,):
                 p.append(f"{name} of shape ({N},), got {getattr(self, name).shape}")
@@ -220,11 +230,10 @@ class Trajectories:
         """Values a replay would silently misuse: observation codes, non-finite rewards/RTGs, negative
         actions, and a malformed ``metadata["final"]`` (the on-screen state a saved Explorer session restores)."""
         p = []
-        if self.observations.ndim == 4 and self.observations.shape[-1] == 3 and self.observations.size:
-            try:
-                check_observation_codes(self.observations, "observations")
-            except ValueError as e:
-                p.append(str(e).replace("observations: expected ", "observations to hold ", 1))
+        if self.observations.ndim >= 2:
+            p += observation_problems(self.observations, self.metadata.get("observation"))
+        if "episode" in self.metadata:
+            p += episode_meta_problems(self.metadata["episode"], self.episode_starts.shape[0])
         for name in ("rewards", "rtgs"):
             a = getattr(self, name)
             if a is not None and a.size and not np.isfinite(a).all():
@@ -235,7 +244,8 @@ class Trajectories:
             p.append(f"non-negative actions, got {int(self.actions.min())}")
         if "final" in self.metadata:
             p += final_state_problems(self.metadata["final"], self.observations.shape[1:],
-                                      None if self.logits is None else self.logits.shape[-1])
+                                      None if self.logits is None else self.logits.shape[-1],
+                                      self.metadata.get("observation"))
         return p
 
     def check_grid(self, grid_shape, where: str = "trajectories") -> None:
@@ -279,7 +289,8 @@ class Trajectories:
         return Episode(i, self.observations[s], self.actions[s], self.rewards[s], self.terminated[s],
                        self.truncated[s], self.timesteps[s], int(self.seeds[i]),
                        None if self.policies is None else self.policies[i],
-                       None if self.rtgs is None else self.rtgs[s], None if self.logits is None else self.logits[s])
+                       None if self.rtgs is None else self.rtgs[s], None if self.logits is None else self.logits[s],
+                       *((self.metadata.get("episode") or {}).get(k, [None] * (i + 1))[i] for k in ("outcomes", "missions")))
 
     def episodes(self) -> Iterator[Episode]:
         """Iterate over episodes."""
@@ -295,6 +306,9 @@ class Trajectories:
     def outcomes(self) -> np.ndarray:
         """``[E]`` outcome per episode: ``goal``, ``collision``, ``timeout`` or ``unfinished``."""
         ends = self.episode_ends()
+        recorded = (self.metadata.get("episode") or {}).get("outcomes")
+        if recorded is not None:
+            return np.array(recorded, dtype=object).astype(str)
         return np.array([_outcome(self.rewards[e:e + 1], self.terminated[e:e + 1], self.truncated[e:e + 1])
                          for e in ends], dtype="<U10")
 
@@ -326,7 +340,7 @@ class Trajectories:
             episode_lengths=lengths, seeds=self.seeds[idx], env_id=self.env_id, max_steps=self.max_steps,
             policies=None if self.policies is None else tuple(self.policies[i] for i in idx),
             rtgs=None if self.rtgs is None else self.rtgs[steps],
-            logits=None if self.logits is None else self.logits[steps], metadata=dict(self.metadata))
+            logits=None if self.logits is None else self.logits[steps], metadata=select_metadata(self.metadata, idx))
 
     # ---- model windows --------------------------------------------------------------------------
     def windows(self, ends, n_timesteps: int, pad_action: int, rtgs: np.ndarray | None = None):

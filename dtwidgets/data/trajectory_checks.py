@@ -87,12 +87,13 @@ def meta_problems(meta: dict) -> list[str]:
 _FINAL_KEYS = ("observation", "rtg", "timestep", "done", "outcome")
 
 
-def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[str]:
+def final_state_problems(final, obs_shape, n_logits: int | None = None, description: dict | None = None) -> list[str]:
     """What is wrong with a ``metadata["final"]`` entry (``[]`` when nothing is).
 
     Expected: ``{"observation": [W][H][3] integer codes with the observations' grid, "rtg": finite
     number, "timestep": int >= 0, "done": bool, "outcome": None or "goal"/"collision"/"timeout",
-    "logits": None or n_actions finite numbers}``.
+    "logits": None or n_actions finite numbers}``. The observation is checked as the observation
+    kind ``description`` says (:meth:`~dtwidgets.adapters.ObservationSchema.describe`; None: codes).
     """
     if not isinstance(final, dict):
         return [f'metadata["final"] to be a JSON object, got {type(final).__name__}']
@@ -110,8 +111,13 @@ def final_state_problems(final, obs_shape, n_logits: int | None = None) -> list[
         p.append(f'metadata["final"]["observation"] of shape {tuple(obs_shape)} (the observations\' grid), got {got}')
     else:
         try:
-            check_observation_codes(obs, 'metadata["final"]["observation"]')
-        except ValueError as e:
+            if description is None:
+                check_observation_codes(obs, 'metadata["final"]["observation"]')
+            else:
+                from ..adapters.schema import ObservationSchema
+
+                ObservationSchema.from_description(description).check(obs, 'metadata["final"]["observation"]')
+        except (TypeError, ValueError) as e:
             p.append('metadata["final"]["observation"] to hold ' + str(e).split(": expected ", 1)[-1])
     rtg = final["rtg"]
     if isinstance(rtg, bool) or not isinstance(rtg, (int, float)) or not np.isfinite(rtg):
@@ -259,3 +265,70 @@ def _physical_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+#: per-episode lists kept in ``metadata["episode"]`` (one entry per episode; sliced by ``select``)
+EPISODE_META_KEYS = ("missions", "outcomes")
+
+
+def observation_problems(observations: np.ndarray, description) -> list[str]:
+    """What is wrong with ``observations [N, ...]`` for the observation kind ``description``
+    (:meth:`~dtwidgets.adapters.ObservationSchema.describe`; None: MiniGrid's egocentric
+    ``[W, H, 3]`` codes on the observations' grid). ``[]`` when nothing is."""
+    from ..adapters.schema import ObservationSchema
+
+    a = observations
+    if description is None:
+        if a.ndim != 4 or a.shape[-1] != 3 or 0 in a.shape[1:3]:
+            return [f"observations [N={a.shape[0]}, W, H, 3] (W, H >= 1), got {a.shape}"]
+        schema = ObservationSchema(grid_shape=a.shape[1:3])
+    else:
+        try:
+            schema = ObservationSchema.from_description(description)
+        except ValueError as e:
+            return [f'metadata["observation"] to describe the observations: {e}']
+    if tuple(a.shape[1:]) != schema.observation_shape:
+        return [f"observations [N={a.shape[0]}, {', '.join(map(str, schema.observation_shape))}] ({schema.kind}, "
+                f"{schema.view}), got {a.shape}"]
+    if not a.size:
+        return []
+    try:
+        schema.check(a, "observations")
+    except (TypeError, ValueError) as e:
+        return [str(e).replace("observations: expected ", "observations to hold ", 1)]
+    return []
+
+
+def episode_meta_problems(episode_meta, n_episodes: int) -> list[str]:
+    """What is wrong with ``metadata["episode"]``: ``{"missions": [E strings], "outcomes": [E outcome
+    names]}`` (either key optional)."""
+    if not isinstance(episode_meta, dict):
+        return [f'metadata["episode"] to be a JSON object, got {type(episode_meta).__name__}']
+    p = []
+    for k, v in episode_meta.items():
+        if k not in EPISODE_META_KEYS:
+            p.append(f'metadata["episode"] keys in {list(EPISODE_META_KEYS)}, got {k!r}')
+        elif not (isinstance(v, list) and len(v) == n_episodes and all(isinstance(x, str) for x in v)):
+            p.append(f'metadata["episode"]["{k}"] to be a list of {n_episodes} strings (one per episode)')
+        elif k == "outcomes" and not set(v) <= set(OUTCOMES):
+            p.append(f'metadata["episode"]["outcomes"] in {OUTCOMES}, got {sorted(set(v) - set(OUTCOMES))}')
+    return p
+
+
+def select_metadata(metadata: dict, idx) -> dict:
+    """``metadata`` for the episodes ``idx`` (in that order): per-episode lists sliced, the rest kept."""
+    out = dict(metadata)
+    if isinstance(metadata.get("episode"), dict):
+        out["episode"] = {k: [v[int(i)] for i in idx] for k, v in metadata["episode"].items()}
+    return out
+
+
+def concat_metadata(parts_meta: list, n_episodes: list) -> dict:
+    """The first part's metadata with per-episode lists joined (kept only if every part has them)."""
+    out = dict(parts_meta[0])
+    eps = [m.get("episode") if isinstance(m.get("episode"), dict) else {} for m in parts_meta]
+    keys = [k for k in EPISODE_META_KEYS if all(k in e for e in eps)]
+    out.pop("episode", None)
+    if keys:
+        out["episode"] = {k: [x for e in eps for x in e[k]] for k in keys}
+    return out

@@ -4,7 +4,7 @@
   (RTG + state), raw 7x7x3 observations, no LayerNorm.
 * ``"onehot"`` — one-hot observations, n_ctx 8 (3 timesteps), 2 layers, LayerNorm, d_model 96.
 
-Retrain with ``python -m dtwidgets.data.train_demo --variant post|onehot --out ...``.
+Retrain with ``python -m dtwidgets.training.demo --variant post|onehot --out ...``.
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ def demo_path(variant: str = "post") -> Path:
     path = DEMO_DIR / f"{variant}.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"demo checkpoint {path.name} is missing from {DEMO_DIR} (a broken install?); "
-                                f"retrain it with: python -m dtwidgets.data.train_demo --variant {variant} --out {path}")
+                                f"retrain it with: python -m dtwidgets.training.demo --variant {variant} --out {path}")
     return path
 
 
 def demo_calibration(variant: str = "post") -> dict:
-    """The shipped calibration report of a demo model (what ``train_demo`` measured), as a dict."""
+    """The shipped calibration report of a demo model (what ``dtwidgets.training.demo`` measured), as a dict."""
     path = demo_path(variant).with_name(f"{variant}.calibration.json")
     if not path.is_file():
         raise FileNotFoundError(f"no calibration report {path.name} in {DEMO_DIR}")

@@ -9,16 +9,19 @@ Loss per batch (``x`` activations, ``x_hat`` reconstruction, ``f`` feature activ
 A feature is *dead* when it has not fired on the last ``dead_after`` training inputs; the AuxK term
 (Gao et al. 2024) lets the ``d_in // 2`` largest dead pre-activations reconstruct the residual error,
 which revives them. Everything is seeded: the same data and config give bit-identical weights.
+The loop is :class:`~dtwidgets.training.loop.Trainer` (Adam, :class:`~dtwidgets.training.schedules.LinearDecay`
+over the last 20 % of the steps), with the decoder-norm constraint as a callback.
 """
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..training.loop import Callback, Trainer, torch_threads
+from ..training.schedules import LinearDecay
 from .model import SAEConfig, SparseAutoencoder, check_size
 from .store import ActivationStore, check_activations
 
@@ -77,8 +80,6 @@ def train_sae(data, cfg: SAETrainConfig | None = None, *, hook_name: str | None 
     Returns:
         ``(sae, history)``, the SAE in eval mode.
     """
-    from tqdm.auto import tqdm
-
     cfg = SAETrainConfig(**{**(cfg.to_dict() if cfg else {}), **overrides})
     if cfg.architecture not in ("topk", "standard"):
         raise ValueError(f"expected train_sae architecture 'topk' or 'standard', got {cfg.architecture!r}")
@@ -89,20 +90,57 @@ def train_sae(data, cfg: SAETrainConfig | None = None, *, hook_name: str | None 
     N, d_in = acts.shape
     if N < 2:
         raise ValueError(f"expected at least 2 activations to train on, got {N}")
-    old_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    try:
+    with torch_threads(cfg.threads):
         sae_cfg = SAEConfig(d_in, cfg.d_sae, cfg.architecture, cfg.k, hook_name or "", token or "state", model_name,
                             metadata={"train": cfg.to_dict(), "n_train": int(N)})
         sae = SparseAutoencoder(sae_cfg, seed=cfg.seed)
-        hist = _fit(sae, acts, cfg, tqdm, progress)
-    finally:
-        torch.set_num_threads(old_threads)
+        hist = _fit(sae, acts, cfg, progress)
     return sae.eval(), hist
 
 
-def _fit(sae: SparseAutoencoder, acts: torch.Tensor, cfg: SAETrainConfig, tqdm, progress: bool) -> TrainHistory:
+class _UnitDecoder(Callback):
+    """Keeps every decoder row at unit norm: the gradient along each row is removed before the step,
+    and the rows are renormalised after it."""
+
+    def __init__(self, sae: SparseAutoencoder):
+        self.sae = sae
+
+    def on_backward(self, trainer: Trainer, step: int) -> None:
+        _remove_parallel_grad(self.sae)
+
+    @torch.no_grad()
+    def on_step(self, trainer: Trainer, step: int) -> None:
+        self.sae.W_dec.div_(self.sae.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+
+class _Postfix(Callback):
+    """Progress-bar text (loss, normalised MSE, dead fraction) every 20 steps and at the last step."""
+
+    def on_step(self, trainer: Trainer, step: int) -> None:
+        if step % 20 == 0 or step == trainer.n_steps - 1:
+            h = trainer.history
+            trainer.bar.set_postfix(loss=f"{h['loss'][-1]:.4f}", fvu=f"{h['mse'][-1]:.4f}",
+                                    dead=f"{h['dead_fraction'][-1]:.1%}", refresh=False)
+
+
+class _Batches:
+    """``[bs, d_in]`` batches of ``acts`` without replacement, reshuffled (with ``generator``) when the
+    rest of the current permutation is shorter than a batch."""
+
+    def __init__(self, acts: torch.Tensor, bs: int, generator: torch.Generator):
+        self.acts, self.bs, self.g = acts, bs, generator
+        self.perm, self.cursor = torch.randperm(acts.shape[0], generator=generator), 0
+
+    def next(self) -> torch.Tensor:
+        N = self.acts.shape[0]
+        if self.cursor + self.bs > N:
+            self.perm, self.cursor = torch.randperm(N, generator=self.g), 0
+        x = self.acts[self.perm[self.cursor:self.cursor + self.bs]]
+        self.cursor += self.bs
+        return x
+
+
+def _fit(sae: SparseAutoencoder, acts: torch.Tensor, cfg: SAETrainConfig, progress: bool) -> TrainHistory:
     N = acts.shape[0]
     g = torch.Generator().manual_seed(cfg.seed + 1)
     with torch.no_grad():
@@ -111,37 +149,22 @@ def _fit(sae: SparseAutoencoder, acts: torch.Tensor, cfg: SAETrainConfig, tqdm, 
     bs = int(min(cfg.batch_size, N))
     n_steps = max(1, int(round(cfg.epochs * N / bs)))
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (n_steps - s) / max(1, 0.2 * n_steps)))
     since_fired = torch.zeros(sae.d_sae, dtype=torch.long)
-    hist, t0 = TrainHistory(n_steps=n_steps), time.perf_counter()
-    perm, cursor = torch.randperm(N, generator=g), 0
-    bar = tqdm(range(n_steps), desc=f"train SAE {cfg.architecture} {sae.d_in}->{sae.d_sae}", disable=not progress,
-               leave=False)
-    for step in bar:
-        if cursor + bs > N:
-            perm, cursor = torch.randperm(N, generator=g), 0
-        x = acts[perm[cursor:cursor + bs]]
-        cursor += bs
+    batches = _Batches(acts, bs, g)
+
+    def loss_fn(step):
+        x = batches.next()
         dead = since_fired >= cfg.dead_after
         loss, mse, fired = _loss(sae, x, var, cfg, dead)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _remove_parallel_grad(sae)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            sae.W_dec.div_(sae.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            since_fired += bs
-            since_fired[fired] = 0
-        hist.loss.append(float(loss.detach()))
-        hist.mse.append(float(mse))
-        hist.dead_fraction.append(float(dead.float().mean()))
-        if step % 20 == 0 or step == n_steps - 1:
-            bar.set_postfix(loss=f"{hist.loss[-1]:.4f}", fvu=f"{hist.mse[-1]:.4f}", dead=f"{hist.dead_fraction[-1]:.1%}",
-                            refresh=False)
-    bar.close()
-    hist.seconds = time.perf_counter() - t0
-    return hist
+        since_fired.add_(bs)  # counts inputs since each feature last fired (this batch included)
+        since_fired[fired] = 0
+        return loss, {"mse": mse, "dead_fraction": dead.float().mean()}
+
+    trainer = Trainer(opt, LinearDecay(cfg.lr, n_steps, 0.2), n_steps, threads=cfg.threads,
+                      callbacks=[_UnitDecoder(sae), _Postfix()], progress=progress,
+                      desc=f"train SAE {cfg.architecture} {sae.d_in}->{sae.d_sae}")
+    h = trainer.run(loss_fn)
+    return TrainHistory(h["loss"], h["mse"], h["dead_fraction"], trainer.seconds, n_steps)
 
 
 def _loss(sae: SparseAutoencoder, x: torch.Tensor, var: torch.Tensor, cfg: SAETrainConfig, dead: torch.Tensor):

@@ -29,3 +29,6 @@ from .probe_views import ProbeMatrix, TrainingDynamicsView  # noqa: E402
 from .feed import UpdateFeed  # noqa: E402
 
 __all__ += ["ProbeMatrix", "TrainingDynamicsView", "UpdateFeed"]
+from .scatter_view import ScatterView  # noqa: E402
+
+__all__ += ["ScatterView"]

@@ -33,6 +33,11 @@ class PolicyMapView(DTWidget):
     probs_b : float32 [K, N, A] a second map (empty = none) for ``mode`` "side_by_side" / "difference"
     mode : "single" | "side_by_side" | "difference" (difference = probs - probs_b)
     action_names : list[str] (A); map_labels : [label of probs, label of probs_b]
+    action_kinds : list[str] (A) or empty — what each action does
+        (:data:`~dtwidgets.adapters.actions.ACTION_KINDS`, e.g. ``action_table(env).kinds``): turns and
+        ``forward`` are drawn relative to the placement's facing, absolute moves (``move_up`` ...) as
+        arrows from the cell centre (placements without a facing), others as dots. Empty: MiniGrid's
+        names (``left`` / ``right`` turns, ``forward``).
     frame_values : float32 [K] value of each frame (e.g. steering coefficient); frame_name : str
     index : int, the shown frame (slider; synced back debounced)
     selected : (x, y) or None, the last clicked cell
@@ -50,6 +55,7 @@ class PolicyMapView(DTWidget):
     mode = traitlets.Enum(["single", "side_by_side", "difference"], "single").tag(sync=True)
     action_names = Labels().tag(sync=True)
     map_labels = Labels().tag(sync=True)
+    action_kinds = Labels().tag(sync=True)
     frame_values = ArrayTrait(ndim=1, dtype="float32", shape_doc="[K]").tag(**_sync_arr)
     frame_name = traitlets.Unicode("frame").tag(sync=True)
     index = traitlets.CInt(0, min=0).tag(sync=True)
@@ -58,13 +64,22 @@ class PolicyMapView(DTWidget):
     title = traitlets.Unicode("").tag(sync=True)
 
     _DIMS = {"grid": ("W", "H", 3), "cells": ("N", 2), "directions": ("N",), "probs": ("K", "N", "A"),
-             "probs_b": ("K", "N", "A"), "action_names": ("A",), "frame_values": ("K",)}
+             "probs_b": ("K", "N", "A"), "action_names": ("A",), "frame_values": ("K",), "action_kinds": ("A",)}
 
     @traitlets.validate("probs", "probs_b")
     def _three_d(self, proposal: dict) -> np.ndarray:
         v = proposal["value"]
         v = v[None] if v.ndim == 2 and v.size else (v.reshape(0, 0, 0) if not v.size else v)
         return self._shapes_agree({"trait": proposal["trait"], "value": v})
+
+    @traitlets.validate("action_kinds")
+    def _kinds(self, proposal: dict):
+        from ..adapters.actions import ACTION_KINDS
+
+        bad = [k for k in proposal["value"] if k not in ACTION_KINDS]
+        if bad:
+            raise traitlets.TraitError(f"PolicyMapView.action_kinds: expected kinds in {tuple(ACTION_KINDS)}, got {bad}")
+        return check_dims(self, proposal, self._DIMS)
 
     @traitlets.validate("grid", "cells", "action_names", "frame_values", "map_labels")
     def _shapes_agree(self, proposal: dict):
@@ -193,10 +208,22 @@ class CircuitDiagram(DTWidget):
         columns by their place in the residual stream (embeddings, then each layer's attention and
         MLP, then the action head; empty columns dropped); edges are labelled with the receiver's
         input (``q`` / ``k`` / ``v``, ``in`` for an MLP, ``direct`` into the action head)."""
-        top = pp.strongest(k)
         stage = {lab: int(st) for lab, st in zip(pp.sender_labels, pp.sender_stages)}
         for lab, st in zip(pp.receiver_labels, pp.receiver_stages):
             stage.setdefault(lab.partition(" ")[0] if lab != "action head" else lab, int(st))
+        paths = []
+        for s, r, v in pp.strongest(k):
+            head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
+            paths.append((s, head, comp or ("direct" if r == "action head" else "in"), v))
+        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
+        return cls.from_edges(paths, stage, **kw)
+
+    @classmethod
+    def from_edges(cls, paths: Any, stage: dict, **kw: Any) -> "CircuitDiagram":
+        """A diagram of ``paths`` ``[(sender node, receiver node, edge label, value), ...]`` with nodes in
+        columns by ``stage[node]`` (their place in the residual stream: 0 embeddings, then each layer's
+        attention and MLP, then the action head; empty columns dropped), listed in stream order. A node
+        is drawn as "output" (``"action head"``), "input" (stage 0), "mlp" (``"…MLP"``) or "head"."""
         nodes: list[str] = []
 
         def node(label: str) -> int:
@@ -205,16 +232,14 @@ class CircuitDiagram(DTWidget):
             return nodes.index(label)
 
         edges, labels = [], []
-        for s, r, v in top:
-            head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
-            edges.append((node(s), node(head), v))
-            labels.append(comp or ("direct" if r == "action head" else "in"))
+        for s, r, lab, v in paths:
+            edges.append((node(s), node(r), v))
+            labels.append(lab)
         columns = sorted({stage[n] for n in nodes})
         order = sorted(range(len(nodes)), key=lambda i: (stage[nodes[i]], i))  # nodes listed in stream order
         remap = {old: new for new, old in enumerate(order)}
         edges = [(remap[s], remap[t], v) for s, t, v in edges]
         nodes = [nodes[i] for i in order]
-        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
         kw.setdefault("unit", "logits")
         kinds = ["output" if n == "action head" else "input" if stage[n] == 0 else "mlp" if n.endswith("MLP") else "head"
                  for n in nodes]

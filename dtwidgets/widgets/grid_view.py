@@ -11,9 +11,10 @@ import traitlets
 from ._arrays import ArrayTrait, array_serialization
 from ._base import DTWidget
 from ._traits import IntPair
-from ..vocabulary import COLOUR_TO_IDX as COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX  # the one vocabulary
+from ..vocabulary import COLOUR_TO_IDX as COLOR_TO_IDX, COLOURS, OBJECT_TO_IDX, OBJECTS, STATE_TO_IDX, STATES
 
-__all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "OBJECT_TO_IDX", "COLOR_TO_IDX", "STATE_TO_IDX"]
+__all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "decode_one_hot", "OBJECT_TO_IDX", "COLOR_TO_IDX",
+           "STATE_TO_IDX"]
 
 
 #: edit tool -> (object, colour, state) written by a click in edit mode (mirrors js/lib/minigrid.js)
@@ -42,6 +43,27 @@ def apply_edit(grid: np.ndarray, x: int, y: int, tool: str) -> np.ndarray:
         raise IndexError(f"cell ({x}, {y}) outside grid of size {out.shape[0]}x{out.shape[1]}")
     same = int(out[x, y, 0]) == enc[0] and enc[0] != OBJECT_TO_IDX["empty"]
     out[x, y] = EDIT_TOOLS["empty"] if same else enc
+    return out
+
+
+def decode_one_hot(obs: np.ndarray) -> np.ndarray:
+    """One-hot cells ``[W, H, 20]`` (11 objects, 6 colours, 3 states; MiniGrid's
+    ``OneHotPartialObsWrapper`` order) -> codes ``[W, H, 3]`` uint8. A cell with no object bit set
+    decodes as ``unseen``; more than one bit in a group raises ValueError naming the cell."""
+    a = np.asarray(obs)
+    groups = (len(OBJECTS), len(COLOURS), len(STATES))
+    if a.ndim != 3 or a.shape[-1] != sum(groups):
+        raise ValueError(f"expected one-hot cells of shape [W, H, {sum(groups)}], got {a.shape}")
+    out = np.zeros((*a.shape[:2], 3), np.uint8)
+    start = 0
+    for c, n in enumerate(groups):
+        part = a[..., start:start + n] != 0
+        many = np.argwhere(part.sum(-1) > 1)
+        if len(many):
+            raise ValueError(f"expected at most one bit per group, got {int(part[tuple(many[0])].sum())} "
+                             f"{('object', 'colour', 'state')[c]} bits at cell {tuple(int(v) for v in many[0])}")
+        out[..., c] = part.argmax(-1)
+        start += n
     return out
 
 
@@ -77,6 +99,14 @@ class GridView(DTWidget):
         cell already holds that object; the new ``grid`` is synced back to Python.
     cell_size : int
         Cell size in CSS pixels (0 = automatic).
+    image : uint8 array [H, W, 3]
+        Pixels (an RGB observation): when not empty it is drawn as an image instead of the grid,
+        never as codes. :meth:`show` sets it for a pixel schema.
+    bindings : dict[str, str]
+        ``{key: action name}``, e.g. ``ActionTable.key_map()`` of the env
+        (:mod:`dtwidgets.adapters.actions`: ArrowUp = forward for MiniGrid, the four arrows = moves
+        for FrozenLake). Shown as a key legend under the grid; :meth:`on_action` reports the action
+        of each mapped key pressed. Empty (default): no legend.
 
     Events (custom comm messages, not synced traits)
     ------------------------------------------------
@@ -95,12 +125,15 @@ class GridView(DTWidget):
     editable = traitlets.Bool(False).tag(sync=True)
     edit_tool = traitlets.Enum(list(EDIT_TOOLS), "wall").tag(sync=True)
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    image = ArrayTrait(ndim=3, dtype="uint8", last_dim=3, shape_doc="[H, W, 3]").tag(sync=True, **array_serialization)
+    bindings = traitlets.Dict(value_trait=traitlets.Unicode(), key_trait=traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, grid: Any = _UNSET, **kwargs: Any) -> None:
         if grid is not _UNSET:
             kwargs["grid"] = grid
         self._key_callbacks: list[tuple[Callable, Callable]] = []
         self._click_callbacks: list[tuple[Callable, Callable]] = []
+        self._action_callbacks: list[tuple[Callable, Callable]] = []
         self._last_key_event: dict[str, Any] | None = None
         super().__init__(**kwargs)
 
@@ -115,6 +148,24 @@ class GridView(DTWidget):
         shown in the widget's error box. Usable as a decorator; ``remove=True`` unregisters.
         """
         self._register(self._key_callbacks, callback, remove, "on_key")
+        return callback
+
+    @traitlets.validate("bindings")
+    def _check_bindings(self, proposal):
+        km = dict(proposal["value"])
+        bad = [k for k in km if not (k in KEYS or (len(k) == 1 and k.isalnum()))]
+        if bad:
+            raise traitlets.TraitError(f"bindings: expected keys in {KEYS} or single letters/digits, got {bad}")
+        empty = [k for k, v in km.items() if not v]
+        if empty:
+            raise traitlets.TraitError(f"bindings: expected an action name for each key, got none for {empty}")
+        return km
+
+    def on_action(self, callback: Callable[[str], Any], remove: bool = False) -> Callable[[str], Any]:
+        """Call ``callback(action_name)`` for each key pressed that :attr:`bindings` maps
+        (``bindings[key]``, resolved in Python: the browser only reports the key). Errors go to
+        the error box. Usable as a decorator; ``remove=True`` unregisters."""
+        self._register(self._action_callbacks, callback, remove, "on_action")
         return callback
 
     def on_cell_click(self, callback: Callable[[int, int], Any], remove: bool = False) -> Callable[[int, int], Any]:
@@ -152,6 +203,10 @@ class GridView(DTWidget):
                 self._last_key_event = {"key": key, **{m: bool(content.get(m)) for m in ("shift", "ctrl", "alt")}}
                 for _, wrapped in list(self._key_callbacks):
                     wrapped(key)
+                action = self.bindings.get(key)
+                if action is not None:
+                    for _, wrapped in list(self._action_callbacks):
+                        wrapped(action)
             else:
                 _log.warning("GridView: ignoring key message without a key: %r", content)
         elif event == "click":
@@ -163,6 +218,29 @@ class GridView(DTWidget):
                 for _, wrapped in list(self._click_callbacks):
                     wrapped(x, y)
         super()._handle_custom_msg(content, buffers)  # on_msg() handlers still see every message
+
+    def show(self, observation, schema) -> None:
+        """Draw one observation as its :class:`~dtwidgets.adapters.ObservationSchema` says: an
+        egocentric view with the agent at ``(W//2, H-1)``; a full grid with the agent drawn from its
+        own cell (its state code is its direction; no second agent); one-hot cells decoded to codes;
+        pixels as an image. Vectors are refused (draw them with ContributionBars or ChannelHeatmap)."""
+        kind, view = getattr(schema, "kind", None), getattr(schema, "view", "egocentric")
+        if kind not in ("codes", "one_hot", "pixels"):
+            raise ValueError(f"GridView draws grid or pixel observations, got kind {kind!r}; draw a vector "
+                             "observation with ContributionBars or ChannelHeatmap")
+        schema.check(observation, "GridView.show observation")
+        a = np.asarray(observation)
+        if kind == "pixels":
+            with self.hold_sync():
+                self.image = a.astype(np.uint8)
+                self.grid = np.zeros((1, 1, 3), np.uint8)
+            return
+        codes = decode_one_hot(a) if kind == "one_hot" else a.astype(np.uint8)
+        with self.hold_sync():
+            self.image = np.zeros((0, 0, 3), np.uint8)
+            self.agent_pos, self.agent_dir = None, None
+            self.mode = "partial" if view == "egocentric" else "full"
+            self.grid = codes
 
     @property
     def size(self) -> tuple[int, int]:

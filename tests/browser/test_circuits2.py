@@ -169,6 +169,59 @@ def test_circuit_diagram_of_every_sender_kind_offline(static_page) -> None:
     assert rec.errors == []
 
 
+
+def test_discovered_circuit_draws_every_node_and_edge_offline(static_page, reference_adapter) -> None:
+    """A circuit found by ACDC on the reference checkpoint (ball ahead vs none, right − forward), drawn
+    via to_html: every node sits at its column / row in its kind's fill, hovering each edge's midpoint
+    names exactly the circuit's component paths (as many as the diagram has edges), and the title states
+    the measured faithfulness."""
+    from dtwidgets.analysis import circuit_diagram, discover_circuit
+    from dtwidgets.data.scenarios import FRONT, scenario_observation
+
+    obs = scenario_observation("obstacle")
+    empty = obs.copy()
+    empty[FRONT] = (1, 0, 0)
+    a = reference_adapter
+    c = discover_circuit(a, a.make_window(obs, 0.9, [0]), a.make_window(empty, 0.9, [0]), "right", "forward",
+                         method="acdc")
+    w = circuit_diagram(c)
+    want = {f"{s} → {r} ({lab})" for s, r, lab, _ in c.component_paths}
+    assert len(want) == len(w.edges) == len(c.component_paths) >= 5
+    rec = static_page(w, name="circuit-discovered")
+    cv = rec.page.locator("canvas.dtw-circuit")
+    assert f"{c.faithfulness:.1%}" in rec.page.locator(".dtw-circuit .dtw-title").text_content()
+    cols = [int(x) for x in w.node_layers]
+    n_rows, n_cols = max(cols.count(x) for x in set(cols)), max(cols) + 1
+    span = [abs(cols[int(t)] - cols[int(s)]) for s, t, _ in w.edges]
+    skips = sorted((e for e in range(len(span)) if span[e] > 1), key=lambda e: (span[e], e))
+    top = 40 + (14 + 16 * len(skips) if skips else 0)  # js/circuit_diagram.js layout (see the test above)
+    size = rec.page.evaluate("(c) => [parseFloat(c.style.width), parseFloat(c.style.height)]", cv.element_handle())
+    assert size == [2 * 40 + (n_cols - 1) * 150, top + 40 + (n_rows - 1) * 46], size
+    xy, seen = [], {}
+    for col in cols:
+        k = seen.get(col, 0)
+        seen[col] = k + 1
+        xy.append((40 + col * 150, top + (k + (n_rows - cols.count(col)) / 2) * 46))
+    fills = {"input": (211, 249, 216), "head": (241, 243, 245), "mlp": (255, 232, 204), "output": (208, 235, 255)}
+    drawn = [kind for (x, y), kind in zip(xy, w.node_kinds) if close(rec.pixel(cv, x, y - 11), fills[kind])]
+    assert len(drawn) == len(w.node_labels), (drawn, w.node_labels)
+    mids = []
+    for e, (s, t, _) in enumerate(w.edges):
+        (x0, y0), (x1, y1) = xy[int(s)], xy[int(t)]
+        mids.append(((x0 + x1) / 2, top - 16 - 14 + 4 - 16 * skips.index(e) if e in skips else (y0 + y1) / 2))
+    found = {}
+    for e, (mx, my) in enumerate(mids):
+        # the tip names the edge whose midpoint is nearest the pointer: distinct midpoints tell every edge apart
+        assert all((mx - ox) ** 2 + (my - oy) ** 2 >= 3 ** 2 for j, (ox, oy) in enumerate(mids) if j != e)
+        cv.hover(position={"x": mx, "y": my})
+        head, _, value = rec.page.locator(".dtw-circuit .dtw-tip").inner_text().partition("\n")
+        found[head.strip()] = value
+    assert set(found) == want
+    for s, r, lab, v in c.component_paths:
+        assert f"{v:.4g}"[:4] in found[f"{s} → {r} ({lab})"].replace("−", "-"), (s, r, found)
+    assert rec.errors == []
+
+
 CELL = '''\
 import json, pathlib
 import numpy as np

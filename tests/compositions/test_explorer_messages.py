@@ -8,7 +8,8 @@ import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
-from dtwidgets.compositions.token_names import episode_token_labels, episode_token_steps, relabel
+from dtwidgets.analysis.ids import labels_of
+from dtwidgets.compositions.token_names import episode_token_labels, episode_token_steps
 from dtwidgets.widgets._arrays import array_from_json
 
 
@@ -42,7 +43,7 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(small_
         # ... and the names shown are those of the panels' relabelling (window position -> episode step)
         data = e.ctx.compute(e.session.window(), panels={"attribution"})
         at = data.state.attribution
-        assert att.bars.row_labels == relabel(at.labels, data, at.source_labels)
+        assert att.bars.row_labels == labels_of(at.ids, data.token_labels)  # the ids' labels, tokens by episode step
         assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(small_dt, e.session.window())
         assert att.bars.shown_title.startswith(f"{at.direction} at {data.token_labels[at.position]}: ")
     # the labels shown are the neurons the rows index, ordered by |share|
@@ -106,11 +107,11 @@ def _check_shown_names(small_dt, e, tab):
     data = e.ctx.compute(win, panels={"rtg_scan", "attention"})
     if tab == 0:
         r = ablate(small_dt, win, [abl.component.value], *e.ctx.pair)
-        assert abl.contrib.row_labels == relabel(r.labels, data, small_dt.layout.labels())
+        assert abl.contrib.row_labels == labels_of(r.ids, data.token_labels)
     elif tab == 1:
         assert attn.view.shown_token_labels == episode_token_labels(small_dt, win)
     else:
         s = data.state.rtg_scan
         contrib = scan.view.shown_series_names[len(s.action_names) + 1:len(s.action_names) + 1 + len(s.labels)]
-        assert contrib == relabel(list(s.labels), data, data.state.attribution.source_labels)
+        assert contrib == labels_of(s.ids, data.token_labels)
         assert any("(s" in c and "{" not in c for c in contrib)  # a token named by its episode step

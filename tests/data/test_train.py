@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from dtwidgets.data.training import TrainConfig, sample_ends, step_weights, train
+from dtwidgets.training.dt import TrainConfig, sample_ends, step_weights, train
 
 
 def tiny_cfg(**kw):

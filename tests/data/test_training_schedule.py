@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dtwidgets.data.training import TrainConfig, checkpoint_steps, data_order, train, window_loss
+from dtwidgets.training.dt import TrainConfig, checkpoint_steps, data_order, train, window_loss
 from dtwidgets.dynamics import load_series
 
 

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dtwidgets.data.clone import DistillConfig, action_agreement, compare_models, distill
+from dtwidgets.analysis.model_comparison import action_agreement, compare_models
+from dtwidgets.training.clone import DistillConfig, distill
 
 from .conftest import ENV_ID
 
@@ -87,7 +88,7 @@ def test_rtg_jitter_recondition_rows_and_asks_the_teacher(teacher_and_data):
     plain forward of the teacher on a window rebuilt with that RTG); the other rows keep theirs."""
     import torch
 
-    from dtwidgets.data.clone import _rejitter, conditioning_rtgs
+    from dtwidgets.training.clone import _rejitter, conditioning_rtgs
 
     teacher, cfg, data, _ = teacher_and_data
     ends = np.array([3, 40, 41, 90, 200])
@@ -121,7 +122,7 @@ def test_time_jitter_moves_rows_in_episode_time_and_asks_the_teacher(teacher_and
     forward of the teacher); the other rows are untouched."""
     import torch
 
-    from dtwidgets.data.clone import _retime, conditioning_rtgs
+    from dtwidgets.training.clone import _retime, conditioning_rtgs
 
     teacher, cfg, data, _ = teacher_and_data
     T = teacher.layout.n_timesteps

@@ -224,3 +224,24 @@ def test_policy_map_and_explorer_with_every_panel(kind):
     circ = e.show_panel("circuits")
     assert "Jacobian" in circ.emb_note.value  # the panel says the map is the encoder's Jacobian here
     assert "Jacobian" in e.show_panel("circuits2").virtual_note.value
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_spaces_and_parameters_without_w_state(kind):
+    """The state-embedding PCA of observations uses the encoder's outputs; without observations it says to
+    pass them; parameter statistics leave out the W_state the model does not have."""
+    from dtwidgets.analysis.parameters import named_weights
+    from dtwidgets.analysis.spaces import embedding_pca, embedding_vectors
+
+    ad, enc, _ = encoder_adapter(kind)
+    obs = np.stack([_obs(s) for s in range(6)])
+    vecs, labels = embedding_vectors(ad, "state", obs)
+    with torch.no_grad():
+        want = enc(raw_to_features(torch.as_tensor(obs), False))
+    np.testing.assert_allclose(vecs.numpy(), want.numpy(), atol=1e-5)
+    assert labels == [f"state {i}" for i in range(6)]
+    np.testing.assert_allclose(embedding_pca(ad, "state", obs, n_components=2).mean, want.mean(0).numpy(), atol=1e-5)
+    with pytest.raises(UnsupportedByModel, match="nonlinear: pass values= observations"):
+        embedding_pca(ad, "state")
+    names = [n for n, _ in named_weights(ad)]
+    assert "W_state" not in names and "W_pos" in names

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...analysis.extras import AblationDetail
 from ...widgets import ContributionBars
-from ..token_names import component_names
+from ..token_names import component_templates
 from ..updates import assign
 from .base import Panel, PanelData, note
 
@@ -64,7 +64,7 @@ class AblationPanel(Panel):
             return
         r = self._data.result(AblationDetail(self.component.value))  # one forward: the clean run is shared
         assign(self.probs, values=np.stack([r.probs_before, r.probs_after]), labels=list(r.action_names))
-        labels, steps = component_names(r.labels, self._data, self.ctx.adapter.layout.labels(), self.ctx.adapter)
+        labels, steps = component_templates(r.ids, self._data, self.ctx.adapter)
         assert r.contributions_before is not None and r.contributions_after is not None  # a pair was given
         assign(self.contrib, values=np.stack([r.contributions_before, r.contributions_after]), labels=labels,
                steps=steps)

@@ -27,7 +27,7 @@ from ...analysis import _common as C
 from ...analysis.extras import Extra, Lens, Neurons
 from ...widgets import ContributionBars, MatrixHeatmap
 from ...widgets._traits import escape_braces
-from ..token_names import token_label_templates, token_names
+from ..token_names import component_templates, token_names
 from ..updates import assign
 from .base import AnalysisContext, Panel, PanelData, esc
 
@@ -136,8 +136,8 @@ class AttributionPanel(Panel):
         # the sum equals the model's logit difference, which the preferences widget shows
         title = (f"{escape_braces(at.direction)} at {tokens[at.position]}: logit difference as the sum of "
                  f"{len(at.values)} direct contributions")
-        follows = list(scan.labels) == list(at.labels)  # the scan decomposes the same components
-        labels = token_label_templates(at.labels, at.source_labels, tokens)
+        follows = list(scan.ids) == list(at.ids)  # the scan decomposes the same components
+        labels, _ = component_templates(at.ids, data, self.ctx.adapter)
         assign(self.bars, values=at.values[None], labels=labels, groups=at.kinds, rtg=data.rtg, title=title, steps=steps,
                scan_rtgs=scan.rtgs if follows else np.zeros(0, np.float32),
                scan_values=scan.contributions if follows else np.zeros((0, 0), np.float32))

@@ -9,7 +9,6 @@ from ...analysis import _common as C
 from ...analysis.extras import HeadCircuits, StateEmbedding
 from ...widgets import ChannelHeatmap
 from ..channel_use import ChannelUse
-from ..token_names import relabel
 from ..updates import assign
 from .base import Panel, esc
 
@@ -92,7 +91,7 @@ class CircuitsPanel(Panel):
         assign(self.qk, values=q.values, titles=self._titles(q.channel_names), unused=sorted(self._unused))
         assign(self.ov, values=o.values, titles=self._titles(o.channel_names), unused=sorted(self._unused))
         att = "" if q.attention is None else f" (attention now {q.attention:.2f})"
-        key = relabel([q.key], self._data, self.ctx.adapter.layout.labels())[0] if q.key else q.key
+        key = self._data.token_labels[q.key_token] if q.key_token is not None else q.key  # named by episode step
         self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{esc(q.terms)}'>how strongly the state at each cell "
                               f"makes this head attend to {esc(key)}{att} <u>formula</u></span>")
         self.ov_note.value = (f"<b>OV L{l}H{h}</b>: <span title='{esc(o.terms)}'>if this head copies the state at a cell, "

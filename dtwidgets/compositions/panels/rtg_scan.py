@@ -5,7 +5,7 @@ import numpy as np
 
 from ...widgets import RTGScanView
 from ...widgets._traits import escape_braces
-from ..token_names import component_names
+from ..token_names import component_templates
 from ..updates import assign
 from .base import Panel
 
@@ -23,7 +23,7 @@ class RTGScanPanel(Panel):
         s = data.state.rtg_scan
         A = len(s.action_names)
         series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
-        contrib, steps = component_names(s.labels, data, data.state.attribution.source_labels, self.ctx.adapter)
+        contrib, steps = component_templates(s.ids, data, self.ctx.adapter)
         names = ([escape_braces(f"P({n})") for n in s.action_names] + [escape_braces(s.direction)]
                  + contrib  # s₉ = episode step, as elsewhere
                  + [escape_braces(f"{h} → R") for h in s.head_labels])

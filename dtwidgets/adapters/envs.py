@@ -1,5 +1,6 @@
-"""Environments for collection and calibration: several :class:`~dtwidgets.adapters.EnvAdapter`
-instances stepped in lockstep (like ``gymnasium.vector.SyncVectorEnv``, but through the protocol).
+"""Several independent environments for collection, rollouts and calibration: any
+:class:`~dtwidgets.adapters.EnvAdapter` (copied) or a MiniGrid id, stepped in lockstep by the callers
+(like ``gymnasium.vector.SyncVectorEnv``, but through the protocol).
 
 Every episode starts with an explicit ``env.reset(seed=...)``, so episode ``k`` is reproducible on
 its own whatever env ran it.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from ..adapters.minigrid_env import DEFAULT_MAX_STEPS
-from ..adapters.protocol import EnvAdapter
+from .minigrid_env import DEFAULT_MAX_STEPS
+from .protocol import EnvAdapter
 
 
 def make_envs(env: EnvAdapter | str | None, n: int, max_steps: int | None = None) -> list[EnvAdapter]:
@@ -22,7 +23,7 @@ def make_envs(env: EnvAdapter | str | None, n: int, max_steps: int | None = None
             be None or equal to ``env.max_steps``.
     """
     if isinstance(env, str):
-        from ..adapters.minigrid_env import MiniGridEnv, check_env_id
+        from .minigrid_env import MiniGridEnv, check_env_id
 
         check_env_id(env)
         steps = DEFAULT_MAX_STEPS if max_steps is None else int(max_steps)

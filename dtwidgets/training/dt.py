@@ -1,4 +1,5 @@
 """Train the project's Decision Transformer on :class:`~dtwidgets.data.Trajectories` (CPU, minutes).
+The loop is :class:`~dtwidgets.training.loop.Trainer`; the schedule :class:`~dtwidgets.training.schedules.WarmupCosine`.
 
 Loss: cross-entropy on the action at every (real) state token of a window. Windows end at a sampled
 step and are left-padded at the episode start exactly as at evaluation time (``make_window``
@@ -15,14 +16,14 @@ the seed, so the exact data order can be rebuilt. A quick calibration runs every
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .trajectories import Trajectories
+from ..data.trajectories import Trajectories
+from .loop import Callback, Every, Trainer
+from .schedules import WarmupCosine
 
 
 @dataclass
@@ -92,13 +93,6 @@ def sample_ends(traj: Trajectories, cdf: np.ndarray, batch_size: int, prob_go_fr
     return ends
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    p = (step - cfg.warmup_steps) / max(1, cfg.n_steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
-
-
 def train(model, traj: Trajectories, cfg: TrainConfig | None = None, out_dir=None, progress: bool = True) -> TrainResult:
     """Train ``model`` (a :class:`~dtwidgets.model.DecisionTransformer`, or a ``DTConfig`` to build one).
 
@@ -110,8 +104,6 @@ def train(model, traj: Trajectories, cfg: TrainConfig | None = None, out_dir=Non
             the steps are :func:`schedule_of` ``(cfg)``.
         progress: tqdm progress bar with the running loss.
     """
-    import torch
-
     from ..model import DecisionTransformer, DTConfig
 
     cfg = cfg or TrainConfig()
@@ -125,13 +117,7 @@ def train(model, traj: Trajectories, cfg: TrainConfig | None = None, out_dir=Non
     if traj.timesteps.size and traj.timesteps.max() > mcfg.max_timestep:
         raise ValueError(f"trajectories reach timestep {int(traj.timesteps.max())}, the model's time embedding "
                          f"stops at {mcfg.max_timestep}")
-    threads = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(int(cfg.torch_threads))
-    try:
-        return _train(model, traj, cfg, out_dir, progress)
-    finally:
-        torch.set_num_threads(threads)
+    return _train(model, traj, cfg, out_dir, progress)
 
 
 def checkpoint_steps(n_steps: int, n_checkpoints: int, log_fraction: float = 0.5) -> list[int]:
@@ -201,16 +187,23 @@ def window_loss(model, win, targets):
     return loss, acc
 
 
-class _Checkpoints:
-    """Writes ``checkpoints/step_XXXXXX.safetensors`` and ``checkpoints/index.json`` at scheduled steps."""
+class _Checkpoints(Callback):
+    """Writes ``checkpoints/step_XXXXXX.safetensors`` and ``checkpoints/index.json`` at scheduled steps
+    (step 0 before training, with loss NaN; step ``k`` after ``k`` steps, with that step's batch loss)."""
 
-    def __init__(self, out_dir, cfg: TrainConfig):
+    def __init__(self, out_dir, cfg: TrainConfig, model, evals: list):
         self.dir = Path(out_dir) / "checkpoints" if out_dir is not None else Path()
         self.steps: set[int] = set(schedule_of(cfg)) if out_dir is not None else set()
-        self.cfg = cfg
+        self.cfg, self.model, self.evals = cfg, model, evals
         self.records: list[dict] = []
         if self.steps:
             self.dir.mkdir(parents=True, exist_ok=True)
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.maybe_save(self.model, 0, float("nan"), self.evals)
+
+    def on_step(self, trainer: Trainer, step: int) -> None:
+        self.maybe_save(self.model, step + 1, trainer.history["loss"][-1], self.evals)
 
     def maybe_save(self, model, step: int, loss: float | None, evals: list) -> None:
         from ..model import save_model
@@ -226,7 +219,7 @@ class _Checkpoints:
 
 def _evaluate(model, traj, cfg: TrainConfig, step: int) -> dict:
     from ..model import DTAdapter
-    from .calibration import calibrate
+    from ..data.calibration import calibrate
 
     res = calibrate(DTAdapter(model), model.cfg.env_id, rtgs=cfg.eval_rtgs, n_episodes=cfg.eval_episodes,
                     n_envs=cfg.eval_n_envs, max_steps=traj.max_steps, seed=2_000_000, progress=False,
@@ -245,43 +238,39 @@ def _eval_line(rec: dict) -> str:
 
 def _train(model, traj, cfg, out_dir, progress):
     import torch
-    from tqdm.auto import tqdm
 
     mcfg = model.cfg
-    torch.manual_seed(cfg.seed)
     T, pad = mcfg.layout.n_timesteps, mcfg.n_actions
     rtg = np.clip(traj.rtg(), *mcfg.rtg_range)
+    torch.manual_seed(cfg.seed)
     opt = _optimizer(model, cfg)
-    ckpts = _Checkpoints(out_dir, cfg)
-    losses = np.zeros(cfg.n_steps, np.float32)
-    accs = np.zeros(cfg.n_steps, np.float32)
     evals: list = []
-    t0 = time.perf_counter()
+    ckpts = _Checkpoints(out_dir, cfg, model, evals)
+    order = data_order(traj, cfg)
+
+    def loss_fn(step):
+        loss, acc = window_loss(model, *traj.windows(next(order), T, pad, rtgs=rtg))
+        return loss, {"accuracy": acc}
+
+    def postfix(trainer, done):
+        s = slice(max(0, done - cfg.log_every), done)
+        trainer.bar.set_postfix(loss=f"{np.mean(trainer.history['loss'][s], dtype=np.float32):.4f}",
+                                acc=f"{np.mean(trainer.history['accuracy'][s], dtype=np.float32):.3f}", refresh=False)
+
+    def evaluate(trainer, done):
+        evals.append(_evaluate(model, traj, cfg, done))
+        if progress:
+            trainer.bar.write(_eval_line(evals[-1]))
+
+    trainer = Trainer(opt, WarmupCosine(cfg.lr, cfg.n_steps, cfg.warmup_steps, cfg.min_lr_ratio), cfg.n_steps,
+                      grad_clip=cfg.grad_clip, clip_params=model.parameters(), threads=cfg.torch_threads,
+                      callbacks=[Every(cfg.log_every, postfix), Every(cfg.eval_every, evaluate), ckpts],
+                      progress=progress, desc="train")
     model.train()
-    bar = tqdm(data_order(traj, cfg), total=cfg.n_steps, desc="train", unit="step", disable=not progress, leave=False)
-    ckpts.maybe_save(model, 0, float("nan"), evals)
-    for step, ends in enumerate(bar):
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, cfg)
-        loss, acc = window_loss(model, *traj.windows(ends, T, pad, rtgs=rtg))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        losses[step], accs[step] = loss.item(), acc.item()
-        done = step + 1
-        if cfg.log_every and done % cfg.log_every == 0:
-            s = slice(max(0, done - cfg.log_every), done)
-            bar.set_postfix(loss=f"{losses[s].mean():.4f}", acc=f"{accs[s].mean():.3f}", refresh=False)
-        if cfg.eval_every and done % cfg.eval_every == 0:
-            evals.append(_evaluate(model, traj, cfg, done))
-            if progress:
-                bar.write(_eval_line(evals[-1]))
-        ckpts.maybe_save(model, done, float(losses[step]), evals)
-    bar.close()
+    hist = trainer.run(loss_fn)
     model.eval()
-    return TrainResult(model, losses, accs, evals, ckpts.records, time.perf_counter() - t0)
+    return TrainResult(model, np.asarray(hist["loss"], np.float32), np.asarray(hist["accuracy"], np.float32), evals,
+                       ckpts.records, trainer.seconds)
 
 
 def _jsonable(x):

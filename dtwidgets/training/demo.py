@@ -1,7 +1,7 @@
 """Re-runnable training of the shipped demo models (seeds fixed).
 
-    python -m dtwidgets.data.train_demo --variant post   --out dtwidgets/demo/post.safetensors
-    python -m dtwidgets.data.train_demo --variant onehot --out dtwidgets/demo/onehot.safetensors
+    python -m dtwidgets.training.demo --variant post   --out dtwidgets/demo/post.safetensors
+    python -m dtwidgets.training.demo --variant onehot --out dtwidgets/demo/onehot.safetensors
 
 Each run collects behaviour-policy trajectories on MiniGrid-Dynamic-Obstacles-8x8-v0 (max_steps 1000),
 trains the variant's Decision Transformer, saves it with :func:`dtwidgets.model.save_model`, then
@@ -44,8 +44,8 @@ def model_config(variant: str):
 
 
 def get_data(path: str | None, n_episodes: int, progress: bool):
-    from .collect import collect_trajectories
-    from .trajectories import Trajectories
+    from ..data.collect import collect_trajectories
+    from ..data.trajectories import Trajectories
 
     want = {"policy_mix": POLICY_MIX, "seed": DATA_SEED, "n_episodes": n_episodes, "max_steps": MAX_STEPS}
     if path and Path(path).is_file():
@@ -65,10 +65,10 @@ def get_data(path: str | None, n_episodes: int, progress: bool):
 
 def main(argv=None) -> dict:
     from ..model import DTAdapter, load_model, save_model
-    from .calibration import calibrate
-    from .training import TrainConfig, train
+    from ..data.calibration import calibrate
+    from .dt import TrainConfig, train
 
-    ap = argparse.ArgumentParser(prog="python -m dtwidgets.data.train_demo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dtwidgets.training.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--variant", choices=tuple(VARIANTS), default="post")
     ap.add_argument("--out", required=True, help="output .safetensors path")
     ap.add_argument("--data", default=None, help="trajectory cache (.npz): read if present, else written")
