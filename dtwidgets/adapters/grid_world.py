@@ -199,7 +199,8 @@ class GridWorldEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start an episode; returns the whole grid ``[W, H, 3]`` uint8 with the agent in its cell."""
         self._state, _ = self._env.reset(seed=None if seed is None else int(seed))
-        self._steps, self._done, self._outcome = 0, False, None
+        self._steps, self._done = 0, False
+        self._outcome: str | None = None
         return self.observation()
 
     def action_index(self, action) -> int:

@@ -191,7 +191,7 @@ class ObservationSchema:
         grid = (shape[0], 1) if d["kind"] == "vector" else (shape[0], shape[1])
         names = None if d["kind"] != "one_hot" or shape[-1] == len(ONE_HOT_FEATURES) else \
             tuple(f"feature {i}" for i in range(shape[-1]))
-        return cls(grid_shape=grid, kind=d["kind"], view=d.get("view", "egocentric"), channel_names=names)
+        return cls(grid_shape=grid, kind=d["kind"], view=d.get("view", "egocentric"), channel_names=names)  # type: ignore[arg-type]
 
     def check(self, observations, where: str = "observations") -> None:
         """Raise one clear error unless ``observations [..., *observation_shape]`` fit this kind:

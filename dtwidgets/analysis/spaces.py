@@ -23,7 +23,6 @@ import torch
 
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
-from . import _common as C
 
 EMBEDDING_KINDS = ("state", "rtg", "time", "action")
 

@@ -30,20 +30,22 @@ import ipywidgets as W
 import numpy as np
 
 from ..vocabulary import COLOURS, OBJECTS, STATES
+from ..adapters.actions import action_table
 from .explorer_view import WIDGETS, ExplorerView
 from .panels import EXTRA_PANELS, PANELS, AnalysisContext
 from .updates import assign
 from .coalesce import CoalescedRefresh, in_notebook
 from .session import EpisodeOver, PlaySession, StepBackLimit
 
-KEYS = {"ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "forward", "p": "pickup", "d": "drop",
-        "t": "toggle", "Enter": "done"}
+ACT_KEYS = (" ", "Space", "m")
+"""Keys that let the model act (unless the env binds Space to an action of its own)."""
 _OBJ = dict(enumerate(OBJECTS[:OBJECTS.index("agent")]))  # editable codes (the one vocabulary); others -> "empty"
 _COL, _ST = COLOURS, STATES
 _USER_ERRORS = (EpisodeOver, StepBackLimit, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
 """Errors caused by a user action: shown as one line, no traceback."""
 _OUTSIDE_VIEW = "outside the agent's view: the model's input is unchanged"
 _AT_START = "at the episode start: nothing to step back to"
+_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 
 
 class Explorer(CoalescedRefresh, W.VBox):
@@ -63,7 +65,7 @@ class Explorer(CoalescedRefresh, W.VBox):
             (features active in the state, their shares, zero / clamp), e.g. ``dtwidgets.sae.demo_sae("post")``.
     """
 
-    def __init__(self, adapter, env, *, rtg: float = 0.9, seed: int = 0, pair=("forward", "right"),
+    def __init__(self, adapter, env, *, rtg: float = 0.9, seed: int = 0, pair=None,
                  panels=PANELS + EXTRA_PANELS, reference_windows=None, coalesce_s: float = 0.03, sae=None):
         self.adapter, self.env = adapter, env
         self.session = PlaySession(adapter, env, rtg=rtg, seed=seed)
@@ -74,6 +76,14 @@ class Explorer(CoalescedRefresh, W.VBox):
         self._stale: set[int] = set()  # indices of hidden panels not updated since the state changed
         self.timings: dict[str, float] = {}
         self.follow_group = f"dtw-explorer-{uuid.uuid4().hex[:12]}"
+        self.schema = getattr(env, "schema", None) or adapter.schema
+        """How the env's observations are drawn (kind and view: codes, one-hot, pixels; egocentric or full)."""
+        self.actions = action_table(env)
+        """What each of the env's actions does (:class:`~dtwidgets.adapters.actions.ActionTable`): key map,
+        default pair, policy-map glyphs."""
+        self.key_map = self.actions.key_map()
+        """``{browser key: action name}``: arrows follow the actions' meaning (turns or moves)."""
+        pair = self.actions.default_pair() if pair is None else pair
         self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group,
                                    env=env, sae=sae)
         if not adapter.layout.has_rtg:  # a model without RTG tokens: no RTG scan (the view hides its slider)
@@ -81,6 +91,7 @@ class Explorer(CoalescedRefresh, W.VBox):
         if sae is not None and "sae" not in panels:
             panels = (*panels, "sae")
         self.ui = ExplorerView(adapter, env, self.session, self.ctx, rtg, seed, panels)
+        self.ui.grid.bindings = self.key_map  # the key legend under the grid
         self._wire_events()
         super().__init__(self.ui.children(), layout=W.Layout(width="auto", max_width="1600px", min_width="0"))
         self.add_class("dtw-explorer")
@@ -188,9 +199,9 @@ class Explorer(CoalescedRefresh, W.VBox):
         self._on_key(key)
 
     def _on_key(self, key: str):
-        if key in KEYS and KEYS[key] in self.env.action_names:
-            self._do(lambda: self.session.step(KEYS[key]))
-        elif key in (" ", "Space", "m"):
+        if key in self.key_map:
+            self._do(lambda: self.session.step(self.key_map[key]))
+        elif key in ACT_KEYS:
             self._do(self.session.act)
         elif key == "Backspace":
             self._step_back()
@@ -258,6 +269,7 @@ class Explorer(CoalescedRefresh, W.VBox):
             self.session.load_episode(Trajectories.load(path), episode)
         except (ValueError, KeyError, IndexError) as e:
             raise ValueError(f"{path}: {e.args[0] if e.args else e}") from e
+        self.ui.saved.value = f"replaying {Path(path).name}, episode {episode}"  # no stale "saved …"
 
     def show_panel(self, key: str):
         """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
@@ -321,9 +333,12 @@ class Explorer(CoalescedRefresh, W.VBox):
         s = self.session
         self._updating = True
         try:
-            grid, pos, d = self.env.full_grid() if not s.replay else (s.observation, None, None)
-            assign(self.ui.grid, grid=grid, agent_pos=pos, agent_dir=d, mode="partial" if s.replay else "full")
-            assign(self.ui.view, grid=s.observation)
+            if s.replay:  # a recording has the agent's views only: the big grid shows them, said in the status
+                self.ui.grid.show(s.observation, self.schema)
+            else:
+                grid, pos, d = self.env.full_grid()
+                assign(self.ui.grid, grid=grid, agent_pos=pos, agent_dir=d, mode="full", image=_NO_IMAGE)
+            self.ui.view.show(s.observation, self.schema)
         finally:
             self._updating = False
 
@@ -340,7 +355,8 @@ class Explorer(CoalescedRefresh, W.VBox):
         if self._notice:
             notes.append(self._notice)
         if s.replay:
-            notes.append("replaying a recorded episode")
+            notes.append("replaying a recorded episode: both grids show the recorded agent view (the full grid "
+                         "is not recorded)")
         return notes
 
     def _update_status(self, data) -> None:

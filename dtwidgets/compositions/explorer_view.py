@@ -28,7 +28,8 @@ class ExplorerView:
         lo, hi = adapter.rtg_range
         grid, pos, d = env.full_grid()
         self.grid = GridView(grid, agent_pos=pos, agent_dir=d, view_size=adapter.schema.grid_shape[0], cell_size=34)
-        self.view = GridView(session.observation, mode="partial", cell_size=22)
+        self.view = GridView(cell_size=22)
+        self.view.show(session.observation, getattr(env, "schema", None) or adapter.schema)
         self.prefs = ActionPreferences(logits=np.zeros(adapter.n_actions, np.float32), action_names=list(adapter.action_names),
                                        pair=(a, b), follow_group=follow)
         self.buttons = [W.Button(description=n, layout=W.Layout(width="auto")) for n in env.action_names]

@@ -94,17 +94,7 @@ def collect_trajectories(
             name: ``policy(env, rng) -> action`` (an index or a name of ``env.action_names``; ``rng``
             the episode's own ``numpy.random.Generator``, so episodes stay reproducible).
     """
-    from tqdm.auto import tqdm
-
-    n_episodes = int(n_episodes)
-    if n_episodes < 1:
-        raise ValueError(f"expected n_episodes >= 1, got {n_episodes}")
-    if int(n_envs) < 1:
-        raise ValueError(f"expected n_envs >= 1, got {n_envs}")
-    users = dict(user_policies or {})
-    bad = [k for k, f in users.items() if not callable(f)]
-    if bad:
-        raise TypeError(f"expected user_policies to map names to callables policy(env, rng) -> action, got {bad}")
+    n_episodes, users = int(n_episodes), _checked_users(n_episodes, n_envs, user_policies)
     mix = normalise_mix(policy_mix, users)
     if backend != "local":
         if users:
@@ -120,10 +110,35 @@ def collect_trajectories(
         raise ValueError(f"expected episodes=range(start, stop) within range(0, {n_episodes}), got {episodes!r}")
     specs = assign_policies(mix, n_episodes, np.random.default_rng([seed, 0x5EED]))
     envs = make_envs(env, min(int(n_envs), len(todo)), max_steps)
-    env_id = envs[0].env_id
+    finished = _run_lockstep(envs, todo, n_episodes, specs, seed, users, progress)
+    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect",
+            **episode_metadata(envs[0], finished)}
+    return Trajectories.from_episodes(finished, env_id=envs[0].env_id, max_steps=envs[0].max_steps, metadata=meta,
+                                      obs_shape=tuple(finished[0]["observations"][0].shape))
+
+
+def _checked_users(n_episodes, n_envs, user_policies) -> dict:
+    """The user policies as a dict, after checking the counts (one clear error each)."""
+    if int(n_episodes) < 1:
+        raise ValueError(f"expected n_episodes >= 1, got {n_episodes}")
+    if int(n_envs) < 1:
+        raise ValueError(f"expected n_envs >= 1, got {n_envs}")
+    users = dict(user_policies or {})
+    bad = [k for k, f in users.items() if not callable(f)]
+    if bad:
+        raise TypeError(f"expected user_policies to map names to callables policy(env, rng) -> action, got {bad}")
+    return users
+
+
+def _run_lockstep(envs: list, todo: range, n_episodes: int, specs: list[str], seed: int, users: dict,
+                  progress: bool) -> list[dict]:
+    """Episodes ``todo`` stepped in lockstep over ``envs`` (a freed env starts the next episode);
+    returns the finished episodes in episode-index order."""
+    from tqdm.auto import tqdm
+
     done_eps: list[dict | None] = [None] * n_episodes
     counts = {"goal": 0, "collision": 0, "timeout": 0}
-    bar = tqdm(total=len(todo), desc=f"collect {env_id}", unit="ep", disable=not progress, leave=False)
+    bar = tqdm(total=len(todo), desc=f"collect {envs[0].env_id}", unit="ep", disable=not progress, leave=False)
     queue = iter(todo)
     running = {i: _start_episode(e, k, seed, specs[k], users) for (i, e), k in zip(enumerate(envs), queue)}
     try:
@@ -134,7 +149,7 @@ def collect_trajectories(
                 if outcome is None:
                     continue
                 done_eps[ep["k"]] = ep
-                counts[outcome] += 1
+                counts[outcome] = counts.get(outcome, 0) + 1
                 bar.update(1)
                 bar.set_postfix(counts, refresh=False)
                 k = next(queue, None)
@@ -144,11 +159,7 @@ def collect_trajectories(
                     running[i] = _start_episode(envs[i], k, seed, specs[k], users)
     finally:
         bar.close()
-    finished = [ep for ep in done_eps if ep is not None]
-    meta = {"policy_mix": mix, "seed": int(seed), "n_envs": len(envs), "collector": "dtwidgets.data.collect",
-            **episode_metadata(envs[0], finished)}
-    return Trajectories.from_episodes(finished, env_id=env_id, max_steps=envs[0].max_steps, metadata=meta,
-                                      obs_shape=tuple(finished[0]["observations"][0].shape))
+    return [ep for ep in done_eps if ep is not None]
 
 
 def _user_policy(fn: Callable, rng: np.random.Generator):

@@ -20,9 +20,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..adapters.schema import OUTCOMES, episode_outcome
-from .trajectory_checks import (TrajectoryFileError, concat_metadata, episode_meta_problems, exact_array,
-                                final_state_problems, file_meta, meta_problems, npz_arrays, observation_codes,
-                                observation_problems, select_metadata)
+from .trajectory_checks import (TrajectoryFileError, concat_metadata, exact_array,
+                                file_meta, meta_problems, npz_arrays, observation_codes,
+                                select_metadata)
 
 FORMAT_NAME = "dtwidgets-trajectories"
 FORMAT_VERSION = 1
@@ -184,69 +184,12 @@ class Trajectories:
                    metadata=concat_metadata([p.metadata for p in parts], [p.n_episodes for p in parts]))
 
     def validate(self) -> None:
-        """Raise one ValueError listing every inconsistency."""
-        p = []
-        N = self.actions.shape[0]
-        if self.observations.ndim < 2 or self.observations.shape[0] != N:
-            p.append(f"observations [N={N}, ...], got {self.observations.shape}")
-        for name in ("rewards", "terminated", "truncated", "timesteps"):
-            if getattr(self, name).shape != (N,):
-                p.append(f"{name} of shape ({N},), got {getattr(self, name).shape}")
-        if self.actions.ndim != 1:
-            p.append(f"actions of shape (N,), got {self.actions.shape}")
-        E = self.episode_starts.shape[0]
-        for name in ("episode_lengths", "seeds"):
-            if getattr(self, name).shape != (E,):
-                p.append(f"{name} of shape ({E},) (one per episode), got {getattr(self, name).shape}")
-        if not p and E:
-            want = np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]])
-            if (self.episode_lengths < 1).any():
-                p.append("every episode to have at least one step")
-            if not np.array_equal(self.episode_starts, want) or int(self.episode_lengths.sum()) != N:
-                p.append(f"contiguous episodes (starts = cumulative lengths, total {N} steps)")
-            else:
-                last = np.zeros(N, bool)
-                last[self.episode_starts + self.episode_lengths - 1] = True
-                done = self.terminated | self.truncated
-                if (done & ~last).any():
-                    p.append("terminated/truncated only at an episode's last step")
-        elif not p and N:
-            p.append(f"episode offsets for {N} steps, got no episodes")
-        if self.timesteps.size and (self.timesteps < 0).any():
-            p.append("non-negative timesteps")
-        if self.policies is not None and len(self.policies) != E:
-            p.append(f"{E} policy labels, got {len(self.policies)}")
-        if self.rtgs is not None and self.rtgs.shape != (N,):
-            p.append(f"rtgs of shape ({N},), got {self.rtgs.shape}")
-        if self.logits is not None and (self.logits.ndim != 2 or self.logits.shape[0] != N or self.logits.shape[1] < 1):
-            p.append(f"logits of shape ({N}, n_actions >= 1), got {self.logits.shape}")
-        if self.max_steps < 1:
-            p.append(f"max_steps >= 1, got {self.max_steps}")
-        p += self._value_problems()
+        """Raise one ValueError listing every inconsistency (:mod:`.trajectory_validation`)."""
+        from .trajectory_validation import problems
+
+        p = problems(self)
         if p:
             raise ValueError("invalid Trajectories: expected " + "; expected ".join(p))
-
-    def _value_problems(self) -> list[str]:
-        """Values a replay would silently misuse: observation codes, non-finite rewards/RTGs, negative
-        actions, and a malformed ``metadata["final"]`` (the on-screen state a saved Explorer session restores)."""
-        p = []
-        if self.observations.ndim >= 2:
-            p += observation_problems(self.observations, self.metadata.get("observation"))
-        if "episode" in self.metadata:
-            p += episode_meta_problems(self.metadata["episode"], self.episode_starts.shape[0])
-        for name in ("rewards", "rtgs"):
-            a = getattr(self, name)
-            if a is not None and a.size and not np.isfinite(a).all():
-                p.append(f"finite {name}, got {int((~np.isfinite(a)).sum())} NaN/Inf values")
-        if self.logits is not None and np.isinf(self.logits).any():  # NaN means "not computed" (PlaySession.record)
-            p.append(f"finite or NaN logits, got {int(np.isinf(self.logits).sum())} infinite values")
-        if self.actions.size and self.actions.min() < 0:
-            p.append(f"non-negative actions, got {int(self.actions.min())}")
-        if "final" in self.metadata:
-            p += final_state_problems(self.metadata["final"], self.observations.shape[1:],
-                                      None if self.logits is None else self.logits.shape[-1],
-                                      self.metadata.get("observation"))
-        return p
 
     def check_grid(self, grid_shape, where: str = "trajectories") -> None:
         """Raise one ValueError unless the observations' grid is ``grid_shape`` ``(W, H)`` (e.g. the model's view)."""

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
-from dtwidgets.compositions import PANELS, Explorer
+from dtwidgets.compositions import Explorer
 from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 
 

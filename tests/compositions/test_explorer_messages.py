@@ -4,7 +4,6 @@ the preferences widget instead of a second copy of the logits and their RTG scan
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer

@@ -13,7 +13,7 @@ from dtwidgets.adapters import GridWorldEnv, action_table
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.analysis.policy_map import agent_placements, policy_map
 from dtwidgets.data import collect_trajectories
-from dtwidgets.data.training import TrainConfig, train
+from dtwidgets.training.dt import TrainConfig, train
 from dtwidgets.model.checkpoint import load_checkpoint
 from dtwidgets.model.config import DTConfig
 from dtwidgets.model.dt import DecisionTransformer

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dtwidgets.adapters import ObservationSchema, TokenLayout, check_compatible
 from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig

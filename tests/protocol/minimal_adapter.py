@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 from transformer_lens import ActivationCache
 
-from dtwidgets.adapters import ModelAdapter, ObservationSchema, TokenLayout, TrajectoryWindow, hooks, make_window
+from dtwidgets.adapters import ObservationSchema, TokenLayout, TrajectoryWindow, hooks, make_window
 from dtwidgets.adapters.schema import resolve_action
 
 DT_HOOKS = ("dt.hook_rtg_embed", "dt.hook_state_embed", "dt.hook_action_embed", "dt.hook_time_embed", "dt.hook_tokens")

@@ -112,7 +112,6 @@ def hostile_model_file(folder: Path) -> Path:
 
 def hostile_trajectory_file(explorer, folder: Path) -> Path:
     """Two turns played in ``explorer``, saved, then re-saved with ``metadata.final`` = done, outcome = :data:`OUTCOME`."""
-    from dtwidgets.data.trajectories import Trajectories
 
     explorer.session.step(0)  # turns: never end an episode
     explorer.session.step(1)

@@ -13,6 +13,7 @@ import ipywidgets as W
 
 from ...analysis import _common as C
 from ...analysis.extras import PolicyMaps
+from ...adapters.actions import action_table
 from ...analysis.policy_map import Placements, agent_placements
 from ...widgets import PolicyMapView
 from .base import AnalysisContext, Panel, PanelData
@@ -75,6 +76,7 @@ class PolicyPanel(Panel):
         key = (grid.tobytes(), pos, d)
         if key != self._grid_key:
             self._placements, self._grid_key = agent_placements(self.env), key
+            self.view.action_kinds = list(action_table(self.env).kinds)  # moves drawn as moves, turns as turns
         self._draw(data, self._placements)
 
     def _extra(self, p) -> PolicyMaps:
@@ -95,8 +97,11 @@ class PolicyPanel(Panel):
         else:
             self.view.show_maps(r.first)
         hist = self.history.value == "history"
-        self.note.value = (f"{len(p)} placements (free cells × 4 directions), "
+        facing = action_table(self.env).has_facing
+        how = ("free cells × 4 directions" if facing else "one per free cell: the agent has no facing")
+        cells = ("Each cell is split into four triangles, one per direction the agent could face; in each, an arrow "
+                 "per action (its colour)" if facing else "In each cell a glyph per action (its colour)")
+        self.note.value = (f"{len(p)} placements ({how}), "
                            f"RTG {r.rtg:g}, {'current history' if hist else 'fresh one-step windows'}. "
-                           "<span style='color:#555'>Each cell is split into four triangles, one per direction the agent "
-                           "could face; in each, an arrow per action (its colour) drawn with opacity = probability. "
+                           f"<span style='color:#555'>{cells} drawn with opacity = probability. "
                            "Hover a cell for the numbers.</span>")
