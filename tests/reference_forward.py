@@ -36,17 +36,18 @@ def _ln(x, w=None, b=None, eps=1e-5):
 
 
 def reference_logits(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", layer_norm=None, gated=False,
-                     time_type="embedding"):
+                     time_type="embedding", step=("R", "s", "a")):
     """Action logits at every state token, [B, T, n_actions].
 
-    feats [B,T,n_obs] (zeros for padded steps), rtgs [B,T], timesteps [B,T], actions [B,T-1].
+    feats [B,T,n_obs] (zeros for padded steps), rtgs [B,T], timesteps [B,T], actions [B,T-1];
+    ``step``: the tokens of one timestep (``("R", "s", "a")``, ``("s", "a")`` or ``("R", "s")``).
     """
     return reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn=act_fn, layer_norm=layer_norm,
-                         gated=gated, time_type=time_type)[0]
+                         gated=gated, time_type=time_type, step=step)[0]
 
 
 def reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", layer_norm=None, gated=False,
-                  time_type="embedding", edits=None):
+                  time_type="embedding", edits=None, step=("R", "s", "a")):
     """``(logits [B, T, n_actions], cache)``: the forward of :func:`reference_logits`, with every
     activation recorded under its TransformerLens 3.9 hook name (shapes as TL 3.9 gives them:
     ``[B, P, d]`` residual / embedding terms, ``[B, P, H, d_head]`` q/k/v/z, ``[B, H, Q, K]`` scores
@@ -54,7 +55,8 @@ def reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", laye
     ``dt.hook_*``; ``hook_mlp_in`` as TL 3.9 with ``use_hook_mlp_in``: the MLP's input, not the
     residual stream), float64. ``edits`` ``{name: fn}``: the activation at ``name`` is replaced by
     ``fn(activation)`` where it is computed, and every later computation reads the edited value
-    (the cache holds the edited value)."""
+    (the cache holds the edited value). ``step``: the tokens of one timestep in order, written out
+    here token by token (the last timestep stops at its state token)."""
     edits = dict(edits or {})
     cache = {}
 
@@ -75,18 +77,25 @@ def reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", laye
     else:
         time = timesteps.double()[..., None] * sd["time_embedding.weight"][:, 0] + sd["time_embedding.bias"]
     time = h("dt.hook_time_embed", time)
-    R = h("dt.hook_rtg_embed", rtgs[..., None] * sd["reward_embedding.0.weight"][:, 0]) + time
+    if "R" in step:
+        R = h("dt.hook_rtg_embed", rtgs[..., None] * sd["reward_embedding.0.weight"][:, 0]) + time
     S = h("dt.hook_state_embed", feats @ sd["state_embedding.weight"].T) + time
-    if T > 1:
+    if T > 1 and "a" in step:
         A = h("dt.hook_action_embed", sd["action_embedding.0.weight"][actions]) + time[:, :-1]
-    P = 3 * T - 1
-    x = torch.zeros(B, P, d, dtype=torch.float64)
+    seq, state_at = [], []
     for t in range(T):
-        x[:, 3 * t] = R[:, t]
-        x[:, 3 * t + 1] = S[:, t]
-        if t < T - 1:
-            x[:, 3 * t + 2] = A[:, t]
-    x = h("dt.hook_tokens", x)
+        for kind in step:
+            if kind == "R":
+                seq.append(R[:, t])
+            elif kind == "s":
+                state_at.append(len(seq))
+                seq.append(S[:, t])
+            elif t < T - 1:  # the last step's action is the one predicted
+                seq.append(A[:, t])
+            if t == T - 1 and kind == "s":
+                break
+    P = len(seq)
+    x = h("dt.hook_tokens", torch.stack(seq, 1))
     x = x + h("hook_pos_embed", sd["transformer.pos_embed.W_pos"][:P].expand(B, P, d))
     mask = torch.tril(torch.ones(P, P, dtype=torch.bool))
     act = ACTS[act_fn]
@@ -122,7 +131,7 @@ def reference_run(sd, mcfg, feats, rtgs, timesteps, actions, act_fn="relu", laye
         mlp_out = h(n + "hook_mlp_out", post @ sd[p + "mlp.W_out"] + sd[p + "mlp.b_out"])
         x = h(n + "hook_resid_post", x + mlp_out)
     x = norm(x, "ln_final", "transformer.ln_final.w", "transformer.ln_final.b")
-    return (x[:, 1::3] @ sd["action_predictor.weight"].T + sd["action_predictor.bias"]).float(), cache
+    return (x[:, state_at] @ sd["action_predictor.weight"].T + sd["action_predictor.bias"]).float(), cache
 
 
 def random_reference_checkpoint(path, *, d_model=32, n_heads=4, d_mlp=64, n_layers=2, n_ctx=26, layer_norm=None,

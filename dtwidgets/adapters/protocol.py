@@ -10,6 +10,13 @@ exactly these members (plain attributes, properties or methods; no base class ne
 an RTG token is ``embed_rtg(R_t) + embed_time(t)``, a state token ``W_state @ features(s_t) +
 embed_time(t)``, an action token ``embed_action(a_t) + embed_time(t)``; ``embed(window)`` returns
 those tokens (the backbone adds its own positional embedding).
+
+``W_state`` and ``embed_state`` are OPTIONAL (:data:`OPTIONAL_MODEL_MEMBERS`): a linear state embedding
+gives ``W_state``; a nonlinear encoder (MLP, CNN) leaves ``W_state`` out (or ``None``) and gives
+``embed_state(features)``, whose Jacobian at the observation shown the observation-side analyses read
+(:mod:`dtwidgets.analysis.state_map`, the one owner of that rule). Which tokens a step has (R-s-a,
+s-a, R-s) is the ``layout``'s (:class:`~dtwidgets.adapters.TokenLayout`); a layout without RTG tokens
+makes RTG analyses raise :class:`UnsupportedByModel`.
 """
 from __future__ import annotations
 
@@ -23,6 +30,14 @@ from .schema import ObservationSchema, TokenLayout
 from .window import TrajectoryWindow
 
 Hook = tuple[Any, Callable]  # (hook name or name filter, fn(tensor, hook) -> tensor | None)
+
+#: ModelAdapter members an adapter may leave out (``isinstance`` does not require them)
+OPTIONAL_MODEL_MEMBERS = ("W_state", "embed_state")
+
+
+class UnsupportedByModel(ValueError):
+    """An analysis (or control) this model cannot support: the message names the analysis, what the
+    model lacks (e.g. no RTG tokens, no linear state embedding) and what to do instead."""
 
 
 def _has_member(obj: Any, name: str) -> bool:
@@ -105,8 +120,14 @@ class ModelAdapter(Protocol, metaclass=_StaticProtocolMeta):
         """Action head bias ``[n_actions]``."""
 
     @property
-    def W_state(self) -> torch.Tensor:
-        """State embedding ``[d_model, n_features]`` over the flattened observation."""
+    def W_state(self) -> torch.Tensor | None:
+        """OPTIONAL. Linear state embedding ``[d_model, n_features]`` over the flattened observation;
+        absent or ``None`` for a nonlinear state encoder (then give :meth:`embed_state`)."""
+
+    def embed_state(self, features: torch.Tensor) -> torch.Tensor:
+        """OPTIONAL. Flattened features ``[N, n_features]`` float -> state token embeddings ``[N, d_model]``
+        without the time term, differentiable (not in inference mode): ``features @ W_state.T`` for a
+        linear embedding, the encoder's output for an MLP or CNN."""
 
     @property
     def b_mlp_out(self) -> torch.Tensor:
@@ -243,3 +264,4 @@ def _protocol_members(proto: type) -> tuple[str, ...]:
 
 for _proto in (ModelAdapter, EnvAdapter):
     type.__setattr__(_proto, "_members", _protocol_members(_proto))
+type.__setattr__(ModelAdapter, "_members", tuple(m for m in ModelAdapter._members if m not in OPTIONAL_MODEL_MEMBERS))

@@ -110,6 +110,16 @@ def weight(adapter: ModelAdapter, name: str) -> torch.Tensor:
     return memo[key]
 
 
+def require_rtg(adapter: ModelAdapter, analysis: str) -> None:
+    """Raise :class:`~dtwidgets.adapters.UnsupportedByModel` when the model's token layout has no RTG tokens."""
+    if not adapter.layout.has_rtg:
+        from ..adapters.protocol import UnsupportedByModel
+
+        raise UnsupportedByModel(f"{analysis} needs RTG tokens, but this model's token layout is "
+                                 f"{adapter.layout.name} (no return-to-go input): its behaviour does not depend on an RTG; "
+                                 "use the analyses of the state and action tokens instead")
+
+
 TOKEN_KINDS = ("state", "rtg", "action")
 """The token kinds of a DT window."""
 

@@ -118,7 +118,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
         extras: :class:`~dtwidgets.analysis.extras.Extra` instances (``Lens()``, ``Neurons()``,
             ``AblationDetail("L0H1")``, ``HeadCircuits(0, 1)``, ``Patching()``, ``PolicyMaps(...)``, ...);
             their results are ``state[Type]``. Forward-shared extras add hooks to the one forward.
-        rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``).
+        rtgs: RTG grid of the scan (default: 101 values in ``[-1, 1]``; none, an empty scan, for a model
+            without RTG tokens).
         clean: the unedited scenario's window (read by the patching extras; None without an edit).
         ablation_mode, means: ``"zero"``, or ``"mean"`` with ``means`` from
             :func:`~dtwidgets.analysis.mean_activations`.
@@ -131,6 +132,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     types = {type(e) for e in extras}
     lens, per_neuron = Lens in types, Neurons in types
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
+    if len(r):
+        C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
     run = comps[:-1]  # one batch row each; the last layer's MLP is read off the clean run
     K, R = len(run), len(r)

@@ -2,7 +2,9 @@
 
 Both maps are built from TransformerLens' ``FactoredMatrix`` circuits of the real weights,
 ``backbone.QK[l, h] = W_Q W_Kᵀ`` and ``backbone.OV[l, h] = W_V W_O``, with the state embedding
-``E = W_state`` (``[d_model, n_features]``) on the observation side. A map entry is a derivative
+``E = W_state`` (``[d_model, n_features]``) on the observation side (through
+:func:`~dtwidgets.analysis.state_map.state_map`: for a nonlinear state encoder, its Jacobian at the
+observation of the query / source token in context, or at ``obs`` weight-only; ``CircuitMap.exact``). A map entry is a derivative
 per unit of one flattened input feature (a raw code, or a one-hot bit) at cell ``(x, y)``.
 
 **QK** (query = a state token): ``qk[i] = (E_i' W_Q) · k / sqrt(d_head)``, the change of the
@@ -42,6 +44,7 @@ from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .directions import preference_direction
+from .state_map import state_map, window_observation
 from ..adapters import hooks as hk
 
 KEYS = ("rtg", "action", "pos", "time")
@@ -60,6 +63,7 @@ class CircuitMap:
         in_context: True when cached activations of a window were used.
         attention: in context, the pattern weight query→key (QK) or prediction→source (OV).
         terms: a one-line statement of what is included.
+        exact: False when a nonlinear state encoder's Jacobian stood in for ``W_state`` (said in ``terms``).
     """
 
     values: np.ndarray
@@ -75,19 +79,26 @@ class CircuitMap:
     terms: str
     key_token: int | None = None
     """In context (QK): the window position of the key token (its label: ``layout.labels()[key_token]``)."""
+    exact: bool = True
 
 
 def _centre(x: torch.Tensor, adapter: ModelAdapter) -> torch.Tensor:
     return x - x.mean(-1, keepdim=True) if C.normalization(adapter) else x
 
 
-def _obs_side(adapter: ModelAdapter, layer: int, scale=None) -> torch.Tensor:
-    """``E'`` ``[n_features, d_model]``: state-embedding columns as they enter layer ``layer``'s attention."""
-    E = _centre(adapter.W_state.T, adapter)
+def _obs_side(adapter: ModelAdapter, layer: int, scale=None, obs=None, analysis: str = "qk_map / ov_map"):
+    """``(E' [n_features, d_model], state map)``: the state map's rows (W_state columns, or the encoder's
+    Jacobian at ``obs``) as they enter layer ``layer``'s attention."""
+    sm = state_map(adapter, obs, analysis=analysis)
+    E = _centre(sm.E, adapter)
     w1, _ = C.ln_params(adapter, "ln1", layer)
     if w1 is not None:
         E = E * w1
-    return E if scale is None else E / scale
+    return (E if scale is None else E / scale), sm
+
+
+def _with_note(terms: str, sm) -> str:
+    return terms if sm.exact else f"{terms}; {sm.note}"
 
 
 def _key_vector(adapter: ModelAdapter, layer: int, key, index) -> tuple[torch.Tensor, str]:
@@ -118,19 +129,22 @@ def _key_vector(adapter: ModelAdapter, layer: int, key, index) -> tuple[torch.Te
 
 
 @torch.inference_mode()
-def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_index=None, *,
+def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key=None, key_index=None, *,
            window: TrajectoryWindow | None = None, key_position=None,
-           query_position=None, row: int = 0) -> CircuitMap:
+           query_position=None, row: int = 0, obs=None) -> CircuitMap:
     """How each observation feature at the query (state) token changes the score towards a key.
 
     Args:
         layer, head: the head.
-        key: weight-only mode: ``"rtg"`` (``key_index`` = the RTG value, default 1), ``"action"``
+        key: weight-only mode (default ``"rtg"``, ``"time"`` for a layout without RTG tokens):
+            ``"rtg"`` (``key_index`` = the RTG value, default 1), ``"action"``
             (``key_index`` = action), ``"pos"`` (``key_index`` = position), ``"time"``
             (``key_index`` = timestep) or a ``[d_model]`` residual vector.
         window: in-context mode: use this window's cached key vector and LN scales instead.
         key_position: in context, the key token (default: the RTG token of the last step).
         query_position: in context, the query state token (default: the prediction position).
+        obs: weight-only mode with a nonlinear state encoder: the observation ``[W, H, C]`` whose
+            Jacobian stands in for ``W_state`` (in context, the query token's own observation is used).
 
     Returns:
         :class:`CircuitMap` ``[C, W, H]`` in attention-score units (``q·k / sqrt(d_head)``).
@@ -142,8 +156,10 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_
     W_Q = bb.W_Q.detach()[layer, head]
     attn = None
     if window is None:
+        if key is None:
+            key = "rtg" if lay.has_rtg else "time"
         x_key, label = _key_vector(adapter, layer, key, key_index)
-        E = _obs_side(adapter, layer)
+        E, sm = _obs_side(adapter, layer, obs=obs, analysis="qk_map")
         vals = E @ (QK @ x_key) + E @ (W_Q @ b_K)
         terms = "weight-only: E_state' W_Q (W_K^T x_key + b_K) / sqrt(d_head); LN scales taken as 1"
     else:
@@ -156,7 +172,7 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_
         names = [hk.hook_k(layer), hk.pattern(layer), hk.ln_scale(layer, "ln1")]
         _, cache = adapter.run_with_cache(window, names_filter=names)
         s = cache[hk.ln_scale(layer, "ln1")][row, q] if C.normalization(adapter) else None
-        E = _obs_side(adapter, layer, s)
+        E, sm = _obs_side(adapter, layer, s, window_observation(window, row, lay.timestep_of[q]), "qk_map")
         vals = E @ (W_Q @ cache[hk.hook_k(layer)][row, k, head])
         attn = float(cache[hk.pattern(layer)][row, head, q, k])
         label = f"token {k} ({lay.labels()[k]})"
@@ -165,13 +181,14 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key="rtg", key_
     flat = C.np32(vals)
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),
                       kind="qk", layer=layer, head=head, key=label, direction=None, in_context=window is not None,
-                      attention=attn, terms=terms, key_token=None if window is None else k)
+                      attention=attn, terms=_with_note(terms, sm), exact=sm.exact,
+                      key_token=None if window is None else k)
 
 
 @torch.inference_mode()
 def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None, *,
            window: TrajectoryWindow | None = None, source_position=None,
-           row: int = 0) -> CircuitMap:
+           row: int = 0, obs=None) -> CircuitMap:
     """How attending to a state token with feature ``i`` moves the preference ``a - b`` (per unit attention).
 
     Args:
@@ -180,6 +197,8 @@ def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None,
         window: in-context mode (cached ``ln1`` scale at the source and ``ln_final`` scale at the
             prediction token); weight-only otherwise.
         source_position: in context, the attended state token (default: the prediction position).
+        obs: weight-only mode with a nonlinear state encoder: the observation whose Jacobian is read
+            (in context, the source token's own observation is used).
 
     Returns:
         :class:`CircuitMap` ``[C, W, H]`` in logit units per unit of attention weight.
@@ -192,7 +211,7 @@ def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None,
     OV = bb.OV[layer, head]  # FactoredMatrix W_V W_O [d_model, d_model]
     attn = None
     if window is None:
-        E = _obs_side(adapter, layer)
+        E, sm = _obs_side(adapter, layer, obs=obs, analysis="ov_map")
         terms = "weight-only: E_state' W_V W_O · dir_eff; LN scales taken as 1; b_V excluded"
     else:
         p = lay.prediction_position
@@ -201,14 +220,15 @@ def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None,
             raise ValueError(f"expected a state token as source, got position {k} ({lay.labels()[k]})")
         names = [hk.pattern(layer), hk.ln_scale(layer, "ln1"), hk.ln_scale()]
         _, cache = adapter.run_with_cache(window, names_filter=names)
+        src = window_observation(window, row, lay.timestep_of[k])
         if C.normalization(adapter):
-            E = _obs_side(adapter, layer, cache[hk.ln_scale(layer, "ln1")][row, k])
+            E, sm = _obs_side(adapter, layer, cache[hk.ln_scale(layer, "ln1")][row, k], src, "ov_map")
             d = d / cache[hk.ln_scale()][row, p]
         else:
-            E = _obs_side(adapter, layer)
+            E, sm = _obs_side(adapter, layer, obs=src, analysis="ov_map")
         attn = float(cache[hk.pattern(layer)][row, head, p, k])
         terms = "in context: E_state' W_V W_O · dir_eff with cached ln1 (source) and ln_final (prediction) scales"
     flat = C.np32(E @ (OV @ d))
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),
                       kind="ov", layer=layer, head=head, key=None, direction=dlabel, in_context=window is not None,
-                      attention=attn, terms=terms)
+                      attention=attn, terms=_with_note(terms, sm), exact=sm.exact)

@@ -3,7 +3,8 @@
 These are static (weight-only) views. They project an embedding vector onto the raw
 preference direction ``W_a - W_b``, with ``ln_final.w`` folded in for LN models. They ignore
 LayerNorm scales and everything that happens in the layers. Embeddings come through the protocol:
-``adapter.W_state``, ``adapter.embed_rtg`` and ``adapter.embed_time``.
+the state map (:func:`~dtwidgets.analysis.state_map.state_map`: ``W_state``, or a nonlinear encoder's
+Jacobian at the observation shown), ``adapter.embed_rtg`` and ``adapter.embed_time``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
 from .directions import preference_direction
+from .state_map import state_map
 
 
 @dataclass
@@ -30,6 +32,8 @@ class StateEmbeddingProjection:
             (``[bins]``, ``[bins + 1]``).
         nonzero: ``[C, W, H]`` bool, "used" columns: norm above 1e-6 × the largest column norm
             (inputs that are always 0 in training decay to ~0, e.g. the state channel of Dynamic Obstacles).
+        exact: True for a linear state embedding (``W_state``); False for a nonlinear encoder, whose
+            Jacobian at ``obs`` was read. note: one line saying which.
     """
 
     values: np.ndarray
@@ -39,6 +43,8 @@ class StateEmbeddingProjection:
     hist_counts: np.ndarray
     hist_edges: np.ndarray
     nonzero: np.ndarray
+    exact: bool = True
+    note: str = ""
 
     def at(self, x: int, y: int) -> dict[str, float]:
         """``{channel: value}`` for the cell ``(x, y)`` of the egocentric view."""
@@ -47,15 +53,18 @@ class StateEmbeddingProjection:
 
 @torch.inference_mode()
 def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 30,
-                               fold_ln: bool = True) -> StateEmbeddingProjection:
+                               fold_ln: bool = True, obs=None) -> StateEmbeddingProjection:
     """``dir · W_state`` reshaped to ``[C, W, H]`` plus a histogram.
 
     Args:
         a, b: actions (``W_a - W_b``; ``ln_final.w`` folded in when ``fold_ln``) or a ``[d_model]`` vector as ``a``.
+        obs: the observation shown ``[W, H, C]``; needed (and used) only for a nonlinear state encoder,
+            whose Jacobian there replaces ``W_state``.
     """
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
-    W = adapter.W_state  # [d, n_features]
+    sm = state_map(adapter, obs, analysis="state_embedding_projection")
+    W = sm.E.T  # [d, n_features]
     flat = C.np32(d @ W)
     norms = W.norm(dim=0)
     nz = C.np32(norms > 1e-6 * float(norms.max())).astype(bool)
@@ -63,7 +72,7 @@ def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 
     schema = adapter.schema
     return StateEmbeddingProjection(values=schema.to_maps(flat), flat=flat, channel_names=tuple(schema.channel_names),
                                     direction=label, hist_counts=counts, hist_edges=edges,
-                                    nonzero=schema.to_maps(nz))
+                                    nonzero=schema.to_maps(nz), exact=sm.exact, note=sm.note)
 
 
 @dataclass
@@ -86,6 +95,7 @@ class RTGEmbeddingProjection:
 def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
                              fold_ln: bool = True) -> RTGEmbeddingProjection:
     """``embed_rtg(rtg) · dir`` over an RTG grid (default 101 values in the model's RTG range)."""
+    C.require_rtg(adapter, "rtg_embedding_projection")
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
     r = np.linspace(*adapter.rtg_range, 101) if rtgs is None else np.asarray(rtgs, dtype=np.float64)

@@ -140,16 +140,21 @@ class HeadCircuitMaps:
     ov: Any
 
 
+def _shown(req: StateRequest):
+    """The observation shown ``[W, H, C]`` (the window's last step), or None for a weights-only request."""
+    return None if req.window is None else req.window.observations[0, -1]
+
+
 @dataclass(frozen=True)
 class StateEmbedding(Extra):
-    """The state-embedding projection along the pair (weights only).
-    Result: :class:`~dtwidgets.analysis.StateEmbeddingProjection`."""
+    """The state-embedding projection along the pair (weights only; for a nonlinear state encoder, its
+    Jacobian at the state shown). Result: :class:`~dtwidgets.analysis.StateEmbeddingProjection`."""
 
     def compute(self, req: StateRequest):
         from .embeddings import state_embedding_projection
 
         a, b = req.pair
-        return state_embedding_projection(req.adapter, a, b)
+        return state_embedding_projection(req.adapter, a, b, obs=_shown(req))
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class PathPatchingExtra(Extra):
 @dataclass(frozen=True)
 class HeadWeights(Extra):
     """A head's virtual weights (``"L0H1"``) and the SVD (``"ov"`` / ``"qk"``) of its circuit (weights
-    only). Result: :class:`HeadWeightsResult`."""
+    only; for a nonlinear state encoder, its Jacobian at the state shown). Result: :class:`HeadWeightsResult`."""
 
     head: str
     svd_kind: str = "ov"
@@ -192,7 +197,9 @@ class HeadWeights(Extra):
         from .weights import head_svd, virtual_weights
 
         l, h = _head_index(req.adapter, self.head)
-        return HeadWeightsResult(virtual_weights(req.adapter, self.head), head_svd(req.adapter, l, h, self.svd_kind, k=1))
+        obs = _shown(req)  # read only by a nonlinear state encoder (its Jacobian there)
+        return HeadWeightsResult(virtual_weights(req.adapter, self.head, obs=obs),
+                                 head_svd(req.adapter, l, h, self.svd_kind, k=1, obs=obs))
 
 
 @dataclass

@@ -100,8 +100,14 @@ class IntervenedAdapter:
         return self.base.b_action
 
     @property
-    def W_state(self) -> torch.Tensor:
-        return self.base.W_state
+    def W_state(self) -> torch.Tensor | None:
+        return getattr(self.base, "W_state", None)
+
+    def embed_state(self, features: torch.Tensor) -> torch.Tensor:
+        fn = getattr(self.base, "embed_state", None)
+        if fn is None:
+            raise AttributeError(f"{type(self.base).__name__} has no embed_state")
+        return fn(features)
 
     @property
     def b_mlp_out(self) -> torch.Tensor:

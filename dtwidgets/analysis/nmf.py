@@ -137,8 +137,11 @@ def _action_bars(adapter: ModelAdapter, result: NMFResult, hook: str) -> tuple[n
     res = d if M is None else d @ M.double()
     bars = torch.stack([readout(adapter, res, a) for a in range(adapter.W_action.shape[0])], 1)
     maps = np.zeros(0, np.float32)
-    if site.kind == "resid":
-        maps = adapter.schema.to_maps((d.float() @ adapter.W_state.detach().float()).numpy()).astype(np.float32)
+    from .state_map import linear_state_weights
+
+    W = linear_state_weights(adapter)  # a nonlinear state encoder has no observation-independent map: no maps
+    if site.kind == "resid" and W is not None:
+        maps = adapter.schema.to_maps((d.float() @ W).numpy()).astype(np.float32)
     return bars.float().numpy(), maps
 
 

@@ -136,7 +136,7 @@ def senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
     """``[(label, stage, how)]``: ``how`` = ``("embed", hook, kind)``, ``("head", l, h)`` or ``("mlp", l)``."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     out: list[tuple[str, int, tuple]] = [(lab, 0, ("embed", hook, kind)) for lab, hook, kind in EMBED_SENDERS
-           if kind != "action" or adapter.layout.n_timesteps > 1]
+           if kind is None or adapter.layout.positions(kind)]  # only the token kinds the layout has
     for l in range(L):
         out += [(f"L{l}H{h}", 1 + 2 * l, ("head", l, h)) for h in range(H)]
         out.append((f"L{l}MLP", 2 + 2 * l, ("mlp", l)))

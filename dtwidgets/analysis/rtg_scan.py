@@ -20,7 +20,10 @@ from ..adapters import hooks as hk
 
 
 def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
-    """``n`` evenly spaced RTGs over ``[-1, 1]``, clipped to the model's RTG range."""
+    """``n`` evenly spaced RTGs over ``[-1, 1]``, clipped to the model's RTG range (none for a model without
+    RTG tokens: its scan is empty)."""
+    if not adapter.layout.has_rtg:
+        return np.zeros(0, np.float32)
     lo, hi = adapter.rtg_range
     return np.linspace(max(-1.0, lo), min(1.0, hi), n, dtype=np.float32)
 
@@ -93,6 +96,7 @@ def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=No
         a, b: the preference direction (actions by name or index; ``b=None`` for ``logit[a]``).
         rtgs: the grid (default :func:`default_rtgs`: 101 values in ``[-1, 1]``).
     """
+    C.require_rtg(adapter, "rtg_scan")
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)

@@ -102,11 +102,19 @@ def pca(X, n_components: int = 3, *, point_labels=None, dim_labels=None, colour=
 def embedding_vectors(adapter: ModelAdapter, kind: str, values=None) -> tuple[torch.Tensor, list[str]]:
     """``(vectors [N, d_model], labels)`` of one embedding (see :func:`embedding_pca` for ``values``)."""
     if kind == "state":
+        from .state_map import linear_state_weights, state_embeddings
+
         if values is None:
-            return adapter.W_state.detach().T.float(), adapter.schema.feature_labels()
-        obs = torch.as_tensor(np.asarray(values))
-        feats = adapter.features(obs).float()
-        return feats @ adapter.W_state.detach().T.float(), [f"state {i}" for i in range(feats.shape[0])]
+            W = linear_state_weights(adapter)
+            if W is None:
+                from ..adapters.protocol import UnsupportedByModel
+
+                raise UnsupportedByModel("embedding_pca('state') without values reads the columns of a linear W_state; "
+                                         "this model's state encoder is nonlinear: pass values= observations [N, W, H, C] "
+                                         "(their state embeddings are used)")
+            return W.T, adapter.schema.feature_labels()
+        emb = state_embeddings(adapter, np.asarray(values))
+        return emb, [f"state {i}" for i in range(emb.shape[0])]
     if kind == "rtg":
         r = np.linspace(*adapter.rtg_range, 51) if values is None else np.asarray(values, dtype=np.float64).reshape(-1)
         return adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32)).detach(), [f"rtg {v:.3g}" for v in r]

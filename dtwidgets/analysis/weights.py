@@ -28,6 +28,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .state_map import state_map
 from ..adapters import hooks as hk
 
 
@@ -81,10 +82,12 @@ def composition_scores(adapter: ModelAdapter) -> CompositionScores:
     return CompositionScores(out["q"], out["k"], out["v"], C.head_labels(adapter))
 
 
-def embedding_inputs(adapter: ModelAdapter, layer: int, ln: str = "ln1") -> torch.Tensor:
+def embedding_inputs(adapter: ModelAdapter, layer: int, ln: str = "ln1", obs=None) -> torch.Tensor:
     """``E'`` ``[n_features, d_model]``: each observation feature's embedding as it enters ``layer``'s
-    attention (``ln="ln1"``) or MLP (``ln="ln2"``), centred and times the LN weight when the model has LN."""
-    E = adapter.W_state.T.float()
+    attention (``ln="ln1"``) or MLP (``ln="ln2"``), centred and times the LN weight when the model has LN.
+    The embedding is the state map (:func:`~dtwidgets.analysis.state_map.state_map`): ``W_state``, or a
+    nonlinear encoder's Jacobian at ``obs`` ``[W, H, C]`` (required for such an encoder)."""
+    E = state_map(adapter, obs, analysis="head_svd / virtual_weights").E.float()
     if C.normalization(adapter):
         E = E - E.mean(-1, keepdim=True)
     w, _ = C.ln_params(adapter, ln, layer)
@@ -156,8 +159,9 @@ class HeadSVD:
 
 
 @torch.inference_mode()
-def head_svd(adapter: ModelAdapter, layer: int, head: int, kind: str = "ov", k: int = 3) -> HeadSVD:
-    """SVD of head ``layer.head``'s ``kind`` circuit with its top ``k`` directions read out."""
+def head_svd(adapter: ModelAdapter, layer: int, head: int, kind: str = "ov", k: int = 3, obs=None) -> HeadSVD:
+    """SVD of head ``layer.head``'s ``kind`` circuit with its top ``k`` directions read out (``obs``: the
+    observation whose state-encoder Jacobian is read, for a nonlinear encoder only)."""
     if kind not in ("qk", "ov"):
         raise ValueError(f"expected kind 'qk' or 'ov', got {kind!r}")
     C.parse_component(adapter, f"L{layer}H{head}")
@@ -165,7 +169,7 @@ def head_svd(adapter: ModelAdapter, layer: int, head: int, kind: str = "ov", k: 
     M = _factored(W_Q[layer, head], W_K[layer, head].T) if kind == "qk" else _factored(W_V[layer, head], W_O[layer, head])
     U, S, V = M.svd()  # [d, r], [r], [d, r]
     k = max(1, min(int(k), S.shape[0]))
-    E = embedding_inputs(adapter, layer)
+    E = embedding_inputs(adapter, layer, obs=obs)
     schema = adapter.schema
     ins = schema.to_maps(C.np32((E @ U[:, :k]).T))
     outs = acts = None
@@ -223,7 +227,8 @@ def _ln_note(adapter: ModelAdapter, layer: int, which: str, states: TrajectoryWi
 
 
 @torch.inference_mode()
-def virtual_weights(adapter: ModelAdapter, component: str, states: TrajectoryWindow | None = None) -> VirtualWeights:
+def virtual_weights(adapter: ModelAdapter, component: str, states: TrajectoryWindow | None = None,
+                    obs=None) -> VirtualWeights:
     """Observation feature → ``component`` → action logits.
 
     ``"L0H1"`` (head OV): ``E' W_V W_O R`` with ``E'`` = :func:`embedding_inputs`, ``R`` = :func:`action_readout`.
@@ -235,6 +240,7 @@ def virtual_weights(adapter: ModelAdapter, component: str, states: TrajectoryWin
         states: optional window (any number of rows): freeze the LN scales at their values on these
             states (the input LN of the path's layer and ``ln_final``, at the prediction token) instead
             of 1; the map is then in logits per unit feature, averaged over the states. Ignored without LN.
+        obs: for a nonlinear state encoder, the observation ``[W, H, C]`` whose Jacobian is read.
     """
     kind, l, idx = C.parse_component(adapter, component)
     if kind not in ("head", "neuron"):
@@ -244,14 +250,14 @@ def virtual_weights(adapter: ModelAdapter, component: str, states: TrajectoryWin
     schema = adapter.schema
     if kind == "head":
         _, _, W_V, W_O = _weights(adapter)
-        flat = (embedding_inputs(adapter, l) @ W_V[l, idx] @ W_O[l, idx] @ R).T * factor  # [A, n_features]
+        flat = (embedding_inputs(adapter, l, obs=obs) @ W_V[l, idx] @ W_O[l, idx] @ R).T * factor  # [A, n_features]
         out = None
         path = f"state → {component} OV → action"
     else:
         bb = adapter.backbone
         w_in = bb.W_in.detach().float()[l][:, idx]  # [d]
         out = bb.W_out.detach().float()[l][idx] @ R  # [A]
-        flat = out[:, None] * (embedding_inputs(adapter, l, "ln2") @ w_in)[None] * factor
+        flat = out[:, None] * (embedding_inputs(adapter, l, "ln2", obs) @ w_in)[None] * factor
         out = out * out_factor
         path = f"state → {component} → action"
     return VirtualWeights(schema.to_maps(C.np32(flat)), C.np32(flat), path, tuple(schema.channel_names),

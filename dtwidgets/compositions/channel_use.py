@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.embeddings import state_embedding_projection
+from ..analysis.state_map import linear_state_weights
 
 
 class ChannelUse:
@@ -21,7 +21,9 @@ class ChannelUse:
 
     def __init__(self, adapter):
         self.adapter = adapter
-        nz = state_embedding_projection(adapter, 0, None).nonzero  # [C, W, H] column norm above ~0
+        W = linear_state_weights(adapter)  # [d, n_features], None for a nonlinear encoder (it may read any channel)
+        norms = W.norm(dim=0).numpy() if W is not None else np.ones(adapter.schema.n_features, np.float32)
+        nz = adapter.schema.to_maps(norms > 1e-6 * float(norms.max()))  # [C, W, H] column norm above ~0
         self.weighted = nz.reshape(nz.shape[0], -1).any(1)  # [C]: the embedding reads the channel
         self.seen = np.zeros_like(self.weighted)  # [C]: a non-zero input was seen
         self.unused: list[int] = []

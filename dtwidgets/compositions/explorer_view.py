@@ -39,7 +39,7 @@ class ExplorerView:
                                          layout=W.Layout(width="150px"))
         self.reset_button = W.Button(description="reset", button_style="warning", layout=W.Layout(width="auto"))
         self.rtg_slider = RTGSlider(value=float(rtg), min=float(lo), max=float(hi), step=0.01, follow_group=follow,
-                                    layout=W.Layout(width="auto"))
+                                    layout=W.Layout(width="auto", display="" if adapter.layout.has_rtg else "none"))
         self.edit_toggle = W.ToggleButton(description="edit grid", icon="pencil", layout=W.Layout(width="auto"))
         self.edit_tool = W.Dropdown(options=list(EDIT_TOOLS), value="ball", layout=W.Layout(width="100px"))
         self.status = StatusLine(preferences=self.prefs, follow_group=follow, layout=W.Layout(width="auto"))

@@ -168,6 +168,9 @@ def calibrate(
     """
     import torch
 
+    from ..analysis._common import require_rtg
+
+    require_rtg(adapter, "calibrate (returns per target RTG)")
     if env is None:
         raise ValueError("expected an env: an EnvAdapter (e.g. dtwidgets.adapters.MiniGridEnv) or a MiniGrid env_id, "
                          "got None")

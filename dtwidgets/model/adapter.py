@@ -70,6 +70,10 @@ class DTAdapter:
     def W_state(self) -> torch.Tensor:
         return self.model.state_embedding.weight.detach()
 
+    def embed_state(self, features: torch.Tensor) -> torch.Tensor:
+        """Flattened features ``[N, n_features]`` -> ``features @ W_state.T`` ``[N, d_model]`` (differentiable)."""
+        return self.model.state_embedding(torch.as_tensor(features).to(self.model.device).float())
+
     @property
     def b_mlp_out(self) -> torch.Tensor:
         """MLP output biases ``[n_layers, d_model]``; under TL 4 with a gated MLP, the ones our DT

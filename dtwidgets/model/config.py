@@ -8,7 +8,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
 
-from ..adapters.schema import ObservationSchema, TokenLayout
+from ..adapters.schema import STEP_LAYOUTS, ObservationSchema, TokenLayout
 
 LAYER_NORMS = (None, "LN", "LNPre")
 ACT_FNS = ("relu", "gelu", "silu", "gelu_new", "gelu_fast")
@@ -32,7 +32,11 @@ class DTConfig:
 
     Attributes:
         d_model, n_heads, d_mlp, n_layers: transformer sizes (``d_head = d_model // n_heads``).
-        n_ctx: tokens of context, ``3*T - 1`` for ``T`` timesteps (2 = RTG + state only).
+        n_ctx: tokens of context: ``3*T - 1`` for ``T`` timesteps of the R-s-a layout (2 = RTG + state
+            only), ``2*T - 1`` for s-a, ``2*T`` for R-s.
+        token_layout: which tokens a timestep has (:data:`~dtwidgets.adapters.schema.STEP_LAYOUTS`):
+            ``"R-s-a"`` (RTG, state, action; the default and the reference format), ``"s-a"`` (no RTG)
+            or ``"R-s"`` (no actions). The model keeps every embedding module either way (one file layout).
         layer_norm: ``None``, ``"LN"`` or ``"LNPre"``.
         gated_mlp: TransformerLens ``GatedMLP`` (``(act(x W_gate) * (x W_in) + b_in) W_out + b_out``).
         act_fn: MLP activation.
@@ -61,6 +65,7 @@ class DTConfig:
     action_names: tuple[str, ...] = field(default=None)  # type: ignore[arg-type]
     rtg_range: tuple[float, float] = (-1.0, 1.0)
     seed: int = 0
+    token_layout: str = "R-s-a"
 
     def __post_init__(self):
         problems = _type_and_range_problems(self)
@@ -94,7 +99,9 @@ class DTConfig:
                             f"{self.d_model}, d_mlp {self.d_mlp}, n_layers {self.n_layers}, max_timestep {self.max_timestep})")
         if problems:
             raise ValueError("invalid DTConfig: expected " + "; expected ".join(problems))
-        TokenLayout.from_n_ctx(self.n_ctx)  # validates n_ctx
+        if self.token_layout not in STEP_LAYOUTS:
+            raise ValueError(f"invalid DTConfig: expected token_layout in {tuple(STEP_LAYOUTS)}, got {self.token_layout!r}")
+        TokenLayout.from_n_ctx(self.n_ctx, self.token_layout)  # validates n_ctx
 
     def n_parameters(self) -> int:
         """About how many float parameters a model of this config allocates (computed, nothing allocated;
@@ -113,7 +120,7 @@ class DTConfig:
 
     @property
     def layout(self) -> TokenLayout:
-        return TokenLayout.from_n_ctx(self.n_ctx)
+        return TokenLayout.from_n_ctx(self.n_ctx, self.token_layout)
 
     @property
     def schema(self) -> ObservationSchema:
@@ -175,7 +182,7 @@ def _type_and_range_problems(cfg: DTConfig) -> list[str]:
     for name in ("gated_mlp", "one_hot_obs"):
         if not isinstance(getattr(cfg, name), bool):
             p.append(f"{name} to be true or false, got {getattr(cfg, name)!r}")
-    for name in ("act_fn", "time_embedding_type", "env_id"):
+    for name in ("act_fn", "time_embedding_type", "env_id", "token_layout"):
         if not isinstance(getattr(cfg, name), str):
             p.append(f"{name} to be a string, got {type(getattr(cfg, name)).__name__} {getattr(cfg, name)!r}")
     shape = cfg.obs_shape

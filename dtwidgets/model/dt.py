@@ -1,6 +1,8 @@
 """The project's Decision Transformer: DT embeddings + a TransformerLens backbone + an action head.
 
-Tokens per timestep ``t`` are ``R_t, s_t, a_t`` (the last action is absent):
+Tokens per timestep ``t`` are ``R_t, s_t, a_t`` (the last action is absent) for the default R-s-a
+layout; ``cfg.token_layout`` may drop the RTG (``s-a``) or the action (``R-s``) tokens, and every token
+is placed where ``cfg.layout`` (a :class:`~dtwidgets.adapters.TokenLayout`) says:
     R_t = rtg_t * w_rtg + time(t)            (``reward_embedding``: Linear(1, d), no bias)
     s_t = W_state @ features(obs_t) + time(t) (``state_embedding``: Linear(n_obs, d), no bias)
     a_t = E_action[a_t] + time(t)             (``action_embedding``: Embedding(n_actions + 1, d); row n_actions = pad)
@@ -134,7 +136,8 @@ class DecisionTransformer(nn.Module):
                 raise ValueError(f"expected window.{name} with leading shape {want} (batch, {T} timesteps), got {got}")
         lo, hi = cfg.rtg_range
         r = window.rtgs
-        if not torch.isfinite(r).all() or (r < lo - 1e-6).any() or (r > hi + 1e-6).any():
+        bad_rtg = not torch.isfinite(r).all() or (r < lo - 1e-6).any() or (r > hi + 1e-6).any()
+        if cfg.layout.has_rtg and bad_rtg:  # a model without RTG tokens ignores window.rtgs
             raise ValueError(f"expected RTG values in [{lo}, {hi}], got min {r.min().item():.4g}, max {r.max().item():.4g}")
         t = window.timesteps
         if (t < 0).any() or (t > cfg.max_timestep).any():
@@ -177,27 +180,28 @@ class DecisionTransformer(nn.Module):
         return self.state_embedding(feats)
 
     def embed(self, window: TrajectoryWindow) -> torch.Tensor:
-        """Token embeddings ``[B, 3T-1, d_model]`` (before the positional embedding)."""
+        """Token embeddings ``[B, n_ctx, d_model]`` (before the positional embedding), placed by ``cfg.layout``
+        (the RTG / action embeddings run only when the layout has those tokens)."""
         self.validate(window)
-        cfg, dev = self.cfg, self.action_predictor.weight.device
+        cfg, lay, dev = self.cfg, self.cfg.layout, self.action_predictor.weight.device
         B, T = window.observations.shape[:2]
         h = self.embed_hooks
         real = torch.arange(T, device=dev)[None, :] >= window.n_pad.to(dev)[:, None]
         time = h["hook_time_embed"](self.embed_time(window.timesteps))  # [B, T, d]
-        rtg = h["hook_rtg_embed"](self.embed_rtg(window.rtgs))
         state = h["hook_state_embed"](self.embed_state(window.observations, real))
-        tokens = torch.zeros(B, cfg.layout.n_tokens, cfg.d_model, device=dev, dtype=state.dtype)
-        tokens[:, 0::3] = rtg + time
-        tokens[:, 1::3] = state + time
-        if T > 1:
+        tokens = torch.zeros(B, lay.n_tokens, cfg.d_model, device=dev, dtype=state.dtype)
+        tokens[:, lay.positions("state")] = state + time
+        if lay.has_rtg:
+            tokens[:, lay.positions("rtg")] = h["hook_rtg_embed"](self.embed_rtg(window.rtgs)) + time
+        if lay.has_action and T > 1:
             act = h["hook_action_embed"](self.embed_action(window.actions))
-            tokens[:, 2::3] = act + time[:, :-1]
+            tokens[:, lay.positions("action")] = act + time[:, :-1]
         return h["hook_tokens"](tokens)
 
     # ---- forward ------------------------------------------------------------------------
     def head(self, resid_final: torch.Tensor) -> torch.Tensor:
         """Final residual ``[B, P, d]`` (after ln_final) -> logits at state tokens ``[B, T, n_actions]``."""
-        return self.action_predictor(resid_final[:, 1::3])
+        return self.action_predictor(resid_final[:, self.cfg.layout.positions("state")])
 
     def forward(self, window: TrajectoryWindow) -> torch.Tensor:
         return self.head(self.transformer(self.embed(window)))

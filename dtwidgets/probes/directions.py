@@ -137,8 +137,12 @@ def sae_cosines(direction, sae) -> np.ndarray:
     return cosines(direction, W)
 
 
-def direction_over_observation(adapter, direction) -> np.ndarray:
+def direction_over_observation(adapter, direction, obs=None) -> np.ndarray:
     """``direction · W_state`` reshaped to ``[C, W, H]`` channel maps (what the state embedding writes
-    along the direction per input feature)."""
+    along the direction per input feature); for a nonlinear state encoder, its Jacobian at ``obs``
+    ``[W, H, C]`` (:func:`~dtwidgets.analysis.state_map.state_map`)."""
+    from ..analysis.state_map import state_map
+
     d = _as_direction(adapter, direction)
-    return adapter.schema.to_maps(C.np32(d @ adapter.W_state)).astype(np.float32)
+    E = state_map(adapter, obs, analysis="direction_over_observation").E  # [n_features, d_model]
+    return adapter.schema.to_maps(C.np32(E @ d.float())).astype(np.float32)

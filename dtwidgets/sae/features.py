@@ -145,8 +145,13 @@ def _quantile_examples(sae, store, hist, first, quantiles):
 
 
 def write_maps(adapter, sae: SparseAutoencoder) -> np.ndarray | None:
-    """``[F, C, W, H]`` ``W_state^T W_enc[:, i]`` as observation maps, or ``None`` outside the residual stream."""
-    if hook_site(adapter, sae.cfg.hook_name).kind != "resid":
+    """``[F, C, W, H]`` ``W_state^T W_enc[:, i]`` as observation maps, or ``None`` outside the residual stream
+    or for a nonlinear state encoder (no observation-independent map; see
+    :func:`~dtwidgets.analysis.state_map.state_map`)."""
+    from ..analysis.state_map import linear_state_weights
+
+    W = linear_state_weights(adapter)
+    if W is None or hook_site(adapter, sae.cfg.hook_name).kind != "resid":
         return None
-    flat_maps = (sae.W_enc.detach().T.float() @ adapter.W_state.float()).numpy()  # [F, n_features]
+    flat_maps = (sae.W_enc.detach().T.float() @ W).numpy()  # [F, n_features]
     return adapter.schema.to_maps(flat_maps).astype(np.float32)

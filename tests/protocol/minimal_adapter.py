@@ -104,14 +104,20 @@ class MinimalAdapter:
         B, T = window.observations.shape[:2]
         real = torch.arange(T)[None, :] >= window.n_pad[:, None]
         time = self._fire("dt.hook_time_embed", self.embed_time(window.timesteps))
-        rtg = self._fire("dt.hook_rtg_embed", self.embed_rtg(window.rtgs))
-        state = self._fire("dt.hook_state_embed", (self.features(window.observations) * real[..., None]) @ self._W_state.T)
-        tokens = torch.zeros(B, self.layout.n_tokens, self._W_state.shape[0])
-        tokens[:, 0::3] = rtg + time
-        tokens[:, 1::3] = state + time
-        if T > 1:
-            tokens[:, 2::3] = self._fire("dt.hook_action_embed", self.embed_action(window.actions)) + time[:, :-1]
+        rtg = self._fire("dt.hook_rtg_embed", self.embed_rtg(window.rtgs)) if self.layout.has_rtg else None
+        state = self._fire("dt.hook_state_embed", self._state_tokens(self.features(window.observations), real))
+        lay = self.layout  # tokens placed where the layout says (R-s-a, s-a, R-s)
+        tokens = torch.zeros(B, lay.n_tokens, state.shape[-1])
+        tokens[:, lay.positions("state")] = state + time
+        if lay.has_rtg:
+            tokens[:, lay.positions("rtg")] = rtg + time
+        if lay.has_action and T > 1:
+            tokens[:, lay.positions("action")] = self._fire("dt.hook_action_embed", self.embed_action(window.actions)) + time[:, :-1]
         return self._fire("dt.hook_tokens", tokens)
+
+    def _state_tokens(self, feats: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """``[B, T, n_features]`` -> ``W_state @ features`` ``[B, T, d_model]`` (zero features at padded steps)."""
+        return (feats * real[..., None]) @ self._W_state.T
 
     # ---- running ------------------------------------------------------------------------------
     def _logits(self, resid: torch.Tensor) -> torch.Tensor:
@@ -161,7 +167,7 @@ class MinimalAdapter:
 
 def minimal_from(sd: dict[str, torch.Tensor], *, backbone, layout: TokenLayout, schema: ObservationSchema,
                  action_names: Sequence[str], rtg_range: tuple[float, float], max_timestep: int, one_hot: bool,
-                 n_layers: int) -> MinimalAdapter:
+                 n_layers: int, cls=None, **extra) -> MinimalAdapter:
     """A :class:`MinimalAdapter` from reference-layout tensors ``sd`` (the checkpoint format: the DT's
     embeddings and head; ``transformer.blocks.{l}.mlp.b_out`` for the MLP biases) and a TL backbone."""
     if "time_embedding.bias" in sd:  # linear time embedding: Linear(1, d) of the float timestep
@@ -175,9 +181,9 @@ def minimal_from(sd: dict[str, torch.Tensor], *, backbone, layout: TokenLayout, 
         def time_fn(t):
             return table[t]
     b_out = torch.stack([sd[f"transformer.blocks.{l}.mlp.b_out"] for l in range(n_layers)]).clone()
-    return MinimalAdapter(backbone=backbone, layout=layout, schema=schema, action_names=action_names,
+    return (cls or MinimalAdapter)(backbone=backbone, layout=layout, schema=schema, action_names=action_names,
                           rtg_range=rtg_range, max_timestep=max_timestep,
                           w_rtg=sd["reward_embedding.0.weight"][:, 0].clone(), time_fn=time_fn,
                           E_action=sd["action_embedding.0.weight"].clone(), W_state=sd["state_embedding.weight"].clone(),
                           W_action=sd["action_predictor.weight"].clone(), b_action=sd["action_predictor.bias"].clone(),
-                          b_mlp_out=b_out, one_hot=one_hot)
+                          b_mlp_out=b_out, one_hot=one_hot, **extra)

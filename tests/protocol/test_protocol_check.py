@@ -6,11 +6,32 @@ from __future__ import annotations
 import typing
 
 from dtwidgets.adapters import EnvAdapter, ModelAdapter
+from dtwidgets.adapters.protocol import OPTIONAL_MODEL_MEMBERS
 
 
 def test_members_are_the_protocols_own():
+    optional = {ModelAdapter: set(OPTIONAL_MODEL_MEMBERS), EnvAdapter: set()}
     for proto in (ModelAdapter, EnvAdapter):
-        assert set(proto._members) == set(typing._get_protocol_attrs(proto)) - {"_members"}
+        assert set(proto._members) == set(typing._get_protocol_attrs(proto)) - {"_members"} - optional[proto]
+    assert set(OPTIONAL_MODEL_MEMBERS) <= set(typing._get_protocol_attrs(ModelAdapter))  # documented there
+
+
+def test_w_state_and_embed_state_are_optional():
+    """A nonlinear encoder's adapter (no W_state, no embed_state attribute at all) is still a ModelAdapter;
+    removing a required member is not."""
+    from dtwidgets.demo import load_demo
+
+    adapter = load_demo("post")[0]
+
+    class Only:
+        pass
+
+    o = Only()
+    for m in ModelAdapter._members:
+        setattr(o, m, getattr(adapter, m))
+    assert not hasattr(o, "W_state") and not hasattr(o, "embed_state") and isinstance(o, ModelAdapter)
+    delattr(o, "embed_rtg")
+    assert not isinstance(o, ModelAdapter)
 
 
 def test_isinstance_never_calls_a_property():

@@ -29,22 +29,28 @@ class CircuitsPanel(Panel):
         self.widget.children = [self.head, self.qk_note, self.qk, self.ov_note, self.ov, self.emb_note, self.emb]
         self._data = None
         self._emb_pair = None
+        self._emb_exact = True
         self._unused: set[int] = set()
         self._use = ChannelUse(ctx.adapter)
 
     def wanted(self) -> list:
         l, h = self.head.value
-        return [HeadCircuits(l, h)] + ([StateEmbedding()] if self._emb_pair != self.ctx.pair else [])
+        return [HeadCircuits(l, h)] + ([StateEmbedding()] if self._emb_stale() else [])
+
+    def _emb_stale(self) -> bool:
+        """The pair changed, or the map is a nonlinear state encoder's Jacobian (it follows the state shown)."""
+        return self._emb_pair != self.ctx.pair or not self._emb_exact
 
     def _embedding(self, data):
         """State-embedding projection along the current pair (weights only; redrawn when the pair changes)."""
-        if self._emb_pair == self.ctx.pair:
+        if not self._emb_stale():
             return
         self._emb_pair = self.ctx.pair
         self._proj = e = data.result(StateEmbedding())
+        self._emb_exact = e.exact
         assign(self.emb, values=e.values, titles=self._titles(e.channel_names))
         self._emb_text = (f"<b>state embedding · ({esc(e.direction)})</b> — how much one unit of each input "
-                          "feature pushes the preference (weights only)")
+                          "feature pushes the preference " + ("(weights only)" if e.exact else f"({esc(e.note)})"))
         self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
     def _note_inputs(self, window) -> None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 import ipywidgets as W
 
 from ...analysis import _common as C
+from ...analysis.state_map import linear_state_weights
 from ...analysis.extras import Composition, HeadWeights, PathPatchingExtra, StateRequest, compute_extras
 from ...widgets import ChannelHeatmap, CircuitDiagram, MatrixHeatmap
 from ..channel_use import ChannelUse
@@ -47,7 +48,8 @@ class Circuits2Panel(Panel):
 
     def _weights_only(self, extra):
         """A weights-only extra (no state needed), computed by the owner."""
-        req = StateRequest(self.ctx.adapter, None, self.ctx.pair)  # type: ignore[arg-type]
+        window = None if self._data is None else self._data.window  # read by a nonlinear state encoder only
+        req = StateRequest(self.ctx.adapter, window, self.ctx.pair)  # type: ignore[arg-type]
         return compute_extras(req, [extra])[type(extra)]
 
     def _build_views(self) -> None:
@@ -94,8 +96,8 @@ class Circuits2Panel(Panel):
     def update(self, data: PanelData) -> None:
         self._data = data
         before = list(self.use.unused)
-        if self.use.update(data.window) != before:
-            self._draw_virtual()
+        if self.use.update(data.window) != before or not self._linear:
+            self._draw_virtual()  # a nonlinear state encoder's maps follow the state shown
         self._draw_paths(data)
 
     def _draw_paths(self, data: PanelData) -> None:
@@ -129,7 +131,13 @@ class Circuits2Panel(Panel):
         self.comp.layout.display = self.comp_mode.layout.display = "none" if one_layer else ""
         assign(self.comp, values=getattr(c, self.comp_mode.value), row_labels=c.head_labels, col_labels=c.head_labels)
 
+    @property
+    def _linear(self) -> bool:
+        return linear_state_weights(self.ctx.adapter) is not None
+
     def _draw_virtual(self) -> None:
+        if not self._linear and self._data is None:
+            return  # a nonlinear encoder's Jacobian needs the state shown: drawn at the first update
         hw = self._weights_only(HeadWeights(self.head.value, self.svd_kind.value))
         vw, sv = hw.virtual, hw.svd
         i = self.action.value
@@ -137,7 +145,9 @@ class Circuits2Panel(Panel):
         assign(self.virtual, values=vw.values[i], titles=[str(c) for c in vw.channel_names], unused=unused)
         self.virtual_note.value = (f"<b>{html.escape(vw.path)} [{html.escape(str(vw.action_names[i]))}]</b>: the change in "
                                    "that action's logit per unit of each input feature at a cell, through this head alone "
-                                   "(per unit of attention paid to the state token; weights only)")
+                                   "(per unit of attention paid to the state token; " + ("weights only)" if self._linear
+                                                                                     else "the nonlinear state encoder's "
+                                                                                     "Jacobian at the state shown)"))
         sing = sv.singular_values
         s = ", ".join(f"{v:.3g}" for v in sing[:SHOW_SINGULAR]) + (f", … ({len(sing)} in all)" if len(sing) > SHOW_SINGULAR else "")
         out = ""

@@ -39,7 +39,8 @@ class PolicyPanel(Panel):
 
     def _build_views(self) -> None:
         comps = C.head_labels(self.ctx.adapter) + C.mlp_labels(self.ctx.adapter)
-        self.compare = W.Dropdown(options=COMPARE, value="none", description="compare with",
+        options = [o for o in COMPARE if o[1] != "rtg" or self.ctx.adapter.layout.has_rtg]  # no RTG tokens: no RTG B
+        self.compare = W.Dropdown(options=options, value="none", description="compare with",
                                   style={"description_width": "initial"}, layout=W.Layout(width="auto"))
         self.other_rtg = W.FloatText(value=-1.0, description="RTG B", layout=W.Layout(width="140px"))
         self.component = W.Dropdown(options=comps, description="ablate", layout=W.Layout(width="180px"))
