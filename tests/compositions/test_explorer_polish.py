@@ -428,3 +428,17 @@ def test_a_pair_of_one_action_twice_is_refused(model):
     assert "two different actions" in e.error.value and e.ctx.pair == (2, 1) == e.prefs.pair
     with pytest.raises(ValueError, match="two different actions"):
         Explorer(model, MiniGridEnv(), coalesce_s=0, pair=("forward", "forward"))
+
+
+def test_export_fills_every_tab(model, tmp_path):
+    """to_html(explorer) calls before_export: every tab gets the current state's data (a page whose hidden
+    tabs said 'no data' was issue 26's complaint)."""
+    import dtwidgets
+
+    e = Explorer(model, MiniGridEnv(), coalesce_s=0)
+    keys = [p.key for p in e.panels]
+    attn, scan, pm = (e.panels[keys.index(k)] for k in ("attention", "rtg_scan", "policy_map"))
+    assert attn.view.patterns.size == 0 and scan.view.rtgs.size == 0  # hidden tabs: not computed yet
+    dtwidgets.to_html(e, tmp_path / "explorer.html")
+    assert e._stale == set() and e.error.value == ""
+    assert attn.view.patterns.size > 0 and scan.view.rtgs.size > 0 and pm.view.probs.size > 0

@@ -43,7 +43,7 @@ def test_export_dedups_modules_and_embeds_state(tmp_path) -> None:
     tree = data["tree"]
     assert tree["type"] == "box" and tree["children"][0] == {"type": "text", "text": "<b>not html</b>"}
     assert tree["children"][1]["type"] == "tabs" and tree["children"][1]["titles"] == ["grids", "heat"]
-    assert "IntSlider" in tree["children"][2]["text"]
+    assert tree["children"][2]["text"] == "[n: need a kernel (not interactive on this page)]"
     assert "_esm" not in json.dumps(m["state"])
 
 
@@ -66,3 +66,23 @@ def test_to_html_into_missing_folder_raises_naming_it(tmp_path) -> None:
     assert not missing.exists()
     with pytest.raises(IsADirectoryError, match="folder"):
         to_html(MatrixHeatmap(values=np.eye(2)), tmp_path)
+
+
+def test_runs_of_controls_are_one_line_and_a_composition_exports_every_view() -> None:
+    """Neighbouring controls become one 'need a kernel' line; a root with before_export() is brought up
+    to date first (the Explorer fills its hidden tabs that way)."""
+    from dtwidgets.widgets.export import page_data
+
+    class Root(ipywidgets.VBox):
+        prepared = 0
+
+        def before_export(self):
+            Root.prepared += 1
+
+    box = Root([ipywidgets.Button(description="a"), ipywidgets.Button(description="b"), ipywidgets.Label("x"),
+                ipywidgets.Dropdown(options=[1])])
+    tree = page_data([box])["trees"][0]
+    texts = [c["text"] for c in tree["children"]]
+    assert texts == ["[a, b: need a kernel (not interactive on this page)]", "x",
+                     "[Dropdown: need a kernel (not interactive on this page)]"]
+    assert Root.prepared == 1
