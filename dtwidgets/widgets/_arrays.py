@@ -20,7 +20,7 @@ numpy arrays, torch tensors (moved to CPU, detached), and nested lists are accep
 Usage (a synced widget trait; :class:`SyncedArray` tags itself)::
 
     values = SyncedArray(3, "float32", "[C, W, H]")
-    """What the values are, in which units (the trait's one docstring)."""
+    # then, on the next line, the trait's one docstring: a string literal saying what the values are
 """
 
 from __future__ import annotations
