@@ -1,42 +1,17 @@
-"""Control widgets of the Explorer: an RTG slider that answers while it moves, and a text-only status line."""
+"""StatusLine: the Explorer's one-line, text-only state summary."""
 
 from __future__ import annotations
 
 import ipywidgets
+import numpy as np
 import traitlets
 
-from ._base import DTWidget
+from ._arrays import SyncedArray
+from ._follows_rtg import FollowsRTG
 from ._traits import Labels
-from .charts import ActionPreferences, FollowsRTG, _table, _vec
+from .action_preferences import ActionPreferences
 
-__all__ = ["RTGSlider", "StatusLine"]
-
-
-class RTGSlider(DTWidget):
-    """Return-to-go slider. Dragging moves the widgets of its ``follow_group`` client-side (no kernel
-    message while the slider moves, see :class:`~dtwidgets.widgets.charts.FollowsRTG`); releasing it
-    sets ``value`` once."""
-
-    _module = "rtg_slider"
-    value = traitlets.Float(0.0).tag(sync=True)
-    """The RTG (reward units), set by the front-end on release."""
-    min = traitlets.Float(-1.0).tag(sync=True)
-    """Lower end of the slider (the model's RTG range)."""
-    max = traitlets.Float(1.0).tag(sync=True)
-    """Upper end of the slider."""
-    step = traitlets.Float(0.01).tag(sync=True)
-    """Slider step."""
-    description = traitlets.Unicode("RTG").tag(sync=True)
-    """Label in front of the slider (plain text)."""
-    follow_group = traitlets.Unicode("").tag(sync=True)
-    """Page-level id announced to following widgets while dragging ('' = none)."""
-
-    @traitlets.validate("value")
-    def _clip(self, proposal: dict) -> float:
-        v = float(proposal["value"])
-        if v != v:
-            raise traitlets.TraitError(f"RTGSlider.value: expected a finite float, got {proposal['value']!r}")
-        return min(max(v, self.min), self.max)
+__all__ = ["StatusLine"]
 
 
 class StatusLine(FollowsRTG):
@@ -57,17 +32,15 @@ class StatusLine(FollowsRTG):
     _module = "status_line"
     headline = traitlets.Unicode("").tag(sync=True)
     lead = Labels().tag(sync=True)
-    logits = _vec("[A]")
+    logits = SyncedArray(1, "float32", "[A]")
     action_names = Labels().tag(sync=True)
     notes = Labels().tag(sync=True)
-    scan_logits = _table("[R, A]")
+    scan_logits = SyncedArray(2, "float32", "[R, A]")
     preferences = traitlets.Instance(ActionPreferences, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
 
     @property
     def text(self) -> str:
         """The line as plain text (kernel data, no preview), as the front-end shows it."""
-        import numpy as np
-
         src = self.preferences if self.preferences is not None else self
         logits, names = src.logits, src.action_names
         parts = ([self.headline] if self.headline else []) + list(self.lead)
