@@ -13,21 +13,17 @@ __all__ = ["ActionPreferences"]
 
 
 class ActionPreferences(FollowsRTG):
-    """Softmax action probabilities as bars plus the pairwise preference logit[a] - logit[b].
-
-    Traits
-    ------
-    logits : float32 array [A]
-    action_names : list[str] (len A)
-    pair : (a, b) action indices; two dropdowns in the widget, synced both ways
-    scan_logits : float32 [R, A] logits over ``scan_rtgs`` (RTG following, see :class:`FollowsRTG`)
-    """
+    """Softmax action probabilities as bars plus the pairwise preference logit[a] - logit[b]."""
 
     _module = "action_preferences"
     logits = SyncedArray(1, "float32", "[A]")
+    """float32 [A]: the action logits (drawn as softmax probabilities)."""
     scan_logits = SyncedArray(2, "float32", "[R, A]")
+    """float32 [R, A]: the logits over ``scan_rtgs`` for RTG following (see :class:`FollowsRTG`); empty = no preview."""
     action_names = Labels().tag(sync=True)
+    """list[str] (len A): action names."""
     pair = IntPair((0, 1)).tag(sync=True)
+    """(a, b) action indices of the preference logit[a] - logit[b]; two dropdowns in the widget, synced both ways."""
 
     @traitlets.validate("logits", "action_names")
     def _names_match_logits(self, proposal: dict):

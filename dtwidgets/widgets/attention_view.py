@@ -13,29 +13,23 @@ __all__ = ["AttentionView"]
 
 
 class AttentionView(DTWidget):
-    """Attention patterns, one heatmap per head (rows = queries, columns = keys).
-
-    Traits
-    ------
-    patterns : float32 array [N_heads_total, Q, K]
-        Probabilities in [0, 1] use a white-to-purple scale (1 = darkest); any negative value
-        (e.g. raw scores) switches to the diverging scale. A 2-D [Q, K] input becomes one head.
-    head_labels : list[str] (len N), e.g. "L0H1"
-    token_labels : list[str], e.g. "R1", "s1", "a1"; used for both queries and keys
-    steps : optional int16 [T], episode steps of tokens: ``token_labels`` are then templates whose
-        ``{k}`` shows the episode step of token ``k`` (:func:`~dtwidgets.widgets._traits.fill_steps`);
-        :attr:`shown_token_labels` are the texts as shown
-    selected_head : int
-        -1 shows all heads as small multiples (click one to select it); i >= 0 shows head i large
-        with token labels. Synced both ways.
-    """
+    """Attention patterns, one heatmap per head (rows = queries, columns = keys)."""
 
     _module = "attention_view"
     patterns = SyncedArray((2, 3), "float32", "[heads, Q, K]")
+    """float32 [N_heads_total, Q, K]: probabilities in [0, 1] use a white-to-purple scale (1 = darkest); any
+    negative value (e.g. raw scores) switches to the diverging scale. A 2-D [Q, K] input becomes one head."""
     head_labels = Labels().tag(sync=True)
+    """list[str] (len N_heads_total), e.g. "L0H1" (see :meth:`labels_for`)."""
     token_labels = Labels().tag(sync=True)
+    """list[str] (len Q = K), e.g. "R1", "s1", "a1"; used for both queries and keys (templates when ``steps`` is set)."""
     steps = SyncedArray(1, "int16", "[T]")
+    """int16 [T]: episode steps of tokens; ``token_labels`` are then templates whose ``{k}`` shows the episode
+    step of token ``k`` (:func:`~dtwidgets.widgets._traits.fill_steps`); empty = labels as they are.
+    :attr:`shown_token_labels` are the texts as shown."""
     selected_head = traitlets.CInt(-1, min=-1).tag(sync=True)
+    """int: -1 shows all heads as small multiples (click one to select it); i >= 0 shows head i large with
+    token labels. Synced both ways."""
 
     @property
     def shown_token_labels(self) -> list[str]:

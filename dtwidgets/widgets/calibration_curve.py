@@ -12,27 +12,27 @@ __all__ = ["CalibrationCurve"]
 
 
 class CalibrationCurve(DTWidget):
-    """Target return vs achieved return with a quantile band and stacked outcome bars.
-
-    Traits
-    ------
-    targets : float32 [R] target returns (x)
-    mean : float32 [R] mean achieved return; lo, hi : float32 [R] quantile band
-    outcome_counts : float32 [R, K] episode counts per outcome, drawn as stacked fractions
-    outcome_names : list[str] (len K), e.g. ["goal", "collision", "timeout"]
-    title, x_label, y_label : str (axis labels default to "target return" / "achieved return")
-    """
+    """Target return vs achieved return with a quantile band and stacked outcome bars."""
 
     _module = "calibration_curve"
     targets = SyncedArray(1, "float32", "[R]")
+    """float32 [R]: target returns (x axis)."""
     mean = SyncedArray(1, "float32", "[R]")
+    """float32 [R]: mean achieved return per target."""
     lo = SyncedArray(1, "float32", "[R]")
+    """float32 [R]: lower quantile of the achieved return (band)."""
     hi = SyncedArray(1, "float32", "[R]")
+    """float32 [R]: upper quantile of the achieved return (band)."""
     outcome_counts = SyncedArray(2, "float32", "[R, K]")
+    """float32 [R, K]: episode counts per outcome, drawn as stacked fractions."""
     outcome_names = Labels().tag(sync=True)
+    """list[str] (len K), e.g. ``["goal", "collision", "timeout"]``."""
     title = traitlets.Unicode("").tag(sync=True)
+    """str: title above the chart."""
     x_label = traitlets.Unicode("").tag(sync=True)
+    """str: x axis label ('' = "target return")."""
     y_label = traitlets.Unicode("").tag(sync=True)
+    """str: y axis label ('' = "achieved return")."""
 
     @traitlets.validate("targets", "mean", "lo", "hi", "outcome_counts", "outcome_names")
     def _lengths_match_targets(self, proposal: dict):

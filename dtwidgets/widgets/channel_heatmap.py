@@ -12,40 +12,29 @@ __all__ = ["ChannelHeatmap"]
 
 
 class ChannelHeatmap(DTWidget):
-    """Small-multiple heatmaps of per-cell values, one map per channel.
-
-    Traits
-    ------
-    values : float32 array [C, W, H]
-        Stored like a MiniGrid observation, ``values[c, x, y]``; drawn with x horizontal and
-        y vertical (row 0 at top), i.e. transposed from storage. A 2-D [W, H] input becomes C = 1.
-        NaN is drawn hatched grey; ±Inf is clamped to the scale limit and flagged.
-    titles : list[str] (len C)
-    vmax : float > 0 or None
-        Symmetric limit of the blue-white-red scale centred on 0; ``None`` = max |finite value|.
-        Editable in the widget (number input).
-    annotate : bool
-        Write rounded values in the cells (when cells are large enough).
-    agent_cell : (x, y) or None
-        Outlined in black on every map.
-    selected_cell : (x, y) or None
-        Synced on click.
-    cell_size : int
-        CSS pixels per cell (0 = automatic).
-    unused : list[int]
-        Channels the model never uses (e.g. an input that is always 0): drawn greyed out with
-        "unused" in the title (values still in the hover) and left out of the automatic ``vmax``.
-    """
+    """Small-multiple heatmaps of per-cell values, one map per channel."""
 
     _module = "channel_heatmap"
     values = SyncedArray((2, 3), "float32", "[C, W, H]")
+    """float32 [C, W, H], stored like a MiniGrid observation, ``values[c, x, y]``; drawn with x horizontal and
+    y vertical (row 0 at top), i.e. transposed from storage. A 2-D [W, H] input becomes C = 1.
+    NaN is drawn hatched grey; ±Inf is clamped to the scale limit and flagged."""
     titles = Labels().tag(sync=True)
+    """list[str] (len C): one title per channel."""
     vmax = OptionalVmax().tag(sync=True)
+    """float > 0 or None: symmetric limit of the blue-white-red scale centred on 0 (None = max |finite value|).
+    Editable in the widget (number input)."""
     annotate = traitlets.Bool(False).tag(sync=True)
+    """Write rounded values in the cells (when cells are large enough)."""
     agent_cell = IntPair(None, allow_none=True).tag(sync=True)
+    """(x, y) or None: outlined in black on every map."""
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
+    """(x, y) or None: synced on click."""
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
+    """int: CSS pixels per cell (0 = automatic)."""
     unused = traitlets.List(traitlets.CInt(min=0)).tag(sync=True)
+    """list[int]: channels the model never uses (e.g. an input that is always 0): drawn greyed out with "unused"
+    in the title (values still in the hover) and left out of the automatic ``vmax``."""
 
     @traitlets.validate("values", "titles")
     def _values_3d(self, proposal: dict):

@@ -13,48 +13,39 @@ __all__ = ["ContributionBars"]
 
 
 class ContributionBars(FollowsRTG):
-    """Horizontal grouped bars of signed contributions (DLA, ablation before/after).
-
-    Traits
-    ------
-    values : float32 array [S, N]; S series (e.g. "clean", "ablated"), N components. 1-D [N] = one series.
-    series_names : list[str] (len S)
-    labels : list[str] (len N) component labels, e.g. "L0H1", "MLP0"
-    groups : list[str] (len N) or [] ; components are shown under group headers in order of first appearance
-    title : str
-    selected : int component index (-1 = none), synced on click
-    scale : "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1])
-    scan_values : float32 [R, N] series 0 over ``scan_rtgs`` (RTG following, see :class:`FollowsRTG`)
-    show_sum : bool, append the sum of series 0 to the title (follows previews)
-    rows : optional unsigned int [N]; row n shows ``labels[rows[n]]`` (and ``groups[rows[n]]``), so a long
-        label list (e.g. every MLP neuron) is sent once and each update sends only which rows to show,
-        in which order (e.g. a sorted top 30); empty = row n is ``labels[n]``. :attr:`row_labels` are
-        the labels as shown.
-    separate_axes : bool, draw each series in its own column with its own axis (series in different units,
-        e.g. a neuron's direct share and its activation), sharing one label column
-    steps : optional int16 [T], episode steps of tokens: ``labels`` and ``title`` are then templates whose
-        ``{k}`` shows token k's step (``"state embed (s{25})"`` -> ``"state embed (s₉)"``, see
-        :func:`~dtwidgets.widgets._traits.fill_steps`), so per-state token names cost a few bytes;
-        :attr:`row_labels` and :attr:`shown_title` are the texts as shown
-    """
+    """Horizontal grouped bars of signed contributions (DLA, ablation before/after)."""
 
     _module = "contribution_bars"
     values = SyncedArray((1, 2), "float32", "[S, N]")
+    """float32 [S, N]: S series (e.g. "clean", "ablated") of N components' values; 1-D [N] = one series."""
     series_names = Labels().tag(sync=True)
+    """list[str] (len S): series names."""
     labels = Labels().tag(sync=True)
+    """list[str] (len N, or indexed by ``rows``): component labels, e.g. "L0H1", "MLP0"; templates when ``steps`` is set."""
     groups = Labels().tag(sync=True)
+    """list[str] (like ``labels``) or []: components are shown under group headers in order of first appearance."""
     title = traitlets.Unicode("").tag(sync=True)
+    """str: title above the bars (a template when ``steps`` is set, see :attr:`shown_title`)."""
     selected = traitlets.CInt(-1, min=-1).tag(sync=True)
+    """int: selected component index (-1 = none), synced on click."""
     scale = traitlets.Enum(("symmetric", "unit"), "symmetric").tag(sync=True)
+    """Axis: "symmetric" (signed values, axis [-m, m]) or "unit" (probabilities, axis [0, 1])."""
     scan_values = SyncedArray(2, "float32", "[R, N]")
+    """float32 [R, N]: series 0 over ``scan_rtgs`` for RTG following (see :class:`FollowsRTG`); empty = no preview."""
     show_sum = traitlets.Bool(False).tag(sync=True)
-    """Append " = <sum of series 0>" to the title (computed client-side from the values drawn)."""
+    """Append " = <sum of series 0>" to the title (computed client-side from the values drawn, so it follows previews)."""
     separate_axes = traitlets.Bool(False).tag(sync=True)
-    """One axis per series, side by side (see the class docstring); False = all series on one axis."""
+    """Draw each series in its own column with its own axis (series in different units, e.g. a neuron's direct
+    share and its activation), sharing one label column; False = all series on one axis."""
     rows = SyncedArray(1, shape_doc="[N] (indices into labels)")
-    """Which label each row shows (see the class docstring); empty = row n shows ``labels[n]``."""
+    """unsigned int [N]: row n shows ``labels[rows[n]]`` (and ``groups[rows[n]]``), so a long label list (e.g. every
+    MLP neuron) is sent once and each update sends only which rows to show, in which order (e.g. a sorted top 30);
+    empty = row n shows ``labels[n]``. :attr:`row_labels` are the labels as shown."""
     steps = SyncedArray(1, "int16", "[T]")
-    """Episode step of each token for the label templates (negative = padding); empty = labels as they are."""
+    """int16 [T]: episode step of each token (negative = padding); ``labels`` and ``title`` are then templates whose
+    ``{k}`` shows token k's step (``"state embed (s{25})"`` -> ``"state embed (s₉)"``, see
+    :func:`~dtwidgets.widgets._traits.fill_steps`), so per-state token names cost a few bytes; empty = labels as
+    they are. :attr:`row_labels` and :attr:`shown_title` are the texts as shown."""
 
     @traitlets.validate("rows")
     def _rows_unsigned(self, proposal: dict) -> np.ndarray:

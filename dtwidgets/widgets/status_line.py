@@ -17,26 +17,26 @@ __all__ = ["StatusLine"]
 class StatusLine(FollowsRTG):
     """The Explorer's one-line state summary, drawn from text nodes only (safe for names from files).
 
-    Traits
-    ------
-    headline : str, emphasised first item (e.g. ``"episode over (collision): reset or step back"``)
-    lead : list[str], items before the RTG (e.g. ``["step 3", "t = 3"]``)
-    rtg : the current RTG; logits : float32 [A] (empty = no "model prefers" item); action_names : [A]
-    notes : list[str], warnings after the preference (e.g. an edit outside the agent's view)
-    scan_logits : float32 [R, A] over ``scan_rtgs`` (the preference follows the RTG slider)
-    preferences : an :class:`ActionPreferences` (or None) to read the preference from instead: its
-        ``logits``, ``scan_rtgs``, ``scan_logits`` and ``action_names`` replace this widget's own, so a page
-        showing both sends those arrays once per state (the front-end reads the other widget's model)
+    ``rtg`` (from :class:`FollowsRTG`) is the current RTG shown in the line.
     """
 
     _module = "status_line"
     headline = traitlets.Unicode("").tag(sync=True)
+    """str: emphasised first item (e.g. ``"episode over (collision): reset or step back"``)."""
     lead = Labels().tag(sync=True)
+    """list[str]: items before the RTG (e.g. ``["step 3", "t = 3"]``)."""
     logits = SyncedArray(1, "float32", "[A]")
+    """float32 [A]: action logits of the "model prefers" item (empty = no such item)."""
     action_names = Labels().tag(sync=True)
+    """list[str] (len A): action names."""
     notes = Labels().tag(sync=True)
+    """list[str]: warnings after the preference (e.g. an edit outside the agent's view)."""
     scan_logits = SyncedArray(2, "float32", "[R, A]")
+    """float32 [R, A]: logits over ``scan_rtgs`` (the preference follows the RTG slider); empty = no preview."""
     preferences = traitlets.Instance(ActionPreferences, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
+    """An :class:`ActionPreferences` (or None) to read the preference from instead: its ``logits``, ``scan_rtgs``,
+    ``scan_logits`` and ``action_names`` replace this widget's own, so a page showing both sends those arrays once
+    per state (the front-end reads the other widget's model)."""
 
     @property
     def text(self) -> str:
