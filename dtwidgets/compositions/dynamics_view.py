@@ -6,7 +6,7 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from ..widgets.probe_views import TrainingDynamicsView
+from ..widgets.training_dynamics import TrainingDynamicsView
 
 _GROUPS = (("held-out", "loss"), ("train", "loss"), ("return", "calibration"), ("goal", "calibration"),
            ("DLA", "attribution"), ("ablate", "ablation"), ("probe", "probe"), ("SAE", "SAE"))

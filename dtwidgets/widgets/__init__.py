@@ -6,26 +6,33 @@ ESM in ``dtwidgets/static`` (built from ``js/``). Array traits travel as binary 
 ``ipywidgets.link``; :func:`to_html` writes an offline, self-contained HTML page.
 """
 
-from ._arrays import ArrayTrait, array_from_json, array_serialization, array_to_json
+from ._arrays import ArrayTrait, SyncedArray, array_from_json, array_serialization, array_to_json
 from ._base import DTWidget
-from .charts import ActionPreferences, CalibrationCurve, ContributionBars, RTGScanView
+from .action_preferences import ActionPreferences
+from .attention_view import AttentionView
+from .calibration_curve import CalibrationCurve
+from .channel_heatmap import ChannelHeatmap
+from .contribution_bars import ContributionBars
+from .matrix_heatmap import MatrixHeatmap
+from .rtg_scan_view import RTGScanView
+from .rtg_slider import RTGSlider
+from .status_line import StatusLine
 from .export import to_html, to_html_string
 from .grid_view import EDIT_TOOLS, GridView, apply_edit
-from .heatmaps import AttentionView, ChannelHeatmap, MatrixHeatmap
 from .circuits2 import CircuitDiagram, PolicyMapView
 from .feature_browser import FeatureBrowserView
-from .controls import RTGSlider, StatusLine
 
 __all__ = [
     "DTWidget", "GridView", "ChannelHeatmap", "ActionPreferences", "AttentionView",
     "ContributionBars", "MatrixHeatmap", "RTGScanView", "CalibrationCurve",
-    "to_html", "to_html_string", "ArrayTrait", "array_serialization", "array_to_json",
+    "to_html", "to_html_string", "ArrayTrait", "SyncedArray", "array_serialization", "array_to_json",
     "array_from_json", "EDIT_TOOLS", "apply_edit",
     "PolicyMapView", "CircuitDiagram",
     "FeatureBrowserView",
     "RTGSlider", "StatusLine",
 ]
-from .probe_views import ProbeMatrix, TrainingDynamicsView  # noqa: E402
+from .probe_matrix import ProbeMatrix  # noqa: E402
+from .training_dynamics import TrainingDynamicsView  # noqa: E402
 from .feed import UpdateFeed  # noqa: E402
 
 __all__ += ["ProbeMatrix", "TrainingDynamicsView", "UpdateFeed"]

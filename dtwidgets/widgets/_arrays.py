@@ -17,9 +17,10 @@ Dtype rules applied on assignment (unless the trait fixes a dtype):
 float64/float16 -> float32, int64/uint64 -> int32 (error if out of range), bool -> uint8.
 numpy arrays, torch tensors (moved to CPU, detached), and nested lists are accepted.
 
-Usage::
+Usage (a synced widget trait; :class:`SyncedArray` tags itself)::
 
-    values = ArrayTrait(ndim=3, dtype="float32", shape_doc="[C, W, H]").tag(sync=True, **array_serialization)
+    values = SyncedArray(3, "float32", "[C, W, H]")
+    # then, on the next line, the trait's one docstring: a string literal saying what the values are
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-__all__ = ["ArrayTrait", "array_serialization", "array_to_json", "array_from_json", "to_numpy", "wire_payload_bytes"]
+__all__ = ["ArrayTrait", "SyncedArray", "array_serialization", "array_to_json", "array_from_json", "to_numpy", "wire_payload_bytes"]
 
 #: dtypes the front-end can decode (little-endian, C order).
 WIRE_DTYPES = ("float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32")
@@ -207,3 +208,17 @@ class ArrayTrait(traitlets.TraitType):
             except ValueError as exc:
                 self._fail(obj, str(exc))
         return np.ascontiguousarray(arr)
+
+
+class SyncedArray(ArrayTrait):
+    """An :class:`ArrayTrait` synced with the front-end as one binary buffer: it tags itself
+    ``sync=True`` with :data:`array_serialization`, so a widget declares ``logits = SyncedArray(1, "float32", "[A]")``.
+
+    ``ndim``, ``dtype`` and ``shape_doc`` as in :class:`ArrayTrait` (positional, in that order); the other
+    arguments are keywords (``last_dim``, ``allow_none``, ``default_value``).
+    """
+
+    def __init__(self, ndim: int | tuple[int, ...] | None = None, dtype: str | None = None, shape_doc: str = "", *,
+                 default_value: Any = traitlets.Undefined, **kwargs: Any) -> None:
+        super().__init__(default_value, ndim=ndim, dtype=dtype, shape_doc=shape_doc, **kwargs)
+        self.tag(sync=True, **array_serialization)

@@ -5,18 +5,13 @@ from __future__ import annotations
 import numpy as np
 import traitlets
 
-from ._arrays import ArrayTrait, array_serialization
+from ._arrays import SyncedArray
 from ._base import DTWidget
 from ._traits import IntPair, Labels, check_dims, check_indices
 
 __all__ = ["FeatureBrowserView"]
 
-_sync_arr = dict(sync=True, **array_serialization)
 SORT_KEYS = ("index", "frequency", "max_act", "effect", "rtg_corr", "time_corr")
-
-
-def _vec(doc: str, dtype: str = "float32") -> ArrayTrait:
-    return ArrayTrait(ndim=1, dtype=dtype, shape_doc=doc).tag(**_sync_arr)
 
 
 class FeatureBrowserView(DTWidget):
@@ -28,33 +23,33 @@ class FeatureBrowserView(DTWidget):
     """
 
     _module = "feature_browser"
-    feature_ids = _vec("[F]", "int32")
+    feature_ids = SyncedArray(1, "int32", "[F]")
     """[F] int32 SAE feature index of each row."""
-    frequency = _vec("[F]")
+    frequency = SyncedArray(1, "float32", "[F]")
     """[F] fraction of stored states where the feature fires."""
-    max_act = _vec("[F]")
+    max_act = SyncedArray(1, "float32", "[F]")
     """[F] largest activation."""
-    mean_act = _vec("[F]")
+    mean_act = SyncedArray(1, "float32", "[F]")
     """[F] mean activation over the states where it fires."""
-    rtg_corr = _vec("[F]")
+    rtg_corr = SyncedArray(1, "float32", "[F]")
     """[F] Pearson correlation of the activation with the RTG."""
-    time_corr = _vec("[F]")
+    time_corr = SyncedArray(1, "float32", "[F]")
     """[F] Pearson correlation of the activation with the episode timestep."""
-    hist = ArrayTrait(ndim=2, dtype="float32", shape_doc="[F, B]").tag(**_sync_arr)
+    hist = SyncedArray(2, "float32", "[F, B]")
     """[F, B] counts of non-zero activations in B equal bins of [0, max_act]."""
-    action_bars = ArrayTrait(ndim=2, dtype="float32", shape_doc="[F, A]").tag(**_sync_arr)
+    action_bars = SyncedArray(2, "float32", "[F, A]")
     """[F, A] decoder direction read by the action head (logit per unit activation)."""
     action_names = Labels().tag(sync=True)
     """[A] action names."""
     pair = IntPair((0, 1)).tag(sync=True)
     """(a, b): the list's "effect" column is ``action_bars[:, a] - action_bars[:, b]``."""
-    examples_obs = ArrayTrait(ndim=5, dtype="uint8", shape_doc="[F, E, W, H, 3]", last_dim=3).tag(**_sync_arr)
+    examples_obs = SyncedArray(5, "uint8", "[F, E, W, H, 3]", last_dim=3)
     """[F, E, W, H, 3] uint8 example observations (MiniGrid encoding, [x, y, channel])."""
-    examples_meta = ArrayTrait(ndim=3, dtype="float32", shape_doc="[F, E, 5]", last_dim=5).tag(**_sync_arr)
+    examples_meta = SyncedArray(3, "float32", "[F, E, 5]", last_dim=5)
     """[F, E, 5] (activation, RTG, step, action, episode) per example; activation < 0 marks an empty slot."""
     example_labels = Labels().tag(sync=True)
     """[E] slot labels ("top 1", ..., "q50", ...)."""
-    write_maps = ArrayTrait(ndim=(1, 4), dtype="float32", shape_doc="[F, C, W, H]").tag(**_sync_arr)
+    write_maps = SyncedArray((1, 4), "float32", "[F, C, W, H]")
     """[F, C, W, H] encoder direction pulled back through the state embedding (empty = not available)."""
     channel_names = Labels().tag(sync=True)
     """[C] observation channel names."""

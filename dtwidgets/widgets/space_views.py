@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .charts import ContributionBars
-from .heatmaps import MatrixHeatmap
+from .contribution_bars import ContributionBars
+from .matrix_heatmap import MatrixHeatmap
 from .scatter_view import ScatterView
 
 __all__ = ["pca_scatter", "congruence_heatmap", "next_layer_heatmap", "cosine_heatmap", "head_norm_heatmap",

@@ -1,67 +1,14 @@
-"""Probe and training-dynamics widgets: ProbeMatrix, TrainingDynamicsView."""
+"""TrainingDynamicsView: metrics of K checkpoints scrubbed in the browser."""
 
 from __future__ import annotations
 
-import numpy as np
 import traitlets
 
-from ._arrays import ArrayTrait, array_serialization
+from ._arrays import SyncedArray
 from ._base import DTWidget
-from ._traits import IntPair, Labels, OptionalVmax, check_dims, check_indices
+from ._traits import Labels, check_dims, check_indices
 
-__all__ = ["ProbeMatrix", "TrainingDynamicsView"]
-
-_sync_arr = dict(sync=True, **array_serialization)
-
-
-def _arr(ndim, doc: str) -> ArrayTrait:
-    return ArrayTrait(ndim=ndim, dtype="float32", shape_doc=doc).tag(**_sync_arr)
-
-
-class ProbeMatrix(DTWidget):
-    """Probe results as a concepts x sites matrix; colour = selectivity, hover = every metric.
-
-    Build one from a :class:`~dtwidgets.probes.ProbeSuite` with :meth:`from_suite`.
-    """
-
-    _module = "probe_matrix"
-    selectivity = _arr(2, "[R, C]")
-    """float32 [R concepts, C sites]: probe score minus the control task's score (diverging colour)."""
-    metrics = _arr(3, "[M, R, C]")
-    """float32 [M, R, C]: every metric of every cell, shown on hover (names in ``metric_names``)."""
-    metric_names = Labels().tag(sync=True)
-    """list[str] (len M), e.g. ``["score", "auc", "baseline", "control", "selectivity"]``."""
-    concepts = Labels().tag(sync=True)
-    """list[str] (len R): row labels."""
-    sites = Labels().tag(sync=True)
-    """list[str] (len C): column labels such as ``"L0 resid_post @ state"``."""
-    title = traitlets.Unicode("").tag(sync=True)
-    """str: title above the matrix."""
-    vmax = OptionalVmax().tag(sync=True)
-    """float > 0 or None: colour-scale limit (None = max |selectivity|)."""
-    selected_cell = IntPair(None, allow_none=True).tag(sync=True)
-    """(row, col) or None: set by clicking a cell."""
-
-    _DIMS = {"selectivity": ("R", "C"), "metrics": ("M", "R", "C"), "metric_names": ("M",), "concepts": ("R",),
-             "sites": ("C",)}
-
-    @traitlets.validate("selectivity", "metrics", "metric_names", "concepts", "sites")
-    def _shapes_agree(self, proposal: dict):
-        return check_dims(self, proposal, self._DIMS)
-
-    @classmethod
-    def from_suite(cls, suite, title: str = "probe selectivity (score − control)") -> "ProbeMatrix":
-        names = suite.metric_names()
-        return cls(selectivity=suite.matrix("selectivity"), metrics=np.stack([suite.matrix(m) for m in names]),
-                   metric_names=names, concepts=suite.concepts, sites=suite.site_labels, title=title)
-
-    @property
-    def selected(self) -> tuple[str, str] | None:
-        """``(concept, site label)`` of the selected cell, or None."""
-        if self.selected_cell is None:
-            return None
-        r, c = self.selected_cell
-        return self.concepts[r], self.sites[c]
+__all__ = ["TrainingDynamicsView"]
 
 
 class TrainingDynamicsView(DTWidget):
@@ -73,33 +20,33 @@ class TrainingDynamicsView(DTWidget):
     """
 
     _module = "training_dynamics"
-    steps = _arr(1, "[K]")
+    steps = SyncedArray(1, "float32", "[K]")
     """float32 [K]: optimiser step of each checkpoint."""
-    metrics = _arr(2, "[M, K]")
+    metrics = SyncedArray(2, "float32", "[M, K]")
     """float32 [M, K]: one line chart per metric (NaN = missing)."""
     metric_names = Labels().tag(sync=True)
     """list[str] (len M)."""
     metric_groups = Labels().tag(sync=True)
     """list[str] (len M): a short group tag per metric (``loss``, ``calibration``, ``probe`` ...)."""
-    jumps = _arr(2, "[J, 2]")
+    jumps = SyncedArray(2, "float32", "[J, 2]")
     """float32 [J, 2]: (metric index, checkpoint index) of each detected jump (drawn red, dashed)."""
-    calib_rtgs = _arr(1, "[R]")
+    calib_rtgs = SyncedArray(1, "float32", "[R]")
     """float32 [R]: RTGs asked in the calibration."""
-    calib_mean = _arr(2, "[K, R]")
+    calib_mean = SyncedArray(2, "float32", "[K, R]")
     """float32 [K, R]: mean return per checkpoint and RTG."""
-    calib_lo = _arr(2, "[K, R]")
+    calib_lo = SyncedArray(2, "float32", "[K, R]")
     """float32 [K, R]: lower quantile of the return."""
-    calib_hi = _arr(2, "[K, R]")
+    calib_hi = SyncedArray(2, "float32", "[K, R]")
     """float32 [K, R]: upper quantile of the return."""
-    attribution = _arr(2, "[K, N]")
+    attribution = SyncedArray(2, "float32", "[K, N]")
     """float32 [K, N]: mean direct logit attribution over the scenarios, per component."""
     attribution_labels = Labels().tag(sync=True)
     """list[str] (len N): component labels."""
     attribution_title = traitlets.Unicode("").tag(sync=True)
     """str: title of the attribution panel (e.g. the preference direction)."""
-    probe_selectivity = _arr(3, "[K, C, S]")
+    probe_selectivity = SyncedArray(3, "float32", "[K, C, S]")
     """float32 [K, C, S]: selectivity per checkpoint, concept and site."""
-    probe_metrics = _arr(4, "[K, P, C, S]")
+    probe_metrics = SyncedArray(4, "float32", "[K, P, C, S]")
     """float32 [K, P, C, S]: every probe metric (names ``probe_metric_names``), shown on hover."""
     probe_metric_names = Labels().tag(sync=True)
     """list[str] (len P)."""
