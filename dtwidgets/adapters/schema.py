@@ -97,7 +97,9 @@ def check_observation_codes(observations, where: str = "observations") -> None:
     raise ValueError(
         f"{where}: expected integer MiniGrid codes [x, y, (object 0..{CODE_LIMITS[0] - 1}, colour "
         f"0..{CODE_LIMITS[1] - 1}, state 0..{CODE_LIMITS[2] - 1})], got {RAW_CHANNELS[c]} code {value!r} ({why}) "
-        f"at cell [x={x}, y={y}, channel {c}]{at}; {int(bad.sum())} invalid value(s) in all")
+        f"at cell [x={x}, y={y}, channel {c}]{at}; {int(bad.sum())} invalid value(s) in all"
+        + ("; these look like RGB pixels: a model reads them with DTConfig(obs_kind='pixels'), an env "
+           "describes them with ObservationSchema(kind='pixels')" if a.max() > 20 else ""))
 
 
 def check_one_hot_features(observations, where: str = "observations") -> None:

@@ -166,9 +166,8 @@ def calibrate(
             runtime, :func:`dtwidgets.scale.calibrate_many`; needs a model ``save_model`` can write and
             a MiniGrid id or :class:`~dtwidgets.adapters.MiniGridEnv`). Same result on both.
     """
-    import torch
-
     from ..analysis._common import require_rtg
+    from ..training.loop import torch_threads as threads
 
     require_rtg(adapter, "calibrate (returns per target RTG)")
     if env is None:
@@ -189,13 +188,8 @@ def calibrate(
     if int(adapter.n_actions) != n_env_actions:
         raise ValueError(f"model has {adapter.n_actions} actions {tuple(adapter.action_names)}, env "
                          f"{envs[0].env_id} has {n_env_actions}")
-    threads = torch.get_num_threads()
-    if torch_threads:
-        torch.set_num_threads(int(torch_threads))
-    try:
+    with threads(torch_threads):  # the one rule for a block's torch thread count
         return _calibrate(adapter, envs, r_targets, jobs, seed, quantiles, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_targets(adapter: ModelAdapter, rtgs, n_episodes, n_envs) -> np.ndarray:

@@ -19,7 +19,10 @@ DEFAULT_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", 
 #: a file is untrusted: ``max_timestep = 1e12`` would otherwise try to allocate a 512 TB table).
 SIZE_LIMITS = {"d_model": 16384, "n_heads": 512, "d_mlp": 65536, "n_layers": 512, "n_ctx": 3 * 4096 - 1,
                "n_actions": 4096, "max_timestep": 1_000_000}
+OBS_KINDS = ("codes", "pixels")
+"""Observation kinds a DecisionTransformer reads (one-hot cells are ``codes`` with ``one_hot_obs``)."""
 GRID_SIDE_LIMIT = 64  # egocentric view side (MiniGrid's default is 7)
+PIXEL_SIDE_LIMIT = 512  # image side of pixel observations (MiniGrid's RGB partial view is 7 x 8 = 56)
 MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32: refuse a config that would allocate more
 #: fields a saved config must state (a missing one would silently fall back to a default architecture)
 REQUIRED_JSON_FIELDS = ("d_model", "n_heads", "d_mlp", "n_layers", "n_ctx", "layer_norm", "gated_mlp", "act_fn",
@@ -40,8 +43,12 @@ class DTConfig:
         layer_norm: ``None``, ``"LN"`` or ``"LNPre"``.
         gated_mlp: TransformerLens ``GatedMLP`` (``(act(x W_gate) * (x W_in) + b_in) W_out + b_out``).
         act_fn: MLP activation.
-        obs_shape: raw observation shape ``(W, H, 3)``.
+        obs_shape: observation shape: ``(W, H, 3)`` MiniGrid codes; ``(W, H, 20)`` one-hot cells (read
+            as ``one_hot_obs=True``, stored as ``(W, H, 3)``: such a model takes codes or one-hot cells);
+            ``(height, width, 3)`` RGB pixels with ``obs_kind="pixels"``.
         one_hot_obs: the state embedding reads 20 one-hot features per cell instead of 3 raw codes.
+        obs_kind: ``"codes"`` (MiniGrid codes, or one-hot cells with ``one_hot_obs``) or ``"pixels"``
+            (uint8 RGB, read as ``pixel / 255`` in ``(channel, row, column)`` order; drawn as an image).
         n_actions: action logits (3 for Dynamic Obstacles, 7 for the full MiniGrid set).
         max_timestep: largest episode timestep the time embedding knows (rows = max_timestep + 1).
         time_embedding_type: ``"embedding"`` (lookup table) or ``"linear"`` (``Linear(1, d_model)``).
@@ -66,12 +73,15 @@ class DTConfig:
     rtg_range: tuple[float, float] = (-1.0, 1.0)
     seed: int = 0
     token_layout: str = "R-s-a"
+    obs_kind: str = "codes"
 
     def __post_init__(self):
         problems = _type_and_range_problems(self)
         if problems:  # sizes and types first: nothing below may run on a nonsense value
             raise ValueError("invalid DTConfig: expected " + "; expected ".join(problems))
         self.obs_shape = cast("tuple[int, int, int]", tuple(int(s) for s in self.obs_shape))
+        if self.obs_kind == "codes" and len(self.obs_shape) == 3 and self.obs_shape[2] == 20:  # one-hot cells
+            self.obs_shape, self.one_hot_obs = (self.obs_shape[0], self.obs_shape[1], 3), True
         self.rtg_range = cast("tuple[float, float]", tuple(float(r) for r in self.rtg_range))
         if self.action_names is None:
             self.action_names = DEFAULT_ACTION_NAMES[: self.n_actions] if self.n_actions <= 7 else tuple(
@@ -86,8 +96,13 @@ class DTConfig:
             problems.append(f"act_fn in {ACT_FNS}, got {self.act_fn!r}")
         if self.time_embedding_type not in TIME_EMBEDDINGS:
             problems.append(f"time_embedding_type in {TIME_EMBEDDINGS}, got {self.time_embedding_type!r}")
+        if self.obs_kind not in OBS_KINDS:
+            problems.append(f"obs_kind in {OBS_KINDS}, got {self.obs_kind!r}")
+        elif self.obs_kind == "pixels" and self.one_hot_obs:
+            problems.append("one_hot_obs=False for pixel observations (obs_kind='pixels')")
         if len(self.obs_shape) != 3 or self.obs_shape[2] != 3:
-            problems.append(f"obs_shape (W, H, 3) of a raw MiniGrid observation, got {self.obs_shape}")
+            problems.append(f"obs_shape (W, H, 3) of MiniGrid codes, (W, H, 20) of one-hot cells or (height, width, 3) "
+                            f"of RGB pixels with obs_kind='pixels', got {self.obs_shape}")
         if len(self.action_names) != self.n_actions:
             problems.append(f"{self.n_actions} action_names, got {len(self.action_names)}")
         elif not all(isinstance(a, str) and a for a in self.action_names):
@@ -124,6 +139,8 @@ class DTConfig:
 
     @property
     def schema(self) -> ObservationSchema:
+        if self.obs_kind == "pixels":
+            return ObservationSchema(grid_shape=self.obs_shape[:2], kind="pixels")
         return ObservationSchema(grid_shape=self.obs_shape[:2], one_hot=self.one_hot_obs)
 
     @property
@@ -182,13 +199,14 @@ def _type_and_range_problems(cfg: DTConfig) -> list[str]:
     for name in ("gated_mlp", "one_hot_obs"):
         if not isinstance(getattr(cfg, name), bool):
             p.append(f"{name} to be true or false, got {getattr(cfg, name)!r}")
-    for name in ("act_fn", "time_embedding_type", "env_id", "token_layout"):
+    for name in ("act_fn", "time_embedding_type", "env_id", "token_layout", "obs_kind"):
         if not isinstance(getattr(cfg, name), str):
             p.append(f"{name} to be a string, got {type(getattr(cfg, name)).__name__} {getattr(cfg, name)!r}")
     shape = cfg.obs_shape
+    side = PIXEL_SIDE_LIMIT if cfg.obs_kind == "pixels" else GRID_SIDE_LIMIT
     if not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(_is_int(s) for s in shape) \
-            or not all(1 <= s <= GRID_SIDE_LIMIT for s in shape[:2]):
-        p.append(f"obs_shape (W, H, 3) with integer 1 <= W, H <= {GRID_SIDE_LIMIT}, got {shape!r}")
+            or not all(1 <= s <= side for s in shape[:2]):
+        p.append(f"obs_shape (W, H, 3) with integer 1 <= W, H <= {side}, got {shape!r}")
     r = cfg.rtg_range
     if not isinstance(r, (tuple, list)) or len(r) != 2 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in r):
         p.append(f"rtg_range as two numbers (low, high), got {r!r}")

@@ -40,6 +40,20 @@ def one_hot_observations(obs: torch.Tensor) -> torch.Tensor:
     ], dim=-1).float()
 
 
+def _checked_pixels(obs: torch.Tensor, shape) -> torch.Tensor:
+    """RGB observations ``[..., height, width, 3]`` with integer values 0..255 (one clear error otherwise)."""
+    if obs.ndim < 3 or tuple(obs.shape[-3:]) != tuple(shape):
+        raise ValueError(f"expected pixel observations [..., {shape[0]}, {shape[1]}, 3], got shape {tuple(obs.shape)}")
+    if obs.is_floating_point():
+        bad = ~torch.isfinite(obs) | (obs != obs.round())
+        if bad.any():
+            raise ValueError(f"expected integer RGB values 0..255 (uint8 pixels), got {int(bad.sum())} non-integer "
+                             "or non-finite values")
+    if obs.numel() and (obs.min() < 0 or obs.max() > 255):
+        raise ValueError(f"expected RGB values 0..255, got min {float(obs.min()):g}, max {float(obs.max()):g}")
+    return obs
+
+
 def _one_hot_indices(obs: torch.Tensor) -> torch.Tensor:
     """Raw codes ``[..., W, H, 3]`` -> the indices ``[..., 3*W*H]`` of the three ones per cell in the
     flattened one-hot features (``(channel, x, y)`` order, 20 channels)."""
@@ -101,12 +115,16 @@ class DecisionTransformer(nn.Module):
         if self.cfg.one_hot_obs and obs.shape[-1] == 3:
             return _one_hot_features(obs)
         x = obs.float().movedim(-1, -3)  # [..., C, W, H]
+        if self.cfg.obs_kind == "pixels":
+            x = x / 255.0  # RGB in [0, 1]
         return x.reshape(*x.shape[:-3], -1)
 
     def _checked_obs(self, observations) -> torch.Tensor:
         cfg = self.cfg
         W, H = cfg.obs_shape[:2]
         obs = torch.as_tensor(observations)
+        if cfg.obs_kind == "pixels":
+            return _checked_pixels(obs, cfg.obs_shape)
         c_model = 20 if cfg.one_hot_obs else 3
         if obs.ndim < 3 or tuple(obs.shape[-3:-1]) != (W, H) or obs.shape[-1] not in {3, c_model}:
             raise ValueError(

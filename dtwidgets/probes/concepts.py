@@ -51,13 +51,41 @@ class Step:
     grid: np.ndarray | None = None
     agent_pos: tuple[int, int] | None = None
     agent_dir: int | None = None
+    facing: bool = True
+    """Whether the agent faces a direction in this env (False for absolute-move grid worlds)."""
 
     @property
     def front(self) -> tuple[int, int, int]:
-        """``(object, colour, state)`` codes of the cell in front of the agent."""
-        W, H = self.observation.shape[:2]
-        o, c, st = (int(v) for v in self.observation[W // 2, H - 2])
+        """``(object, colour, state)`` codes of the cell in front of the agent: read from the full grid
+        (the env replay) when there is one, else from an egocentric code view (``[W, H, 3]``, the agent at
+        ``(W // 2, H - 1)`` facing up). Raises for an agent without a facing and for pixel observations
+        without an env (they hold no object codes): the concept is then reported as not probed."""
+        if not self.facing:
+            raise ValueError("the agent has no facing in this env (absolute moves): no cell is 'in front'")
+        if self.grid is not None and self.agent_pos is not None and self.agent_dir is not None:
+            dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[int(self.agent_dir)]
+            x, y = self.agent_pos[0] + dx, self.agent_pos[1] + dy
+            if not (0 <= x < self.grid.shape[0] and 0 <= y < self.grid.shape[1]):
+                raise ValueError(f"the cell in front of the agent ({x}, {y}) is outside the grid")
+            return tuple(int(v) for v in self.grid[x, y, :3])  # type: ignore[return-value]
+        obs = self.codes
+        W, H = obs.shape[:2]
+        o, c, st = (int(v) for v in obs[W // 2, H - 2])
         return o, c, st
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The observation as MiniGrid codes ``[W, H, 3]`` (one-hot cells decoded); raises for pixels and
+        vectors, which hold no object codes (concepts reading them are then reported as not probed)."""
+        from ..widgets.grid_view import decode_one_hot
+
+        obs = self.observation
+        if obs.ndim == 3 and obs.shape[-1] == 20:
+            return decode_one_hot(obs)
+        if obs.ndim != 3 or obs.shape[-1] != 3 or obs.max(initial=0) > 10:
+            raise ValueError("this concept reads MiniGrid codes: these observations are not a code view (pixels "
+                             "or vectors?); write a concept on step.grid (build the table with env=...)")
+        return obs
 
     @property
     def front_object(self) -> str:
@@ -104,8 +132,8 @@ BUILTIN_CONCEPTS: dict[str, Concept] = {c.name: c for c in (
     Concept("wall ahead", lambda s: s.front[0] == _obj("wall"), "categorical"),
     Concept("ball ahead", lambda s: s.front[0] == _obj("ball"), "categorical"),
     Concept("goal ahead", lambda s: s.front[0] == _obj("goal"), "categorical"),
-    Concept("goal visible", lambda s: bool((s.observation[:, :, 0] == _obj("goal")).any()), "categorical"),
-    Concept("obstacles in view", lambda s: float((s.observation[:, :, 0] == _obj("ball")).sum()), "scalar",
+    Concept("goal visible", lambda s: bool((s.codes[:, :, 0] == _obj("goal")).any()), "categorical"),
+    Concept("obstacles in view", lambda s: float((s.codes[:, :, 0] == _obj("ball")).sum()), "scalar",
             doc="number of balls in the partial view"),
     Concept("agent direction", lambda s: DIRECTIONS[_needs_env(s)[2]], "categorical", needs_env=True),
     Concept("distance to goal", _goal_distance, "scalar", needs_env=True, doc="Manhattan distance, cells"),
@@ -186,7 +214,10 @@ def _steps(traj, env, action_names, progress: bool = False) -> Iterator[Step]:
     """Yield a :class:`Step` per recorded step, replaying each episode in ``env`` when given."""
     from tqdm.auto import tqdm
 
+    from ..adapters.actions import action_table
+
     outcomes = traj.outcomes()
+    facing = action_table(env).has_facing if env is not None else True
     for ep in tqdm(traj.episodes(), total=traj.n_episodes, desc="concepts", unit="ep", disable=not progress,
                    leave=False):
         if env is not None:
@@ -207,7 +238,7 @@ def _steps(traj, env, action_names, progress: bool = False) -> Iterator[Step]:
             yield Step(ep.observations[t], a, action_names[a] if a < len(action_names) else str(a),
                        float(ep.rewards[t]), bool(ep.terminated[t]), bool(ep.truncated[t]), int(ep.timesteps[t]),
                        ep.index, n - 1 - t, str(outcomes[ep.index]), ep.policy or "", grid,
-                       None if pos is None else tuple(pos), direction)
+                       None if pos is None else tuple(pos), direction, facing)
             if env is not None and t + 1 < n:
                 obs = env.step(a).observation
 
