@@ -42,7 +42,7 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     chWrap.appendChild(h("div", { class: "dtw-panel" }, [h("div", { class: "dtw-ptitle", text: t }), c]));
     return /** @type {HTMLCanvasElement} */ (c);
   });
-  const legend = h("div", { class: "dtw-controls dtw-legend" });
+  const legend = h("div", { class: "dtw-legend dtw-keys" });  // the key map (one class per rule: no sheet-order dependence)
   body.append(caption, main, chWrap, legend);
   let G = null, W = 0, H = 0, cs = 32, IMG = null;
 
