@@ -131,8 +131,11 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     cs = (model.get("cell_size") | 0) || autoSize(Math.max(W, H), 12, 48, 336);
     main.style.display = mode === "channels" ? "none" : "";
     chWrap.style.display = mode === "channels" ? "" : "none";
+    // a full grid always keeps the edit caption's line (hidden when not editing): entering edit mode
+    // never moves the grid under the pointer; the agent's view and channel maps are never edited
     const ed = model.get("editable");
-    caption.style.display = ed ? "" : "none";
+    caption.style.display = ed || mode === "full" ? "" : "none";
+    caption.style.visibility = ed ? "" : "hidden";
     caption.replaceChildren(h("span", { text: "edit tool:" }), label(String(model.get("edit_tool")), 120),
       h("span", { text: "(click a cell to place / clear)" }));
     mode === "channels" ? drawChannels() : drawMain();
