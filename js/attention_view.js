@@ -17,7 +17,8 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
   const panels = h("div", { class: "dtw-panels" });
   const big = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-attn-big" }));
   const note = h("div", { class: "dtw-note" });
-  body.append(h("div", { class: "dtw-controls" }, [h("span", { text: "head" }), sel]), panels, big, note);
+  const axes = h("div", { class: "dtw-note dtw-attn-axes" });  // all heads: what the small grids' rows and columns are
+  body.append(h("div", { class: "dtw-controls" }, [h("span", { text: "head" }), sel]), axes, panels, big, note);
   const pool = [];
   let A = null, N = 0, Q = 0, K = 0, scale = (v) => sequential(v), geo = { cs: 8, ox: 0, oy: 0 };
 
@@ -72,8 +73,11 @@ export default widget("dtw-attention", ({ model, body, tip, noData }) => {
         nan += res.nan; inf += res.inf; kids.push(p.el);
       }
       if (panels.children.length !== N || kids.some((k, i) => panels.children[i] !== k)) panels.replaceChildren(...kids);
+      const toks = Array.from({ length: Math.min(K, 24) }, (_, k) => tok(k)).join(" ") + (K > 24 ? " …" : "");
+      axes.textContent = `each grid: rows = query, columns = key (tokens left to right / top to bottom: ${toks}); click one to zoom`;
+      axes.style.display = "";
     } else {
-      big.style.display = ""; panels.style.display = "none";
+      big.style.display = ""; panels.style.display = "none"; axes.style.display = "none";
       const cs = Math.max(4, Math.min(36, Math.floor(360 / Math.max(Q, K))));
       const labels = cs >= 9;
       geo = { cs, ox: labels ? LW : 0, oy: labels ? TH : 0 };

@@ -11,7 +11,7 @@
 //   selected int (-1 = none, index into the F rows), sort_by, sort_desc, min_frequency, query, title.
 import { widget } from "./lib/widget.js";
 import { decode } from "./lib/arrays.js";
-import { h, fmt, push, select, setOptions } from "./lib/dom.js";
+import { h, fmt, push, select, setOptions, debounce } from "./lib/dom.js";
 import { sized } from "./lib/canvas.js";
 import { diverging } from "./lib/colors.js";
 import { tile, agent, BG_SEEN, BG_UNSEEN } from "./lib/minigrid.js";
@@ -21,7 +21,7 @@ const COLS = [["index", "feature"], ["frequency", "freq"], ["max_act", "max"], [
   ["rtg_corr", "RTG r"], ["time_corr", "time r"]];
 const MAX_ROWS = 300;
 
-export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
+export default widget("dtw-featurebrowser", ({ model, root, body, tip, noData }) => {
   const title = h("div", { class: "dtw-ptitle" });
   const sortSel = select(COLS.map((c) => c[1]), 1, (i) => push(model, "sort_by", COLS[i][0]));
   const desc = h("input", { type: "checkbox", title: "descending" });
@@ -29,7 +29,12 @@ export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
   const minF = h("input", { type: "number", step: "any", min: "0", max: "1", style: { width: "64px" }, title: "minimum firing frequency" });
   minF.addEventListener("change", () => push(model, "min_frequency", Math.max(0, parseFloat(minF.value) || 0)));
   const query = h("input", { type: "text", placeholder: "feature ids, e.g. 3 17", style: { width: "120px" } });
-  query.addEventListener("change", () => push(model, "query", query.value));
+  // the filter applies while typing (debounced), on Enter and on blur
+  const typed = debounce(() => push(model, "query", query.value), 150);
+  const applyQuery = () => { typed.cancel(); if (query.value !== String(model.get("query") || "")) push(model, "query", query.value); };
+  query.addEventListener("input", typed);
+  query.addEventListener("change", applyQuery);
+  query.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.stopPropagation(); applyQuery(); } });
   const pairA = select([], 0, (v) => push(model, "pair", [v, model.get("pair")[1]]));
   const pairB = select([], 1, (v) => push(model, "pair", [model.get("pair")[0], v]));
   const controls = h("div", { class: "dtw-controls" }, [h("span", { text: "sort" }), sortSel, desc, h("span", { text: "desc" }),
@@ -38,9 +43,16 @@ export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
   const header = h("div", { class: "dtw-fb-row dtw-fb-head", style: rowStyle(true) },
     COLS.map((c) => h("span", { text: c[1], style: cellStyle(c[0]) })).concat([h("span", { text: "activations", style: { width: "80px" } })]));
   const list = h("div", { class: "dtw-fb-list", style: { maxHeight: "420px", overflowY: "auto", border: "1px solid #ddd" } });
-  const card = h("div", { class: "dtw-fb-card", style: { minWidth: "360px", maxWidth: "640px" } });
-  const left = h("div", {}, [controls, count, header, list]);
+  // the card takes the width the list leaves (it wraps below the list when less than 360 px is left)
+  const card = h("div", { class: "dtw-fb-card", style: { flex: "1 1 360px", minWidth: "360px" } });
+  const left = h("div", { style: { flex: "0 0 auto" } }, [controls, count, header, list]);
+  body.style.width = "100%";
+  root.style.display = "block";
   body.append(title, h("div", { style: { display: "flex", gap: "12px", alignItems: "flex-start", flexWrap: "wrap" } }, [left, card]));
+  /** Row elements of the drawn list by row index, the inputs they were drawn from, and the rows shown. */
+  let rowEls = new Map(), listKey = "", shown = [], dataVersion = 0;
+  const DATA = ["feature_ids", "frequency", "max_act", "mean_act", "rtg_corr", "time_corr", "hist", "action_bars"];
+  for (const t of DATA) model.on("change:" + t, () => { dataVersion++; });
 
   let D = null;
   const read = () => {
@@ -88,20 +100,39 @@ export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
     return cv;
   }
 
+  /** Rebuild the rows only when what they show changed; a selection change only moves the highlight. */
   function drawList() {
-    const rows = order(), sel = model.get("selected");
-    count.textContent = `${rows.length} of ${D.F} features` + (rows.length > MAX_ROWS ? ` (first ${MAX_ROWS} shown)` : "");
-    list.replaceChildren(...rows.slice(0, MAX_ROWS).map((i) => {
-      const vals = [String(D.ids[i]), pct(D.freq[i]), fmt(D.max[i], 2), signed(effect(i)), signed(D.rtg[i]), signed(D.time[i])];
-      const r = h("div", { class: "dtw-fb-row", "data-feature": D.ids[i], "data-row": i, style: rowStyle(false, i === sel),
-        onclick: () => push(model, "selected", i) }, COLS.map((c, j) => h("span", { text: vals[j], style: cellStyle(c[0]) })));
-      r.appendChild(sparkline(i));
-      return r;
-    }));
+    const sel = model.get("selected");
+    const k = JSON.stringify([dataVersion, model.get("sort_by"), model.get("sort_desc"), model.get("min_frequency"),
+      model.get("query"), model.get("pair")]);
+    if (k !== listKey) {
+      listKey = k;
+      shown = order();
+      count.textContent = `${shown.length} of ${D.F} features` + (shown.length > MAX_ROWS ? ` (first ${MAX_ROWS} shown)` : "");
+      rowEls = new Map(shown.slice(0, MAX_ROWS).map((i) => [i, row(i)]));
+      list.replaceChildren(...rowEls.values());
+    }
+    for (const [i, r] of rowEls) {
+      r.classList.toggle("dtw-fb-sel", i === sel);
+      r.style.background = i === sel ? SEL_BG : "";
+    }
+  }
+
+  function row(i) {
+    const vals = [String(D.ids[i]), pct(D.freq[i]), fmt(D.max[i], 2), signed(effect(i)), signed(D.rtg[i]), signed(D.time[i])];
+    const r = h("div", { class: "dtw-fb-row", "data-feature": D.ids[i], "data-row": i, style: rowStyle(false),
+      onclick: () => push(model, "selected", i) }, COLS.map((c, j) => h("span", { text: vals[j], style: cellStyle(c[0]) })));
+    r.appendChild(sparkline(i));
+    return r;
   }
 
   function drawCard() {
     const i = model.get("selected");
+    if (!shown.length || (i >= 0 && i < D.F && !shown.includes(i))) {  // no card for a feature the filter hides
+      card.replaceChildren(h("div", { class: "dtw-note", text: "no feature matches the filter" }));
+      card.removeAttribute("data-feature");
+      return;
+    }
     if (!(i >= 0 && i < D.F)) {
       card.replaceChildren(h("div", { class: "dtw-note", text: "click a feature to open its card" }));
       card.removeAttribute("data-feature");
@@ -158,18 +189,21 @@ export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
 
   function examples(i, names) {
     const E = D.meta.shape[1] || 0, labels = model.get("example_labels") || [];
-    const wrap = h("div", { style: { display: "flex", flexWrap: "wrap", gap: "6px" } });
+    // thumbnails fill the card's width (at least 80 px each), drawn at 16 px a cell and scaled by CSS
+    const wrap = h("div", { class: "dtw-fb-examples", style: { display: "grid", gap: "6px",
+      gridTemplateColumns: "repeat(auto-fit, minmax(80px, 1fr))", maxWidth: `${E * 176}px` } });
     const [, , GW, GH] = D.obs.shape;
     for (let e = 0; e < E; e++) {
       const m = (j) => D.meta.data[(i * E + e) * 5 + j];
       if (!(m(0) >= 0)) continue;
       const cv = h("canvas", { class: "dtw-fb-thumb", "data-slot": e });
-      drawObs(cv, D.obs.data, ((i * E + e) * GW) * GH * 3, GW, GH, 10);
+      drawObs(cv, D.obs.data, ((i * E + e) * GW) * GH * 3, GW, GH, 16);
+      Object.assign(cv.style, { width: "100%", height: "auto", aspectRatio: `${GW} / ${GH}` });
       const act = names[m(3)] ?? String(m(3));
       const cap = h("div", { class: "dtw-note", style: { fontSize: "10px", lineHeight: "12px" } }, [
         h("div", { text: `${labels[e] ?? ""} · a=${fmt(m(0), 3)}` }), h("div", { text: `RTG ${fmt(m(1), 2)} · t ${m(2)}` }),
         h("div", { text: `ep ${m(4)} · ${act}` })]);
-      wrap.appendChild(h("div", { class: "dtw-fb-example" }, [cv, cap]));
+      wrap.appendChild(h("div", { class: "dtw-fb-example", style: { minWidth: "0" } }, [cv, cap]));
     }
     if (!wrap.childNodes.length) wrap.appendChild(h("div", { class: "dtw-note", text: "this feature never fires on the stored states" }));
     return wrap;
@@ -208,6 +242,9 @@ export default widget("dtw-featurebrowser", ({ model, body, tip, noData }) => {
     const names = (model.get("action_names") || []).map(String), [a, b] = model.get("pair") || [0, 1];
     setOptions(pairA, names, a); setOptions(pairB, names, b);
     drawList();
+    const sel = model.get("selected");
+    // a filter that removes the open feature opens the first remaining one (the list and Python agree)
+    if (sel >= 0 && sel < D.F && shown.length && !shown.includes(sel)) return push(model, "selected", shown[0]);
     drawCard();
   }
   return { draw, traits: ["feature_ids", "frequency", "max_act", "mean_act", "rtg_corr", "time_corr", "hist", "action_bars",
@@ -230,11 +267,12 @@ function drawObs(cv, data, off, W, H, cs) {
   for (let k = 0; k <= H; k++) { ctx.beginPath(); ctx.moveTo(0, k * cs); ctx.lineTo(W * cs, k * cs); ctx.stroke(); }
 }
 
+const SEL_BG = "#ffe9a8";
 const pct = (v) => (v >= 0.001 || v === 0 ? `${(v * 100).toFixed(1)}%` : `${(v * 100).toExponential(0)}%`);
 const signed = (v) => (Number.isFinite(v) ? (v >= 0 ? "+" : "") + v.toFixed(2) : "—");
 function rowStyle(head, sel = false) {
   return { display: "flex", alignItems: "center", gap: "4px", padding: "1px 4px", cursor: head ? "default" : "pointer",
-    fontSize: "11px", fontWeight: head ? "bold" : "normal", background: sel ? "#ffe9a8" : "", borderBottom: "1px solid #eee" };
+    fontSize: "11px", fontWeight: head ? "bold" : "normal", background: sel ? SEL_BG : "", borderBottom: "1px solid #eee" };
 }
 function cellStyle(k) { return { width: k === "index" ? "52px" : "48px", textAlign: "right", fontVariantNumeric: "tabular-nums" }; }
 function section(text, el) { return h("div", { style: { marginTop: "6px" } }, [h("div", { class: "dtw-ptitle", text }), el]); }

@@ -131,8 +131,11 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     cs = (model.get("cell_size") | 0) || autoSize(Math.max(W, H), 12, 48, 336);
     main.style.display = mode === "channels" ? "none" : "";
     chWrap.style.display = mode === "channels" ? "" : "none";
+    // a full grid always keeps the edit caption's line (hidden when not editing): entering edit mode
+    // never moves the grid under the pointer; the agent's view and channel maps are never edited
     const ed = model.get("editable");
-    caption.style.display = ed ? "" : "none";
+    caption.style.display = ed || mode === "full" ? "" : "none";
+    caption.style.visibility = ed ? "" : "hidden";
     caption.replaceChildren(h("span", { text: "edit tool:" }), label(String(model.get("edit_tool")), 120),
       h("span", { text: "(click a cell to place / clear)" }));
     mode === "channels" ? drawChannels() : drawMain();
@@ -144,9 +147,10 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     const x = Math.floor(px / c), y = Math.floor(py / c);
     return G && x >= 0 && y >= 0 && x < W && y < H ? [x, y] : null;
   };
+  /** Hover lines of a cell: an unseen / empty cell (object 0 / 1) has no colour or state, so only its object. */
   const describe = (x, y) => {
-    const v = cell(x, y);
-    return [`(x=${x}, y=${y})`, ...v.map((n, i) => `${CH_TITLES[i]}: ${n} ${NAMES[i][n] ?? "?"}`)];
+    const v = cell(x, y), lines = v.map((n, i) => `${CH_TITLES[i]}: ${n} ${NAMES[i][n] ?? "?"}`);
+    return [`(x=${x}, y=${y})`, ...(v[0] <= 1 ? lines.slice(0, 1) : lines)];
   };
   const pixelAt = (e) => {
     const s = Number(main.dataset.cell) || 1, [px, py] = pos(main, e), x = Math.floor(px / s), y = Math.floor(py / s);
@@ -167,7 +171,7 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
     push(model, "selected_cell", [x, y]);
     model.send({ event: "click", x, y, tool });  // an edit is an intent: Python applies it and redraws
     root.focus({ preventScroll: true });
-    tip.show(e, describe(x, y));
+    tip.hide();  // the focusing click starts play: a card left there would cover the agent
   };
   for (const cv of [main, ...chCanvases]) {
     cv.addEventListener("mousemove", onMove(cv));
@@ -183,6 +187,7 @@ export default widget("dtw-gridview", ({ model, root, body, tip, noData, redraw 
   const onKey = (e) => {
     const key = eventTarget(e) === root ? keyName(e) : null;  // composedPath: also in a shadow root
     if (!key) return;
+    tip.hide();  // playing: the card would cover the agent until the pointer moves again
     if (!(e.ctrlKey || e.altKey || e.metaKey)) {
       e.stopPropagation();
       if (key.startsWith("Arrow") || key === "Space") e.preventDefault();

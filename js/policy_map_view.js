@@ -36,7 +36,7 @@ function arrow(ctx, x, y, dx, dy, len, colour, alpha, w) {
   ctx.globalAlpha = 1;
 }
 
-export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
+export default widget("dtw-policymap", ({ model, root, body, tip, noData }) => {
   const title = h("div", { class: "dtw-title" });
   const slider = /** @type {HTMLInputElement} */ (h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "dtw-slider" }));
   const readout = h("span", { class: "dtw-readout" });
@@ -90,7 +90,8 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
       const t = TURN[names[a]];
       return t === undefined ? null : (d + t + 4) & 3;
     };
-    const len = cs * (absolute ? 0.3 : 0.17), w = Math.max(1.2, cs / 30);
+    // glyphs scale with the cell (a 70 px cell: 14 px arrows), at least 7 px where the cell's triangle has room
+    const len = absolute ? Math.max(7, cs * 0.3) : Math.max(Math.min(7, cs * 0.23), cs * 0.2), w = Math.max(1.5, cs / 26);
     for (let n = 0; n < N; n++) {
       const x = C.data[2 * n], y = C.data[2 * n + 1], d = D.data[n] & 3;
       const [fx, fy] = absolute ? [0, 1] : DIRS[d];
@@ -103,7 +104,7 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
         const ad = arrowDir(a, d);
         if (ad === null) {
           ctx.globalAlpha = Math.min(1, Math.abs(v)); ctx.fillStyle = colour;
-          ctx.beginPath(); ctx.arc(ox + (a - 4) * cs * 0.05 * -fy, oy + (a - 4) * cs * 0.05 * fx, Math.max(1.5, cs * 0.035), 0, 7); ctx.fill();
+          ctx.beginPath(); ctx.arc(ox + (a - 4) * cs * 0.05 * -fy, oy + (a - 4) * cs * 0.05 * fx, Math.max(2, cs * 0.04), 0, 7); ctx.fill();
           ctx.globalAlpha = 1;
           continue;
         }
@@ -115,19 +116,30 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
     if (Array.isArray(sel) && sel.length >= 2) outline(ctx, sel[0] * cs + 1, sel[1] * cs + 1, cs - 2, cs - 2, "#ffd43b", 2);
   }
 
-  function hover(p, cs) {
+  /** Hover card of panel p: probabilities, or in the difference panel signed changes (probs − probs_b). */
+  function hover(p) {
     return (e) => {
       const [px, py] = pos(/** @type {HTMLCanvasElement} */ (e.currentTarget), e);
       const x = Math.floor(px / cs), y = Math.floor(py / cs);
       const lines = [];
       for (let n = 0; n < st.N; n++) {
         if (st.C.data[2 * n] !== x || st.C.data[2 * n + 1] !== y) continue;
-        const parts = st.names.map((nm, a) => `${nm} ${p === 2 ? (val(2, idx, n, a) >= 0 ? "+" : "") : ""}${fmt(val(p, idx, n, a), 2)}`);
+        const parts = st.names.map((nm, a) => { const v = val(p, idx, n, a); return `${nm} ${p === 2 && v >= 0 ? "+" : ""}${fmt(v, 2)}`; });
         lines.push(`facing ${DIR_NAMES[st.D.data[n] & 3]}: ${parts.join("  ")}`);
       }
       if (!lines.length) return tip.hide();
-      tip.show(e, [`cell (${x}, ${y})${st.K > 1 ? `, ${model.get("frame_name") || "frame"} ${fmt(st.F.data[idx], 3)}` : ""}`, ...lines]);
+      const what = p === 2 ? `change in probability: ${diffTitle()}` : `probability: ${panelTitle(p)}`;
+      tip.show(e, [`cell (${x}, ${y})${st.K > 1 ? `, ${model.get("frame_name") || "frame"} ${fmt(st.F.data[idx], 3)}` : ""}`, what, ...lines]);
     };
+  }
+
+  const panelTitle = (p) => nth(model.get("map_labels") || [], p, (i) => (i ? "B" : "A"));
+  /** "A − B", or "(steered: forward − right) minus clean" when a label has a minus of its own */
+  function diffTitle() {
+    const [a, b] = [panelTitle(0), panelTitle(1)], minus = /\s[−-]\s/;
+    if (!minus.test(a) && !minus.test(b)) return `${a} − ${b}`;
+    const par = (t) => (minus.test(t) ? `(${t})` : t);
+    return `${par(a)} minus ${par(b)}`;
   }
 
   function setLocal(i) {
@@ -138,11 +150,10 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
     paint();
   }
 
-  let canvases = [];
+  let canvases = [], cs = 32;
   /** @type {number | null} the model's index at the last draw */
   let modelIdx = null;
   function paint() {
-    const cs = Math.max(24, model.get("cell_size") | 0 || Math.min(64, Math.floor(420 / Math.max(st.W, st.H))));
     canvases.forEach(([c, p]) => drawPanel(c, p, cs));
   }
 
@@ -153,12 +164,13 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
     controls.style.display = st.K > 1 ? "" : "none";
     controls.firstChild.textContent = model.get("frame_name") || "frame";
     slider.max = String(st.K - 1);
-    const labels = model.get("map_labels") || [];
     const which = st.mode === "side_by_side" ? [0, 1] : st.mode === "difference" ? [2] : [0];
-    const cs = Math.max(24, model.get("cell_size") | 0 || Math.min(64, Math.floor(420 / Math.max(st.W, st.H))));
+    // cell size: the trait, else 560 px a map (440 each side by side, less in a narrow window), 32..80 px a cell
+    const room = Math.min(which.length > 1 ? 440 : 560, (root.ownerDocument.documentElement.clientWidth || 1000) - 40);
+    cs = Math.max(24, model.get("cell_size") | 0 || Math.max(32, Math.min(80, Math.floor(room / Math.max(st.W, st.H)))));
     canvases = which.map((p) => {
       const c = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-pmap", "data-panel": String(p) }));
-      c.addEventListener("mousemove", hover(p, cs));
+      c.addEventListener("mousemove", hover(p));
       c.addEventListener("mouseleave", () => tip.hide());
       c.addEventListener("click", (e) => {
         const [px, py] = pos(c, e);
@@ -167,7 +179,7 @@ export default widget("dtw-policymap", ({ model, body, tip, noData }) => {
       return [c, p];
     });
     panels.replaceChildren(...canvases.map(([c, p]) => {
-      const t = p === 2 ? `${nth(labels, 0, () => "A")} − ${nth(labels, 1, () => "B")}` : nth(labels, p, (i) => (i ? "B" : "A"));
+      const t = p === 2 ? diffTitle() : panelTitle(p);
       return h("div", { class: "dtw-panel" }, [h("div", { class: "dtw-ptitle", text: t, title: t }), c]);
     }));
     legend.replaceChildren(...(st.mode === "difference"

@@ -7,12 +7,21 @@ import { widget } from "./lib/widget.js";
 import { decode, finiteRange } from "./lib/arrays.js";
 import { h, nth, fmt, push, debounce, label } from "./lib/dom.js";
 import { sized, pos } from "./lib/canvas.js";
-import { pal } from "./lib/colors.js";
+import { pal, PALETTE } from "./lib/colors.js";
 import { padRange, frame, line } from "./lib/plot.js";
 import { subscribe } from "./lib/follow.js";
 import { stepFiller } from "./lib/steps.js";
 
 const ML = 48, PW_MAX = 440, MR = 10, MT = 6, PH = 110, MB = 18;
+// series k of a panel: palette colour k % 10, solid for the first ten, then dashed, then dotted
+const DASHES = [[], [6, 3], [1.5, 2.5]];
+const look = (k) => ({ colour: pal(k), dash: DASHES[Math.floor(k / PALETTE.length) % DASHES.length] });
+/** Legend swatch of series k: its colour, striped like its dash. */
+const swatch = (k) => {
+  const { colour, dash } = look(k);
+  const bg = dash.length ? `repeating-linear-gradient(90deg, ${colour} 0 ${dash[0]}px, transparent ${dash[0]}px ${dash[0] + dash[1]}px)` : colour;
+  return h("span", { class: "dtw-sw", "data-dash": dash.join(","), style: { background: bg } });
+};
 
 export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
   const title = h("div", { class: "dtw-title" });
@@ -39,7 +48,7 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
         const val = y(s, idx);
         v.vals[k].textContent = fmt(val, 4);
         if (!Number.isFinite(val)) return;
-        ctx.fillStyle = pal(s); ctx.beginPath(); ctx.arc(x, v.sy(Math.max(v.yr[0], Math.min(v.yr[1], val))), 3.5, 0, 7); ctx.fill();
+        ctx.fillStyle = look(k).colour; ctx.beginPath(); ctx.arc(x, v.sy(Math.max(v.yr[0], Math.min(v.yr[1], val))), 3.5, 0, 7); ctx.fill();
       });
     }
   }
@@ -76,10 +85,11 @@ export default widget("dtw-rtgscan", ({ model, body, tip, noData, avail }) => {
       const m = Math.max(Math.abs(lo), Math.abs(hi));
       const yr = lo >= 0 && hi <= 1 && /prob|attention/i.test(g) ? [0, 1] : lo <= hi ? padRange([-m, m], 0.04) : padRange(null);
       const { sx, sy } = frame(ctx, { x: ML, y: MT, w: PW, h: PH }, xr, yr);
-      for (const s of members) line(ctx, X.data, (i) => y(s, i), sx, sy, yr, pal(s));
+      members.forEach((s, k) => { ctx.setLineDash(look(k).dash); line(ctx, X.data, (i) => y(s, i), sx, sy, yr, look(k).colour); });
+      ctx.setLineDash([]);
       const vals = members.map(() => h("span", { class: "dtw-readout" }));
       const legend = h("div", { class: "dtw-legend" }, members.map((s, k) =>
-        h("span", {}, [h("span", { class: "dtw-sw", style: { background: pal(s) } }), label(name(s), 180), h("span", { text: " " }), vals[k]])));
+        h("span", {}, [swatch(k), label(name(s), 180), h("span", { text: " " }), vals[k]])));
       const wrap = h("div", { style: { position: "relative" } }, [base, over]);
       const onMove = (e) => {
         const [px] = pos(over, e), i = nearest(sx, px);

@@ -41,6 +41,7 @@ export default widget("dtw-status", ({ model, body, redraw }) => {
     const kids = [];
     parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(" · ")); kids.push(p); });
     line.replaceChildren(...kids);
+    line.title = line.textContent;  // the whole line on hover, where it is cut with an ellipsis
   }
   return { draw, traits: ["headline", "lead", "rtg", "logits", "action_names", "notes", "scan_logits", "scan_rtgs", "preferences"],
     dispose: () => { follow.dispose(); source.dispose(); } };

@@ -46,12 +46,22 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
   }
   const mv = (m, k) => D.M.data[m * D.K + k];
   const stepAt = (k) => D.steps.data[k];
+  /** x of checkpoint k on the charts: its training step (steps increasing), else its index */
+  const xOf = (k) => (D.bySteps ? stepAt(k) : k);
+  /** checkpoint whose x is nearest the pointer at CSS x `px` (-1 outside the plot) */
+  const nearest = (px, sx) => {
+    let best = -1, d = Infinity;
+    for (let k = 0; k < D.K; k++) { const e = Math.abs(sx(xOf(k)) - px); if (e < d) { d = e; best = k; } }
+    return px >= ML - 4 && px <= ML + PW + 4 ? best : -1;
+  };
 
   function draw() {
     title.textContent = model.get("title") || ""; title.style.display = title.textContent ? "" : "none";
     D = load();
     if (!D) return noData();
     slider.max = String(D.K - 1);
+    D.bySteps = D.K > 1 && Array.from(D.steps.data).every((v, k) => Number.isFinite(v) && (k === 0 || v > D.steps.data[k - 1]));
+    const xr = D.bySteps ? [stepAt(0), stepAt(D.K - 1)] : [0, Math.max(1, D.K - 1)];
     const names = model.get("metric_names") || [], groups = model.get("metric_groups") || [];
     const jumps = new Map();
     for (let j = 0; j + 1 < D.J.size; j += 2) {
@@ -62,32 +72,37 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
     views = [];
     const kids = [];
     for (let m = 0; m < D.nM; m++) {
+      // a heading per run of metrics from one analysis part (was "held-out accuracy (loss)": read as a unit)
+      const group = nth(groups, m, () => "");
+      if (group && group !== nth(groups, m - 1, () => "")) {
+        kids.push(h("div", { class: "dtw-ptitle dtw-dyn-group", text: `${group} (analysis part)`, title: `metrics computed by the ${group} part`,
+          style: { flex: "1 0 100%", textAlign: "left", fontWeight: "600" } }));
+      }
       const base = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-line" }));
       const over = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "dtw-marker", style: { position: "absolute", left: "0", top: "0" } }));
       const ctx = sized(base, ML + PW + MR, MT + PH + MB);
       const vals = Array.from({ length: D.K }, (_, k) => mv(m, k));
       const yr = padRange(finiteRange(vals));
-      const { sx, sy } = frame(ctx, { x: ML, y: MT, w: PW, h: PH }, [0, Math.max(1, D.K - 1)], yr, { xticks: false, ny: 3 });
+      const { sx, sy } = frame(ctx, { x: ML, y: MT, w: PW, h: PH }, xr, yr, { xticks: false, ny: 3 });
       ctx.font = "9px sans-serif"; ctx.fillStyle = "#666"; ctx.textBaseline = "top";
       ctx.textAlign = "left"; ctx.fillText(`step ${fmt(stepAt(0))}`, ML, MT + PH + 2);
       ctx.textAlign = "right"; ctx.fillText(`${fmt(stepAt(D.K - 1))}`, ML + PW, MT + PH + 2);
       for (const k of jumps.get(m) || []) {
         ctx.strokeStyle = "#d32f2f"; ctx.setLineDash([3, 2]); ctx.beginPath();
-        ctx.moveTo(Math.round(sx(k)) + 0.5, MT); ctx.lineTo(Math.round(sx(k)) + 0.5, MT + PH); ctx.stroke(); ctx.setLineDash([]);
+        ctx.moveTo(Math.round(sx(xOf(k))) + 0.5, MT); ctx.lineTo(Math.round(sx(xOf(k))) + 0.5, MT + PH); ctx.stroke(); ctx.setLineDash([]);
       }
-      line(ctx, Array.from({ length: D.K }, (_, k) => k), (k) => vals[k], sx, sy, yr, pal(m));
+      line(ctx, Array.from({ length: D.K }, (_, k) => xOf(k)), (k) => vals[k], sx, sy, yr, pal(m));
       const wrap = h("div", { style: { position: "relative" } }, [base, over]);
       const val = h("span", { class: "dtw-readout" });
       const name = nth(names, m, (i) => `metric ${i}`);
       over.addEventListener("mousemove", (e) => {
-        const k = Math.round((pos(over, e)[0] - ML) / PW * (D.K - 1));
-        if (k < 0 || k >= D.K) return tip.hide();
+        const k = nearest(pos(over, e)[0], sx);
+        if (k < 0) return tip.hide();
         tip.show(e, [name, `step ${fmt(stepAt(k))} (checkpoint ${k})`, `value: ${fmt(vals[k], 4)}`, ...((jumps.get(m) || []).includes(k) ? ["jump (phase transition)"] : [])]);
       });
       over.addEventListener("mouseleave", () => tip.hide());
-      over.addEventListener("click", (e) => { const k = Math.round((pos(over, e)[0] - ML) / PW * (D.K - 1)); if (k >= 0 && k < D.K) setLocal(k); });
-      kids.push(h("div", { class: "dtw-panel", "data-metric": name }, [h("div", { class: "dtw-ptitle", style: { textAlign: "left" } }, [label(name, PW + ML),
-        h("span", { text: " " }), h("span", { class: "dtw-ptitle", text: nth(groups, m, () => "") ? `(${nth(groups, m, () => "")})` : "" })]), wrap, val]));
+      over.addEventListener("click", (e) => { const k = nearest(pos(over, e)[0], sx); if (k >= 0) setLocal(k); });
+      kids.push(h("div", { class: "dtw-panel", "data-metric": name }, [h("div", { class: "dtw-ptitle", style: { textAlign: "left" } }, [label(name, PW + ML)]), wrap, val]));
       views.push({ over, sx, sy, yr, vals, val, m, jumps: jumps.get(m) || [] });
     }
     charts.replaceChildren(...kids);
@@ -104,7 +119,7 @@ export default widget("dtw-dynamics", ({ model, body, tip, noData }) => {
     const here = views.filter((v) => v.jumps.includes(idx)).map((v) => nth(names, v.m, (j) => `metric ${j}`));
     jumpNote.textContent = here.length ? `jumps at this checkpoint: ${here.join(", ")}` : "";
     for (const v of views) {
-      const ctx = sized(v.over, ML + PW + MR, MT + PH + MB), x = v.sx(idx);
+      const ctx = sized(v.over, ML + PW + MR, MT + PH + MB), x = v.sx(xOf(idx));
       ctx.fillStyle = "rgba(0,0,0,0.55)"; ctx.fillRect(Math.round(x) - 0.5, MT, 1, PH);
       const y = v.vals[idx];
       v.val.textContent = fmt(y, 4);

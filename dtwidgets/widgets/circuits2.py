@@ -150,8 +150,7 @@ class PolicyMapView(DTWidget):
             self.mode = mode or ("difference" if reference is not None else "single")
             self.frame_values = scan.coefficients
             self.frame_name = "coefficient"
-            zero = np.flatnonzero(np.asarray(scan.coefficients) == 0)
-            self.index = int(zero[0]) if len(zero) else 0
+            self.index = int(np.argmax(np.where(np.max(scan.coefficients) > 0, scan.coefficients, np.abs(scan.coefficients))))  # largest c > 0, not 0
 
     def _placements(self, m: Any) -> None:
         with self.hold_sync(), self.hold_trait_notifications():

@@ -31,7 +31,7 @@ export function heat(ctx, get, nx, ny, cs, scale, annotate = false, ox = 0, oy =
 /** Footer text describing non-finite counts. */
 export function nonFiniteNote(nan, inf) {
   const p = [];
-  if (nan) p.push(`${nan} NaN (hatched)`);
+  if (nan) p.push(`${nan} ${nan === 1 ? "cell has" : "cells have"} no value (NaN: not computed or undefined; hatched)`);
   if (inf) p.push(`${inf} ±Inf (clamped, flagged)`);
   return p.join(", ");
 }

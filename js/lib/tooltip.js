@@ -11,12 +11,17 @@ export function tooltip(root) {
     show(e, lines) {
       el.textContent = Array.isArray(lines) ? lines.join("\n") : String(lines);
       el.style.display = "block";
-      const r = root.getBoundingClientRect();
-      let x = e.clientX - r.left + 12, y = e.clientY - r.top + 12;
-      const w = el.offsetWidth, hh = el.offsetHeight;
-      if (x + w > r.width && e.clientX - r.left - w - 8 > 0) x = e.clientX - r.left - w - 8;
-      if (y + hh > r.height + 40 && e.clientY - r.top - hh - 8 > 0) y = e.clientY - r.top - hh - 8;
-      el.style.left = x + "px"; el.style.top = y + "px";
+      el.style.left = "0px"; el.style.top = "0px";
+      const r = root.getBoundingClientRect(), w = el.offsetWidth, hh = el.offsetHeight;
+      const view = root.ownerDocument.defaultView || window;
+      const vw = view.innerWidth || r.right, vh = view.innerHeight || r.bottom;
+      // client coordinates: below-right of the pointer; flip left / above where it would leave the
+      // widget (a notebook's output area clips there) or the viewport, then clamp into the viewport
+      let x = e.clientX + 12, y = e.clientY + 12;
+      if ((x + w > r.right && e.clientX - w - 8 >= r.left) || x + w > vw) x = e.clientX - w - 8;
+      if (y + hh > Math.min(vh, r.bottom) && e.clientY - hh - 8 >= 0) y = e.clientY - hh - 8;
+      x = Math.max(0, Math.min(x, vw - w)); y = Math.max(0, Math.min(y, vh - hh));
+      el.style.left = x - r.left + "px"; el.style.top = y - r.top + "px";
     },
     hide() { el.style.display = "none"; },
   };

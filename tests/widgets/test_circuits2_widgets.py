@@ -24,7 +24,7 @@ def test_views_from_analysis_results():
     np.testing.assert_allclose(v.probs_b[0], m2.probs)
     s = steering_scan(a, None, np.ones(a.cfg.d_model), coefficients=[-1, 0, 1], placements=p, rtg=0.9)
     sv = PolicyMapView.from_scan(s, reference=m1)
-    assert sv.mode == "difference" and sv.index == 1 and sv.probs.shape == (3, len(p), a.n_actions)
+    assert sv.mode == "difference" and sv.index == 2 and sv.probs.shape  # opens at the largest coefficient, not 0 == (3, len(p), a.n_actions)
     np.testing.assert_allclose(sv.probs[1], sv.probs_b[1], atol=1e-6)  # coefficient 0 == the clean map
     pp = path_patching(a, random_window(a, seed=1), random_window(a, seed=2), "forward", "left")
     d = CircuitDiagram.from_path_patching(pp, k=4)
