@@ -33,6 +33,7 @@ ROWS = {  # name: (env factory, behaviour mix, observation kind fed to the model
     "frozen-lake": (lambda: GridWorldEnv("FrozenLake-v1", is_slippery=False, max_steps=20), {"bfs": 1, "random": 1},
                     "codes"),
     "cliff-walking": (lambda: GridWorldEnv("CliffWalking-v1", max_steps=30), {"bfs": 1, "random": 1}, "codes"),
+    "key-corridor": (lambda: MiniGridEnv("MiniGrid-KeyCorridorS3R1-v0", max_steps=30), {"random": 1}, "codes"),
 }
 
 

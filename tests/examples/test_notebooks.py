@@ -29,13 +29,14 @@ EXAMPLES = REPO / "examples"
 MIN_WIDGETS = {"01_quickstart": 5, "02_reproduce_post": 10, "03_bring_your_own_dt": 7,
                "04_sparse_autoencoder": 2, "05_probes_and_training_dynamics": 8,
                "06_policy_maps_and_steering": 8, "07_huggingface_dt": 3, "09_circuits_and_behaviour": 5,
-               "10_patching_and_shift": 6}
+               "10_patching_and_shift": 6, "08_your_environment": 4}
 NOTEBOOKS = tuple(sorted(p.stem for p in EXAMPLES.glob("*.ipynb")))
 NEEDS_DEMO = {"01_quickstart", "02_reproduce_post", "04_sparse_autoencoder", "05_probes_and_training_dynamics",
               "06_policy_maps_and_steering", "09_circuits_and_behaviour",
               "10_patching_and_shift"}
 # Extra environment per notebook: small episode counts keep the runs short (the notebooks' defaults are larger).
-NOTEBOOK_ENV = {"09_circuits_and_behaviour": {"DTW_N_EPISODES": "10"}, "10_patching_and_shift": {"DTW_N_EPISODES": "6"}}
+NOTEBOOK_ENV = {"08_your_environment": {"DTW_N_EPISODES": "10", "DTW_TRAIN_STEPS": "20"},
+                "09_circuits_and_behaviour": {"DTW_N_EPISODES": "10"}, "10_patching_and_shift": {"DTW_N_EPISODES": "6"}}
 CELL_TIMEOUT_S = 600
 
 # JS: per exported widget host, whether any of its canvases has a non-transparent pixel.
