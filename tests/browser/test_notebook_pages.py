@@ -44,7 +44,16 @@ CELLS = [
 ]
 
 
+DRAG_JS = """([value, release]) => {
+  const el = document.querySelector('.dtw-rtgslider input[type=range]');
+  el.value = String(value);
+  el.dispatchEvent(new Event('input', {bubbles: true}));   // the slider moves: a preview
+  if (release) el.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
 @pytest.fixture(scope="module")
+
 def executed(tmp_path_factory) -> pathlib.Path:
     """The notebook above, executed by ``jupyter nbconvert --to notebook --execute`` (widget state saved)."""
     nbformat = pytest.importorskip("nbformat")
@@ -95,7 +104,7 @@ def test_executed_notebook_page_is_live_offline(browser, executed, tmp_path) -> 
     # the RTG slider scrubs over the saved scan; the status line follows the referenced preferences
     line = page.locator(".dtw-status-line")
     page.wait_for_function("() => document.querySelector('.dtw-status-line').textContent.includes('prefers')", timeout=10_000)
-    page.locator(".dtw-rtgslider input[type=range]").fill("0.8")
+    page.evaluate(DRAG_JS, [0.8, False])  # dragging: a preview (a release returns to the saved state: no kernel)
     page.wait_for_function("() => document.querySelector('.dtw-status-line').textContent.includes('preview')", timeout=10_000)
     q = np.exp([0.0, 0.0, 3.2])
     assert f"model prefers forward ({round(q[2] / q.sum() * 100)}%)" in line.inner_text()

@@ -14,6 +14,14 @@ pytestmark = pytest.mark.browser
 NAMES = ["left", "right", "forward"]
 
 
+DRAG_JS = """([value, release]) => {
+  const el = document.querySelector('.dtw-rtgslider input[type=range]');
+  el.value = String(value);
+  el.dispatchEvent(new Event('input', {bubbles: true}));   // the slider moves: a preview
+  if (release) el.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
 def _prefs(group="g1"):
     rtgs = np.linspace(-1, 1, 5, dtype=np.float32)
     scan = np.stack([np.zeros(5), np.zeros(5), 4 * rtgs], 1).astype(np.float32)  # forward wins for RTG > 0
@@ -32,11 +40,16 @@ def test_status_line_reads_the_referenced_preferences(static_page, laid_out) -> 
     p = np.exp([2.0, 0.0, 0.0])
     assert line.inner_text() == f"step 2 · RTG +0.00 · model prefers left ({round(p[0] / p.sum() * 100)}%)"
     # the slider moves: the status previews from the referenced widget's scan, no kernel needed
-    rec.page.locator(".dtw-rtgslider input[type=range]").fill("0.8")
+    rec.page.evaluate(DRAG_JS, [0.8, False])  # dragging (not released)
     rec.page.wait_for_function("() => document.querySelector('.dtw-status-line').textContent.includes('preview')", timeout=10_000)
     text = line.inner_text()
     q = np.exp([0.0, 0.0, 3.2])
     assert "RTG +0.80" in text and f"model prefers forward ({round(q[2] / q.sum() * 100)}%)" in text, text
+    # released on a page without a kernel: nothing can confirm RTG 0.8, so the page returns to its own state
+    rec.page.evaluate(DRAG_JS, [0.8, True])
+    rec.page.wait_for_function("() => !document.querySelector('.dtw-status-line').textContent.includes('preview')", timeout=10_000)
+    assert line.inner_text() == f"step 2 · RTG +0.00 · model prefers left ({round(p[0] / p.sum() * 100)}%)"
+    assert rec.page.locator(".dtw-rtgslider input[type=range]").input_value() == "0"
     assert rec.errors == [] and rec.foreign == []
 
 
