@@ -272,7 +272,7 @@ def circuit_diagram(circuit: Circuit, **kw):
     by kept edges (:attr:`Circuit.component_paths`: ``q,k`` into one head are one drawn edge, valued by
     what they carry together, logit units), titled with :attr:`Circuit.caption` (the measured
     faithfulness)."""
-    from ..widgets.circuits2 import CircuitDiagram
+    from ..widgets.circuit_diagram import CircuitDiagram
 
     stage: dict[str, int] = {}
     for e in circuit.edges:

@@ -19,7 +19,8 @@ from .rtg_slider import RTGSlider
 from .status_line import StatusLine
 from .export import to_html, to_html_string
 from .grid_view import EDIT_TOOLS, GridView, apply_edit
-from .circuits2 import CircuitDiagram, PolicyMapView
+from .circuit_diagram import CircuitDiagram
+from .policy_map_view import PolicyMapView
 from .feature_browser import FeatureBrowserView
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 import traitlets
 
-from ._arrays import ArrayTrait, array_serialization
+from ._arrays import SyncedArray
 from ._base import DTWidget
 from ._traits import IntPair
 from ..vocabulary import COLOUR_TO_IDX as COLOR_TO_IDX, COLOURS, OBJECT_TO_IDX, OBJECTS, STATE_TO_IDX, STATES
@@ -88,37 +88,6 @@ KEYS = ("ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Space", "Enter", "Ba
 class GridView(DTWidget):
     """MiniGrid grid drawn on a canvas from ``Grid.encode()`` / ``obs["image"]``.
 
-    Traits
-    ------
-    grid : uint8 array [W, H, 3]
-        ``grid[x, y] = (object, colour, state)`` with MiniGrid's OBJECT_TO_IDX, COLOR_TO_IDX and
-        STATE_TO_IDX (door: open 0, closed 1, locked 2; an encoded agent's state is its direction).
-        Any size from 1x1 to ~20x20.
-    agent_pos : (x, y) or None
-        Agent cell on a full grid. ``None`` with ``mode="partial"`` puts the agent at
-        (W // 2, H - 1) facing up, MiniGrid's egocentric convention ((3, 6) for 7x7).
-    agent_dir : int 0..3 or None
-        0 right, 1 down, 2 left, 3 up.
-    view_size : int
-        Side of the agent's partial view, highlighted on a full grid (default 7).
-    mode : "full" | "partial" | "channels"
-        "channels" shows the three integer maps (object / colour / state) with the indices written in.
-    selected_cell : (x, y) or None
-        Synced when a cell is clicked.
-    editable : bool, edit_tool : str
-        In edit mode a click places ``edit_tool`` (one of :data:`EDIT_TOOLS`) or clears it if the
-        cell already holds that object; the new ``grid`` is synced back to Python.
-    cell_size : int
-        Cell size in CSS pixels (0 = automatic).
-    image : uint8 array [H, W, 3]
-        Pixels (an RGB observation): when not empty it is drawn as an image instead of the grid,
-        never as codes. :meth:`show` sets it for a pixel schema.
-    bindings : dict[str, str]
-        ``{key: action name}``, e.g. ``ActionTable.key_map()`` of the env
-        (:mod:`dtwidgets.adapters.actions`: ArrowUp = forward for MiniGrid, the four arrows = moves
-        for FrozenLake). Shown as a key legend under the grid; :meth:`on_action` reports the action
-        of each mapped key pressed. Empty (default): no legend.
-
     Events (custom comm messages, not synced traits)
     ------------------------------------------------
     :meth:`on_key` -- keys pressed while the widget has keyboard focus (click it or Tab to it;
@@ -127,17 +96,32 @@ class GridView(DTWidget):
     """
 
     _module = "grid_view"
-    grid = ArrayTrait(ndim=3, dtype="uint8", last_dim=3, shape_doc="[W, H, 3]").tag(sync=True, **array_serialization)
+    grid = SyncedArray(3, "uint8", "[W, H, 3]", last_dim=3)
+    """uint8 [W, H, 3]: ``grid[x, y] = (object, colour, state)`` with MiniGrid's OBJECT_TO_IDX, COLOR_TO_IDX and
+    STATE_TO_IDX (door: open 0, closed 1, locked 2; an encoded agent's state is its direction); 1x1 to ~20x20."""
     agent_pos = IntPair(None, allow_none=True).tag(sync=True)
+    """Agent cell (x, y) on a full grid; ``None`` with ``mode="partial"`` puts the agent at (W // 2, H - 1)
+    facing up (MiniGrid's egocentric convention), with ``mode="full"`` draws it from its own encoded cell."""
     agent_dir = traitlets.CInt(None, allow_none=True, min=0, max=3).tag(sync=True)
+    """0 right, 1 down, 2 left, 3 up, or None."""
     view_size = traitlets.CInt(7, min=1).tag(sync=True)
+    """Side of the agent's partial view, highlighted on a full grid."""
     mode = traitlets.Enum(["full", "partial", "channels"], "full").tag(sync=True)
+    """"full", "partial" or "channels" (the three integer maps, object / colour / state, with the indices written in)."""
     selected_cell = IntPair(None, allow_none=True).tag(sync=True)
+    """The clicked cell (x, y), synced back; None before a click."""
     editable = traitlets.Bool(False).tag(sync=True)
+    """Edit mode: a click sends the intent ``(x, y, edit_tool)`` (see :meth:`on_edit`); the browser never edits."""
     edit_tool = traitlets.Enum(list(EDIT_TOOLS), "wall").tag(sync=True)
+    """The tool a click in edit mode applies (:data:`EDIT_TOOLS`; the same object again clears the cell)."""
     cell_size = traitlets.CInt(0, min=0).tag(sync=True)
-    image = ArrayTrait(ndim=3, dtype="uint8", last_dim=3, shape_doc="[H, W, 3]").tag(sync=True, **array_serialization)
+    """Cell size in CSS px (0 = automatic)."""
+    image = SyncedArray(3, "uint8", "[H, W, 3]", last_dim=3)
+    """RGB pixels, uint8 [H, W, 3]: when not empty drawn as an image instead of the grid, never as codes
+    (:meth:`show` sets it for a pixel schema)."""
     bindings = traitlets.Dict(value_trait=traitlets.Unicode(), key_trait=traitlets.Unicode()).tag(sync=True)
+    """``{key: action name}``, e.g. ``ActionTable.key_map()`` of the env (ArrowUp = forward for MiniGrid, the
+    four arrows = moves for FrozenLake): a key legend under the grid; :meth:`on_action` reports each mapped key."""
 
     def __init__(self, grid: Any = _UNSET, **kwargs: Any) -> None:
         if grid is not _UNSET:

@@ -7,44 +7,43 @@ import math
 import numpy as np
 import traitlets
 
-from ._arrays import ArrayTrait, array_serialization
+from ._arrays import SyncedArray
 from ._base import DTWidget
 from ._traits import Labels, check_dims
 
 __all__ = ["ScatterView"]
 
-_sync_arr = dict(sync=True, **array_serialization)
-
-
 class ScatterView(DTWidget):
     """A canvas scatter of ``N`` points in 2-D or 3-D; 3-D is a rotatable orthographic projection (drag
     to rotate). Hover shows a point's label, coordinates and colour value; click selects it.
-
-    Traits
-    ------
-    points : float32 [N, 2] or [N, 3]  (non-finite rows are not drawn, and the page says how many)
-    point_labels : list[str] (len N); axis_labels : list[str] (len 2 or 3), e.g. "PC1 (41.2%)"
-    colour : float32 [N] values (empty = one colour; NaN = grey); colour_classes : list[str]: when set,
-        ``colour`` holds codes into it (categorical palette), otherwise a sequential scale; colour_name : str
-    scree : float32 [R] explained variance (ratio) per component, drawn as bars (empty = hidden)
-    title : str; point_size : int (px radius)
-    selected : int, -1 = none, synced on click
-    yaw, pitch : float radians, the 3-D view's rotation (synced after a drag)
     """
 
     _module = "scatter_view"
-    points = ArrayTrait(ndim=2, dtype="float32", shape_doc="[N, 2|3]").tag(**_sync_arr)
+    points = SyncedArray(2, "float32", "[N, 2|3]")
+    """float32 [N, 2] or [N, 3] (non-finite rows are not drawn, and the page says how many)."""
     point_labels = Labels().tag(sync=True)
+    """One label per point (N)."""
     axis_labels = Labels().tag(sync=True)
-    colour = ArrayTrait(ndim=1, dtype="float32", shape_doc="[N]").tag(**_sync_arr)
+    """2 or 3 axis labels, e.g. "PC1 (41.2%)"."""
+    colour = SyncedArray(1, "float32", "[N]")
+    """float32 [N] colour values (empty = one colour; NaN = grey): codes into ``colour_classes`` when that is set
+    (categorical palette), otherwise a sequential scale."""
     colour_classes = Labels().tag(sync=True)
+    """Class names of a categorical ``colour`` (empty: ``colour`` is a number)."""
     colour_name = traitlets.Unicode("").tag(sync=True)
-    scree = ArrayTrait(ndim=1, dtype="float32", shape_doc="[R]").tag(**_sync_arr)
+    """What the colour shows (legend title)."""
+    scree = SyncedArray(1, "float32", "[R]")
+    """float32 [R] explained variance ratio per component, drawn as bars (empty = hidden)."""
     title = traitlets.Unicode("").tag(sync=True)
+    """Title above the plot."""
     point_size = traitlets.CInt(4, min=1, max=20).tag(sync=True)
+    """Point radius in px."""
     selected = traitlets.CInt(-1, min=-1).tag(sync=True)
+    """The clicked point (-1 = none), synced back."""
     yaw = traitlets.Float(0.6).tag(sync=True)
+    """3-D view rotation about the vertical axis, radians (synced after a drag)."""
     pitch = traitlets.Float(0.35).tag(sync=True)
+    """3-D view tilt, radians (synced after a drag)."""
 
     _DIMS = {"points": ("N", "D"), "point_labels": ("N",), "colour": ("N",), "axis_labels": ("D",)}
 
