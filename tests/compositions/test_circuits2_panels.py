@@ -38,7 +38,9 @@ def test_policy_panel_modes(setup):
     np.testing.assert_allclose(p.view.probs_b[0], policy_map(a, place, -1.0, timestep=5).probs, atol=1e-6)
     p.compare.value = "steering"
     assert p.view.probs.shape[0] == 13 and p.view.frame_name == "coefficient"
-    np.testing.assert_allclose(p.view.probs[p.view.index], p.view.probs_b[p.view.index], atol=1e-5)  # coefficient 0
+    zero = int(np.argmin(np.abs(p.view.frame_values)))  # coefficient 0: the steered map is the clean one
+    np.testing.assert_allclose(p.view.probs[zero], p.view.probs_b[zero], atol=1e-5)
+    assert p.view.frame_values[p.view.index] == p.view.frame_values.max() > 0  # opens where steering shows something
     p.compare.value = "ablation"
     assert p.view.map_labels[0].endswith("ablated")
     assert PolicyPanel(ctx).widget is not None  # without an env: a note, no error
