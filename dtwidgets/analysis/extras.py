@@ -220,6 +220,56 @@ class Composition(Extra):
         return composition_scores(req.adapter)
 
 
+@dataclass(frozen=True)
+class Projection(Extra):
+    """The residual stream at the prediction token projected onto each head's and MLP's output of the
+    same forward. Result: :class:`~dtwidgets.analysis.projection.ResidualProjection` (row 0)."""
+
+    def compute(self, req: StateRequest):
+        from .projection import residual_projection
+
+        return residual_projection(req.adapter, req.window)
+
+
+@dataclass(frozen=True)
+class SavedDirections(Extra):
+    """The saved residual-space directions of a :class:`~dtwidgets.analysis.saved_directions.DirectionStore`
+    read at the state: their cosine matrix and the final residual's projection onto each.
+    ``names``: the store's names when asked (a change of the store asks again). Result:
+    :class:`SavedDirectionsResult` (``names`` empty when nothing is saved in the residual space)."""
+
+    store: Any = field(compare=False)
+    names: tuple[str, ...] = ()
+
+    def compute(self, req: StateRequest):
+        L = C.n_layers(req.adapter)
+        _, cache = req.adapter.run_with_cache(req.window, names_filter=[hk.resid_post(L - 1)])
+        r = cache[hk.resid_post(L - 1)][0, req.adapter.layout.prediction_position].double().cpu().numpy()
+        items = self.store.in_space("residual") if self.store is not None else []
+        if not items:
+            return SavedDirectionsResult([], np.zeros((0, 0), np.float32), np.zeros(0, np.float32),
+                                         np.zeros(0, np.float32), r.astype(np.float32))
+        names, cos = self.store.cosine_matrix("residual")
+        V = np.stack([d.vector for d in items]).astype(np.float64)
+        n = np.linalg.norm(V, axis=1)
+        proj = (V @ r) / np.where(n > 0, n, 1.0)
+        return SavedDirectionsResult(names, cos, proj.astype(np.float32),
+                                     (proj / max(float(np.linalg.norm(r)), 1e-12)).astype(np.float32), r.astype(np.float32))
+
+
+@dataclass
+class SavedDirectionsResult:
+    """``names`` (n); ``cosine [n, n]`` between saved directions; ``projection [n]``: the final residual at
+    the prediction token along each (residual units, ``r · v / |v|``); ``cosine_to_state [n]``;
+    ``residual [d_model]``: that final residual itself."""
+
+    names: list
+    cosine: np.ndarray
+    projection: np.ndarray
+    cosine_to_state: np.ndarray
+    residual: np.ndarray
+
+
 POLICY_COMPARE = ("none", "rtg", "ablation", "steering")
 """What a :class:`PolicyMaps` extra compares the current map with."""
 

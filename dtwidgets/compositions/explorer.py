@@ -246,8 +246,12 @@ class Explorer(CoalescedRefresh, W.VBox):
             self.ui.saved.value = f"saved {Path(path).resolve()}"
 
     def save(self, path: str | None = None) -> Path:
-        """Save everything played this episode (lossless, the project's trajectory format); returns the path."""
-        return Path(self.session.to_trajectories().save(path or self.ui.path.value))
+        """Save everything played this episode (lossless, the project's trajectory format) and, when any
+        direction is saved, the directions beside it (``<path>.directions/``); returns the path."""
+        out = Path(self.session.to_trajectories().save(path or self.ui.path.value))
+        if len(self.ctx.directions):
+            self.ctx.directions.save(_directions_folder(out))
+        return out
 
     def load(self, path, episode: int = 0):
         """Load a recorded or training-data episode and scrub it with the replay timeline."""
@@ -258,6 +262,11 @@ class Explorer(CoalescedRefresh, W.VBox):
         except (ValueError, KeyError, IndexError) as e:
             raise ValueError(f"{path}: {e.args[0] if e.args else e}") from e
         self.ui.saved.value = f"replaying {Path(path).name}, episode {episode}"  # no stale "saved …"
+        folder = _directions_folder(Path(path))
+        if folder.is_dir():  # the directions saved with this recording (validated on load, never unpickled)
+            from ..analysis.saved_directions import DirectionStore
+
+            self.ctx.directions = DirectionStore.load(folder)
 
     def before_export(self) -> None:
         """Bring every tab up to date for the current state (hidden tabs are otherwise updated only when
@@ -371,6 +380,11 @@ class Explorer(CoalescedRefresh, W.VBox):
         over = f"episode over ({s.outcome}): reset or step back" if s.done else ""
         assign(self.ui.status, headline=over, lead=[f"step {s.n_steps}", f"t = {s.timestep}"], rtg=float(s.rtg),
                notes=self._notes(), preferences=None if s.done else self.ui.prefs)
+
+
+def _directions_folder(path: Path) -> Path:
+    """Where the directions saved with the recording ``path`` live: ``<path>.directions/``."""
+    return path.with_name(path.name + ".directions")
 
 
 def _error_html(e: Exception) -> str:

@@ -17,6 +17,7 @@ from .attention import AttentionPanel
 from .attribution import AttributionPanel
 from .circuits import CircuitsPanel
 from .circuits2 import Circuits2Panel
+from .directions import DirectionsPanel
 from .patching import PatchingPanel
 from .policy_map import PolicyPanel
 from .rtg_scan import RTGScanPanel
@@ -25,4 +26,4 @@ from ..updates import assign
 
 __all__ = ["AnalysisContext", "Panel", "PanelData", "PANELS", "EXTRA_PANELS", "PANEL_TYPES", "make_panels",
            "register_panel", "AblationPanel", "AttentionPanel", "AttributionPanel", "CircuitsPanel", "Circuits2Panel",
-           "PatchingPanel", "PolicyPanel", "RTGScanPanel", "SAEPanel", "assign", "esc", "note"]
+           "PatchingPanel", "PolicyPanel", "DirectionsPanel", "RTGScanPanel", "SAEPanel", "assign", "esc", "note"]

@@ -101,6 +101,10 @@ class AnalysisContext:
         self.follow_group = follow_group
         self.means = mean_activations(adapter, reference_windows) if reference_windows is not None else None
         self.ablation_mode = "mean" if self.means is not None else "zero"
+        from ...analysis.saved_directions import DirectionStore
+
+        self.directions = DirectionStore()
+        """Named directions kept with the Explorer (the Directions tab; saved with its recordings)."""
 
     def set_pair(self, pair) -> None:
         """Change the preference direction every panel analyses (names or indices)."""

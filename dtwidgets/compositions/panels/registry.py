@@ -13,6 +13,7 @@ from .attribution import AttributionPanel
 from .base import AnalysisContext
 from .circuits import CircuitsPanel
 from .circuits2 import Circuits2Panel
+from .directions import DirectionsPanel
 from .patching import PatchingPanel
 from .policy_map import PolicyPanel
 from .rtg_scan import RTGScanPanel
@@ -20,7 +21,7 @@ from .sae import SAEPanel
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
 """Keys of the built-in per-state panels, in their default order."""
-EXTRA_PANELS = ("policy_map", "circuits2")
+EXTRA_PANELS = ("policy_map", "circuits2", "directions")
 """Panels shown by default after :data:`PANELS`."""
 
 PANEL_TYPES: dict[str, type] = {}
@@ -42,7 +43,7 @@ def register_panel(key: str, cls: type) -> type:
 
 
 for _cls in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel,
-             PolicyPanel, Circuits2Panel, SAEPanel):
+             PolicyPanel, Circuits2Panel, DirectionsPanel, SAEPanel):
     register_panel(_cls.key, _cls)
 
 
