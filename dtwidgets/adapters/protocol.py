@@ -265,3 +265,9 @@ def _protocol_members(proto: type) -> tuple[str, ...]:
 for _proto in (ModelAdapter, EnvAdapter):
     type.__setattr__(_proto, "_members", _protocol_members(_proto))
 type.__setattr__(ModelAdapter, "_members", tuple(m for m in ModelAdapter._members if m not in OPTIONAL_MODEL_MEMBERS))
+
+
+def required_members(proto: type) -> tuple[str, ...]:
+    """The members an object needs to pass ``isinstance(obj, proto)`` (:class:`ModelAdapter` without its
+    optional :data:`OPTIONAL_MODEL_MEMBERS`; every member of :class:`EnvAdapter`)."""
+    return tuple(proto._members)  # type: ignore[attr-defined]
