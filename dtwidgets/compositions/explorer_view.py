@@ -13,6 +13,15 @@ from ..widgets.feed import UpdateFeed
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import AnalysisContext, make_panels
 
+TAB_CSS = ("<style>"
+           ".dtw-explorer .lm-TabBar-content{flex-wrap:wrap}"
+           ".dtw-explorer .widget-tab>.lm-TabBar,.dtw-explorer .jupyter-widget-tab>.lm-TabBar{height:auto;"
+           "min-height:var(--jp-widgets-horizontal-tab-height,24px);overflow:visible}"
+           ".dtw-explorer .lm-TabBar-tab{flex:0 0 auto!important;max-width:none!important;min-width:fit-content}"
+           "</style>")
+"""The Explorer's tab bar wraps and each tab keeps its whole label (ipywidgets shrinks tabs to ~100 px with an
+ellipsis: "QK / OV ci…" at 1100 px with the file browser open). Scoped to the Explorer; left out of exports."""
+
 WIDGETS = ('grid', 'view', 'prefs', 'buttons', 'act_button', 'back_button', 'seed_box', 'reset_button', 'rtg_slider', 'edit_toggle', 'edit_tool', 'status', 'error', 'note', 'bookmark_button', 'bookmarks', 'path', 'save_button', 'load_button', 'saved', 'timeline', 'panels', 'feed', 'tabs')
 """The view's widgets, readable on the Explorer too (``explorer.grid`` is ``explorer.ui.grid``)."""
 
@@ -80,5 +89,7 @@ class ExplorerView:
         board = W.Box([self.grid], layout=W.Layout(flex="0 0 auto"))
         top = W.Box([board, middle, controls], layout=W.Layout(display="flex", flex_flow="row wrap", align_items="flex-start",
                                                               width="auto", min_width="0"))
-        return [top, self.error, self.tabs]
+        style = W.HTML(TAB_CSS, layout=W.Layout(display="none"))
+        style.add_class("dtw-host-style")  # host-page CSS for the tab bar: not exported (to_html has its own tabs)
+        return [style, top, self.error, self.tabs]
 

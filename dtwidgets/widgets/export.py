@@ -136,6 +136,8 @@ def _node(w: Any, models: _Models, modules: dict) -> dict:
             flow = getattr(w.layout, "flex_flow", None) or ""
             direction = "column" if "column" in flow else "row"
         return {"type": "box", "dir": direction, "children": _children(w.children, models, modules)}
+    if isinstance(w, ipywidgets.HTML) and "dtw-host-style" in w._dom_classes:  # CSS for the notebook host only
+        return {"type": "box", "dir": "column", "children": []}
     if isinstance(w, (ipywidgets.HTML, ipywidgets.HTMLMath)):
         return {"type": "html", "nodes": safe_html_nodes(w.value)}
     if isinstance(w, ipywidgets.Label):

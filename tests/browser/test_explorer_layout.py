@@ -65,6 +65,10 @@ NAMES_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-actionprefs select'
 BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
 
 
+TAB_LABELS_JS = """() => [...document.querySelectorAll('.dtw-explorer .lm-TabBar-tab')].filter(t => {
+  const l = t.querySelector('.lm-TabBar-tabLabel') || t;
+  return l.scrollWidth > l.clientWidth + 1;
+}).map(t => t.textContent)"""
 SHOT_NAMES = {"Policy map": "policy_map", "Circuits II": "circuits2"}
 """Screenshot name of a tab (default: its title's first word, lower case)."""
 
@@ -91,6 +95,9 @@ def _check_layout(page, width, screenshot_dir, tabs):
         if screenshot_dir is not None:
             name = SHOT_NAMES.get(tab, tab.split()[0].lower())
             page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / f"explorer_{name}_{width}.png"))
+    cut = page.evaluate(TAB_LABELS_JS)  # issue 26: "QK / OV ci…" at 1100 px with the file browser open
+    if cut:
+        problems["tab labels"] = cut
     box = page.locator(".dtw-explorer").first.bounding_box()
     return problems, box
 
@@ -107,7 +114,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
 
         # ---- layout at 1100 px and 1600 px, every tab ---------------------------------
         tabs = ["Attribution", "Ablation", "Attention", "QK / OV circuits", "RTG scan", "Patching", "Policy map",
-                "Circuits II"]
+                "Circuits II", "Directions"]
         p1100, box1100 = _check_layout(page, 1100, screenshot_dir, tabs)
         p1600, box1600 = _check_layout(page, 1600, screenshot_dir, tabs)
         assert p1100 == {} and p1600 == {}, json.dumps({"1100": p1100, "1600": p1600}, indent=1)
