@@ -286,12 +286,7 @@ def jupyter_server(kind: str = "lab", startup_timeout: float = 90.0) -> Iterator
             pytest.fail(f"jupyter {sub} did not start:\n" + log_path.read_text(errors="replace")[-3000:])
         yield JupyterServer(kind=kind, base=base, root=root, port=port, log=log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -365,3 +360,23 @@ def open_notebook(browser: Any, server: JupyterServer, name: str, viewport: tupl
         yield nb
     finally:
         ctx.close()
+
+
+def stop_process(proc) -> None:
+    """Terminate a server started by a fixture, killing it when it does not stop within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+# JS: move the RTG slider of the page to `value` (an "input" event: a drag in progress), and release it
+# (a "change" event) when `release` is true.
+DRAG_JS = """([value, release]) => {
+  const el = document.querySelector('.dtw-rtgslider input[type=range]');
+  el.value = String(value);
+  el.dispatchEvent(new Event('input', {bubbles: true}));   // the slider moves: a preview
+  if (release) el.dispatchEvent(new Event('change', {bubbles: true}));
+}"""

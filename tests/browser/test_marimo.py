@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import REPO, PageRecorder, _unavailable, is_local_url
+from .conftest import stop_process, REPO, PageRecorder, _unavailable, is_local_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 APP = REPO / "examples" / "marimo_explorer.py"
@@ -49,12 +49,7 @@ def marimo_run(app, timeout: float = 120.0):
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 def test_marimo_explorer_parts_draw_and_reach_python(browser) -> None:

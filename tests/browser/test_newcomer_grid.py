@@ -3,7 +3,6 @@
 cut), and an empty or unseen cell shows only its object (it read "colour: 0 red")."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from dtwidgets.widgets import GridView

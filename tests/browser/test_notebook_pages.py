@@ -21,7 +21,7 @@ import pytest
 
 from dtwidgets.export import notebook_to_html, notebook_to_html_string
 
-from .conftest import LOCAL_SCHEMES, REPO, PageRecorder
+from .conftest import DRAG_JS, LOCAL_SCHEMES, REPO, PageRecorder
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +42,6 @@ CELLS = [
     ("code", "import base64\nfrom IPython.display import Image\n"  # a 1x1 red PNG
              "Image(base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='))"),
 ]
-
-
-DRAG_JS = """([value, release]) => {
-  const el = document.querySelector('.dtw-rtgslider input[type=range]');
-  el.value = String(value);
-  el.dispatchEvent(new Event('input', {bubbles: true}));   // the slider moves: a preview
-  if (release) el.dispatchEvent(new Event('change', {bubbles: true}));
-}"""
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,13 @@ import ipywidgets
 import numpy as np
 import pytest
 
+from .conftest import DRAG_JS
+
 from dtwidgets.widgets import ActionPreferences, ContributionBars, RTGSlider, StatusLine
 
 pytestmark = pytest.mark.browser
 
 NAMES = ["left", "right", "forward"]
-
-
-DRAG_JS = """([value, release]) => {
-  const el = document.querySelector('.dtw-rtgslider input[type=range]');
-  el.value = String(value);
-  el.dispatchEvent(new Event('input', {bubbles: true}));   // the slider moves: a preview
-  if (release) el.dispatchEvent(new Event('change', {bubbles: true}));
-}"""
 
 
 def _prefs(group="g1"):
