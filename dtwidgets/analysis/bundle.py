@@ -21,9 +21,9 @@ from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .ablation import SingleAblations, ablation_hooks, final_mlp_ablation_logits
 from .attention import AttentionPatterns, attention_patterns
-from .attribution import LogitAttribution, attribution_hooks, logit_attribution, logit_lens
+from .attribution import LogitAttribution, attribution_hooks, logit_attribution
 from ._tokens import replicated_tokens, run_tokens_with_cache
-from .extras import Extra, Lens, LensResult, Neurons, StateRequest, check_extras, compute_extras
+from .extras import Extra, Lens, Neurons, StateRequest, check_extras, compute_extras
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
 from ..adapters import hooks as hk
 
@@ -55,6 +55,13 @@ class StateAnalysis:
     asked: dict[type, Extra] = field(default_factory=dict)
     """The extra instance each result in ``extras`` was computed for."""
 
+
+    @property
+    def request(self):
+        """The :class:`~dtwidgets.analysis.extras.StateRequest` the extras were computed from (an extra asked
+        for later is computed from it); not a field: results compare by their numbers."""
+        return getattr(self, "_request", None)
+
     def __getitem__(self, kind: type) -> Any:
         """The result of the extra of type ``kind`` (a clear error when it was not asked for)."""
         if kind not in self.extras:
@@ -73,19 +80,6 @@ class StateAnalysis:
         """``[L, d_mlp]`` MLP neuron activations at the prediction position when :class:`Lens` was asked for."""
         r = self.extras.get(Lens)
         return None if r is None else r.neuron_activations
-
-
-def lens_hooks(adapter: ModelAdapter) -> list[str]:
-    """The extra cache entries of the :class:`~dtwidgets.analysis.extras.Lens` extra."""
-    return Lens().hooks(adapter)
-
-
-def _lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b, clean) -> LensResult:
-    """The :class:`Lens` extra of window row 0 from its cache ``clean``."""
-    pos = adapter.layout.prediction_position
-    lens = logit_lens(adapter, window, a, b, cache=clean, position=pos)
-    acts = np.stack([C.np32(clean[hk.mlp_post(l)][0, pos]) for l in range(C.n_layers(adapter))])
-    return LensResult(lens, acts)
 
 
 def _run_batch(adapter: ModelAdapter, window: TrajectoryWindow, n_same: int, rtgs: torch.Tensor, names, hooks,
@@ -130,7 +124,7 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     a, b = _pair(adapter, pair)
     extras = check_extras(extras)
     types = {type(e) for e in extras}
-    lens, per_neuron = Lens in types, Neurons in types
+    per_neuron = Neurons in types
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
     if len(r):
         C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
@@ -152,11 +146,11 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     state = StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(logits[0]),
                           probs=C.softmax_np(logits[0]), attribution=attribution, ablations=ablations,
                           rtg_scan=scan, attention=attention, pair=(a, b), asked={type(e): e for e in extras})
-    if lens:
-        state.extras[Lens] = _lens(adapter, window, a, b, clean_cache)
-    if Neurons in types:
-        state.extras[Neurons] = attribution
     req = StateRequest(adapter, window, (a, b), clean, ablation_mode, means, state)  # type: ignore[arg-type]
+    state._request = req  # type: ignore[attr-defined]
+    for e in extras:  # the forward-shared extras read the one forward's row-0 cache
+        if e.shared:
+            state.extras[type(e)] = e.read(req, clean_cache)  # type: ignore[attr-defined]
     state.extras.update(compute_extras(req, extras))
     return state
 

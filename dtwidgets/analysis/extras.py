@@ -63,12 +63,21 @@ class Extra:
 
 
 class SharedExtra(Extra):
-    """An extra read from the bundle's own forward: the hooks it adds and how it reads them."""
+    """An extra read from the bundle's own forward: ``hooks`` are added to it and ``read`` takes its
+    row-0 cache. Asked for after the state was computed (a panel's control changed), ``compute`` runs
+    one forward of the window for those hooks and reads it the same way."""
 
     shared = True
 
     def hooks(self, adapter: ModelAdapter) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def read(self, req: StateRequest, cache) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def compute(self, req: StateRequest) -> Any:
+        _, cache = req.adapter.run_with_cache(req.window, names_filter=self.hooks(req.adapter))
+        return self.read(req, cache)
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,16 @@ class Lens(SharedExtra):
     def hooks(self, adapter: ModelAdapter) -> list[str]:
         L = C.n_layers(adapter)
         resid = [f(l) for l in range(L) for f in (hk.resid_pre, hk.resid_mid, hk.resid_post)]
-        return resid + [hk.mlp_post(l) for l in range(L)]
+        return resid + [hk.mlp_post(l) for l in range(L)] + ([hk.ln_scale()] if C.normalization(adapter) else [])
+
+    def read(self, req: StateRequest, cache) -> "LensResult":
+        from .attribution import logit_lens
+
+        a, b = req.pair
+        pos = req.adapter.layout.prediction_position
+        lens = logit_lens(req.adapter, req.window, a, b, cache=cache, position=pos)
+        acts = np.stack([C.np32(cache[hk.mlp_post(l)][0, pos]) for l in range(C.n_layers(req.adapter))])
+        return LensResult(lens, acts)
 
 
 @dataclass
@@ -95,7 +113,19 @@ class Neurons(SharedExtra):
     """Per-neuron direct shares in the bundle's attribution (``attribution.neuron_values [L, d_mlp]``)."""
 
     def hooks(self, adapter: ModelAdapter) -> list[str]:
-        return [hk.mlp_post(l) for l in range(C.n_layers(adapter))]
+        from .attribution import attribution_hooks
+
+        return attribution_hooks(adapter, per_source=False, per_neuron=True)
+
+    def read(self, req: StateRequest, cache):
+        """The attribution with ``neuron_values`` (the bundle's own when it was asked with the state)."""
+        from .attribution import logit_attribution
+
+        at = req.state.attribution if req.state is not None else None
+        if at is not None and at.neuron_values is not None:
+            return at
+        a, b = req.pair
+        return logit_attribution(req.adapter, req.window, a, b, per_source=False, per_neuron=True, cache=cache)
 
 
 @dataclass(frozen=True)
@@ -218,56 +248,6 @@ class Composition(Extra):
         from .weights import composition_scores
 
         return composition_scores(req.adapter)
-
-
-@dataclass(frozen=True)
-class Projection(Extra):
-    """The residual stream at the prediction token projected onto each head's and MLP's output of the
-    same forward. Result: :class:`~dtwidgets.analysis.projection.ResidualProjection` (row 0)."""
-
-    def compute(self, req: StateRequest):
-        from .projection import residual_projection
-
-        return residual_projection(req.adapter, req.window)
-
-
-@dataclass(frozen=True)
-class SavedDirections(Extra):
-    """The saved residual-space directions of a :class:`~dtwidgets.analysis.saved_directions.DirectionStore`
-    read at the state: their cosine matrix and the final residual's projection onto each.
-    ``names``: the store's names when asked (a change of the store asks again). Result:
-    :class:`SavedDirectionsResult` (``names`` empty when nothing is saved in the residual space)."""
-
-    store: Any = field(compare=False)
-    names: tuple[str, ...] = ()
-
-    def compute(self, req: StateRequest):
-        L = C.n_layers(req.adapter)
-        _, cache = req.adapter.run_with_cache(req.window, names_filter=[hk.resid_post(L - 1)])
-        r = cache[hk.resid_post(L - 1)][0, req.adapter.layout.prediction_position].double().cpu().numpy()
-        items = self.store.in_space("residual") if self.store is not None else []
-        if not items:
-            return SavedDirectionsResult([], np.zeros((0, 0), np.float32), np.zeros(0, np.float32),
-                                         np.zeros(0, np.float32), r.astype(np.float32))
-        names, cos = self.store.cosine_matrix("residual")
-        V = np.stack([d.vector for d in items]).astype(np.float64)
-        n = np.linalg.norm(V, axis=1)
-        proj = (V @ r) / np.where(n > 0, n, 1.0)
-        return SavedDirectionsResult(names, cos, proj.astype(np.float32),
-                                     (proj / max(float(np.linalg.norm(r)), 1e-12)).astype(np.float32), r.astype(np.float32))
-
-
-@dataclass
-class SavedDirectionsResult:
-    """``names`` (n); ``cosine [n, n]`` between saved directions; ``projection [n]``: the final residual at
-    the prediction token along each (residual units, ``r · v / |v|``); ``cosine_to_state [n]``;
-    ``residual [d_model]``: that final residual itself."""
-
-    names: list
-    cosine: np.ndarray
-    projection: np.ndarray
-    cosine_to_state: np.ndarray
-    residual: np.ndarray
 
 
 POLICY_COMPARE = ("none", "rtg", "ablation", "steering")

@@ -76,15 +76,24 @@ def _parse_clusters(adapter: ModelAdapter, clusters: Mapping[str, Sequence[str]]
 
 
 @torch.inference_mode()
+def projection_hooks(adapter: ModelAdapter) -> list[str]:
+    """The cache entries :func:`residual_projection` reads with its defaults (the last ``resid_post``,
+    every ``hook_z``, ``hook_mlp_out`` and ``mlp.hook_post``)."""
+    L = C.n_layers(adapter)
+    return [hk.resid_post(L - 1)] + [f(l) for l in range(L) for f in (hk.hook_z, hk.mlp_out, hk.mlp_post)]
+
+
 def residual_projection(adapter: ModelAdapter, window: TrajectoryWindow, components: Sequence[str] | None = None,
                         clusters: Mapping[str, Sequence[str]] | None = None, hook: str | None = None,
-                        position: int | None = None) -> ResidualProjection:
+                        position: int | None = None, cache=None) -> ResidualProjection:
     """Project the residual at ``hook`` / ``position`` onto each component's output (module docstring).
 
     Args:
         components: names (``"L0H1"``, ``"L1MLP"``, ``"L0N12"``); default every head and every MLP.
         clusters: ``{name: [neuron names]}`` groups of neurons read as one summed output.
         hook: a residual hook from :mod:`dtwidgets.adapters.hooks` (``resid_pre/mid/post(l)``).
+        cache: an :class:`~transformer_lens.ActivationCache` of ``window`` holding those hooks (e.g. the
+            per-state bundle's, see :func:`projection_hooks`); a forward is run when omitted.
     """
     L = C.n_layers(adapter)
     hook = hk.resid_post(L - 1) if hook is None else hook
@@ -96,7 +105,8 @@ def residual_projection(adapter: ModelAdapter, window: TrajectoryWindow, compone
     groups = _parse_clusters(adapter, clusters)
     layers = {l for _, l, _ in parsed} | {l for g in groups.values() for _, l, _ in g}
     need = {hook} | {hk.hook_z(l) for l in layers} | {hk.mlp_out(l) for l in layers} | {hk.mlp_post(l) for l in layers}
-    _, cache = adapter.run_with_cache(window, names_filter=sorted(need))
+    if cache is None:
+        _, cache = adapter.run_with_cache(window, names_filter=sorted(need))
     r = cache[hook][:, pos].double()
     if r.dim() != 2 or r.shape[-1] != adapter.W_action.shape[-1]:
         raise ValueError(f"hook: expected a residual-stream hook ([B, P, d_model]), {hook!r} has shape {tuple(cache[hook].shape)}")

@@ -232,10 +232,18 @@ def test_attribution_tab_runs_no_forward_of_its_own():
         handle.remove()
 
 
-def test_attribution_panel_explains_data_without_the_lens():
+def test_attribution_panel_on_data_without_the_lens_computes_it_once():
+    """Data computed for another panel lacks the lens and neurons: the panel asks for them (one forward each,
+    the forward-shared extras' fallback) and shows the same numbers as data computed with them."""
     adapter = make_adapter(**CONFIGS["raw-2tok-noLN"])
     ctx = AnalysisContext(adapter, pair=("forward", "left"))
-    with pytest.raises(ValueError, match="lens"):
-        AttributionPanel(ctx).update(ctx.compute(random_window(adapter, seed=1), panels={"ablation"}))
+    w = random_window(adapter, seed=1)
+    late, early = AttributionPanel(ctx), AttributionPanel(ctx)
+    data = ctx.compute(w, panels={"ablation"})
+    assert data.state.lens is None
+    late.update(data)
+    early.update(ctx.compute(w, panels=[early]))
+    np.testing.assert_allclose(late.lens.values, early.lens.values, atol=1e-5)
+    np.testing.assert_allclose(late.neurons.values, early.neurons.values, atol=1e-5)
     with pytest.raises(ValueError, match="expected panels"):
         ctx.compute(random_window(adapter, seed=1), panels={"lenz"})

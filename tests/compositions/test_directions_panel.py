@@ -31,7 +31,14 @@ def test_directions_tab_saves_reads_and_round_trips(tmp_path):
     p = e.show_panel("directions")
     assert e.error.value == "" and "No direction saved" in p.status.value
     p.save_pair.click()
-    e.press("ArrowLeft")
+    calls = []
+    point = adapter.backbone.hook_dict[f"blocks.{adapter.cfg.n_layers - 1}.hook_resid_post"]
+    handle = point.register_forward_hook(lambda module, args, out: calls.append(1))
+    try:
+        e.press("ArrowLeft")  # the projections and the saved directions are read from the state's one forward
+    finally:
+        handle.remove()
+    assert len(calls) == 1
     p.save_state.click()
     names = e.ctx.directions.names
     assert names == ["forward − right", f"residual at t = {int(e.session.window().timesteps[0, -1])}"]

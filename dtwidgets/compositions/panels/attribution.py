@@ -112,11 +112,8 @@ class AttributionPanel(Panel):
             w.observe(lambda _change: self._draw_neurons(), names="value")
 
     def update(self, data: PanelData) -> None:
-        st = data.state
-        lens, at, acts = st.lens, st.attribution, st.neuron_activations
-        if lens is None or acts is None or at.neuron_values is None or at.mlp_bias_values is None:
-            raise ValueError("AttributionPanel: expected panel data computed with the lens and neuron extras, Lens() and Neurons() "
-                             "(ctx.compute(window, panels=[panel])), got data without them")
+        lensed = data.result(Lens())  # both come from the state's one forward when it was asked with this panel
+        lens, acts, at = lensed.lens, lensed.neuron_activations, data.result(Neurons())
         self._draw_attribution(data)
         ln = ("(final layer norm recomputed at each point)" if C.normalization(self.ctx.adapter) is not None
               else "(the model has no final layer norm: each bar reads the residual stream directly)")

@@ -20,7 +20,7 @@ from ...adapters.schema import resolve_action
 from ...adapters.window import TrajectoryWindow
 from ...analysis.ablation import mean_activations
 from ...analysis.bundle import StateAnalysis, analyze_state
-from ...analysis.extras import Extra, StateRequest, compute_extras
+from ...analysis.extras import Extra, StateRequest
 from ..token_names import episode_token_labels, episode_token_steps
 
 
@@ -35,7 +35,6 @@ class PanelData:
             steps; ``pad`` for left padding), not the window position.
         clean_window: the unedited scenario's window (None when the grid is not edited).
         token_steps: int16 ``[P]`` episode step of each token (-1 = padding).
-        request: what the extras were computed from (the owner recomputes one from it).
     """
 
     window: TrajectoryWindow
@@ -43,7 +42,11 @@ class PanelData:
     token_labels: list[str]
     clean_window: TrajectoryWindow | None = None
     token_steps: np.ndarray | None = None
-    request: StateRequest | None = None
+
+    @property
+    def request(self) -> StateRequest | None:
+        """What the state's extras were computed from (an extra asked for later is computed from it)."""
+        return self.state.request
 
     @property
     def logits(self) -> np.ndarray:
@@ -63,16 +66,13 @@ class PanelData:
 
     def result(self, extra: Extra) -> Any:
         """The result of ``extra`` for this state: the one computed with the state when it is the same
-        extra, else computed now by the owner (:func:`~dtwidgets.analysis.extras.compute_extras`)."""
+        extra, else computed now by the extra itself from the state's request (one forward for a forward-shared one)."""
         kind = type(extra)
         if self.state.asked.get(kind) == extra and kind in self.state.extras:
             return self.state.extras[kind]
-        if extra.shared:
-            raise ValueError(f"{kind.__name__} is read from the state's own forward: compute the panel data with the "
-                             f"panel that needs it (ctx.compute(window, panels=[panel])), got data without it")
         if self.request is None:
             raise ValueError("PanelData.result: no request to compute extras from")
-        self.state.extras.update(compute_extras(self.request, [extra]))
+        self.state.extras[kind] = extra.compute(self.request)  # a forward-shared extra runs its own forward here
         self.state.asked[kind] = extra
         return self.state.extras[kind]
 
@@ -122,9 +122,8 @@ class AnalysisContext:
         extras = _panel_extras(self, panels)
         st = analyze_state(self.adapter, window, self.pair, extras, rtgs=self.rtgs, clean=clean_window,
                            ablation_mode=self.ablation_mode, means=self.means)
-        req = StateRequest(self.adapter, window, self.pair, clean_window, self.ablation_mode, self.means, st)
         return PanelData(window, st, episode_token_labels(self.adapter, window), clean_window,
-                         episode_token_steps(self.adapter, window), req)
+                         episode_token_steps(self.adapter, window))
 
 
 def _panel_extras(ctx: AnalysisContext, panels: Iterable | None) -> list[Extra]:

@@ -13,7 +13,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...analysis.directions import preference_direction
-from ...analysis.extras import Projection, SavedDirections
+from ...analysis.direction_extras import Projection, SavedDirections
 from ...widgets import ContributionBars, MatrixHeatmap
 from ..updates import assign
 from .base import Panel, PanelData, esc, note
