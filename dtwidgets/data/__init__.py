@@ -3,7 +3,7 @@ calibration; ``TrainConfig`` / ``train`` are re-exported from their owner :mod:`
 Submodules load lazily (collection needs gymnasium, training needs torch)."""
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "Trajectories": "dtwidgets.data.trajectories",
@@ -30,11 +30,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dtwidgets.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_exports("dtwidgets.data", _LAZY, globals())

@@ -5,7 +5,7 @@ the shipped demo models (``python -m dtwidgets.training.demo``). The SAE trainer
 (:func:`dtwidgets.sae.train_sae`) uses the same loop. Submodules load lazily (they need torch)."""
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "Trainer": "dtwidgets.training.loop",
@@ -28,11 +28,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dtwidgets.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_exports("dtwidgets.training", _LAZY, globals())
