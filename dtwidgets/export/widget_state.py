@@ -35,7 +35,7 @@ import ipywidgets
 import traitlets
 
 from ..widgets import DTWidget
-from ..widgets.export import _SKIP
+from ..widgets.export import _SKIP, NeedsKernel
 
 __all__ = ["SavedWidgets", "WIDGET_STATE_MIME", "WIDGET_VIEW_MIME", "dtwidget_classes"]
 
@@ -65,30 +65,6 @@ def dtwidget_classes() -> dict[str, type[DTWidget]]:
 
 def _note(text: str) -> ipywidgets.Label:
     return ipywidgets.Label(value=text)
-
-
-class _KernelNote(ipywidgets.Label):
-    """A widget that needs a kernel (``kind``: e.g. "Button"); a container merges its notes into one line."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(value=f"[{kind}: needs a kernel (not shown in this page)]")
-        self.kind = kind
-
-
-def _merge_notes(kids: list) -> list:
-    """``kids`` with every :class:`_KernelNote` merged into one line where the first one was
-    ("[needs a kernel, not shown in this page: Button ×5, Dropdown]")."""
-    notes = [k for k in kids if isinstance(k, _KernelNote)]
-    if len(notes) < 2:
-        return kids
-    counts: dict[str, int] = {}
-    for n in notes:
-        counts[n.kind] = counts.get(n.kind, 0) + 1
-    what = ", ".join(f"{k} ×{c}" if c > 1 else k for k, c in counts.items())
-    line = ipywidgets.Label(value=f"[needs a kernel, not shown in this page: {what}]")
-    first = kids.index(notes[0])
-    rest = [k for k in kids if not isinstance(k, _KernelNote)]
-    return rest[:first] + [line] + rest[first:]
 
 
 class SavedWidgets:
@@ -138,7 +114,7 @@ class SavedWidgets:
             return _TEXTS[name](value=str(state.get("value", "")))
         kind = str(state.get("_anywidget_id", "anywidget")) if name == "AnyModel" else name.removesuffix("Model")
         kind = kind[:80] or "widget"  # text of an untrusted notebook: shown as text
-        return _KernelNote(kind)
+        return NeedsKernel(kind)
 
     def _ref(self, value: Any) -> Any:
         """An ``IPY_MODEL_<id>`` reference -> the rebuilt widget (ValueError otherwise)."""
@@ -151,7 +127,7 @@ class SavedWidgets:
         if not isinstance(kids, list):
             raise TypeError(f"{cls.__name__}.children: expected a list, got {type(kids).__name__}")
         children = [self._ref(c) for c in kids]
-        box = cls(children=children if cls in _TITLED else _merge_notes(children))  # tabs: one title per child
+        box = cls(children=children)  # runs of NeedsKernel become one line in the page (widgets.export)
         titles = state.get("titles")
         if isinstance(titles, list) and hasattr(box, "titles"):
             box.titles = tuple(str(t) for t in titles[:len(kids)])

@@ -117,9 +117,22 @@ def _children(kids, models: _Models, modules: dict) -> list[dict]:
 
 
 def _control_line(n: dict) -> dict:
-    names = [x for x in n["names"] if x]
-    shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
-    return {"type": "text", "text": f"[{shown or 'controls'}: need a kernel (not interactive on this page)]"}
+    """One line for a run of controls: ``[left, Button ×2: need a kernel (not interactive on this page)]``."""
+    counts: dict[str, int] = {}
+    for x in n["names"]:
+        counts[x or "control"] = counts.get(x or "control", 0) + 1
+    names = [f"{k} ×{c}" if c > 1 else k for k, c in counts.items()]
+    shown = ", ".join(names[:8]) + (f", … ({len(names)} kinds in all)" if len(names) > 8 else "")
+    return {"type": "text", "text": f"[{shown}: need a kernel (not interactive on this page)]"}
+
+
+class NeedsKernel(ipywidgets.Label):
+    """Stands for a widget a page cannot run (``kind``: what it was, e.g. "Button"): exported as a control,
+    so it joins its neighbours' one "need a kernel" line."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(value=f"[{kind}: need a kernel (not interactive on this page)]")
+        self.kind = kind
 
 
 def _node(w: Any, models: _Models, modules: dict) -> dict:
@@ -129,7 +142,7 @@ def _node(w: Any, models: _Models, modules: dict) -> dict:
         kids = list(w.children)
         titles = [str(t) if t else "" for t in (getattr(w, "titles", None) or ())]
         titles += [""] * (len(kids) - len(titles))
-        return {"type": "tabs", "titles": titles, "children": _children(kids, models, modules)}
+        return {"type": "tabs", "titles": titles, "children": [_children([c], models, modules)[0] for c in kids]}  # one per title
     if isinstance(w, ipywidgets.Box):
         direction = "row" if isinstance(w, ipywidgets.HBox) else "column"
         if type(w) is ipywidgets.Box or isinstance(w, ipywidgets.GridBox):
@@ -140,6 +153,8 @@ def _node(w: Any, models: _Models, modules: dict) -> dict:
         return {"type": "box", "dir": "column", "children": []}
     if isinstance(w, (ipywidgets.HTML, ipywidgets.HTMLMath)):
         return {"type": "html", "nodes": safe_html_nodes(w.value)}
+    if isinstance(w, NeedsKernel):
+        return {"type": "control", "names": [w.kind]}
     if isinstance(w, ipywidgets.Label):
         return {"type": "text", "text": str(w.value)}
     if isinstance(w, ipywidgets.Widget):  # a control: merged with its neighbours into one line (_children)

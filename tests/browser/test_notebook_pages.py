@@ -85,7 +85,7 @@ def test_executed_notebook_page_is_live_offline(browser, executed, tmp_path) -> 
     assert page.locator(".dtw-nb-markdown table td").all_inner_texts() == ["1", "2"]
     img = page.locator("img.dtw-nb-img")
     assert img.count() == 1 and img.evaluate("i => [i.complete, i.naturalWidth]") == [True, 1]
-    assert "[needs a kernel, not shown in this page: IntSlider, Button ×2]" in text, "one line per container"
+    assert "[IntSlider, Button ×2: need a kernel (not interactive on this page)]" in text, "one line per run of controls"
     # the heatmap, live: hovering cell b reads the value the notebook set
     cv = page.locator(".dtw-matrix canvas.dtw-heat")
     assert cv.count() == 1
@@ -149,7 +149,7 @@ def test_hostile_notebook_runs_nothing(browser, executed, tmp_path) -> None:
     assert page.locator(".dtw-nb-html b", has_text="bold").count() == 1 and page.locator("iframe").count() == 0
     assert page.locator("a[href^='javascript']").count() == 0
     assert "[image web: not embedded in this offline page]" in text
-    assert "[evil.Widget: needs a kernel (not shown in this page)]" in text
+    assert "[evil.Widget: need a kernel (not interactive on this page)]" in text
     # the heatmap is still drawn by OUR module, its hostile labels as text in its tooltip
     cv = page.locator(".dtw-matrix canvas.dtw-heat")
     assert cv.count() == 1
