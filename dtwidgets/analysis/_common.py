@@ -48,11 +48,15 @@ def normalization(adapter: ModelAdapter) -> str | None:
 
 def head_labels(adapter: ModelAdapter) -> list[str]:
     """``["L0H0", "L0H1", ...]`` in TransformerLens' ``stack_head_results`` order."""
-    return [f"L{l}H{h}" for l in range(n_layers(adapter)) for h in range(n_heads(adapter))]
+    from .ids import head_id  # the one format of a head's id
+
+    return [head_id(l, h).name for l in range(n_layers(adapter)) for h in range(n_heads(adapter))]
 
 
 def mlp_labels(adapter: ModelAdapter) -> list[str]:
-    return [f"L{l}MLP" for l in range(n_layers(adapter))]
+    from .ids import mlp_id
+
+    return [mlp_id(l).name for l in range(n_layers(adapter))]
 
 
 def action_index(adapter: ModelAdapter, action) -> int:

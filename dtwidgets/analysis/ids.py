@@ -74,12 +74,6 @@ def readout_ids(adapter: ModelAdapter, pos: int) -> list[ComponentId]:
     return stack_ids(adapter, pos) + [ComponentId("bias", n) for n in consts]
 
 
-def ablation_ids(adapter: ModelAdapter) -> list[ComponentId]:
-    """Ids of every single-component ablation row: every head, then every MLP."""
-    L, H = C.n_layers(adapter), C.n_heads(adapter)
-    return [head_id(l, h) for l in range(L) for h in range(H)] + [mlp_id(l) for l in range(L)]
-
-
 def labels_of(ids: Sequence[ComponentId], token_labels: Sequence[str]) -> list[str]:
     """Display labels of ``ids`` with tokens named by ``token_labels``."""
     return [c.label(token_labels) for c in ids]

@@ -44,6 +44,7 @@ from ..adapters import hooks as hk
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .ids import head_id
 from .patching import moved_fraction, patched_logits
 
 Spec = list  # [(hook name, positions or None, index along dim 2 or None), ...] patched in one row
@@ -163,7 +164,7 @@ def _layers(adapter: ModelAdapter, layers) -> list[int]:
 
 def _heads(adapter: ModelAdapter, layers) -> tuple[list[tuple[int, int]], list[dict], list[str]]:
     pairs = [(l, h) for l in _layers(adapter, layers) for h in range(C.n_heads(adapter))]
-    return pairs, [{"layer": l, "head": h} for l, h in pairs], [f"L{l}H{h}" for l, h in pairs]
+    return pairs, [{"layer": l, "head": h} for l, h in pairs], [head_id(l, h).name for l, h in pairs]
 
 
 def _inputs(inputs: Sequence[str]) -> list[str]:

@@ -60,6 +60,7 @@ from ..adapters import hooks as hook_names
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from .ids import head_id, mlp_id
 
 COMPONENTS = ("q", "k", "v")
 # (sender label, the DT's embedding hook, token kind it is added to; None = every token of its step)
@@ -138,8 +139,8 @@ def senders(adapter: ModelAdapter) -> list[tuple[str, int, tuple]]:
     out: list[tuple[str, int, tuple]] = [(lab, 0, ("embed", hook, kind)) for lab, hook, kind in EMBED_SENDERS
            if kind is None or adapter.layout.positions(kind)]  # only the token kinds the layout has
     for l in range(L):
-        out += [(f"L{l}H{h}", 1 + 2 * l, ("head", l, h)) for h in range(H)]
-        out.append((f"L{l}MLP", 2 + 2 * l, ("mlp", l)))
+        out += [(head_id(l, h).name, 1 + 2 * l, ("head", l, h)) for h in range(H)]
+        out.append((mlp_id(l).name, 2 + 2 * l, ("mlp", l)))
     return out
 
 
@@ -328,6 +329,7 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     fr = effects / denom if abs(denom) > 1e-5 * max(1.0, abs(v_base)) else torch.full_like(effects, float("nan"))
     clean_v, corr_v = (v_src, v_base) if reverse else (v_base, v_src)
     return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in snd],
-                        [f"L{l}MLP" if c == "mlp" else f"L{l}H{h} {c}" for l, h, c in receiver_list] + ["action head"],
+                        [mlp_id(l).name if c == "mlp" else f"{head_id(l, h).name} {c}"  # type: ignore[arg-type]
+                         for l, h, c in receiver_list] + ["action head"],
                         s_stage.numpy().astype(np.int32), r_stage.numpy().astype(np.int32), ln,
                         C.direction_label(adapter, a, b), reverse, clean_v, corr_v)

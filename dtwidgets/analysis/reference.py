@@ -19,6 +19,7 @@ import torch
 
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
+from .ids import head_id
 from .ablation import single_component_ablations
 from .embeddings import rtg_embedding_projection, state_embedding_projection
 from ..adapters import hooks as hk
@@ -128,6 +129,6 @@ def reference_numbers(adapter: ModelAdapter, observations: Mapping[str, np.ndarr
     att = {}
     for l in range(C.n_layers(adapter)):
         for h in range(C.n_heads(adapter)):
-            att[f"L{l}H{h}"] = float(cache[hk.pattern(l)][0, h, s_pos, r_pos])
+            att[head_id(l, h).name] = float(cache[hk.pattern(l)][0, h, s_pos, r_pos])
     return ReferenceNumbers(rtg_embedding_dot=rtg_dot, front_cell_state_embedding=front_all["forward − right"],
                             front_cell_state_embedding_all=front_all, scenarios=scen, attention_s_to_r=att)

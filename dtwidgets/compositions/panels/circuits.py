@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipywidgets as W
 
 from ...analysis import _common as C
+from ...analysis.ids import head_id
 from ...analysis.extras import HeadCircuits, StateEmbedding
 from ...widgets import ChannelHeatmap
 from ..channel_use import ChannelUse
@@ -19,7 +20,7 @@ class CircuitsPanel(Panel):
     def __init__(self, ctx):
         super().__init__(ctx)
         L, H = C.n_layers(ctx.adapter), C.n_heads(ctx.adapter)
-        self.head = W.Dropdown(options=[(f"L{l}H{h}", (l, h)) for l in range(L) for h in range(H)], description="head")
+        self.head = W.Dropdown(options=[(head_id(l, h).name, (l, h)) for l in range(L) for h in range(H)], description="head")
         self.head.observe(self._on_head, names="value")
         agent = ctx.adapter.schema.agent_cell
         self.qk = ChannelHeatmap(agent_cell=agent)
