@@ -102,6 +102,27 @@ def check_observation_codes(observations, where: str = "observations") -> None:
            "describes them with ObservationSchema(kind='pixels')" if a.max() > 20 else ""))
 
 
+def decode_one_hot(obs: np.ndarray) -> np.ndarray:
+    """One-hot cells ``[W, H, 20]`` (11 objects, 6 colours, 3 states; MiniGrid's
+    ``OneHotPartialObsWrapper`` order) -> codes ``[W, H, 3]`` uint8. A cell with no object bit set
+    decodes as ``unseen``; more than one bit in a group raises ValueError naming the cell."""
+    a = np.asarray(obs)
+    groups = (len(OBJECTS), len(COLOURS), len(STATES))
+    if a.ndim != 3 or a.shape[-1] != sum(groups):
+        raise ValueError(f"expected one-hot cells of shape [W, H, {sum(groups)}], got {a.shape}")
+    out = np.zeros((*a.shape[:2], 3), np.uint8)
+    start = 0
+    for c, n in enumerate(groups):
+        part = a[..., start:start + n] != 0
+        many = np.argwhere(part.sum(-1) > 1)
+        if len(many):
+            raise ValueError(f"expected at most one bit per group, got {int(part[tuple(many[0])].sum())} "
+                             f"{('object', 'colour', 'state')[c]} bits at cell {tuple(int(v) for v in many[0])}")
+        out[..., c] = part.argmax(-1)
+        start += n
+    return out
+
+
 def check_one_hot_features(observations, where: str = "observations") -> None:
     """Raise one ValueError unless one-hot observations ``[..., W, H, 20]`` hold only 0 and 1."""
     a = _as_numpy(observations)

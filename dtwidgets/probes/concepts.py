@@ -77,7 +77,7 @@ class Step:
     def codes(self) -> np.ndarray:
         """The observation as MiniGrid codes ``[W, H, 3]`` (one-hot cells decoded); raises for pixels and
         vectors, which hold no object codes (concepts reading them are then reported as not probed)."""
-        from ..widgets.grid_view import decode_one_hot
+        from ..adapters.schema import decode_one_hot
 
         obs = self.observation
         if obs.ndim == 3 and obs.shape[-1] == 20:

@@ -11,6 +11,7 @@ import traitlets
 from ._arrays import SyncedArray
 from ._base import DTWidget
 from ._traits import IntPair
+from ..adapters.schema import decode_one_hot
 from ..vocabulary import COLOUR_TO_IDX as COLOR_TO_IDX, COLOURS, OBJECT_TO_IDX, OBJECTS, STATE_TO_IDX, STATES
 
 __all__ = ["GridView", "KEYS", "EDIT_TOOLS", "apply_edit", "decode_one_hot", "OBJECT_TO_IDX", "COLOR_TO_IDX",
@@ -55,27 +56,6 @@ def edit_names(cell, tool: str) -> tuple[str | None, str | None, str | None]:
     if obj == "empty":
         return None, None, None
     return obj, None if obj in ("wall", "lava") else COLOURS[c], STATES[s] if obj == "door" else None
-
-
-def decode_one_hot(obs: np.ndarray) -> np.ndarray:
-    """One-hot cells ``[W, H, 20]`` (11 objects, 6 colours, 3 states; MiniGrid's
-    ``OneHotPartialObsWrapper`` order) -> codes ``[W, H, 3]`` uint8. A cell with no object bit set
-    decodes as ``unseen``; more than one bit in a group raises ValueError naming the cell."""
-    a = np.asarray(obs)
-    groups = (len(OBJECTS), len(COLOURS), len(STATES))
-    if a.ndim != 3 or a.shape[-1] != sum(groups):
-        raise ValueError(f"expected one-hot cells of shape [W, H, {sum(groups)}], got {a.shape}")
-    out = np.zeros((*a.shape[:2], 3), np.uint8)
-    start = 0
-    for c, n in enumerate(groups):
-        part = a[..., start:start + n] != 0
-        many = np.argwhere(part.sum(-1) > 1)
-        if len(many):
-            raise ValueError(f"expected at most one bit per group, got {int(part[tuple(many[0])].sum())} "
-                             f"{('object', 'colour', 'state')[c]} bits at cell {tuple(int(v) for v in many[0])}")
-        out[..., c] = part.argmax(-1)
-        start += n
-    return out
 
 
 _UNSET = object()
