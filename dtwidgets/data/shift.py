@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..adapters.protocol import EnvAdapter, ModelAdapter, StepResult
+from ..adapters.protocol import EnvAdapter, ModelAdapter
 from .behaviour import OUTCOME_LABELS, BehaviourCell, BehaviourResult, _cell, replay_paths
 from .rollouts import model_rollouts
 
@@ -139,18 +139,16 @@ class EditedEnv:
         if not isinstance(env, EnvAdapter):
             raise TypeError(f"expected an EnvAdapter to edit, got {type(env).__name__}")
         self.env, self.edits, self.name = env, tuple(CellEdit.of(e) for e in edits), str(name)
-        self.env_id, self.action_names, self.schema = env.env_id, env.action_names, env.schema
 
     def __repr__(self) -> str:
         return f"EditedEnv({self.env!r}, {len(self.edits)} edit(s), name={self.name!r})"
 
-    @property
-    def max_steps(self) -> int:
-        return self.env.max_steps
-
-    @property
-    def step_count(self) -> int:
-        return self.env.step_count
+    def __getattr__(self, name: str):
+        """Everything but ``reset`` is the wrapped env's (its protocol members, and what it declares beyond
+        them: ``action_table``, ``deadly_objects``, ``mission``...)."""
+        if name == "env":  # not set yet (copy / unpickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.env, name)
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs = self.env.reset(seed=seed)
@@ -161,30 +159,6 @@ class EditedEnv:
                 raise ValueError(f"shift {self.name!r}, edit {i} {e}: the env refused it after reset(seed={seed}): "
                                  f"{err}") from err
         return obs
-
-    def step(self, action: int) -> StepResult:
-        return self.env.step(action)
-
-    def observation(self) -> np.ndarray:
-        return self.env.observation()
-
-    def full_grid(self):
-        return self.env.full_grid()
-
-    def render(self) -> np.ndarray:
-        return self.env.render()
-
-    def snapshot(self):
-        return self.env.snapshot()
-
-    def restore(self, snap) -> np.ndarray:
-        return self.env.restore(snap)
-
-    def set_cell(self, x, y, obj, colour=None, state=None) -> np.ndarray:
-        return self.env.set_cell(x, y, obj, colour, state)
-
-    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
-        return self.env.observation_at(x, y, direction)
 
 
 def shifted_env(env: EnvAdapter, shift: EnvShift) -> EnvAdapter:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dtwidgets.adapters import MiniGridEnv
+from dtwidgets.adapters import EnvAdapter, MiniGridEnv
 from dtwidgets.data.shift import EditedEnv, EnvShift, distribution_shift, parse_shifts
 
 ENV_ID = "MiniGrid-Dynamic-Obstacles-8x8-v0"
@@ -174,3 +174,15 @@ def test_edits_the_env_refuses_name_the_shift_and_edit_before_any_rollout(demo, 
     env = MiniGridEnv(ENV_ID, MAX_STEPS, seed=None)
     with pytest.raises(ValueError, match=f"shift 'bad', edit 0 .*{match}"):
         distribution_shift(demo, env, [{"name": "bad", "edits": edits}], n_episodes=1, seed=SEED)
+
+
+def test_edited_env_keeps_what_the_wrapped_env_declares():
+    """An EditedEnv is the wrapped env but for reset: its action table (absolute moves in FrozenLake) and
+    anything else it declares pass through, so policies, key maps and placements stay right."""
+    from dtwidgets.adapters import GridWorldEnv, action_table
+
+    lake = GridWorldEnv("FrozenLake-v1", is_slippery=False, max_steps=20)
+    edited = EditedEnv(lake, [], name="none")
+    assert action_table(edited).kinds == action_table(lake).kinds and not action_table(edited).has_facing
+    assert edited.env_id == lake.env_id and edited.schema == lake.schema
+    assert isinstance(edited, EnvAdapter)
