@@ -292,6 +292,25 @@ def test_two_layer_circuits_state_their_measured_faithfulness_and_minimality(met
     c = discover_circuit(a, clean, corr, "forward", "left", method=method, threshold=0.05)
     _check_circuit(a, clean, corr, c, "forward", "left")
     assert 0 < len(c.edges) < len(c.all_edges)
+    assert c.minimal and not c.not_minimal  # guaranteed by make_minimal (checked against plain torch above)
+
+
+@pytest.mark.parametrize("method", ["eap", "acdc"])
+@pytest.mark.parametrize("name", ["ln-gated-onehot-26tok", "noLN-gated-gelu-26tok"])
+def test_make_minimal_removes_edges_until_every_kept_edge_matters(method, name):
+    """Without the minimality pass the search may keep edges whose removal moves the metric by less than
+    the threshold; with it (the default) the result is a subset of the search's circuit and every kept
+    edge moves the plain-torch metric by more than ``threshold·|gap|``."""
+    a = make_adapter(**CONFIGS[name])
+    clean, corr = _windows(a, name)
+    raw = discover_circuit(a, clean, corr, "forward", "left", method=method, threshold=0.05, make_minimal=False)
+    c = discover_circuit(a, clean, corr, "forward", "left", method=method, threshold=0.05)
+    _check_circuit(a, clean, corr, raw, "forward", "left")
+    _check_circuit(a, clean, corr, c, "forward", "left")
+    assert c.minimal and (c.kept <= raw.kept).all()
+    assert c.n_forwards >= raw.n_forwards + (0 if raw.minimal else 1)
+    if raw.minimal:
+        assert (c.kept == raw.kept).all()
 
 
 def test_pruning_dangling_edges_leaves_the_circuit_run_unchanged():
