@@ -252,9 +252,9 @@ class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):
         """Place an object (``"wall"``, ``"ball"``, ``"goal"``, ``"key"``, ``"door"``, ``"lava"``...)
         or clear the cell (``None``/``"empty"``) at grid cell ``(x, y)``; returns the new partial observation."""
 
-    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
+    def observation_at(self, x: int, y: int, facing: int) -> np.ndarray:
         """The partial observation ``[W, H, 3]`` uint8 the agent would see at cell ``(x, y)`` facing
-        ``direction``, everything else as it is; changes nothing (used by policy maps)."""
+        ``facing`` (0 right, 1 down, 2 left, 3 up), everything else as it is; changes nothing (used by policy maps)."""
 
 
 def _protocol_members(proto: type) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ and returns another ``ModelAdapter``: every member delegates to the wrapped adap
   :meth:`IntervenedAdapter.run_with_cache`).
 
 So anything that reaches a model through the protocol — :func:`~dtwidgets.data.calibrate`,
-:func:`~dtwidgets.data.model_rollouts`, the Explorer, every analysis — runs the intervened model
+:func:`~dtwidgets.data.record_rollouts`, the Explorer, every analysis — runs the intervened model
 unchanged. The hooks are the analyses' own builders, never a second copy of their rules:
 
 * :func:`ablated`: :func:`~dtwidgets.analysis.ablation.component_ablation_hooks` (zero / mean

@@ -126,7 +126,7 @@ def steering_hooks(hook: str, direction, coefficients, positions=None) -> list:
 def patch_hooks(adapter: ModelAdapter, source: TrajectoryWindow, hook: str, positions=None, head: int | None = None) -> list:
     """Forward hooks writing ``source``'s activation at ``hook`` (one row) into every row of a batch.
 
-    The "patched activation" variant of a policy map: e.g. ``patch_hooks(model, clean_window,
+    The "patched activation" variant of a policy map: e.g. ``patch_hooks(adapter, clean_window,
     "blocks.0.attn.hook_z", head=1)`` puts head L0H1's clean output into every placement.
 
     Args:

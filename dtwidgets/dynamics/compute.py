@@ -55,7 +55,7 @@ class DynamicsContext:
     env_id: str
     loss_steps: np.ndarray
     scenario_steps: np.ndarray
-    direction: tuple
+    pair: tuple
     calibration: dict
     concepts: tuple
     probe_hooks: list | None
@@ -81,8 +81,8 @@ class DynamicsContext:
         t = self.traj
         data = _digest(t.env_id, t.observations, t.actions, t.rewards, t.episode_lengths)
         per = {"loss": (data, self.loss_steps), "calibration": (self.env_id, self.calibration),
-               "attribution": (data, self.scenario_steps, list(self.direction)),
-               "ablation": (data, self.scenario_steps, list(self.direction)),
+               "attribution": (data, self.scenario_steps, list(self.pair)),
+               "ablation": (data, self.scenario_steps, list(self.pair)),
                "probes": (data, [_concept_key(c) for c in self.concepts], self.probe_hooks,
                           list(self.probe_positions), self.probe_control, self.probe_splits),
                "sae": (data, self.sae_hook, self.sae_key)}
@@ -150,7 +150,7 @@ def _cache_path(cache_dir, ck, part, ctx) -> Path | None:
     return Path(cache_dir) / ck.path.stem / f"{part}-{_digest(ck.key, ctx.settings(part))}.json"
 
 
-def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: int | list = 8, direction=None,
+def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: int | list = 8, pair=None,
              rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 20, calib_seed: int = 1_000_000, max_steps=None,
              n_envs: int = 32, loss_steps: int = 2048, probe_hooks=None, probe_positions=("state",),
              probe_control: str = "type", probe_splits: int = 5, sae=None, sae_hook: str | None = None,
@@ -165,7 +165,7 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         concepts: probed concepts (see :func:`dtwidgets.probes.concept_table`).
         scenarios: number of evenly spaced steps of ``traj`` (or a list of step indices) whose
             attribution and ablations are tracked.
-        direction: ``(a, b)`` actions of the attributed preference (default: last action minus first).
+        pair: ``(a, b)`` actions of the attributed preference logit[a] − logit[b] (default: last action minus first).
         rtgs, n_episodes, calib_seed, max_steps, n_envs: calibration settings (episode ``j`` of every
             RTG and checkpoint resets with ``calib_seed + j``; ``max_steps`` default ``traj.max_steps``).
         loss_steps: held-out steps for the loss (evenly spaced).
@@ -184,7 +184,7 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
     unknown = set(parts) - set(PARTS)
     if unknown or ("sae" in parts and (sae is None or sae_hook is None)):
         raise ValueError(f"expected parts among {tuple(PARTS)} (the 'sae' part needs sae= and sae_hook=), got {parts}")
-    ctx = _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_seed, max_steps, n_envs,
+    ctx = _context(ser, traj, concepts, scenarios, pair, rtgs, n_episodes, calib_seed, max_steps, n_envs,
                    loss_steps, probe_hooks, probe_positions, probe_control, probe_splits, sae, sae_hook, sae_key)
     records, todo = _read_cache(ser, parts, ctx, cache_dir)
     if any("probes" in t for t in todo):
@@ -203,13 +203,13 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
     return Dynamics(np.array(ser.steps), np.array(ser.losses, np.float64), records, parts, todo)
 
 
-def _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_seed, max_steps, n_envs, loss_steps,
+def _context(ser, traj, concepts, scenarios, pair, rtgs, n_episodes, calib_seed, max_steps, n_envs, loss_steps,
              probe_hooks, probe_positions, probe_control, probe_splits, sae, sae_hook, sae_key) -> DynamicsContext:
     first = ser[0].load()
     names = first.action_names
-    if direction is None:
-        direction = (names[-1], names[0])
-    a, b = (direction if isinstance(direction, (tuple, list)) else (direction, None))
+    if pair is None:
+        pair = (names[-1], names[0])
+    a, b = (pair if isinstance(pair, (tuple, list)) else (pair, None))
     for action in (a, b):  # validate the names early (a clear error before any task runs)
         if action is not None:
             first.action_index(action)

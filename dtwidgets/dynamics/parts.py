@@ -45,7 +45,7 @@ def calibration_part(adapter, ctx) -> dict:
 def attribution_part(adapter, ctx) -> dict:
     """Direct logit attribution of ``a - b`` for every scenario: ``values [S, N]`` and labels."""
     win = ctx.scenario_window(adapter)
-    a, b = ctx.direction
+    a, b = ctx.pair
     _, cache = adapter.run_with_cache(win, names_filter=attribution_hooks(adapter, per_source=False))
     vals, labels, kinds = direct_contributions(adapter, cache, adapter.layout.prediction_position, a, b)
     return {"values": C.np32(vals.T).tolist(), "labels": labels, "kinds": kinds,
@@ -57,7 +57,7 @@ def ablation_part(adapter, ctx) -> dict:
     """Single-component zero ablations: ``delta [S, K]`` change of ``logit[a] - logit[b]`` per scenario,
     every (scenario, component) pair in ONE batched forward (row ``s * K + k`` ablates component ``k``)."""
     win = ctx.scenario_window(adapter)
-    a, b = ctx.direction
+    a, b = ctx.pair
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
     S, K = win.batch_size, len(comps)
     rows = [(s * K + k, comp) for s in range(S) for k, comp in enumerate(comps)]

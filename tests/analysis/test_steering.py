@@ -40,7 +40,7 @@ def test_scan_equals_independent_forward_with_shifted_positional_embedding(name)
 def test_scan_policy_maps_match_per_coefficient_maps():
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
     env = MiniGridEnv(seed=1)
-    p = agent_placements(env, directions=(0, 3))
+    p = agent_placements(env, facings=(0, 3))
     v = steering_direction(a, action=("forward", "left"), normalize=True)
     s = steering_scan(a, None, v, hook="blocks.1.hook_resid_pre", coefficients=[0.0, 2.0], placements=p, rtg=0.4)
     assert s.map_probs.shape == (2, len(p), a.n_actions) and np.isnan(s.logits).all()
@@ -88,7 +88,7 @@ def test_errors():
 def test_patch_hooks_write_the_source_activation_into_every_row():
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
     env = MiniGridEnv(seed=2)
-    p = agent_placements(env, directions=(1,))
+    p = agent_placements(env, facings=(1,))
     src = random_window(a, seed=5)
     # the whole layer-0 input replaced: every placement gives the source's own logits
     m = policy_map(a, p, 0.3, fwd_hooks=patch_hooks(a, src, "blocks.0.hook_resid_pre"))
