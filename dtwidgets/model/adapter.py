@@ -8,6 +8,7 @@ import torch
 from transformer_lens import ActivationCache
 
 from ..adapters import hooks
+from ..adapters.device import resolve_device
 from ..adapters.schema import resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .dt import EMBED_HOOKS, DecisionTransformer
@@ -41,6 +42,19 @@ class DTAdapter:
                 f"{'one-hot' if c.one_hot_obs else 'raw'} obs {c.obs_shape}, actions {self.action_names})")
 
     # ---- protocol properties -------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights live (optional protocol member); inputs are moved here."""
+        return self.model.device
+
+    def to(self, device) -> "DTAdapter":
+        """Move the model to ``device`` (checked by :func:`~dtwidgets.adapters.device.resolve_device`);
+        returns ``self``."""
+        dev = resolve_device(device)
+        self.backbone.to(dev)  # TransformerLens' own ``to`` also updates the backbone's cfg.device
+        self.model.to(dev)
+        return self
+
     @property
     def n_actions(self) -> int:
         return self.cfg.n_actions
