@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters.device import device_of as device  # noqa: F401  (re-exported: where analyses create tensors)
 from ..adapters.hooks import attached
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow

@@ -182,7 +182,7 @@ def steered(adapter: ModelAdapter, hook: str, direction, coeff: float, positions
     :func:`~dtwidgets.analysis.steering_direction`) added at ``hook`` and ``positions`` (default
     all) in every window: :func:`~dtwidgets.analysis.steering_hooks`."""
     v, dlabel = direction if isinstance(direction, tuple) else (direction, label or "direction")
-    hooks = steering_hooks(hook, torch.as_tensor(v).float(), float(coeff), positions)
+    hooks = steering_hooks(hook, torch.as_tensor(v, device=C.device(adapter)).float(), float(coeff), positions)
     return IntervenedAdapter(adapter, hooks, label or f"{dlabel} × {float(coeff):g} at {hook}")
 
 

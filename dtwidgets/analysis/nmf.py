@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 
 
@@ -130,7 +131,7 @@ def _action_bars(adapter: ModelAdapter, result: NMFResult, hook: str) -> tuple[n
     from ..sae.hooks import hook_site, to_residual
 
     site = hook_site(adapter, hook)
-    d = torch.as_tensor(result.directions, dtype=torch.float64)
+    d = torch.as_tensor(result.directions, dtype=torch.float64, device=device_of(adapter))
     if d.shape[1] != site.d_in:
         raise ValueError(f"result: expected directions of size {site.d_in} for {hook!r}, got {d.shape[1]}")
     M = to_residual(adapter, site)

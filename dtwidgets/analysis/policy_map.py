@@ -104,7 +104,7 @@ def agent_placements(env, facings: Sequence[int] | None = None, cells=None) -> P
 def placement_windows(adapter: ModelAdapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
                       timestep: int = 0) -> TrajectoryWindow:
     """The ``N``-row window of a policy map (see the module docstring for the convention)."""
-    obs = torch.as_tensor(placements.observations)
+    obs = torch.as_tensor(placements.observations, device="cpu")  # window data: the adapter moves it
     n = len(placements)
     if n == 0:
         raise ValueError("expected at least one placement, got none (no free cell?)")

@@ -198,6 +198,8 @@ class HFDTAdapter:
         """Move every weight (backbone, embedding, head) to ``device`` (checked by
         :func:`~dtwidgets.adapters.device.resolve_device`); returns ``self``."""
         dev = resolve_device(device)
+        if dev == self.device:
+            return self
         self.backbone.to(dev)
         self.embedding.to(dev)
         self._W_action, self._b_action, self._b_mlp_out = (t.to(dev) for t in (self._W_action, self._b_action,
