@@ -215,7 +215,7 @@ def final_logits(adapter: ModelAdapter, resid: torch.Tensor, scale: torch.Tensor
 
 
 def softmax_np(logits: torch.Tensor) -> np.ndarray:
-    return torch.softmax(logits.double(), -1).float().numpy()
+    return torch.softmax(logits.double(), -1).float().cpu().numpy()
 
 
 def np32(t) -> np.ndarray:

@@ -198,7 +198,7 @@ def _acdc(adapter, clean, corrupted, graph, prepared, pref, tol: float) -> tuple
         v = float(pref(circuit_logits(adapter, clean, corrupted, trial, graph=graph, prepared=prepared))[0])
         if abs(v - current) <= tol:
             removed, current = trial, v
-    return ~removed[0].numpy(), len(order)
+    return ~removed[0].cpu().numpy(), len(order)
 
 
 def discover_circuit(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *,
@@ -265,7 +265,7 @@ def _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept: np.
         inputs = ",".join(graph.edges[i].receiver.input for i in edges) if r.kind == "head" else \
             "direct" if r.kind == "action head" else "in"
         paths.append((snd, node, inputs, -drop[tuple(edges)]))
-    return float(v[0]), (v[1:len(idx) + 1] - v[0]).numpy(), paths
+    return float(v[0]), (v[1:len(idx) + 1] - v[0]).cpu().numpy(), paths
 
 
 def circuit_diagram(circuit: Circuit, **kw):

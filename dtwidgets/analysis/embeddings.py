@@ -130,4 +130,4 @@ def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, 
     t = (torch.arange(adapter.max_timestep + 1, device=dev) if timesteps is None
          else torch.as_tensor(np.asarray(timesteps), device=dev).long())
     vecs = adapter.embed_time(t)
-    return TimeEmbeddingProjection(timesteps=t.numpy(), values=C.np32(vecs.detach() @ d), direction=label)
+    return TimeEmbeddingProjection(timesteps=t.cpu().numpy(), values=C.np32(vecs.detach() @ d), direction=label)

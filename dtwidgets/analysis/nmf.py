@@ -142,8 +142,8 @@ def _action_bars(adapter: ModelAdapter, result: NMFResult, hook: str) -> tuple[n
 
     W = linear_state_weights(adapter)  # a nonlinear state encoder has no observation-independent map: no maps
     if site.kind == "resid" and W is not None:
-        maps = adapter.schema.to_maps((d.float() @ W).numpy()).astype(np.float32)
-    return bars.float().numpy(), maps
+        maps = adapter.schema.to_maps((d.float() @ W).cpu().numpy()).astype(np.float32)
+    return bars.float().cpu().numpy(), maps
 
 
 def nmf_browser_data(adapter: ModelAdapter, result: NMFResult, store, *, n_top: int = 6,

@@ -332,5 +332,5 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in snd],
                         [mlp_id(l).name if c == "mlp" else f"{head_id(l, h).name} {c}"  # type: ignore[arg-type]
                          for l, h, c in receiver_list] + ["action head"],
-                        s_stage.numpy().astype(np.int32), r_stage.numpy().astype(np.int32), ln,
+                        s_stage.cpu().numpy().astype(np.int32), r_stage.cpu().numpy().astype(np.int32), ln,
                         C.direction_label(adapter, a, b), reverse, clean_v, corr_v)

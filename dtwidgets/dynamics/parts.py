@@ -96,9 +96,10 @@ def sae_part(adapter, ctx) -> dict:
     from ..probes import site_activations
 
     acts = site_activations(adapter, ctx.traj, hooks=[ctx.sae_hook])
-    x = torch.from_numpy(acts.values[(ctx.sae_hook, "state")])
-    code = torch.as_tensor(ctx.sae.encode(x))
-    x_hat = torch.as_tensor(ctx.sae.decode(code)).float()
+    dev = C.device(adapter)
+    x = torch.as_tensor(acts.values[(ctx.sae_hook, "state")], device=dev)
+    code = torch.as_tensor(ctx.sae.encode(x), device=dev)
+    x_hat = torch.as_tensor(ctx.sae.decode(code), device=dev).float()
     err = ((x - x_hat) ** 2).sum(-1)
     var = ((x - x.mean(0)) ** 2).sum(-1)
     return {"mse": float(err.mean() / x.shape[1]), "explained_variance": float(1 - err.sum() / var.sum()),

@@ -95,6 +95,48 @@ def test_analysis_follows_the_adapter_device(demo, name):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.fixture(scope="module")
+def traj():
+    from dtwidgets.data import collect_trajectories
+
+    return collect_trajectories("MiniGrid-Dynamic-Obstacles-8x8-v0", n_episodes=4, n_envs=2, max_steps=12, seed=5,
+                                progress=False)
+
+
+def _pipeline_cases(adapter, win, traj):
+    from dtwidgets.data.rollouts import record_rollouts
+    from dtwidgets.probes import site_activations
+    from dtwidgets.sae import (collect_activations, feature_shares, reconstruction_metrics, summarize_features,
+                               train_sae)
+
+    hook = "blocks.0.hook_resid_post"
+
+    def sae_pipeline():
+        store = collect_activations(adapter, traj, hook, progress=False)
+        sae, hist = train_sae(store, d_sae=32, k=4, batch_size=16, epochs=2.0, progress=False)
+        summary = summarize_features(adapter, sae, store, n_top=3)
+        shares = feature_shares(adapter, sae, win, 0, 1)
+        return np.concatenate([store.acts.numpy().ravel(), hist.loss, summary.frequency, summary.hist.ravel(),
+                               summary.quantile_acts.ravel(), shares.activations, [reconstruction_metrics(sae, store).fvu]])
+
+    return {
+        "sae_pipeline": sae_pipeline,
+        "site_activations": lambda: site_activations(adapter, traj, hooks=[hook]).values[(hook, "state")],
+        "record_rollouts": lambda: record_rollouts(adapter, traj.env_id, rtgs=(0.9,), n_episodes=2, n_envs=2,
+                                                   max_steps=10, seed=1, epsilon=0.2, progress=False).logits,
+    }
+
+
+@pytest.mark.parametrize("name", ["sae_pipeline", "site_activations", "record_rollouts"])
+def test_training_and_collection_follow_the_adapter_device(demo, traj, name):
+    adapter, _, win, _ = demo
+    run = _pipeline_cases(adapter, win, traj)[name]
+    expected = np.asarray(run())
+    with default_device_meta():
+        got = np.asarray(run())
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_the_check_catches_a_tensor_made_on_the_default_device(demo):
     adapter, _, win, _ = demo
     with default_device_meta(), pytest.raises((RuntimeError, NotImplementedError)):
