@@ -22,6 +22,7 @@ activation written into every row).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -57,24 +58,28 @@ def mean_activation(adapter: ModelAdapter, windows: TrajectoryWindow, hook: str,
     return cache[hook][:, pos].double().mean(0).float()
 
 
-def steering_direction(adapter: ModelAdapter, *, pair=None, hook: str | None = None, position=None, probe=None,
+def steering_direction(adapter: ModelAdapter, *, contrast=None, hook: str | None = None, position=None, probe=None,
                        sae_decoder=None, feature: int | None = None, action=None, vector=None,
-                       normalize: bool = False) -> tuple[torch.Tensor, str]:
+                       normalize: bool = False, pair=None) -> tuple[torch.Tensor, str]:
     """Exactly one direction source -> ``(direction [d], label)`` (see the module docstring).
 
     Args:
-        pair: ``(with_windows, without_windows)``; needs ``hook`` (and optionally ``position``).
+        contrast: ``(with_windows, without_windows)``; needs ``hook`` (and optionally ``position``).
+        pair: the old name of ``contrast`` (deprecated: ``pair`` is an action pair ``(a, b)`` elsewhere).
         normalize: scale the direction to unit L2 norm (then coefficients are in activation units).
     """
-    given = {k: v for k, v in dict(pair=pair, probe=probe, sae_decoder=sae_decoder, action=action,
+    if pair is not None:
+        warnings.warn("steering_direction(pair=...) is renamed contrast=", DeprecationWarning, stacklevel=2)
+        contrast = pair if contrast is None else contrast
+    given = {k: v for k, v in dict(contrast=contrast, probe=probe, sae_decoder=sae_decoder, action=action,
                                     vector=vector).items() if v is not None}
     dev = C.device(adapter)
     if len(given) != 1:
-        raise ValueError(f"expected exactly one of pair, probe, sae_decoder, action, vector; got {sorted(given) or 'none'}")
-    if pair is not None:
+        raise ValueError(f"expected exactly one of contrast, probe, sae_decoder, action, vector; got {sorted(given) or 'none'}")
+    if contrast is not None:
         if hook is None:
-            raise ValueError("a pair of scenario sets needs hook= (where to read the mean activations)")
-        with_w, without_w = pair
+            raise ValueError("a contrast of scenario sets needs hook= (where to read the mean activations)")
+        with_w, without_w = contrast
         v = mean_activation(adapter, with_w, hook, position) - mean_activation(adapter, without_w, hook, position)
         label = f"mean difference at {hook}"
     elif probe is not None:

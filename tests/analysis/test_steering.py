@@ -58,7 +58,10 @@ def test_direction_sources():
     with_w = TrajectoryWindow.cat([random_window(a, seed=s, rtg=0.9) for s in range(4)])
     without_w = TrajectoryWindow.cat([random_window(a, seed=s + 10, rtg=-0.5) for s in range(3)])
     hook, pos = "blocks.0.hook_resid_pre", 2
-    v, label = steering_direction(a, pair=(with_w, without_w), hook=hook, position=pos)
+    v, label = steering_direction(a, contrast=(with_w, without_w), hook=hook, position=pos)
+    with pytest.warns(DeprecationWarning, match="renamed contrast="):
+        old, _ = steering_direction(a, pair=(with_w, without_w), hook=hook, position=pos)
+    torch.testing.assert_close(old, v, atol=0, rtol=0)
     W_pos = a.backbone.W_pos.detach()
     want = (a.embed(with_w)[:, pos] + W_pos[pos]).double().mean(0) - (a.embed(without_w)[:, pos] + W_pos[pos]).double().mean(0)
     torch.testing.assert_close(v.double(), want, atol=1e-5, rtol=0)
