@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..adapters.device import resolve_device
 from .parts import PARTS
 from .series import CheckpointSeries, load_series
 
@@ -66,6 +67,8 @@ class DynamicsContext:
     sae: Any = None
     sae_hook: str | None = None
     sae_key: str | None = None
+    device: str = "cpu"
+    """Where each checkpoint runs (``dynamics(device=...)``)."""
 
     def scenario_window(self, adapter):
         rtgs = np.clip(self.traj.rtg(), *adapter.rtg_range)
@@ -132,7 +135,7 @@ def _task(item, ctx):
     from ..scale import model_from_bytes
 
     k, weights, parts, label = item
-    adapter = model_from_bytes(weights, label)
+    adapter = model_from_bytes(weights, label).to(ctx.device)
     return k, {p: PARTS[p](adapter, ctx) for p in parts}
 
 
@@ -155,7 +158,7 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
              n_envs: int = 32, loss_steps: int = 2048, probe_hooks=None, probe_positions=("state",),
              probe_control: str = "type", probe_splits: int = 5, sae=None, sae_hook: str | None = None,
              sae_key: str | None = None, parts=None, cache_dir=None, backend: str = "local",
-             progress: bool = True) -> Dynamics:
+             progress: bool = True, device="cpu") -> Dynamics:
     """Measure every checkpoint of ``series``.
 
     Args:
@@ -176,9 +179,11 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         parts: subset of ``("loss", "calibration", "attribution", "ablation", "probes", "sae")``.
         cache_dir: where results are cached (None = no cache).
         backend: ``"local"`` or ``"ray"`` (one task per checkpoint; weights put in the store once).
+        device: where every checkpoint runs (``"cpu"``, ``"cuda"``...; checked first, as :func:`dtwidgets.load`).
     """
     from ..scale import map_tasks
 
+    dev = str(resolve_device(device))
     ser = _as_series(series)
     parts = tuple(parts or [p for p in PARTS if p != "sae" or sae is not None])
     unknown = set(parts) - set(PARTS)
@@ -186,6 +191,7 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         raise ValueError(f"expected parts among {tuple(PARTS)} (the 'sae' part needs sae= and sae_hook=), got {parts}")
     ctx = _context(ser, traj, concepts, scenarios, pair, rtgs, n_episodes, calib_seed, max_steps, n_envs,
                    loss_steps, probe_hooks, probe_positions, probe_control, probe_splits, sae, sae_hook, sae_key)
+    ctx.device = dev
     records, todo = _read_cache(ser, parts, ctx, cache_dir)
     if any("probes" in t for t in todo):
         from ..probes import concept_table

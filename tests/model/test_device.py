@@ -78,3 +78,13 @@ def test_adapter_to_moves_the_model_and_reports_it():
     assert a.to("cpu") is a and a.device == torch.device("cpu")
     with pytest.raises(ValueError, match=r"^device: expected"):
         a.to("nowhere")
+
+
+def test_dynamics_checks_its_device_before_loading_anything(tmp_path):
+    from dtwidgets.dynamics import dynamics
+
+    with pytest.raises(ValueError, match=r"^device: expected"):
+        dynamics(tmp_path / "no-such-run", None, device="gpu")
+    if NO_CUDA:
+        with pytest.raises(ValueError, match=r"^device: .*CUDA is not available"):
+            dynamics(tmp_path / "no-such-run", None, device="cuda")
