@@ -73,6 +73,10 @@ class IntervenedAdapter:
 
     # ---- delegated protocol members --------------------------------------------------------------
     @property
+    def device(self) -> torch.device:
+        return C.device(self.base)
+
+    @property
     def n_actions(self) -> int:
         return self.base.n_actions
 
