@@ -35,11 +35,11 @@ EPSILONS = (0.05, 0.1, 0.2, 0.3)
 
 def distillation_states(teacher, env_id: str, episodes: int, behaviour: int, seed: int):
     from dtwidgets.data import Trajectories, collect_trajectories
-    from dtwidgets.data.rollouts import model_rollouts
+    from dtwidgets.data.rollouts import record_rollouts
 
     parts = []
     for i, eps in enumerate(EPSILONS):
-        parts.append(model_rollouts(teacher, env_id, RTGS, episodes, seed=seed + 10_000 * i, max_steps=300, epsilon=eps))
+        parts.append(record_rollouts(teacher, env_id, RTGS, episodes, seed=seed + 10_000 * i, max_steps=300, epsilon=eps))
         b = collect_trajectories(env_id, behaviour, None, seed=seed + 100_000 + 10_000 * i, n_envs=16, max_steps=300)
         parts.append(dataclasses.replace(b, rtgs=np.clip(b.rtg(), *teacher.rtg_range)))
     return Trajectories.concatenate([dataclasses.replace(p, logits=None) for p in parts])
@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
 
     from dtwidgets.data import collect_trajectories
     from dtwidgets.training.clone import DistillConfig, distill
-    from dtwidgets.data.rollouts import model_rollouts
+    from dtwidgets.data.rollouts import record_rollouts
     from dtwidgets.demo import load_demo
 
     teacher, _ = load_demo("post")
@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
     data = cached(args.cache, f"states-{args.episodes}-{args.behaviour}",
                   lambda: distillation_states(teacher, env_id, args.episodes, args.behaviour, seed=0))
     held = {"teacher rollouts": cached(args.cache, "held-teacher",
-                                       lambda: model_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300)),
+                                       lambda: record_rollouts(teacher, env_id, RTGS, 10, seed=500_000, max_steps=300)),
             "behaviour episodes": cached(args.cache, "held-behaviour",
                                          lambda: collect_trajectories(env_id, 60, None, seed=700_000, n_envs=16, max_steps=300))}
     print(f"distillation states: {data.n_steps} from {data.n_episodes} episodes; held-out: "

@@ -12,7 +12,7 @@ from __future__ import annotations
 OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
 #: colour names by code (British spelling everywhere in Python; MiniGrid spells it COLOR_TO_IDX)
 COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
-#: door state names by code (an encoded agent's state is its direction instead)
+#: door state names by code (an encoded agent's state is its facing instead)
 STATES = ("open", "closed", "locked")
 OBJECT_TO_IDX = {name: i for i, name in enumerate(OBJECTS)}
 COLOUR_TO_IDX = {name: i for i, name in enumerate(COLOURS)}

@@ -80,3 +80,49 @@ def test_panels_compute_nothing():
             if p.name != "base.py" for m in ANALYSIS_CALLS.finditer(p.read_text())]
     assert hits == [], "analysis calls in panels (declare an Extra instead):\n" + "\n".join(hits)
     assert ANALYSIS_CALLS.search("r = ablate(adapter, w)") and not ANALYSIS_CALLS.search("d.from_path_patching(pp)")
+
+
+# ---- one meaning per name; tensors on the model's device --------------------------------------------
+_FACTORIES = {"tensor", "zeros", "ones", "full", "empty", "arange", "eye", "linspace", "randn", "rand", "randint",
+              "randperm", "as_tensor", "from_numpy"}
+_DEVICE_FOLLOWING = ["analysis", "probes", "dynamics", "sae", "data/rollouts.py", "data/lockstep.py",
+                     "adapters/window.py"]
+#: modules another change owns; each still creates tensors on torch's default device
+_DEVICE_PENDING = {"dtwidgets/analysis/ablation.py", "dtwidgets/analysis/bundle.py", "dtwidgets/analysis/_tokens.py"}
+
+
+def test_analyses_name_the_device_of_every_tensor_they_create():
+    """``torch.zeros(...)`` & co. without ``device=`` land on torch's default device, not the model's:
+    on a GPU they break (or copy) per state. ``torch.from_numpy`` is always CPU: use ``torch.as_tensor(x,
+    device=...)``. (tests/analysis/test_device_follow.py checks the same at run time.)"""
+    files = [p for entry in _DEVICE_FOLLOWING for p in ((PKG / entry).rglob("*.py") if (PKG / entry).is_dir()
+                                                         else [PKG / entry])]
+    bad = []
+    for p in files:
+        rel = str(p.relative_to(REPO))
+        if rel in _DEVICE_PENDING:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"
+                    and node.func.attr in _FACTORIES
+                    and (node.func.attr == "from_numpy" or not any(k.arg == "device" for k in node.keywords))):
+                bad.append(f"{rel}:{node.lineno} torch.{node.func.attr}(...) without device=")
+    assert bad == [], "tensors created on torch's default device:\n" + "\n".join(bad)
+
+
+def test_direction_is_only_a_vector():
+    """``direction`` names a vector; the agent's facing (an int 0..3) is ``facing``, a preference
+    ``(a, b)`` is ``pair``: no parameter or field called direction(s) holds an int or a tuple."""
+    bad = []
+    for p in _modules():
+        for node in ast.walk(ast.parse(p.read_text())):
+            named = ([(a.arg, a.annotation) for a in node.args.args + node.args.kwonlyargs]
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else
+                     [(node.target.id, node.annotation)] if isinstance(node, ast.AnnAssign)
+                     and isinstance(node.target, ast.Name) else [])
+            for name, ann in named:
+                if name in ("direction", "directions") and ann is not None and \
+                        re.search(r"\b(int|tuple|Sequence\[int\])\b", ast.unparse(ann)):
+                    bad.append(f"{p.relative_to(REPO)}:{node.lineno} {name}: {ast.unparse(ann)}")
+    assert bad == [], "direction used for a facing or a pair (rename it facing / pair):\n" + "\n".join(bad)

@@ -1,12 +1,13 @@
 """Layer 1: the adapter protocol (model + environment), token layout, observation schema, windows."""
 from .actions import ActionTable, MINIGRID_ACTIONS, action_table
 from .compat import check_compatible
+from .device import device_of, resolve_device
 from .protocol import EnvAdapter, ModelAdapter, StepResult, UnsupportedByModel, required_members
 from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, TokenLayout
 from .window import TrajectoryWindow, make_window
 
 __all__ = [
-    "check_compatible", "EnvAdapter", "ModelAdapter", "StepResult", "UnsupportedByModel", "required_members", "ObservationSchema", "TokenLayout",
+    "check_compatible", "device_of", "resolve_device", "EnvAdapter", "ModelAdapter", "StepResult", "UnsupportedByModel", "required_members", "ObservationSchema", "TokenLayout",
     "TrajectoryWindow", "make_window", "OBJECTS", "COLOURS", "STATES", "MiniGridEnv",
     "GridWorldEnv", "ActionTable", "MINIGRID_ACTIONS", "action_table",
 ]

@@ -25,7 +25,7 @@ ACTION_KINDS = {
     "other": "something this table does not describe",
 }
 RELATIVE_KINDS = ("turn_left", "turn_right", "forward")
-MOVE_KINDS = ("move_right", "move_down", "move_left", "move_up")  # direction order 0 right, 1 down, 2 left, 3 up
+MOVE_KINDS = ("move_right", "move_down", "move_left", "move_up")  # facing order 0 right, 1 down, 2 left, 3 up
 #: cell offset ``(dx, dy)`` of each absolute move
 MOVE_OFFSETS = {"move_right": (1, 0), "move_down": (0, 1), "move_left": (-1, 0), "move_up": (0, -1)}
 
@@ -80,7 +80,7 @@ class ActionTable:
 
     @property
     def has_facing(self) -> bool:
-        """True when the agent has a direction that actions change (turns / forward)."""
+        """True when the agent has a facing that actions change (turns / forward)."""
         return any(k in RELATIVE_KINDS for k in self.kinds)
 
     def index(self, kind: str) -> int | None:

@@ -251,11 +251,11 @@ class GridWorldEnv:
         return self._grid_with_agent(*self.agent_pos)
 
     def full_grid(self) -> tuple[np.ndarray, tuple[int, int], int]:
-        """``(grid [W, H, 3] uint8, agent_pos (x, y), 0)``: no facing, direction 0."""
+        """``(grid [W, H, 3] uint8, agent_pos (x, y), 0)``: no facing, facing 0."""
         return self.observation(), self.agent_pos, 0
 
-    def observation_at(self, x: int, y: int, direction: int = 0) -> np.ndarray:
-        """The observation with the agent at ``(x, y)`` (``direction`` ignored: no facing)."""
+    def observation_at(self, x: int, y: int, facing: int = 0) -> np.ndarray:
+        """The observation with the agent at ``(x, y)`` (``facing`` ignored: there is none)."""
         return self._grid_with_agent(int(x), int(y))
 
     def render(self) -> np.ndarray:

@@ -216,7 +216,7 @@ class MiniGridEnv:
         fx, fy = (int(v) for v in u.front_pos)
         if not (0 <= fx < self.width and 0 <= fy < self.height):
             name = self.action_names[action] if action < len(self.action_names) else action
-            raise RuntimeError(f"cannot take action {name!r} at {self.agent_pos} facing direction {self.agent_dir}: "
+            raise RuntimeError(f"cannot take action {name!r} at {self.agent_pos} facing {self.agent_dir}: "
                                f"expected the cell ahead inside the {self.width}x{self.height} grid, got ({fx}, {fy}) "
                                f"outside it (the outer wall was removed); step back or reset()")
 
@@ -229,7 +229,7 @@ class MiniGridEnv:
         """``(grid [gW, gH, 3] uint8, agent_pos (x, y), agent_dir)``.
 
         The grid is ``grid.encode()`` with the agent drawn in its cell as MiniGrid's
-        ``FullyObsWrapper`` does: ``(agent, red, direction)``.
+        ``FullyObsWrapper`` does: ``(agent, red, facing)``.
         """
         u = self.unwrapped
         g = np.array(u.grid.encode(), dtype=np.uint8)
@@ -237,16 +237,16 @@ class MiniGridEnv:
         g[x, y] = (OBJECTS.index("agent"), COLOURS.index("red"), self.agent_dir)
         return g, (x, y), self.agent_dir
 
-    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
+    def observation_at(self, x: int, y: int, facing: int) -> np.ndarray:
         """The partial observation ``[W, H, 3]`` uint8 the agent would get at cell ``(x, y)`` facing
-        ``direction`` (0 right, 1 down, 2 left, 3 up), the rest of the state as it is (MiniGrid's
+        ``facing`` (0 right, 1 down, 2 left, 3 up), the rest of the state as it is (MiniGrid's
         own ``gen_obs``: same view size, occlusion and carried object). Nothing is changed."""
         x, y = _int_coord(x, "x"), _int_coord(y, "y")
-        d = _int_coord(direction, "direction")
+        d = _int_coord(facing, "facing")
         if not (0 <= x < self.width and 0 <= y < self.height):
             raise ValueError(f"expected a cell inside the {self.width}x{self.height} grid, got ({x}, {y})")
         if not 0 <= d < 4:
-            raise ValueError(f"expected a direction in 0..3 (0 right, 1 down, 2 left, 3 up), got {direction}")
+            raise ValueError(f"facing: expected 0..3 (0 right, 1 down, 2 left, 3 up), got {facing}")
         u = self.unwrapped
         pos, old_dir = u.agent_pos, u.agent_dir
         try:
@@ -265,7 +265,7 @@ class MiniGridEnv:
 
     # ---- state -------------------------------------------------------------------------------
     def snapshot(self) -> EnvSnapshot:
-        """An opaque deep copy of the whole state: grid, agent position/direction, step count,
+        """An opaque deep copy of the whole state: grid, agent position/facing, step count,
         carried object, mission, per-episode attributes (e.g. the obstacle list) and the RNG.
         Restoring and stepping with the same actions reproduces the same observations.
 

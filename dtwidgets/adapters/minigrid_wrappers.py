@@ -6,7 +6,7 @@ observation kind the wrapped env produces (:func:`schema_of`) and recomputes a w
 from the current state without stepping (:func:`wrapped_observation`, used for ``observation()`` and
 ``observation_at``).
 
-Supported: ``FullyObsWrapper`` (codes, whole grid, the agent cell holds its direction),
+Supported: ``FullyObsWrapper`` (codes, whole grid, the agent cell holds its facing),
 ``OneHotPartialObsWrapper`` (``[v, v, 20]``), ``RGBImgPartialObsWrapper`` / ``RGBImgObsWrapper``
 (pixels), ``ImgObsWrapper`` (the image without the dict), ``ViewSizeWrapper`` and every wrapper that
 leaves observations alone (``ReseedWrapper``, ``ActionBonus``, ``PositionBonus``, ``NoDeath`` ...).

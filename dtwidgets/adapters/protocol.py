@@ -17,6 +17,10 @@ gives ``W_state``; a nonlinear encoder (MLP, CNN) leaves ``W_state`` out (or ``N
 (:mod:`dtwidgets.analysis.state_map`, the one owner of that rule). Which tokens a step has (R-s-a,
 s-a, R-s) is the ``layout``'s (:class:`~dtwidgets.adapters.TokenLayout`); a layout without RTG tokens
 makes RTG analyses raise :class:`UnsupportedByModel`.
+
+``device`` is OPTIONAL too: the :class:`torch.device` the model's weights live on (default CPU, read by
+:func:`dtwidgets.adapters.device.device_of`). Analyses create their tensors on it and hand the adapter
+windows built on the CPU (the adapter moves its inputs to its device); results leave it once, as numpy.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from .window import TrajectoryWindow
 Hook = tuple[Any, Callable]  # (hook name or name filter, fn(tensor, hook) -> tensor | None)
 
 #: ModelAdapter members an adapter may leave out (``isinstance`` does not require them)
-OPTIONAL_MODEL_MEMBERS = ("W_state", "embed_state")
+OPTIONAL_MODEL_MEMBERS = ("W_state", "embed_state", "device")
 
 
 class UnsupportedByModel(ValueError):
@@ -128,6 +132,11 @@ class ModelAdapter(Protocol, metaclass=_StaticProtocolMeta):
         """OPTIONAL. Flattened features ``[N, n_features]`` float -> state token embeddings ``[N, d_model]``
         without the time term, differentiable (not in inference mode): ``features @ W_state.T`` for a
         linear embedding, the encoder's output for an MLP or CNN."""
+
+    @property
+    def device(self) -> torch.device:
+        """OPTIONAL. Where the weights and activations live (default ``torch.device("cpu")``); inputs
+        (windows, features, RTGs) may come on the CPU and are moved here by the adapter."""
 
     @property
     def b_mlp_out(self) -> torch.Tensor:
@@ -252,9 +261,9 @@ class EnvAdapter(Protocol, metaclass=_StaticProtocolMeta):
         """Place an object (``"wall"``, ``"ball"``, ``"goal"``, ``"key"``, ``"door"``, ``"lava"``...)
         or clear the cell (``None``/``"empty"``) at grid cell ``(x, y)``; returns the new partial observation."""
 
-    def observation_at(self, x: int, y: int, direction: int) -> np.ndarray:
+    def observation_at(self, x: int, y: int, facing: int) -> np.ndarray:
         """The partial observation ``[W, H, 3]`` uint8 the agent would see at cell ``(x, y)`` facing
-        ``direction``, everything else as it is; changes nothing (used by policy maps)."""
+        ``facing`` (0 right, 1 down, 2 left, 3 up), everything else as it is; changes nothing (used by policy maps)."""
 
 
 def _protocol_members(proto: type) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from ..vocabulary import (  # noqa: E402,F401
 )
 
 
-#: state codes an agent cell may hold: its direction 0..3 (MiniGrid's encoding, e.g. FullyObsWrapper)
+#: state codes an agent cell may hold: its facing 0..3 (MiniGrid's encoding, e.g. FullyObsWrapper)
 N_DIRECTIONS = 4
 
 
@@ -56,7 +56,7 @@ def _as_numpy(a) -> np.ndarray:
 
 def check_observation_codes(observations, where: str = "observations") -> None:
     """Raise one ValueError unless ``observations [..., W, H, 3]`` holds integer MiniGrid codes
-    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``, or the direction ``[0, 3]`` on
+    (object in ``[0, 10]``, colour in ``[0, 5]``, state in ``[0, 2]``, or the facing ``[0, 3]`` on
     a cell whose object is ``agent``, MiniGrid's own encoding of the agent as in a full grid from
     ``FullyObsWrapper``; floats must be whole numbers).
 
@@ -162,7 +162,7 @@ class ObservationSchema:
             ``"pixels"`` (``[H, W, 3]`` uint8 RGB, drawn as an image, never as codes) or ``"vector"``
             (``[D]`` values, drawn as bars). Default from ``one_hot``.
         view: ``"egocentric"`` (agent at ``(W//2, H-1)`` facing up) or ``"full"`` (the whole grid;
-            the agent is the cell whose object is ``agent`` and its state code is its direction
+            the agent is the cell whose object is ``agent`` and its state code is its facing
             0..3, MiniGrid's ``FullyObsWrapper`` encoding). Grid kinds only.
     """
 
@@ -218,7 +218,7 @@ class ObservationSchema:
 
     def check(self, observations, where: str = "observations") -> None:
         """Raise one clear error unless ``observations [..., *observation_shape]`` fit this kind:
-        codes within MiniGrid's limits (an agent cell of a full grid may hold its direction 0..3),
+        codes within MiniGrid's limits (an agent cell of a full grid may hold its facing 0..3),
         one-hot 0/1, pixels any uint8 RGB. Vectors are checked for shape only."""
         a = _as_numpy(observations)
         want = self.observation_shape
@@ -255,8 +255,8 @@ class ObservationSchema:
         return (self.grid_shape[0] // 2, self.grid_shape[1] - 1)
 
     def agent_in(self, observation) -> tuple[tuple[int, int], int] | None:
-        """``((x, y), direction)`` of the agent in one observation: the fixed egocentric cell facing up
-        (direction 3), or for a full grid the cell holding the agent (its state code is its direction);
+        """``((x, y), facing)`` of the agent in one observation: the fixed egocentric cell facing up
+        (facing 3), or for a full grid the cell holding the agent (its state code is its facing);
         None when there is none (pixels, vectors, or no agent cell)."""
         if self.agent_cell is not None:
             return self.agent_cell, 3

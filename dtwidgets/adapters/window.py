@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .device import CPU  # windows are input data: built on the CPU, moved by the adapter
+
 
 @dataclass
 class TrajectoryWindow:
@@ -57,7 +59,7 @@ class TrajectoryWindow:
 
     def with_rtg(self, rtg) -> "TrajectoryWindow":
         """Copy with the RTG of every step (padding included) replaced by ``rtg`` ([B] or scalar)."""
-        r = torch.as_tensor(rtg, dtype=torch.float32).reshape(-1, 1).expand_as(self.rtgs).clone()
+        r = torch.as_tensor(rtg, dtype=torch.float32, device=self.rtgs.device).reshape(-1, 1).expand_as(self.rtgs).clone()
         return TrajectoryWindow(self.observations, self.actions, r, self.timesteps, self.n_pad)
 
 
@@ -87,7 +89,7 @@ def make_window(
     """
     if isinstance(n_timesteps, bool) or not isinstance(n_timesteps, (int, np.integer)) or n_timesteps < 1:
         raise ValueError(f"make_window: expected n_timesteps to be an integer >= 1, got {n_timesteps!r}")
-    obs = torch.as_tensor(np.asarray(observations))
+    obs = torch.as_tensor(np.asarray(observations), device=CPU)
     if obs.ndim == 3:
         obs = obs[None]
     if obs.ndim != 4:
@@ -96,30 +98,32 @@ def make_window(
     if t == 0:
         raise ValueError(f"make_window: expected at least one observation (the current step) in observations "
                          f"[t, W, H, C], got an empty window of shape {tuple(obs.shape)}")
-    r = torch.as_tensor(np.asarray(rtgs, dtype=np.float32)).reshape(-1)
+    r = torch.as_tensor(np.asarray(rtgs, dtype=np.float32), device=CPU).reshape(-1)
     if r.numel() == 1 and t > 1:
         r = r.expand(t)
     if r.numel() != t:
         raise ValueError(f"expected {t} RTG values (one per observation), got {r.numel()}")
-    ts = torch.arange(t) if timesteps is None else torch.as_tensor(np.asarray(timesteps)).reshape(-1).long()
+    ts = (torch.arange(t, device=CPU) if timesteps is None
+          else torch.as_tensor(np.asarray(timesteps), device=CPU).reshape(-1).long())
     if ts.numel() != t:
         raise ValueError(f"expected {t} timesteps (one per observation), got {ts.numel()}")
-    a = torch.zeros(0, dtype=torch.long) if actions is None else torch.as_tensor(np.asarray(actions)).reshape(-1).long()
+    a = (torch.zeros(0, dtype=torch.long, device=CPU) if actions is None
+         else torch.as_tensor(np.asarray(actions), device=CPU).reshape(-1).long())
     if a.numel() != max(t - 1, 0):
         raise ValueError(f"expected {t - 1} actions between {t} observations, got {a.numel()}")
     T = n_timesteps
     obs, r, ts = obs[-T:], r[-T:], ts[-T:]
     k = obs.shape[0]
-    o = torch.zeros((T, *obs.shape[1:]), dtype=obs.dtype)
+    o = torch.zeros((T, *obs.shape[1:]), dtype=obs.dtype, device=CPU)
     o[T - k:] = obs
-    rr = torch.zeros(T, dtype=torch.float32)
+    rr = torch.zeros(T, dtype=torch.float32, device=CPU)
     rr[T - k:] = r
-    tt = torch.zeros(T, dtype=torch.long)
+    tt = torch.zeros(T, dtype=torch.long, device=CPU)
     tt[T - k:] = ts
-    aa = torch.zeros(max(T - 1, 0), dtype=torch.long)
+    aa = torch.zeros(max(T - 1, 0), dtype=torch.long, device=CPU)
     if k > 1:
         aa[T - k:] = a[-(k - 1):]
-    return pad_left(o[None], aa[None], rr[None], tt[None], torch.tensor([T - k]), pad_action)
+    return pad_left(o[None], aa[None], rr[None], tt[None], torch.tensor([T - k], device=CPU), pad_action)
 
 
 def pad_left(observations, actions, rtgs, timesteps, n_pad, pad_action: int) -> TrajectoryWindow:
@@ -133,10 +137,12 @@ def pad_left(observations, actions, rtgs, timesteps, n_pad, pad_action: int) -> 
         n_pad: ``[B]`` padded steps per row (``0 <= n_pad < T``).
         pad_action: the model's pad action index (``n_actions``).
     """
-    obs, act = torch.as_tensor(observations), torch.as_tensor(actions).long()
-    r, ts, n = torch.as_tensor(rtgs).float(), torch.as_tensor(timesteps).long(), torch.as_tensor(n_pad).long()
+    dev = observations.device if torch.is_tensor(observations) else CPU
+    obs, act = torch.as_tensor(observations, device=dev), torch.as_tensor(actions, device=dev).long()
+    r, ts = torch.as_tensor(rtgs, device=dev).float(), torch.as_tensor(timesteps, device=dev).long()
+    n = torch.as_tensor(n_pad, device=dev).long()
     T = r.shape[1]
-    pad = torch.arange(T)[None, :] < n[:, None]  # [B, T]
+    pad = torch.arange(T, device=dev)[None, :] < n[:, None]  # [B, T]
     first = r.gather(1, n.clamp(max=T - 1)[:, None])
     return TrajectoryWindow(obs.masked_fill(pad.reshape(*pad.shape, *([1] * (obs.ndim - 2))), 0),
                             act.masked_fill(pad[:, : max(T - 1, 0)], pad_action), torch.where(pad, first, r),

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..adapters.device import device_of as device  # noqa: F401  (re-exported: where analyses create tensors)
 from ..adapters.hooks import attached
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
@@ -214,7 +215,7 @@ def final_logits(adapter: ModelAdapter, resid: torch.Tensor, scale: torch.Tensor
 
 
 def softmax_np(logits: torch.Tensor) -> np.ndarray:
-    return torch.softmax(logits.double(), -1).float().numpy()
+    return torch.softmax(logits.double(), -1).float().cpu().numpy()
 
 
 def np32(t) -> np.ndarray:

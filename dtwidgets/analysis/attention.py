@@ -61,6 +61,6 @@ def attention_patterns(adapter: ModelAdapter, window: TrajectoryWindow, *, cache
         s = torch.cat([torch.einsum("qhe,khe->hqk", cache[hk.hook_q(l)][row],
                                     cache[hk.hook_k(l)][row]) for l in range(L)]) / C.d_head(adapter) ** 0.5
         P = s.shape[-1]
-        s[:, ~torch.tril(torch.ones(P, P, dtype=torch.bool))] = float("nan")
+        s[:, ~torch.tril(torch.ones(P, P, dtype=torch.bool, device=s.device))] = float("nan")
         res.scores = C.np32(s)
     return res

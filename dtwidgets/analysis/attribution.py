@@ -196,7 +196,7 @@ def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
         clabels.append("ln_final.b")
     consts.append(pd.bias)
     clabels.append("action bias")
-    vals = torch.cat([vals, torch.tensor(consts, dtype=vals.dtype)[:, None].expand(-1, B)])
+    vals = torch.cat([vals, torch.tensor(consts, dtype=vals.dtype, device=vals.device)[:, None].expand(-1, B)])
     return vals, labels + clabels, kinds + ["bias"] * len(clabels)
 
 

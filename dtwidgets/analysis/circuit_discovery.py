@@ -147,7 +147,7 @@ def edge_attribution(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: 
         value, grads = receiver_input_grads(adapter, clean, pref, graph)  # [R, P, d]
     D = prepared.deltas.double()  # [S, P, d]
     scores = (D[graph.edge_sender] * grads.double()[graph.edge_receiver]).sum((1, 2))
-    return EdgeScores(graph.edges, scores.numpy(), "eap", C.direction_label(adapter, a, b), value,
+    return EdgeScores(graph.edges, scores.cpu().numpy(), "eap", C.direction_label(adapter, a, b), value,
                       float(pref(prepared.corrupted_logits)))
 
 
@@ -158,9 +158,10 @@ def exact_edge_effects(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted
     pref = preference_fn(adapter, a, b)
     prepared = PreparedRuns(adapter, clean, corrupted) if prepared is None else prepared
     E = len(graph.edges)
-    rows = torch.cat([torch.zeros(1, E, dtype=torch.bool), torch.eye(E, dtype=torch.bool)])
+    dev = C.device(adapter)
+    rows = torch.cat([torch.zeros(1, E, dtype=torch.bool, device=dev), torch.eye(E, dtype=torch.bool, device=dev)])
     v = pref(circuit_logits(adapter, clean, corrupted, rows, graph=graph, prepared=prepared))
-    return EdgeScores(graph.edges, (v[1:] - v[0]).numpy(), "exact", C.direction_label(adapter, a, b),
+    return EdgeScores(graph.edges, (v[1:] - v[0]).cpu().numpy(), "exact", C.direction_label(adapter, a, b),
                       float(pref(prepared.clean_logits)), float(pref(prepared.corrupted_logits)))
 
 
@@ -189,7 +190,7 @@ def prune_dangling(graph: CircuitGraph, kept: np.ndarray) -> np.ndarray:
 
 def _acdc(adapter, clean, corrupted, graph, prepared, pref, tol: float) -> tuple[np.ndarray, int]:
     """Greedy ACDC: ``(kept [E] bool, forwards run)``."""
-    removed = torch.zeros(1, len(graph.edges), dtype=torch.bool)
+    removed = torch.zeros(1, len(graph.edges), dtype=torch.bool, device=C.device(adapter))
     current = float(pref(prepared.clean_logits))
     r_of, s_of = graph.edge_receiver.numpy(), graph.edge_sender.numpy()
     order = sorted(range(len(graph.edges)), key=lambda e: (-r_of[e], -s_of[e]))
@@ -199,7 +200,7 @@ def _acdc(adapter, clean, corrupted, graph, prepared, pref, tol: float) -> tuple
         v = float(pref(circuit_logits(adapter, clean, corrupted, trial, graph=graph, prepared=prepared))[0])
         if abs(v - current) <= tol:
             removed, current = trial, v
-    return ~removed[0].numpy(), len(order)
+    return ~removed[0].cpu().numpy(), len(order)
 
 
 def discover_circuit(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: TrajectoryWindow, a, b=None, *,
@@ -264,7 +265,7 @@ def _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept: np.
     idx = np.flatnonzero(kept)
     groups = _node_groups(graph, kept)
     removals = [[int(i)] for i in idx] + [g for g in groups.values() if len(g) > 1]
-    rows = torch.as_tensor(~kept)[None].repeat(len(removals) + 1, 1)
+    rows = torch.as_tensor(~kept, device=C.device(adapter))[None].repeat(len(removals) + 1, 1)
     for r, edges in enumerate(removals, start=1):
         rows[r, edges] = True
     v = pref(circuit_logits(adapter, clean, corrupted, rows, graph=graph, prepared=prepared))
@@ -275,7 +276,7 @@ def _removal_effects(adapter, clean, corrupted, graph, prepared, pref, kept: np.
         inputs = ",".join(graph.edges[i].receiver.input for i in edges) if r.kind == "head" else \
             "direct" if r.kind == "action head" else "in"
         paths.append((snd, node, inputs, -drop[tuple(edges)]))
-    return float(v[0]), (v[1:len(idx) + 1] - v[0]).numpy(), paths
+    return float(v[0]), (v[1:len(idx) + 1] - v[0]).cpu().numpy(), paths
 
 
 def circuit_diagram(circuit: Circuit, **kw):

@@ -112,8 +112,8 @@ def circuit_graph(adapter: ModelAdapter) -> CircuitGraph:
            for (l, h, c), st in zip(rec_list, stages)] + [Receiver("action head", None, None, None, stages[-1])]
     pairs = [(si, ri) for ri, r in enumerate(rec) for si, s in enumerate(snd) if s.stage < r.stage]
     return CircuitGraph(snd, rec, [Edge(snd[s], rec[r]) for s, r in pairs],
-                        torch.tensor([s for s, _ in pairs], dtype=torch.long),
-                        torch.tensor([r for _, r in pairs], dtype=torch.long))
+                        torch.tensor([s for s, _ in pairs], dtype=torch.long, device="cpu"),  # structure: CPU indices
+                        torch.tensor([r for _, r in pairs], dtype=torch.long, device="cpu"))
 
 
 def preference_fn(adapter: ModelAdapter, a, b):
@@ -176,8 +176,8 @@ def _circuit_hooks(adapter, graph: CircuitGraph, corr: PreparedRuns, removed: to
     """The hooks of a circuit run for ``removed`` ``[B, E]`` bool (row ``b`` removes those edges)."""
     L, H = C.n_layers(adapter), C.n_heads(adapter)
     B, S, R = removed.shape[0], len(graph.senders), len(graph.receivers)
-    M = torch.zeros(B, S, R)
-    M[:, graph.edge_sender, graph.edge_receiver] = removed.float()
+    M = torch.zeros(B, S, R, device=removed.device)
+    M[:, graph.edge_sender.to(M.device), graph.edge_receiver.to(M.device)] = removed.float()
     live: dict = {}
     W = {c: C.weight(adapter, f"W_{c.upper()}").float() for c in COMPONENTS}
     bias = {c: C.weight(adapter, f"b_{c.upper()}").float() for c in COMPONENTS}
@@ -226,7 +226,7 @@ def circuit_logits(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tr
     """Logits ``[B, A]`` of circuit runs: row ``b`` runs ``clean`` with the edges ``removed[b]`` (``[B, E]``
     bool over ``graph.edges``) carrying ``corrupted``'s writes (see the module docstring)."""
     graph = circuit_graph(adapter) if graph is None else graph
-    removed = torch.as_tensor(removed, dtype=torch.bool)
+    removed = torch.as_tensor(removed, dtype=torch.bool, device=C.device(adapter))
     if removed.ndim != 2 or removed.shape[1] != len(graph.edges):
         raise ValueError(f"expected removed [B, {len(graph.edges)}] (one column per edge), got {tuple(removed.shape)}")
     with C.reuse_weights():
@@ -236,7 +236,7 @@ def circuit_logits(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tr
             part = removed[start:start + chunk_size]
             out.append(adapter.run_with_hooks(clean.repeat(part.shape[0]),
                                               fwd_hooks=_circuit_hooks(adapter, graph, corr, part)))
-    return torch.cat(out) if out else torch.zeros(0, adapter.n_actions)
+    return torch.cat(out) if out else torch.zeros(0, adapter.n_actions, device=C.device(adapter))
 
 
 # ---- gradients -------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def receiver_input_grads(adapter: ModelAdapter, window: TrajectoryWindow, pref, 
     L, H, P = C.n_layers(adapter), C.n_heads(adapter), adapter.layout.n_tokens
     d = int(adapter.backbone.cfg.d_model)
     R = len(graph.receivers)
-    eps = torch.zeros(R, P, d, requires_grad=True)
+    eps = torch.zeros(R, P, d, requires_grad=True, device=C.device(adapter))
     rix = {(r.layer, r.head, r.input or r.kind): i for i, r in enumerate(graph.receivers)}
     W = {c: C.weight(adapter, f"W_{c.upper()}").float() for c in COMPONENTS}
     bias = {c: C.weight(adapter, f"b_{c.upper()}").float() for c in COMPONENTS}
@@ -263,7 +263,7 @@ def receiver_input_grads(adapter: ModelAdapter, window: TrajectoryWindow, pref, 
         return fn
 
     def qkv(l, c):
-        cols = torch.tensor([rix[(l, h, c)] for h in range(H)])
+        cols = torch.tensor([rix[(l, h, c)] for h in range(H)], device=eps.device)
 
         def fn(act, hook):
             x = kept[l].float()[:, None] + eps[cols][None]  # [1, H, P, d]

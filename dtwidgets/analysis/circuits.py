@@ -104,19 +104,19 @@ def _with_note(terms: str, sm) -> str:
 def _key_vector(adapter: ModelAdapter, layer: int, key, index) -> tuple[torch.Tensor, str]:
     """Weight-only key input ``x_key`` (after ln1, self-normalised) and its label."""
     if torch.is_tensor(key) or isinstance(key, np.ndarray):
-        x, label = torch.as_tensor(key).float(), "custom key"
+        x, label = torch.as_tensor(key, device=C.device(adapter)).float(), "custom key"
     elif key == "rtg":
         r = 1.0 if index is None else float(index)
-        x, label = adapter.embed_rtg(torch.tensor([r]))[0], f"rtg × {r:g}"
+        x, label = adapter.embed_rtg(torch.tensor([r], device=C.device(adapter)))[0], f"rtg × {r:g}"
     elif key == "action":
         i = C.action_index(adapter, 0 if index is None else index)
-        x, label = adapter.embed_action(torch.tensor([i]))[0], f"action {adapter.action_names[i]}"
+        x, label = adapter.embed_action(torch.tensor([i], device=C.device(adapter)))[0], f"action {adapter.action_names[i]}"
     elif key == "pos":
         i = 0 if index is None else int(index)
         x, label = adapter.backbone.W_pos.detach()[i], f"pos {i} ({adapter.layout.labels()[i]})"
     elif key == "time":
         t = 0 if index is None else int(index)
-        x, label = adapter.embed_time(torch.tensor([t]))[0], f"time {t}"
+        x, label = adapter.embed_time(torch.tensor([t], device=C.device(adapter)))[0], f"time {t}"
     else:
         raise ValueError(f"expected key in {KEYS} or a [d_model] vector, got {key!r}")
     if C.normalization(adapter):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 from ..adapters.schema import resolve_action
 
@@ -69,7 +70,7 @@ def preference_direction(adapter: ModelAdapter, a, b=None, *, fold_ln: bool = Fa
     if isinstance(a, tuple) and len(a) == 2 and b is None:
         a, b = a
     if not isinstance(a, (str, int, np.integer)):
-        v = (a if torch.is_tensor(a) else torch.as_tensor(np.asarray(a))).float()
+        v = (a if torch.is_tensor(a) else torch.as_tensor(np.asarray(a), device=device_of(adapter))).float()
         d_model = adapter.W_action.shape[1]
         if v.shape != (d_model,):
             raise ValueError(f"expected a direction of shape ({d_model},) or an action name/index, got shape "

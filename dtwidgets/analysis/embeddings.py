@@ -99,10 +99,10 @@ def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
     r = np.linspace(*adapter.rtg_range, 101) if rtgs is None else np.asarray(rtgs, dtype=np.float64)
-    emb = adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32))  # [R, d]
+    emb = adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32, device=C.device(adapter)))  # [R, d]
     values = C.np32(emb @ d)
     # slope of the linear part: (embed(1) - embed(0)) · dir (the exact slope of a linear RTG embedding)
-    ends = adapter.embed_rtg(torch.tensor([0.0, 1.0]))
+    ends = adapter.embed_rtg(torch.tensor([0.0, 1.0], device=C.device(adapter)))
     slope = float((ends[1] - ends[0]) @ d)
     return RTGEmbeddingProjection(rtgs=r.astype(np.float32), values=values, slope=slope, direction=label)
 
@@ -126,6 +126,8 @@ def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, 
     """``time(t) · dir`` for ``timesteps`` (default: every timestep the embedding knows)."""
     pd = preference_direction(adapter, a, b, fold_ln=fold_ln)
     d, label = pd.vector, pd.label
-    t = torch.arange(adapter.max_timestep + 1) if timesteps is None else torch.as_tensor(np.asarray(timesteps)).long()
+    dev = C.device(adapter)
+    t = (torch.arange(adapter.max_timestep + 1, device=dev) if timesteps is None
+         else torch.as_tensor(np.asarray(timesteps), device=dev).long())
     vecs = adapter.embed_time(t)
-    return TimeEmbeddingProjection(timesteps=t.numpy(), values=C.np32(vecs.detach() @ d), direction=label)
+    return TimeEmbeddingProjection(timesteps=t.cpu().numpy(), values=C.np32(vecs.detach() @ d), direction=label)

@@ -21,7 +21,7 @@ def _go():
 
 
 def policy_map_figure(pm, *, title: str | None = None):
-    """Grid with one marker per placement (cell × facing direction): colour = most likely action
+    """Grid with one marker per placement (cell × facing): colour = most likely action
     (for a difference map: the action whose probability changed most, red/blue by sign), opacity =
     its probability (|change|). Walls and objects are drawn as grey squares."""
     go = _go()
@@ -39,13 +39,13 @@ def policy_map_figure(pm, *, title: str | None = None):
         if not len(rows):
             continue
         val = pm.probs[rows, a]
-        off = np.array([_DIR_OFFSET[int(d)] for d in pm.directions[rows]]).reshape(-1, 2)
+        off = np.array([_DIR_OFFSET[int(d)] for d in pm.facings[rows]]).reshape(-1, 2)
         colour = ["#d62728" if v > 0 else "#1f77b4" for v in val] if diff else ACTION_COLOURS[a % 7]
         hover = [", ".join(f"{n} {p:+.2f}" if diff else f"{n} {p:.2f}" for n, p in zip(pm.action_names, pm.probs[r]))
                  for r in rows]
         fig.add_trace(go.Scatter(
             x=pm.cells[rows, 0] + off[:, 0], y=pm.cells[rows, 1] + off[:, 1], mode="markers", name=str(name),
-            marker=dict(symbol=[_DIR_SYMBOL[int(d)] for d in pm.directions[rows]], size=11, color=colour,
+            marker=dict(symbol=[_DIR_SYMBOL[int(d)] for d in pm.facings[rows]], size=11, color=colour,
                         opacity=np.clip(np.abs(val), 0.05, 1.0).astype(float).tolist(), line=dict(width=0)),
             text=hover, hovertemplate="(%{x:.0f}, %{y:.0f}) %{text}<extra>" + str(name) + "</extra>"))
     fig.update_layout(title=title or pm.label, xaxis=dict(range=[-0.5, W - 0.5], dtick=1, constrain="domain"),

@@ -9,7 +9,7 @@ and returns another ``ModelAdapter``: every member delegates to the wrapped adap
   :meth:`IntervenedAdapter.run_with_cache`).
 
 So anything that reaches a model through the protocol — :func:`~dtwidgets.data.calibrate`,
-:func:`~dtwidgets.data.model_rollouts`, the Explorer, every analysis — runs the intervened model
+:func:`~dtwidgets.data.record_rollouts`, the Explorer, every analysis — runs the intervened model
 unchanged. The hooks are the analyses' own builders, never a second copy of their rules:
 
 * :func:`ablated`: :func:`~dtwidgets.analysis.ablation.component_ablation_hooks` (zero / mean
@@ -72,6 +72,10 @@ class IntervenedAdapter:
         return f"IntervenedAdapter({self.label!r}, {len(self.hooks)} hook(s), base={self.base!r})"
 
     # ---- delegated protocol members --------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return C.device(self.base)
+
     @property
     def n_actions(self) -> int:
         return self.base.n_actions
@@ -182,7 +186,7 @@ def steered(adapter: ModelAdapter, hook: str, direction, coeff: float, positions
     :func:`~dtwidgets.analysis.steering_direction`) added at ``hook`` and ``positions`` (default
     all) in every window: :func:`~dtwidgets.analysis.steering_hooks`."""
     v, dlabel = direction if isinstance(direction, tuple) else (direction, label or "direction")
-    hooks = steering_hooks(hook, torch.as_tensor(v).float(), float(coeff), positions)
+    hooks = steering_hooks(hook, torch.as_tensor(v, device=C.device(adapter)).float(), float(coeff), positions)
     return IntervenedAdapter(adapter, hooks, label or f"{dlabel} × {float(coeff):g} at {hook}")
 
 

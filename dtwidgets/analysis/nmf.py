@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 
 
@@ -130,7 +131,7 @@ def _action_bars(adapter: ModelAdapter, result: NMFResult, hook: str) -> tuple[n
     from ..sae.hooks import hook_site, to_residual
 
     site = hook_site(adapter, hook)
-    d = torch.as_tensor(result.directions, dtype=torch.float64)
+    d = torch.as_tensor(result.directions, dtype=torch.float64, device=device_of(adapter))
     if d.shape[1] != site.d_in:
         raise ValueError(f"result: expected directions of size {site.d_in} for {hook!r}, got {d.shape[1]}")
     M = to_residual(adapter, site)
@@ -141,8 +142,8 @@ def _action_bars(adapter: ModelAdapter, result: NMFResult, hook: str) -> tuple[n
 
     W = linear_state_weights(adapter)  # a nonlinear state encoder has no observation-independent map: no maps
     if site.kind == "resid" and W is not None:
-        maps = adapter.schema.to_maps((d.float() @ W).numpy()).astype(np.float32)
-    return bars.float().numpy(), maps
+        maps = adapter.schema.to_maps((d.float() @ W).cpu().numpy()).astype(np.float32)
+    return bars.float().cpu().numpy(), maps
 
 
 def nmf_browser_data(adapter: ModelAdapter, result: NMFResult, store, *, n_top: int = 6,

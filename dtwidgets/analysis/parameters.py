@@ -71,8 +71,8 @@ def named_weights(adapter: ModelAdapter) -> list[tuple[str, torch.Tensor]]:
 
     W_state = linear_state_weights(adapter)  # None for a nonlinear state encoder (its weights are its own)
     out: list[tuple[str, torch.Tensor]] = [("W_state", W_state)] if W_state is not None else []
-    out += [("embed_time", adapter.embed_time(torch.arange(adapter.max_timestep + 1)).detach()),
-            ("embed_action", adapter.embed_action(torch.arange(adapter.n_actions)).detach()),
+    out += [("embed_time", adapter.embed_time(torch.arange(adapter.max_timestep + 1, device=C.device(adapter))).detach()),
+            ("embed_action", adapter.embed_action(torch.arange(adapter.n_actions, device=C.device(adapter))).detach()),
             ("W_pos", C.weight(adapter, "W_pos"))]
     gated = _optional(adapter, "W_gate") is not None
     per_layer = ["W_Q", "b_Q", "W_K", "b_K", "W_V", "b_V", "W_O", "b_O", *(("W_gate",) if gated else ()), "W_in",

@@ -117,7 +117,7 @@ def patched_logits(adapter: ModelAdapter, base: TrajectoryWindow, source: Trajec
             for name, pos, head in spec:
                 act = source_cache[name]
                 shape = (n, act.shape[1]) + ((act.shape[2],) if head is not None or name.endswith("hook_z") else ())
-                m = masks.setdefault(name, torch.zeros(shape, dtype=torch.bool))
+                m = masks.setdefault(name, torch.zeros(shape, dtype=torch.bool, device=act.device))
                 idx = (r + off, slice(None) if pos is None else pos) + (() if head is None else (head,))
                 m[idx] = True
         hooks = [(k, _patch_hook(source_cache[k][:1], m)) for k, m in masks.items()]

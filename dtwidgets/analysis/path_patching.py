@@ -202,8 +202,8 @@ def _qkv_hooks(adapter: ModelAdapter, rows, ln: str, store):
             mine = [i for i, (r, _) in enumerate(rows) if r[0] == l and r[2] == c]
             if not mine:
                 continue
-            idx = torch.tensor(mine)
-            heads = torch.tensor([rows[i][0][1] for i in mine])
+            idx = torch.tensor(mine, device=C.device(adapter))
+            heads = torch.tensor([rows[i][0][1] for i in mine], device=idx.device)
             delta = torch.stack([rows[i][1] for i in mine])  # [n, P, d]
 
             def patch(act, hook, l=l, c=c, idx=idx, heads=heads, delta=delta):
@@ -224,7 +224,7 @@ def _mlp_hooks(adapter: ModelAdapter, rows, ln: str, fired: set):
     hooks: list[tuple[str, Callable]] = []
     for l in sorted({r[0] for r, _ in rows if r[2] == "mlp"}):
         mine = [i for i, (r, _) in enumerate(rows) if r[0] == l and r[2] == "mlp"]
-        idx = torch.tensor(mine)
+        idx = torch.tensor(mine, device=C.device(adapter))
         delta = torch.stack([rows[i][1] for i in mine])
         kept: dict[str, torch.Tensor] = {}
 
@@ -252,8 +252,9 @@ def _receiver_effects(adapter: ModelAdapter, base: TrajectoryWindow, deltas, s_s
     left NaN / 0): one row per (sender, receiver) path, then one "all senders" row per receiver, and
     an unpatched reference row, all in ONE batched forward of ``base``."""
     S, R = deltas.shape[0], len(receivers) + 1
-    effects = torch.full((S, R), float("nan"), dtype=torch.float64)
-    full = torch.zeros(R, dtype=torch.float64)
+    dev = C.device(adapter)
+    effects = torch.full((S, R), float("nan"), dtype=torch.float64, device=dev)
+    full = torch.zeros(R, dtype=torch.float64, device=dev)
     rows, where = [], []
     for ri, r in enumerate(receivers):
         reach = torch.nonzero(s_stage < r_stage[ri]).flatten()
@@ -314,9 +315,9 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
         return (lg[..., ia] - (lg[..., ib] if ib is not None else 0)).double()
 
     deltas = sender_deltas(adapter, snd, cb, cs)  # [S, P, d]
-    s_stage = torch.tensor([st for _, st, _ in snd])
+    s_stage = torch.tensor([st for _, st, _ in snd], device=C.device(adapter))
     receiver_list, stages = receivers(adapter)
-    r_stage = torch.tensor(stages)
+    r_stage = torch.tensor(stages, device=s_stage.device)
     S = len(snd)
     effects, full = _receiver_effects(adapter, base, deltas, s_stage, receiver_list, r_stage, ln, pref)
     # senders -> action head: final residual + delta at the prediction token
@@ -331,5 +332,5 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
     return PathPatching(C.np32(effects), C.np32(fr), C.np32(full), [lab for lab, _, _ in snd],
                         [mlp_id(l).name if c == "mlp" else f"{head_id(l, h).name} {c}"  # type: ignore[arg-type]
                          for l, h, c in receiver_list] + ["action head"],
-                        s_stage.numpy().astype(np.int32), r_stage.numpy().astype(np.int32), ln,
+                        s_stage.cpu().numpy().astype(np.int32), r_stage.cpu().numpy().astype(np.int32), ln,
                         C.direction_label(adapter, a, b), reverse, clean_v, corr_v)

@@ -1,6 +1,6 @@
 """Policy maps: the model's action distribution with the agent placed on every free cell of a grid.
 
-For the current grid (edited or not) the agent is put on every free cell in every direction; each
+For the current grid (edited or not) the agent is put on every free cell with every facing; each
 placement's partial observation comes from the env itself (``EnvAdapter.observation_at``, MiniGrid's
 own view, occlusion and carried object) and every placement is one row of ONE batched forward.
 
@@ -32,7 +32,7 @@ from ..adapters.window import TrajectoryWindow
 from ..adapters.protocol import ModelAdapter
 from . import _common as C
 
-DIRECTION_NAMES = ("right", "down", "left", "up")
+FACING_NAMES = ("right", "down", "left", "up")
 #: objects the agent can be placed on (an open door too; see :func:`free_cells`)
 FREE_OBJECTS = ("empty", "floor", "agent")
 
@@ -45,7 +45,7 @@ class Placements:
         grid: ``[gW, gH, 3]`` uint8 the full grid (``EnvAdapter.full_grid``, the real agent drawn in).
         agent_pos, agent_dir: where the real agent is.
         cells: ``[N, 2]`` int64 ``(x, y)`` of each placement.
-        directions: ``[N]`` int64 facing direction of each placement (0 right, 1 down, 2 left, 3 up).
+        facings: ``[N]`` int64 facing of each placement (0 right, 1 down, 2 left, 3 up).
         observations: ``[N, W, H, 3]`` uint8 partial observation of each placement.
     """
 
@@ -53,17 +53,17 @@ class Placements:
     agent_pos: tuple[int, int]
     agent_dir: int
     cells: np.ndarray
-    directions: np.ndarray
+    facings: np.ndarray
     observations: np.ndarray
 
     def __len__(self) -> int:
         return int(self.cells.shape[0])
 
-    def index_of(self, x: int, y: int, direction: int) -> int:
-        """Row of placement ``(x, y, direction)`` (ValueError if it is not a placement)."""
-        hit = np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y) & (self.directions == direction))
+    def index_of(self, x: int, y: int, facing: int) -> int:
+        """Row of placement ``(x, y, facing)`` (ValueError if it is not a placement)."""
+        hit = np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y) & (self.facings == facing))
         if not len(hit):
-            raise ValueError(f"({x}, {y}) facing {direction} is not a placement (not a free cell?)")
+            raise ValueError(f"({x}, {y}) facing {facing} is not a placement (not a free cell?)")
         return int(hit[0])
 
 
@@ -77,23 +77,23 @@ def free_cells(grid: np.ndarray) -> np.ndarray:
     return np.argwhere(ok).astype(np.int64)
 
 
-def agent_placements(env, directions: Sequence[int] | None = None, cells=None) -> Placements:
-    """Every free cell (or the given ``cells`` ``[(x, y), ...]``) × ``directions`` of ``env``'s current grid.
+def agent_placements(env, facings: Sequence[int] | None = None, cells=None) -> Placements:
+    """Every free cell (or the given ``cells`` ``[(x, y), ...]``) × ``facings`` of ``env``'s current grid.
 
-    ``directions=None`` follows the env's actions (:func:`~dtwidgets.adapters.actions.action_table`):
+    ``facings=None`` follows the env's actions (:func:`~dtwidgets.adapters.actions.action_table`):
     all four facings when the agent has one (turns / forward), else one placement per cell
-    (direction 0, which such an env ignores: FrozenLake, CliffWalking).
+    (facing 0, which such an env ignores: FrozenLake, CliffWalking).
     Only reads the env (``full_grid`` and ``observation_at``); the real agent's cell is a placement too.
     """
     from ..adapters.actions import action_table
 
-    if directions is None:
-        directions = (0, 1, 2, 3) if action_table(env).has_facing else (0,)
+    if facings is None:
+        facings = (0, 1, 2, 3) if action_table(env).has_facing else (0,)
     grid, pos, d = env.full_grid()
     cl = free_cells(grid) if cells is None else np.asarray(cells, dtype=np.int64).reshape(-1, 2)
-    dirs = [int(x) for x in directions]
+    dirs = [int(x) for x in facings]
     if any(x not in (0, 1, 2, 3) for x in dirs):
-        raise ValueError(f"expected directions in 0..3 (0 right, 1 down, 2 left, 3 up), got {list(directions)}")
+        raise ValueError(f"facings: expected values in 0..3 (0 right, 1 down, 2 left, 3 up), got {list(facings)}")
     cells_n = np.repeat(cl, len(dirs), axis=0)
     dirs_n = np.tile(np.asarray(dirs, dtype=np.int64), len(cl))
     obs = np.stack([env.observation_at(int(x), int(y), int(k)) for (x, y), k in zip(cells_n, dirs_n)]) if len(cl) \
@@ -104,7 +104,7 @@ def agent_placements(env, directions: Sequence[int] | None = None, cells=None) -
 def placement_windows(adapter: ModelAdapter, placements: Placements, rtg=1.0, *, history: TrajectoryWindow | None = None,
                       timestep: int = 0) -> TrajectoryWindow:
     """The ``N``-row window of a policy map (see the module docstring for the convention)."""
-    obs = torch.as_tensor(placements.observations)
+    obs = torch.as_tensor(placements.observations, device="cpu")  # window data: the adapter moves it
     n = len(placements)
     if n == 0:
         raise ValueError("expected at least one placement, got none (no free cell?)")
@@ -130,7 +130,7 @@ class PolicyMap:
     """The action distribution of every placement.
 
     Attributes:
-        grid, agent_pos, agent_dir, cells ``[N, 2]``, directions ``[N]``: as :class:`Placements`.
+        grid, agent_pos, agent_dir, cells ``[N, 2]``, facings ``[N]``: as :class:`Placements`.
         action_names: ``A`` names.
         logits: ``[N, A]`` action logits (for a difference map: logit differences).
         probs: ``[N, A]`` softmax probabilities (for a difference map: probability differences, in [-1, 1]).
@@ -142,7 +142,7 @@ class PolicyMap:
     agent_pos: tuple[int, int]
     agent_dir: int
     cells: np.ndarray
-    directions: np.ndarray
+    facings: np.ndarray
     action_names: tuple[str, ...]
     logits: np.ndarray
     probs: np.ndarray
@@ -151,22 +151,22 @@ class PolicyMap:
     kind: str = "policy"
 
     def probs_grid(self) -> np.ndarray:
-        """``[gW, gH, 4, A]`` probabilities per cell and facing direction (NaN where no placement)."""
+        """``[gW, gH, 4, A]`` probabilities per cell and facing (NaN where no placement)."""
         out = np.full((*self.grid.shape[:2], 4, self.probs.shape[1]), np.nan, np.float32)
-        out[self.cells[:, 0], self.cells[:, 1], self.directions] = self.probs
+        out[self.cells[:, 0], self.cells[:, 1], self.facings] = self.probs
         return out
 
-    def at(self, x: int, y: int, direction: int) -> dict[str, float]:
+    def at(self, x: int, y: int, facing: int) -> dict[str, float]:
         """``{action name: probability}`` of one placement."""
-        hit = np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y) & (self.directions == direction))
+        hit = np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y) & (self.facings == facing))
         if not len(hit):
-            raise ValueError(f"({x}, {y}) facing {direction} is not a placement of this map")
+            raise ValueError(f"({x}, {y}) facing {facing} is not a placement of this map")
         return dict(zip(self.action_names, map(float, self.probs[hit[0]])))
 
     def minus(self, other: "PolicyMap", label: str | None = None) -> "PolicyMap":
         """Difference map ``self - other`` (probabilities and logits); placements must match."""
-        if not (np.array_equal(self.cells, other.cells) and np.array_equal(self.directions, other.directions)):
-            raise ValueError("expected two policy maps over the same placements (same grid and directions)")
+        if not (np.array_equal(self.cells, other.cells) and np.array_equal(self.facings, other.facings)):
+            raise ValueError("expected two policy maps over the same placements (same grid and facings)")
         return replace(self, logits=self.logits - other.logits, probs=self.probs - other.probs, kind="difference",
                        rtg=self.rtg if self.rtg == other.rtg else None,
                        label=label or f"{self.label} − {other.label}")
@@ -187,7 +187,7 @@ def _resolve_hooks(fwd_hooks, n: int) -> list:
 def maps_from_logits(adapter: ModelAdapter, placements: Placements, logits: torch.Tensor, rtg, label: str) -> PolicyMap:
     """Wrap ``[N, A]`` logits of ``placements`` as a :class:`PolicyMap`."""
     return PolicyMap(placements.grid, placements.agent_pos, placements.agent_dir, placements.cells,
-                     placements.directions, tuple(adapter.action_names), C.np32(logits), C.softmax_np(logits),
+                     placements.facings, tuple(adapter.action_names), C.np32(logits), C.softmax_np(logits),
                      None if rtg is None else float(rtg), label)
 
 

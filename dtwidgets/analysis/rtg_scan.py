@@ -100,10 +100,10 @@ def rtg_scan(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, rtgs=No
     if window.batch_size != 1:
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     r = default_rtgs(adapter) if rtgs is None else np.asarray(rtgs, dtype=np.float32)
-    rep = replicated_tokens(adapter, window, 0, torch.as_tensor(r))
+    rep = replicated_tokens(adapter, window, 0, torch.as_tensor(r, device=C.device(adapter)))
     if rep is not None:  # the window embedded once, its RTG tokens varied
         logits, _, cache = run_tokens_with_cache(adapter, rep[0], rep[1], scan_hooks(adapter))
     else:
-        wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r))
+        wr = window.repeat(len(r)).with_rtg(torch.as_tensor(r, device="cpu"))  # window data
         logits, cache = adapter.run_with_cache(wr, names_filter=scan_hooks(adapter))
     return scan_from_cache(adapter, logits, cache, r, a, b)

@@ -161,13 +161,13 @@ class DirectionStore:
                 "token": str(sae.cfg.token), "model_name": str(sae.cfg.model_name)}
         return self.add(name, W[int(feature)], hook=str(sae.cfg.hook_name), source="sae", provenance=prov, **kw)
 
-    def add_steering(self, name: str, adapter, pair, hook: str, position=None, **kw) -> SavedDirection:
-        """The mean difference of a steering pair (:func:`dtwidgets.analysis.steering.steering_direction`)."""
+    def add_steering(self, name: str, adapter, contrast, hook: str, position=None, **kw) -> SavedDirection:
+        """The mean difference ``contrast = (with_windows, without_windows)`` (:func:`dtwidgets.analysis.steering.steering_direction`)."""
         from .steering import steering_direction
 
-        v, label = steering_direction(adapter, pair=pair, hook=hook, position=position)
+        v, label = steering_direction(adapter, contrast=contrast, hook=hook, position=position)
         prov = {"label": label, "position": None if position is None else str(position),
-                "n_with": int(pair[0].batch_size), "n_without": int(pair[1].batch_size)}
+                "n_with": int(contrast[0].batch_size), "n_without": int(contrast[1].batch_size)}
         return self.add(name, v, hook=hook, source="steering", provenance=prov, **kw)
 
     def add_neuron(self, name: str, adapter, neuron: str, side: str = "out", **kw) -> SavedDirection:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 
@@ -117,16 +118,16 @@ def embedding_vectors(adapter: ModelAdapter, kind: str, values=None) -> tuple[to
         return emb, [f"state {i}" for i in range(emb.shape[0])]
     if kind == "rtg":
         r = np.linspace(*adapter.rtg_range, 51) if values is None else np.asarray(values, dtype=np.float64).reshape(-1)
-        return adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32)).detach(), [f"rtg {v:.3g}" for v in r]
+        return adapter.embed_rtg(torch.as_tensor(r, dtype=torch.float32, device=device_of(adapter))).detach(), [f"rtg {v:.3g}" for v in r]
     if kind == "time":
         t = np.arange(adapter.max_timestep + 1) if values is None else np.asarray(values).reshape(-1).astype(np.int64)
         if t.size and (t.min() < 0 or t.max() > adapter.max_timestep):
             raise ValueError(f"values: expected timesteps in [0, {adapter.max_timestep}], got [{t.min()}, {t.max()}]")
-        return adapter.embed_time(torch.as_tensor(t)).detach(), [f"t={v}" for v in t]
+        return adapter.embed_time(torch.as_tensor(t, device=device_of(adapter))).detach(), [f"t={v}" for v in t]
     if kind == "action":
         idx = list(range(adapter.n_actions)) if values is None else [adapter.action_index(v) for v in values]
         names = [adapter.action_names[i] for i in idx]
-        return adapter.embed_action(torch.as_tensor(idx, dtype=torch.long)).detach(), names
+        return adapter.embed_action(torch.as_tensor(idx, dtype=torch.long, device=device_of(adapter))).detach(), names
     raise ValueError(f"kind: expected one of {EMBEDDING_KINDS}, got {kind!r}")
 
 

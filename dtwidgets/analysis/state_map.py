@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter, UnsupportedByModel
 
 
@@ -43,7 +44,7 @@ def linear_state_weights(adapter: ModelAdapter) -> torch.Tensor | None:
         W = getattr(adapter, "W_state", None)
     except Exception:  # noqa: BLE001  a property that raises means "no linear map"
         W = None
-    return None if W is None else torch.as_tensor(W).detach().float()
+    return None if W is None else torch.as_tensor(W, device=device_of(adapter)).detach().float()
 
 
 def state_jacobian(adapter: ModelAdapter, obs) -> torch.Tensor:
@@ -55,7 +56,7 @@ def state_jacobian(adapter: ModelAdapter, obs) -> torch.Tensor:
     if fn is None:
         raise UnsupportedByModel("the state Jacobian needs the adapter's embed_state(features [N, n_features]) -> "
                                  "[N, d_model]; this adapter has neither W_state nor embed_state")
-    o = torch.as_tensor(obs)
+    o = torch.as_tensor(obs, device="cpu")  # observation data: the adapter moves its features
     if o.ndim != 3:
         raise ValueError(f"expected one observation [W, H, C] for the state Jacobian, got shape {tuple(o.shape)}")
     with torch.inference_mode(False), torch.enable_grad():
@@ -89,7 +90,7 @@ def state_map(adapter: ModelAdapter, obs=None, *, analysis: str = "this analysis
 def state_embeddings(adapter: ModelAdapter, observations) -> torch.Tensor:
     """State tokens without the time term ``[N, d_model]`` of observations ``[N, W, H, C]``: ``features @ W_state.T``
     for a linear embedding, ``embed_state(features)`` for a nonlinear encoder (exact either way)."""
-    feats = adapter.features(torch.as_tensor(observations)).float()
+    feats = adapter.features(torch.as_tensor(observations, device="cpu")).float().to(device_of(adapter))
     W = linear_state_weights(adapter)
     if W is not None:
         return feats @ W.T

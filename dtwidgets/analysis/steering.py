@@ -22,6 +22,7 @@ activation written into every row).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -57,29 +58,34 @@ def mean_activation(adapter: ModelAdapter, windows: TrajectoryWindow, hook: str,
     return cache[hook][:, pos].double().mean(0).float()
 
 
-def steering_direction(adapter: ModelAdapter, *, pair=None, hook: str | None = None, position=None, probe=None,
+def steering_direction(adapter: ModelAdapter, *, contrast=None, hook: str | None = None, position=None, probe=None,
                        sae_decoder=None, feature: int | None = None, action=None, vector=None,
-                       normalize: bool = False) -> tuple[torch.Tensor, str]:
+                       normalize: bool = False, pair=None) -> tuple[torch.Tensor, str]:
     """Exactly one direction source -> ``(direction [d], label)`` (see the module docstring).
 
     Args:
-        pair: ``(with_windows, without_windows)``; needs ``hook`` (and optionally ``position``).
+        contrast: ``(with_windows, without_windows)``; needs ``hook`` (and optionally ``position``).
+        pair: the old name of ``contrast`` (deprecated: ``pair`` is an action pair ``(a, b)`` elsewhere).
         normalize: scale the direction to unit L2 norm (then coefficients are in activation units).
     """
-    given = {k: v for k, v in dict(pair=pair, probe=probe, sae_decoder=sae_decoder, action=action,
-                                    vector=vector).items() if v is not None}
-    if len(given) != 1:
-        raise ValueError(f"expected exactly one of pair, probe, sae_decoder, action, vector; got {sorted(given) or 'none'}")
     if pair is not None:
+        warnings.warn("steering_direction(pair=...) is renamed contrast=", DeprecationWarning, stacklevel=2)
+        contrast = pair if contrast is None else contrast
+    given = {k: v for k, v in dict(contrast=contrast, probe=probe, sae_decoder=sae_decoder, action=action,
+                                    vector=vector).items() if v is not None}
+    dev = C.device(adapter)
+    if len(given) != 1:
+        raise ValueError(f"expected exactly one of contrast, probe, sae_decoder, action, vector; got {sorted(given) or 'none'}")
+    if contrast is not None:
         if hook is None:
-            raise ValueError("a pair of scenario sets needs hook= (where to read the mean activations)")
-        with_w, without_w = pair
+            raise ValueError("a contrast of scenario sets needs hook= (where to read the mean activations)")
+        with_w, without_w = contrast
         v = mean_activation(adapter, with_w, hook, position) - mean_activation(adapter, without_w, hook, position)
         label = f"mean difference at {hook}"
     elif probe is not None:
-        v, label = torch.as_tensor(np.asarray(probe, dtype=np.float32)).reshape(-1), "probe direction"
+        v, label = torch.as_tensor(np.asarray(probe, dtype=np.float32), device=dev).reshape(-1), "probe direction"
     elif sae_decoder is not None:
-        W = torch.as_tensor(np.asarray(sae_decoder, dtype=np.float32))
+        W = torch.as_tensor(np.asarray(sae_decoder, dtype=np.float32), device=dev)
         if feature is None or not 0 <= int(feature) < W.shape[0]:
             raise ValueError(f"expected feature= an index in [0, {W.shape[0] - 1}] of the SAE decoder rows, got {feature!r}")
         v, label = W[int(feature)], f"SAE feature {int(feature)}"
@@ -87,7 +93,7 @@ def steering_direction(adapter: ModelAdapter, *, pair=None, hook: str | None = N
         pd = preference_direction(adapter, action)
         v, label = pd.vector, pd.label
     else:
-        v, label = torch.as_tensor(np.asarray(vector, dtype=np.float32)), "custom direction"
+        v, label = torch.as_tensor(np.asarray(vector, dtype=np.float32), device=dev), "custom direction"
     d = adapter.W_action.shape[1]
     if v.ndim != 1 or v.shape[0] != d:
         raise ValueError(f"expected a steering direction of shape ({d},) (d_model), got shape {tuple(v.shape)}")
@@ -104,15 +110,15 @@ def steering_hooks(hook: str, direction, coefficients, positions=None) -> list:
 
     ``coefficients`` is a scalar (every row) or ``[B]`` (one per row of the batch the hook sees).
     """
-    v = torch.as_tensor(direction).float()
-    c = torch.as_tensor(np.asarray(coefficients, dtype=np.float32))
+    v = torch.as_tensor(direction, device=direction.device if torch.is_tensor(direction) else "cpu").float()
+    c = torch.as_tensor(np.asarray(coefficients, dtype=np.float32), device=v.device)
     ps = None if positions is None else list(positions)
 
     def add(act, hook):
-        cc = c.to(act.dtype).reshape(-1, *([1] * (act.ndim - 1))) if c.ndim else c.to(act.dtype)
+        cc = c.to(act.device, act.dtype).reshape(-1, *([1] * (act.ndim - 1))) if c.ndim else c.to(act.device, act.dtype)
         if cc.ndim and cc.shape[0] not in (1, act.shape[0]):
             raise ValueError(f"expected {act.shape[0]} steering coefficients (one per row), got {cc.shape[0]}")
-        delta = cc * v.to(act.dtype)
+        delta = cc * v.to(act.device, act.dtype)  # moved once per call if given on another device
         if ps is None:
             return act + delta
         out = act.clone()
@@ -126,7 +132,7 @@ def steering_hooks(hook: str, direction, coefficients, positions=None) -> list:
 def patch_hooks(adapter: ModelAdapter, source: TrajectoryWindow, hook: str, positions=None, head: int | None = None) -> list:
     """Forward hooks writing ``source``'s activation at ``hook`` (one row) into every row of a batch.
 
-    The "patched activation" variant of a policy map: e.g. ``patch_hooks(model, clean_window,
+    The "patched activation" variant of a policy map: e.g. ``patch_hooks(adapter, clean_window,
     "blocks.0.attn.hook_z", head=1)`` puts head L0H1's clean output into every placement.
 
     Args:
@@ -194,7 +200,7 @@ def steering_scan(adapter: ModelAdapter, window: TrajectoryWindow | None, direct
         placements, rtg, history, timestep: as :func:`~dtwidgets.analysis.policy_map.policy_map`.
         chunk_size: rows per forward (the K × N map rows are batched).
     """
-    v, dlabel = direction if isinstance(direction, tuple) else (torch.as_tensor(direction).float(), label or "direction")
+    v, dlabel = direction if isinstance(direction, tuple) else (torch.as_tensor(direction, device=C.device(adapter)).float(), label or "direction")
     ks = np.asarray(coefficients, dtype=np.float32)
     ps = _positions(adapter, positions)
     A = len(adapter.action_names)
@@ -203,7 +209,7 @@ def steering_scan(adapter: ModelAdapter, window: TrajectoryWindow | None, direct
             raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
         logits = _steered_logits(adapter, window.repeat(len(ks)), hook, v, ks, ps, chunk_size)
     else:
-        logits = torch.full((len(ks), A), float("nan"))
+        logits = torch.full((len(ks), A), float("nan"), device=C.device(adapter))
     res = SteeringScan(ks, tuple(adapter.action_names), C.np32(logits), C.softmax_np(logits), hook, ps, dlabel,
                        float(v.norm()))
     if placements is not None:

@@ -77,7 +77,7 @@ def composition_scores(adapter: ModelAdapter) -> CompositionScores:
         rgt = right.unsqueeze(0).unsqueeze(1)  # [1, 1, L, H, d, d]
         prod = (lft @ rgt).norm()  # [L, H, L, H]
         s = prod / left.norm()[:, :, None, None] / right.norm()[None, None]
-        later = torch.arange(L)[:, None, None, None] < torch.arange(L)[None, None, :, None]
+        later = torch.arange(L, device=s.device)[:, None, None, None] < torch.arange(L, device=s.device)[None, None, :, None]
         out[mode] = C.np32(torch.where(later, s, torch.zeros_like(s)).reshape(L * H, L * H))
     return CompositionScores(out["q"], out["k"], out["v"], C.head_labels(adapter))
 
@@ -118,7 +118,7 @@ def ln_scales(adapter: ModelAdapter, states: TrajectoryWindow, layer: int, ln: s
     src = hk.resid_pre(layer) if ln == "ln1" else hk.resid_mid(layer)
     fin = hk.resid_post(L - 1)
     if not C.normalization(adapter):
-        ones = torch.ones(states.batch_size)
+        ones = torch.ones(states.batch_size, device=C.device(adapter))
         return ones, ones
     _, cache = adapter.run_with_cache(states, names_filter=[src, fin])
     eps = float(adapter.backbone.cfg.eps)

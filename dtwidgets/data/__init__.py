@@ -16,7 +16,7 @@ _LAZY = {
     "train": "dtwidgets.training.dt",
     "calibrate": "dtwidgets.data.calibration",
     "CalibrationResult": "dtwidgets.data.calibration",
-    "model_rollouts": "dtwidgets.data.rollouts",
+    "record_rollouts": "dtwidgets.data.rollouts",
     "behaviour_under_intervention": "dtwidgets.data.behaviour",
     "BehaviourResult": "dtwidgets.data.behaviour",
     "post_claims": "dtwidgets.data.post_claims",

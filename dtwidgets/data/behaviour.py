@@ -1,7 +1,7 @@
 """Behaviour under intervention: outcome rates and where the agent goes, clean vs ablated / patched / steered.
 
 ``behaviour_under_intervention(adapter, env, {name: spec}, rtgs, n_episodes)`` runs
-:func:`~dtwidgets.data.model_rollouts` once for the clean model and once per intervention (an
+:func:`~dtwidgets.data.record_rollouts` once for the clean model and once per intervention (an
 :class:`~dtwidgets.analysis.intervention.IntervenedAdapter`: the analyses' own ablation / steering /
 patching hooks, see :func:`~dtwidgets.analysis.intervention.as_intervention`), all with the SAME
 seeds, so episode ``j`` of every intervention and RTG starts from the same layout. Each recorded
@@ -21,7 +21,7 @@ import numpy as np
 from ..adapters.protocol import EnvAdapter, ModelAdapter
 from ..vocabulary import OBJECTS
 from .policies import _DIR_VEC
-from .rollouts import model_rollouts
+from .rollouts import record_rollouts
 from .trajectories import Trajectories
 
 OUTCOME_LABELS = ("goal", "collision", "timeout")
@@ -37,7 +37,7 @@ class EpisodePath:
     Attributes:
         positions: ``[L + 1, 2]`` int64 agent cell ``(x, y)`` before each of the ``L`` actions, then
             after the last one (grid cells; x right, y down, as ``EnvAdapter.full_grid``).
-        directions: ``[L + 1]`` int64 facing direction (0 right, 1 down, 2 left, 3 up) at the same times.
+        facings: ``[L + 1]`` int64 facing (0 right, 1 down, 2 left, 3 up) at the same times.
         ahead: object name in the cell ahead of the agent just before its last action (what a final
             ``forward`` walked into: ``"ball"``, ``"wall"``, ``"goal"``, ``"empty"``...).
         goal: the goal cell ``(gx, gy)`` at the episode's start (the first in x-major order when
@@ -45,7 +45,7 @@ class EpisodePath:
     """
 
     positions: np.ndarray
-    directions: np.ndarray
+    facings: np.ndarray
     ahead: str
     goal: tuple[int, int] | None = None
 
@@ -115,8 +115,8 @@ def replay_paths(env: EnvAdapter | str, traj: Trajectories) -> list[EpisodePath]
     return out
 
 
-def _object_ahead(grid: np.ndarray, pos, direction: int) -> str:
-    x, y = pos[0] + _DIR_VEC[direction][0], pos[1] + _DIR_VEC[direction][1]
+def _object_ahead(grid: np.ndarray, pos, facing: int) -> str:
+    x, y = pos[0] + _DIR_VEC[facing][0], pos[1] + _DIR_VEC[facing][1]
     if not (0 <= x < grid.shape[0] and 0 <= y < grid.shape[1]):
         return "outside"
     code = int(grid[x, y, 0])
@@ -307,14 +307,14 @@ def behaviour_under_intervention(adapter: ModelAdapter, env: EnvAdapter | str, i
     Args:
         adapter: the clean :class:`~dtwidgets.adapters.ModelAdapter`.
         env: an :class:`~dtwidgets.adapters.EnvAdapter` (its own state is reset by the rollouts,
-            as :func:`~dtwidgets.data.model_rollouts` does) or a MiniGrid id.
+            as :func:`~dtwidgets.data.record_rollouts` does) or a MiniGrid id.
         interventions: ``{name: spec}``, each spec as
             :func:`~dtwidgets.analysis.intervention.as_intervention` reads it (component names =
             zero ablation at every position, forward hooks, a dict spec, an ``IntervenedAdapter``).
             ``"clean"`` is reserved for the baseline.
         rtgs: target RTGs (every intervention runs at every one); n_episodes: episodes per
             (intervention, RTG); seed: episode ``j`` resets with ``seed + j`` everywhere.
-        n_envs, max_steps, progress, torch_threads: as :func:`~dtwidgets.data.model_rollouts`.
+        n_envs, max_steps, progress, torch_threads: as :func:`~dtwidgets.data.record_rollouts`.
     """
     from ..analysis.intervention import as_intervention
 
@@ -322,17 +322,17 @@ def behaviour_under_intervention(adapter: ModelAdapter, env: EnvAdapter | str, i
         raise TypeError(f"expected interventions as a dict {{name: spec}}, got {type(interventions).__name__}")
     if CLEAN in interventions:
         raise ValueError(f"the name {CLEAN!r} is reserved for the baseline; rename that intervention")
-    models: dict[str, ModelAdapter] = {CLEAN: adapter}
+    adapters: dict[str, ModelAdapter] = {CLEAN: adapter}
     labels = {CLEAN: "no intervention"}
     for name, spec in interventions.items():
         iv = as_intervention(adapter, spec, str(name))
-        models[str(name)], labels[str(name)] = iv, iv.label
+        adapters[str(name)], labels[str(name)] = iv, iv.label
     targets = np.atleast_1d(np.asarray(rtgs, dtype=np.float64)).reshape(-1)
     cells: dict[tuple[str, int], BehaviourCell] = {}
     grid_shape: tuple[int, int] = (0, 0)
     env_id = ""
-    for name, model in models.items():
-        traj = model_rollouts(model, env, rtgs=targets.tolist(), n_episodes=n_episodes, seed=seed, n_envs=n_envs,
+    for name, each in adapters.items():
+        traj = record_rollouts(each, env, rtgs=targets.tolist(), n_episodes=n_episodes, seed=seed, n_envs=n_envs,
                               max_steps=max_steps, progress=progress, torch_threads=torch_threads)
         paths = replay_paths(env, traj)
         if grid_shape == (0, 0):
@@ -344,4 +344,4 @@ def behaviour_under_intervention(adapter: ModelAdapter, env: EnvAdapter | str, i
             idx = np.arange(r * E, (r + 1) * E)
             cells[(name, r)] = _cell(name, labels[name], float(rtg), traj.select(idx), paths[r * E:(r + 1) * E],
                                      grid_shape)
-    return BehaviourResult(tuple(models), labels, targets, int(n_episodes), int(seed), cells, grid_shape, env_id)
+    return BehaviourResult(tuple(adapters), labels, targets, int(n_episodes), int(seed), cells, grid_shape, env_id)

@@ -118,7 +118,8 @@ def run_lockstep(adapter, envs: list, targets: np.ndarray, jobs: list, seed: int
     while (job_of >= 0).any():
         idx = np.flatnonzero(job_of >= 0)
         with torch.inference_mode():
-            logits = torch.as_tensor(adapter.forward(win.batch(idx))).float().cpu().numpy()
+            out = adapter.forward(win.batch(idx))  # the step's one device -> host copy: the envs act on it
+            logits = out.detach().float().cpu().numpy() if torch.is_tensor(out) else np.asarray(out, np.float32)
         episode.forward_steps += 1
         for i, lg in zip(idx.tolist(), logits):
             a = episode.choose(i, lg)

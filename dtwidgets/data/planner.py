@@ -1,8 +1,8 @@
-"""The ``planner`` behaviour policy: breadth-first search over (position, direction, carried key,
+"""The ``planner`` behaviour policy: breadth-first search over (position, facing, carried key,
 keys taken, doors opened), so the agent picks up keys, opens (or unlocks) doors and reaches the goal.
 
 It reads the world through the :class:`~dtwidgets.adapters.EnvAdapter` protocol: ``full_grid()``
-(object codes, agent position and direction), the optional ``carrying`` (``(object, colour)`` names
+(object codes, agent position and facing), the optional ``carrying`` (``(object, colour)`` names
 or None) and ``deadly_objects`` (never entered), and its actions by kind from the env's
 :class:`~dtwidgets.adapters.actions.ActionTable` (``turn_left``, ``turn_right``, ``forward``,
 ``pickup``, ``toggle``). Rules are MiniGrid's: a key blocks its cell until picked up, a closed door
@@ -68,12 +68,12 @@ class _World:
                 yield "toggle", (x, y, d, carry, keys, doors | 1 << j)
 
 
-def plan(grid: np.ndarray, pos, direction: int, carrying=None, deadly=("lava",), interact=("pickup", "toggle"),
+def plan(grid: np.ndarray, pos, facing: int, carrying=None, deadly=("lava",), interact=("pickup", "toggle"),
          max_states: int = 200_000):
     """Shortest action-kind sequence to a goal (a list of :data:`_KINDS` names), or None.
 
     Args:
-        grid: ``[gW, gH, 3]`` full grid codes; pos ``(x, y)``; direction 0..3.
+        grid: ``[gW, gH, 3]`` full grid codes; pos ``(x, y)``; facing 0..3 (0 right, 1 down, 2 left, 3 up).
         carrying: ``(object, colour)`` names of the carried object, or None.
         deadly: object names never entered.
         interact: the interactions the env offers (``pickup``, ``toggle``).
@@ -83,7 +83,7 @@ def plan(grid: np.ndarray, pos, direction: int, carrying=None, deadly=("lava",),
     if not world.goals:
         return None
     carry = COLOURS.index(carrying[1]) if carrying and carrying[0] == "key" else (-1 if carrying else None)
-    start = (int(pos[0]), int(pos[1]), int(direction), carry, 0, 0)
+    start = (int(pos[0]), int(pos[1]), int(facing), carry, 0, 0)
     if (start[0], start[1]) in world.goals:
         return None
     parent: dict = {start: None}

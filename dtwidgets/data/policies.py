@@ -1,5 +1,5 @@
 """Behaviour policies for collecting grid-world trajectories. They act from the full state of an
-:class:`~dtwidgets.adapters.EnvAdapter` (``env.full_grid()``: object codes, agent position and direction)
+:class:`~dtwidgets.adapters.EnvAdapter` (``env.full_grid()``: object codes, agent position and facing)
 and look their actions up by kind in the env's :class:`~dtwidgets.adapters.actions.ActionTable`
 (relative turns / forward in MiniGrid, absolute moves in FrozenLake or CliffWalking); a policy whose
 actions the env does not have is refused with an error naming them. What contact is deadly comes from
@@ -8,14 +8,14 @@ the env's world (``env.deadly_objects``, default lava only).
 Specs are strings ``"name"`` or ``"name:eps"`` where ``eps`` is the probability of replacing the
 policy's action by a uniformly random one (which may be unsafe):
 
-* ``bfs`` — shortest path (breadth-first search over position x direction) to the nearest goal,
+* ``bfs`` — shortest path (breadth-first search over position x facing) to the nearest goal,
   never stepping into an occupied cell or lava (replans every step; turns in place when blocked).
 * ``survivor`` — never enters the goal nor an occupied cell, so it survives until the step limit
   (return 0): half of its steps approach the goal along the planner's path (turning away when facing
   it), the others are a safe random walk.
 * ``suicidal`` — drives forward into walls/obstacles (lava elsewhere) and avoids the goal (return -1).
 * ``random`` — uniformly random actions.
-* ``planner`` — plans over (position, direction, carried key, door states): picks up keys, opens
+* ``planner`` — plans over (position, facing, carried key, door states): picks up keys, opens
   doors and reaches the goal (solves DoorKey); see :mod:`dtwidgets.data.planner`.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ _OPEN = STATES.index("open")
 
 class GridState:
     """What a policy sees: the full grid of an :class:`~dtwidgets.adapters.EnvAdapter`
-    (``full_grid()``: codes ``[gW, gH, 3]``, agent position and direction) and which objects are
+    (``full_grid()``: codes ``[gW, gH, 3]``, agent position and facing) and which objects are
     deadly on contact (the env's ``deadly_objects``: Dynamic Obstacles says everything but the goal)."""
 
     def __init__(self, env: EnvAdapter):

@@ -1,6 +1,6 @@
 """Recorded rollouts of a model: the states a Decision Transformer visits when it acts, as :class:`Trajectories`.
 
-``model_rollouts(adapter, env, rtgs, n_episodes)`` runs the model greedily (with an optional
+``record_rollouts(adapter, env, rtgs, n_episodes)`` runs the model greedily (with an optional
 ``epsilon`` of uniformly random actions, so states just off its own path are visited too) at each
 target RTG, exactly the way :func:`~dtwidgets.data.calibrate` does (lockstep environments, one
 batched forward per step, the one padding rule, RTG decremented by each reward and clipped to the
@@ -11,6 +11,8 @@ exploration draws of episode ``(r, j)`` come from their own RNG, so the result d
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..adapters.protocol import EnvAdapter, ModelAdapter
@@ -20,7 +22,7 @@ from .lockstep import Episodes, run_lockstep
 from .trajectories import Trajectories
 
 
-def model_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 10,
+def record_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 10,
                    seed: int = 2_000_000, *, epsilon: float = 0.0, n_envs: int = 32, max_steps: int | None = None,
                    progress: bool = True, torch_threads: int | None = 1) -> Trajectories:
     """``n_episodes`` episodes per target RTG of ``adapter`` acting in ``env``, recorded.
@@ -60,6 +62,13 @@ def model_rollouts(adapter: ModelAdapter, env: EnvAdapter | str, rtgs=(-1.0, 0.0
             "rtgs": targets.tolist(), "source": str(adapter.metadata.get("source", "")) if hasattr(adapter, "metadata") else ""}
     return Trajectories.from_episodes(episodes, env_id=envs[0].env_id, max_steps=envs[0].max_steps, metadata=meta,
                                       obs_shape=tuple(episodes[0]["observations"][0].shape))
+
+
+def model_rollouts(*args, **kwargs) -> Trajectories:
+    """Deprecated name of :func:`record_rollouts` (same arguments); warns once per call site."""
+    warnings.warn("dtwidgets.data.rollouts.model_rollouts is renamed record_rollouts (same arguments)",
+                  DeprecationWarning, stacklevel=2)
+    return record_rollouts(*args, **kwargs)
 
 
 def _run(adapter, envs, targets, jobs, seed, epsilon, progress) -> list[dict]:

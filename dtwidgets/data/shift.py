@@ -11,7 +11,7 @@ order), and optionally another environment id (another size, another layout) and
     {"name": "new seeds", "seed": 9_000_000}
     {"name": "6x6", "env_id": "MiniGrid-Dynamic-Obstacles-6x6-v0"}
 
-:func:`distribution_shift` runs :func:`~dtwidgets.data.model_rollouts` (the one rollout loop and
+:func:`distribution_shift` runs :func:`~dtwidgets.data.record_rollouts` (the one rollout loop and
 step rule) on the training environment ("train") and on each shifted one (an :class:`EditedEnv`,
 an :class:`~dtwidgets.adapters.EnvAdapter` whose ``reset`` applies the edits), with the same episode
 seeds unless the shift re-seeds, and summarises every (environment, RTG) as a
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..adapters.protocol import EnvAdapter, ModelAdapter
 from .behaviour import OUTCOME_LABELS, BehaviourCell, BehaviourResult, _cell, replay_paths
-from .rollouts import model_rollouts
+from .rollouts import record_rollouts
 
 TRAIN = "train"
 
@@ -315,7 +315,7 @@ def distribution_shift(adapter: ModelAdapter, env: EnvAdapter | str, shifts: Seq
         rtgs, n_episodes, seed: every environment runs ``n_episodes`` per RTG; episode ``j`` resets
             with ``seed + j`` (a shift's own ``seed`` replaces ``seed``).
         a, b: the preference attributed at matched states (default: train's best minus runner-up).
-        n_envs, progress, torch_threads: as :func:`~dtwidgets.data.model_rollouts`.
+        n_envs, progress, torch_threads: as :func:`~dtwidgets.data.record_rollouts`.
     """
     from ..adapters.minigrid_env import DEFAULT_MAX_STEPS, MiniGridEnv, check_env_id
 
@@ -337,7 +337,7 @@ def distribution_shift(adapter: ModelAdapter, env: EnvAdapter | str, shifts: Seq
     shapes: dict[str, tuple[int, int]] = {}
     E = int(n_episodes)
     for name, e in envs.items():
-        traj = model_rollouts(adapter, e, rtgs=targets.tolist(), n_episodes=E, seed=seeds[name], n_envs=n_envs,
+        traj = record_rollouts(adapter, e, rtgs=targets.tolist(), n_episodes=E, seed=seeds[name], n_envs=n_envs,
                               progress=progress, torch_threads=torch_threads)
         paths = replay_paths(e, traj)
         shapes[name] = tuple(int(v) for v in e.full_grid()[0].shape[:2])  # type: ignore[assignment]

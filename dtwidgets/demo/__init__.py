@@ -34,13 +34,14 @@ def demo_calibration(variant: str = "post") -> dict:
     return json.loads(path.read_text())
 
 
-def load_demo(variant: str = "post", seed: int | None = 0):
-    """``(DTAdapter, MiniGridEnv)`` for a shipped demo model and its environment (reset with ``seed``)."""
+def load_demo(variant: str = "post", seed: int | None = 0, device="cpu"):
+    """``(DTAdapter, MiniGridEnv)`` for a shipped demo model (its weights on ``device``, as
+    :func:`dtwidgets.load`) and its environment (reset with ``seed``)."""
     from ..adapters.minigrid_env import MiniGridEnv
     from ..model import DTAdapter, load_model
 
     model = load_model(demo_path(variant))
-    adapter = DTAdapter(model, metadata={"source": f"dtwidgets demo {variant!r}", "variant": variant})
+    adapter = DTAdapter(model, metadata={"source": f"dtwidgets demo {variant!r}", "variant": variant}).to(device)
     env = MiniGridEnv(model.cfg.env_id, max_steps=model.cfg.max_timestep, seed=seed)
     return adapter, env
 

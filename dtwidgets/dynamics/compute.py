@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..adapters.device import resolve_device
 from .parts import PARTS
 from .series import CheckpointSeries, load_series
 
@@ -55,7 +56,7 @@ class DynamicsContext:
     env_id: str
     loss_steps: np.ndarray
     scenario_steps: np.ndarray
-    direction: tuple
+    pair: tuple
     calibration: dict
     concepts: tuple
     probe_hooks: list | None
@@ -66,6 +67,8 @@ class DynamicsContext:
     sae: Any = None
     sae_hook: str | None = None
     sae_key: str | None = None
+    device: str = "cpu"
+    """Where each checkpoint runs (``dynamics(device=...)``)."""
 
     def scenario_window(self, adapter):
         rtgs = np.clip(self.traj.rtg(), *adapter.rtg_range)
@@ -81,8 +84,8 @@ class DynamicsContext:
         t = self.traj
         data = _digest(t.env_id, t.observations, t.actions, t.rewards, t.episode_lengths)
         per = {"loss": (data, self.loss_steps), "calibration": (self.env_id, self.calibration),
-               "attribution": (data, self.scenario_steps, list(self.direction)),
-               "ablation": (data, self.scenario_steps, list(self.direction)),
+               "attribution": (data, self.scenario_steps, list(self.pair)),
+               "ablation": (data, self.scenario_steps, list(self.pair)),
                "probes": (data, [_concept_key(c) for c in self.concepts], self.probe_hooks,
                           list(self.probe_positions), self.probe_control, self.probe_splits),
                "sae": (data, self.sae_hook, self.sae_key)}
@@ -132,7 +135,7 @@ def _task(item, ctx):
     from ..scale import model_from_bytes
 
     k, weights, parts, label = item
-    adapter = model_from_bytes(weights, label)
+    adapter = model_from_bytes(weights, label).to(ctx.device)
     return k, {p: PARTS[p](adapter, ctx) for p in parts}
 
 
@@ -150,12 +153,12 @@ def _cache_path(cache_dir, ck, part, ctx) -> Path | None:
     return Path(cache_dir) / ck.path.stem / f"{part}-{_digest(ck.key, ctx.settings(part))}.json"
 
 
-def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: int | list = 8, direction=None,
+def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: int | list = 8, pair=None,
              rtgs=(-1.0, 0.0, 0.5, 0.9), n_episodes: int = 20, calib_seed: int = 1_000_000, max_steps=None,
              n_envs: int = 32, loss_steps: int = 2048, probe_hooks=None, probe_positions=("state",),
              probe_control: str = "type", probe_splits: int = 5, sae=None, sae_hook: str | None = None,
              sae_key: str | None = None, parts=None, cache_dir=None, backend: str = "local",
-             progress: bool = True) -> Dynamics:
+             progress: bool = True, device="cpu") -> Dynamics:
     """Measure every checkpoint of ``series``.
 
     Args:
@@ -165,7 +168,7 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         concepts: probed concepts (see :func:`dtwidgets.probes.concept_table`).
         scenarios: number of evenly spaced steps of ``traj`` (or a list of step indices) whose
             attribution and ablations are tracked.
-        direction: ``(a, b)`` actions of the attributed preference (default: last action minus first).
+        pair: ``(a, b)`` actions of the attributed preference logit[a] − logit[b] (default: last action minus first).
         rtgs, n_episodes, calib_seed, max_steps, n_envs: calibration settings (episode ``j`` of every
             RTG and checkpoint resets with ``calib_seed + j``; ``max_steps`` default ``traj.max_steps``).
         loss_steps: held-out steps for the loss (evenly spaced).
@@ -176,16 +179,19 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
         parts: subset of ``("loss", "calibration", "attribution", "ablation", "probes", "sae")``.
         cache_dir: where results are cached (None = no cache).
         backend: ``"local"`` or ``"ray"`` (one task per checkpoint; weights put in the store once).
+        device: where every checkpoint runs (``"cpu"``, ``"cuda"``...; checked first, as :func:`dtwidgets.load`).
     """
     from ..scale import map_tasks
 
+    dev = str(resolve_device(device))
     ser = _as_series(series)
     parts = tuple(parts or [p for p in PARTS if p != "sae" or sae is not None])
     unknown = set(parts) - set(PARTS)
     if unknown or ("sae" in parts and (sae is None or sae_hook is None)):
         raise ValueError(f"expected parts among {tuple(PARTS)} (the 'sae' part needs sae= and sae_hook=), got {parts}")
-    ctx = _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_seed, max_steps, n_envs,
+    ctx = _context(ser, traj, concepts, scenarios, pair, rtgs, n_episodes, calib_seed, max_steps, n_envs,
                    loss_steps, probe_hooks, probe_positions, probe_control, probe_splits, sae, sae_hook, sae_key)
+    ctx.device = dev
     records, todo = _read_cache(ser, parts, ctx, cache_dir)
     if any("probes" in t for t in todo):
         from ..probes import concept_table
@@ -203,13 +209,13 @@ def dynamics(series, traj, env=None, *, concepts=DEFAULT_CONCEPTS, scenarios: in
     return Dynamics(np.array(ser.steps), np.array(ser.losses, np.float64), records, parts, todo)
 
 
-def _context(ser, traj, concepts, scenarios, direction, rtgs, n_episodes, calib_seed, max_steps, n_envs, loss_steps,
+def _context(ser, traj, concepts, scenarios, pair, rtgs, n_episodes, calib_seed, max_steps, n_envs, loss_steps,
              probe_hooks, probe_positions, probe_control, probe_splits, sae, sae_hook, sae_key) -> DynamicsContext:
     first = ser[0].load()
     names = first.action_names
-    if direction is None:
-        direction = (names[-1], names[0])
-    a, b = (direction if isinstance(direction, (tuple, list)) else (direction, None))
+    if pair is None:
+        pair = (names[-1], names[0])
+    a, b = (pair if isinstance(pair, (tuple, list)) else (pair, None))
     for action in (a, b):  # validate the names early (a clear error before any task runs)
         if action is not None:
             first.action_index(action)

@@ -45,7 +45,7 @@ def calibration_part(adapter, ctx) -> dict:
 def attribution_part(adapter, ctx) -> dict:
     """Direct logit attribution of ``a - b`` for every scenario: ``values [S, N]`` and labels."""
     win = ctx.scenario_window(adapter)
-    a, b = ctx.direction
+    a, b = ctx.pair
     _, cache = adapter.run_with_cache(win, names_filter=attribution_hooks(adapter, per_source=False))
     vals, labels, kinds = direct_contributions(adapter, cache, adapter.layout.prediction_position, a, b)
     return {"values": C.np32(vals.T).tolist(), "labels": labels, "kinds": kinds,
@@ -57,7 +57,7 @@ def ablation_part(adapter, ctx) -> dict:
     """Single-component zero ablations: ``delta [S, K]`` change of ``logit[a] - logit[b]`` per scenario,
     every (scenario, component) pair in ONE batched forward (row ``s * K + k`` ablates component ``k``)."""
     win = ctx.scenario_window(adapter)
-    a, b = ctx.direction
+    a, b = ctx.pair
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
     S, K = win.batch_size, len(comps)
     rows = [(s * K + k, comp) for s in range(S) for k, comp in enumerate(comps)]
@@ -96,9 +96,10 @@ def sae_part(adapter, ctx) -> dict:
     from ..probes import site_activations
 
     acts = site_activations(adapter, ctx.traj, hooks=[ctx.sae_hook])
-    x = torch.from_numpy(acts.values[(ctx.sae_hook, "state")])
-    code = torch.as_tensor(ctx.sae.encode(x))
-    x_hat = torch.as_tensor(ctx.sae.decode(code)).float()
+    dev = C.device(adapter)
+    x = torch.as_tensor(acts.values[(ctx.sae_hook, "state")], device=dev)
+    code = torch.as_tensor(ctx.sae.encode(x), device=dev)
+    x_hat = torch.as_tensor(ctx.sae.decode(code), device=dev).float()
     err = ((x - x_hat) ** 2).sum(-1)
     var = ((x - x.mean(0)) ** 2).sum(-1)
     return {"mse": float(err.mean() / x.shape[1]), "explained_variance": float(1 - err.sum() / var.sum()),

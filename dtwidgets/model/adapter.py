@@ -8,6 +8,7 @@ import torch
 from transformer_lens import ActivationCache
 
 from ..adapters import hooks
+from ..adapters.device import resolve_device
 from ..adapters.schema import resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .dt import EMBED_HOOKS, DecisionTransformer
@@ -42,6 +43,21 @@ class DTAdapter:
 
     # ---- protocol properties -------------------------------------------------------------
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights live (optional protocol member); inputs are moved here."""
+        return self.model.device
+
+    def to(self, device) -> "DTAdapter":
+        """Move the model to ``device`` (checked by :func:`~dtwidgets.adapters.device.resolve_device`);
+        returns ``self``."""
+        dev = resolve_device(device)
+        if dev == self.device:
+            return self
+        self.backbone.to(dev)  # TransformerLens' own ``to`` also updates the backbone's cfg.device
+        self.model.to(dev)
+        return self
+
+    @property
     def n_actions(self) -> int:
         return self.cfg.n_actions
 
@@ -72,7 +88,7 @@ class DTAdapter:
 
     def embed_state(self, features: torch.Tensor) -> torch.Tensor:
         """Flattened features ``[N, n_features]`` -> ``features @ W_state.T`` ``[N, d_model]`` (differentiable)."""
-        return self.model.state_embedding(torch.as_tensor(features).to(self.model.device).float())
+        return self.model.state_embedding(torch.as_tensor(features, device=self.model.device).float())
 
     @property
     def b_mlp_out(self) -> torch.Tensor:
@@ -84,15 +100,15 @@ class DTAdapter:
 
     @torch.inference_mode()
     def embed_rtg(self, rtgs: torch.Tensor) -> torch.Tensor:
-        return self.model.embed_rtg(torch.as_tensor(rtgs))
+        return self.model.embed_rtg(torch.as_tensor(rtgs, device=self.model.device))
 
     @torch.inference_mode()
     def embed_time(self, timesteps: torch.Tensor) -> torch.Tensor:
-        return self.model.embed_time(torch.as_tensor(timesteps))
+        return self.model.embed_time(torch.as_tensor(timesteps, device=self.model.device))
 
     @torch.inference_mode()
     def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
-        return self.model.embed_action(torch.as_tensor(actions))
+        return self.model.embed_action(torch.as_tensor(actions, device=self.model.device))
 
     def action_index(self, action) -> int:
         """An action given by name or index -> index (clear error otherwise)."""

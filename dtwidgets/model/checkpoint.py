@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..adapters.device import resolve_device
 from .backbone import export_backbone_weights, ht_keys, load_backbone_weights
 from .config import DTConfig
 from .dt import DecisionTransformer
@@ -224,10 +225,12 @@ def read_checkpoint(path) -> dict:
                               f"file ({first})") from None
 
 
-def load_checkpoint(path) -> "DTAdapter":
-    """Load a reference-format checkpoint; returns a :class:`~dtwidgets.model.DTAdapter` (see :func:`load`)."""
+def load_checkpoint(path, device="cpu") -> "DTAdapter":
+    """Load a reference-format checkpoint; returns a :class:`~dtwidgets.model.DTAdapter` on ``device``
+    (see :func:`load`)."""
     from .adapter import DTAdapter
 
+    dev = resolve_device(device)
     ckpt = read_checkpoint(path)
     name = Path(path).name
     if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt or "model_config" not in ckpt:
@@ -241,7 +244,8 @@ def load_checkpoint(path) -> "DTAdapter":
     cfg = _config_from_reference(sd, model_cfg, env_cfg, name)
     model = load_state(DecisionTransformer(cfg), sd, name)
     return DTAdapter(model, metadata={"source": str(path), "model_config": model_cfg, "environment_config": env_cfg,
-                                      "offline_config": _config_dict(ckpt.get("offline_config"), "offline_config", name)})
+                                      "offline_config": _config_dict(ckpt.get("offline_config"), "offline_config", name)}
+                     ).to(dev)
 
 
 def _config_dict(value, field: str, source: str) -> dict:
@@ -291,8 +295,11 @@ def load_model(path) -> DecisionTransformer:
     return load_state(DecisionTransformer(cfg), sd, path.name)
 
 
-def load(path, **hf_options):
-    """Open any supported model as a :class:`~dtwidgets.adapters.ModelAdapter` (the one way to load).
+def load(path, device="cpu", **hf_options):
+    """Open any supported model as a :class:`~dtwidgets.adapters.ModelAdapter` (the one way to load),
+    its weights on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a :class:`torch.device`;
+    an unknown device or an accelerator this machine lacks raises a ValueError naming ``device``).
+    Every analysis then runs there (``adapter.device``); results come back as numpy arrays.
 
     * a reference-format torch checkpoint (``.pt``, read with ``weights_only=True``) -> :func:`load_checkpoint`;
     * a ``.safetensors`` file written by :func:`save_model` -> a :class:`DTAdapter`;
@@ -306,17 +313,18 @@ def load(path, **hf_options):
     """
     from .adapter import DTAdapter
 
+    dev = resolve_device(device)
     path = Path(path)
     if path.is_dir():
-        return _load_hf_dir(path, hf_options)
+        return _load_hf_dir(path, hf_options).to(dev)
     if hf_options:
         raise TypeError(f"load({path.name!r}): options {sorted(hf_options)} apply to HuggingFace model directories only")
     kind = _sniff(check_model_file(path, "a model file (.pt, .safetensors) or a HuggingFace model directory"))
     if kind == "torch":
-        return load_checkpoint(path)
+        return load_checkpoint(path, dev)
     if kind == "safetensors":
         try:
-            return DTAdapter(load_model(path), metadata={"source": str(path)})
+            return DTAdapter(load_model(path), metadata={"source": str(path)}).to(dev)
         except CheckpointError as e:
             if (path.parent / "config.json").is_file():
                 raise CheckpointError(f"{e} (a HuggingFace model? pass its directory {str(path.parent)!r})") from None

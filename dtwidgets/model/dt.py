@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformer_lens.hook_points import HookPoint
@@ -122,7 +123,7 @@ class DecisionTransformer(nn.Module):
     def _checked_obs(self, observations) -> torch.Tensor:
         cfg = self.cfg
         W, H = cfg.obs_shape[:2]
-        obs = torch.as_tensor(observations)
+        obs = observations if torch.is_tensor(observations) else torch.as_tensor(np.asarray(observations), device="cpu")
         if cfg.obs_kind == "pixels":
             return _checked_pixels(obs, cfg.obs_shape)
         c_model = 20 if cfg.one_hot_obs else 3

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..adapters.device import resolve_device
 from ..adapters.schema import ObservationSchema
 from .backbone import build_backbone, load_backbone_weights
 from .checkpoint import check_finite
@@ -77,7 +78,8 @@ def save_hf_decision_transformer(model, directory, **binding) -> Path:
 
 def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_timesteps: int | None = None,
                                  state_mean=None, state_std=None, state_layout: str | None = None,
-                                 rtg_scale: float | None = None, rtg_range=None, action_names=None) -> HFDTAdapter:
+                                 rtg_scale: float | None = None, rtg_range=None, action_names=None,
+                                 device="cpu") -> HFDTAdapter:
     """A ``DecisionTransformerModel`` (object, or a ``save_pretrained`` directory) as an :class:`HFDTAdapter`.
 
     Args:
@@ -86,11 +88,13 @@ def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_t
             ``dtwidgets_binding.json`` there supplies defaults for the arguments below.
         env_id, n_timesteps, state_mean, state_std, state_layout, rtg_scale, rtg_range, action_names:
             see :class:`HFBinding`. ``env_id`` and ``n_timesteps`` are required (here or in the binding).
+        device: where the adapter's weights go (``"cpu"``, ``"cuda"``...; checked first).
 
     The state input must be a flattened MiniGrid observation of the env's view: ``state_dim`` is
     ``W*H*3`` (raw codes) or ``W*H*20`` (one-hot in :func:`~dtwidgets.model.one_hot_observations` order);
-    actions are one-hot over ``act_dim`` = the env's actions. Weights are copied (float32, CPU).
+    actions are one-hot over ``act_dim`` = the env's actions. Weights are copied (float32, on ``device``).
     """
+    dev = resolve_device(device)
     given = {k: v for k, v in dict(env_id=env_id, n_timesteps=n_timesteps, state_mean=state_mean, state_std=state_std,
                                    state_layout=state_layout, rtg_scale=rtg_scale, rtg_range=rtg_range,
                                    action_names=action_names).items() if v is not None}
@@ -109,7 +113,7 @@ def load_hf_decision_transformer(model_or_dir, *, env_id: str | None = None, n_t
                        torch.stack([blk.mlp.c_proj.bias.detach() for blk in model.encoder.h]), schema=schema,
                        n_timesteps=b.n_timesteps, action_names=names, rtg_range=b.rtg_range, env_id=b.env_id,
                        output_activation="tanh" if cfg.action_tanh else None, state_layout=b.state_layout,
-                       hf_config=cfg, hf_model=model)
+                       hf_config=cfg, hf_model=model).to(dev)
 
 
 # ---- opening and checks ----------------------------------------------------------------------------

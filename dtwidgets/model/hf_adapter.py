@@ -52,6 +52,7 @@ from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
 from ..adapters import hooks
+from ..adapters.device import resolve_device
 from ..adapters.schema import ObservationSchema, TokenLayout, resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .adapter import dt_hooks
@@ -189,6 +190,23 @@ class HFDTAdapter:
 
     # ---- protocol properties -------------------------------------------------------------
     @property
+    def device(self) -> torch.device:
+        """Where the weights live (optional protocol member); inputs are moved here."""
+        return self._W_action.device
+
+    def to(self, device) -> "HFDTAdapter":
+        """Move every weight (backbone, embedding, head) to ``device`` (checked by
+        :func:`~dtwidgets.adapters.device.resolve_device`); returns ``self``."""
+        dev = resolve_device(device)
+        if dev == self.device:
+            return self
+        self.backbone.to(dev)
+        self.embedding.to(dev)
+        self._W_action, self._b_action, self._b_mlp_out = (t.to(dev) for t in (self._W_action, self._b_action,
+                                                                                 self._b_mlp_out))
+        return self
+
+    @property
     def n_actions(self) -> int:
         return len(self.action_names)
 
@@ -231,12 +249,12 @@ class HFDTAdapter:
     def embed_rtg(self, rtgs) -> torch.Tensor:
         """RTG term ``C(embed_return(rtg / rtg_scale))`` ``[N, d_model]`` for ``rtgs [N]`` (reward units)."""
         e = self.embedding
-        return e.centre(e.raw_rtg(torch.as_tensor(rtgs, dtype=torch.float32).reshape(-1)))
+        return e.centre(e.raw_rtg(torch.as_tensor(rtgs, dtype=torch.float32, device=self.device).reshape(-1)))
 
     @torch.inference_mode()
     def embed_time(self, timesteps) -> torch.Tensor:
         """Time term ``C(embed_timestep(t))`` ``[N, d_model]`` for ``timesteps [N]`` (0..max_timestep)."""
-        t = torch.as_tensor(timesteps).reshape(-1).long()
+        t = torch.as_tensor(timesteps, device=self.device).reshape(-1).long()
         if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.max_timestep):
             raise ValueError(f"expected timesteps in [0, {self.max_timestep}], got min {int(t.min())}, max {int(t.max())}")
         return self.embedding.centre(self.embedding.time[t])
@@ -244,7 +262,7 @@ class HFDTAdapter:
     @torch.inference_mode()
     def embed_action(self, actions) -> torch.Tensor:
         """Action term ``C(embed_action(one_hot(a)))`` ``[N, d_model]``; ``a == pad_action`` -> the zero vector's."""
-        a = torch.as_tensor(actions).reshape(-1).long()
+        a = torch.as_tensor(actions, device=self.device).reshape(-1).long()
         if a.numel() and (int(a.min()) < 0 or int(a.max()) > self.n_actions):
             raise ValueError(f"expected actions in [0, {self.n_actions - 1}] (or pad {self.n_actions}), got {a.tolist()}")
         return self.embedding.centre(self.embedding.raw_action(a))
@@ -295,13 +313,14 @@ class HFDTAdapter:
     # ---- running -----------------------------------------------------------------------
     def _real_steps(self, window: TrajectoryWindow) -> torch.Tensor:
         T = self.layout.n_timesteps
-        return torch.arange(T)[None, :] >= window.n_pad.cpu()[:, None]  # [B, T]
+        return torch.arange(T, device=self.device)[None, :] >= window.n_pad.to(self.device)[:, None]  # [B, T]
 
     def _tokens(self, window: TrajectoryWindow) -> torch.Tensor:
         self.validate(window)
         real = self._real_steps(window)
-        feats = self.features(window.observations) * real[..., None]  # padded steps: all-zero features
-        return self.embedding(feats, window.rtgs, window.actions, window.timesteps)
+        feats = self.features(window.observations).to(self.device) * real[..., None]  # padded steps: all-zero features
+        dev = self.device
+        return self.embedding(feats, window.rtgs.to(dev), window.actions.to(dev), window.timesteps.to(dev))
 
     @contextmanager
     def _padding(self, window: TrajectoryWindow):

@@ -33,7 +33,7 @@ class Step:
         steps_to_end: steps left in the episode after this one (0 at the last step).
         outcome: the episode's outcome (``goal`` / ``collision`` / ``timeout`` / ``unfinished``).
         policy: the behaviour-policy label (``""`` when unknown).
-        grid, agent_pos, agent_dir: the full grid ``[gW, gH, 3]``, ``(x, y)`` and direction
+        grid, agent_pos, agent_dir: the full grid ``[gW, gH, 3]``, ``(x, y)`` and facing
             (0=right, 1=down, 2=left, 3=up) from the EnvAdapter replay; None without an env.
     """
 
@@ -52,7 +52,7 @@ class Step:
     agent_pos: tuple[int, int] | None = None
     agent_dir: int | None = None
     facing: bool = True
-    """Whether the agent faces a direction in this env (False for absolute-move grid worlds)."""
+    """Whether the agent has a facing in this env (False for absolute-move grid worlds)."""
 
     @property
     def front(self) -> tuple[int, int, int]:
@@ -227,18 +227,18 @@ def _steps(traj, env, action_names, progress: bool = False) -> Iterator[Step]:
             obs = env.reset(seed=int(ep.seed))
         n = ep.length
         for t in range(n):
-            grid = pos = direction = None
+            grid = pos = facing_now = None
             if env is not None:
                 if not np.array_equal(obs, ep.observations[t]):
                     raise ValueError(f"replaying episode {ep.index} (seed {ep.seed}) in {env.env_id}: the env's "
                                      f"observation at step {t} differs from the recorded one (another env or "
                                      f"max_steps?)")
-                grid, pos, direction = env.full_grid()
+                grid, pos, facing_now = env.full_grid()
             a = int(ep.actions[t])
             yield Step(ep.observations[t], a, action_names[a] if a < len(action_names) else str(a),
                        float(ep.rewards[t]), bool(ep.terminated[t]), bool(ep.truncated[t]), int(ep.timesteps[t]),
                        ep.index, n - 1 - t, str(outcomes[ep.index]), ep.policy or "", grid,
-                       None if pos is None else tuple(pos), direction, facing)
+                       None if pos is None else tuple(pos), facing_now, facing)
             if env is not None and t + 1 < n:
                 obs = env.step(a).observation
 

@@ -20,7 +20,9 @@ _HOOK_LAYER = {"resid_pre": 0, "resid_mid": 0.5, "resid_post": 1}
 
 
 def _as_direction(adapter, direction) -> torch.Tensor:
-    v = torch.as_tensor(np.asarray(direction, np.float32))
+    dev = C.device(adapter)
+    v = (direction.detach().to(dev, torch.float32) if torch.is_tensor(direction)
+         else torch.as_tensor(np.asarray(direction, np.float32), device=dev))
     d_model = adapter.W_action.shape[1]
     if v.shape != (d_model,):
         raise ValueError(f"expected a direction of shape ({d_model},), got {tuple(v.shape)}")
@@ -78,7 +80,7 @@ def direction_attribution(adapter, window, direction, hook: str, position: int |
     _, cache = adapter.run_with_cache(window, names_filter=lambda n: n in names)
     stack, labels, kinds = component_stack(adapter, cache, pos)
     keep = _components_before(hook, labels, kinds)
-    vals = (stack[torch.from_numpy(keep)][:, row] @ d).numpy()
+    vals = (stack[torch.as_tensor(keep, device=stack.device)][:, row] @ d).cpu().numpy()
     total = float(cache[hook][row, pos] @ d)
     return DirectionAttribution(vals.astype(np.float32), [l for l, k in zip(labels, keep) if k],
                                 [k for k, m in zip(kinds, keep) if m], total, hook, pos)
@@ -120,7 +122,7 @@ def cosines(direction, vectors) -> np.ndarray:
 
 def action_cosines(adapter, direction) -> dict[str, float]:
     """Cosine of ``direction`` with each action's head row and each pairwise preference ``W_a - W_b``."""
-    d = _as_direction(adapter, direction).numpy()
+    d = C.np32(_as_direction(adapter, direction))
     W = C.np32(adapter.W_action)
     names = list(adapter.action_names)
     out = {n: float(c) for n, c in zip(names, cosines(d, W))}

@@ -61,7 +61,7 @@ def readout(adapter, vectors: torch.Tensor, a, b=None, scale: torch.Tensor | flo
     v = vectors.double()
     if C.normalization(adapter) in ("LN", "LNPre"):
         v = v - v.mean(-1, keepdim=True)
-    return (v @ d.double()) / torch.as_tensor(scale, dtype=torch.float64)
+    return (v @ d.double()) / torch.as_tensor(scale, dtype=torch.float64, device=v.device)
 
 
 def decoder_readout(adapter, sae: SparseAutoencoder, a, b=None) -> torch.Tensor:
@@ -92,11 +92,11 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
     active = active[torch.argsort(shares_all[active].abs(), descending=True)]
     return FeatureShares(
         direction=C.direction_label(adapter, a, b), hook_name=site.name, position=pos,
-        activations=f.numpy(), active=active.numpy(), shares=shares_all[active].numpy(),
+        activations=f.cpu().numpy(), active=active.cpu().numpy(), shares=shares_all[active].cpu().numpy(),
         bias_share=float(readout(adapter, to_res(sae.b_dec.detach()), a, b, scale)),
         error_share=float(readout(adapter, to_res(x.double() - x_hat), a, b, scale)),
         hook_share=float(readout(adapter, to_res(x), a, b, scale)),
-        per_unit=per_unit.numpy(), logits=C.np32(logits[0]))
+        per_unit=per_unit.cpu().numpy(), logits=C.np32(logits[0]))
 
 
 def feature_edit_hooks(adapter, sae: SparseAutoencoder, edits: dict) -> list:
@@ -139,5 +139,6 @@ def _edits(sae: SparseAutoencoder, edits: dict) -> tuple[torch.Tensor, torch.Ten
             raise ValueError(f"expected feature indices in [0, {sae.d_sae - 1}], got {k}")
         if not np.isfinite(v):
             raise ValueError(f"expected a finite value for feature {k}, got {v}")
-    return (torch.tensor([k for k, _ in items], dtype=torch.long),
-            torch.tensor([v for _, v in items], dtype=torch.float32))
+    dev = sae.W_dec.device
+    return (torch.tensor([k for k, _ in items], dtype=torch.long, device=dev),
+            torch.tensor([v for _, v in items], dtype=torch.float32, device=dev))

@@ -33,4 +33,4 @@ class SAEEdit(Extra):
     def compute(self, req: StateRequest):
         from .attribution import edited_logits
 
-        return edited_logits(req.adapter, self.sae, req.window.index(0), dict(self.edits))[0].float().numpy()
+        return edited_logits(req.adapter, self.sae, req.window.index(0), dict(self.edits))[0].float().cpu().numpy()

@@ -68,36 +68,37 @@ def summarize_features(adapter, sae: SparseAutoencoder, store: ActivationStore, 
     y = np.stack([store.rtg, store.step]).astype(np.float64)  # [2, N]
     s = _pass_one(sae, store.acts, y, K, batch_size)
     max_act = s["max"].clamp_min(1e-12)
-    hist = torch.zeros(F, n_bins, dtype=torch.float64)
-    first = torch.full((F, n_bins), N, dtype=torch.long)
+    dev = store.acts.device  # the statistics are computed where the activations are
+    hist = torch.zeros(F, n_bins, dtype=torch.float64, device=dev)
+    first = torch.full((F, n_bins), N, dtype=torch.long, device=dev)
     for b0 in range(0, N, batch_size):
         f = sae.encode(store.acts[b0:b0 + batch_size])
-        rows = torch.arange(b0, b0 + f.shape[0])[:, None].expand_as(f)
+        rows = torch.arange(b0, b0 + f.shape[0], device=dev)[:, None].expand_as(f)
         on = f > 0
         bins = (f / max_act * n_bins).long().clamp(0, n_bins - 1)
-        flat_idx = (torch.arange(F)[None, :] * n_bins + bins)[on]
-        hist.view(-1).index_add_(0, flat_idx, torch.ones(flat_idx.shape[0], dtype=torch.float64))
+        flat_idx = (torch.arange(F, device=dev)[None, :] * n_bins + bins)[on]
+        hist.view(-1).index_add_(0, flat_idx, torch.ones(flat_idx.shape[0], dtype=torch.float64, device=dev))
         first.view(-1).scatter_reduce_(0, flat_idx, rows[on], reduce="amin")
     q_rows, q_acts = _quantile_examples(sae, store, hist, first, np.asarray(quantiles, np.float64))
     n = s["count"].clamp_min(1)
     corr = _pearson(s, N)
     A = adapter.W_action.shape[0]
-    bars = torch.stack([decoder_readout(adapter, sae, a) for a in range(A)], 1).float().numpy()
-    return FeatureSummary(frequency=(s["count"] / N).float().numpy(), max_act=s["max"].float().numpy(),
-                          mean_act=(s["sum"] / n).float().numpy(), rtg_corr=corr[0], time_corr=corr[1],
-                          hist=hist.float().numpy(), top_rows=s["top_rows"].T.numpy(),
-                          top_acts=s["top_vals"].T.float().numpy(), quantile_rows=q_rows, quantile_acts=q_acts,
+    bars = torch.stack([decoder_readout(adapter, sae, a) for a in range(A)], 1).float().cpu().numpy()
+    return FeatureSummary(frequency=(s["count"] / N).float().cpu().numpy(), max_act=s["max"].float().cpu().numpy(),
+                          mean_act=(s["sum"] / n).float().cpu().numpy(), rtg_corr=corr[0], time_corr=corr[1],
+                          hist=hist.float().cpu().numpy(), top_rows=s["top_rows"].T.cpu().numpy(),
+                          top_acts=s["top_vals"].T.float().cpu().numpy(), quantile_rows=q_rows, quantile_acts=q_acts,
                           quantiles=np.asarray(quantiles, np.float32), action_bars=bars,
                           write_maps=write_maps(adapter, sae))
 
 
 def _pass_one(sae, acts, y, K, batch_size) -> dict:
-    F = sae.d_sae
-    s = {"count": torch.zeros(F, dtype=torch.float64), "sum": torch.zeros(F, dtype=torch.float64),
-         "sq": torch.zeros(F, dtype=torch.float64), "max": torch.zeros(F),
-         "xy": torch.zeros(y.shape[0], F, dtype=torch.float64),
-         "top_vals": torch.full((K, F), -1.0), "top_rows": torch.full((K, F), -1, dtype=torch.long)}
-    yt = torch.from_numpy(y)
+    F, dev, f64 = sae.d_sae, acts.device, torch.float64
+    s = {"count": torch.zeros(F, dtype=f64, device=dev), "sum": torch.zeros(F, dtype=f64, device=dev),
+         "sq": torch.zeros(F, dtype=f64, device=dev), "max": torch.zeros(F, device=dev),
+         "xy": torch.zeros(y.shape[0], F, dtype=f64, device=dev), "top_vals": torch.full((K, F), -1.0, device=dev),
+         "top_rows": torch.full((K, F), -1, dtype=torch.long, device=dev)}
+    yt = torch.as_tensor(y, device=dev)
     s["y_sum"], s["y_sq"] = yt.sum(1), yt.pow(2).sum(1)
     for b0 in range(0, acts.shape[0], batch_size):
         f = sae.encode(acts[b0:b0 + batch_size])
@@ -108,7 +109,7 @@ def _pass_one(sae, acts, y, K, batch_size) -> dict:
         s["max"] = torch.maximum(s["max"], f.max(0).values)
         s["xy"] += yt[:, b0:b0 + f.shape[0]] @ fd
         vals = torch.cat([s["top_vals"], torch.where(f > 0, f, torch.full_like(f, -1.0))])
-        rows = torch.cat([s["top_rows"], torch.arange(b0, b0 + f.shape[0])[:, None].expand_as(f)])
+        rows = torch.cat([s["top_rows"], torch.arange(b0, b0 + f.shape[0], device=dev)[:, None].expand_as(f)])
         top = vals.topk(K, dim=0)
         s["top_vals"], s["top_rows"] = top.values, rows.gather(0, top.indices)
     s["top_rows"] = torch.where(s["top_vals"] > 0, s["top_rows"], torch.full_like(s["top_rows"], -1))
@@ -124,24 +125,24 @@ def _pearson(s: dict, N: int) -> np.ndarray:
     vy = (s["y_sq"] / N - my.pow(2)).clamp_min(0)
     cov = s["xy"] / N - my[:, None] * mf[None, :]
     den = (vf[None, :] * vy[:, None]).sqrt()
-    return torch.where(den > 1e-12, cov / den.clamp_min(1e-30), torch.zeros_like(cov)).float().numpy()
+    return torch.where(den > 1e-12, cov / den.clamp_min(1e-30), torch.zeros_like(cov)).float().cpu().numpy()
 
 
 def _quantile_examples(sae, store, hist, first, quantiles):
     F, n_bins = hist.shape
     cum = hist.cumsum(1)
     total = cum[:, -1:].clamp_min(1)
-    q = torch.from_numpy(quantiles)
+    q = torch.as_tensor(quantiles, device=hist.device)
     b = torch.searchsorted((cum / total).contiguous(), q[None, :].expand(F, -1).contiguous())
     b = b.clamp(max=n_bins - 1)
     rows = first.gather(1, b)
     rows = torch.where((rows < len(store)) & (hist.sum(1, keepdim=True) > 0), rows, torch.full_like(rows, -1))
-    acts = torch.zeros(rows.shape)
+    acts = torch.zeros(rows.shape, device=hist.device)
     ok = rows >= 0
     if ok.any():
         f = sae.encode(store.acts[rows[ok]])  # [n_ok, F]
         acts[ok] = f.gather(1, torch.nonzero(ok)[:, :1]).flatten()
-    return rows.numpy(), acts.numpy()
+    return rows.cpu().numpy(), acts.cpu().numpy()
 
 
 def write_maps(adapter, sae: SparseAutoencoder) -> np.ndarray | None:
@@ -153,5 +154,5 @@ def write_maps(adapter, sae: SparseAutoencoder) -> np.ndarray | None:
     W = linear_state_weights(adapter)
     if W is None or hook_site(adapter, sae.cfg.hook_name).kind != "resid":
         return None
-    flat_maps = (sae.W_enc.detach().T.float() @ W).numpy()  # [F, n_features]
+    flat_maps = (sae.W_enc.detach().T.float() @ W).cpu().numpy()  # [F, n_features]
     return adapter.schema.to_maps(flat_maps).astype(np.float32)

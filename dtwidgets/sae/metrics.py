@@ -63,7 +63,7 @@ def reconstruction_metrics(sae: SparseAutoencoder, data, *, batch_size: int = 81
     N = acts.shape[0]
     mean = acts.mean(0)
     sq_err = sq_tot = l0 = 0.0
-    fired = torch.zeros(sae.d_sae, dtype=torch.float64)
+    fired = torch.zeros(sae.d_sae, dtype=torch.float64, device=acts.device)
     for s in range(0, N, batch_size):
         x = acts[s:s + batch_size]
         f = sae.encode(x)
@@ -72,7 +72,7 @@ def reconstruction_metrics(sae: SparseAutoencoder, data, *, batch_size: int = 81
         active = f > 0
         l0 += float(active.sum())
         fired += active.sum(0).double()
-    freq = (fired / N).float().numpy()
+    freq = (fired / N).float().cpu().numpy()
     return SAEMetrics(n=N, l0=l0 / N, mse=sq_err / N, fvu=sq_err / max(sq_tot, 1e-30),
                       dead_fraction=float((freq == 0).mean()), dense_fraction=float((freq > dense_threshold).mean()),
                       dense_threshold=float(dense_threshold), frequency=freq)

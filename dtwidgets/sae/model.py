@@ -87,14 +87,14 @@ class SparseAutoencoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         g = torch.Generator().manual_seed(int(seed))
-        W_dec = torch.randn(cfg.d_sae, cfg.d_in, generator=g)
+        W_dec = torch.randn(cfg.d_sae, cfg.d_in, generator=g, device="cpu")  # the same init on every device
         W_dec /= W_dec.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(W_dec)
         self.W_enc = nn.Parameter(W_dec.T.clone().contiguous())
-        self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
-        self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
+        self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae, device="cpu"))
+        self.b_dec = nn.Parameter(torch.zeros(cfg.d_in, device="cpu"))
         if cfg.architecture == "jumprelu":
-            self.threshold = nn.Parameter(torch.zeros(cfg.d_sae))
+            self.threshold = nn.Parameter(torch.zeros(cfg.d_sae, device="cpu"))
         else:
             self.register_parameter("threshold", None)
 

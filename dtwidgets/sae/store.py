@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from .hooks import activations_at, hook_site, token_position
 
 
@@ -64,7 +65,7 @@ class ActivationStore:
     def select(self, idx) -> "ActivationStore":
         """Rows ``idx`` (indices or mask) as a new store."""
         i = np.arange(len(self))[np.asarray(idx)]
-        return ActivationStore(self.acts[torch.from_numpy(i)], self.hook_name, self.token, self.position,
+        return ActivationStore(self.acts[torch.as_tensor(i, device=self.acts.device)], self.hook_name, self.token, self.position,
                                self.episode[i], self.step[i], self.rtg[i], self.observations[i], self.actions[i],
                                dict(self.metadata))
 
@@ -80,7 +81,7 @@ def check_store(store: ActivationStore, sae) -> None:
 
 def check_activations(acts, name: str = "activations") -> torch.Tensor:
     """``acts`` as a ``[N, d_in]`` float32 tensor without grad; NaN / inf refused with a clear error."""
-    t = torch.as_tensor(acts).detach()
+    t = acts.detach() if torch.is_tensor(acts) else torch.as_tensor(np.asarray(acts), device="cpu")
     if t.ndim != 2:
         raise ValueError(f"expected {name} of shape [N, d_in], got shape {tuple(t.shape)}")
     if not t.dtype.is_floating_point:
@@ -126,7 +127,7 @@ def collect_activations(adapter, trajectories, hook: str, token: str = "state", 
     if not len(steps):
         raise ValueError("expected trajectories with at least one step, got none")
     T = adapter.layout.n_timesteps
-    out = torch.empty(len(steps), site.d_in)
+    out = torch.empty(len(steps), site.d_in, device=device_of(adapter))  # the store lives on the model's device
     for s in tqdm(range(0, len(steps), batch_size), desc=f"activations {hook}", unit="batch",
                   disable=not progress, leave=False):
         ends = steps[s:s + batch_size]

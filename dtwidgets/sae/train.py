@@ -93,7 +93,7 @@ def train_sae(data, cfg: SAETrainConfig | None = None, *, hook_name: str | None 
     with torch_threads(cfg.threads):
         sae_cfg = SAEConfig(d_in, cfg.d_sae, cfg.architecture, cfg.k, hook_name or "", token or "state", model_name,
                             metadata={"train": cfg.to_dict(), "n_train": int(N)})
-        sae = SparseAutoencoder(sae_cfg, seed=cfg.seed)
+        sae = SparseAutoencoder(sae_cfg, seed=cfg.seed).to(acts.device)  # trains where the activations are
         hist = _fit(sae, acts, cfg, progress)
     return sae.eval(), hist
 
@@ -129,13 +129,13 @@ class _Batches:
 
     def __init__(self, acts: torch.Tensor, bs: int, generator: torch.Generator):
         self.acts, self.bs, self.g = acts, bs, generator
-        self.perm, self.cursor = torch.randperm(acts.shape[0], generator=generator), 0
+        self.perm, self.cursor = torch.randperm(acts.shape[0], generator=generator, device="cpu"), 0  # CPU draws: one order
 
     def next(self) -> torch.Tensor:
         N = self.acts.shape[0]
         if self.cursor + self.bs > N:
-            self.perm, self.cursor = torch.randperm(N, generator=self.g), 0
-        x = self.acts[self.perm[self.cursor:self.cursor + self.bs]]
+            self.perm, self.cursor = torch.randperm(N, generator=self.g, device="cpu"), 0
+        x = self.acts[self.perm[self.cursor:self.cursor + self.bs].to(self.acts.device)]
         self.cursor += self.bs
         return x
 
@@ -149,7 +149,7 @@ def _fit(sae: SparseAutoencoder, acts: torch.Tensor, cfg: SAETrainConfig, progre
     bs = int(min(cfg.batch_size, N))
     n_steps = max(1, int(round(cfg.epochs * N / bs)))
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    since_fired = torch.zeros(sae.d_sae, dtype=torch.long)
+    since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=acts.device)
     batches = _Batches(acts, bs, g)
 
     def loss_fn(step):
@@ -185,7 +185,7 @@ def _loss(sae: SparseAutoencoder, x: torch.Tensor, var: torch.Tensor, cfg: SAETr
         err = x - (_sparse_decode(sae, idx, vals) + sae.b_dec)
         mse = err.pow(2).sum(1).mean() / var
         loss = mse
-        fired = torch.zeros(sae.d_sae, dtype=torch.bool)
+        fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=x.device)
         fired[idx[vals.detach() > 0]] = True
     n_dead = int(dead.sum())
     if n_dead and cfg.aux_coefficient > 0:
@@ -219,11 +219,11 @@ class _SparsePre(torch.autograd.Function):
         F = W_enc.shape[1]
         with warnings.catch_warnings():  # CSR is "beta" in torch; 5x faster than COO here
             warnings.simplefilter("ignore", UserWarning)
-            G = torch.sparse_csr_tensor(torch.arange(0, B * k + 1, k), idx.reshape(-1), g.reshape(-1).contiguous(),
+            G = torch.sparse_csr_tensor(torch.arange(0, B * k + 1, k, device=idx.device), idx.reshape(-1), g.reshape(-1).contiguous(),
                                         (B, F))
             grad_x = G @ W_enc.t()  # [B, d_in]
             grad_W = (G.t().to_sparse_csr() @ x_c).t()  # [d_in, F]
-        grad_b = torch.zeros(F, dtype=g.dtype).index_add_(0, idx.reshape(-1), g.reshape(-1))
+        grad_b = torch.zeros(F, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1))
         return grad_x, grad_W, grad_b, None, None
 
 

@@ -7,7 +7,7 @@ prediction position: ``KL(softmax(teacher / τ) || softmax(student / τ))`` (def
 ``temperature`` = 1) or the squared error of the mean-centred logits, on windows built the training
 way (left-padded, conditioned on the recorded ``traj.rtgs`` of model rollouts, else the data's
 return-to-go). The recorded actions are context only, never targets. Good distillation states are
-the teacher's own: :func:`~dtwidgets.data.rollouts.model_rollouts` records them. The loop is
+the teacher's own: :func:`~dtwidgets.data.rollouts.record_rollouts` records them. The loop is
 :class:`~dtwidgets.training.loop.Trainer`, the schedule :class:`~dtwidgets.training.schedules.WarmupCosine`.
 
 Comparing the clone with its teacher (greedy-action agreement, attribution and ablation side by side):

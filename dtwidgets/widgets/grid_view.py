@@ -78,7 +78,7 @@ class GridView(DTWidget):
     _module = "grid_view"
     grid = SyncedArray(3, "uint8", "[W, H, 3]", last_dim=3)
     """uint8 [W, H, 3]: ``grid[x, y] = (object, colour, state)`` with MiniGrid's OBJECT_TO_IDX, COLOR_TO_IDX and
-    STATE_TO_IDX (door: open 0, closed 1, locked 2; an encoded agent's state is its direction); 1x1 to ~20x20."""
+    STATE_TO_IDX (door: open 0, closed 1, locked 2; an encoded agent's state is its facing); 1x1 to ~20x20."""
     agent_pos = IntPair(None, allow_none=True).tag(sync=True)
     """Agent cell (x, y) on a full grid; ``None`` with ``mode="partial"`` puts the agent at (W // 2, H - 1)
     facing up (MiniGrid's egocentric convention), with ``mode="full"`` draws it from its own encoded cell."""
@@ -215,7 +215,7 @@ class GridView(DTWidget):
     def show(self, observation, schema) -> None:
         """Draw one observation as its :class:`~dtwidgets.adapters.ObservationSchema` says: an
         egocentric view with the agent at ``(W//2, H-1)``; a full grid with the agent drawn from its
-        own cell (its state code is its direction; no second agent); one-hot cells decoded to codes;
+        own cell (its state code is its facing; no second agent); one-hot cells decoded to codes;
         pixels as an image. Vectors are refused (draw them with ContributionBars or ChannelHeatmap)."""
         kind, view = getattr(schema, "kind", None), getattr(schema, "view", "egocentric")
         if kind not in ("codes", "one_hot", "pixels"):

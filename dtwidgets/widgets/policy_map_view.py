@@ -29,11 +29,11 @@ class PolicyMapView(DTWidget):
     agent_pos = IntPair(None, allow_none=True).tag(sync=True)
     """The real agent's cell (x, y), drawn faintly, or None."""
     agent_dir = traitlets.CInt(None, allow_none=True, min=0, max=3).tag(sync=True)
-    """The real agent's direction (0 right .. 3 up) or None."""
+    """The real agent's facing (0 right .. 3 up) or None."""
     cells = SyncedArray(2, "int32", "[N, 2]", last_dim=2)
     """Placement cells, int32 [N, 2] (x, y)."""
     directions = SyncedArray(1, "int32", "[N]")
-    """Facing direction of each placement, int32 [N] (0 right .. 3 up)."""
+    """The facing of each placement (``PolicyMap.facings``), int32 [N] (0 right .. 3 up)."""
     probs = SyncedArray((2, 3), "float32", "[K, N, A]")
     """Probability of each action per frame and placement, float32 [K, N, A] ([N, A] = one frame)."""
     probs_b = SyncedArray((2, 3), "float32", "[K, N, A]")
@@ -114,8 +114,8 @@ class PolicyMapView(DTWidget):
 
     def show_maps(self, a: Any, b: Any = None, mode: str | None = None) -> None:
         """Show one map (or two) as a single frame."""
-        if b is not None and not (np.array_equal(a.cells, b.cells) and np.array_equal(a.directions, b.directions)):
-            raise ValueError("expected two policy maps over the same placements (same grid and directions)")
+        if b is not None and not (np.array_equal(a.cells, b.cells) and np.array_equal(a.facings, b.facings)):
+            raise ValueError("expected two policy maps over the same placements (same grid and facings)")
         with self.hold_sync(), self.hold_trait_notifications():  # ONE message; shapes checked together at the end
             self._placements(a)
             self.probs = a.probs[None]
@@ -153,5 +153,5 @@ class PolicyMapView(DTWidget):
             self.grid = m.grid
             self.agent_pos, self.agent_dir = m.agent_pos, m.agent_dir
             self.cells = m.cells
-            self.directions = m.directions
+            self.directions = m.facings
             self.action_names = list(m.action_names)

@@ -13,7 +13,7 @@ from dtwidgets.adapters import ModelAdapter, TrajectoryWindow
 from dtwidgets.analysis import ablate, ablation_hooks, component_ablation_hooks
 from dtwidgets.analysis.intervention import IntervenedAdapter, ablated, as_intervention, intervened, steered
 from dtwidgets.data.behaviour import behaviour_under_intervention, replay_paths
-from dtwidgets.data.rollouts import model_rollouts
+from dtwidgets.data.rollouts import record_rollouts
 from dtwidgets.model.checkpoint import state_dict_of
 from tests.analysis.helpers import CONFIGS, independent_logits, make_adapter, random_window
 from tests.analysis.test_ablation import _zeroed
@@ -91,10 +91,10 @@ def test_ablate_uses_the_every_window_builder_and_agrees_with_per_row_hooks():
 def test_noop_intervention_rolls_out_exactly_like_the_clean_model():
     a = make_adapter(**SMALL)
     kw = dict(rtgs=(-1.0, 0.9), n_episodes=3, seed=11, n_envs=4, max_steps=30, progress=False)
-    clean = model_rollouts(a, DO, **kw)
+    clean = record_rollouts(a, DO, **kw)
     keep = [("blocks.0.attn.hook_z", lambda t, hook: None), ("blocks.0.hook_mlp_out", lambda t, hook: t)]
     for noop in (intervened(a, []), intervened(a, keep), steered(a, "blocks.0.hook_resid_pre", torch.ones(32), 0.0)):
-        got = model_rollouts(noop, DO, **kw)
+        got = record_rollouts(noop, DO, **kw)
         for f in ("observations", "actions", "rewards", "terminated", "truncated", "episode_lengths", "seeds", "rtgs"):
             np.testing.assert_array_equal(getattr(got, f), getattr(clean, f), err_msg=f)
         if noop.hooks:  # hooked runs take the whole-sequence path: equal logits up to float rounding
@@ -102,7 +102,7 @@ def test_noop_intervention_rolls_out_exactly_like_the_clean_model():
         else:  # no hooks at all: the clean forward itself, bit for bit
             np.testing.assert_array_equal(got.logits, clean.logits)
     # a real ablation is what the rollouts ran: recorded logits == the zeroed-weights forward on the record
-    abl = model_rollouts(ablated(a, "L0MLP"), DO, **kw)
+    abl = record_rollouts(ablated(a, "L0MLP"), DO, **kw)
     win, _ = abl.windows(np.arange(abl.n_steps), a.layout.n_timesteps, a.pad_action, rtgs=abl.rtgs)
     want = independent_logits(a, win, _zeroed(state_dict_of(a.model), [("mlp", 0, None)])).numpy()
     np.testing.assert_allclose(abl.logits, want, atol=_tol(want))
@@ -200,7 +200,7 @@ def test_bad_interventions_and_replays_raise_clear_errors():
     assert np.abs(dt.forward(w).numpy() - a.forward(w).numpy()).max() > 1e-4  # forward supports dt.* hooks
     with pytest.raises(ValueError, match="backbone hooks only"):
         dt.run_with_cache(w)
-    traj = model_rollouts(a, DO, rtgs=(0.9,), n_episodes=2, seed=3, max_steps=30, progress=False)
+    traj = record_rollouts(a, DO, rtgs=(0.9,), n_episodes=2, seed=3, max_steps=30, progress=False)
     with pytest.raises(ValueError, match="differs from the recorded one"):
         replay_paths("MiniGrid-Dynamic-Obstacles-6x6-v0", traj)
 
@@ -236,12 +236,12 @@ def test_post_claims_mean_ablation_uses_the_dataset_means(demo):
     from dtwidgets.data.post_claims import post_claims
 
     a, env = demo
-    ref = model_rollouts(a, env, rtgs=(0.9,), n_episodes=2, seed=1, progress=False)
+    ref = record_rollouts(a, env, rtgs=(0.9,), n_episodes=2, seed=1, progress=False)
     win, _ = ref.windows(np.arange(ref.n_steps), a.layout.n_timesteps, a.pad_action, rtgs=ref.rtgs)
     means = mean_activations(a, win)
     pc = post_claims(a, env, n_episodes=2, seed=5, mode="mean", means=means)
     assert pc.mode == "mean" and pc.behaviour[0.9].labels["L0H1 ablated"] == "L0H1 mean-ablated"
-    mean_run = model_rollouts(ablated(a, "L0H1", mode="mean", means=means), env, rtgs=(0.9,), n_episodes=2, seed=5,
+    mean_run = record_rollouts(ablated(a, "L0H1", mode="mean", means=means), env, rtgs=(0.9,), n_episodes=2, seed=5,
                               progress=False)
     np.testing.assert_array_equal(pc.behaviour[0.9].cell("L0H1 ablated", 0.9).trajectories.actions, mean_run.actions)
     with pytest.raises(ValueError, match="means"):

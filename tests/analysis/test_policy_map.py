@@ -29,7 +29,7 @@ def test_placements_equal_minigrid_observations_with_the_agent_moved(env):
     u = env.unwrapped
     for i in range(0, len(p), 7):
         snap = env.snapshot()
-        u.agent_pos, u.agent_dir = tuple(int(v) for v in p.cells[i]), int(p.directions[i])
+        u.agent_pos, u.agent_dir = tuple(int(v) for v in p.cells[i]), int(p.facings[i])
         np.testing.assert_array_equal(p.observations[i], u.gen_obs()["image"])
         env.restore(snap)
     assert env.full_grid()[1] == pos and env.full_grid()[2] == d  # reading changed nothing
@@ -57,14 +57,14 @@ def test_map_entries_equal_individual_forwards(env, name):
     np.testing.assert_allclose(m.probs[rows], torch.softmax(want.double(), -1).numpy(), atol=1e-4)
     g = m.probs_grid()
     x, y = p.cells[rows[1]]
-    np.testing.assert_allclose(g[x, y, p.directions[rows[1]]], m.probs[rows[1]])
+    np.testing.assert_allclose(g[x, y, p.facings[rows[1]]], m.probs[rows[1]])
     assert np.isnan(g[0, 0]).all()  # a wall
 
 
 def test_history_convention_replaces_only_the_last_observation(env):
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
     hist = random_window(a, seed=4)
-    p = agent_placements(env, directions=(3,))
+    p = agent_placements(env, facings=(3,))
     m = policy_map(a, p, rtg=0.2, history=hist)
     i = 5
     obs = hist.observations[0].clone()
@@ -92,7 +92,7 @@ def test_rtg_maps_in_one_forward_and_difference(env):
 
 def test_ablated_variant_equals_a_forward_with_the_head_zeroed_in_the_weights(env):
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
-    p = agent_placements(env, directions=(0, 2))
+    p = agent_placements(env, facings=(0, 2))
     m = policy_map(a, p, 0.5, fwd_hooks=lambda n: ablation_hooks(a, [(None, "L1H2")], n))
     sd = {k: v.clone() for k, v in state_dict_of(a.model).items()}
     sd["transformer.blocks.1.attn.W_O"][2] = 0  # zero ablation of hook_z == zero output weights
@@ -105,14 +105,14 @@ def test_ablated_variant_equals_a_forward_with_the_head_zeroed_in_the_weights(en
 
 def test_errors_name_what_was_expected(env):
     a = make_adapter(**CONFIGS["raw-2tok-noLN"])
-    with pytest.raises(ValueError, match="directions in 0..3"):
-        agent_placements(env, directions=(4,))
-    p = agent_placements(env, directions=(0,))
+    with pytest.raises(ValueError, match="facings: expected values in 0..3"):
+        agent_placements(env, facings=(4,))
+    p = agent_placements(env, facings=(0,))
     with pytest.raises(ValueError, match="one-row history"):
         policy_map(a, p, history=random_window(a).repeat(2))
     with pytest.raises(ValueError, match="not a placement"):
         policy_map(a, p).at(0, 0, 0)
-    with pytest.raises(ValueError, match="direction in 0..3"):
+    with pytest.raises(ValueError, match="facing: expected 0..3"):
         env.observation_at(1, 1, 5)
     with pytest.raises(ValueError, match="inside the 8x8 grid"):
         env.observation_at(9, 1, 0)

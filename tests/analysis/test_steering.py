@@ -40,7 +40,7 @@ def test_scan_equals_independent_forward_with_shifted_positional_embedding(name)
 def test_scan_policy_maps_match_per_coefficient_maps():
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
     env = MiniGridEnv(seed=1)
-    p = agent_placements(env, directions=(0, 3))
+    p = agent_placements(env, facings=(0, 3))
     v = steering_direction(a, action=("forward", "left"), normalize=True)
     s = steering_scan(a, None, v, hook="blocks.1.hook_resid_pre", coefficients=[0.0, 2.0], placements=p, rtg=0.4)
     assert s.map_probs.shape == (2, len(p), a.n_actions) and np.isnan(s.logits).all()
@@ -58,7 +58,10 @@ def test_direction_sources():
     with_w = TrajectoryWindow.cat([random_window(a, seed=s, rtg=0.9) for s in range(4)])
     without_w = TrajectoryWindow.cat([random_window(a, seed=s + 10, rtg=-0.5) for s in range(3)])
     hook, pos = "blocks.0.hook_resid_pre", 2
-    v, label = steering_direction(a, pair=(with_w, without_w), hook=hook, position=pos)
+    v, label = steering_direction(a, contrast=(with_w, without_w), hook=hook, position=pos)
+    with pytest.warns(DeprecationWarning, match="renamed contrast="):
+        old, _ = steering_direction(a, pair=(with_w, without_w), hook=hook, position=pos)
+    torch.testing.assert_close(old, v, atol=0, rtol=0)
     W_pos = a.backbone.W_pos.detach()
     want = (a.embed(with_w)[:, pos] + W_pos[pos]).double().mean(0) - (a.embed(without_w)[:, pos] + W_pos[pos]).double().mean(0)
     torch.testing.assert_close(v.double(), want, atol=1e-5, rtol=0)
@@ -88,7 +91,7 @@ def test_errors():
 def test_patch_hooks_write_the_source_activation_into_every_row():
     a = make_adapter(**CONFIGS["ln-gated-onehot-26tok"])
     env = MiniGridEnv(seed=2)
-    p = agent_placements(env, directions=(1,))
+    p = agent_placements(env, facings=(1,))
     src = random_window(a, seed=5)
     # the whole layer-0 input replaced: every placement gives the source's own logits
     m = policy_map(a, p, 0.3, fwd_hooks=patch_hooks(a, src, "blocks.0.hook_resid_pre"))

@@ -55,7 +55,7 @@ def test_arrows_scale_with_the_cell(static_page) -> None:
 
 def test_steering_view_opens_at_a_nonzero_coefficient_with_a_readable_title(static_page) -> None:
     a = make_adapter(**CONFIGS["lnpre-8tok"])
-    p = agent_placements(MiniGridEnv(seed=0), directions=(0, 1))
+    p = agent_placements(MiniGridEnv(seed=0), facings=(0, 1))
     clean = policy_map(a, p, 0.9)
     scan = steering_scan(a, None, (torch.randn(a.cfg.d_model, generator=torch.Generator().manual_seed(0)) * 3, "forward − right"),
                          coefficients=[-2, 0, 1, 2], placements=p, rtg=0.9)

@@ -1,4 +1,4 @@
-"""model_rollouts(): recorded model episodes; collect_trajectories / calibrate with backend= (local == chunked,
+"""record_rollouts(): recorded model episodes; collect_trajectories / calibrate with backend= (local == chunked,
 no Ray import on the local path; the Ray runs are compared in tests/dynamics/test_scale.py)."""
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 
 from dtwidgets.data.calibration import calibrate
 from dtwidgets.data.collect import collect_trajectories
-from dtwidgets.data.rollouts import model_rollouts
+from dtwidgets.data.rollouts import record_rollouts
 
 from .test_calibration import DO, FakeAdapter, policy, replay
 
 
 @pytest.mark.parametrize("T", [1, 3])
 def test_greedy_rollouts_replay_and_match_calibration(T):
-    traj = model_rollouts(FakeAdapter(T), DO, rtgs=(-1.0, 0.5), n_episodes=3, seed=40, n_envs=4, max_steps=30,
+    traj = record_rollouts(FakeAdapter(T), DO, rtgs=(-1.0, 0.5), n_episodes=3, seed=40, n_envs=4, max_steps=30,
                           progress=False)
     cal = calibrate(FakeAdapter(T), DO, rtgs=(-1.0, 0.5), n_episodes=3, seed=40, n_envs=2, max_steps=30, progress=False)
     assert traj.n_episodes == 6 and traj.policies == ("dt rtg=-1",) * 3 + ("dt rtg=0.5",) * 3
@@ -35,15 +35,26 @@ def test_greedy_rollouts_replay_and_match_calibration(T):
 
 def test_exploring_rollouts_do_not_depend_on_n_envs():
     kw = dict(rtgs=(0.0, 0.9), n_episodes=3, seed=5, max_steps=25, epsilon=0.3, progress=False)
-    a = model_rollouts(FakeAdapter(2), DO, n_envs=1, **kw)
-    b = model_rollouts(FakeAdapter(2), DO, n_envs=5, **kw)
+    a = record_rollouts(FakeAdapter(2), DO, n_envs=1, **kw)
+    b = record_rollouts(FakeAdapter(2), DO, n_envs=5, **kw)
     np.testing.assert_array_equal(a.actions, b.actions)
     np.testing.assert_array_equal(a.observations, b.observations)
     greedy = np.array([policy(o, r) for o, r in zip(a.observations, a.rtgs)])
     off = (a.actions != greedy).mean()
     assert 0.05 < off < 0.4  # about epsilon * 2/3 of the steps take another action than the greedy one
     with pytest.raises(ValueError, match="epsilon"):
-        model_rollouts(FakeAdapter(2), DO, epsilon=1.5, progress=False)
+        record_rollouts(FakeAdapter(2), DO, epsilon=1.5, progress=False)
+
+
+def test_old_name_model_rollouts_warns_and_records_the_same():
+    from dtwidgets.data.rollouts import model_rollouts
+
+    kw = dict(rtgs=(0.9,), n_episodes=2, seed=7, max_steps=15, n_envs=2, progress=False)
+    with pytest.warns(DeprecationWarning, match="renamed record_rollouts"):
+        old = model_rollouts(FakeAdapter(2), DO, **kw)
+    new = record_rollouts(FakeAdapter(2), DO, **kw)
+    np.testing.assert_array_equal(old.actions, new.actions)
+    np.testing.assert_array_equal(old.observations, new.observations)
 
 
 def test_collect_episode_range_is_a_slice_of_the_full_run(small_traj):

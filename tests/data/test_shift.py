@@ -142,7 +142,7 @@ def test_matched_states_against_plain_forwards(demo, result):
     common = free(train.full_grid()[0]) & free(moved.full_grid()[0])
     assert {tuple(c) for c in m.difference.cells.tolist()} == common
     for row in range(0, len(m.difference.cells), 7):
-        (x, y), d = m.difference.cells[row], int(m.difference.directions[row])
+        (x, y), d = m.difference.cells[row], int(m.difference.facings[row])
         with torch.inference_mode():
             pt = demo.forward(demo.make_window(train.observation_at(int(x), int(y), d), RTG, [0]))[0].softmax(-1)
             ps = demo.forward(demo.make_window(moved.observation_at(int(x), int(y), d), RTG, [0]))[0].softmax(-1)

@@ -1,6 +1,6 @@
 """The one step rule (issue 24): the Explorer's session and lockstep rollouts condition on the same
 timesteps and windows, also over an episode longer than the model's ``max_timestep`` (clamped there,
-never raising), and model_rollouts records what the model was conditioned on."""
+never raising), and record_rollouts records what the model was conditioned on."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ import torch
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions.session import PlaySession
 from dtwidgets.data.lockstep import Episodes, next_step, run_lockstep
-from dtwidgets.data.rollouts import model_rollouts
+from dtwidgets.data.rollouts import record_rollouts
 from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig
 
 MAX_T, STEPS = 5, 14  # the episode (14 steps) runs well past the model's last timestep (5)
@@ -71,7 +71,7 @@ def test_session_and_lockstep_condition_on_the_same_steps_past_max_timestep(shor
 
 
 def test_rollouts_record_the_conditioning_timesteps(short_dt):
-    traj = model_rollouts(short_dt, MiniGridEnv(max_steps=STEPS), rtgs=(0.9,), n_episodes=4, seed=0, n_envs=2,
+    traj = record_rollouts(short_dt, MiniGridEnv(max_steps=STEPS), rtgs=(0.9,), n_episodes=4, seed=0, n_envs=2,
                           epsilon=0.5, progress=False)
     assert traj.episode_lengths.max() > MAX_T + 1  # some episode ran past the model's last timestep
     for e in traj.episodes():
@@ -85,10 +85,10 @@ def test_lockstep_keeps_float_codes_exactly_and_refuses_fractions(short_dt):
     from tests.compositions.test_session import FloatEnv
 
     kw = dict(rtgs=(0.9,), n_episodes=2, seed=3, n_envs=2, progress=False)
-    ref = model_rollouts(short_dt, MiniGridEnv(max_steps=STEPS), **kw)
-    same = model_rollouts(short_dt, FloatEnv(1.0, max_steps=STEPS), **kw)
+    ref = record_rollouts(short_dt, MiniGridEnv(max_steps=STEPS), **kw)
+    same = record_rollouts(short_dt, FloatEnv(1.0, max_steps=STEPS), **kw)
     np.testing.assert_array_equal(same.observations, ref.observations)
     np.testing.assert_array_equal(same.logits, ref.logits)
     with pytest.raises(ValueError, match=r"env 0: reset observation: expected uint8 observation codes .*got dtype "
                                          r"float32 with value 0\.\d"):
-        model_rollouts(short_dt, FloatEnv(0.1, max_steps=STEPS), **kw)
+        record_rollouts(short_dt, FloatEnv(0.1, max_steps=STEPS), **kw)

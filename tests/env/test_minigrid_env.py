@@ -212,7 +212,7 @@ def test_walking_off_the_grid_is_refused_with_state_unchanged():
     assert e.agent_pos == (1, 0)
     snap_grid, steps = e.full_grid()[0], e.step_count
     for action in ("forward", "left"):  # minigrid reads the cell ahead for every action
-        with pytest.raises(RuntimeError, match=rf"cannot take action '{action}' at \(1, 0\) facing direction 3: expected "
+        with pytest.raises(RuntimeError, match=rf"cannot take action '{action}' at \(1, 0\) facing 3: expected "
                                                r"the cell ahead inside the 5x5 grid, got \(1, -1\) outside it"):
             e.step(action)
         assert e.agent_pos == (1, 0) and e.step_count == steps and not e.done

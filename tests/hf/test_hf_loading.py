@@ -125,3 +125,14 @@ def test_float64_model_is_copied_to_float32(windows):
         model(**kw)
     handle.remove()
     torch.testing.assert_close(adapter.forward(windows).double(), seen["z"][:, -1], atol=1e-5, rtol=0)
+
+
+def test_device_argument(model, windows):
+    on_cpu = load_hf_decision_transformer(model, env_id=ENV, n_timesteps=4, device="cpu")
+    assert on_cpu.device == torch.device("cpu") and on_cpu.embedding.time.device == torch.device("cpu")
+    torch.testing.assert_close(on_cpu.forward(windows), hf_scores(model, windows)[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"^device: expected"):
+        load_hf_decision_transformer(model, env_id=ENV, n_timesteps=4, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"^device: .*CUDA is not available"):
+            load_hf_decision_transformer(model, env_id=ENV, n_timesteps=4, device="cuda")

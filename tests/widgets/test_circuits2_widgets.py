@@ -16,7 +16,7 @@ from tests.analysis.helpers import CONFIGS, make_adapter, random_window
 def test_views_from_analysis_results():
     a = make_adapter(**CONFIGS["lnpre-8tok"])
     env = MiniGridEnv(seed=0)
-    p = agent_placements(env, directions=(0, 1))
+    p = agent_placements(env, facings=(0, 1))
     m1, m2 = policy_map(a, p, 0.9), policy_map(a, p, -1.0)
     v = PolicyMapView.from_maps(m1, m2)
     assert v.mode == "side_by_side" and v.probs.shape == (1, len(p), a.n_actions) and v.map_labels == ["RTG 0.9", "RTG -1"]
