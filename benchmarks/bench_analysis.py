@@ -20,8 +20,11 @@ observations, 7 actions for the last three):
 * 4L / 8H / d_model 256 / 89 tokens — for information;
 * 6L / 8H / d_model 512 / 26 tokens — target ratio <= 0.6.
 
-Measured on 2026-12-07, 2-core CPU (shared, loaded), TransformerLens 4, ratio analyze_state / floor:
-RATIOS_PLACEHOLDER
+Measured on 2026-12-07, 2-core CPU (``--threads 1 --clock cpu``, TransformerLens 4; two runs), ratio
+analyze_state / floor: demo 1L 2.7-3.0 (target 2: not met, per-state Python work); 2L/26 tokens
+0.90-0.93; 4L/89 tokens 0.67-0.73; 6L/d512 0.72-0.74 (target 0.6: not met; the 102 clean and RTG-scan
+rows, which must run every layer, are alone ~0.6 of the floor by operation count, so the target leaves
+nothing for the 53 ablation rows).
 """
 from __future__ import annotations
 
