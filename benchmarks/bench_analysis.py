@@ -1,20 +1,30 @@
-"""Benchmark of ``analyze_state`` for one new state (a script, not a test).
+"""Benchmark of ``analyze_state`` for one new state against the bare forward floor (a script, not a test).
 
     python benchmarks/bench_analysis.py [--repeats 30] [--threads N] [--clock wall|cpu] [--profile]
 
-Models: the 1-layer reference checkpoint (random weights of the same shape if the file is absent)
-and a 2-layer, 4-head, 26-token DT (d_model 128, d_mlp 256, LN, gated MLP, one-hot obs, 7 actions:
-the MemoryGatedMLP shape) with random weights. Each timed call analyses a *new* state (a fresh
-window: new observation and RTG), with the default 101-point RTG scan and every single-component
-ablation. Interleaved with it, the bare backbone forward of the batch rows the bundle answers for
-(``backbone(tokens)``, ``1 + heads + MLPs + 101`` rows, tokens already embedded, every layer at every
-position) is timed, so the ratio ``analyze_state / backbone`` is measured in one run on the same
-(possibly loaded) machine. ``analyze_state`` itself runs one row fewer (the last layer's MLP ablation
-is read off the clean run) and the last layer's MLP at the prediction position only, so it may
-take less than the bare forward.
-Prints medians (p10/p90) in ms, the ratio to the absolute targets (10 ms / 30 ms on a 2-core CPU)
-and the ratio to the bare forward (target <= 1.2 for the 26-token model, where the backbone is the
-work; printed for information on the 2-token reference model).
+Each timed call analyses a *new* state (a fresh window: new observation and RTG), with the default
+101-point RTG scan and every single-component ablation. Interleaved with it, the bare backbone
+forward of the batch rows the bundle answers for (``backbone(tokens)``, ``1 + heads + MLPs + 101``
+rows, tokens already embedded, every layer at every position: "the floor") is timed, so the ratio
+``analyze_state / floor`` is measured in one run on the same (possibly loaded) machine.
+``analyze_state`` runs less than the floor: the last layer's MLP ablation is read off the clean run,
+the last layer's MLP runs at the prediction position only, and a layer-``l`` ablation runs layers
+``>= l`` only, from the clean row's residual stream (the adapter's ``run_from_layer``).
+
+Models (random weights except the demo checkpoint; ``d_mlp = 2 d_model``, LN, gated MLP, one-hot
+observations, 7 actions for the last three):
+
+* the 1-layer demo ("post") checkpoint, 2 heads, 2 tokens — target ratio <= 2 (fixed per-state work
+  dominates a 2-token forward);
+* 2L / 4H / d_model 128 / 26 tokens — for information;
+* 4L / 8H / d_model 256 / 89 tokens — for information;
+* 6L / 8H / d_model 512 / 26 tokens — target ratio <= 0.6.
+
+Measured on 2026-12-07, 2-core CPU (``--threads 1 --clock cpu``, TransformerLens 4; two runs), ratio
+analyze_state / floor: demo 1L 2.7-3.0 (target 2: not met, per-state Python work); 2L/26 tokens
+0.90-0.93; 4L/89 tokens 0.67-0.73; 6L/d512 0.72-0.74 (target 0.6: not met; the 102 clean and RTG-scan
+rows, which must run every layer, are alone ~0.6 of the floor by operation count, so the target leaves
+nothing for the 53 ablation rows).
 """
 from __future__ import annotations
 
@@ -35,21 +45,28 @@ from dtwidgets.model import DecisionTransformer, DTAdapter, DTConfig, load_check
 
 REF = Path(os.environ.get("DTW_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "models" / \
     "bloom-dynamic-obstacles" / "ReproduceOriginalPostShort.pt"
-BACKBONE_RATIO_TARGET = 1.2
+DEMO_TARGET, BIG_TARGET = 2.0, 0.6  # analyze_state / floor (issue 24)
 CLOCK = time.perf_counter  # --clock cpu: time.process_time (robust on a shared, loaded machine with --threads 1)
 
 
-def models():
+def _random(n_layers: int, n_heads: int, d_model: int, n_ctx: int) -> DTAdapter:
+    return DTAdapter(DecisionTransformer(DTConfig(n_layers=n_layers, n_heads=n_heads, d_model=d_model,
+                                                  d_mlp=2 * d_model, n_ctx=n_ctx, layer_norm="LN", gated_mlp=True,
+                                                  one_hot_obs=True, n_actions=7)))
+
+
+def models(repeats: int):
+    """``(name, adapter, target ratio or None, repeats)`` of every benchmarked model."""
     if REF.is_file():
         ref = load_checkpoint(REF)
     else:
         print(f"(reference checkpoint not found at {REF}; using random weights of the same shape)")
         ref = DTAdapter(DecisionTransformer(DTConfig()))
-    big = DTAdapter(DecisionTransformer(DTConfig(n_layers=2, n_heads=4, d_model=128, d_mlp=256, n_ctx=26,
-                                                 layer_norm="LN", gated_mlp=True, one_hot_obs=True, n_actions=7)))
-    # (name, adapter, absolute target in ms, whether the <= 1.2x backbone ratio is a target: issue 13 set
-    # it for the 26-token model; a 2-token forward takes ~3 ms, so there the fixed per-state work dominates)
-    return [("reference 1L/2H/2 tokens", ref, 10.0, False), ("2L/4H/26 tokens d128", big, 30.0, True)]
+    few = max(3, repeats // 6)  # the big models take ~1 s a state on 2 cores
+    return [("demo 1L/2H/2 tokens", ref, DEMO_TARGET, repeats),
+            ("2L/4H/d128/26 tokens", _random(2, 4, 128, 26), None, repeats),
+            ("4L/8H/d256/89 tokens", _random(4, 8, 256, 89), None, few),
+            ("6L/8H/d512/26 tokens", _random(6, 8, 512, 26), BIG_TARGET, few)]
 
 
 def windows(adapter, n, seed=0):
@@ -105,15 +122,13 @@ def main():
         torch.set_num_threads(args.threads)
     print(f"TransformerLens {tl_major()}.x, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.2f}, {args.clock} clock")
-    for name, adapter, target, ratio_target in models():
-        med, (p10, p90), bare = bench(adapter, args.repeats)
+    for name, adapter, target, repeats in models(args.repeats):
+        med, (p10, p90), bare = bench(adapter, repeats)
         ratio = med / bare
-        print(f"analyze_state [{name}]: median {med:7.2f} ms (p10 {p10:.2f}, p90 {p90:.2f})  "
-              f"target {target:.0f} ms -> ratio {med / target:.2f} {'OK' if med <= target else 'OVER'}")
-        print(f"    bare backbone forward of the same {n_rows(adapter)} rows: median {bare:7.2f} ms -> "
-              f"analyze_state / backbone = {ratio:.2f} " + (
-                  f"(target <= {BACKBONE_RATIO_TARGET}) {'OK' if ratio <= BACKBONE_RATIO_TARGET else 'OVER'}"
-                  if ratio_target else "(for information: no ratio target for this model)"))
+        verdict = "for information" if target is None else \
+            f"target <= {target}: {'OK' if ratio <= target else 'OVER'}"
+        print(f"analyze_state [{name}]: median {med:8.2f} ms (p10 {p10:.2f}, p90 {p90:.2f}); floor (bare forward of "
+              f"{n_rows(adapter)} rows) {bare:8.2f} ms -> ratio {ratio:.2f} ({verdict})", flush=True)
     if args.profile:
         import cProfile
         import pstats

@@ -91,6 +91,14 @@ class ModelAdapter(Protocol, metaclass=_StaticProtocolMeta):
     Optional capability (not required): ``last_position_trim: bool`` — the backbone's last layer may
     run on the prediction position alone (the batched analyses then skip the last MLP at every
     other position; verified once per backbone against a full run). Without it every position runs.
+
+    Optional capability (not required): ``run_from_layer(resid, layer) -> Tensor`` — run the backbone
+    from block ``layer`` on a residual stream ``resid`` ``[B, P, d_model]`` entering it (the value of
+    ``blocks.{layer}.hook_resid_pre``): blocks ``layer..L-1`` and ``ln_final`` run, their hook points
+    firing as in a full forward, and nothing before block ``layer`` runs; returns the backbone's output.
+    Single-component ablations then run a layer-``l`` ablation from the clean run's residual at layer
+    ``l`` (layers ``>= l`` only; checked once per backbone and layer against the clean run). Without it
+    every ablation row runs the whole window.
     """
 
     backbone: Any

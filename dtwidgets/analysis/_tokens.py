@@ -24,7 +24,7 @@ run (:func:`_trim_checked`); cached entries after the trim hold NaN at every oth
 from __future__ import annotations
 
 import weakref
-from typing import AbstractSet, Sequence
+from typing import AbstractSet, Any, Callable, Sequence
 
 import torch
 
@@ -120,7 +120,7 @@ def _last_position_copy(name: str, t: torch.Tensor) -> torch.Tensor:
 
 def _nan_padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
     """``t[:rows]`` with its last position kept and NaN at the ``P - 1`` others ([rows, P, ...])."""
-    out = torch.full((rows, P, *t.shape[2:]), float("nan"), dtype=t.dtype)
+    out = torch.full((rows, P, *t.shape[2:]), float("nan"), dtype=t.dtype, device=t.device)
     out[:, -1] = t[:rows, -1]
     return out
 
@@ -150,15 +150,63 @@ def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequen
     return _TRIM_OK[bb]
 
 
+_FROM_OK: "weakref.WeakKeyDictionary[torch.nn.Module, dict[int, bool]]" = weakref.WeakKeyDictionary()
+
+
+def can_run_from_layer(adapter: ModelAdapter) -> bool:
+    """Whether ``adapter`` declares the optional protocol capability ``run_from_layer`` (ours do)."""
+    return callable(getattr(adapter, "run_from_layer", None))
+
+
+def run_from_layer_logits(adapter: ModelAdapter, layer: int, resid: torch.Tensor, n_rows: int, fwd_hooks: Sequence,
+                          clean_logits: torch.Tensor) -> torch.Tensor | None:
+    """Logits ``[n_rows, A]`` of ``n_rows`` copies of ``resid`` ``[1, P, d_model]``, the clean run's
+    ``blocks.{layer}.hook_resid_pre``, run through blocks ``layer..L-1`` only (the adapter's
+    ``run_from_layer``) with ``fwd_hooks`` (hooks for a batch of ``n_rows``, e.g. ablations of layer
+    ``layer``'s components; they must not act before it), the last layer at the last position only when
+    the trim was verified on this backbone (:func:`_trim_checked`). ``None`` when the adapter lacks the
+    capability or it was refuted: the first run per (backbone, layer) carries one more row, unhooked,
+    whose logits must equal ``clean_logits`` ``[A]`` (the clean run's); the callers then run full rows."""
+    if not can_run_from_layer(adapter):
+        return None
+    bb, L = adapter.backbone, C.n_layers(adapter)
+    seen = _FROM_OK.setdefault(bb, {})
+    if seen.get(layer) is False:
+        return None
+    check = int(layer not in seen)
+    cut = L if _TRIM_OK.get(bb) is True and not any(computed_after_cut(n, L) for n, _ in fwd_hooks) else None
+    final, norm = hk.resid_post(L - 1), C.normalization(adapter)
+    names = [final] + ([hk.ln_scale()] if norm else [])
+    x = resid.expand(n_rows + check, -1, -1).contiguous()  # rows of their own: a block may write in place
+    try:
+        _, last = _run_hooked(bb, x, fwd_hooks, names, 0, cut=cut,
+                              forward=lambda t: adapter.run_from_layer(t, layer))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 -- only while checking: a backbone that cannot start there runs in full
+        if not check:
+            raise
+        seen[layer] = False
+        return None
+    logits = C.final_logits(adapter, last[final][:, -1], last[hk.ln_scale()][:, -1] if norm else None)
+    if check:
+        tol = 1e-4 * max(1.0, float(clean_logits.abs().max()))
+        seen[layer] = bool((logits[-1] - clean_logits).abs().max() <= tol)
+        if not seen[layer]:
+            return None
+    return logits[:n_rows]
+
+
 def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int,
-                full_only: AbstractSet[str] = frozenset(), cut: int | None = None):
+                full_only: AbstractSet[str] = frozenset(), cut: int | None = None,
+                forward: Callable[[torch.Tensor], Any] | None = None):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
     the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
     as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
     ``[:full_rows]`` and every row's last position (see :func:`run_tokens_with_cache`), so the
     backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. With ``cut``
     (the number of layers), the last layer runs on the last position only (``full`` entries after the
-    cut are NaN at the other positions). Returns ``(full or None, last)`` caches."""
+    cut are NaN at the other positions). ``forward``: what runs on ``tokens`` (default the backbone;
+    :func:`run_from_layer_logits` passes the adapter's ``run_from_layer``). Returns ``(full or None,
+    last)`` caches."""
     from transformer_lens import ActivationCache
 
     points = backbone.hook_dict
@@ -186,7 +234,7 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
                 raise KeyError(f"expected a TransformerLens hook name of the backbone, got {name!r}")
             points[name].add_hook(fn, level=_LEVEL)
             used.append(points[name])
-        backbone(tokens)
+        (backbone if forward is None else forward)(tokens)
     finally:
         for hp in used:
             hp.remove_hooks(level=_LEVEL)

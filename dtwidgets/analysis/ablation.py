@@ -16,6 +16,7 @@ ablated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
+from ._tokens import can_run_from_layer, run_from_layer_logits
 from .attribution import attribution_hooks, logit_attribution
 from ..adapters import hooks as hk
 
@@ -90,10 +92,11 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int | Non
     if positions is not None:
         pos = torch.zeros(P, dtype=torch.bool)
         pos[list(np.atleast_1d(positions))] = True
+    dev = getattr(adapter, "device", None)  # the index tensors live where the activations do
     hooks = []
     for name, m in masks.items():
         repl = means[name] if mode == "mean" else None
-        hooks.append((name, _make_hook(m, pos, repl, every_row)))
+        hooks.append((name, _make_hook(m.to(dev), pos.to(dev), repl, every_row)))
     return hooks
 
 
@@ -240,12 +243,34 @@ class SingleAblations:
     delta_logit_diff: np.ndarray | None = None
 
 
+def ablation_logits_by_layer(adapter: ModelAdapter, window: TrajectoryWindow, comps: Sequence[str],
+                             resid_pre: Mapping[int, torch.Tensor], clean_logits: torch.Tensor, mode: str = "zero",
+                             means=None, positions=None) -> torch.Tensor:
+    """Logits ``[K, A]`` of the one-row ``window`` with each of ``comps`` ablated alone, a layer-``l``
+    component's row running blocks ``>= l`` only: from ``resid_pre[l]`` ``[1, P, d_model]`` (the clean
+    run's ``blocks.{l}.hook_resid_pre``), one batch per layer, with the adapter's optional
+    ``run_from_layer`` (:func:`~dtwidgets.analysis._tokens.run_from_layer_logits`; ``clean_logits`` ``[A]``
+    checks it). A layer whose run from there is not available runs the whole window instead (protocol
+    ``run_with_hooks``). ``mode``, ``means``, ``positions`` as :func:`ablation_hooks`."""
+    groups: dict[int, list[int]] = {}
+    for k, comp in enumerate(comps):
+        groups.setdefault(C.parse_component(adapter, comp)[1], []).append(k)
+    out = torch.empty(len(comps), len(adapter.action_names), dtype=clean_logits.dtype, device=clean_logits.device)
+    for l, ks in sorted(groups.items()):
+        hooks = ablation_hooks(adapter, [(i, comps[k]) for i, k in enumerate(ks)], len(ks), mode, means, positions)
+        logits = run_from_layer_logits(adapter, l, resid_pre[l], len(ks), hooks, clean_logits)
+        out[ks] = adapter.run_with_hooks(window.repeat(len(ks)), fwd_hooks=hooks) if logits is None else logits
+    return out
+
+
 @torch.inference_mode()
 def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, a=None, b=None, *,
                                components=None, mode: str = "zero",
                                means=None, positions=None, baseline_logits=None) -> SingleAblations:
-    """Ablate each component alone, all in ONE forward (row ``k`` of a replicated window ablates
-    component ``k``).
+    """Ablate each component alone: with the adapter's optional ``run_from_layer``, a layer-``l``
+    component's row runs layers ``>= l`` only, from the clean run's residual stream
+    (:func:`ablation_logits_by_layer`, one batch per layer); without it, all in ONE forward (row ``k``
+    of a replicated window ablates component ``k``).
 
     Args:
         window: a one-row window.
@@ -256,9 +281,16 @@ def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, 
         raise ValueError(f"expected a one-row window, got {window.batch_size} rows")
     comps = list(components) if components is not None else C.head_labels(adapter) + C.mlp_labels(adapter)
     K = len(comps)
-    hooks = ablation_hooks(adapter, list(enumerate(comps)), K, mode, means, positions)
-    logits = adapter.run_with_hooks(window.repeat(K), fwd_hooks=hooks)
-    base = (adapter.forward(window) if baseline_logits is None else baseline_logits)[0]
+    if can_run_from_layer(adapter):
+        layers = sorted({C.parse_component(adapter, c)[1] for c in comps})
+        clean, cache = adapter.run_with_cache(window, names_filter=[hk.resid_pre(l) for l in layers])
+        resid = {l: cache[hk.resid_pre(l)] for l in layers}
+        logits = ablation_logits_by_layer(adapter, window, comps, resid, clean[0], mode, means, positions)
+        base = (clean if baseline_logits is None else baseline_logits)[0]
+    else:
+        hooks = ablation_hooks(adapter, list(enumerate(comps)), K, mode, means, positions)
+        logits = adapter.run_with_hooks(window.repeat(K), fwd_hooks=hooks)
+        base = (adapter.forward(window) if baseline_logits is None else baseline_logits)[0]
     probs, bprobs = C.softmax_np(logits), C.softmax_np(base)
     res = SingleAblations(labels=comps, mode=mode, action_names=tuple(adapter.action_names), logits=C.np32(logits),
                           probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs, delta_probs=probs - bprobs)

@@ -6,7 +6,10 @@ The batch is ``[clean window | one row per single-component ablation | one row p
 (the last layer's MLP needs no row: :func:`~dtwidgets.analysis.ablation.final_mlp_ablation_logits`).
 Ablation hooks touch only their own rows, and a single ``run_with_cache`` with a narrow
 ``names_filter`` provides the cache for the attribution, the attention patterns, the RTG scan and the
-forward-shared extras (lens, neurons).
+forward-shared extras (lens, neurons). With the adapter's optional ``run_from_layer`` (ours), only
+layer 0's ablations are rows of that batch: a layer-``l`` ablation runs layers ``>= l`` only, from the
+clean row's ``blocks.{l}.hook_resid_pre`` (one small batch per layer,
+:func:`~dtwidgets.analysis.ablation.ablation_logits_by_layer`).
 """
 from __future__ import annotations
 
@@ -19,10 +22,10 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
-from .ablation import SingleAblations, ablation_hooks, final_mlp_ablation_logits
+from .ablation import SingleAblations, ablation_hooks, ablation_logits_by_layer, final_mlp_ablation_logits
 from .attention import AttentionPatterns, attention_patterns
 from .attribution import LogitAttribution, attribution_hooks, logit_attribution
-from ._tokens import replicated_tokens, run_tokens_with_cache
+from ._tokens import can_run_from_layer, replicated_tokens, run_tokens_with_cache
 from .extras import Extra, Lens, Neurons, StateRequest, check_extras, compute_extras
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
 from ..adapters import hooks as hk
@@ -129,19 +132,23 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     if len(r):
         C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
-    run = comps[:-1]  # one batch row each; the last layer's MLP is read off the clean run
-    K, R = len(run), len(r)
-    hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(run)], 1 + K + R, ablation_mode, means)
+    first, later = _split_rows(adapter, comps[:-1])  # the last layer's MLP is read off the clean run
+    K, R = len(first), len(r)
+    hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(first)], 1 + K + R, ablation_mode, means)
     base_names = set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter))
     shared = {n for e in extras if e.shared for n in e.hooks(adapter)}  # type: ignore[attr-defined]
-    extra = shared - base_names  # read from row 0 only
+    starts = {hk.resid_pre(C.parse_component(adapter, c)[1]) for c in later}
+    extra = (shared | starts) - base_names  # read from row 0 only
     names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
     logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean_cache,
                                     logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean_cache)
     scan = scan_from_cache(adapter, logits[1 + K:], last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R)), r, a, b)
-    abl = torch.cat([logits[1:1 + K], final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
+    rows = torch.cat([logits[1:1 + K], _from_their_layer(adapter, window, later, clean_cache, logits[0], ablation_mode,
+                                                         means)])
+    rows = rows[[(first + later).index(c) for c in comps[:-1]]]  # back in the order of comps
+    abl = torch.cat([rows, final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
     ablations = _ablations(adapter, comps, ablation_mode, abl, logits[0], attribution, a, b)
     state = StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(logits[0]),
                           probs=C.softmax_np(logits[0]), attribution=attribution, ablations=ablations,
@@ -153,6 +160,27 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
             state.extras[type(e)] = e.read(req, clean_cache)  # type: ignore[attr-defined]
     state.extras.update(compute_extras(req, extras))
     return state
+
+
+def _split_rows(adapter: ModelAdapter, comps: list[str]) -> tuple[list[str], list[str]]:
+    """``(rows of the one forward, the rest)`` of the single-component ablations ``comps``: with the
+    adapter's optional ``run_from_layer``, only layer 0's components are rows of the one forward and the
+    others run from the clean residual stream of their layer (:func:`_from_their_layer`); without it, all."""
+    if not can_run_from_layer(adapter):
+        return list(comps), []
+    at_0 = [c for c in comps if C.parse_component(adapter, c)[1] == 0]
+    return at_0, [c for c in comps if c not in at_0]
+
+
+def _from_their_layer(adapter: ModelAdapter, window: TrajectoryWindow, comps: list[str], clean_cache,
+                      clean_logits: torch.Tensor, mode: str, means) -> torch.Tensor:
+    """Logits ``[len(comps), A]`` of each of ``comps`` ablated alone, a layer-``l`` one run from the
+    clean ``blocks.{l}.hook_resid_pre`` of ``clean_cache`` (layers ``>= l`` only)."""
+    if not comps:
+        return clean_logits.new_zeros(0, clean_logits.shape[-1])
+    layers = {C.parse_component(adapter, c)[1] for c in comps}
+    resid = {l: clean_cache[hk.resid_pre(l)] for l in layers}
+    return ablation_logits_by_layer(adapter, window, comps, resid, clean_logits, mode, means)
 
 
 def _pair(adapter: ModelAdapter, pair) -> tuple[int, int | None]:

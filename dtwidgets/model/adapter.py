@@ -159,11 +159,38 @@ class DTAdapter:
         resid, _ = hooks.run_backbone(self.backbone, tokens, bb)
         return self.model.head(resid)[:, -1]
 
+    @torch.inference_mode()
+    def run_from_layer(self, resid: torch.Tensor, layer: int) -> torch.Tensor:
+        """Capability (optional protocol member): the backbone from block ``layer`` on, for a residual
+        stream ``resid`` ``[B, P, d_model]`` entering it (the value of ``blocks.{layer}.hook_resid_pre``):
+        blocks ``layer..L-1`` and ``ln_final`` run with their hook points firing as in a full forward,
+        nothing before block ``layer`` runs. Returns the backbone's output (final residual after
+        ``ln_final``); see :func:`run_blocks_from`."""
+        return run_blocks_from(self.backbone, resid, layer)
+
     def _hook_names(self) -> tuple[str, ...]:
         return (*EMBED_HOOKS, *hooks.accepted_names(self.backbone))
 
     def _dt_hooks(self, fwd_hooks):
         return dt_hooks(self.model.embed_hooks.values(), fwd_hooks)
+
+
+def run_blocks_from(backbone, resid: torch.Tensor, layer: int) -> torch.Tensor:
+    """Blocks ``layer..L-1``, ``ln_final`` and the unembed of a TransformerLens ``backbone`` on the
+    residual stream ``resid`` ``[B, P, d_model]`` entering block ``layer``. TL 3: HookedTransformer's own
+    ``start_at_layer``; TL 4: the blocks are called in turn (the bridge's ``start_at_layer`` still runs
+    the blocks below and discards their output)."""
+    L = int(backbone.cfg.n_layers)
+    if not 0 <= int(layer) < L:
+        raise ValueError(f"run_from_layer: expected a layer in [0, {L - 1}], got {layer!r}")
+    if not hooks.is_bridge(backbone):
+        return backbone(resid, start_at_layer=int(layer))
+    x = resid
+    for block in backbone.blocks[int(layer):]:
+        x = block(x)
+        x = x[0] if isinstance(x, tuple) else x  # a bridge block returns (hidden states, ...)
+    ln = getattr(backbone, "ln_final", None)
+    return backbone.unembed(x if ln is None else ln(x))
 
 
 @contextmanager
