@@ -124,6 +124,10 @@ class Explorer(W.VBox):
         """Delay of the coalesced refresh in seconds (0: every refresh synchronous)."""
         return self.coalescer.coalesce_s
 
+    @coalesce_s.setter
+    def coalesce_s(self, seconds: float) -> None:
+        self.coalescer.coalesce_s = float(seconds)
+
     @classmethod
     def demo(cls, variant: str = "post", **kwargs) -> "Explorer":
         """The Explorer on the shipped demo model (no download). Needs a notebook front-end to display."""
