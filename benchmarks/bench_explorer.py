@@ -70,7 +70,7 @@ def bench(name, model, target_ms, n=30, feed=True):
                 e.session.reset(i)
             key = ("ArrowLeft", "ArrowRight")[i % 2]  # turning: never ends the episode
             t = time.perf_counter()
-            e._on_key(key)  # what a key press runs: the grid at once, then the (here synchronous) refresh
+            e.press(key)  # what a key press runs: the grid at once, then the (here synchronous) refresh
             total.append(time.perf_counter() - t)
             analysis.append(e.timings["analysis_s"])
     a_ms, t_ms = statistics.median(analysis) * 1e3, statistics.median(total) * 1e3

@@ -62,7 +62,7 @@ class PlaySession:
     """The current episode of a model adapter in an env adapter.
 
     Args:
-        model: a :class:`~dtwidgets.adapters.ModelAdapter`.
+        adapter: a :class:`~dtwidgets.adapters.ModelAdapter`.
         env: an :class:`~dtwidgets.adapters.EnvAdapter` (actions and view must match the model).
         rtg: the return-to-go every episode starts at (reward units; :attr:`target_rtg`).
         seed: episode seed.
@@ -73,12 +73,12 @@ class PlaySession:
             ``reset(rtg=)``): every episode starts there.
     """
 
-    def __init__(self, model, env, rtg: float = 0.9, seed: int = 0, max_snapshots: int = 1000):
-        check_compatible(model, env)
+    def __init__(self, adapter, env, rtg: float = 0.9, seed: int = 0, max_snapshots: int = 1000):
+        check_compatible(adapter, env)
         if int(max_snapshots) < 1:
             raise ValueError(f"PlaySession: max_snapshots must be >= 1, got {max_snapshots!r}")
         self.max_snapshots = int(max_snapshots)
-        self.model, self.env = model, env
+        self.adapter, self.env = adapter, env
         self.target_rtg = float(rtg)  # the RTG the user asked for: every episode starts here
         self.seed = int(seed)
         self.bookmarks: list[Bookmark] = []
@@ -110,7 +110,7 @@ class PlaySession:
         obs = list(self.h.observations)
         if observation is not None:
             obs[-1] = observation
-        return self.model.make_window(np.stack(obs), self.h.rtgs, self.h.timesteps, self.h.actions)
+        return self.adapter.make_window(np.stack(obs), self.h.rtgs, self.h.timesteps, self.h.actions)
 
     @property
     def clean_observation(self) -> np.ndarray | None:
@@ -123,7 +123,7 @@ class PlaySession:
     def logits(self) -> torch.Tensor:
         """Model action logits for the current state, ``[n_actions]``."""
         if self.h.logits[-1] is None:
-            self.h.logits[-1] = self.model.forward(self.window())[0].detach().cpu().numpy()
+            self.h.logits[-1] = self.adapter.forward(self.window())[0].detach().cpu().numpy()
         return torch.as_tensor(self.h.logits[-1])
 
     def record_logits(self, logits) -> None:
@@ -167,12 +167,12 @@ class PlaySession:
             raise EpisodeOver(f"episode over ({self.outcome}): reset or step back")
         if self.replay:
             raise RuntimeError("this is a recorded episode being replayed; reset to play from a fresh state")
-        a = resolve_action(self.model.action_names, action)
+        a = resolve_action(self.adapter.action_names, action)
         self.logits()  # record the model's prediction for the state acted in
         res = self.env.step(a)
         self.h.actions.append(a)
         self.h.rewards.append(float(res.reward))
-        next_rtg, t = next_step(self.rtg, res.reward, self.timestep, self.model.rtg_range, self.model.max_timestep)
+        next_rtg, t = next_step(self.rtg, res.reward, self.timestep, self.adapter.rtg_range, self.adapter.max_timestep)
         self._push(res.observation, next_rtg, t, self.env.snapshot(), f"observation after step {self.n_steps}")
         if res.done:
             self.done = True
@@ -249,7 +249,7 @@ class PlaySession:
     def record(self) -> dict:
         """Everything played this episode as arrays: observations [n+1, W, H, 3] uint8, actions [n],
         rewards [n], rtgs [n+1], timesteps [n+1], logits [n+1, A] (NaN where never computed)."""
-        A = self.model.n_actions
+        A = self.adapter.n_actions
         logits = np.stack([np.full(A, np.nan, np.float32) if l is None else np.asarray(l, np.float32) for l in self.h.logits])
         return {
             "observations": np.stack(self.h.observations), "actions": np.asarray(self.h.actions, np.int64),
@@ -283,7 +283,7 @@ class PlaySession:
                  "timestep": int(r["timesteps"][-1]), "done": self.done, "outcome": self.outcome,
                  "logits": None if logits is None else logits.tolist()}
         return Trajectories.from_episodes([ep], env_id=self.env.env_id, max_steps=self.env.max_steps,
-                                          obs_shape=tuple(r["observations"].shape[1:]), n_actions=self.model.n_actions,
+                                          obs_shape=tuple(r["observations"].shape[1:]), n_actions=self.adapter.n_actions,
                                           metadata={"source": "dtwidgets.Explorer", "final": final})
 
     def load_episode(self, traj, episode: int = 0) -> None:

@@ -285,16 +285,22 @@ def test_running_but_undriven_loop_falls_back_to_synchronous_refresh(model, monk
 def test_scheduled_refresh_that_never_runs_is_detected(model, monkeypatch):
     e = Explorer(model, MiniGridEnv(), coalesce_s=0.2)
     stale = asyncio.new_event_loop()
+    clock = [1000.0]  # the coalescer's clock, moved by hand: no sleeping, no timing
     try:
+        e.coalescer.clock = lambda: clock[0]
         monkeypatch.setattr(coalesce_mod.asyncio, "get_running_loop", lambda: stale)
         monkeypatch.setattr(coalesce_mod, "_kernel_loop", lambda: stale)  # claims to be the kernel's, never runs
         e.press("ArrowLeft")  # an isolated input: refreshed at once
-        assert e._pending is None
+        assert not e.coalescer.pending and e.state.session.n_steps == 1
+        np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
         e.press("ArrowLeft")  # right after a refresh: coalesced
-        assert e._pending is not None  # scheduled
-        e._pending_at -= 5.0  # ... long ago, and never ran
-        e.press("ArrowLeft")
-        assert e._loop_undriven and e._pending is None
+        assert e.coalescer.pending and not e.coalescer.synchronous  # scheduled; the view shows the last state
+        clock[0] += 5.0  # ... long ago, and it never ran
+        e.press("ArrowLeft")  # detected: refreshed now, and every later input synchronously
+        assert not e.coalescer.pending and e.coalescer.synchronous
+        np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
+        e.press("ArrowRight")  # right after a refresh, yet not coalesced any more
+        assert not e.coalescer.pending and e.state.session.n_steps == 4
         np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
     finally:
         stale.close()
@@ -398,13 +404,13 @@ def test_an_isolated_input_refreshes_at_once_and_a_burst_after_it_is_coalesced(m
         orig = e.refresh
         e.refresh = lambda: (calls.append(e.session.n_steps), orig())[1]
         e.press("ArrowLeft")
-        assert calls == [1] and e._pending is None  # refreshed before _on_key returned
+        assert calls == [1] and not e.coalescer.pending  # refreshed before press returned
         np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
         for _ in range(3):
             e.press("ArrowRight")
-        assert calls == [1] and e._pending is not None
+        assert calls == [1] and e.coalescer.pending
         await asyncio.sleep(0.5)
-        assert calls == [1, 4] and e._pending is None
+        assert calls == [1, 4] and not e.coalescer.pending
         np.testing.assert_allclose(e.prefs.logits, fresh_logits(model, e.session), atol=1e-5)
         await asyncio.sleep(0.25)  # quiet for longer than coalesce_s: the next input is isolated again
         e.press("ArrowLeft")
@@ -440,5 +446,5 @@ def test_export_fills_every_tab(model, tmp_path):
     attn, scan, pm = (e.panels[keys.index(k)] for k in ("attention", "rtg_scan", "policy_map"))
     assert attn.view.patterns.size == 0 and scan.view.rtgs.size == 0  # hidden tabs: not computed yet
     dtwidgets.to_html(e, tmp_path / "explorer.html")
-    assert e._stale == set() and e.error.value == ""
+    assert e.state.stale == set() and e.state.stale_keys == [] and e.error.value == ""
     assert attn.view.patterns.size > 0 and scan.view.rtgs.size > 0 and pm.view.probs.size > 0
