@@ -185,7 +185,8 @@ class Explorer(CoalescedRefresh, W.VBox):
 
     def _on_tab(self, change):
         """Panels update only while shown: a panel shown again after state changes is refreshed now."""
-        if change["new"] is not None and change["new"] in self._stale:
+        i = change["new"]
+        if i is not None and (i in self._stale or not self.ui.panels.is_built(i)):  # a first show creates the panel
             self._schedule()
 
     def _on_timeline(self, change):
@@ -274,9 +275,10 @@ class Explorer(CoalescedRefresh, W.VBox):
         self.flush()
         s = self.session
         window, clean = s.window(), s.clean_window()
-        for i, p in enumerate(self.ui.panels):
-            if i in self._stale or i != self.ui.tabs.selected_index:
+        for i in range(len(self.ui.panels)):  # a panel not created yet is created here
+            if i in self._stale or i != self.ui.tabs.selected_index or not self.ui.panels.is_built(i):
                 try:
+                    p = self.ui.panels[i]
                     p.update(self.ctx.compute(window, clean, panels=[p]))
                 except Exception as e:  # noqa: BLE001 -- one panel's failure is shown, the rest export
                     self.ui.error.value = _error_html(e)
@@ -285,12 +287,12 @@ class Explorer(CoalescedRefresh, W.VBox):
 
     def show_panel(self, key: str):
         """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
-        keys = [getattr(p, "key", "") for p in self.ui.panels]
+        keys = self.ui.panels.keys()  # creates no panel
         if key not in keys:
             raise ValueError(f"expected a panel key from {keys}, got {key!r}")
         i = keys.index(key)
         self.ui.tabs.selected_index = i
-        if i in self._stale:  # already selected, yet stale
+        if i in self._stale or not self.ui.panels.is_built(i):  # already selected, yet stale
             self._schedule()
         return self.ui.panels[i]
 
@@ -318,9 +320,9 @@ class Explorer(CoalescedRefresh, W.VBox):
         scan = data.state.rtg_scan
         assign(self.ui.prefs, logits=data.logits, pair=self.ctx.pair, rtg=data.rtg, scan_rtgs=scan.rtgs, scan_logits=scan.logits)
         shown = self.ui.tabs.selected_index
-        for i, p in enumerate(self.ui.panels):
+        for i in range(len(self.ui.panels)):  # hidden panels are not created here
             if i == shown:
-                p.update(data)
+                self.ui.panels[i].update(data)
                 self._stale.discard(i)
             else:
                 self._stale.add(i)  # hidden: updated when its tab is selected (fewer messages per state)
