@@ -120,3 +120,21 @@ def test_lazy_panels_alone():
     with pytest.raises(IndexError):
         lp[2]
     assert [p.key for p in lp] == ["attention", "rtg_scan"] and lp.holders[0].children == (lp[0].widget,)
+
+
+def test_bundle_benchmark_budgets_the_explorer_page():
+    """benchmarks/bench_js_bundle.py --explorer: the page total is under 150 KB, and the script fails
+    (exit 1) when the page is over its budget (here 1 KB)."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_js_bundle.py"), "--explorer", "--json",
+                        "--page-budget-kb", "1"], capture_output=True, text=True, cwd=root, timeout=600)
+    assert r.returncode == 1, r.stderr
+    exp = json.loads(r.stdout)["explorer"]
+    assert exp["page_budget_bytes"] == 1000 and exp["page_ratio"] > 1
+    assert 0 < exp["packed_bytes"] <= 150_000 and exp["packed_bytes"] < exp["all_tabs_packed_bytes"], exp
+    assert exp["instances"] < exp["all_tabs_instances"]
