@@ -101,7 +101,7 @@ class Explorer(W.VBox):
             panels = (*panels, "sae")
         self.ui = ExplorerView(adapter, env, session, self.ctx, rtg, seed, panels)
         self.ui.grid.bindings = self.key_map  # the key legend under the grid
-        self.state = ExplorerState(session, self.ctx, [getattr(p, "key", "") for p in self.ui.panels],
+        self.state = ExplorerState(session, self.ctx, self.ui.panels.keys(),
                                    shown=self.ui.tabs.selected_index)
         self._wire_events()
         super().__init__(self.ui.children(), layout=W.Layout(width="auto", max_width="1600px", min_width="0"))
@@ -209,7 +209,9 @@ class Explorer(W.VBox):
 
     def _on_tab(self, change):
         """Panels update only while shown: a panel shown again after state changes is refreshed now."""
-        if self.state.show_tab(change["new"]).analysis:
+        i = change["new"]
+        first_show = i is not None and 0 <= i < len(self.ui.panels) and not self.ui.panels.is_built(i)
+        if self.state.show_tab(i).analysis or first_show:  # a first show creates the panel
             self.coalescer.schedule()
 
     def press(self, key: str) -> None:
@@ -276,9 +278,10 @@ class Explorer(W.VBox):
         self.flush()
         s = self.session
         window, clean = s.window(), s.clean_window()
-        for i, p in enumerate(self.ui.panels):
-            if i in self.state.stale or i != self.state.shown:
+        for i in range(len(self.ui.panels)):  # a panel not created yet is created here
+            if i in self.state.stale or i != self.state.shown or not self.ui.panels.is_built(i):
                 try:
+                    p = self.ui.panels[i]
                     p.update(self.ctx.compute(window, clean, panels=[p]))
                 except Exception as e:  # noqa: BLE001 -- one panel's failure is shown, the rest export
                     self.ui.error.value = _error_html(e)
@@ -289,7 +292,7 @@ class Explorer(W.VBox):
         """Select the tab of panel ``key`` (it is brought up to date); returns the panel."""
         i = self.state.panel_index(key)
         self.ui.tabs.selected_index = i
-        if self.state.show_tab(i).analysis:  # already selected, yet stale
+        if self.state.show_tab(i).analysis or not self.ui.panels.is_built(i):  # stale, or never created
             self.coalescer.schedule()
         return self.ui.panels[i]
 

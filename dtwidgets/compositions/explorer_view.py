@@ -11,7 +11,7 @@ import numpy as np
 from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
 from ..widgets.feed import UpdateFeed
 from ..widgets.grid_view import EDIT_TOOLS
-from .panels import AnalysisContext, make_panels
+from .panels import AnalysisContext, LazyPanels
 
 TAB_CSS = ("<style>"
            ".dtw-explorer .lm-TabBar-content{flex-wrap:wrap}"
@@ -62,11 +62,21 @@ class ExplorerView:
         self.saved = W.Label()
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="replay", disabled=True, continuous_update=True,
                                     layout=W.Layout(width="auto", max_width="100%"))
-        self.panels = make_panels(ctx, list(panels))
+        self.panels = LazyPanels(ctx, list(panels), on_build=self._retitle)
+        """The panels, each created when first asked for (its tab shown, ``show_panel``, an export): until
+        then its tab holds a placeholder, and the page receives none of its widget models."""
         self.feed = UpdateFeed()  # each refresh's widget updates travel in one comm message
-        self.tabs = W.Tab(children=[p.widget for p in self.panels], layout=W.Layout(width="auto", min_width="0"))
-        for i, p in enumerate(self.panels):
-            self.tabs.set_title(i, getattr(p, "title", "") or getattr(p, "key", "") or type(p).__name__)
+        self.tabs = W.Tab(children=self.panels.holders, layout=W.Layout(width="auto", min_width="0"))
+        for i, t in enumerate(self.panels.titles()):
+            self.tabs.set_title(i, t)
+        if self.tabs.selected_index is not None:
+            self.panels[self.tabs.selected_index]  # the tab shown first is created now (its errors raise here)
+
+    def _retitle(self, i: int, _panel) -> None:
+        """A panel just created: its tab title from the instance (a title set in its ``__init__``)."""
+        t = self.panels.titles()[i]
+        if self.tabs.get_title(i) != t:
+            self.tabs.set_title(i, t)
 
     def children(self) -> list:
         """Responsive layout: three columns that wrap; tabs below at full width.

@@ -9,9 +9,12 @@ Each panel is usable alone::
 
 Panels declare the analysis extras they read (:mod:`dtwidgets.analysis.extras`) and render their
 results; the per-state analysis is computed once, by :func:`dtwidgets.analysis.analyze_state`.
+The Explorer keeps its panels in a :class:`LazyPanels`: a hidden tab's panel (and its widget models)
+is created when the tab is first shown, when :meth:`~dtwidgets.compositions.explorer.Explorer.show_panel`
+or an export asks for it.
 """
 from .base import AnalysisContext, Panel, PanelData, esc, note
-from .registry import EXTRA_PANELS, PANEL_TYPES, PANELS, make_panels, register_panel
+from .registry import EXTRA_PANELS, PANEL_TYPES, PANELS, LazyPanels, make_panels, register_panel
 from .ablation import AblationPanel
 from .attention import AttentionPanel
 from .attribution import AttributionPanel
@@ -24,6 +27,6 @@ from .rtg_scan import RTGScanPanel
 from .sae import SAEPanel
 from ..updates import assign
 
-__all__ = ["AnalysisContext", "Panel", "PanelData", "PANELS", "EXTRA_PANELS", "PANEL_TYPES", "make_panels",
+__all__ = ["AnalysisContext", "Panel", "PanelData", "PANELS", "EXTRA_PANELS", "PANEL_TYPES", "LazyPanels", "make_panels",
            "register_panel", "AblationPanel", "AttentionPanel", "AttributionPanel", "CircuitsPanel", "Circuits2Panel",
            "PatchingPanel", "PolicyPanel", "DirectionsPanel", "RTGScanPanel", "SAEPanel", "assign", "esc", "note"]
