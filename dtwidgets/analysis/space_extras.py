@@ -85,7 +85,8 @@ class ReferenceStates:
         obs, rtgs, ts, acts = (np.asarray(record[k]) for k in ("observations", "rtgs", "timesteps", "actions"))
         rows = [adapter.make_window(obs[:i + 1], rtgs[:i + 1], ts[:i + 1], acts[:i] if i else None)
                 for i in range(len(obs))]
-        return cls.of(TrajectoryWindow.cat(rows), f"the {len(rows)} states of the episode so far")
+        n = len(rows)
+        return cls.of(TrajectoryWindow.cat(rows), f"the {n} states of the episode played (steps 0–{n - 1})")
 
 
 def has_mlp(adapter: ModelAdapter) -> bool:

@@ -2,8 +2,9 @@
 state shown projected onto the same components and ringed; it moves with every state.
 
 The reference states are the Explorer's ``reference_windows`` when it has them; otherwise the episode so
-far, taken when the tab first needs them and kept until "refit on the episode so far" is pressed (a fit is
-made once per hook and reference set, never per state: :class:`~dtwidgets.analysis.space_extras.SpacePCA`).
+far: retaken while the episode is shorter than :data:`KEEP_EPISODE_STATES` states, then kept until "refit on
+the episode so far" is pressed (a fit is made once per hook and reference set and only read per state:
+:class:`~dtwidgets.analysis.space_extras.SpacePCA`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from ...widgets import ScatterView
 from ..updates import assign
 from .base import AnalysisContext, Panel, PanelData, esc
 
+KEEP_EPISODE_STATES = 8
+"""Without reference windows, the episode so far is taken again at each state until it has this many states;
+from then on the set (and so the fit) is kept until "refit"."""
 _ROW = W.Layout(display="flex", flex_flow="row wrap", align_items="center", width="auto")
 
 
@@ -36,8 +40,8 @@ class ReferenceChoice:
         if self.fixed:
             return self._ref
         session = getattr(self.ctx, "session", None)
-        if session is not None and (self._ref is None or len(self._ref) < 2):  # keep a usable set once taken
-            self._ref = ReferenceStates.from_episode(self.ctx.adapter, session.record())
+        if session is not None and (self._ref is None or len(self._ref) < KEEP_EPISODE_STATES):
+            self._ref = ReferenceStates.from_episode(self.ctx.adapter, session.record())  # kept from 8 states on
         return self._ref
 
     def refit(self) -> None:
