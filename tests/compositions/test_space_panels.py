@@ -56,7 +56,7 @@ def _aligned(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def setup():
-    adapter = make_adapter(**CONFIGS[CONFIG])
+    adapter = make_adapter(**{**CONFIGS[CONFIG], "n_actions": 3})  # the MiniGrid env's 3 actions
     return adapter, _windows(adapter)
 
 
@@ -88,7 +88,7 @@ def test_spaces_tab_is_numpy_svd_with_the_state_projected(setup):
     np.testing.assert_allclose(p.view.colour[:-1], refs.rtgs[:, -1].numpy())
     assert p.view.colour[-1] == pytest.approx(float(e.session.window().rtgs[0, -1]))
     p.dims.value = 3
-    assert p.view.points.shape == (len(refs) + 1, 3) and "drag to rotate" in p.info.value
+    assert p.view.points.shape == (refs.batch_size + 1, 3) and "drag to rotate" in p.info.value
 
 
 def test_congruence_tab_is_plain_torch_from_the_weights(setup):
@@ -139,7 +139,7 @@ def test_nmf_tab_is_sklearn_nmf_with_the_states_weights(setup):
     x = now[hook][0, pos].numpy()
     xs = np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)])[None]
     w, _, _ = non_negative_factorization(xs, H=H, n_components=4, init="custom", update_H=False, solver="mu",
-                                         max_iter=20000, tol=1e-12, W=np.full((1, 4), 0.1))
+                                         max_iter=20000, tol=1e-12)
     order = np.argsort(-w[0], kind="stable")
     assert list(p.weights.labels) == [f"component {k}" for k in order]
     np.testing.assert_allclose(p.weights.values[0], w[0][order], atol=2e-3 * max(1.0, w.max()))
