@@ -13,7 +13,7 @@ from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.analysis import congruence as congruence_module
 from dtwidgets.analysis import nmf as nmf_module
 from dtwidgets.analysis import spaces as spaces_module
-from dtwidgets.analysis.space_extras import CongruenceNow, NMFNow, SpacePCA
+from dtwidgets.analysis.space_extras import NMFNow, SpacePCA
 from dtwidgets.compositions import Explorer
 from dtwidgets.model.checkpoint import state_dict_of
 from tests.analysis.helpers import CONFIGS, make_adapter, random_window
@@ -208,14 +208,73 @@ def test_tabs_on_the_protocol_only_adapter_match_the_shipped_one(key):
         np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, np.abs(want).max()))
 
 
-def test_a_model_without_mlp_neurons_gets_one_note():
-    """An attention-only backbone (no W_in / W_out): the congruence tab says so; NMF and PCA offer no MLP hook."""
-    from tests.compositions.attn_only import attn_only_request
+def _attn_only_adapter():
+    """The protocol-only adapter around an attention-only TransformerLens backbone (no MLP at all), with the
+    embeddings and heads of the lnpre-8tok test model."""
+    from dtwidgets.model.backbone import _PosEmbedTokens, tl_major
+    from tests.protocol.minimal_adapter import minimal_from
 
-    req = attn_only_request()
-    r = CongruenceNow().compute(req)
-    assert r.note == "This model has no MLP neurons, so there is no neuron congruence to show." and r.labels == []
-    assert not [h for h in NMFNow("x").hooks(req.adapter)] and "mlp" not in " ".join(
-        h for _, h in __import__("dtwidgets.analysis.space_extras", fromlist=["space_hooks"]).space_hooks(req.adapter))
-    bad = SpacePCA("blocks.0.mlp.hook_post").compute(req)
-    assert "not a residual hook of this model" in bad.note
+    shipped = make_adapter(**CONFIGS["lnpre-8tok"])
+    c = shipped.cfg
+    kw = dict(n_layers=c.n_layers, d_model=c.d_model, n_ctx=c.n_ctx, d_head=c.d_head, n_heads=c.n_heads, d_mlp=c.d_mlp,
+              d_vocab=c.d_model, d_vocab_out=c.d_model, act_fn="relu", normalization_type=c.layer_norm,
+              attention_dir="causal", seed=0, attn_only=True)
+    if tl_major() >= 4:
+        from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+        bb = TransformerBridge.boot_native(TransformerBridgeConfig(**kw))
+        with torch.no_grad():
+            bb.unembed.weight.copy_(torch.eye(c.d_model))
+            bb.unembed.bias.zero_()
+            bb.embed.weight.zero_()
+    else:
+        from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+        bb = HookedTransformer(HookedTransformerConfig(default_prepend_bos=False, **kw))
+        bb.embed, bb.unembed = torch.nn.Identity(), torch.nn.Identity()
+        bb.pos_embed = _PosEmbedTokens(c.n_ctx, c.d_model)
+        bb.setup()
+    return minimal_from(state_dict_of(shipped.model), backbone=bb, layout=shipped.layout, schema=shipped.schema,
+                        action_names=c.action_names, rtg_range=c.rtg_range, max_timestep=c.max_timestep,
+                        one_hot=c.one_hot_obs, n_layers=c.n_layers)
+
+
+def test_a_model_without_mlp_neurons_gets_one_note_in_each_tab():
+    """An attention-only backbone: the congruence tab says there are no neurons; PCA and NMF offer only the
+    hooks the model has and run on them; an MLP hook asked for by hand is one note, not a traceback."""
+    from dtwidgets.analysis.bundle import StateAnalysis
+    from dtwidgets.analysis.extras import StateRequest
+    from dtwidgets.compositions.panels import AnalysisContext, PanelData
+    from dtwidgets.compositions.panels.congruence import CongruencePanel
+    from dtwidgets.compositions.panels.nmf import NMFPanel
+    from dtwidgets.compositions.panels.spaces import SpacesPanel
+
+    ad = _attn_only_adapter()
+    refs = _windows(ad, 10)
+    ctx = AnalysisContext(ad, pair=("forward", "right"))
+    ctx.reference_windows = refs  # (set after: the context's mean ablation reads every MLP hook)
+    window = random_window(ad, seed=99)
+    state = StateAnalysis(action_names=tuple(ad.action_names), logits=ad.forward(window)[0].detach().numpy(),
+                          probs=None, attribution=None, ablations=None, rtg_scan=None, attention=None)  # type: ignore[arg-type]
+    state._request = StateRequest(ad, window, (2, 1), state=state)  # the bundle needs MLPs; the tabs do not
+    data = PanelData(window, state, [])
+    cong, spaces, nmf = CongruencePanel(ctx), SpacesPanel(ctx), NMFPanel(ctx)
+    for p in (cong, spaces, nmf):
+        p.update(data)
+    assert "no MLP neurons" in cong.note.value and cong.heatmap.layout.display == "none"
+    assert all("mlp" not in h for _, h in spaces.hook.options) and spaces.view.points.shape == (11, 2)
+    assert all("mlp" not in h and "resid_mid" not in h for h in nmf.hook.options)
+    assert nmf.hook.value == "blocks.1.hook_resid_post" and nmf.weights.values.shape == (1, 6)
+    _, ref_cache = _reference_attn_only(ad, refs)
+    X = ref_cache["blocks.0.hook_resid_pre"][:, ad.layout.prediction_position].numpy()
+    want = (X - X.mean(0)) @ np.linalg.svd(X - X.mean(0), full_matrices=False)[2][:2].T
+    np.testing.assert_allclose(spaces.view.points[:-1], _aligned(spaces.view.points[:-1], want),
+                               atol=2e-4 * np.abs(want).max())
+    assert "not a hook NMF reads" in NMFNow("blocks.0.mlp.hook_post", nmf.reference.get()).compute(state.request).note
+    assert "not a residual hook" in SpacePCA("blocks.0.hook_resid_mid", spaces.reference.get()).compute(state.request).note
+
+
+def _reference_attn_only(adapter, window):
+    """The embeddings of the independent forward (the residual before block 0 does not depend on the blocks)."""
+    shipped = make_adapter(**CONFIGS["lnpre-8tok"])
+    return _reference(shipped, window)
