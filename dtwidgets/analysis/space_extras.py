@@ -335,6 +335,5 @@ def _fit_nmf(adapter: ModelAdapter, ext: NMFNow, K: int):
                             {"source": ext.reference.source, "actions": "the model's predicted action"})
     fit = activation_nmf(store, K, seed=int(ext.seed))
     parts = "positive/negative parts of " if fit.split else ""
-    cards = nmf_browser_data(adapter, fit, store, title=f"{K} NMF components of {parts}{ext.hook} over "
-                             f"{ext.reference.source} (relative error {fit.relative_error:.3f}; actions: the model's)")
+    cards = nmf_browser_data(adapter, fit, store, title=f"{K} NMF components of {parts}{ext.hook}")
     return fit, cards

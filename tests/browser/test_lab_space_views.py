@@ -102,10 +102,22 @@ def _check_tab(nb, title: str, cv) -> None:
         assert page.locator(".jp-OutputArea .dtw-fb-card .dtw-fb-thumb:visible").count() > 0
     elif title == "Directions":
         page.get_by_role("button", name="save the preference direction").click()
+        page.get_by_role("button", name="save this state's residual").click()
         heat = page.locator(".jp-OutputArea .widget-tab-contents canvas.dtw-heat:visible").first
         heat.wait_for(state="visible", timeout=30_000)
-        hb = heat.bounding_box()
-        assert "row: " in _hover_text(page, heat, [(hb["width"] * 0.5, hb["height"] * 0.5)])
+        page.wait_for_function(f"([c]) => ({INKED})([c]) > 200", arg=[heat.element_handle()], timeout=30_000)
+        nb.exec("import time\nfor _ in range(100):\n    if len(panel('directions').cosines.row_labels) == 2: break\n"
+                "    time.sleep(0.1)\nwrite('saved', list(panel('directions').cosines.row_labels))")
+        assert len(nb.server.wait_event(lambda ev: ev["name"] == "saved")["value"]) == 2
+        text = ""
+        for _ in range(20):  # until the browser has drawn the 2 x 2 matrix
+            hb = heat.bounding_box()
+            cells = [(hb["width"] * fx, hb["height"] * fy) for fx in (0.5, 0.7, 0.9) for fy in (0.5, 0.7, 0.9)]
+            text = _hover_text(page, heat, cells)
+            if "residual at t = " in text:
+                break
+            page.wait_for_timeout(250)
+        assert "row: " in text and "residual at t = " in text and "value: " in text, text
 
 
 def test_space_tabs_in_jupyterlab(browser, jupyter_lab, screenshot_dir):
@@ -123,13 +135,16 @@ def test_space_tabs_in_jupyterlab(browser, jupyter_lab, screenshot_dir):
             else:
                 _check_tab(nb, title, cv)
             for width in (1100, 1600):
-                page.set_viewport_size({"width": width, "height": 1000})
+                page.set_viewport_size({"width": width, "height": 2000})  # tall: the whole tab in view
                 page.wait_for_timeout(600)
                 out = page.locator(".jp-OutputArea-output").first
                 assert page.evaluate(SPILL, [out.element_handle()]) == [], (title, width)
                 assert page.evaluate(INKED, [cv.element_handle()]) > 200, (title, width)
                 if screenshot_dir is not None:
-                    out.screenshot(path=str(screenshot_dir / f"lab_{title.lower()}_{width}.png"))
+                    page.mouse.move(0, 0)  # no tooltip left over the tab
+                    tab = page.locator(".jp-OutputArea .widget-tab-contents > .widget-box:visible").first
+                    tab.scroll_into_view_if_needed()
+                    tab.screenshot(path=str(screenshot_dir / f"lab_{title.lower()}_{width}.png"))
         nb.exec("write('error', e.error.value)")
         assert server.wait_event(lambda ev: ev["name"] == "error")["value"] == ""
     assert nb.foreign == [], f"non-localhost requests: {nb.foreign}"

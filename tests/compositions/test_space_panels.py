@@ -112,7 +112,7 @@ def test_congruence_tab_is_plain_torch_from_the_weights(setup):
     a, b = adapter.action_names.index("forward"), adapter.action_names.index("right")
     np.testing.assert_allclose(p.now.values[0], acts, atol=1e-4)
     np.testing.assert_allclose(p.now.values[1], acts * (flat[top, a] - flat[top, b]), atol=1e-4)
-    assert p.now.series_names[1] == "activation × (u_forward − u_right)"
+    assert p.now.series_names[1] == "push on forward − right"
 
 
 def test_nmf_tab_is_sklearn_nmf_with_the_states_weights(setup):

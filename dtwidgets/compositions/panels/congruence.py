@@ -20,9 +20,9 @@ class CongruencePanel(Panel):
         super().__init__(ctx)
         self.heatmap = MatrixHeatmap(title="unembedding congruence W_out · u_a (logit per unit activation, LN scale 1)",
                                      x_label="action", y_label="neuron")
-        self.now = ContributionBars(series_names=["activation now", "activation × (u_a − u_b)"], separate_axes=True,
-                                    title="the same neurons in the state shown: activation at the prediction token, "
-                                          "and its direct push on the preference")
+        self.now = ContributionBars(series_names=["activation now", "push on a − b"], separate_axes=True,
+                                    title="the same neurons in the state shown: activation at the prediction token, and "
+                                          "its direct push on the preference, activation × (u_a − u_b)")
         self.note = note("")
         self.widget.children = [note("The neurons (all layers) whose output the action head reads most, by weights alone; "
                                      "the bars say which of them fire now."), self.note, self.heatmap, self.now]
@@ -37,4 +37,4 @@ class CongruencePanel(Panel):
         a, b = self.ctx.pair
         names = self.ctx.adapter.action_names
         assign(self.now, values=np.stack([r.activation, r.along_pair]).astype(np.float32), labels=list(r.labels),
-               series_names=["activation now", f"activation × (u_{names[a]} − u_{names[b]})"])
+               series_names=["activation now", f"push on {names[a]} − {names[b]}"])

@@ -72,7 +72,8 @@ class NMFPanel(Panel):
                            f"{esc(r.source)} (relative error {r.nmf.relative_error:.3f}). The state shown is "
                            f"{esc(r.labels[top])} most ({r.weights[top]:.3g}); its activation is rebuilt from the "
                            f"components with relative error {r.residual:.3f}. "
-                           "<span style='color:#555'>Example actions are the model's own.</span></div>")
+                           "<span style='color:#555'>In the browser below, feature k is component k; the "
+                           "example states' actions are the model's own.</span></div>")
         assign(self.weights, values=r.weights[r.order][None].astype(np.float32), labels=[r.labels[i] for i in r.order])
         assign(self.browser, **r.cards)
         assign(self.browser, selected=top)

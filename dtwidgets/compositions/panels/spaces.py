@@ -100,7 +100,7 @@ class SpacesPanel(Panel):
         coords = ", ".join(f"PC{i + 1} {v:+.3g}" for i, v in enumerate(r.current[:k]))
         fewer = f" (only {k} components: {p.coordinates.shape[0]} states)" if k < int(self.dims.value) else ""
         self.info.value = (f"<div style='font-size:12px'>PCA of {esc(self.hook.value)} at the state token over "
-                           f"{esc(r.source)}{esc(fewer)}. The state shown (ringed in orange): {esc(coords)}. "
+                           f"{esc(r.source)}{esc(fewer)}. The state shown (the large dot ringed in black): {esc(coords)}. "
                            "<span style='color:#555'>Hover a point for its step, RTG and the model's action"
                            f"{'; drag to rotate' if k == 3 else ''}.</span></div>")
         assign(self.view, points=pts, point_labels=[*p.point_labels, r.current_label],
