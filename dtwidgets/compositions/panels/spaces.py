@@ -30,7 +30,7 @@ class ReferenceChoice:
         self.ctx = ctx
         given = getattr(ctx, "reference_windows", None)
         self.fixed = given is not None
-        self._ref = ReferenceStates.of(given, f"the {given.batch_size} reference windows") if self.fixed else None
+        self._ref = None if given is None else ReferenceStates.of(given, f"the {given.batch_size} reference windows")
         self.button = W.Button(description="refit on the episode so far", layout=W.Layout(width="auto"),
                                tooltip="take the states of the episode up to now as the reference set and fit again")
         self.button.layout.display = "none" if self.fixed else ""
