@@ -99,7 +99,7 @@ export default widget("dtw-scatter", ({ model, body, tip, noData, avail }) => {
       xy[i * 2] = x; xy[i * 2 + 1] = y;
       ctx.beginPath(); ctx.arc(x, y, i === sel ? size + 2 : size, 0, 2 * Math.PI);
       ctx.fillStyle = pointColour(i); ctx.fill();
-      ctx.lineWidth = i === sel ? 2 : 0.6; ctx.strokeStyle = i === sel ? "#ff9800" : "rgba(0,0,0,0.45)"; ctx.stroke();
+      ctx.lineWidth = i === sel ? 2.5 : 0.6; ctx.strokeStyle = i === sel ? "#111" : "rgba(0,0,0,0.45)"; ctx.stroke(); // a dark ring: no palette colour
       drawn++;
     }
     cv.dataset.drawn = String(drawn);
@@ -117,8 +117,10 @@ export default widget("dtw-scatter", ({ model, body, tip, noData, avail }) => {
       const [u, v] = D === 3 ? rotate(e[0], e[1], e[2], yaw, pitch) : [e[0], e[1]];
       const x = geo.cx + geo.s * u, y = geo.cy - geo.s * v;
       ctx.beginPath(); ctx.moveTo(geo.cx, geo.cy); ctx.lineTo(x, y); ctx.stroke();
-      ctx.textAlign = u >= 0 ? "left" : "right";
-      ctx.fillText(fitText(ctx, al(d), 110), x + (u >= 0 ? 3 : -3), y + (v >= 0 ? -4 : 10));
+      const text = fitText(ctx, al(d), 110), tw = ctx.measureText(text).width;
+      ctx.textAlign = "left"; // kept inside the canvas: a label at the plot's edge is moved in, not cut
+      const tx = u >= 0 ? Math.min(x + 3, geo.w - tw - 2) : Math.max(x - 3 - tw, 2);
+      ctx.fillText(text, tx, y + (v >= 0 ? -4 : 10));
     }
     ctx.restore();
   }

@@ -27,6 +27,7 @@ import torch
 from ..adapters.protocol import ModelAdapter
 from ..adapters.schema import resolve_action
 from . import _common as C
+from .ids import neuron_id
 from .weights import action_readout
 
 
@@ -70,6 +71,11 @@ class NeuronCongruence:
         return self.out_action[:, :, resolve_action(self.action_names, action)], self.gate_value_cos
 
 
+def top_rows(M: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` rows of ``M`` ``[R, C]`` with the largest ``max |M[r]|``, in that order (ties: first row first)."""
+    return np.argsort(-np.abs(M).max(1), kind="stable")[:max(1, int(k))]
+
+
 def _unit(x: torch.Tensor, dim: int) -> torch.Tensor:
     return x / x.norm(dim=dim, keepdim=True).clamp_min(1e-12)
 
@@ -101,6 +107,6 @@ def neuron_congruence(adapter: ModelAdapter, fold_ln: bool = True) -> NeuronCong
         gv = (_unit(W_gate, 1) * _unit(W_in, 1)).sum(1)
         gate_act = torch.einsum("ldn,ad->lna", _unit(W_gate, 1), _unit(Wa, -1))
     f: Any = lambda t: None if t is None else C.np32(t)  # noqa: E731
-    labels = [[f"L{l}N{n}" for n in range(W_in.shape[2])] for l in range(L)]
+    labels = [[neuron_id(l, n).name for n in range(W_in.shape[2])] for l in range(L)]
     return NeuronCongruence(f(out_action), f(out_cos), f(in_cos), f(nxt), f(nxt_gate), f(gv), f(gate_act), labels,
                             tuple(adapter.action_names), bool(fold_ln and C.normalization(adapter)))

@@ -54,6 +54,10 @@ def mlp_id(layer: int) -> ComponentId:
     return ComponentId("mlp", f"L{layer}MLP", layer)
 
 
+def neuron_id(layer: int, neuron: int) -> ComponentId:
+    return ComponentId("neuron", f"L{layer}N{neuron}", layer, neuron)
+
+
 def stack_ids(adapter: ModelAdapter, pos: int) -> list[ComponentId]:
     """Ids of :func:`~dtwidgets.analysis.component_stack`'s rows at token ``pos``: its token's
     embedding, time and positional terms, every head (layer-major), each layer's ``b_O``, each MLP."""

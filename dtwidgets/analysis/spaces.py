@@ -56,6 +56,15 @@ class PCAResult:
     colour_classes: tuple[str, ...]
     space: str
 
+    def project(self, X) -> np.ndarray:
+        """``[M, k]`` coordinates of new points ``X`` ``[M, D]`` (or one ``[D]``) on the same components:
+        ``(X - mean) · componentsᵀ`` (float64 product, float32 result)."""
+        X = np.asarray(X.detach().cpu() if torch.is_tensor(X) else X, dtype=np.float64)
+        X = X[None] if X.ndim == 1 else X
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"X: expected [M, {self.mean.shape[0]}] points in this PCA's space, got shape {X.shape}")
+        return ((X - self.mean.astype(np.float64)) @ self.components.T.astype(np.float64)).astype(np.float32)
+
 
 def colour_values(colour, n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
     """``colour`` (None, ``[n]`` numbers or ``[n]`` text labels) -> ``(values [n] float32 | None, classes)``:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis.congruence import top_rows
 from .contribution_bars import ContributionBars
 from .matrix_heatmap import MatrixHeatmap
 from .scatter_view import ScatterView
@@ -28,18 +29,13 @@ def pca_scatter(result, dims: int = 2, **kwargs) -> ScatterView:
     return ScatterView.from_pca(result, dims=dims, **kwargs)
 
 
-def _top_rows(M: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` rows of ``M`` ``[R, C]`` with the largest ``max |M[r]|``, in that order."""
-    return np.argsort(-np.abs(M).max(1), kind="stable")[:max(1, int(k))]
-
-
 def congruence_heatmap(congruence, k: int = 20, cosine: bool = False, **kwargs) -> MatrixHeatmap:
     """The ``k`` neurons (all layers) whose output is read most by some action: rows = neurons, columns =
     actions, values ``out_action`` (logits per unit activation) or, with ``cosine``, ``out_action_cos``."""
     M = congruence.out_action_cos if cosine else congruence.out_action
     flat = M.reshape(-1, M.shape[-1])
     labels = [n for row in congruence.neuron_labels for n in row]
-    top = _top_rows(flat, k)
+    top = top_rows(flat, k)
     what = "cos(W_out, W_action)" if cosine else "W_out · W_action (logit per unit activation)"
     kw = dict(values=flat[top], row_labels=[labels[i] for i in top], col_labels=list(congruence.action_names),
               title=f"unembedding congruence: {what}", x_label="action", y_label="neuron")
@@ -54,7 +50,7 @@ def next_layer_heatmap(congruence, layer: int = 0, k: int = 16, gate: bool = Fal
         n = 0 if M is None else M.shape[0]
         raise ValueError(f"layer: expected a layer with a next layer{' (gated MLP)' if gate else ''} in [0, {n}), got {layer}")
     m = M[int(layer)]
-    rows, cols = _top_rows(m, k), _top_rows(m.T, k)
+    rows, cols = top_rows(m, k), top_rows(m.T, k)
     names = congruence.neuron_labels
     kw = dict(values=m[np.ix_(rows, cols)], row_labels=[names[layer][i] for i in rows],
               col_labels=[names[layer + 1][j] for j in cols], x_label=f"layer {layer + 1} neuron",

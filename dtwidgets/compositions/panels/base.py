@@ -88,13 +88,18 @@ class AnalysisContext:
         follow_group: page id of the Explorer's RTG slider ('' = panels do not follow it).
         env: the :class:`~dtwidgets.adapters.EnvAdapter` being played (read by the policy-map panel), or None.
         sae: a trained :class:`dtwidgets.sae.SparseAutoencoder` for the SAE panel, or None.
+        session: the :class:`~dtwidgets.compositions.session.PlaySession` played (the spaces tabs read the
+            episode so far from it when there are no reference windows), or None.
     """
 
     def __init__(self, adapter, pair=(0, 1), reference_windows=None, rtgs=None, follow_group: str = "",
-                 env=None, sae=None):
+                 env=None, sae=None, session=None):
         self.adapter = adapter
         self.env = env
         self.sae = sae
+        self.session = session
+        self.reference_windows = reference_windows
+        """The reference states (mean ablation; the spaces tabs fit their PCA / NMF on them), or None."""
         self.pair = (0, 1)
         self.set_pair(pair)
         self.rtgs = rtgs

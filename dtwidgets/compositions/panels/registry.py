@@ -21,15 +21,18 @@ from .attribution import AttributionPanel
 from .base import AnalysisContext, note
 from .circuits import CircuitsPanel
 from .circuits2 import Circuits2Panel
+from .congruence import CongruencePanel
 from .directions import DirectionsPanel
+from .nmf import NMFPanel
 from .patching import PatchingPanel
 from .policy_map import PolicyPanel
 from .rtg_scan import RTGScanPanel
 from .sae import SAEPanel
+from .spaces import SpacesPanel
 
 PANELS = ("attribution", "ablation", "attention", "circuits", "rtg_scan", "patching")
 """Keys of the built-in per-state panels, in their default order."""
-EXTRA_PANELS = ("policy_map", "circuits2", "directions")
+EXTRA_PANELS = ("policy_map", "circuits2", "directions", "spaces", "congruence", "nmf")
 """Panels shown by default after :data:`PANELS`."""
 
 PANEL_TYPES: dict[str, type] = {}
@@ -51,7 +54,7 @@ def register_panel(key: str, cls: type) -> type:
 
 
 for _cls in (AttributionPanel, AblationPanel, AttentionPanel, CircuitsPanel, RTGScanPanel, PatchingPanel,
-             PolicyPanel, Circuits2Panel, DirectionsPanel, SAEPanel):
+             PolicyPanel, Circuits2Panel, DirectionsPanel, SAEPanel, SpacesPanel, CongruencePanel, NMFPanel):
     register_panel(_cls.key, _cls)
 
 
