@@ -1,4 +1,6 @@
-// StatusLine: the Explorer's one-line state summary, built from text nodes only (never HTML).
+// StatusLine: the Explorer's state summary, built from text nodes only (never HTML). The whole text is
+// shown (it wraps); the items an RTG drag changes (RTG, preference, preview note) each keep the size of
+// the widest text they can show, so the line never reflows while the slider moves.
 // Traits: headline (emphasised, e.g. "episode over (collision): reset or step back"), lead [str]
 // (e.g. "step 3", "t = 3"), rtg + logits [A] + action_names [A] ("RTG +0.90 · model prefers forward
 // (80%)"; omitted when logits is empty), notes [str] (warnings, e.g. an edit outside the view).
@@ -12,6 +14,20 @@ import { follower, scanRow } from "./lib/follow.js";
 import { softmax } from "./lib/softmax.js";
 
 const SHARED = ["logits", "action_names", "scan_logits", "scan_rtgs"];
+const SEP = " · ";
+const LEAD_SEP = "\u00a0· ";  // a separator at the start of a box (a plain leading space would collapse)
+const PREVIEW = (exact) => `preview from the RTG scan${exact ? "" : ", interpolated"}: confirmed on release`;
+
+/**
+ * `kids` in a box as large as the text `widest` (drawn invisibly under them by CSS, ::before: not part
+ * of textContent): the box does not change size while its text changes within that bound.
+ */
+function steady(widest, kids, props = {}) {
+  return h("span", { ...props, class: "dtw-steady " + (props.class || ""), "data-widest": widest }, [h("span", {}, kids)]);
+}
+
+/** "+0.90" / "-1.00" (the status line's RTG format). */
+const signed = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
 
 export default widget("dtw-status", ({ model, body, redraw }) => {
   const line = h("div", { class: "dtw-status-line" });
@@ -25,23 +41,35 @@ export default widget("dtw-status", ({ model, body, redraw }) => {
     if (headline) parts.push(h("b", { class: "dtw-status-headline", text: headline, style: { color: "#b00020" } }));
     for (const t of model.get("lead") || []) parts.push(h("span", { text: t }));
     const L = source.pending ? decode(null) : decode(src.get("logits")), pv = follow.preview;
+    const scan = decode(src.get("scan_rtgs")), canPreview = L.size > 0 && scan.size > 0;
     const sr = pv && L.size ? scanRow(src, "scan_logits", L.size, pv.rtg) : null;
     const rtg = sr ? pv.rtg : model.get("rtg");
-    if (Number.isFinite(rtg)) parts.push(h("span", { class: "dtw-status-rtg" }, [h("span", { text: "RTG " }), h("b", { text: (rtg >= 0 ? "+" : "") + rtg.toFixed(2) })]));
+    if (Number.isFinite(rtg)) {
+      let big = Math.abs(rtg);  // the widest RTG a drag can show: as many integer digits as the largest |RTG| known
+      for (const r of scan.data) big = Math.max(big, Math.abs(r));
+      const widest = `RTG +${"0".repeat(String(Math.floor(big)).length)}.00`;
+      parts.push(steady(widest, [h("span", { text: "RTG " }), h("b", { text: signed(rtg) })], { class: "dtw-status-rtg" }));
+    }
     if (L.size) {
       const P = softmax(sr ? Float32Array.from(sr.row) : L.data);
       let best = 0;
       for (let i = 1; i < P.length; i++) if (P[i] > P[best]) best = i;
-      const name = nth(src.get("action_names"), best, (j) => `action ${j}`);
-      parts.push(h("span", { class: "dtw-status-prefers" }, [h("span", { text: "model prefers " }), h("b", { text: name }),
-        h("span", { text: ` (${Math.round(P[best] * 100)}%)` })]));
+      const names = Array.from({ length: P.length }, (_, j) => nth(src.get("action_names"), j, (k) => `action ${k}`));
+      const widest = `model prefers ${names.reduce((a, b) => (b.length > a.length ? b : a), "")} (100%)`;
+      parts.push(steady(widest, [h("span", { text: "model prefers " }), h("b", { text: names[best] }),
+        h("span", { text: ` (${Math.round(P[best] * 100)}%)` })], { class: "dtw-status-prefers" }));
     }
-    if (sr) parts.push(h("span", { text: `preview from the RTG scan${sr.exact ? "" : ", interpolated"}: confirmed on release`, style: { color: "#8a5a00" } }));
     for (const t of model.get("notes") || []) parts.push(h("span", { text: t, style: { color: "#b35900" } }));
     const kids = [];
-    parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(" · ")); kids.push(p); });
+    parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(SEP)); kids.push(p); });
+    // the preview note, last: its place is kept (empty) whenever a drag could show it
+    if (canPreview) {
+      const lead = parts.length ? LEAD_SEP : "", text = sr ? lead + PREVIEW(sr.exact) : "";
+      kids.push(steady(lead + PREVIEW(false), [document.createTextNode(text)],
+        { class: "dtw-status-preview", style: { color: "#8a5a00" } }));
+    }
     line.replaceChildren(...kids);
-    line.title = line.textContent;  // the whole line on hover, where it is cut with an ellipsis
+    line.title = line.textContent;  // the same text on hover (the placeholders are CSS, not text)
   }
   return { draw, traits: ["headline", "lead", "rtg", "logits", "action_names", "notes", "scan_logits", "scan_rtgs", "preferences"],
     dispose: () => { follow.dispose(); source.dispose(); } };

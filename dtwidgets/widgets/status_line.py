@@ -1,4 +1,4 @@
-"""StatusLine: the Explorer's one-line, text-only state summary."""
+"""StatusLine: the Explorer's text-only state summary (shown whole, wrapping; steady during an RTG drag)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ __all__ = ["StatusLine"]
 
 
 class StatusLine(FollowsRTG):
-    """The Explorer's one-line state summary, drawn from text nodes only (safe for names from files).
+    """The Explorer's state summary, drawn from text nodes only (safe for names from files).
+
+    The front-end shows the whole text, wrapping as the column requires. The items an RTG drag changes
+    (the RTG, the preferred action, the preview note) each keep the size of the widest text they can
+    show, so the line keeps its height while the slider moves and nothing below it jumps.
 
     ``rtg`` (from :class:`FollowsRTG`) is the current RTG shown in the line.
     """

@@ -1,6 +1,8 @@
 """The Explorer in real JupyterLab: a layout that fits 1100 px and uses 1600 px (no clipping, no widget
 wider than its column, screenshots), the RTG slider answering while it moves with no comm message
-to the kernel, and the visual regressions of issue 13 (clipped preferences, a half-empty ablation tab)."""
+to the kernel, the visual regressions of issue 13 (clipped preferences, a half-empty ablation tab) and of
+issue 26 (the status line shows its whole text at 1100 and 1600 px and keeps its height, and the tabs their
+place, during an RTG drag and after the release)."""
 from __future__ import annotations
 
 import json
@@ -65,6 +67,24 @@ NAMES_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-actionprefs select'
 BARS_TITLE_JS = f"() => [...document.querySelectorAll('{OUT} .dtw-contrib .dtw-title')].find((e) => e.offsetParent).textContent"
 
 
+# JS: why the status line does not show its whole text (clamped, cut, or a part outside the line); [] when it does
+STATUS_WHOLE_JS = f"""() => {{
+  const line = document.querySelector('{OUT} .dtw-status-line'), cs = getComputedStyle(line), bad = [];
+  if (cs.webkitLineClamp !== 'none' || cs.textOverflow === 'ellipsis') bad.push('clamped: ' + cs.webkitLineClamp + ' ' + cs.textOverflow);
+  if (line.scrollHeight > line.clientHeight + 1) bad.push(`scrollHeight ${{line.scrollHeight}} > clientHeight ${{line.clientHeight}}`);
+  if (line.scrollWidth > line.clientWidth + 1) bad.push(`scrollWidth ${{line.scrollWidth}} > clientWidth ${{line.clientWidth}}`);
+  const box = line.getBoundingClientRect();
+  for (const e of line.querySelectorAll('*')) {{
+    const r = e.getBoundingClientRect();
+    if (r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.bottom > box.bottom + 1))
+      bad.push('outside the line: ' + e.textContent);
+  }}
+  return bad;
+}}"""
+# JS: [top of the Explorer's tab bar, height of the status line] (CSS px): what a reflowing status line moves
+STEADY_JS = f"""() => [document.querySelector('{OUT} .dtw-explorer .lm-TabBar').getBoundingClientRect().top,
+  document.querySelector('{OUT} .dtw-status-line').getBoundingClientRect().height]"""
+
 TAB_LABELS_JS = """() => [...document.querySelectorAll('.dtw-explorer .lm-TabBar-tab')].filter(t => {
   const l = t.querySelector('.lm-TabBar-tabLabel') || t;
   return l.scrollWidth > l.clientWidth + 1;
@@ -95,11 +115,36 @@ def _check_layout(page, width, screenshot_dir, tabs):
         if screenshot_dir is not None:
             name = SHOT_NAMES.get(tab, tab.split()[0].lower())
             page.locator(".dtw-explorer").first.screenshot(path=str(screenshot_dir / f"explorer_{name}_{width}.png"))
+    whole = page.evaluate(STATUS_WHOLE_JS)  # issue 26: the status line was clamped to one line, the rest in a tooltip
+    if whole:
+        problems["status line"] = whole
     cut = page.evaluate(TAB_LABELS_JS)  # issue 26: "QK / OV ci…" at 1100 px with the file browser open
     if cut:
         problems["tab labels"] = cut
     box = page.locator(".dtw-explorer").first.bounding_box()
     return problems, box
+
+
+def _drag_keeps_status_steady(page, slider, width: int, frames: int = 12) -> None:
+    """At ``width`` px: drag the RTG slider right across its range and back; the status line shows its whole
+    text at every frame and neither it nor the tabs below move (preview, then the kernel's answer)."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.wait_for_timeout(800)
+    assert page.evaluate(STATUS_WHOLE_JS) == [], width
+    steady = page.evaluate(STEADY_JS)
+    bb = slider.bounding_box()
+    y, x_lo, x_hi = bb["y"] + bb["height"] / 2, bb["x"] + 4, bb["x"] + bb["width"] - 4
+    page.mouse.move(x_lo, y)
+    page.mouse.down()
+    for k in list(range(frames + 1)) + list(range(frames, frames // 2, -1)):
+        page.mouse.move(x_lo + (x_hi - x_lo) * k / frames, y)
+        status = page.evaluate(STATUS_JS)
+        assert page.evaluate(STEADY_JS) == pytest.approx(steady, abs=0.5), (width, k, status, steady)
+        assert page.evaluate(STATUS_WHOLE_JS) == [], (width, k, status)
+    page.mouse.up()
+    page.wait_for_function(f"() => !({STATUS_JS})().includes('preview')", timeout=20_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate(STEADY_JS) == pytest.approx(steady, abs=0.5), (width, page.evaluate(STATUS_JS), steady)
 
 
 def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
@@ -145,6 +190,7 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         x0 = bb["x"] + 8 + (bb["width"] - 16) * (v0 - lo) / (hi - lo)
         y = bb["y"] + bb["height"] / 2
         names = page.evaluate(NAMES_JS)
+        steady = page.evaluate(STEADY_JS)  # issue 26: the status line wrapped during a drag, the tabs moved 17 px
         page.mouse.move(x0, y)
         page.mouse.down()
         before = page.evaluate("() => window.__dtwWs.comm")
@@ -167,6 +213,8 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
             assert m and m.group(1) == names[int(np.argmax(p))], (status, p)
             assert abs(int(m.group(2)) - p.max() / p.sum() * 100) <= 0.51, (status, p)
             seen.append(v)
+            assert page.evaluate(STEADY_JS) == pytest.approx(steady, abs=0.5), (k, status, steady)
+            assert page.evaluate(STATUS_WHOLE_JS) == [], (k, status)
         during = page.evaluate("() => window.__dtwWs.comm") - before
         assert during == 0, f"{during} comm messages sent while dragging"
         assert _events(server, "rtg_value") == []  # the kernel heard nothing
@@ -187,6 +235,8 @@ def test_explorer_layout_and_rtg_drag(browser, jupyter_lab, screenshot_dir):
         assert diff == pytest.approx(final["fresh"][a] - final["fresh"][b], abs=1e-3)
         status, fresh = page.evaluate(STATUS_JS), np.array(final["fresh"])
         assert "preview" not in status and f"model prefers {names[int(np.argmax(fresh))]}" in status, status
+        assert page.evaluate(STEADY_JS) == pytest.approx(steady, abs=0.5), (status, steady)  # released: no jump back
+        _drag_keeps_status_steady(page, slider, 1600)
         if screenshot_dir is not None:  # the whole Explorer on screen (a screenshot is cut at the window's edge)
             tall = page.evaluate("() => Math.ceil(document.querySelector('.dtw-explorer').getBoundingClientRect().height)")
             page.set_viewport_size({"width": 1100, "height": max(1000, tall + 300)})
