@@ -94,7 +94,7 @@ class Explorer(W.VBox):
         """``{browser key: action name}``: arrows follow the actions' meaning (turns or moves)."""
         pair = self.actions.default_pair() if pair is None else pair
         self.ctx = AnalysisContext(adapter, pair=pair, reference_windows=reference_windows, follow_group=self.follow_group,
-                                   env=env, sae=sae, session=self.session)
+                                   env=env, sae=sae, session=session)
         if not adapter.layout.has_rtg:  # a model without RTG tokens: no RTG scan (the view hides its slider)
             panels = tuple(p for p in panels if p != "rtg_scan")
         if sae is not None and "sae" not in panels:
