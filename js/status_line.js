@@ -1,6 +1,7 @@
 // StatusLine: the Explorer's state summary, built from text nodes only (never HTML). The whole text is
-// shown (it wraps); the items an RTG drag changes (RTG, preference, preview note) each keep the size of
-// the widest text they can show, so the line never reflows while the slider moves.
+// shown (it wraps). Where an RTG drag can preview (a scan is known), the line keeps the height of the
+// widest text a drag can show (the preview note, the widest RTG, each action at 100%), measured in an
+// invisible copy, so the line never grows or shrinks while the slider moves and nothing below it jumps.
 // Traits: headline (emphasised, e.g. "episode over (collision): reset or step back"), lead [str]
 // (e.g. "step 3", "t = 3"), rtg + logits [A] + action_names [A] ("RTG +0.90 · model prefers forward
 // (80%)"; omitted when logits is empty), notes [str] (warnings, e.g. an edit outside the view).
@@ -14,66 +15,87 @@ import { follower, scanRow } from "./lib/follow.js";
 import { softmax } from "./lib/softmax.js";
 
 const SHARED = ["logits", "action_names", "scan_logits", "scan_rtgs"];
-const SEP = " · ";
-const LEAD_SEP = "\u00a0· ";  // a separator at the start of a box (a plain leading space would collapse)
+
 const PREVIEW = (exact) => `preview from the RTG scan${exact ? "" : ", interpolated"}: confirmed on release`;
-
-/**
- * `kids` in a box as large as the text `widest` (drawn invisibly under them by CSS, ::before: not part
- * of textContent): the box does not change size while its text changes within that bound.
- */
-function steady(widest, kids, props = {}) {
-  return h("span", { ...props, class: "dtw-steady " + (props.class || ""), "data-widest": widest }, [h("span", {}, kids)]);
-}
-
-/** "+0.90" / "-1.00" (the status line's RTG format). */
-const signed = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
+const signed = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);  // the line's RTG format: "+0.90", "-1.00"
 
 export default widget("dtw-status", ({ model, body, redraw }) => {
   const line = h("div", { class: "dtw-status-line" });
-  body.append(line);
+  const probe = h("div", { class: "dtw-status-probe", "aria-hidden": "true" });  // measures; empty between draws
+  body.append(line, probe);
+  const reserve = reserver(line, probe);
   const follow = follower(model, redraw, ["logits"]);
   const source = linked(model, () => { follow.preview = null; redraw(); }, redraw);
   function draw() {
     const src = source.model || model;
-    const parts = [];
-    const headline = model.get("headline");
-    if (headline) parts.push(h("b", { class: "dtw-status-headline", text: headline, style: { color: "#b00020" } }));
-    for (const t of model.get("lead") || []) parts.push(h("span", { text: t }));
     const L = source.pending ? decode(null) : decode(src.get("logits")), pv = follow.preview;
-    const scan = decode(src.get("scan_rtgs")), canPreview = L.size > 0 && scan.size > 0;
     const sr = pv && L.size ? scanRow(src, "scan_logits", L.size, pv.rtg) : null;
     const rtg = sr ? pv.rtg : model.get("rtg");
-    if (Number.isFinite(rtg)) {
-      let big = Math.abs(rtg);  // the widest RTG a drag can show: as many integer digits as the largest |RTG| known
-      for (const r of scan.data) big = Math.max(big, Math.abs(r));
-      const widest = `RTG +${"0".repeat(String(Math.floor(big)).length)}.00`;
-      parts.push(steady(widest, [h("span", { text: "RTG " }), h("b", { text: signed(rtg) })], { class: "dtw-status-rtg" }));
-    }
+    let prefers = null, names = [];
     if (L.size) {
       const P = softmax(sr ? Float32Array.from(sr.row) : L.data);
       let best = 0;
       for (let i = 1; i < P.length; i++) if (P[i] > P[best]) best = i;
-      const names = Array.from({ length: P.length }, (_, j) => nth(src.get("action_names"), j, (k) => `action ${k}`));
-      const widest = `model prefers ${names.reduce((a, b) => (b.length > a.length ? b : a), "")} (100%)`;
-      parts.push(steady(widest, [h("span", { text: "model prefers " }), h("b", { text: names[best] }),
-        h("span", { text: ` (${Math.round(P[best] * 100)}%)` })], { class: "dtw-status-prefers" }));
+      names = Array.from(P, (_, j) => nth(src.get("action_names"), j, (k) => `action ${k}`));
+      prefers = [names[best], Math.round(P[best] * 100)];
     }
-    for (const t of model.get("notes") || []) parts.push(h("span", { text: t, style: { color: "#b35900" } }));
-    const kids = [];
-    parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(SEP)); kids.push(p); });
-    // the preview note, last: its place is kept (empty) whenever a drag could show it
-    if (canPreview) {
-      const lead = parts.length ? LEAD_SEP : "", text = sr ? lead + PREVIEW(sr.exact) : "";
-      kids.push(steady(lead + PREVIEW(false), [document.createTextNode(text)],
-        { class: "dtw-status-preview", style: { color: "#8a5a00" } }));
-    }
-    line.replaceChildren(...kids);
-    line.title = line.textContent;  // the same text on hover (the placeholders are CSS, not text)
+    line.replaceChildren(...compose(model, Number.isFinite(rtg) ? signed(rtg) : null, prefers, sr ? PREVIEW(sr.exact) : ""));
+    line.title = line.textContent;
+    const scan = decode(src.get("scan_rtgs"));
+    if (prefers && scan.size) {  // a drag can preview here: keep the height of the widest line it may show
+      let big = Number.isFinite(rtg) ? Math.abs(rtg) : 0;
+      for (const r of scan.data) big = Math.max(big, Math.abs(r));
+      line.style.minHeight = reserve(model, `+${"0".repeat(String(Math.floor(big)).length)}.00`, names) + "px";
+    } else line.style.minHeight = "";
   }
   return { draw, traits: ["headline", "lead", "rtg", "logits", "action_names", "notes", "scan_logits", "scan_rtgs", "preferences"],
     dispose: () => { follow.dispose(); source.dispose(); } };
 });
+
+/**
+ * The line's nodes: headline, lead, RTG (`rtg`: its text, e.g. "+0.90", or null), the preferred action
+ * (`prefers`: [name, percent] or null), the preview note (`preview`: its text or ""), the notes; " · " between.
+ * @returns {Node[]}
+ */
+function compose(model, rtg, prefers, preview) {
+  const parts = [];
+  const headline = model.get("headline");
+  if (headline) parts.push(h("b", { class: "dtw-status-headline", text: headline, style: { color: "#b00020" } }));
+  for (const t of model.get("lead") || []) parts.push(h("span", { text: t }));
+  if (rtg !== null) parts.push(h("span", { class: "dtw-status-rtg" }, [h("span", { text: "RTG " }), h("b", { text: rtg })]));
+  if (prefers) parts.push(h("span", { class: "dtw-status-prefers" }, [h("span", { text: "model prefers " }), h("b", { text: prefers[0] }),
+    h("span", { text: ` (${prefers[1]}%)` })]));
+  if (preview) parts.push(h("span", { text: preview, style: { color: "#8a5a00" } }));
+  for (const t of model.get("notes") || []) parts.push(h("span", { text: t, style: { color: "#b35900" } }));
+  const kids = [];
+  parts.forEach((p, i) => { if (i) kids.push(document.createTextNode(" · ")); kids.push(p); });
+  return kids;
+}
+
+/**
+ * `reserve(model, rtgWidest, names)`: the height (CSS px) the line needs, at its current width, for the
+ * widest text an RTG drag can show with the model's headline, lead and notes: RTG `rtgWidest`, each of
+ * `names` at 100 %, the preview note. Measured in `probe` (an invisible copy beside the line, emptied after);
+ * cached per width and texts; 0 while the line is not laid out (the widget redraws when it gets a width).
+ */
+function reserver(line, probe) {
+  let key = "", height = 0;
+  return (model, rtgWidest, names) => {
+    const w = line.clientWidth;
+    if (!w) return 0;
+    const k = JSON.stringify([w, model.get("headline"), model.get("lead"), model.get("notes"), rtgWidest, names]);
+    if (k === key) return height;
+    probe.style.width = w + "px";
+    height = 0;
+    for (const n of names) {
+      probe.replaceChildren(...compose(model, rtgWidest, [n, 100], PREVIEW(false)));
+      height = Math.max(height, probe.getBoundingClientRect().height);
+    }
+    probe.replaceChildren();
+    key = k;
+    return height;
+  };
+}
 
 /**
  * The model referenced by trait `preferences` (resolved through the widget manager), kept current:

@@ -17,9 +17,9 @@ __all__ = ["StatusLine"]
 class StatusLine(FollowsRTG):
     """The Explorer's state summary, drawn from text nodes only (safe for names from files).
 
-    The front-end shows the whole text, wrapping as the column requires. The items an RTG drag changes
-    (the RTG, the preferred action, the preview note) each keep the size of the widest text they can
-    show, so the line keeps its height while the slider moves and nothing below it jumps.
+    The front-end shows the whole text, wrapping as the column requires. Where an RTG drag can preview
+    (a scan is known), the line keeps the height of the widest text a drag can show (the preview note, the
+    widest RTG, each action at 100 %), so it keeps its height while the slider moves and nothing below jumps.
 
     ``rtg`` (from :class:`FollowsRTG`) is the current RTG shown in the line.
     """

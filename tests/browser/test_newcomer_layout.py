@@ -1,18 +1,19 @@
 """Issue #26, newcomer list, layout jumps: entering edit mode never moves a full grid (its caption
-moved it 20 px down), and the status line keeps one line's height whatever it says (it wrapped during
-an RTG drag and moved the tabs below by 17 px): the rest is cut with an ellipsis and in its title."""
+moved it 20 px down), and the status line shows its whole text (it was clamped to one line, the rest in a
+tooltip) yet keeps its height during an RTG drag (it wrapped and moved the tabs below by 17 px)."""
 from __future__ import annotations
 
 import ipywidgets
 import numpy as np
 import pytest
 
-from dtwidgets.widgets import GridView, StatusLine
+from dtwidgets.widgets import GridView, RTGSlider, StatusLine
 
+from .conftest import DRAG_JS
 from .examples import dynamic_obstacles_grid
 
 pytestmark = pytest.mark.browser
-LONG_NOTE = "preview from the RTG scan, interpolated: confirmed on release · " * 4
+LONG_NOTE = "edited outside the agent's view: the model cannot see this cell · " * 4
 
 
 def _grid_offset(root) -> float:
@@ -33,15 +34,29 @@ def test_edit_mode_does_not_move_the_grid(static_page) -> None:
     assert rec.errors == []
 
 
-def test_status_line_keeps_one_line(static_page) -> None:
-    kw = dict(lead=["step 3"], rtg=0.9, logits=np.array([0.2, 0.1, 1.5], np.float32), action_names=["left", "right", "forward"])
-    short, long = StatusLine(**kw), StatusLine(**kw, notes=[LONG_NOTE])
-    rec = static_page(ipywidgets.VBox([short, long]), name="status_one_line", viewport=(700, 600))
-    lines = rec.page.locator(".dtw-status .dtw-status-line")
-    boxes = [lines.nth(i).bounding_box() for i in range(2)]
-    assert abs(boxes[0]["height"] - boxes[1]["height"]) < 0.5, boxes
-    assert boxes[1]["width"] <= 700
-    cut = lines.nth(1).evaluate("(e) => [e.scrollHeight > e.clientHeight + 2, e.title]")
-    assert cut[0], "the long line is cut (ellipsis), not wrapped"
-    assert LONG_NOTE.strip() in cut[1] and "model prefers forward" in cut[1], cut[1]
+def test_status_line_shows_everything_and_keeps_its_height_while_dragging(static_page) -> None:
+    rtgs = np.linspace(-1, 1, 5, dtype=np.float32)
+    scan = np.stack([np.zeros(5), np.zeros(5), 4 * rtgs], 1).astype(np.float32)  # forward wins for RTG > 0
+    kw = dict(lead=["step 3"], rtg=0.0, logits=np.array([2.0, 0.0, 0.0], np.float32), action_names=["left", "right", "forward"],
+              scan_rtgs=rtgs, scan_logits=scan, follow_group="g")
+    long = StatusLine(**kw, notes=[LONG_NOTE])
+    slider = RTGSlider(value=0.0, min=-1, max=1, step=0.05, follow_group="g")
+    below_it = StatusLine(lead=["the widget below"])
+    rec = static_page(ipywidgets.VBox([slider, long, below_it]), name="status_whole", viewport=(700, 600))
+    line, page = rec.page.locator(".dtw-status .dtw-status-line").first, rec.page
+    page.wait_for_function("() => document.querySelector('.dtw-status-line').textContent.includes('prefers')", timeout=10_000)
+    whole = line.evaluate("(e) => [e.scrollHeight <= e.clientHeight + 1, getComputedStyle(e).webkitLineClamp, e.innerText]")
+    assert whole[0] and whole[1] == "none", whole  # nothing cut, no clamp
+    assert LONG_NOTE.strip() in whole[2] and "model prefers left" in whole[2], whole[2]
+    assert line.bounding_box()["height"] > 40  # the long note wraps onto several lines, all shown
+    below = lambda: page.locator(".dtw-status .dtw-status-line").nth(1).bounding_box()["y"]  # noqa: E731
+    y0, h0 = below(), line.bounding_box()["height"]
+    for v in (0.8, -0.35, 1.0, 0.05):  # a drag: the line previews (longer text) and keeps its height
+        page.evaluate(DRAG_JS, [v, False])
+        page.wait_for_function("() => document.querySelector('.dtw-status-line').textContent.includes('preview')", timeout=10_000)
+        assert f"RTG {v:+.2f}" in line.inner_text(), line.inner_text()
+        assert abs(line.bounding_box()["height"] - h0) < 0.5 and abs(below() - y0) < 0.5, (v, line.inner_text())
+    page.evaluate(DRAG_JS, [0.05, True])  # released (no kernel: back to the page's own state)
+    page.wait_for_function("() => !document.querySelector('.dtw-status-line').textContent.includes('preview')", timeout=10_000)
+    assert abs(line.bounding_box()["height"] - h0) < 0.5 and abs(below() - y0) < 0.5
     assert rec.errors == []
