@@ -17,12 +17,12 @@ from ...analysis.space_extras import NMFNow, has_mlp, nmf_hooks
 from ...widgets import ContributionBars, FeatureBrowserView
 from ..updates import assign
 from .base import AnalysisContext, Panel, PanelData, esc
-from .spaces import _ROW, ReferenceChoice
+from .spaces import _ROW, FittedPanel, ReferenceChoice
 
 N_COMPONENTS = (2, 4, 6, 8, 12)
 
 
-class NMFPanel(Panel):
+class NMFPanel(FittedPanel):
     key, title = "nmf", "NMF"
 
     def __init__(self, ctx: AnalysisContext):
@@ -48,25 +48,10 @@ class NMFPanel(Panel):
     def _extra(self) -> NMFNow:
         return NMFNow(str(self.hook.value), self.reference.get(), int(self.k.value))
 
-    def wanted(self) -> list:
-        return [self._extra()]
+    def _views(self) -> list:
+        return [self.weights, self.browser]
 
-    def update(self, data: PanelData) -> None:
-        self._data = data
-        self._redraw()
-
-    def _refit(self, _button=None) -> None:
-        self.reference.refit()
-        self._redraw()
-
-    def _redraw(self, *_) -> None:
-        if self._data is None:
-            return
-        r = self._data.result(self._extra())
-        self.weights.layout.display = self.browser.layout.display = "none" if r.note else ""
-        if r.note:
-            self.info.value = f"<div style='color:#555;font-size:12px'>{esc(r.note)}</div>"
-            return
+    def _draw(self, r) -> None:
         top = int(r.order[0])
         self.info.value = (f"<div style='font-size:12px'>{len(r.labels)} components of {esc(r.nmf.hook)} over "
                            f"{esc(r.source)} (relative error {r.nmf.relative_error:.3f}). The state shown is "

@@ -50,7 +50,47 @@ class ReferenceChoice:
             self._ref = None
 
 
-class SpacesPanel(Panel):
+class FittedPanel(Panel):
+    """A panel drawn from one extra fitted on the reference states: asks for :meth:`_extra`, refits on
+    "refit", shows the result's note (hiding :meth:`_views`) or :meth:`_draw` s the result."""
+
+    reference: ReferenceChoice
+    info: W.HTML
+    _data: PanelData | None
+
+    def _extra(self):
+        raise NotImplementedError
+
+    def _views(self) -> list:
+        raise NotImplementedError
+
+    def _draw(self, r) -> None:
+        raise NotImplementedError
+
+    def wanted(self) -> list:
+        return [self._extra()]
+
+    def update(self, data: PanelData) -> None:
+        self._data = data
+        self._redraw()
+
+    def _refit(self, _button=None) -> None:
+        self.reference.refit()
+        self._redraw()
+
+    def _redraw(self, *_) -> None:
+        if self._data is None:
+            return
+        r = self._data.result(self._extra())
+        for w in self._views():
+            w.layout.display = "none" if r.note else ""
+        if r.note:
+            self.info.value = f"<div style='color:#555;font-size:12px'>{esc(r.note)}</div>"
+            return
+        self._draw(r)
+
+
+class SpacesPanel(FittedPanel):
     key, title = "spaces", "Spaces"
 
     def __init__(self, ctx: AnalysisContext):
@@ -73,25 +113,10 @@ class SpacesPanel(Panel):
     def _extra(self) -> SpacePCA:
         return SpacePCA(str(self.hook.value), self.reference.get(), str(self.colour_by.value), 3)
 
-    def wanted(self) -> list:
-        return [self._extra()]
+    def _views(self) -> list:
+        return [self.view]
 
-    def update(self, data: PanelData) -> None:
-        self._data = data
-        self._redraw()
-
-    def _refit(self, _button=None) -> None:
-        self.reference.refit()
-        self._redraw()
-
-    def _redraw(self, *_) -> None:
-        if self._data is None:
-            return
-        r = self._data.result(self._extra())
-        self.view.layout.display = "none" if r.note else ""
-        if r.note:
-            self.info.value = f"<div style='color:#555;font-size:12px'>{esc(r.note)}</div>"
-            return
+    def _draw(self, r) -> None:
         p = r.pca
         k = min(int(self.dims.value), p.coordinates.shape[1])
         ratio = np.asarray(p.explained_variance_ratio)
