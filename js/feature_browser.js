@@ -192,13 +192,19 @@ export default widget("dtw-featurebrowser", ({ model, root, body, tip, noData })
     // thumbnails fill the card's width (at least 80 px each), drawn at 16 px a cell and scaled by CSS
     const wrap = h("div", { class: "dtw-fb-examples", style: { display: "grid", gap: "6px",
       gridTemplateColumns: "repeat(auto-fit, minmax(80px, 1fr))", maxWidth: `${E * 176}px` } });
-    const [, , GW, GH] = D.obs.shape;
+    const [, , GW, GH] = D.obs.shape, view = model.get("examples_view") || "egocentric";
+    const picture = view !== "none" && GW > 0 && GH > 0;
     for (let e = 0; e < E; e++) {
       const m = (j) => D.meta.data[(i * E + e) * 5 + j];
       if (!(m(0) >= 0)) continue;
-      const cv = h("canvas", { class: "dtw-fb-thumb", "data-slot": e });
-      drawObs(cv, D.obs.data, ((i * E + e) * GW) * GH * 3, GW, GH, 16);
-      Object.assign(cv.style, { width: "100%", height: "auto", aspectRatio: `${GW} / ${GH}` });
+      const cv = h("canvas", { class: "dtw-fb-thumb", "data-slot": e, "data-view": view });
+      const off = (i * E + e) * GW * GH * 3;
+      if (view === "pixels") drawPixels(cv, D.obs.data, off, GW, GH);
+      else if (picture) drawObs(cv, D.obs.data, off, GW, GH, 16, view === "egocentric");
+      // pixels are [rows, columns]: the aspect ratio is columns / rows
+      const ratio = view === "pixels" ? `${GH} / ${GW}` : `${GW} / ${GH}`;
+      if (picture) Object.assign(cv.style, { width: "100%", height: "auto", aspectRatio: ratio });
+      else cv.style.display = "none";
       const act = names[m(3)] ?? String(m(3));
       const cap = h("div", { class: "dtw-note", style: { fontSize: "10px", lineHeight: "12px" } }, [
         h("div", { text: `${labels[e] ?? ""} · a=${fmt(m(0), 3)}` }), h("div", { text: `RTG ${fmt(m(1), 2)} · t ${m(2)}` }),
@@ -248,12 +254,13 @@ export default widget("dtw-featurebrowser", ({ model, root, body, tip, noData })
     drawCard();
   }
   return { draw, traits: ["feature_ids", "frequency", "max_act", "mean_act", "rtg_corr", "time_corr", "hist", "action_bars",
-    "action_names", "pair", "examples_obs", "examples_meta", "example_labels", "write_maps", "channel_names", "selected",
+    "action_names", "pair", "examples_obs", "examples_view", "examples_meta", "example_labels", "write_maps", "channel_names", "selected",
     "sort_by", "sort_desc", "min_frequency", "query", "title"] };
 });
 
-/** Draw a partial observation [W, H, 3] (agent at the bottom centre, facing up). */
-function drawObs(cv, data, off, W, H, cs) {
+/** Draw a grid observation [W, H, 3] of MiniGrid codes; an egocentric view gets its agent at the
+ * bottom centre, facing up (a full grid holds its agent as a cell). */
+function drawObs(cv, data, off, W, H, cs, egocentric) {
   const ctx = sized(cv, W * cs, H * cs);
   for (let x = 0; x < W; x++) for (let y = 0; y < H; y++) {
     const j = off + (x * H + y) * 3, o = data[j];
@@ -261,10 +268,22 @@ function drawObs(cv, data, off, W, H, cs) {
     ctx.fillRect(x * cs, y * cs, cs, cs);
     tile(ctx, x * cs, y * cs, cs, o, data[j + 1], data[j + 2]);
   }
-  agent(ctx, Math.floor(W / 2) * cs, (H - 1) * cs, cs, 3);
+  if (egocentric) agent(ctx, Math.floor(W / 2) * cs, (H - 1) * cs, cs, 3);
   ctx.strokeStyle = "#555"; ctx.lineWidth = 0.5;
   for (let k = 0; k <= W; k++) { ctx.beginPath(); ctx.moveTo(k * cs, 0); ctx.lineTo(k * cs, H * cs); ctx.stroke(); }
   for (let k = 0; k <= H; k++) { ctx.beginPath(); ctx.moveTo(0, k * cs); ctx.lineTo(W * cs, k * cs); ctx.stroke(); }
+}
+
+/** Draw an RGB image [rows, columns, 3] at its own resolution (CSS scales it). */
+function drawPixels(cv, data, off, rows, cols) {
+  cv.width = cols; cv.height = rows;  // putImageData ignores the device-pixel transform: one canvas pixel per image pixel
+  const ctx = /** @type {CanvasRenderingContext2D} */ (cv.getContext("2d")), img = ctx.createImageData(cols, rows);
+  for (let k = 0; k < rows * cols; k++) {
+    img.data[4 * k] = data[off + 3 * k]; img.data[4 * k + 1] = data[off + 3 * k + 1];
+    img.data[4 * k + 2] = data[off + 3 * k + 2]; img.data[4 * k + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  cv.style.imageRendering = "pixelated";
 }
 
 const SEL_BG = "#ffe9a8";

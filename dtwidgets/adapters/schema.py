@@ -103,14 +103,15 @@ def check_observation_codes(observations, where: str = "observations") -> None:
 
 
 def decode_one_hot(obs: np.ndarray) -> np.ndarray:
-    """One-hot cells ``[W, H, 20]`` (11 objects, 6 colours, 3 states; MiniGrid's
-    ``OneHotPartialObsWrapper`` order) -> codes ``[W, H, 3]`` uint8. A cell with no object bit set
-    decodes as ``unseen``; more than one bit in a group raises ValueError naming the cell."""
+    """One-hot cells ``[..., W, H, 20]`` (11 objects, 6 colours, 3 states; MiniGrid's
+    ``OneHotPartialObsWrapper`` order; any leading batch axes) -> codes ``[..., W, H, 3]`` uint8. A cell
+    with no object bit set decodes as ``unseen``; more than one bit in a group raises ValueError naming
+    the cell."""
     a = np.asarray(obs)
     groups = (len(OBJECTS), len(COLOURS), len(STATES))
-    if a.ndim != 3 or a.shape[-1] != sum(groups):
-        raise ValueError(f"expected one-hot cells of shape [W, H, {sum(groups)}], got {a.shape}")
-    out = np.zeros((*a.shape[:2], 3), np.uint8)
+    if a.ndim < 3 or a.shape[-1] != sum(groups):
+        raise ValueError(f"expected one-hot cells of shape [..., W, H, {sum(groups)}], got {a.shape}")
+    out = np.zeros((*a.shape[:-1], 3), np.uint8)
     start = 0
     for c, n in enumerate(groups):
         part = a[..., start:start + n] != 0
@@ -276,6 +277,24 @@ class ObservationSchema:
             return None
         x, y = (int(v) for v in cells[0])
         return (x, y), int(a[x, y, 2])
+
+    def thumbnails(self, observations) -> tuple[np.ndarray, str]:
+        """Observations ``[N..., *observation_shape]`` as the pictures a widget draws, and how to draw
+        them: ``(codes [N..., W, H, 3] uint8, "egocentric" | "full")`` for a grid (one-hot cells decoded;
+        an egocentric view gets its agent drawn at ``(W//2, H-1)``, a full grid holds its agent cell),
+        ``(pixels [N..., H, W, 3] uint8, "pixels")``, or ``(empty [N..., 0, 0, 3], "none")`` for vectors."""
+        a = _as_numpy(observations)
+        nd = len(self.observation_shape)
+        if a.ndim < nd or tuple(a.shape[a.ndim - nd:]) != self.observation_shape:
+            raise ValueError(f"thumbnails: expected observations [..., {', '.join(map(str, self.observation_shape))}] "
+                             f"({self.kind}), got shape {a.shape}")
+        lead = a.shape[:a.ndim - nd]
+        if self.kind == "vector":
+            return np.zeros((*lead, 0, 0, 3), np.uint8), "none"
+        if self.kind == "pixels":
+            return a.astype(np.uint8), "pixels"
+        codes = decode_one_hot(a) if self.kind == "one_hot" else a.astype(np.uint8)
+        return codes, self.view
 
     def feature_labels(self) -> list[str]:
         """One label per flattened feature, e.g. ``"object (3,5)"`` or ``"object=ball (3,5)"``."""

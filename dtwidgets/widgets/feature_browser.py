@@ -44,7 +44,12 @@ class FeatureBrowserView(DTWidget):
     pair = IntPair((0, 1)).tag(sync=True)
     """(a, b): the list's "effect" column is ``action_bars[:, a] - action_bars[:, b]``."""
     examples_obs = SyncedArray(5, "uint8", "[F, E, W, H, 3]", last_dim=3)
-    """[F, E, W, H, 3] uint8 example observations (MiniGrid encoding, [x, y, channel])."""
+    """[F, E, W, H, 3] uint8 example observations, drawn as ``examples_view`` says: MiniGrid codes
+    ``[x, y, channel]`` for a grid, RGB ``[row, column, channel]`` for pixels (build both with
+    :meth:`~dtwidgets.adapters.ObservationSchema.thumbnails`)."""
+    examples_view = traitlets.Enum(("egocentric", "full", "pixels", "none"), "egocentric").tag(sync=True)
+    """How ``examples_obs`` is drawn: an egocentric grid (agent at the bottom centre, facing up), a full
+    grid (the agent is its own cell), an RGB image, or no picture (vector observations)."""
     examples_meta = SyncedArray(3, "float32", "[F, E, 5]", last_dim=5)
     """[F, E, 5] (activation, RTG, step, action, episode) per example; activation < 0 marks an empty slot."""
     example_labels = Labels().tag(sync=True)

@@ -3,6 +3,7 @@ independent plain-torch forward from their reference-layout weights."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import shutil
 import tempfile
@@ -76,3 +77,18 @@ def independent_logits(adapter, window, sd=None) -> torch.Tensor:
     return reference_logits(sd, mcfg, feats, window.rtgs, window.timesteps, window.actions, act_fn=cfg.act_fn,
                             layer_norm=cfg.layer_norm, gated=cfg.gated_mlp,
                             time_type=cfg.time_embedding_type)[:, -1]
+
+
+@contextlib.contextmanager
+def counted_window_forwards(adapter):
+    """Count the backbone forwards of whole windows while the ``with`` block runs: calls of the first
+    block's ``hook_resid_pre`` HookPoint, which every forward from the embeddings passes once (a batch of
+    rows counts once). Runs of the upper blocks only (``run_from_layer`` from layer >= 1, e.g. ablation
+    rows of an upper layer) do not pass it. Yields the list of calls (read ``len`` after the block)."""
+    calls: list[int] = []
+    point = adapter.backbone.hook_dict["blocks.0.hook_resid_pre"]
+    handle = point.register_forward_hook(lambda module, args, out: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()

@@ -100,3 +100,56 @@ def test_policy_map_draws_absolute_moves_from_the_cell_centre(static_page) -> No
     # MiniGrid's name rule (no kinds): "left" is a turn, "down" a dot: neither arrow is there
     assert not close(rec.pixel(old, *down), PAL[1], tol=14) and not close(rec.pixel(old, *left), PAL[0], tol=14)
     assert rec.errors == []
+
+
+THUMB_JS = """([c, x, y]) => Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data)"""
+
+
+def _browser(schema, obs) -> "FeatureBrowserView":
+    """A one-feature browser whose one example is ``obs``, drawn as ``schema.thumbnails`` says."""
+    from dtwidgets.widgets import FeatureBrowserView
+
+    pics, view = schema.thumbnails(np.asarray(obs)[None, None])
+    one = np.ones(1, np.float32)
+    return FeatureBrowserView(feature_ids=np.zeros(1, np.int32), frequency=one, max_act=one, mean_act=one,
+                              rtg_corr=one * 0, time_corr=one * 0, hist=np.ones((1, 4), np.float32),
+                              action_bars=np.zeros((1, 3), np.float32), action_names=["left", "right", "forward"],
+                              examples_obs=pics, examples_view=view, example_labels=["top 1"],
+                              examples_meta=np.array([[[1.0, 0.5, 3, 0, 0]]], np.float32), selected=0)
+
+
+def test_feature_browser_draws_examples_as_the_schema_says(static_page) -> None:
+    """Issue #27 NMF / SAE cards on other observation kinds: a full grid's agent is its own cell (no
+    agent drawn at (W//2, H-1)), pixels are drawn as the image (they used to be drawn as codes), one-hot
+    cells as the plain view's codes, vectors without a picture but with their caption."""
+    from dtwidgets.adapters.schema import ObservationSchema
+
+    full_env = MiniGridEnv(DK, wrappers=[FullyObsWrapper], seed=1)
+    full = full_env.observation()
+    (ax, ay), _ = full_env.schema.agent_in(full)
+    rgb_env = MiniGridEnv(DK, wrappers=[RGBImgPartialObsWrapper], seed=0)
+    pixels = rgb_env.observation()
+    hot_env, plain = MiniGridEnv(DK, wrappers=[OneHotPartialObsWrapper], seed=2), MiniGridEnv(DK, seed=2)
+    vec = ObservationSchema(grid_shape=(8, 1), kind="vector")
+    views = [_browser(full_env.schema, full), _browser(rgb_env.schema, pixels), _browser(hot_env.schema, hot_env.observation()),
+             _browser(plain.schema, plain.observation()), _browser(vec, np.zeros(8, np.uint8))]
+    rec = static_page(ipywidgets.VBox(views), name="feature_browser_kinds", viewport=(1400, 900))
+    page = rec.page
+    thumb = [page.locator(".dtw-featurebrowser").nth(i).locator("canvas.dtw-fb-thumb") for i in range(5)]
+    px = lambda cv, x, y: page.evaluate(THUMB_JS, [cv.element_handle(), x, y])  # noqa: E731 canvas pixels
+    s = thumb[0].evaluate("(c) => c.width") // full.shape[0]  # canvas pixels per cell
+    assert thumb[0].get_attribute("data-view") == "full"
+    assert close(px(thumb[0], int((ax + 0.5) * s), int((ay + 0.5) * s)), (255, 0, 0)), "agent drawn in its cell"
+    W, H = full.shape[:2]
+    if (ax, ay) != (W // 2, H - 1):
+        assert not close(px(thumb[0], int((W // 2 + 0.5) * s), int((H - 0.5) * s)), (255, 0, 0)), "a second agent"
+    assert thumb[1].get_attribute("data-view") == "pixels"
+    assert thumb[1].evaluate("(c) => [c.width, c.height]") == [pixels.shape[1], pixels.shape[0]]
+    for x, y in ((0, 0), (27, 50), (30, 10), (55, 55), (12, 40)):
+        assert close(px(thumb[1], x, y), pixels[y, x], tol=0), (x, y)
+    w = thumb[2].evaluate("(c) => c.width")
+    for x in range(0, w, 7):
+        for y in range(0, w, 11):
+            assert px(thumb[2], x, y) == px(thumb[3], x, y), (x, y)
+    assert not thumb[4].is_visible() and "RTG 0.5 · t 3" in (page.locator(".dtw-fb-example").nth(4).text_content() or "")
+    assert rec.foreign == [] and rec.errors == []

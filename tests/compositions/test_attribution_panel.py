@@ -12,7 +12,7 @@ from dtwidgets.compositions.panels import AnalysisContext, AttributionPanel, ass
 from dtwidgets.compositions.panels.attribution import neuron_rows
 from dtwidgets.model.checkpoint import state_dict_of
 from dtwidgets.widgets import ContributionBars
-from tests.analysis.helpers import CONFIGS, make_adapter, random_window
+from tests.analysis.helpers import CONFIGS, counted_window_forwards, make_adapter, random_window
 from tests.reference_forward import ACTS, _ln, raw_to_features
 
 
@@ -199,16 +199,14 @@ def test_explorer_attribution_tab_follows_the_pair_and_circuits2_points_to_it():
 
 
 def test_attribution_tab_runs_no_forward_of_its_own():
-    """The tab reads the lens and the neurons from the shared bundle: one backbone forward per state
-    while it is shown (counted by a torch forward hook on the HookPoint module of the last
-    ``resid_post``, which every forward passes once), and the bundle adds the lens only while it is shown."""
+    """The tab reads the lens and the neurons from the shared bundle: one backbone forward of the window
+    per state while it is shown (counted at the first block's input, which every forward from the
+    embeddings passes once; ablation rows of upper layers run from their own layer and are not a window
+    forward), and the bundle adds the lens only while it is shown."""
     from dtwidgets.analysis import logit_lens
 
     adapter = make_adapter(**CONFIGS["lnpre-8tok"])
-    calls = []
-    point = adapter.backbone.hook_dict[f"blocks.{adapter.cfg.n_layers - 1}.hook_resid_post"]
-    handle = point.register_forward_hook(lambda module, args, out: calls.append(1))
-    try:
+    with counted_window_forwards(adapter) as calls:
         e = Explorer(adapter, MiniGridEnv(), coalesce_s=0, pair=("forward", "right"))
         att = e.show_panel("attribution")
         calls.clear()
@@ -228,8 +226,6 @@ def test_attribution_tab_runs_no_forward_of_its_own():
         w = e.session.window()
         assert e.ctx.compute(w, panels={"ablation"}).state.lens is None
         assert e.ctx.compute(w, panels={"attribution"}).state.lens is not None
-    finally:
-        handle.remove()
 
 
 def test_attribution_panel_on_data_without_the_lens_computes_it_once():

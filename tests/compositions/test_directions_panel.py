@@ -9,7 +9,7 @@ import torch
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
 from dtwidgets.compositions import Explorer
 from dtwidgets.model.checkpoint import state_dict_of
-from tests.analysis.helpers import CONFIGS, make_adapter
+from tests.analysis.helpers import CONFIGS, counted_window_forwards, make_adapter
 from tests.reference_forward import raw_to_features, reference_run
 
 
@@ -31,13 +31,8 @@ def test_directions_tab_saves_reads_and_round_trips(tmp_path):
     p = e.show_panel("directions")
     assert e.error.value == "" and "No direction saved" in p.status.value
     p.save_pair.click()
-    calls = []
-    point = adapter.backbone.hook_dict[f"blocks.{adapter.cfg.n_layers - 1}.hook_resid_post"]
-    handle = point.register_forward_hook(lambda module, args, out: calls.append(1))
-    try:
+    with counted_window_forwards(adapter) as calls:
         e.press("ArrowLeft")  # the projections and the saved directions are read from the state's one forward
-    finally:
-        handle.remove()
     assert len(calls) == 1
     p.save_state.click()
     names = e.ctx.directions.names

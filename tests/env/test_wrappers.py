@@ -131,3 +131,28 @@ def test_final_state_of_a_saved_session_is_checked_by_its_kind():
     bad[0, 0, :] = 2
     with pytest.raises(ValueError, match="one-hot features of 0 or 1"):
         Trajectories(**{**_fields(traj), "metadata": {**traj.metadata, "final": {**final, "observation": bad.tolist()}}})
+
+
+def test_thumbnails_are_what_each_kind_draws():
+    """``schema.thumbnails``: one-hot cells decode to the plain view's codes (a batch of them), a full
+    grid says "full", pixels stay an image, vectors have no picture, a wrong shape names what came."""
+    from dtwidgets.adapters.schema import ObservationSchema
+
+    hot, plain = MiniGridEnv(DK, wrappers=[OneHotPartialObsWrapper], seed=2), MiniGridEnv(DK, seed=2)
+    batch = np.stack([hot.observation()] * 2)[None]  # [1, 2, 7, 7, 20]
+    codes, view = hot.schema.thumbnails(batch)
+    assert view == "egocentric" and codes.shape == (1, 2, 7, 7, 3) and codes.dtype == np.uint8
+    np.testing.assert_array_equal(codes[0, 1], plain.observation())
+    full = MiniGridEnv(DK, wrappers=[FullyObsWrapper], seed=1)
+    pics, view = full.schema.thumbnails(full.observation())
+    assert view == "full"
+    np.testing.assert_array_equal(pics, full.observation())
+    rgb = MiniGridEnv(DK, wrappers=[RGBImgPartialObsWrapper], seed=0)
+    pics, view = rgb.schema.thumbnails(rgb.observation()[None])
+    assert view == "pixels"
+    np.testing.assert_array_equal(pics[0], rgb.observation())
+    vec = ObservationSchema(grid_shape=(8, 1), kind="vector")
+    pics, view = vec.thumbnails(np.zeros((4, 8), np.uint8))
+    assert view == "none" and pics.shape == (4, 0, 0, 3)
+    with pytest.raises(ValueError, match=r"thumbnails: expected observations \[\.\.\., 7, 7, 20\].*got shape \(7, 7, 3\)"):
+        hot.schema.thumbnails(plain.observation())
