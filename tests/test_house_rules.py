@@ -87,8 +87,6 @@ _FACTORIES = {"tensor", "zeros", "ones", "full", "empty", "arange", "eye", "lins
               "randperm", "as_tensor", "from_numpy"}
 _DEVICE_FOLLOWING = ["analysis", "probes", "dynamics", "sae", "data/rollouts.py", "data/lockstep.py",
                      "adapters/window.py"]
-#: modules another change owns; each still creates tensors on torch's default device
-_DEVICE_PENDING = {"dtwidgets/analysis/ablation.py", "dtwidgets/analysis/bundle.py", "dtwidgets/analysis/_tokens.py"}
 
 
 def test_analyses_name_the_device_of_every_tensor_they_create():
@@ -100,8 +98,6 @@ def test_analyses_name_the_device_of_every_tensor_they_create():
     bad = []
     for p in files:
         rel = str(p.relative_to(REPO))
-        if rel in _DEVICE_PENDING:
-            continue
         for node in ast.walk(ast.parse(p.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"

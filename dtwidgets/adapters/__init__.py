@@ -3,7 +3,8 @@ from .actions import ActionTable, MINIGRID_ACTIONS, action_table
 from .compat import check_compatible
 from .device import device_of, resolve_device
 from .protocol import EnvAdapter, ModelAdapter, StepResult, UnsupportedByModel, required_members
-from .schema import COLOURS, OBJECTS, STATES, ObservationSchema, TokenLayout
+from .layout import TokenLayout
+from .schema import COLOURS, OBJECTS, STATES, ObservationSchema
 from .window import TrajectoryWindow, make_window
 
 __all__ = [

@@ -30,7 +30,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from .schema import ObservationSchema, TokenLayout
+from .layout import TokenLayout
+from .schema import ObservationSchema
 from .window import TrajectoryWindow
 
 Hook = tuple[Any, Callable]  # (hook name or name filter, fn(tensor, hook) -> tensor | None)

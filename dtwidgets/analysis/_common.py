@@ -16,6 +16,7 @@ import torch
 
 from ..adapters.device import device_of as device  # noqa: F401  (re-exported: where analyses create tensors)
 from ..adapters.hooks import attached
+from ..adapters.layout import TOKEN_KINDS
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
@@ -124,9 +125,6 @@ def require_rtg(adapter: ModelAdapter, analysis: str) -> None:
                                  f"{adapter.layout.name} (no return-to-go input): its behaviour does not depend on an RTG; "
                                  "use the analyses of the state and action tokens instead")
 
-
-TOKEN_KINDS = ("state", "rtg", "action")
-"""The token kinds of a DT window."""
 
 
 def last_token_position(adapter: ModelAdapter, kind: str) -> int:

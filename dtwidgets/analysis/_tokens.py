@@ -51,7 +51,7 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
         raise ValueError(f"expected scan RTGs in the model's range [{lo}, {hi}], got min {float(rtgs.min()):.4g}, "
                          f"max {float(rtgs.max()):.4g}")
     tokens = adapter.embed(window)[0]  # [P, d]
-    ts = torch.tensor(lay.timestep_of)
+    ts = torch.tensor(lay.timestep_of, device=tokens.device)
     time = adapter.embed_time(window.timesteps[0])  # [T, d]
     time_at = time[ts]  # [P, d]: the time term of every token
     rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]

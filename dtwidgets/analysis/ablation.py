@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
@@ -79,24 +80,24 @@ def ablation_hooks(adapter: ModelAdapter, rows_components, batch_size: int | Non
     width = {"head": H, "mlp": 1, "neuron": dm}
     masks: dict[str, torch.Tensor] = {}
     every_row = batch_size is None
+    dev = device_of(adapter)  # the masks index the activations where they live
     for row, comp in rows_components:
         if every_row and row is not None:
             raise ValueError(f"batch_size=None ablates every row: expected row None, got {row!r} for {comp!r}")
         kind, l, idx = C.parse_component(adapter, comp)
         name = C.hook_for(kind, l)
         m = masks.setdefault(name, torch.zeros(1 if batch_size is None else int(batch_size), width[kind],
-                                               dtype=torch.bool))
+                                               dtype=torch.bool, device=dev))
         m[slice(None) if row is None else row, 0 if idx is None else idx] = True
     P = adapter.layout.n_tokens
-    pos = torch.ones(P, dtype=torch.bool)
+    pos = torch.ones(P, dtype=torch.bool, device=dev)
     if positions is not None:
-        pos = torch.zeros(P, dtype=torch.bool)
+        pos = torch.zeros(P, dtype=torch.bool, device=dev)
         pos[list(np.atleast_1d(positions))] = True
-    dev = getattr(adapter, "device", None)  # the index tensors live where the activations do
     hooks = []
     for name, m in masks.items():
         repl = means[name] if mode == "mean" else None
-        hooks.append((name, _make_hook(m.to(dev), pos.to(dev), repl, every_row)))
+        hooks.append((name, _make_hook(m, pos, repl, every_row)))
     return hooks
 
 
@@ -203,7 +204,7 @@ def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, 
             ab = logit_attribution(adapter, window, a, b, per_source=False, cache=cb, logits=lb)
             before = lb[0]
         else:
-            ab, before = baseline, torch.as_tensor(baseline.logits)
+            ab, before = baseline, torch.as_tensor(baseline.logits, device=device_of(adapter))
         la, ca = C.run_with_cache(adapter, window, names, fwd_hooks=hooks)
         aa = logit_attribution(adapter, window, a, b, per_source=False, cache=ca, logits=la)
         after = la[0]

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..adapters.device import device_of
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
@@ -140,7 +141,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     starts = {hk.resid_pre(C.parse_component(adapter, c)[1]) for c in later}
     extra = (shared | starts) - base_names  # read from row 0 only
     names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
-    logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r), names, hooks, extra)
+    logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r, device=device_of(adapter)), names, hooks,
+                                               extra)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean_cache,
                                     logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean_cache)

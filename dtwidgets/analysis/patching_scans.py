@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ..adapters import hooks as hk
+from ..adapters.layout import KIND_LETTER
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from . import _common as C
@@ -49,7 +50,6 @@ from .patching import moved_fraction, patched_logits
 
 Spec = list  # [(hook name, positions or None, index along dim 2 or None), ...] patched in one row
 _INPUT_HOOKS = {"q": hk.hook_q, "k": hk.hook_k, "v": hk.hook_v, "z": hk.hook_z}
-_KIND_LETTER = {"rtg": "R", "state": "s", "action": "a"}
 
 
 @dataclass
@@ -186,7 +186,7 @@ def token_blocks(adapter: ModelAdapter, blocks: str = "kind") -> tuple[list[list
         kinds = [k for k in ("rtg", "state", "action") if lay.positions(k)]
         pos = [lay.positions(k) for k in kinds]
         ids: list[dict[str, Any]] = [{"block": k, "positions": p} for k, p in zip(kinds, pos)]
-        labels = [f"{_KIND_LETTER[k]} tokens" for k in kinds]
+        labels = [f"{KIND_LETTER[k]} tokens" for k in kinds]
     elif blocks == "timestep":
         pos = [[p for p in allp if lay.timestep_of[p] == t] for t in range(lay.n_timesteps)]
         ids = [{"block": f"step {t + 1}", "step": t, "positions": p} for t, p in enumerate(pos)]

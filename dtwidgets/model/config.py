@@ -8,7 +8,8 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
 
-from ..adapters.schema import STEP_LAYOUTS, ObservationSchema, TokenLayout
+from ..adapters.layout import STEP_LAYOUTS, TokenLayout
+from ..adapters.schema import ObservationSchema
 
 LAYER_NORMS = (None, "LN", "LNPre")
 ACT_FNS = ("relu", "gelu", "silu", "gelu_new", "gelu_fast")

@@ -53,7 +53,8 @@ from transformer_lens.hook_points import HookPoint
 
 from ..adapters import hooks
 from ..adapters.device import resolve_device
-from ..adapters.schema import ObservationSchema, TokenLayout, resolve_action
+from ..adapters.layout import TokenLayout
+from ..adapters.schema import ObservationSchema, resolve_action
 from ..adapters.window import TrajectoryWindow, make_window
 from .adapter import dt_hooks
 from .dt import _one_hot_features

@@ -81,11 +81,7 @@ CASES = [
 
 
 # analysis/_tokens.py (owned by the perf work) builds torch.tensor(lay.timestep_of) on the default device
-PENDING = {"rtg_scan": "analysis/_tokens.py replicated_tokens: torch.tensor(lay.timestep_of) has no device="}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING[n], strict=True))
-                                  if n in PENDING else n for n in CASES])
+@pytest.mark.parametrize("name", CASES)
 def test_analysis_follows_the_adapter_device(demo, name):
     adapter, env, win, other = demo
     run = _cases(adapter, env, win, other)[name]

@@ -7,7 +7,7 @@ import torch
 
 from dtwidgets.adapters import make_window
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
-from dtwidgets.adapters.schema import TokenLayout
+from dtwidgets.adapters.layout import TokenLayout
 from dtwidgets.data.calibration import calibrate
 
 DO = "MiniGrid-Dynamic-Obstacles-8x8-v0"
