@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+import weakref
 from contextlib import contextmanager
 from typing import Sequence
 
@@ -87,13 +88,27 @@ def apply_ln(adapter: ModelAdapter, cache, stack: torch.Tensor, pos, layer: int 
 
 
 _WEIGHTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("dtwidgets_backbone_weights", default=None)
+#: backbone -> (parameter fingerprint, {name: detached weight}): weights kept across analysis calls while
+#: no parameter of the backbone is replaced, moved or edited in place (see :func:`_fingerprint`)
+_KEPT: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict]]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(backbone: torch.nn.Module) -> tuple:
+    """Identity, storage and in-place version counter of every parameter and buffer of ``backbone``:
+    it changes when a weight is replaced, moved to another device or dtype, or edited in place
+    (``load_state_dict``, ``with torch.no_grad(): W[...] = ...``), so a kept weight is never stale."""
+    try:
+        return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in (*backbone.parameters(), *backbone.buffers()))
+    except RuntimeError:  # inference tensors keep no version counter: nothing is kept across calls
+        return (object(),)
 
 
 @contextmanager
 def reuse_weights():
-    """Inside the block, :func:`weight` reads each backbone weight once: TL 4's bridge stacks
-    ``W_O``, ``W_V``... from its blocks on every access (~0.1 ms each). Wraps ONE analysis call
-    (the weights must not change inside it); nested blocks share the outer one's weights."""
+    """Inside the block, :func:`weight` checks each backbone's parameters once (TL 4's bridge stacks
+    ``W_O``, ``W_V``... from its blocks on every access, ~0.1 ms each; the stacked weights are kept
+    while the parameters are unchanged). Wraps ONE analysis call (the weights must not change inside
+    it); nested blocks share the outer one's check."""
     if _WEIGHTS.get() is not None:
         yield
         return
@@ -106,14 +121,21 @@ def reuse_weights():
 
 def weight(adapter: ModelAdapter, name: str) -> torch.Tensor:
     """``adapter.backbone.<name>`` detached (``"W_O"`` ``[L, H, d_head, d_model]``, ``"W_V"``,
-    ``"b_V"``, ``"b_O"`` ...), read once per :func:`reuse_weights` block."""
-    memo = _WEIGHTS.get()
-    if memo is None:
-        return getattr(adapter.backbone, name).detach()
-    key = (id(adapter.backbone), name)
-    if key not in memo:
-        memo[key] = getattr(adapter.backbone, name).detach()
-    return memo[key]
+    ``"b_V"``, ``"b_O"`` ...): kept across calls while the backbone's parameters are unchanged (checked
+    once per :func:`reuse_weights` block, or on every call outside one)."""
+    backbone, checked = adapter.backbone, _WEIGHTS.get()
+    kept = _KEPT.get(backbone)
+    if checked is None or id(backbone) not in checked:
+        fp = _fingerprint(backbone)
+        if kept is None or kept[0] != fp:
+            kept = _KEPT[backbone] = (fp, {})
+        if checked is not None:
+            checked[id(backbone)] = True
+    assert kept is not None
+    memo = kept[1]
+    if name not in memo:
+        memo[name] = getattr(backbone, name).detach()
+    return memo[name]
 
 
 def require_rtg(adapter: ModelAdapter, analysis: str) -> None:
