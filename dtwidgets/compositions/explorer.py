@@ -129,11 +129,12 @@ class Explorer(W.VBox):
         self.coalescer.coalesce_s = float(seconds)
 
     @classmethod
-    def demo(cls, variant: str = "post", **kwargs) -> "Explorer":
-        """The Explorer on the shipped demo model (no download). Needs a notebook front-end to display."""
+    def demo(cls, variant: str = "post", device="cpu", **kwargs) -> "Explorer":
+        """The Explorer on the shipped demo model (no download), its weights on ``device`` (``"cpu"``,
+        ``"cuda"``...: every analysis follows it). Needs a notebook front-end to display."""
         from ..demo import load_demo
 
-        adapter, env = load_demo(variant)
+        adapter, env = load_demo(variant, device=device)
         e = cls(adapter, env, **kwargs)
         if not in_notebook():
             import warnings

@@ -88,3 +88,13 @@ def test_dynamics_checks_its_device_before_loading_anything(tmp_path):
     if NO_CUDA:
         with pytest.raises(ValueError, match=r"^device: .*CUDA is not available"):
             dynamics(tmp_path / "no-such-run", None, device="cuda")
+
+
+def test_explorer_demo_places_the_demo_on_the_device_and_checks_it():
+    from dtwidgets.compositions import Explorer
+
+    with pytest.warns(UserWarning, match="needs a notebook front-end"):
+        e = Explorer.demo(device="cpu", coalesce_s=0)
+    assert device_of(e.adapter) == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"^device: expected"):
+        Explorer.demo(device="gpu")
