@@ -281,9 +281,12 @@ class ObservationSchema:
         """Observations ``[N..., *observation_shape]`` as the pictures a widget draws, and how to draw
         them: ``(codes [N..., W, H, 3] uint8, "egocentric" | "full")`` for a grid (one-hot cells decoded;
         an egocentric view gets its agent drawn at ``(W//2, H-1)``, a full grid holds its agent cell),
-        ``(pixels [N..., H, W, 3] uint8, "pixels")``, or ``(empty [N..., 0, 0, 3], "none")`` for vectors."""
+        ``(pixels [N..., H, W, 3] uint8, "pixels")``, or ``(empty [N..., 0, 0, 3], "none")`` for vectors; one-hot
+        also takes raw codes ``[N..., W, H, 3]`` (a one-hot model reads either), drawn as they are."""
         a = _as_numpy(observations)
         nd = len(self.observation_shape)
+        if self.kind == "one_hot" and a.ndim >= 3 and tuple(a.shape[-3:]) == self.raw_shape:
+            return a.astype(np.uint8), self.view
         if a.ndim < nd or tuple(a.shape[a.ndim - nd:]) != self.observation_shape:
             raise ValueError(f"thumbnails: expected observations [..., {', '.join(map(str, self.observation_shape))}] "
                              f"({self.kind}), got shape {a.shape}")

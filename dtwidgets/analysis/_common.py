@@ -44,6 +44,12 @@ def d_mlp(adapter: ModelAdapter) -> int:
     return int(adapter.backbone.cfg.d_mlp)
 
 
+def has_mlp(adapter: ModelAdapter) -> bool:
+    """Whether the blocks have MLPs (an attention-only backbone, ``attn_only`` or ``d_mlp`` 0, has none)."""
+    cfg = adapter.backbone.cfg
+    return not bool(getattr(cfg, "attn_only", False)) and int(getattr(cfg, "d_mlp", 0) or 0) > 0
+
+
 def normalization(adapter: ModelAdapter) -> str | None:
     """``None``, ``"LN"`` or ``"LNPre"`` (the backbone's ``normalization_type``)."""
     return adapter.backbone.cfg.normalization_type
@@ -59,7 +65,7 @@ def head_labels(adapter: ModelAdapter) -> list[str]:
 def mlp_labels(adapter: ModelAdapter) -> list[str]:
     from .ids import mlp_id
 
-    return [mlp_id(l).name for l in range(n_layers(adapter))]
+    return [mlp_id(l).name for l in range(n_layers(adapter))] if has_mlp(adapter) else []
 
 
 def action_index(adapter: ModelAdapter, action) -> int:

@@ -36,15 +36,15 @@ EMBED_HOOKS = {"rtg": hk.DT_RTG_EMBED, "state": hk.DT_STATE_EMBED, "action": hk.
 
 def attribution_hooks(adapter: ModelAdapter, per_source: bool = True, per_neuron: bool = False) -> list[str]:
     """The cache entries :func:`logit_attribution` reads (use as ``names_filter``)."""
-    L = C.n_layers(adapter)
+    L, M = C.n_layers(adapter), C.n_layers(adapter) if C.has_mlp(adapter) else 0  # M: layers with an MLP
     names = [hk.POS_EMBED, hk.DT_TIME_EMBED, *EMBED_HOOKS.values()]
-    names += [hk.hook_z(l) for l in range(L)] + [hk.mlp_out(l) for l in range(L)]
+    names += [hk.hook_z(l) for l in range(L)] + [hk.mlp_out(l) for l in range(M)]
     if C.normalization(adapter):
         names += [hk.ln_scale(), hk.ln_scale(0, "ln1")]
     if per_source:
         names += [hk.hook_v(l) for l in range(L)] + [hk.pattern(l) for l in range(L)]
     if per_neuron:
-        names += [hk.mlp_post(l) for l in range(L)]
+        names += [hk.mlp_post(l) for l in range(M)]
     return names
 
 
@@ -68,7 +68,7 @@ class LogitAttribution:
             reads the embeddings (with ``ln1`` using the cached scale); sums over the last axis
             to ``per_source[:H]``. None unless ``per_source``.
         source_term_labels: the 4 names of ``source_terms``' last axis.
-        neuron_values: ``[L, d_mlp]`` per-neuron shares (``post * W_out``), or None.
+        neuron_values: ``[L, d_mlp]`` per-neuron shares (``post * W_out``; ``[L, 0]`` without MLPs), or None.
         mlp_bias_values: ``[L]`` share of each MLP's ``b_out`` (neurons + bias == the MLP's value).
         logits: ``[A]`` the model's logits at the prediction position (None for other positions,
             where ``logit_diff`` is the sum of the shares).
@@ -147,9 +147,17 @@ def component_stack(adapter: ModelAdapter, cache, pos: int):
                        for l in range(L)])  # [L*H, B, d]
     B = heads.shape[1]
     b_O = C.weight(adapter, "b_O")[:, None, :].expand(L, B, -1)
-    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] for l in range(L)])
+    mlps = _mlp_outs(adapter, cache, pos)
     stack = torch.cat([torch.stack(_token_terms(adapter, cache, pos)), heads, b_O, mlps])
     return (stack, *_component_labels(adapter, pos))
+
+
+def _mlp_outs(adapter: ModelAdapter, cache, pos: int) -> torch.Tensor:
+    """Each MLP's output at ``pos``: ``[L, B, d_model]`` (``[0, B, d_model]`` without MLPs)."""
+    if not C.has_mlp(adapter):
+        x = cache[hk.POS_EMBED][:, pos]
+        return x.new_zeros(0, *x.shape)
+    return torch.stack([cache[hk.mlp_out(l)][:, pos] for l in range(C.n_layers(adapter))])
 
 
 def _centres(adapter: ModelAdapter) -> bool:
@@ -185,7 +193,8 @@ def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
     B = heads.shape[1]
     terms = torch.stack(_token_terms(adapter, cache, pos)) @ dc  # [3, B]
     b_O = (C.weight(adapter, "b_O") @ dc)[:, None].expand(L, B)
-    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] @ dc for l in range(L)])  # [L, B]
+    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] @ dc for l in range(L)]) if C.has_mlp(adapter) \
+        else heads.new_zeros(0, B)  # [L, B]
     vals = torch.cat([terms, heads, b_O, mlps])
     if scale is not None:
         vals = vals / scale
@@ -282,7 +291,9 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
     if per_source:
         per, src = _per_source(adapter, cache, pos, d)
         res.per_source, res.source_terms = C.np32(per[..., row]), C.np32(src[..., row])
-    if per_neuron:
+    if per_neuron and not C.has_mlp(adapter):  # no neurons, no b_out
+        res.neuron_values, res.mlp_bias_values = np.zeros((C.n_layers(adapter), 0), np.float32), np.zeros(0, np.float32)
+    elif per_neuron:
         L = C.n_layers(adapter)
         at_pos = position_cache(cache, pos)
         neurons = at_pos.stack_neuron_results(layer=-1, pos_slice=0)  # [L*d_mlp, B, d]
@@ -299,7 +310,7 @@ class LogitLens:
     """The accumulated residual stream read along a preference direction after each sublayer.
 
     Attributes:
-        values: ``[K]`` logit-difference estimate at each checkpoint (``K = 2L + 1``): the
+        values: ``[K]`` logit-difference estimate at each checkpoint (``K = 2L + 1``; ``L + 1`` without MLPs): the
             residual so far, layer-normed with its **own** statistics (recomputed, not the
             final cached scale), read by the action head (incl. ``ln_final.b`` and action bias).
             The last value equals the model's logit difference.
@@ -320,12 +331,13 @@ def logit_lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, *, ca
     pos = adapter.layout.prediction_position if position is None else int(position)
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=lambda n: n.endswith(("resid_pre", "resid_mid", "resid_post")))
-    acc = cache.accumulated_resid(layer=-1, incl_mid=True, apply_ln=False, pos_slice=pos)  # [K, B, d]
+    mlp = C.has_mlp(adapter)  # without MLPs there is no resid_mid: one checkpoint per layer
+    acc = cache.accumulated_resid(layer=-1, incl_mid=mlp, apply_ln=False, pos_slice=pos)  # [K, B, d]
     pd = preference_direction(adapter, a, b)
     if C.normalization(adapter):  # ln_final (affine part included) with per-checkpoint statistics
         acc = cache.apply_ln_to_stack(acc, layer=-1, pos_slice=pos, recompute_ln=True)
     vals = acc[:, row] @ pd.vector + pd.bias
     labels = ["embeddings"]
     for l in range(C.n_layers(adapter)):
-        labels += [f"L{l} attn", f"L{l} MLP"]
+        labels += [f"L{l} attn", f"L{l} MLP"] if mlp else [f"L{l} attn"]
     return LogitLens(values=C.np32(vals), labels=labels, direction=C.direction_label(adapter, a, b), position=pos)

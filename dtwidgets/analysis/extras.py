@@ -86,9 +86,10 @@ class Lens(SharedExtra):
     (``mlp.hook_post``) at the prediction position. Result: :class:`LensResult`."""
 
     def hooks(self, adapter: ModelAdapter) -> list[str]:
-        L = C.n_layers(adapter)
-        resid = [f(l) for l in range(L) for f in (hk.resid_pre, hk.resid_mid, hk.resid_post)]
-        return resid + [hk.mlp_post(l) for l in range(L)] + ([hk.ln_scale()] if C.normalization(adapter) else [])
+        L, M = C.n_layers(adapter), C.n_layers(adapter) if C.has_mlp(adapter) else 0  # M: layers with an MLP
+        resid = [f(l) for l in range(L) for f in ((hk.resid_pre, hk.resid_mid, hk.resid_post) if M else
+                                                  (hk.resid_pre, hk.resid_post))]
+        return resid + [hk.mlp_post(l) for l in range(M)] + ([hk.ln_scale()] if C.normalization(adapter) else [])
 
     def read(self, req: StateRequest, cache) -> "LensResult":
         from .attribution import logit_lens
@@ -96,13 +97,16 @@ class Lens(SharedExtra):
         a, b = req.pair
         pos = req.adapter.layout.prediction_position
         lens = logit_lens(req.adapter, req.window, a, b, cache=cache, position=pos)
-        acts = np.stack([C.np32(cache[hk.mlp_post(l)][0, pos]) for l in range(C.n_layers(req.adapter))])
+        L = C.n_layers(req.adapter)
+        acts = np.stack([C.np32(cache[hk.mlp_post(l)][0, pos]) for l in range(L)]) if C.has_mlp(req.adapter) \
+            else np.zeros((L, 0), np.float32)
         return LensResult(lens, acts)
 
 
 @dataclass
 class LensResult:
-    """``lens``: :class:`~dtwidgets.analysis.LogitLens`; ``neuron_activations``: ``[L, d_mlp]``."""
+    """``lens``: :class:`~dtwidgets.analysis.LogitLens`; ``neuron_activations``: ``[L, d_mlp]`` (``[L, 0]``
+    without MLPs)."""
 
     lens: Any
     neuron_activations: np.ndarray

@@ -68,7 +68,7 @@ def stack_ids(adapter: ModelAdapter, pos: int) -> list[ComponentId]:
            ComponentId("embed", "pos embed", token=pos)]
     ids += [head_id(l, h) for l in range(L) for h in range(H)]
     ids += [ComponentId("attn_bias", f"L{l} b_O", l) for l in range(L)]
-    return ids + [mlp_id(l) for l in range(L)]
+    return ids + [mlp_id(l) for l in range(L if C.has_mlp(adapter) else 0)]
 
 
 def readout_ids(adapter: ModelAdapter, pos: int) -> list[ComponentId]:

@@ -51,7 +51,8 @@ class ResidualProjection:
 
 def _outputs(adapter: ModelAdapter, cache, pos: int, parsed: list[tuple[str, int, int | None]]) -> torch.Tensor:
     """``[B, K, d_model]`` each parsed component's output at ``pos``."""
-    W_O, W_out = C.weight(adapter, "W_O").double(), C.weight(adapter, "W_out").double()
+    W_O = C.weight(adapter, "W_O").double()
+    W_out = C.weight(adapter, "W_out").double() if any(k == "neuron" for k, _, _ in parsed) else None
     outs = []
     for kind, l, i in parsed:
         if kind == "head":
@@ -59,7 +60,7 @@ def _outputs(adapter: ModelAdapter, cache, pos: int, parsed: list[tuple[str, int
         elif kind == "mlp":
             outs.append(cache[hk.mlp_out(l)][:, pos].double())
         else:
-            outs.append(cache[hk.mlp_post(l)][:, pos, i, None].double() * W_out[l, i])
+            outs.append(cache[hk.mlp_post(l)][:, pos, i, None].double() * W_out[l, i])  # type: ignore[index]
     return torch.stack(outs, 1)
 
 
@@ -80,7 +81,8 @@ def projection_hooks(adapter: ModelAdapter) -> list[str]:
     """The cache entries :func:`residual_projection` reads with its defaults (the last ``resid_post``,
     every ``hook_z``, ``hook_mlp_out`` and ``mlp.hook_post``)."""
     L = C.n_layers(adapter)
-    return [hk.resid_post(L - 1)] + [f(l) for l in range(L) for f in (hk.hook_z, hk.mlp_out, hk.mlp_post)]
+    per_layer = (hk.hook_z, hk.mlp_out, hk.mlp_post) if C.has_mlp(adapter) else (hk.hook_z,)
+    return [hk.resid_post(L - 1)] + [f(l) for l in range(L) for f in per_layer]
 
 
 def residual_projection(adapter: ModelAdapter, window: TrajectoryWindow, components: Sequence[str] | None = None,
@@ -104,7 +106,9 @@ def residual_projection(adapter: ModelAdapter, window: TrajectoryWindow, compone
     parsed = [C.parse_component(adapter, n) for n in names]
     groups = _parse_clusters(adapter, clusters)
     layers = {l for _, l, _ in parsed} | {l for g in groups.values() for _, l, _ in g}
-    need = {hook} | {hk.hook_z(l) for l in layers} | {hk.mlp_out(l) for l in layers} | {hk.mlp_post(l) for l in layers}
+    need = {hook} | {hk.hook_z(l) for l in layers}
+    if C.has_mlp(adapter):
+        need |= {hk.mlp_out(l) for l in layers} | {hk.mlp_post(l) for l in layers}
     if cache is None:
         _, cache = adapter.run_with_cache(window, names_filter=sorted(need))
     r = cache[hook][:, pos].double()

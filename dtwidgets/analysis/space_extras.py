@@ -89,18 +89,12 @@ class ReferenceStates:
         return cls.of(TrajectoryWindow.cat(rows), f"the {n} states of the episode played (steps 0–{n - 1})")
 
 
-def has_mlp(adapter: ModelAdapter) -> bool:
-    """Whether the model's blocks have MLP neurons (an attention-only backbone has none)."""
-    cfg = adapter.backbone.cfg
-    return not bool(getattr(cfg, "attn_only", False)) and int(getattr(cfg, "d_mlp", 0) or 0) > 0
-
-
 def space_hooks(adapter: ModelAdapter) -> list[tuple[str, str]]:
     """``(label, hook)`` of the residual hooks a :class:`SpacePCA` reads: the embeddings (the residual
     before the first block), then each layer's ``resid_mid`` (with an MLP) and ``resid_post``."""
     out = [(f"embeddings ({hk.resid_pre(0)})", hk.resid_pre(0))]
     for l in range(C.n_layers(adapter)):
-        names = ([hk.resid_mid(l)] if has_mlp(adapter) else []) + [hk.resid_post(l)]
+        names = ([hk.resid_mid(l)] if C.has_mlp(adapter) else []) + [hk.resid_post(l)]
         out += [(n, n) for n in names]
     return out
 
@@ -111,7 +105,7 @@ def nmf_hooks(adapter: ModelAdapter) -> list[str]:
     from ..sae.hooks import hook_names
 
     mlp_parts = ("mlp.hook_post", "hook_mlp_out", "hook_resid_mid")
-    return [h for h in hook_names(adapter) if has_mlp(adapter) or not h.endswith(mlp_parts)]
+    return [h for h in hook_names(adapter) if C.has_mlp(adapter) or not h.endswith(mlp_parts)]
 
 
 def _predicted(req: StateRequest) -> int:
@@ -223,13 +217,13 @@ class CongruenceNow(SharedExtra):
     k: int = 16
 
     def hooks(self, adapter: ModelAdapter) -> list[str]:
-        return [hk.mlp_post(l) for l in range(C.n_layers(adapter))] if has_mlp(adapter) else []
+        return [hk.mlp_post(l) for l in range(C.n_layers(adapter))] if C.has_mlp(adapter) else []
 
     def read(self, req: StateRequest, cache) -> CongruenceNowResult:
         from .congruence import neuron_congruence, top_rows
 
         ad = req.adapter
-        if not has_mlp(ad):
+        if not C.has_mlp(ad):
             return CongruenceNowResult(note="This model has no MLP neurons, so there is no neuron congruence to show.")
         cong = fitted(ad, ("congruence",), lambda: neuron_congruence(ad))
         L, N, A = cong.out_action.shape

@@ -210,7 +210,7 @@ def test_tabs_on_the_protocol_only_adapter_match_the_shipped_one(key):
 
 def _attn_only_adapter():
     """The protocol-only adapter around an attention-only TransformerLens backbone (no MLP at all), with the
-    embeddings and heads of the lnpre-8tok test model."""
+    embeddings and action head of the lnpre-8tok test model (its attention heads: the backbone's own seeded init)."""
     from dtwidgets.model.backbone import _PosEmbedTokens, tl_major
     from tests.protocol.minimal_adapter import minimal_from
 

@@ -154,5 +154,8 @@ def test_thumbnails_are_what_each_kind_draws():
     vec = ObservationSchema(grid_shape=(8, 1), kind="vector")
     pics, view = vec.thumbnails(np.zeros((4, 8), np.uint8))
     assert view == "none" and pics.shape == (4, 0, 0, 3)
-    with pytest.raises(ValueError, match=r"thumbnails: expected observations \[\.\.\., 7, 7, 20\].*got shape \(7, 7, 3\)"):
-        hot.schema.thumbnails(plain.observation())
+    codes, view = hot.schema.thumbnails(plain.observation()[None])  # a one-hot model also reads raw codes
+    assert view == "egocentric"
+    np.testing.assert_array_equal(codes[0], plain.observation())
+    with pytest.raises(ValueError, match=r"thumbnails: expected observations \[\.\.\., 7, 7, 20\].*got shape \(7, 7, 5\)"):
+        hot.schema.thumbnails(np.zeros((7, 7, 5), np.uint8))

@@ -29,12 +29,15 @@ from ...widgets import ContributionBars, MatrixHeatmap
 from ...widgets._traits import escape_braces
 from ..token_names import component_templates, token_names
 from ..updates import assign
-from .base import AnalysisContext, Panel, PanelData, esc
+from .base import AnalysisContext, Panel, PanelData, esc, note
 
 SORTS = (("|share| (largest first)", "abs"), ("share (most positive first)", "desc"),
          ("share (most negative first)", "asc"), ("activation (largest first)", "act"))
 """Options of the neuron list's sort dropdown: (label, key of :func:`neuron_rows`)."""
 LIMITS = (("top 15", 15), ("top 30", 30), ("top 100", 100), ("all", 0))
+
+
+NO_MLP = "This model has no MLP: its blocks are attention only, so there are no neurons to list."
 
 
 def neuron_labels(n_layers: int, d_mlp: int) -> list[str]:
@@ -103,8 +106,8 @@ class AttributionPanel(Panel):
         """Each neuron shown: its direct share (series 0) and activation (series 1), one axis each."""
         row = lambda *c: W.Box(list(c), layout=W.Layout(display="flex", flex_flow="row wrap", width="auto",  # noqa: E731
                                                         min_width="0", align_items="flex-start"))
-        self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note,
-                                row(self.sort, self.filter, self.limit), self.neurons]
+        self.neuron_controls = row(self.sort, self.filter, self.limit)
+        self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note, self.neuron_controls, self.neurons]
         self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._direction = ""
         self._labels: list[str] = []
@@ -148,6 +151,10 @@ class AttributionPanel(Panel):
         if self._neurons is None:
             return
         values, acts, _bias = self._neurons
+        self.neuron_controls.layout.display = self.neurons.layout.display = "" if values.size else "none"
+        if not values.size:
+            self.neuron_note.value = note(NO_MLP).value
+            return
         order, n = neuron_order(values, acts, sort=self.sort.value, filter_text=self.filter.value, limit=self.limit.value)
         text = self.filter.value.strip()
         # the note depends only on the controls (not on the state), so it is not re-sent at every step

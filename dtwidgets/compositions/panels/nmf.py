@@ -13,7 +13,7 @@ import numpy as np
 
 from ...adapters import hooks as hk
 from ...analysis import _common as C
-from ...analysis.space_extras import NMFNow, has_mlp, nmf_hooks
+from ...analysis.space_extras import NMFNow, nmf_hooks
 from ...widgets import ContributionBars, FeatureBrowserView
 from ..updates import assign
 from .base import AnalysisContext, Panel, PanelData, esc
@@ -30,7 +30,7 @@ class NMFPanel(FittedPanel):
         ad = ctx.adapter
         self.reference = ReferenceChoice(ctx)
         last = C.n_layers(ad) - 1
-        self.hook = W.Dropdown(options=nmf_hooks(ad), value=hk.mlp_post(last) if has_mlp(ad) else hk.resid_post(last),
+        self.hook = W.Dropdown(options=nmf_hooks(ad), value=hk.mlp_post(last) if C.has_mlp(ad) else hk.resid_post(last),
                                description="hook", layout=W.Layout(width="auto"))
         self.k = W.Dropdown(options=N_COMPONENTS, value=6, description="components",
                             style={"description_width": "initial"}, layout=W.Layout(width="auto"))
