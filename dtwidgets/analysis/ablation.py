@@ -32,7 +32,8 @@ from ..adapters import hooks as hk
 
 def ablation_hook_names(adapter: ModelAdapter) -> list[str]:
     L = C.n_layers(adapter)
-    return [C.hook_for(k, l) for l in range(L) for k in ("head", "mlp", "neuron")]
+    kinds = ("head", "mlp", "neuron") if C.has_mlp(adapter) else ("head",)
+    return [C.hook_for(k, l) for l in range(L) for k in kinds]
 
 
 @torch.inference_mode()

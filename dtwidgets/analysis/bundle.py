@@ -133,7 +133,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     if len(r):
         C.require_rtg(adapter, "analyze_state's RTG scan (pass rtgs=[])")
     comps = C.head_labels(adapter) + C.mlp_labels(adapter)
-    first, later = _split_rows(adapter, comps[:-1])  # the last layer's MLP is read off the clean run
+    rows_of = comps[:-1] if C.has_mlp(adapter) else comps  # the last layer's MLP is read off the clean run
+    first, later = _split_rows(adapter, rows_of)
     K, R = len(first), len(r)
     hooks = ablation_hooks(adapter, [(1 + k, c) for k, c in enumerate(first)], 1 + K + R, ablation_mode, means)
     base_names = set(attribution_hooks(adapter, per_source, per_neuron) + scan_hooks(adapter))
@@ -141,16 +142,14 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     starts = {hk.resid_pre(C.parse_component(adapter, c)[1]) for c in later}
     extra = (shared | starts) - base_names  # read from row 0 only
     names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
-    logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, torch.as_tensor(r, device=device_of(adapter)), names, hooks,
-                                               extra)
+    rtg_rows = torch.as_tensor(r, device=device_of(adapter))
+    logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, rtg_rows, names, hooks, extra)
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean_cache,
                                     logits=logits[:1])
     attention = attention_patterns(adapter, window, cache=clean_cache)
     scan = scan_from_cache(adapter, logits[1 + K:], last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R)), r, a, b)
-    rows = torch.cat([logits[1:1 + K], _from_their_layer(adapter, window, later, clean_cache, logits[0], ablation_mode,
-                                                         means)])
-    rows = rows[[(first + later).index(c) for c in comps[:-1]]]  # back in the order of comps
-    abl = torch.cat([rows, final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
+    abl = _ablation_logits(adapter, window, (first, later), logits[:1 + K], (clean_cache, last, at), ablation_mode,
+                           means)
     ablations = _ablations(adapter, comps, ablation_mode, abl, logits[0], attribution, a, b)
     state = StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(logits[0]),
                           probs=C.softmax_np(logits[0]), attribution=attribution, ablations=ablations,
@@ -162,6 +161,25 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
             state.extras[type(e)] = e.read(req, clean_cache)  # type: ignore[attr-defined]
     state.extras.update(compute_extras(req, extras))
     return state
+
+
+def _ablation_logits(adapter: ModelAdapter, window: TrajectoryWindow, split: tuple[list[str], list[str]],
+                     row_logits: torch.Tensor, caches, ablation_mode: str, means) -> torch.Tensor:
+    """``[N, A]`` logits of every single-component ablation, in the order of the model's components
+    (heads, then MLPs): ``split = (first, later)`` from :func:`_split_rows`; ``row_logits`` ``[1 + len(first),
+    A]`` the clean row and the ablation rows of the one forward; ``caches = (clean, last, at)`` of that
+    forward. The ``later`` rows run from their own layer; the last layer's MLP (when the model has MLPs) is
+    read off the clean run."""
+    first, later = split
+    clean_cache, last, at = caches
+    rows = torch.cat([row_logits[1:], _from_their_layer(adapter, window, later, clean_cache, row_logits[0],
+                                                        ablation_mode, means)])
+    comps = C.head_labels(adapter) + C.mlp_labels(adapter)
+    rows_of = comps[:-1] if C.has_mlp(adapter) else comps
+    rows = rows[[(first + later).index(c) for c in rows_of]]  # back in the order of comps
+    if not C.has_mlp(adapter):
+        return rows
+    return torch.cat([rows, final_mlp_ablation_logits(adapter, last, at, ablation_mode, means)[None]])
 
 
 def _split_rows(adapter: ModelAdapter, comps: list[str]) -> tuple[list[str], list[str]]:

@@ -15,9 +15,7 @@ from tests.analysis.helpers import CONFIGS, make_adapter
 from tests.compositions.test_space_panels import _attn_only_adapter, _windows
 
 PAIR = ("forward", "right")
-NEEDS_BUNDLE = pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "analysis/bundle.py reads the last layer's MLP off the clean run (comps[:-1], final_mlp_ablation_logits) and "
-    "analysis/ablation.py's ablation_hook_names lists MLP hooks: both need a has_mlp branch (owned elsewhere)"))
+
 
 
 def _logit_diff(logits: torch.Tensor, ad) -> float:
@@ -40,7 +38,6 @@ def _explorer(ad, refs=None):
     return e
 
 
-@NEEDS_BUNDLE
 def test_every_tab_opens_on_a_model_without_mlp():
     ad = _attn_only_adapter()
     assert not any(n.endswith(("mlp.hook_post", "resid_mid")) for n in ad.backbone.hook_dict)  # no MLP module
@@ -55,7 +52,6 @@ def test_every_tab_opens_on_a_model_without_mlp():
     assert all(e.ui.panels.is_built(i) for i in range(len(keys)))
 
 
-@NEEDS_BUNDLE
 def test_head_numbers_are_the_models_own_and_mlp_parts_say_why_they_are_empty():
     ad = _attn_only_adapter()
     refs = _windows(ad, 10)
