@@ -139,9 +139,10 @@ def weight(adapter: ModelAdapter, name: str) -> torch.Tensor:
             checked[id(backbone)] = True
     assert kept is not None
     memo = kept[1]
-    if name not in memo:
-        memo[name] = getattr(backbone, name).detach()
-    return memo[name]
+    key = (name, torch.is_inference_mode_enabled())  # an inference tensor cannot enter autograd (EAP's backward)
+    if key not in memo:
+        memo[key] = getattr(backbone, name).detach()
+    return memo[key]
 
 
 def require_rtg(adapter: ModelAdapter, analysis: str) -> None:

@@ -35,3 +35,17 @@ def test_kept_weights_follow_in_place_edits_and_replaced_parameters():
     assert abs(edited.total - edited.logit_diff) < 1e-4 * max(1.0, abs(edited.logit_diff))
     adapter.backbone.double()  # every parameter replaced by a float64 copy
     assert C.weight(adapter, "W_O").dtype == torch.float64
+
+
+def test_a_weight_kept_in_inference_mode_is_not_handed_to_autograd():
+    """Analyses run under ``torch.inference_mode``; edge attribution patching runs a backward: the weight it
+    reads must be a normal tensor (an inference tensor cannot be saved for backward)."""
+    adapter = make_adapter(**CONFIGS["lnpre-8tok"])
+    with torch.inference_mode(), C.reuse_weights():
+        assert C.weight(adapter, "W_O").is_inference()
+    with C.reuse_weights():
+        w = C.weight(adapter, "W_O")
+    assert not w.is_inference()
+    x = torch.ones(w.shape[-1], requires_grad=True)
+    (w @ x).sum().backward()  # raised "Inference tensors cannot be saved for backward" with one shared cache
+    assert x.grad is not None
