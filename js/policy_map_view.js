@@ -4,7 +4,7 @@
 // opacity = probability. Modes: "single", "side_by_side" (probs | probs_b), "difference"
 // (probs - probs_b; red = more likely, blue = less). A slider scrubs the K frames (e.g. steering
 // coefficients) client-side; `index` syncs back debounced.
-// Traits: grid uint8 [W, H, 3], agent_pos, agent_dir, cells int32 [N, 2], directions int32 [N],
+// Traits: grid uint8 [W, H, 3], agent_pos, agent_dir, cells int32 [N, 2], facings int32 [N],
 // probs float32 [K, N, A], probs_b float32 [K, N, A] or empty, action_names [A], action_kinds [A] or [] (turns
 // and forward relative to the facing, move_* absolute arrows from the cell centre, others dots), map_labels [2],
 // frame_values float32 [K], frame_name, index, mode, cell_size, title, selected [x, y, dir] | null.
@@ -48,7 +48,7 @@ export default widget("dtw-policymap", ({ model, root, body, tip, noData }) => {
   const sync = debounce((i) => { if (model.get("index") !== i) push(model, "index", i); }, 150);
 
   function read() {
-    const G = decode(model.get("grid")), C = decode(model.get("cells")), D = decode(model.get("directions"));
+    const G = decode(model.get("grid")), C = decode(model.get("cells")), D = decode(model.get("facings"));
     const P = decode(model.get("probs")), Pb = decode(model.get("probs_b"));
     if (!G.size || G.shape.length !== 3) return null;
     const N = D.size, A = P.shape.length === 3 ? P.shape[2] : 0, K = P.shape.length === 3 ? P.shape[0] : 0;
@@ -198,7 +198,7 @@ export default widget("dtw-policymap", ({ model, root, body, tip, noData }) => {
   model.on("change:selected", onSel);
   return {
     draw,
-    traits: ["grid", "agent_pos", "agent_dir", "cells", "directions", "probs", "probs_b", "action_names", "action_kinds",
+    traits: ["grid", "agent_pos", "agent_dir", "cells", "facings", "probs", "probs_b", "action_names", "action_kinds",
       "map_labels", "frame_values", "frame_name", "mode", "cell_size", "title"],
     dispose() { model.off("change:index", onIndex); model.off("change:selected", onSel); sync.cancel(); },
   };

@@ -168,7 +168,7 @@ class AblationResult:
     logits_after: np.ndarray
     probs_before: np.ndarray
     probs_after: np.ndarray
-    direction: str | None = None
+    pair_label: str | None = None
     logit_diff_before: float | None = None
     logit_diff_after: float | None = None
     labels: list[str] | None = None
@@ -209,7 +209,7 @@ def ablate(adapter: ModelAdapter, window: TrajectoryWindow, components, a=None, 
         la, ca = C.run_with_cache(adapter, window, names, fwd_hooks=hooks)
         aa = logit_attribution(adapter, window, a, b, per_source=False, cache=ca, logits=la)
         after = la[0]
-        res.direction, res.labels, res.ids = ab.direction, ab.labels, ab.ids
+        res.pair_label, res.labels, res.ids = ab.pair_label, ab.labels, ab.ids
         res.logit_diff_before, res.logit_diff_after = ab.logit_diff, aa.logit_diff
         res.contributions_before, res.contributions_after = ab.values, aa.values
     res.logits_before, res.logits_after = C.np32(before), C.np32(after)
@@ -227,7 +227,7 @@ class SingleAblations:
         logits, probs: ``[K, A]`` after ablating component ``k`` alone.
         baseline_logits, baseline_probs: ``[A]`` of the unablated window.
         delta_probs: ``[K, A]`` = ``probs - baseline_probs``.
-        direction, logit_diff ``[K]``, baseline_logit_diff, delta_logit_diff ``[K]``: along
+        pair_label, logit_diff ``[K]``, baseline_logit_diff, delta_logit_diff ``[K]``: along
             ``a - b`` when actions were given (else None).
     """
 
@@ -239,7 +239,7 @@ class SingleAblations:
     baseline_logits: np.ndarray
     baseline_probs: np.ndarray
     delta_probs: np.ndarray
-    direction: str | None = None
+    pair_label: str | None = None
     logit_diff: np.ndarray | None = None
     baseline_logit_diff: float | None = None
     delta_logit_diff: np.ndarray | None = None
@@ -301,6 +301,6 @@ def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, 
         ib = None if b is None else C.action_index(adapter, b)
         diff = logits[:, ia] - (logits[:, ib] if ib is not None else 0)
         bdiff = float(base[ia] - (base[ib] if ib is not None else 0))
-        res.direction, res.logit_diff = C.direction_label(adapter, a, b), C.np32(diff)
+        res.pair_label, res.logit_diff = C.direction_label(adapter, a, b), C.np32(diff)
         res.baseline_logit_diff, res.delta_logit_diff = bdiff, C.np32(diff) - bdiff
     return res

@@ -57,7 +57,7 @@ class LogitAttribution:
         labels: ``N`` names (``"state embed (s₁)"``, ``"L0H1"``, ``"L0 b_O"``, ``"L0MLP"``, ``"action bias"`` ...).
         kinds: ``N`` of ``"embed"``, ``"head"``, ``"attn_bias"``, ``"mlp"``, ``"bias"``.
         logit_diff: the model's own ``logit[a] - logit[b]`` (``logit[a]`` when ``b`` is None).
-        direction: label such as ``"forward − right"``.
+        pair_label: the pair, such as ``"forward − right"``.
         position: the attributed token position.
         head_labels: ``L*H`` head names; source_labels: ``P`` token labels.
         per_source: ``[L*H, P]`` each head's share split by the key (source) token it attends to:
@@ -78,7 +78,7 @@ class LogitAttribution:
     labels: list[str]
     kinds: list[str]
     logit_diff: float
-    direction: str
+    pair_label: str
     position: int
     head_labels: list[str]
     source_labels: list[str]
@@ -285,7 +285,7 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
         logit_diff, logit_row = float(vals[:, row].double().sum()), None
     d = preference_direction(adapter, a, b, fold_ln=True).vector
     res = LogitAttribution(values=C.np32(vals[:, row]), labels=labels, kinds=kinds, logit_diff=logit_diff,
-                           direction=C.direction_label(adapter, a, b), position=pos,
+                           pair_label=C.direction_label(adapter, a, b), position=pos,
                            head_labels=C.head_labels(adapter), source_labels=adapter.layout.labels(),
                            logits=logit_row, ids=readout_ids(adapter, pos))
     if per_source:
@@ -315,12 +315,12 @@ class LogitLens:
             final cached scale), read by the action head (incl. ``ln_final.b`` and action bias).
             The last value equals the model's logit difference.
         labels: ``K`` names (``"embeddings"``, ``"L0 attn"``, ``"L0 MLP"``, ...).
-        direction: label of the direction; position: the read position.
+        pair_label: the pair ``a − b`` read; position: the read position.
     """
 
     values: np.ndarray
     labels: list[str]
-    direction: str
+    pair_label: str
     position: int
 
 
@@ -340,4 +340,4 @@ def logit_lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, *, ca
     labels = ["embeddings"]
     for l in range(C.n_layers(adapter)):
         labels += [f"L{l} attn", f"L{l} MLP"] if mlp else [f"L{l} attn"]
-    return LogitLens(values=C.np32(vals), labels=labels, direction=C.direction_label(adapter, a, b), position=pos)
+    return LogitLens(values=C.np32(vals), labels=labels, pair_label=C.direction_label(adapter, a, b), position=pos)

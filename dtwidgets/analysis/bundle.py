@@ -218,6 +218,6 @@ def _ablations(adapter: ModelAdapter, comps: list[str], mode: str, abl: torch.Te
     diff = C.np32(abl[:, a] - (abl[:, b] if b is not None else 0))
     return SingleAblations(labels=comps, mode=mode, action_names=tuple(adapter.action_names),
                            logits=C.np32(abl), probs=probs, baseline_logits=C.np32(base), baseline_probs=bprobs,
-                           delta_probs=probs - bprobs, direction=attribution.direction, logit_diff=diff,
+                           delta_probs=probs - bprobs, pair_label=attribution.pair_label, logit_diff=diff,
                            baseline_logit_diff=attribution.logit_diff,
                            delta_logit_diff=diff - attribution.logit_diff)

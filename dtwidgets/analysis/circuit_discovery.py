@@ -50,14 +50,14 @@ class EdgeScores:
         edges: ``E`` edges (:class:`~dtwidgets.analysis.circuit_graph.Edge`, structured sender / receiver).
         scores: ``[E]`` float64, the metric change (logit units) when that edge alone carries the
             corrupted write (estimated by EAP, or measured: ``method``).
-        method: ``"eap"`` or ``"exact"``; direction: e.g. ``"right − forward"``.
+        method: ``"eap"`` or ``"exact"``; pair_label: the metric's pair, e.g. ``"right − forward"``.
         clean_value, corrupted_value: the metric of each run (logit units).
     """
 
     edges: list[Edge]
     scores: np.ndarray
     method: str
-    direction: str
+    pair_label: str
     clean_value: float
     corrupted_value: float
 
@@ -91,7 +91,7 @@ class Circuit:
             metric when all of them are removed together (logit units): what the diagram draws.
         minimal: every ``|removal_effects| > threshold·|gap|``; not_minimal: labels of those that are not.
         scores: the :class:`EdgeScores` the search used (EAP for ``"eap"``, None for ``"acdc"``).
-        direction: the metric; n_forwards: forwards the search itself ran.
+        pair_label: the metric's pair ``a − b``; n_forwards: forwards the search itself ran.
     """
 
     edges: list[Edge]
@@ -99,7 +99,7 @@ class Circuit:
     all_edges: list[Edge]
     method: str
     threshold: float
-    direction: str
+    pair_label: str
     clean_value: float
     corrupted_value: float
     circuit_value: float
@@ -118,7 +118,7 @@ class Circuit:
     @property
     def caption(self) -> str:
         """One line: the metric, the size and the measured faithfulness."""
-        return (f"{self.method.upper()} circuit for {self.direction}: {len(self.edges)} of {len(self.all_edges)} edges "
+        return (f"{self.method.upper()} circuit for {self.pair_label}: {len(self.edges)} of {len(self.all_edges)} edges "
                 f"keep {self.faithfulness:.1%} of clean − corrupted ({self.circuit_value - self.corrupted_value:+.3f} of "
                 f"{self.clean_value - self.corrupted_value:+.3f} logits)" + ("" if self.minimal else
                                                                              f"; {len(self.not_minimal)} edge(s) not minimal"))

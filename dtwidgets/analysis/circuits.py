@@ -59,7 +59,7 @@ class CircuitMap:
         flat: ``[n_features]`` the same in the model's flattened order.
         channel_names: ``C`` names; kind: ``"qk"`` or ``"ov"``; layer, head: the head.
         key: what the query attends to (QK), e.g. ``"rtg × 1.0"`` or ``"token 0 (R₁)"``; None for OV.
-        direction: preference direction label (OV); None for QK.
+        pair_label: the preference's pair ``a − b`` (OV); None for QK.
         in_context: True when cached activations of a window were used.
         attention: in context, the pattern weight query→key (QK) or prediction→source (OV).
         terms: a one-line statement of what is included.
@@ -73,7 +73,7 @@ class CircuitMap:
     layer: int
     head: int
     key: str | None
-    direction: str | None
+    pair_label: str | None
     in_context: bool
     attention: float | None
     terms: str
@@ -180,7 +180,7 @@ def qk_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, key=None, key_i
     vals = vals / bb.cfg.d_head ** 0.5
     flat = C.np32(vals)
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),
-                      kind="qk", layer=layer, head=head, key=label, direction=None, in_context=window is not None,
+                      kind="qk", layer=layer, head=head, key=label, pair_label=None, in_context=window is not None,
                       attention=attn, terms=_with_note(terms, sm), exact=sm.exact,
                       key_token=None if window is None else k)
 
@@ -230,5 +230,5 @@ def ov_map(adapter: ModelAdapter, layer: int = 0, head: int = 0, a=None, b=None,
         terms = "in context: E_state' W_V W_O · dir_eff with cached ln1 (source) and ln_final (prediction) scales"
     flat = C.np32(E @ (OV @ d))
     return CircuitMap(values=adapter.schema.to_maps(flat), flat=flat, channel_names=tuple(adapter.schema.channel_names),
-                      kind="ov", layer=layer, head=head, key=None, direction=dlabel, in_context=window is not None,
+                      kind="ov", layer=layer, head=head, key=None, pair_label=dlabel, in_context=window is not None,
                       attention=attn, terms=_with_note(terms, sm), exact=sm.exact)

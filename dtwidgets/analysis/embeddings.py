@@ -27,7 +27,7 @@ class StateEmbeddingProjection:
         values: ``[C, W, H]``: ``dir · W_state[:, feature]`` per channel × x × y, in logit units
             per unit of the input feature (a raw code or a one-hot bit).
         flat: ``[n_features]`` the same values in the model's flattened order.
-        channel_names: ``C`` names; direction: label.
+        channel_names: ``C`` names; pair_label: the pair ``a − b``.
         hist_counts, hist_edges: histogram of the values of the used columns
             (``[bins]``, ``[bins + 1]``).
         nonzero: ``[C, W, H]`` bool, "used" columns: norm above 1e-6 × the largest column norm
@@ -39,7 +39,7 @@ class StateEmbeddingProjection:
     values: np.ndarray
     flat: np.ndarray
     channel_names: tuple[str, ...]
-    direction: str
+    pair_label: str
     hist_counts: np.ndarray
     hist_edges: np.ndarray
     nonzero: np.ndarray
@@ -71,7 +71,7 @@ def state_embedding_projection(adapter: ModelAdapter, a, b=None, *, bins: int = 
     counts, edges = np.histogram(flat[nz] if nz.any() else flat, bins=bins)
     schema = adapter.schema
     return StateEmbeddingProjection(values=schema.to_maps(flat), flat=flat, channel_names=tuple(schema.channel_names),
-                                    direction=label, hist_counts=counts, hist_edges=edges,
+                                    pair_label=label, hist_counts=counts, hist_edges=edges,
                                     nonzero=schema.to_maps(nz), exact=sm.exact, note=sm.note)
 
 
@@ -81,14 +81,14 @@ class RTGEmbeddingProjection:
 
     Attributes:
         rtgs: ``[R]``; values: ``[R]`` = ``embed_rtg(rtg) · dir`` in logit units.
-        slope: ``(embed_rtg(1) - embed_rtg(0)) · dir`` per unit RTG; for our DT's linear RTG
+        slope: ``(embed_rtg(1) - embed_rtg(0)) · dir`` per unit RTG; pair_label: the pair ``a − b``; for our DT's linear RTG
             embedding without bias (``rtg * w_rtg``) ``values == rtgs * slope``.
     """
 
     rtgs: np.ndarray
     values: np.ndarray
     slope: float
-    direction: str
+    pair_label: str
 
 
 @torch.inference_mode()
@@ -104,7 +104,7 @@ def rtg_embedding_projection(adapter: ModelAdapter, a, b=None, rtgs=None, *,
     # slope of the linear part: (embed(1) - embed(0)) · dir (the exact slope of a linear RTG embedding)
     ends = adapter.embed_rtg(torch.tensor([0.0, 1.0], device=C.device(adapter)))
     slope = float((ends[1] - ends[0]) @ d)
-    return RTGEmbeddingProjection(rtgs=r.astype(np.float32), values=values, slope=slope, direction=label)
+    return RTGEmbeddingProjection(rtgs=r.astype(np.float32), values=values, slope=slope, pair_label=label)
 
 
 @dataclass
@@ -112,12 +112,12 @@ class TimeEmbeddingProjection:
     """Time-embedding rows read along a direction (reference post, Figure 11).
 
     Attributes:
-        timesteps: ``[T]``; values: ``[T]`` = ``time(t) · dir``; direction: label.
+        timesteps: ``[T]``; values: ``[T]`` = ``time(t) · dir``; pair_label: the pair ``a − b``.
     """
 
     timesteps: np.ndarray
     values: np.ndarray
-    direction: str
+    pair_label: str
 
 
 @torch.inference_mode()
@@ -130,4 +130,4 @@ def time_embedding_projection(adapter: ModelAdapter, a, b=None, timesteps=None, 
     t = (torch.arange(adapter.max_timestep + 1, device=dev) if timesteps is None
          else torch.as_tensor(np.asarray(timesteps), device=dev).long())
     vecs = adapter.embed_time(t)
-    return TimeEmbeddingProjection(timesteps=t.cpu().numpy(), values=C.np32(vecs.detach() @ d), direction=label)
+    return TimeEmbeddingProjection(timesteps=t.cpu().numpy(), values=C.np32(vecs.detach() @ d), pair_label=label)

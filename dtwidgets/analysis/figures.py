@@ -76,7 +76,7 @@ def _heatmap(z, x, y, title, zmid=0.0, colorscale="RdBu_r", zmin=None, zmax=None
 def path_patching_figure(pp, *, title: str | None = None):
     """Sender × receiver heatmap of the path effects (logit units; blank where no path exists)."""
     return _heatmap(pp.effects, pp.receiver_labels, pp.sender_labels,
-                    title or f"direct path patching ({pp.direction}): effect of each path")
+                    title or f"direct path patching ({pp.pair_label}): effect of each path")
 
 
 def composition_figure(cs, *, title: str | None = None):
@@ -135,7 +135,7 @@ def neuron_figure(nv, *, title: str | None = None):
     fig = go.Figure(go.Bar(x=nv.attribution, y=nv.labels, orientation="h", text=hover,
                            hovertemplate="%{y}: %{x:.3g}<br>%{text}<extra></extra>",
                            marker_color=["#d62728" if v > 0 else "#1f77b4" for v in nv.attribution]))
-    fig.update_layout(title=title or f"top neurons ({nv.direction})", yaxis=dict(autorange="reversed"),
+    fig.update_layout(title=title or f"top neurons ({nv.pair_label})", yaxis=dict(autorange="reversed"),
                       xaxis_title="direct share (logits)")
     return fig
 
@@ -144,7 +144,7 @@ def logit_lens_figure(lens, *, title: str | None = None):
     """The logit lens (:class:`~dtwidgets.analysis.LogitLens`): preference after each sublayer."""
     go = _go()
     fig = go.Figure(go.Scatter(x=lens.labels, y=lens.values, mode="lines+markers"))
-    fig.update_layout(title=title or f"logit lens ({lens.direction})", yaxis_title="logit difference")
+    fig.update_layout(title=title or f"logit lens ({lens.pair_label})", yaxis_title="logit difference")
     return fig
 
 

@@ -27,7 +27,7 @@ def action_agreement(a, b, traj) -> float:
 
 @dataclass
 class ModelComparison:
-    """Two models on the same S windows, along the preference ``direction``.
+    """Two models on the same S windows, along the preference of ``pair_label`` (``"a − b"``).
 
     Attributes:
         labels: N components present in both models (attribution order).
@@ -41,7 +41,7 @@ class ModelComparison:
     """
 
     names: tuple[str, str]
-    direction: str
+    pair_label: str
     labels: list[str]
     attribution: np.ndarray
     ablation_labels: list[str]

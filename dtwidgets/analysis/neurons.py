@@ -35,7 +35,7 @@ class NeuronView:
         output_actions: ``[k, A]`` output weight read by the action head (logits per unit activation).
         all_attribution: ``[L, d_mlp]`` every neuron's share (for a sortable full list).
         all_activation: ``[L, d_mlp]`` every neuron's activation in this state.
-        direction, action_names.
+        pair_label: the pair ``a − b``; action_names: ``A`` names.
     """
 
     labels: list[str]
@@ -45,7 +45,7 @@ class NeuronView:
     output_actions: np.ndarray
     all_attribution: np.ndarray
     all_activation: np.ndarray
-    direction: str
+    pair_label: str
     action_names: tuple[str, ...]
 
     def figure(self, **kw):
@@ -86,4 +86,4 @@ def top_neurons(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, k: i
         sa = neuron_activations(adapter, states)  # [S, L, d_mlp]
         st = C.np32(sa[:, ls, ns].T)
     return NeuronView([f"L{l}N{n}" for l, n in zip(ls, ns)], nv.reshape(-1)[order], act[ls, ns], st, C.np32(out),
-                      nv, act, att.direction, tuple(adapter.action_names))
+                      nv, act, att.pair_label, tuple(adapter.action_names))

@@ -38,7 +38,7 @@ class PatchingResult:
     """Fractions of the preference difference moved by each patch.
 
     Attributes:
-        direction: e.g. ``"forward − right"``; reverse: see the module docstring.
+        pair_label: e.g. ``"forward − right"``; reverse: see the module docstring.
         clean_value, corrupted_value: the preference of each run (logit units).
         resid: ``[L+1, P]`` patch the residual stream at one position: ``resid_pre`` of layer ``l``
             (rows ``0..L-1``) and ``resid_post`` of the last layer (row ``L``); resid_labels ``L+1``.
@@ -50,7 +50,7 @@ class PatchingResult:
         deltas: ``{"resid" | "heads" | ...: patched - base}`` in logit units, same shapes.
     """
 
-    direction: str
+    pair_label: str
     reverse: bool
     clean_value: float
     corrupted_value: float
@@ -167,7 +167,7 @@ def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupte
         out_d[k] = C.np32(deltas[i:i + len(v)]).reshape(shapes[k])
         i += len(v)
     clean_v, corr_v = (v_src, v_base) if reverse else (v_base, v_src)
-    return PatchingResult(direction=C.direction_label(adapter, a, b), reverse=reverse, clean_value=clean_v,
+    return PatchingResult(pair_label=C.direction_label(adapter, a, b), reverse=reverse, clean_value=clean_v,
                           corrupted_value=corr_v, resid=out_f["resid"],
                           resid_labels=[f"resid_pre L{l}" for l in range(L)] + [f"resid_post L{L - 1}"],
                           heads=out_f["heads"], heads_by_pos=out_f["heads_by_pos"], mlp=out_f["mlp"],

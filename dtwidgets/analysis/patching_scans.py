@@ -59,7 +59,7 @@ class PatchScan:
     Attributes:
         kind: the scan (``"layer_block"``, ``"head"``, ``"head_position"``, ``"head_input"``,
             ``"head_input_position"``, ``"neuron"``).
-        direction: e.g. ``"forward − right"``.
+        pair_label: e.g. ``"forward − right"``.
         clean_value, corrupted_value: the preference of each unpatched run (logit units).
         values: ``[R, C]`` float32 recovery (dimensionless; 1 = clean restored).
         deltas: ``[R, C]`` float32 ``patched - corrupted`` (logit units).
@@ -71,7 +71,7 @@ class PatchScan:
     """
 
     kind: str
-    direction: str
+    pair_label: str
     clean_value: float
     corrupted_value: float
     values: np.ndarray
@@ -85,7 +85,7 @@ class PatchScan:
 
     def heatmap_kwargs(self) -> dict:
         """Keyword arguments for :class:`~dtwidgets.widgets.MatrixHeatmap` (values, labels, title)."""
-        title = f"{self.kind.replace('_', ' ')} patching: recovery of {self.direction}"
+        title = f"{self.kind.replace('_', ' ')} patching: recovery of {self.pair_label}"
         return dict(values=self.values, row_labels=list(self.row_labels), col_labels=list(self.col_labels),
                     title=title, vmax=1.0)
 
@@ -138,7 +138,7 @@ def run_scan(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Trajecto
     v_corr = float(pref(base[:1])[0]) if len(flat) else float(pref(adapter.forward(corrupted))[0])
     deltas = pref(patched) - pref(base)
     frac = moved_fraction(deltas, v_clean - v_corr, v_corr)
-    return PatchScan(kind=kind, direction=C.direction_label(adapter, a, b), clean_value=v_clean,
+    return PatchScan(kind=kind, pair_label=C.direction_label(adapter, a, b), clean_value=v_clean,
                      corrupted_value=v_corr, values=C.np32(frac).reshape(R, Cn), deltas=C.np32(deltas).reshape(R, Cn),
                      row_ids=row_ids, col_ids=col_ids, row_labels=row_labels, col_labels=col_labels, specs=specs,
                      n_forwards=1 + math.ceil(len(flat) / chunk_size) if flat else 2)

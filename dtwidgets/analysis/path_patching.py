@@ -86,7 +86,7 @@ class PathPatching:
             ``1 + 2l`` layer ``l``'s attention, ``2 + 2l`` its MLP, ``1 + 2L`` the action head); a path
             exists iff the sender's stage is below the receiver's.
         ln: ``"recompute"`` or ``"frozen"`` (see the module docstring).
-        direction, reverse, clean_value, corrupted_value: as :class:`~dtwidgets.analysis.PatchingResult`.
+        pair_label, reverse, clean_value, corrupted_value: as :class:`~dtwidgets.analysis.PatchingResult`.
     """
 
     effects: np.ndarray
@@ -97,7 +97,7 @@ class PathPatching:
     sender_stages: np.ndarray
     receiver_stages: np.ndarray
     ln: str
-    direction: str
+    pair_label: str
     reverse: bool
     clean_value: float
     corrupted_value: float

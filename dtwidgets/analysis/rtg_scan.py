@@ -40,7 +40,7 @@ class RTGScan:
     Attributes:
         rtgs: ``[R]`` the RTG values (set at every step of the window).
         action_names: ``A`` names; logits, probs: ``[R, A]``.
-        direction: e.g. ``"forward − right"``; logit_diff: ``[R]`` along it.
+        pair_label: e.g. ``"forward − right"``; logit_diff: ``[R]`` along it.
         contributions: ``[R, N]`` direct attribution of ``logit_diff`` (rows sum to it).
         labels, kinds: ``N`` component labels and kinds (as :class:`~dtwidgets.analysis.LogitAttribution`);
             ids: their :class:`~dtwidgets.analysis.ids.ComponentId`.
@@ -53,7 +53,7 @@ class RTGScan:
     action_names: tuple[str, ...]
     logits: np.ndarray
     probs: np.ndarray
-    direction: str
+    pair_label: str
     logit_diff: np.ndarray
     contributions: np.ndarray
     labels: list[str]
@@ -80,7 +80,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
     ia = C.action_index(adapter, a)
     diff = lg[:, ia] - (lg[:, C.action_index(adapter, b)] if b is not None else 0)
     return RTGScan(rtgs=np.asarray(rtgs, dtype=np.float32), action_names=tuple(adapter.action_names), logits=C.np32(lg),
-                   probs=C.softmax_np(lg), direction=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
+                   probs=C.softmax_np(lg), pair_label=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
                    attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in lay.positions("rtg")],

@@ -3,9 +3,10 @@ from .explorer import Explorer
 from .panels import (PANEL_TYPES, PANELS, AnalysisContext, Circuits2Panel, Panel, PanelData, PolicyPanel, SAEPanel,
                      make_panels, register_panel)
 from .session import EpisodeOver, PlaySession, StepBackLimit
+from .state import ExplorerState, Redraw
 
-__all__ = ["Explorer", "PlaySession", "AnalysisContext", "PANELS", "PANEL_TYPES", "Panel", "PanelData",
-           "make_panels", "register_panel", "EpisodeOver", "StepBackLimit",
+__all__ = ["Explorer", "ExplorerState", "Redraw", "PlaySession", "AnalysisContext", "PANELS", "PANEL_TYPES", "Panel",
+           "PanelData", "make_panels", "register_panel", "EpisodeOver", "StepBackLimit",
            "PolicyPanel", "Circuits2Panel", "SAEPanel"]
 from .dynamics_view import TrainingDynamics, dynamics_view  # noqa: E402
 from .probe_card import ProbeDirectionCard  # noqa: E402

@@ -22,10 +22,10 @@ class CloneComparison(W.VBox):
         c = comparison
         self.attribution = ContributionBars(values=c.attribution.mean(1).astype(np.float32), labels=c.labels,
                                             series_names=list(c.names),
-                                            title=f"direct logit attribution of {c.direction} (mean over states)")
+                                            title=f"direct logit attribution of {c.pair_label} (mean over states)")
         self.ablation = ContributionBars(values=c.ablation.mean(1).astype(np.float32), labels=c.ablation_labels,
                                          series_names=list(c.names),
-                                         title=f"change of {c.direction} when ablated alone (mean over states)")
+                                         title=f"change of {c.pair_label} when ablated alone (mean over states)")
         rows = "".join(
             f"<tr><td>{html.escape(comp)}</td><td>{_f(c.ablation_corr[j])}</td>"
             f"<td>{_f(c.attribution_corr[c.labels.index(comp)]) if comp in c.labels else '—'}</td>"

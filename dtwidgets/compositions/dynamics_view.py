@@ -42,7 +42,8 @@ def _attribution_arrays(dyn):
         a = rec.get("attribution")
         if a and a["labels"] == labels:
             A[k] = np.asarray(a["values"], np.float32).mean(0)
-    return A, labels, f"direct logit attribution of {first['direction']} (mean over {len(first['values'])} scenarios)"
+    pair = first.get("pair_label", first.get("direction"))  # cache entries written before the rename say "direction"
+    return A, labels, f"direct logit attribution of {pair} (mean over {len(first['values'])} scenarios)"
 
 
 def _probe_arrays(dyn):

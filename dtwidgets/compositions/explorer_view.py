@@ -1,7 +1,8 @@
 """The Explorer's view: every widget it shows and their layout (no callbacks, no analysis).
 
-The controller (:class:`~dtwidgets.compositions.explorer.Explorer`) wires events to the session and
-sends each state's updates to these widgets through :mod:`~dtwidgets.compositions.updates`.
+The controller (:class:`~dtwidgets.compositions.explorer.Explorer`) wires their events to the event methods
+of the :class:`~dtwidgets.compositions.state.ExplorerState` and sends each state's updates to these widgets
+through :mod:`~dtwidgets.compositions.updates`.
 """
 from __future__ import annotations
 

@@ -185,7 +185,7 @@ class MatchedStates:
         train_map, shifted_map: :class:`~dtwidgets.analysis.policy_map.PolicyMap` over the cells
             free in BOTH grids (every facing direction), fresh single-step windows at timestep 0.
         difference: ``shifted_map.minus(train_map)`` (probability differences in [-1, 1]).
-        direction: the attributed preference (``"a − b"``; default the train start state's best
+        pair_label: the attributed preference (``"a − b"``; default the train start state's best
             action minus its runner-up).
         train_attribution, shifted_attribution: :class:`~dtwidgets.analysis.attribution.LogitAttribution`
             at the start state of each env.
@@ -200,7 +200,7 @@ class MatchedStates:
     train_map: Any
     shifted_map: Any
     difference: Any
-    direction: str
+    pair_label: str
     train_attribution: Any
     shifted_attribution: Any
     attribution_change: np.ndarray
@@ -239,7 +239,7 @@ def matched_states(adapter: ModelAdapter, train_env: EnvAdapter, shift_env: EnvA
     at_t = logit_attribution(adapter, w_t, a, b, per_source=False)
     at_s = logit_attribution(adapter, w_s, a, b, per_source=False)
     return MatchedStates(name, int(train_seed), int(shift_seed), float(rtg), m_t, m_s,
-                         m_s.minus(m_t, label=f"{name} − {TRAIN}"), at_t.direction, at_t, at_s,
+                         m_s.minus(m_t, label=f"{name} − {TRAIN}"), at_t.pair_label, at_t, at_s,
                          (at_s.values.astype(np.float64) - at_t.values).astype(np.float32))
 
 

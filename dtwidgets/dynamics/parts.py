@@ -43,13 +43,14 @@ def calibration_part(adapter, ctx) -> dict:
 
 @torch.inference_mode()
 def attribution_part(adapter, ctx) -> dict:
-    """Direct logit attribution of ``a - b`` for every scenario: ``values [S, N]`` and labels."""
+    """Direct logit attribution of ``a - b`` for every scenario: ``values [S, N]``, labels and the
+    ``pair_label`` ``"a − b"``."""
     win = ctx.scenario_window(adapter)
     a, b = ctx.pair
     _, cache = adapter.run_with_cache(win, names_filter=attribution_hooks(adapter, per_source=False))
     vals, labels, kinds = direct_contributions(adapter, cache, adapter.layout.prediction_position, a, b)
     return {"values": C.np32(vals.T).tolist(), "labels": labels, "kinds": kinds,
-            "direction": C.direction_label(adapter, a, b)}
+            "pair_label": C.direction_label(adapter, a, b)}
 
 
 @torch.inference_mode()

@@ -29,10 +29,10 @@ from .model import SparseAutoencoder
 
 @dataclass
 class FeatureShares:
-    """Direct shares of ``direction`` for row 0 of a window (all float64 numpy, hook-space units).
+    """Direct shares of the ``pair_label`` preference for row 0 of a window (all float64 numpy, hook-space units).
 
     Attributes:
-        direction: label, e.g. ``"forward − right"``; hook_name, position: where the SAE reads.
+        pair_label: the pair ``a − b``, e.g. ``"forward − right"``; hook_name, position: where the SAE reads.
         activations: ``[d_sae]`` feature activations.
         active: ``[F]`` indices of the active features, largest |share| first.
         shares: ``[F]`` direct share of each active feature, ``f_i * read(W_dec[i])``.
@@ -41,7 +41,7 @@ class FeatureShares:
         logits: ``[A]`` the clean action logits.
     """
 
-    direction: str
+    pair_label: str
     hook_name: str
     position: int
     activations: np.ndarray
@@ -91,7 +91,7 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
     active = torch.nonzero(f > 0).flatten()
     active = active[torch.argsort(shares_all[active].abs(), descending=True)]
     return FeatureShares(
-        direction=C.direction_label(adapter, a, b), hook_name=site.name, position=pos,
+        pair_label=C.direction_label(adapter, a, b), hook_name=site.name, position=pos,
         activations=f.cpu().numpy(), active=active.cpu().numpy(), shares=shares_all[active].cpu().numpy(),
         bias_share=float(readout(adapter, to_res(sae.b_dec.detach()), a, b, scale)),
         error_share=float(readout(adapter, to_res(x.double() - x_hat), a, b, scale)),

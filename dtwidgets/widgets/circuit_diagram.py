@@ -65,7 +65,7 @@ class CircuitDiagram(DTWidget):
         for s, r, v in pp.strongest(k):
             head, _, comp = r.partition(" ") if r != "action head" else (r, "", "")
             paths.append((s, head, comp or ("direct" if r == "action head" else "in"), v))
-        kw.setdefault("title", f"strongest direct paths ({pp.direction})")
+        kw.setdefault("title", f"strongest direct paths ({pp.pair_label})")
         return cls.from_edges(paths, stage, **kw)
 
     @classmethod

@@ -172,20 +172,31 @@ class GridView(DTWidget):
         name = f"{kind} callback {getattr(callback, '__qualname__', repr(callback))}"
         callbacks.append((callback, self._guard(callback, name=name)))
 
+    def click(self, x: int, y: int) -> None:
+        """Click cell ``(x, y)`` from Python as a user does in the browser: the cell is selected, in edit mode
+        :attr:`edit_tool` is applied (:meth:`on_edit`), then the :meth:`on_cell_click` callbacks run."""
+        self.selected_cell = (int(x), int(y))
+        self._clicked(int(x), int(y), self.edit_tool if self.editable else None)
+
+    def press(self, key: str, *, shift: bool = False, ctrl: bool = False, alt: bool = False) -> None:
+        """Press ``key`` from Python as on the focused grid (``"ArrowUp"``, ``"Space"``, ``"a"``...): the
+        :meth:`on_key` callbacks run, then, for a key of :attr:`bindings`, the :meth:`on_action` ones."""
+        key = "Space" if key == " " else str(key)
+        self._last_key_event = {"key": key, "shift": bool(shift), "ctrl": bool(ctrl), "alt": bool(alt)}
+        for _, wrapped in list(self._key_callbacks):
+            wrapped(key)
+        action = self.bindings.get(key)
+        if action is not None:
+            for _, wrapped in list(self._action_callbacks):
+                wrapped(action)
+
     def _handle_custom_msg(self, content: Any, buffers: Any) -> None:
         """Dispatch ``{"event": "key" | "click", ...}`` messages from the front-end."""
         event = content.get("event") if isinstance(content, dict) else None
         if event == "key":
             key = content.get("key")
             if isinstance(key, str) and key:
-                key = "Space" if key == " " else key
-                self._last_key_event = {"key": key, **{m: bool(content.get(m)) for m in ("shift", "ctrl", "alt")}}
-                for _, wrapped in list(self._key_callbacks):
-                    wrapped(key)
-                action = self.bindings.get(key)
-                if action is not None:
-                    for _, wrapped in list(self._action_callbacks):
-                        wrapped(action)
+                self.press(key, **{m: bool(content.get(m)) for m in ("shift", "ctrl", "alt")})
             else:
                 _log.warning("GridView: ignoring key message without a key: %r", content)
         elif event == "click":
@@ -194,10 +205,13 @@ class GridView(DTWidget):
             except (KeyError, TypeError, ValueError):
                 _log.warning("GridView: ignoring malformed click message: %r", content)
             else:
-                self._edit(x, y, content.get("tool"))
-                for _, wrapped in list(self._click_callbacks):
-                    wrapped(x, y)
+                self._clicked(x, y, content.get("tool"))  # the browser has already selected the cell
         super()._handle_custom_msg(content, buffers)  # on_msg() handlers still see every message
+
+    def _clicked(self, x: int, y: int, tool: Any) -> None:
+        self._edit(x, y, tool)
+        for _, wrapped in list(self._click_callbacks):
+            wrapped(x, y)
 
     def _edit(self, x: int, y: int, tool: Any) -> None:
         """An edit intent from the browser: ``tool`` None (not in edit mode) or a name of :data:`EDIT_TOOLS`."""

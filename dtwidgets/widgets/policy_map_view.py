@@ -32,7 +32,7 @@ class PolicyMapView(DTWidget):
     """The real agent's facing (0 right .. 3 up) or None."""
     cells = SyncedArray(2, "int32", "[N, 2]", last_dim=2)
     """Placement cells, int32 [N, 2] (x, y)."""
-    directions = SyncedArray(1, "int32", "[N]")
+    facings = SyncedArray(1, "int32", "[N]")
     """The facing of each placement (``PolicyMap.facings``), int32 [N] (0 right .. 3 up)."""
     probs = SyncedArray((2, 3), "float32", "[K, N, A]")
     """Probability of each action per frame and placement, float32 [K, N, A] ([N, A] = one frame)."""
@@ -59,7 +59,7 @@ class PolicyMapView(DTWidget):
     title = traitlets.Unicode("").tag(sync=True)
     """Title above the map."""
 
-    _DIMS = {"grid": ("W", "H", 3), "cells": ("N", 2), "directions": ("N",), "probs": ("K", "N", "A"),
+    _DIMS = {"grid": ("W", "H", 3), "cells": ("N", 2), "facings": ("N",), "probs": ("K", "N", "A"),
              "probs_b": ("K", "N", "A"), "action_names": ("A",), "frame_values": ("K",), "action_kinds": ("A",)}
 
     @traitlets.validate("probs", "probs_b")
@@ -90,11 +90,11 @@ class PolicyMapView(DTWidget):
             check_indices(self, "cells", cells[:, 1], H, f"y of a cell of the {W}x{H} grid")
         return v
 
-    @traitlets.validate("directions")
-    def _dirs(self, proposal: dict) -> np.ndarray:
+    @traitlets.validate("facings")
+    def _facings(self, proposal: dict) -> np.ndarray:
         v = proposal["value"]
         if v.size and (v.min() < 0 or v.max() > 3):
-            raise traitlets.TraitError(f"PolicyMapView.directions: expected values in 0..3, got {v.min()}..{v.max()}")
+            raise traitlets.TraitError(f"PolicyMapView.facings: expected values in 0..3, got {v.min()}..{v.max()}")
         return check_dims(self, proposal, self._DIMS)
 
     @traitlets.validate("index")
@@ -153,5 +153,5 @@ class PolicyMapView(DTWidget):
             self.grid = m.grid
             self.agent_pos, self.agent_dir = m.agent_pos, m.agent_dir
             self.cells = m.cells
-            self.directions = m.facings
+            self.facings = m.facings
             self.action_names = list(m.action_names)

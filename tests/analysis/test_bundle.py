@@ -104,7 +104,7 @@ def _check_lens(a):
         _, cache = a.run_with_cache(w, names_filter=lambda n: n.endswith("mlp.hook_post"))
         acts = np.stack([cache[f"blocks.{l}.mlp.hook_post"][0, pos].numpy() for l in range(n_layers(a))])
     assert s.lens is not None and s.neuron_activations is not None
-    assert s.lens.labels == lens.labels and s.lens.direction == lens.direction and s.lens.position == pos
+    assert s.lens.labels == lens.labels and s.lens.pair_label == lens.pair_label and s.lens.position == pos
     tol = 1e-5 * max(1, float(np.abs(lens.values).max()))
     np.testing.assert_allclose(s.lens.values, lens.values, atol=tol)
     assert s.neuron_activations.shape == acts.shape == (n_layers(a), acts.shape[1])

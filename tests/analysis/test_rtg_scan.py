@@ -34,7 +34,7 @@ def test_custom_grid_and_one_row_check():
     a = make_adapter(**CONFIGS["raw-2tok-noLN"])
     w = random_window(a)
     s = rtg_scan(a, w, 2, rtgs=[-0.5, 0.25])
-    assert s.direction == "forward" and s.logit_diff.shape == (2,)
+    assert s.pair_label == "forward" and s.logit_diff.shape == (2,)
     np.testing.assert_allclose(s.logit_diff, s.logits[:, 2], atol=1e-6)
     with pytest.raises(ValueError, match="one-row window"):
         rtg_scan(a, w.repeat(2), 0, 1)

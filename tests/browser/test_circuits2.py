@@ -34,11 +34,11 @@ def _grid() -> np.ndarray:
 
 def _view(**kw) -> PolicyMapView:
     cells = np.array([[1, 1], [1, 1], [0, 0]], np.int32)
-    dirs = np.array([0, 1, 3], np.int32)
+    facings = np.array([0, 1, 3], np.int32)
     p0 = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], np.float32)  # (1,1)→ forward; (1,1)↓ turn left; (0,0)↑ right
     p1 = np.zeros_like(p0)
     p1[:, 0] = 1  # frame 1: every placement turns left
-    return PolicyMapView(grid=_grid(), cells=cells, directions=dirs, probs=np.stack([p0, p1]), action_names=NAMES,
+    return PolicyMapView(grid=_grid(), cells=cells, facings=facings, probs=np.stack([p0, p1]), action_names=NAMES,
                          frame_values=[0.0, 2.5], frame_name="coefficient", cell_size=CS, **kw)
 
 
@@ -229,7 +229,7 @@ import ipywidgets
 from dtwidgets.widgets import CircuitDiagram, PolicyMapView
 OUT = pathlib.Path("events.jsonl")
 g = np.zeros((4, 3, 3), np.uint8); g[..., 0] = 1; g[3, :] = (2, 5, 0)
-w = PolicyMapView(grid=g, cells=[[1, 1]], directions=[0], probs=[[[0, 0, 1]]], action_names=["left", "right", "forward"],
+w = PolicyMapView(grid=g, cells=[[1, 1]], facings=[0], probs=[[[0, 0, 1]]], action_names=["left", "right", "forward"],
                   cell_size=60)
 def write(ch):
     with OUT.open("a") as f:

@@ -32,7 +32,7 @@ ROW_JS = """([c, y]) => {
 def _one_arrow(**kw) -> PolicyMapView:
     """The agent facing right on (3, 3) of an 8x8 grid, surely going forward."""
     return PolicyMapView(grid=dynamic_obstacles_grid(), cells=np.array([[3, 3]], np.int32),
-                         directions=np.array([0], np.int32), probs=np.array([[[0, 0, 1]]], np.float32),
+                         facings=np.array([0], np.int32), probs=np.array([[[0, 0, 1]]], np.float32),
                          action_names=NAMES, **kw)
 
 

@@ -88,7 +88,7 @@ def test_policy_map_draws_absolute_moves_from_the_cell_centre(static_page) -> No
     cs = 60
     fl = GridWorldEnv("FrozenLake-v1", is_slippery=False)
     probs = np.array([[0, 1, 0, 0], [1, 0, 0, 0]], np.float32)  # (1, 0): down; (2, 0): left
-    kw = dict(grid=fl.observation(), cells=np.array([[1, 0], [2, 0]], np.int32), directions=np.zeros(2, np.int32),
+    kw = dict(grid=fl.observation(), cells=np.array([[1, 0], [2, 0]], np.int32), facings=np.zeros(2, np.int32),
               probs=probs, action_names=list(fl.action_names), cell_size=cs)
     views = [PolicyMapView(action_kinds=list(action_table(fl).kinds), **kw), PolicyMapView(**kw)]
     rec = static_page(ipywidgets.HBox(views), name="policy_map_moves", viewport=(900, 500))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
+from dtwidgets.analysis.attribution import logit_attribution
 from dtwidgets.compositions import Explorer
 from dtwidgets.compositions.panels import AnalysisContext, AttributionPanel, assign
 from dtwidgets.compositions.panels.attribution import neuron_rows
@@ -126,31 +127,35 @@ def test_lens_follows_the_pair_and_gated_models_run():
     panel.update(ctx.compute(w))
     assert "pickup − drop" in panel.lens.title and not np.allclose(first, panel.lens.values)
     assert panel.lens.values[0, -1] == pytest.approx(logits[3] - logits[4], abs=1e-4)
-    # neurons + b_out of each MLP add up to that MLP's direct share in the attribution bars
-    values, _, bias = panel._neurons
+    # the neurons listed (all of layer l) + b_out of each MLP add up to that MLP's direct share in the bars
+    bias = logit_attribution(adapter, w, "pickup", "drop", per_source=False, per_neuron=True).mlp_bias_values
+    panel.limit.value = 0
     for l in range(adapter.cfg.n_layers):
+        panel.filter.value = f"L{l}N"
+        assert len(panel.neurons.row_labels) == adapter.cfg.d_mlp
         mlp = panel.bars.values[0, panel.bars.labels.index(f"L{l}MLP")]
-        assert values[l].sum() + bias[l] == pytest.approx(mlp, abs=1e-4)
+        assert panel.neurons.values[0].astype(np.float64).sum() + bias[l] == pytest.approx(mlp, abs=1e-4)
 
 
 def test_neuron_list_sort_filter_limit():
     adapter = make_adapter(**CONFIGS["lnpre-8tok"])
     ctx = AnalysisContext(adapter, pair=("forward", "left"))
     panel = AttributionPanel(ctx)
-    panel.update(ctx.compute(random_window(adapter, seed=1)))
-    shares, acts, _ = panel._neurons
+    w = random_window(adapter, seed=1)
+    panel.update(ctx.compute(w))
+    _, shares, acts = reference_lens_and_neurons(adapter, w, *ctx.pair)  # plain torch
     panel.filter.value = "L1"
     assert panel.neurons.row_labels and all(lab.startswith("L1N") for lab in panel.neurons.row_labels)
     assert "matching “L1”" in panel.neuron_note.value
     panel.sort.value = "act"
     shown = panel.neurons.values[1]
-    assert np.all(np.diff(shown) <= 0) and shown[0] == pytest.approx(acts[1].max())
+    assert np.all(np.diff(shown) <= 0) and shown[0] == pytest.approx(acts[1].max(), abs=2e-4)
     panel.limit.value = 0
     assert len(panel.neurons.row_labels) == shares.shape[1]  # every L1 neuron
     panel.filter.value = "no such neuron"
     assert panel.neurons.row_labels == [] and "all 0 neurons" in panel.neuron_note.value
     panel.filter.value, panel.limit.value, panel.sort.value = "", 15, "asc"
-    assert len(panel.neurons.row_labels) == 15 and panel.neurons.values[0, 0] == pytest.approx(shares.min())
+    assert len(panel.neurons.row_labels) == 15 and panel.neurons.values[0, 0] == pytest.approx(shares.min(), abs=2e-4)
 
 
 def test_neuron_rows_sort_and_filter():

@@ -57,9 +57,13 @@ def test_circuits2_panel(setup):
     np.testing.assert_allclose(panel.paths.values, pp.effects, equal_nan=True)
     assert panel.diagram.edges.shape[0] == 8
     assert not hasattr(panel, "lens") and "Attribution" in panel.pointer.value  # the lens and neurons moved there
-    panel.comp_mode.value = "v"
-    np.testing.assert_allclose(panel.comp.values, panel._comp.v)
-    from dtwidgets.analysis.weights import head_svd, virtual_weights
+    from dtwidgets.analysis.weights import composition_scores, head_svd, virtual_weights
+
+    comp = composition_scores(a)
+    for mode in ("q", "k", "v"):
+        panel.comp_mode.value = mode
+        np.testing.assert_allclose(panel.comp.values, getattr(comp, mode))
+    assert panel.comp.row_labels == panel.comp.col_labels == list(comp.head_labels)
 
     panel.head.value, panel.action.value, panel.svd_kind.value = "L1H1", 2, "qk"
     np.testing.assert_allclose(panel.virtual.values, virtual_weights(a, "L1H1").values[2])

@@ -34,8 +34,8 @@ def test_edit_creates_patching_view_and_keeps_clean(model):
     assert len(patch.widget.children) == 1  # only the hint
     x, y = e.env.agent_pos
     dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][e.env.agent_dir]
-    e.grid.editable = True  # a click in edit mode sends the intent {x, y, tool}; the Explorer applies it
-    e.grid._handle_custom_msg({"event": "click", "x": x + dx, "y": y + dy, "tool": "wall"}, [])
+    e.grid.editable, e.grid.edit_tool = True, "wall"  # a click in edit mode is the intent {x, y, tool}
+    e.grid.click(x + dx, y + dy)  # ... the Explorer applies it
     assert tuple(e.grid.grid[x + dx, y + dy]) == (2, 5, 0)  # drawn once, by Python
     assert e.session.clean_observation is not None
     assert e.view.grid[3, 5, 0] == 2

@@ -44,7 +44,7 @@ def test_per_state_messages_send_no_static_labels_and_no_duplicate_logits(small_
         at = data.state.attribution
         assert att.bars.row_labels == labels_of(at.ids, data.token_labels)  # the ids' labels, tokens by episode step
         assert att.sources.shown_col_labels == data.token_labels == episode_token_labels(small_dt, e.session.window())
-        assert att.bars.shown_title.startswith(f"{at.direction} at {data.token_labels[at.position]}: ")
+        assert att.bars.shown_title.startswith(f"{at.pair_label} at {data.token_labels[at.position]}: ")
     # the labels shown are the neurons the rows index, ordered by |share| (the shares computed again here)
     shares = np.abs(at.neuron_values.reshape(-1))
     shown = [int(lab[1]) * at.neuron_values.shape[1] + int(lab.split("N")[1]) for lab in att.neurons.row_labels]

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from dtwidgets.adapters.minigrid_env import MiniGridEnv
-from dtwidgets.compositions import Explorer, PlaySession
+from dtwidgets.compositions import Explorer, ExplorerState, PlaySession, Redraw
 from dtwidgets.compositions.panels import AnalysisContext
 from dtwidgets.compositions.session import EpisodeOver
-from dtwidgets.compositions.state import AT_START, NEW_STATE, NOTHING, OUTSIDE_VIEW, ExplorerState, Redraw
+from dtwidgets.compositions.state import AT_START, NEW_STATE, NOTHING, OUTSIDE_VIEW
 
 PKG = Path(__file__).resolve().parents[2] / "dtwidgets" / "compositions"
 

@@ -147,7 +147,7 @@ def test_matched_states_against_plain_forwards(demo, result):
             pt = demo.forward(demo.make_window(train.observation_at(int(x), int(y), d), RTG, [0]))[0].softmax(-1)
             ps = demo.forward(demo.make_window(moved.observation_at(int(x), int(y), d), RTG, [0]))[0].softmax(-1)
         np.testing.assert_allclose(m.difference.probs[row], (ps - pt).numpy(), atol=1e-5)
-    ia, ib = (demo.action_names.index(s.strip()) for s in m.direction.split("−"))
+    ia, ib = (demo.action_names.index(s.strip()) for s in m.pair_label.split("−"))
     with torch.inference_mode():
         lt, ls = demo.forward(demo.make_window(obs_t, RTG, [0]))[0], demo.forward(demo.make_window(obs_s, RTG, [0]))[0]
     assert float(m.attribution_change.astype(np.float64).sum()) == pytest.approx(

@@ -22,7 +22,7 @@ def synthetic_dynamics(K=12):
                                                "timeout": [0, 4, 0]}},
             "attribution": {"values": (rng.normal(size=(3, 5)) + (2.0 if late else -2.0)).tolist(),
                             "labels": ["state embed", "L0H0", "L0H1", "L0MLP", "action bias"],
-                            "kinds": ["embed", "head", "head", "mlp", "bias"], "direction": "forward − left"},
+                            "kinds": ["embed", "head", "head", "mlp", "bias"], "pair_label": "forward − left"},
             "ablation": {"delta": rng.normal(size=(3, 3)).tolist(), "labels": ["L0H0", "L0H1", "L0MLP"]},
             "probes": {"concepts": ["a", "b"], "sites": ["L0 resid_pre @ state", "L0 resid_post @ state"],
                        **{m: [[0.1, 0.2], [0.5 if late else 0.0, 0.6 if late else 0.01]] for m in

@@ -65,6 +65,34 @@ def test_an_old_style_cache_entry_without_digest_is_recomputed(run_dir, held_out
     assert again.computed[1] == ["loss"]
 
 
+def test_an_attribution_entry_saved_with_the_old_direction_key_is_still_read(run_dir, held_out, env, tmp_path):
+    """Entries are written with ``pair_label``; one a user saved with the old ``direction`` key (and its
+    own valid digest) is read as it is, not recomputed, and the view still names the pair."""
+    import hashlib
+
+    from dtwidgets.compositions import TrainingDynamics
+    from dtwidgets.dynamics import CheckpointSeries
+
+    series = load_series(run_dir)
+    last = CheckpointSeries(series.checkpoints[-1:], series.directory)
+    cache, opts = tmp_path / "cache", dict(parts=("attribution",), scenarios=2, progress=False)
+    first = dynamics(last, held_out, env, cache_dir=cache, **opts)
+    (path,) = cache.glob("*/attribution-*.json")
+    entry = json.loads(path.read_text())
+    values = entry["values"]
+    assert "direction" not in values and values["pair_label"] == first.part("attribution", 0)["pair_label"]
+    names = last[0].load().action_names
+    assert values["pair_label"] == f"{names[-1]} − {names[0]}"  # the default pair: last action vs first
+    values["direction"] = values.pop("pair_label")  # as written before the rename
+    body = json.dumps(values, sort_keys=True, allow_nan=True)
+    entry["sha256"] = hashlib.sha256(f"{entry['format']}\n{path.name}\n{body}".encode()).hexdigest()
+    path.write_text(json.dumps(entry))
+    again = dynamics(last, held_out, env, cache_dir=cache, **opts)
+    assert again.computed == [[]] and again.part("attribution", 0)["direction"] == f"{names[-1]} − {names[0]}"
+    assert TrainingDynamics(again).view.attribution_title.startswith(
+        f"direct logit attribution of {names[-1]} − {names[0]} (mean over 2 scenarios)")
+
+
 def _copy_run(run_dir, tmp_path):
     src = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
     dst = tmp_path / "run"

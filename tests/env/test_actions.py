@@ -70,7 +70,7 @@ def test_grid_view_bindings_report_the_mapped_action():
     gv.on_action(got.append)
     gv.on_key(keys.append)
     for k in ("ArrowDown", "x", "ArrowUp"):
-        gv._handle_custom_msg({"event": "key", "key": k}, [])
+        gv.press(k)
     assert keys == ["ArrowDown", "x", "ArrowUp"] and got == ["down", "up"]
     with pytest.raises(Exception, match="bindings"):
         gv.bindings = {"Tab": "left"}

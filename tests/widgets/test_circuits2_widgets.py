@@ -35,8 +35,8 @@ def test_views_from_analysis_results():
 
 
 def test_validation_errors():
-    with pytest.raises(traitlets.TraitError, match="directions: expected values in 0..3"):
-        PolicyMapView(directions=[0, 4])
+    with pytest.raises(traitlets.TraitError, match="facings: expected values in 0..3"):
+        PolicyMapView(facings=[0, 4])
     with pytest.raises(traitlets.TraitError, match=r"cells: expected 2-d int32 array with shape \[N, 2\]"):
         PolicyMapView(cells=np.zeros((3, 3)))
     with pytest.raises(TypeError, match="unexpected keyword"):

@@ -31,7 +31,7 @@ def _update(w, state: dict) -> None:
 def _policy_map(N=6, A=3, K=1):
     grid = np.zeros((5, 5, 3), np.uint8)
     cells = np.stack([np.arange(N) % 5, np.arange(N) // 5], 1).astype(np.int32)
-    return dict(grid=grid, cells=cells, directions=np.zeros(N, np.int32),
+    return dict(grid=grid, cells=cells, facings=np.zeros(N, np.int32),
                 probs=np.full((K, N, A), 1 / A, np.float32), action_names=["left", "right", "forward"][:A])
 
 
@@ -55,11 +55,11 @@ def test_training_dynamics_metrics_must_match_the_steps():
     assert ok.metrics.shape == (2, 5)
 
 
-def test_policy_map_cells_directions_probs_and_names_agree():
+def test_policy_map_cells_facings_probs_and_names_agree():
     PolicyMapView(**_policy_map())
     bad = _policy_map()
-    bad["directions"] = np.zeros(4, np.int32)
-    _mismatch(lambda: PolicyMapView(**bad), "directions", "(cells|probs)", "N")
+    bad["facings"] = np.zeros(4, np.int32)
+    _mismatch(lambda: PolicyMapView(**bad), "facings", "(cells|probs)", "N")
     bad = _policy_map()
     bad["action_names"] = ["left", "right"]
     _mismatch(lambda: PolicyMapView(**bad), "action_names", "probs", "A")

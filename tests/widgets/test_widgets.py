@@ -97,6 +97,26 @@ def test_an_edit_click_is_an_intent_applied_in_python() -> None:
     assert seen == [(0, 0, "goal")]
 
 
+def test_click_and_press_from_python_act_as_the_browser_events() -> None:
+    """``click`` selects the cell and, in edit mode, applies ``edit_tool`` before the click callbacks;
+    ``press`` runs the key callbacks and, for a bound key, the action callbacks."""
+    w = GridView(_grid(), edit_tool="ball", bindings={"ArrowUp": "forward"})
+    clicks, keys, actions = [], [], []
+    w.on_cell_click(lambda x, y: clicks.append((x, y, tuple(w.grid[x, y]))))
+    w.on_key(keys.append)
+    w.on_action(actions.append)
+    before = w.grid.copy()
+    w.click(2, 1)  # not editable: a selection only
+    assert w.selected_cell == (2, 1) and np.array_equal(w.grid, before) and clicks == [(2, 1, tuple(before[2, 1]))]
+    w.editable = True
+    w.click(2, 1)
+    assert tuple(w.grid[2, 1]) == EDIT_TOOLS["ball"] and clicks[-1] == (2, 1, EDIT_TOOLS["ball"])
+    w.press("ArrowUp", shift=True)
+    w.press(" ")
+    assert keys == ["ArrowUp", "Space"] and actions == ["forward"]
+    assert w.last_key_event == {"key": "Space", "shift": False, "ctrl": False, "alt": False}
+
+
 def test_edit_names_follow_the_apply_edit_rule() -> None:
     from dtwidgets.widgets.grid_view import edit_names
 

@@ -37,7 +37,7 @@ class AblationPanel(Panel):
     def update(self, data):
         ab = data.state.ablations
         assign(self.overview, values=ab.delta_logit_diff[None], labels=ab.labels,
-               title=f"change in {ab.direction} when one component is {ab.mode}-ablated")
+               title=f"change in {ab.pair_label} when one component is {ab.mode}-ablated")
         self._data = data
         labels = list(ab.labels)
         if list(self.component.options) != labels or self.component.value not in labels:

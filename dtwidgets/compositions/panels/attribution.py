@@ -109,7 +109,7 @@ class AttributionPanel(Panel):
         self.neuron_controls = row(self.sort, self.filter, self.limit)
         self.widget.children = [self.bars, self.sources, self.lens, self.neuron_note, self.neuron_controls, self.neurons]
         self._neurons: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._direction = ""
+        self._pair_label = ""
         self._labels: list[str] = []
         for w in (self.sort, self.filter, self.limit):
             w.observe(lambda _change: self._draw_neurons(), names="value")
@@ -121,10 +121,10 @@ class AttributionPanel(Panel):
         ln = ("(final layer norm recomputed at each point)" if C.normalization(self.ctx.adapter) is not None
               else "(the model has no final layer norm: each bar reads the residual stream directly)")
         assign(self.lens, values=lens.values[None], labels=lens.labels,
-               title=(f"logit lens: {lens.direction} read after the embeddings and after each sublayer "
+               title=(f"logit lens: {lens.pair_label} read after the embeddings and after each sublayer "
                       f"{ln}; the last bar is the model's logit difference"))
         self._neurons = (at.neuron_values, acts, at.mlp_bias_values)
-        self._direction = at.direction
+        self._pair_label = at.pair_label
         self._draw_neurons()
 
     def _draw_attribution(self, data: PanelData) -> None:
@@ -134,7 +134,7 @@ class AttributionPanel(Panel):
         tokens, steps = token_names(data, at.source_labels, self.ctx.adapter)
         # the widget appends " = <sum>" from the values it draws (so a slider preview stays consistent);
         # the sum equals the model's logit difference, which the preferences widget shows
-        title = (f"{escape_braces(at.direction)} at {tokens[at.position]}: logit difference as the sum of "
+        title = (f"{escape_braces(at.pair_label)} at {tokens[at.position]}: logit difference as the sum of "
                  f"{len(at.values)} direct contributions")
         follows = list(scan.ids) == list(at.ids)  # the scan decomposes the same components
         labels, _ = component_templates(at.ids, data, self.ctx.adapter)
@@ -165,7 +165,7 @@ class AttributionPanel(Panel):
             shown += "; neurons whose activation and share are both 0 are left out (“all” lists them)"
         self.neuron_note.value = (
             "<div style='font-size:12px;color:#333'><b>MLP neurons</b> — each neuron's direct share of "
-            f"{esc(self._direction)} (activation × W_out, read through the final layer norm) and its activation "
+            f"{esc(self._pair_label)} (activation × W_out, read through the final layer norm) and its activation "
             f"at the prediction position; with each MLP's b_out they add up to its bar above. Showing {esc(shown)}.</div>")
         if len(self._labels) != values.size:
             self._labels = neuron_labels(*values.shape)

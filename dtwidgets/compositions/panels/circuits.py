@@ -50,7 +50,7 @@ class CircuitsPanel(Panel):
         self._proj = e = data.result(StateEmbedding())
         self._emb_exact = e.exact
         assign(self.emb, values=e.values, titles=self._titles(e.channel_names))
-        self._emb_text = (f"<b>state embedding · ({esc(e.direction)})</b> — how much one unit of each input "
+        self._emb_text = (f"<b>state embedding · ({esc(e.pair_label)})</b> — how much one unit of each input "
                           "feature pushes the preference " + ("(weights only)" if e.exact else f"({esc(e.note)})"))
         self.emb_note.value = self._emb_text + self._unused_note(e.channel_names)
 
@@ -96,4 +96,4 @@ class CircuitsPanel(Panel):
         self.qk_note.value = (f"<b>QK L{l}H{h}</b>: <span title='{esc(q.terms)}'>how strongly the state at each cell "
                               f"makes this head attend to {esc(key)}{att} <u>formula</u></span>")
         self.ov_note.value = (f"<b>OV L{l}H{h}</b>: <span title='{esc(o.terms)}'>if this head copies the state at a cell, "
-                              f"how much that pushes {esc(o.direction)} <u>formula</u></span>")
+                              f"how much that pushes {esc(o.pair_label)} <u>formula</u></span>")

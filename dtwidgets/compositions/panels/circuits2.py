@@ -115,7 +115,7 @@ class Circuits2Panel(Panel):
         else:
             assert data.request is not None
             pp = compute_extras(replace(data.request, clean=clean), [PathPatchingExtra()])[PathPatchingExtra]
-        self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.direction)}</b>: clean {pp.clean_value:+.3f} → corrupted "
+        self.paths_note.value = (f"Direct paths, <b>{html.escape(pp.pair_label)}</b>: clean {pp.clean_value:+.3f} → corrupted "
                                  f"{pp.corrupted_value:+.3f}; each cell moves one path to its corrupted value.")
         assign(self.paths, values=pp.effects, row_labels=pp.sender_labels, col_labels=pp.receiver_labels)
         d = CircuitDiagram.from_path_patching(pp, k=8)

@@ -36,6 +36,6 @@ class PatchingPanel(Panel):
                steps=steps)
         assign(self.parts, values=np.concatenate([p.heads, p.mlp])[None], labels=list(p.head_labels) + list(p.mlp_labels))
         self.head.value = (f"Patching corrupted activations into the clean run: fraction of the change in "
-                           f"<b>{esc(p.direction)}</b> (clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) "
+                           f"<b>{esc(p.pair_label)}</b> (clean {p.clean_value:+.3f} → corrupted {p.corrupted_value:+.3f}) "
                            "each patch reproduces.")
         self.widget.children = [self.head, self.resid, self.parts]

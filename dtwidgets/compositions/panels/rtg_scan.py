@@ -24,7 +24,7 @@ class RTGScanPanel(Panel):
         A = len(s.action_names)
         series = [s.probs.T, s.logit_diff[None], s.contributions.T, s.attention_to_rtg.T]
         contrib, steps = component_templates(s.ids, data, self.ctx.adapter)
-        names = ([escape_braces(f"P({n})") for n in s.action_names] + [escape_braces(s.direction)]
+        names = ([escape_braces(f"P({n})") for n in s.action_names] + [escape_braces(s.pair_label)]
                  + contrib  # s₉ = episode step, as elsewhere
                  + [escape_braces(f"{h} → R") for h in s.head_labels])
         groups = (["probability"] * A + ["preference"] + ["contribution"] * len(s.labels)

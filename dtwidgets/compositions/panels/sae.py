@@ -84,9 +84,9 @@ class SAEPanel(Panel):
         vals = list(s.shares[: self.n_show]) + ([rest] if len(s.active) > self.n_show else []) + [s.bias_share, s.error_share]
         groups = ["feature"] * (len(labels) - 2) + ["bias", "error"]
         assign(self.shares_bars, values=np.asarray(vals, np.float32)[None], labels=labels, groups=groups,
-               title=f"direct share of {s.direction} at {s.hook_name}")
+               title=f"direct share of {s.pair_label} at {s.hook_name}")
         self.summary.value = (
-            f"<b>{html.escape(s.direction)}</b>: {len(s.active)} active features at {html.escape(s.hook_name)} "
+            f"<b>{html.escape(s.pair_label)}</b>: {len(s.active)} active features at {html.escape(s.hook_name)} "
             f"(token {s.position}). Hook's direct share <b>{s.hook_share:+.4f}</b> = features "
             f"{float(s.shares.sum()):+.4f} + decoder bias {s.bias_share:+.4f} + error {s.error_share:+.4f}")
         options = [(f"f{i}: act {s.activations[i]:.3f}, share {sh:+.3f}", int(i)) for i, sh in zip(s.active, s.shares)]
