@@ -39,7 +39,8 @@ def _(explorer, mo):
     act = mo.ui.button(label="model acts", on_click=lambda _: explorer.act_button.click())
     back = mo.ui.button(label="step back", on_click=lambda _: explorer.back_button.click())
     reset = mo.ui.button(label="reset", on_click=lambda _: explorer.reset_button.click())
-    panels = {getattr(p, "title", "") or p.key: p.key for p in explorer.panels}
+    # titles() / keys() read the registry without creating a panel: each is created when first shown
+    panels = dict(zip(explorer.panels.titles(), explorer.panels.keys()))
     panel = mo.ui.dropdown(options=panels, value=next(t for t, k in panels.items() if k == "rtg_scan"), label="analysis")
     return act, back, grid, panel, prefs, reset, rtg, status, view
 

@@ -40,6 +40,7 @@ from ..widgets.grid_view import edit_names
 from ..adapters.actions import action_table
 from .explorer_view import WIDGETS, ExplorerView
 from .panels import EXTRA_PANELS, PANELS, AnalysisContext
+from .panels.registry import PanelCreationError
 from .updates import apply, assign
 from .coalesce import CoalescedRefresh, in_notebook
 from .session import EpisodeOver, PlaySession, StepBackLimit
@@ -359,9 +360,14 @@ class Explorer(W.VBox):
         self.ui.view.show(s.observation, self.schema)
 
     def _shown_panel(self):
-        """The panel whose tab is shown (only it is computed and drawn), or None."""
+        """The panel whose tab is shown (only it is computed and drawn), or None: also when it cannot be
+        created (its error goes to the error line; the rest of the Explorer still refreshes)."""
         i = self.state.shown
-        return self.ui.panels[i] if i is not None and 0 <= i < len(self.ui.panels) else None
+        try:
+            return self.ui.panels[i] if i is not None and 0 <= i < len(self.ui.panels) else None
+        except PanelCreationError as e:
+            self.ui.error.value = _error_html(e)
+            return None
 
 
 def _directions_folder(path: Path) -> Path:
@@ -372,7 +378,7 @@ def _directions_folder(path: Path) -> Path:
 def _error_html(e: Exception) -> str:
     """One escaped line for user errors; other errors add the exception type and the last frame's line."""
     box = "<div style='color:#b00020;border:1px solid #b00020;padding:4px;white-space:pre-wrap'>{}</div>"
-    if isinstance(e, _USER_ERRORS):
+    if isinstance(e, (*_USER_ERRORS, PanelCreationError)):  # a panel's failure names the panel and its error
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         return box.format(html.escape(str(msg), quote=False))  # element text: <, >, & are what matter
     frames = traceback.extract_tb(e.__traceback__)

@@ -3,6 +3,8 @@ for every panel's modules): the Explorer creates a panel when its tab is first s
 ``show_panel`` or an export asks for it, and it then shows what an eagerly built panel shows."""
 from __future__ import annotations
 
+import html
+import re
 import warnings
 
 import ipywidgets as W
@@ -12,7 +14,7 @@ from ipywidgets.widgets.widget import _instances
 
 from dtwidgets import Explorer
 from dtwidgets.compositions.panels import PANEL_TYPES, LazyPanels
-from dtwidgets.compositions.panels.registry import PLACEHOLDER
+from dtwidgets.compositions.panels.registry import PLACEHOLDER, PanelCreationError
 from dtwidgets.widgets import DTWidget
 from dtwidgets.widgets.export import to_html_string
 from dtwidgets.widgets.feed import widgets_in
@@ -120,6 +122,71 @@ def test_lazy_panels_alone():
     with pytest.raises(IndexError):
         lp[2]
     assert [p.key for p in lp] == ["attention", "rtg_scan"] and lp.holders[0].children == (lp[0].widget,)
+
+
+def test_marimo_example_creates_only_the_panels_shown():
+    """examples/marimo_explorer.py lists the panels for its dropdown without creating them: after the app
+    runs, only the first tab's panel and the one the dropdown shows (RTG scan) exist."""
+    import pathlib
+    import runpy
+
+    pytest.importorskip("marimo")
+    example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "marimo_explorer.py"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, defs = runpy.run_path(str(example))["app"].run()
+    e = defs["explorer"]
+    keys = e.panels.keys()
+    assert len(keys) >= 8 and defs["panel"].value == "rtg_scan"
+    assert [k for i, k in enumerate(keys) if e.panels.is_built(i)] == ["attribution", "rtg_scan"]
+
+
+class FailingPanel:
+    """A user's panel whose constructor raises (as one whose probe file is missing would)."""
+
+    key = "failing"
+    title = "Failing"
+
+    def __init__(self, ctx) -> None:
+        raise RuntimeError("probe file missing")
+
+    def update(self, data) -> None:  # pragma: no cover -- never created
+        raise AssertionError("a panel that failed to be created is never updated")
+
+
+def text_of(markup: str) -> str:
+    """The text of an HTML widget's value (tags dropped, entities decoded)."""
+    return html.unescape(re.sub("<[^>]+>", "", markup))
+
+
+def test_a_panel_failing_at_creation_is_named_and_the_explorer_goes_on():
+    """A hidden tab whose panel raises when first shown: the error line names the panel and the error, the
+    tab says the same instead of "computed when shown", and stepping, other tabs and the export go on."""
+    e = demo(seed=6, panels=("attribution", FailingPanel))
+    assert e.ui.error.value == "" and not e.ui.panels.is_built(1)
+    e.tabs.selected_index = 1
+    e.flush()
+    line = text_of(e.ui.error.value)
+    assert line == "panel 'Failing' (failing) could not be created: RuntimeError: probe file missing (in __init__)"
+    assert not e.ui.panels.is_built(1) and text_of(e.tabs.children[1].children[0].value) == line
+    before = list(e.ui.status.lead)
+    e.press("ArrowLeft")  # a turn: always a step; the grid, preferences and status line still refresh
+    e.flush()
+    assert e.session.n_steps == 1 and before[0] == "step 0" and e.ui.status.lead[0] == "step 1"
+    assert text_of(e.ui.error.value) == line  # tried again on this refresh, still named
+    with pytest.raises(PanelCreationError, match=r"panel 'Failing' \(failing\) could not be created") as info:
+        e.show_panel("failing")
+    assert isinstance(info.value.__cause__, RuntimeError)
+    attribution = e.show_panel("attribution")
+    e.flush()
+    page = to_html_string(e)  # the export goes on: one line for the failing tab, the rest exported
+    assert attribution.widget in e.tabs.children[0].children and "probe file missing" in page
+
+
+def test_a_first_tab_failing_at_creation_raises_naming_it():
+    """The first tab's panel is created with the Explorer: its failure is raised at construction, named."""
+    with pytest.raises(PanelCreationError, match=r"panel 'Failing' \(failing\) could not be created: RuntimeError"):
+        demo(seed=6, panels=(FailingPanel, "attribution"))
 
 
 def test_bundle_benchmark_budgets_the_explorer_page():

@@ -10,6 +10,7 @@ receives the ES modules of the panels shown, not of every tab (anywidget sends `
 """
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
@@ -75,12 +76,18 @@ PLACEHOLDER = "computed when shown"
 """What the holder of a panel not created yet shows."""
 
 
+class PanelCreationError(RuntimeError):
+    """A panel's constructor raised. The message names the panel (tab title and key) and the error; the
+    original exception is chained (``__cause__``)."""
+
+
 class LazyPanels(Sequence):
     """The panels of a set of tabs, each created on first access (``panels[i]``), with its widget put
     into ``holders[i]`` (the tab's child: a VBox showing :data:`PLACEHOLDER` until then).
 
     ``len``, :meth:`keys`, :meth:`titles` and :meth:`is_built` create nothing; iterating creates every
-    panel. Keys are validated at once (one error naming the unknown key).
+    panel. Keys are validated at once (one error naming the unknown key). A constructor that raises gives
+    :class:`PanelCreationError` naming the panel, and its tab shows that message instead of the placeholder.
 
     Args:
         ctx: the :class:`AnalysisContext` every panel is created with.
@@ -110,12 +117,27 @@ class LazyPanels(Sequence):
             return [self[j] for j in range(len(self))[i]]
         j = range(len(self))[i]  # IndexError for an index out of range; negative indices count from the end
         if self._panels[j] is None:
-            panel = self.classes[j](self.ctx)
+            panel = self._create(j)
             self._panels[j] = panel
             self.holders[j].children = (panel.widget,)
             if self.on_build is not None:
                 self.on_build(j, panel)
         return self._panels[j]
+
+    def _create(self, j: int):
+        """Panel ``j`` created now; a constructor that raises leaves the panel uncreated (tried again on the
+        next access), its tab saying what failed, and raises :class:`PanelCreationError` naming it."""
+        cls = self.classes[j]
+        try:
+            return cls(self.ctx)
+        except Exception as e:
+            frames = traceback.extract_tb(e.__traceback__)
+            where = f" (in {frames[-1].name})" if frames else ""
+            key = getattr(cls, "key", "")
+            named = f"{_title(cls, cls)!r} ({key})" if isinstance(key, str) and key else repr(_title(cls, cls))
+            error = PanelCreationError(f"panel {named} could not be created: {type(e).__name__}: {e}{where}")
+            self.holders[j].children = (note(str(error)),)
+            raise error from e
 
     def is_built(self, i: int) -> bool:
         """Whether panel ``i`` exists (its widget models created)."""
