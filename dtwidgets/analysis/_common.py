@@ -21,7 +21,7 @@ from ..adapters.layout import TOKEN_KINDS
 from ..adapters.protocol import ModelAdapter
 from ..adapters.window import TrajectoryWindow
 from ..adapters.schema import resolve_action
-from .directions import direction_label  # noqa: F401  (re-exported for the analysis modules)
+from .directions import pair_label  # noqa: F401  (re-exported for the analysis modules)
 from ..adapters import hooks as hk
 
 COMPONENT_RE = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|(MLP))$")

@@ -301,6 +301,6 @@ def single_component_ablations(adapter: ModelAdapter, window: TrajectoryWindow, 
         ib = None if b is None else C.action_index(adapter, b)
         diff = logits[:, ia] - (logits[:, ib] if ib is not None else 0)
         bdiff = float(base[ia] - (base[ib] if ib is not None else 0))
-        res.pair_label, res.logit_diff = C.direction_label(adapter, a, b), C.np32(diff)
+        res.pair_label, res.logit_diff = C.pair_label(adapter, a, b), C.np32(diff)
         res.baseline_logit_diff, res.delta_logit_diff = bdiff, C.np32(diff) - bdiff
     return res

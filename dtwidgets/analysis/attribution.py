@@ -285,7 +285,7 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
         logit_diff, logit_row = float(vals[:, row].double().sum()), None
     d = preference_direction(adapter, a, b, fold_ln=True).vector
     res = LogitAttribution(values=C.np32(vals[:, row]), labels=labels, kinds=kinds, logit_diff=logit_diff,
-                           pair_label=C.direction_label(adapter, a, b), position=pos,
+                           pair_label=C.pair_label(adapter, a, b), position=pos,
                            head_labels=C.head_labels(adapter), source_labels=adapter.layout.labels(),
                            logits=logit_row, ids=readout_ids(adapter, pos))
     if per_source:
@@ -340,4 +340,4 @@ def logit_lens(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, *, ca
     labels = ["embeddings"]
     for l in range(C.n_layers(adapter)):
         labels += [f"L{l} attn", f"L{l} MLP"] if mlp else [f"L{l} attn"]
-    return LogitLens(values=C.np32(vals), labels=labels, pair_label=C.direction_label(adapter, a, b), position=pos)
+    return LogitLens(values=C.np32(vals), labels=labels, pair_label=C.pair_label(adapter, a, b), position=pos)

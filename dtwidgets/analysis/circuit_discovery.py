@@ -147,7 +147,7 @@ def edge_attribution(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: 
         value, grads = receiver_input_grads(adapter, clean, pref, graph)  # [R, P, d]
     D = prepared.deltas.double()  # [S, P, d]
     scores = (D[graph.edge_sender] * grads.double()[graph.edge_receiver]).sum((1, 2))
-    return EdgeScores(graph.edges, scores.cpu().numpy(), "eap", C.direction_label(adapter, a, b), value,
+    return EdgeScores(graph.edges, scores.cpu().numpy(), "eap", C.pair_label(adapter, a, b), value,
                       float(pref(prepared.corrupted_logits)))
 
 
@@ -161,7 +161,7 @@ def exact_edge_effects(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted
     dev = C.device(adapter)
     rows = torch.cat([torch.zeros(1, E, dtype=torch.bool, device=dev), torch.eye(E, dtype=torch.bool, device=dev)])
     v = pref(circuit_logits(adapter, clean, corrupted, rows, graph=graph, prepared=prepared))
-    return EdgeScores(graph.edges, (v[1:] - v[0]).cpu().numpy(), "exact", C.direction_label(adapter, a, b),
+    return EdgeScores(graph.edges, (v[1:] - v[0]).cpu().numpy(), "exact", C.pair_label(adapter, a, b),
                       float(pref(prepared.clean_logits)), float(pref(prepared.corrupted_logits)))
 
 
@@ -244,7 +244,7 @@ def discover_circuit(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: 
     idx = np.flatnonzero(kept)
     bad = [graph.edges[i].label for i, d in zip(idx, effects) if not abs(d) > tol]
     return Circuit([graph.edges[i] for i in idx], kept, graph.edges, method, float(threshold),
-                   C.direction_label(adapter, a, b), clean_v, corr_v, circuit_v, (circuit_v - corr_v) / (clean_v - corr_v),
+                   C.pair_label(adapter, a, b), clean_v, corr_v, circuit_v, (circuit_v - corr_v) / (clean_v - corr_v),
                    effects, paths, not bad, bad, scores, n_fwd)
 
 

@@ -40,7 +40,7 @@ class PreferenceDirection:
     folded: bool = False
 
 
-def direction_label(adapter: ModelAdapter, a, b=None) -> str:
+def pair_label(adapter: ModelAdapter, a, b=None) -> str:
     """``"forward"`` or ``"forward − right"`` for actions given by name or index."""
     an = adapter.action_names[resolve_action(adapter.action_names, a)]
     return an if b is None else f"{an} − {adapter.action_names[resolve_action(adapter.action_names, b)]}"
@@ -84,7 +84,7 @@ def preference_direction(adapter: ModelAdapter, a, b=None, *, fold_ln: bool = Fa
         ib = resolve_action(adapter.action_names, b)
         d = d - W[ib]
         bt -= float(bias[ib])
-    label = direction_label(adapter, a, b)
+    label = pair_label(adapter, a, b)
     w, lb = _ln_final(adapter) if fold_ln else (None, None)
     if w is None or lb is None:
         return PreferenceDirection(d, label, 0.0, bt, folded=False)

@@ -100,5 +100,5 @@ def compare_models(a, b, windows, pair=None, names=("teacher", "clone"), thresho
         vals = [bc[j]] + ([ac[labels.index(comp)]] if comp in labels else [])
         vals = [v for v in vals if np.isfinite(v)]
         matches[comp] = bool(vals) and min(vals) >= threshold
-    return ModelComparison(tuple(names), C.direction_label(a, *pair), labels, attr, comps, abl,
+    return ModelComparison(tuple(names), C.pair_label(a, *pair), labels, attr, comps, abl,
                            float((ga == gb).mean()), ac, bc, matches)

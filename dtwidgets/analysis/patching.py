@@ -167,7 +167,7 @@ def activation_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupte
         out_d[k] = C.np32(deltas[i:i + len(v)]).reshape(shapes[k])
         i += len(v)
     clean_v, corr_v = (v_src, v_base) if reverse else (v_base, v_src)
-    return PatchingResult(pair_label=C.direction_label(adapter, a, b), reverse=reverse, clean_value=clean_v,
+    return PatchingResult(pair_label=C.pair_label(adapter, a, b), reverse=reverse, clean_value=clean_v,
                           corrupted_value=corr_v, resid=out_f["resid"],
                           resid_labels=[f"resid_pre L{l}" for l in range(L)] + [f"resid_post L{L - 1}"],
                           heads=out_f["heads"], heads_by_pos=out_f["heads_by_pos"], mlp=out_f["mlp"],

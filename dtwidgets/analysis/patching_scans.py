@@ -138,7 +138,7 @@ def run_scan(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Trajecto
     v_corr = float(pref(base[:1])[0]) if len(flat) else float(pref(adapter.forward(corrupted))[0])
     deltas = pref(patched) - pref(base)
     frac = moved_fraction(deltas, v_clean - v_corr, v_corr)
-    return PatchScan(kind=kind, pair_label=C.direction_label(adapter, a, b), clean_value=v_clean,
+    return PatchScan(kind=kind, pair_label=C.pair_label(adapter, a, b), clean_value=v_clean,
                      corrupted_value=v_corr, values=C.np32(frac).reshape(R, Cn), deltas=C.np32(deltas).reshape(R, Cn),
                      row_ids=row_ids, col_ids=col_ids, row_labels=row_labels, col_labels=col_labels, specs=specs,
                      n_forwards=1 + math.ceil(len(flat) / chunk_size) if flat else 2)

@@ -333,4 +333,4 @@ def path_patching(adapter: ModelAdapter, clean: TrajectoryWindow, corrupted: Tra
                         [mlp_id(l).name if c == "mlp" else f"{head_id(l, h).name} {c}"  # type: ignore[arg-type]
                          for l, h, c in receiver_list] + ["action head"],
                         s_stage.cpu().numpy().astype(np.int32), r_stage.cpu().numpy().astype(np.int32), ln,
-                        C.direction_label(adapter, a, b), reverse, clean_v, corr_v)
+                        C.pair_label(adapter, a, b), reverse, clean_v, corr_v)

@@ -80,7 +80,7 @@ def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=
     ia = C.action_index(adapter, a)
     diff = lg[:, ia] - (lg[:, C.action_index(adapter, b)] if b is not None else 0)
     return RTGScan(rtgs=np.asarray(rtgs, dtype=np.float32), action_names=tuple(adapter.action_names), logits=C.np32(lg),
-                   probs=C.softmax_np(lg), pair_label=C.direction_label(adapter, a, b), logit_diff=C.np32(diff),
+                   probs=C.softmax_np(lg), pair_label=C.pair_label(adapter, a, b), logit_diff=C.np32(diff),
                    contributions=C.np32(vals[:, rows].T), labels=labels, kinds=kinds,
                    head_labels=C.head_labels(adapter), attention_to_rtg=C.np32(att.sum(-1)),
                    attention_to_rtg_by_token=C.np32(att), rtg_token_labels=[token_labels[i] for i in lay.positions("rtg")],

@@ -50,7 +50,7 @@ def attribution_part(adapter, ctx) -> dict:
     _, cache = adapter.run_with_cache(win, names_filter=attribution_hooks(adapter, per_source=False))
     vals, labels, kinds = direct_contributions(adapter, cache, adapter.layout.prediction_position, a, b)
     return {"values": C.np32(vals.T).tolist(), "labels": labels, "kinds": kinds,
-            "pair_label": C.direction_label(adapter, a, b)}
+            "pair_label": C.pair_label(adapter, a, b)}
 
 
 @torch.inference_mode()

@@ -91,7 +91,7 @@ def feature_shares(adapter, sae: SparseAutoencoder, window, a, b=None) -> Featur
     active = torch.nonzero(f > 0).flatten()
     active = active[torch.argsort(shares_all[active].abs(), descending=True)]
     return FeatureShares(
-        pair_label=C.direction_label(adapter, a, b), hook_name=site.name, position=pos,
+        pair_label=C.pair_label(adapter, a, b), hook_name=site.name, position=pos,
         activations=f.cpu().numpy(), active=active.cpu().numpy(), shares=shares_all[active].cpu().numpy(),
         bias_share=float(readout(adapter, to_res(sae.b_dec.detach()), a, b, scale)),
         error_share=float(readout(adapter, to_res(x.double() - x_hat), a, b, scale)),
