@@ -13,6 +13,7 @@ from ..widgets import ActionPreferences, GridView, RTGSlider, StatusLine
 from ..widgets.feed import UpdateFeed
 from ..widgets.grid_view import EDIT_TOOLS
 from .panels import AnalysisContext, LazyPanels
+from .panels.registry import PanelCreationError
 
 TAB_CSS = ("<style>"
            ".dtw-explorer .lm-TabBar-content{flex-wrap:wrap}"
@@ -71,7 +72,10 @@ class ExplorerView:
         for i, t in enumerate(self.panels.titles()):
             self.tabs.set_title(i, t)
         if self.tabs.selected_index is not None:
-            self.panels[self.tabs.selected_index]  # the tab shown first is created now (its errors raise here)
+            try:  # the tab shown first is created now
+                self.panels[self.tabs.selected_index]
+            except PanelCreationError:  # its tab says why; the controller's refresh puts it on the error line
+                pass
 
     def _retitle(self, i: int, _panel) -> None:
         """A panel just created: its tab title from the instance (a title set in its ``__init__``)."""

@@ -183,10 +183,18 @@ def test_a_panel_failing_at_creation_is_named_and_the_explorer_goes_on():
     assert attribution.widget in e.tabs.children[0].children and "probe file missing" in page
 
 
-def test_a_first_tab_failing_at_creation_raises_naming_it():
-    """The first tab's panel is created with the Explorer: its failure is raised at construction, named."""
-    with pytest.raises(PanelCreationError, match=r"panel 'Failing' \(failing\) could not be created: RuntimeError"):
-        demo(seed=6, panels=(FailingPanel, "attribution"))
+def test_a_first_tab_failing_at_creation_is_named_and_the_explorer_opens():
+    """The first tab's panel is created with the Explorer: when it raises, the Explorer still opens, its
+    error line and the tab name the panel, and the other tabs and stepping work."""
+    e = demo(seed=6, panels=(FailingPanel, "attribution"))
+    line = "panel 'Failing' (failing) could not be created: RuntimeError: probe file missing (in __init__)"
+    assert text_of(e.ui.error.value) == line and text_of(e.tabs.children[0].children[0].value) == line
+    e.press("ArrowLeft")
+    e.flush()
+    assert e.session.n_steps == 1 and e.ui.status.lead[0] == "step 1"
+    attribution = e.show_panel("attribution")
+    e.flush()
+    assert attribution.widget in e.tabs.children[1].children and e.ui.error.value == ""
 
 
 def test_bundle_benchmark_budgets_the_explorer_page():
