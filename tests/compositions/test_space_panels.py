@@ -133,7 +133,7 @@ def test_nmf_tab_is_sklearn_nmf_with_the_states_weights(setup):
     model = NMF(n_components=4, init="nndsvda", random_state=0, max_iter=500)
     model.fit(Xs)
     H = model.components_
-    r = e.ui.panels[e.ui.tabs.selected_index]._data.state.extras[NMFNow]
+    r = e.ctx.compute(e.session.window(), panels=[p]).state.extras[NMFNow]  # the fit the tab drew (made once)
     np.testing.assert_allclose(r.nmf.components, H, atol=2e-3 * np.abs(H).max())
     _, now = _reference(adapter, e.session.window())
     x = now[hook][0, pos].numpy()
