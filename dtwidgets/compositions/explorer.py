@@ -328,8 +328,6 @@ class Explorer(W.VBox):
         apply([prefs])
         if shown is not None:
             shown.update(data)  # hidden panels are drawn when their tab is shown (fewer messages per state)
-        if shown is not None or st.shown is None:  # drawn: an earlier panel's failure no longer applies
-            self.ui.error.value = ""
         apply(rest)
         self.timings = {"grid_s": t1 - t0, "analysis_s": t2 - t1, "views_s": time.perf_counter() - t2}
 
