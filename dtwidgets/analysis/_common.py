@@ -99,12 +99,28 @@ _WEIGHTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("dtwidget
 _KEPT: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict]]" = weakref.WeakKeyDictionary()
 
 
+def _tensors(root: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter and buffer held by ``root`` or a module below it, read off the modules' own
+    ``_parameters`` / ``_buffers`` (what ``parameters()`` and ``buffers()`` walk, without their
+    named-member bookkeeping: ~4x faster on a TL 4 bridge; a tensor shared by two modules is listed twice).
+    A TL 4 bridge's ``parameters()`` are its ``original_model``'s: that tree is walked too."""
+    seen, out = set(), []
+    stack = [m for m in (root, getattr(root, "original_model", None)) if m is not None]
+    while stack:
+        m = stack.pop()
+        if id(m) not in seen:
+            seen.add(id(m))
+            out += [t for t in (*m._parameters.values(), *m._buffers.values()) if t is not None]
+            stack += [c for c in m._modules.values() if c is not None]
+    return out
+
+
 def _fingerprint(backbone: torch.nn.Module) -> tuple:
     """Identity, storage and in-place version counter of every parameter and buffer of ``backbone``:
-    it changes when a weight is replaced, moved to another device or dtype, or edited in place
+    it changes when a weight or a module is replaced, moved to another device or dtype, or edited in place
     (``load_state_dict``, ``with torch.no_grad(): W[...] = ...``), so a kept weight is never stale."""
     try:
-        return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in (*backbone.parameters(), *backbone.buffers()))
+        return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in _tensors(backbone))
     except RuntimeError:  # inference tensors keep no version counter: nothing is kept across calls
         return (object(),)
 

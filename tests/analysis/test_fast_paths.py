@@ -1,0 +1,38 @@
+"""What the per-state fast paths keep between calls is never stale: the weight fingerprint sees every
+parameter and buffer and a replaced parameter; results after an edit equal a fresh computation."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dtwidgets.analysis import _common as C
+from tests.analysis.helpers import CONFIGS, make_adapter
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_the_weight_fingerprint_covers_every_parameter_and_buffer(config):
+    bb = make_adapter(**CONFIGS[config]).backbone
+    walked = {id(t) for t in C._tensors(bb)}
+    assert {id(t) for t in (*bb.parameters(), *bb.buffers())} <= walked
+
+
+def _owner_of(root: torch.nn.Module, param: torch.Tensor):
+    for m in (root, *root.modules(), *getattr(root, "original_model", root).modules()):
+        for name, p in m._parameters.items():
+            if p is param:
+                return m, name
+    raise AssertionError("parameter not found")
+
+
+def test_a_parameter_replaced_in_a_submodule_is_seen_by_the_next_call():
+    adapter = make_adapter(**CONFIGS["lnpre-8tok"])
+    with C.reuse_weights():
+        kept = C.weight(adapter, "W_O")
+    o = next(p for n, p in adapter.backbone.named_parameters()  # layer 0's W_O: TL 3 name, TL 4 bridge name
+             if n == "blocks.0.attn.W_O" or (n.startswith("layers.0.") and ".o._original_component.weight" in n))
+    module, name = _owner_of(adapter.backbone, o)
+    setattr(module, name, torch.nn.Parameter(o.detach() * -2.0))  # a new Parameter object, same shape
+    with C.reuse_weights():
+        after = C.weight(adapter, "W_O")
+    torch.testing.assert_close(after, getattr(adapter.backbone, "W_O").detach(), rtol=0, atol=0)
+    assert not torch.equal(after, kept)
