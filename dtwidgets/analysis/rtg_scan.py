@@ -65,13 +65,14 @@ class RTGScan:
     ids: list = field(default_factory=list)
 
 
-def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None)) -> RTGScan:
+def scan_from_cache(adapter: ModelAdapter, logits, cache, rtgs, a, b=None, rows=slice(None), direct=None) -> RTGScan:
     """Assemble an :class:`RTGScan` from a batched run whose rows ``rows`` hold the RTG grid. The
     cache is read at position ``-1``, the prediction position (a full cache, or one narrowed to
-    that position by :func:`~dtwidgets.analysis._tokens.run_tokens_with_cache`)."""
+    that position by :func:`~dtwidgets.analysis._tokens.run_tokens_with_cache`); ``direct``: its
+    :func:`~dtwidgets.analysis.direct_contributions` there when already computed (every row)."""
     lay = adapter.layout
     p = -1
-    vals, labels, kinds = direct_contributions(adapter, cache, p, a, b)
+    vals, labels, kinds = direct_contributions(adapter, cache, p, a, b) if direct is None else direct
     rp = C.kind_positions(adapter, "rtg")
     token_labels = lay.labels()
     att = torch.cat([cache[hk.pattern(l)][rows][:, :, p][..., rp]
