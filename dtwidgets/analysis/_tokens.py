@@ -47,23 +47,23 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
     adapter's tokens are not additive per step (see the module docstring)."""
     lay = adapter.layout
     lo, hi = adapter.rtg_range
-    if rtgs.numel() and (not torch.isfinite(rtgs).all() or rtgs.min() < lo - 1e-6 or rtgs.max() > hi + 1e-6):
+    if rtgs.numel() and bool((~torch.isfinite(rtgs) | (rtgs < lo - 1e-6) | (rtgs > hi + 1e-6)).any()):
         raise ValueError(f"expected scan RTGs in the model's range [{lo}, {hi}], got min {float(rtgs.min()):.4g}, "
                          f"max {float(rtgs.max()):.4g}")
     tokens = adapter.embed(window)[0]  # [P, d]
     ts = torch.tensor(lay.timestep_of, device=tokens.device)
     time = adapter.embed_time(window.timesteps[0])  # [T, d]
     time_at = time[ts]  # [P, d]: the time term of every token
-    rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
+    T = lay.n_timesteps
+    rtg, scan_rtg = adapter.embed_rtg(torch.cat([window.rtgs[0].to(rtgs.device, torch.float32),
+                                                 rtgs.float()])).split([T, int(rtgs.numel())])  # [T, d], [R, d]
     act = adapter.embed_action(window.actions[0])  # [T-1, d]
     rp, sp, ap = (C.kind_positions(adapter, k) for k in ("rtg", "state", "action"))
     if not (_close(tokens[rp], rtg[ts[rp]] + time_at[rp]) and _close(tokens[ap], act[ts[ap]] + time_at[ap])):
         return None
     R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
     out = tokens.expand(N, -1, -1).clone()
-    scan_rtg = adapter.embed_rtg(rtgs.float())  # [R, d]
     out[n_same:, rp] = scan_rtg[:, None, :] + time_at[rp][None]
-    T = lay.n_timesteps
     rtg_rows = torch.cat([rtg.expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
     dt = {hk.DT_RTG_EMBED: rtg_rows,
           hk.DT_STATE_EMBED: (tokens[sp] - time_at[sp]).expand(N, -1, -1),
