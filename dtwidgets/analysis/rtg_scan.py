@@ -5,6 +5,7 @@ included), and keeps observations, actions and timesteps fixed.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,13 @@ def default_rtgs(adapter: ModelAdapter, n: int = 101) -> np.ndarray:
     if not adapter.layout.has_rtg:
         return np.zeros(0, np.float32)
     lo, hi = adapter.rtg_range
-    return np.linspace(max(-1.0, lo), min(1.0, hi), n, dtype=np.float32)
+    return _grid(max(-1.0, float(lo)), min(1.0, float(hi)), int(n)).copy()  # a copy: the caller owns it
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(lo: float, hi: float, n: int) -> np.ndarray:
+    """``np.linspace(lo, hi, n)`` as float32, kept (``np.linspace`` is ~15 µs of Python per state)."""
+    return np.linspace(lo, hi, n, dtype=np.float32)
 
 
 def scan_hooks(adapter: ModelAdapter) -> list[str]:

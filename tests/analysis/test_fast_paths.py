@@ -1,11 +1,13 @@
 """What the per-state fast paths keep between calls is never stale: the weight fingerprint sees every
-parameter and buffer and a replaced parameter; results after an edit equal a fresh computation."""
+parameter and buffer and a replaced parameter; the kept default RTG grid is handed out as a copy."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from dtwidgets.analysis import _common as C
+from dtwidgets.analysis.rtg_scan import default_rtgs
 from tests.analysis.helpers import CONFIGS, make_adapter
 
 
@@ -36,3 +38,14 @@ def test_a_parameter_replaced_in_a_submodule_is_seen_by_the_next_call():
         after = C.weight(adapter, "W_O")
     torch.testing.assert_close(after, getattr(adapter.backbone, "W_O").detach(), rtol=0, atol=0)
     assert not torch.equal(after, kept)
+
+
+def test_the_default_rtg_grid_is_the_callers_own_copy():
+    adapter = make_adapter(**CONFIGS["raw-2tok-noLN"])
+    lo, hi = adapter.rtg_range
+    want = np.linspace(max(-1.0, lo), min(1.0, hi), 101, dtype=np.float32)
+    first = default_rtgs(adapter)
+    np.testing.assert_array_equal(first, want)
+    first[:] = 7.0  # a caller editing its grid does not change the next caller's
+    np.testing.assert_array_equal(default_rtgs(adapter), want)
+    np.testing.assert_array_equal(default_rtgs(adapter, 5), np.linspace(max(-1.0, lo), min(1.0, hi), 5, dtype=np.float32))
