@@ -286,7 +286,7 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
         logit_row = C.np32(lg)
     else:  # the adapter only returns logits at the prediction position
         logit_diff, logit_row = float(vals[:, row].double().sum()), None
-    d = preference_direction(adapter, a, b, fold_ln=True).vector if per_source or per_neuron else None
+    d = preference_direction(adapter, a, b, fold_ln=True).vector
     res = LogitAttribution(values=C.np32(vals[:, row]), labels=labels, kinds=kinds, logit_diff=logit_diff,
                            pair_label=C.pair_label(adapter, a, b), position=pos,
                            head_labels=C.head_labels(adapter), source_labels=adapter.layout.labels(),
