@@ -1,5 +1,6 @@
 """What the per-state fast paths keep between calls is never stale: the weight fingerprint sees every
-parameter and buffer and a replaced parameter; the kept default RTG grid is handed out as a copy."""
+parameter and buffer and a replaced parameter; the kept default RTG grid is handed out as a copy; the kept
+hook names are TransformerLens' own."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,3 +50,15 @@ def test_the_default_rtg_grid_is_the_callers_own_copy():
     first[:] = 7.0  # a caller editing its grid does not change the next caller's
     np.testing.assert_array_equal(default_rtgs(adapter), want)
     np.testing.assert_array_equal(default_rtgs(adapter, 5), np.linspace(max(-1.0, lo), min(1.0, hi), 5, dtype=np.float32))
+
+
+def test_the_kept_hook_names_are_transformer_lens_own():
+    from transformer_lens.utilities import get_act_name
+
+    from dtwidgets.adapters import hooks as hk
+
+    for l in (0, 1, 11):
+        for _ in range(2):  # the second call is answered from the cache
+            assert hk.hook_z(l) == get_act_name("z", l) and hk.resid_mid(l) == get_act_name("resid_mid", l)
+            assert hk.ln_scale(l, "ln2") == get_act_name("scale", l, "ln2") and hk.mlp_post(l) == get_act_name("post", l)
+    assert hk.ln_scale() == get_act_name("scale")
