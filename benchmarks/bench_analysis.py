@@ -20,11 +20,17 @@ observations, 7 actions for the last three):
 * 4L / 8H / d_model 256 / 89 tokens — for information;
 * 6L / 8H / d_model 512 / 26 tokens — target ratio <= 0.6.
 
-Measured on 2026-12-07, 2-core CPU (``--threads 1 --clock cpu``, TransformerLens 4; two runs), ratio
-analyze_state / floor: demo 1L 2.7-3.0 (target 2: not met, per-state Python work); 2L/26 tokens
-0.90-0.93; 4L/89 tokens 0.67-0.73; 6L/d512 0.72-0.74 (target 0.6: not met; the 102 clean and RTG-scan
-rows, which must run every layer, are alone ~0.6 of the floor by operation count, so the target leaves
-nothing for the 53 ablation rows).
+Measured on 2026-12-08, 2-core CPU shared with other jobs (load average 1-4 during the runs, which
+moves every ratio), ``--threads 1 --clock cpu --repeats 30``, ratio analyze_state / floor:
+
+* TransformerLens 4.3 (two runs): demo 1L 2.56-2.60 (target 2: **not met**; what remains above the
+  forward is per-state Python: embedding and its checks, hook plumbing, attribution and result
+  conversions); 2L/26 tokens 0.90-0.95; 4L/89 tokens 0.71-0.98; 6L/d512 0.80-0.87 (target 0.6: not
+  met; the 102 clean and RTG-scan rows, which must run every layer, are alone ~0.6 of the floor by
+  operation count, so the target leaves nothing for the 53 ablation rows). The demo alone, 150 states
+  per point (four points): 2.20-2.64.
+* TransformerLens 3.9 (one run): demo 1L 2.37 (not met); 2L/26 tokens 0.97; 4L/89 tokens 0.75;
+  6L/d512 0.83.
 """
 from __future__ import annotations
 

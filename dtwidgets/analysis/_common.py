@@ -99,12 +99,31 @@ _WEIGHTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("dtwidget
 _KEPT: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict]]" = weakref.WeakKeyDictionary()
 
 
+def _tensors(root: torch.nn.Module) -> list[torch.Tensor | None]:
+    """Every parameter and buffer held by ``root`` or a module below it (None for an unset one), read off
+    the modules' own ``_parameters`` / ``_buffers`` (what ``parameters()`` and ``buffers()`` walk,
+    without their named-member bookkeeping: ~4x faster on a TL 4 bridge; a tensor shared by two modules
+    is listed twice). A TL 4 bridge's ``parameters()`` are its ``original_model``'s: that tree is walked too."""
+    seen: set[int] = set()
+    out: list[torch.Tensor | None] = []
+    stack = [root, getattr(root, "original_model", None)]
+    while stack:
+        m = stack.pop()
+        if m is None or id(m) in seen:
+            continue
+        seen.add(id(m))
+        out.extend(m._parameters.values())
+        out.extend(m._buffers.values())
+        stack.extend(m._modules.values())
+    return out
+
+
 def _fingerprint(backbone: torch.nn.Module) -> tuple:
     """Identity, storage and in-place version counter of every parameter and buffer of ``backbone``:
-    it changes when a weight is replaced, moved to another device or dtype, or edited in place
+    it changes when a weight or a module is replaced, moved to another device or dtype, or edited in place
     (``load_state_dict``, ``with torch.no_grad(): W[...] = ...``), so a kept weight is never stale."""
     try:
-        return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in (*backbone.parameters(), *backbone.buffers()))
+        return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in _tensors(backbone) if t is not None)
     except RuntimeError:  # inference tensors keep no version counter: nothing is kept across calls
         return (object(),)
 

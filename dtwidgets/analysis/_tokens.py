@@ -47,23 +47,23 @@ def replicated_tokens(adapter: ModelAdapter, window: TrajectoryWindow, n_same: i
     adapter's tokens are not additive per step (see the module docstring)."""
     lay = adapter.layout
     lo, hi = adapter.rtg_range
-    if rtgs.numel() and (not torch.isfinite(rtgs).all() or rtgs.min() < lo - 1e-6 or rtgs.max() > hi + 1e-6):
+    if rtgs.numel() and bool((~torch.isfinite(rtgs) | (rtgs < lo - 1e-6) | (rtgs > hi + 1e-6)).any()):
         raise ValueError(f"expected scan RTGs in the model's range [{lo}, {hi}], got min {float(rtgs.min()):.4g}, "
                          f"max {float(rtgs.max()):.4g}")
     tokens = adapter.embed(window)[0]  # [P, d]
     ts = torch.tensor(lay.timestep_of, device=tokens.device)
     time = adapter.embed_time(window.timesteps[0])  # [T, d]
     time_at = time[ts]  # [P, d]: the time term of every token
-    rtg = adapter.embed_rtg(window.rtgs[0])  # [T, d]
+    T = lay.n_timesteps
+    rtg, scan_rtg = adapter.embed_rtg(torch.cat([window.rtgs[0].to(rtgs.device, torch.float32),
+                                                 rtgs.float()])).split([T, int(rtgs.numel())])  # [T, d], [R, d]
     act = adapter.embed_action(window.actions[0])  # [T-1, d]
     rp, sp, ap = (C.kind_positions(adapter, k) for k in ("rtg", "state", "action"))
     if not (_close(tokens[rp], rtg[ts[rp]] + time_at[rp]) and _close(tokens[ap], act[ts[ap]] + time_at[ap])):
         return None
     R, N = int(rtgs.numel()), n_same + int(rtgs.numel())
     out = tokens.expand(N, -1, -1).clone()
-    scan_rtg = adapter.embed_rtg(rtgs.float())  # [R, d]
     out[n_same:, rp] = scan_rtg[:, None, :] + time_at[rp][None]
-    T = lay.n_timesteps
     rtg_rows = torch.cat([rtg.expand(n_same, -1, -1), scan_rtg[:, None, :].expand(R, T, -1)])
     dt = {hk.DT_RTG_EMBED: rtg_rows,
           hk.DT_STATE_EMBED: (tokens[sp] - time_at[sp]).expand(N, -1, -1),
@@ -97,8 +97,9 @@ def run_tokens_with_cache(adapter: ModelAdapter, tokens: torch.Tensor, dt_entrie
     norm = C.normalization(adapter)
     bb_names = {n for n in names if not n.startswith("dt.")} | {final} | ({hk.ln_scale()} if norm else set())
     row0 = set(full_only) - {final, hk.ln_scale()} if full_rows else set()
-    cut = L if _trim_checked(adapter, tokens, fwd_hooks, L) else None
-    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, cut)
+    points = adapter.backbone.hook_dict  # read once: a TL 4 bridge rebuilds it (aliases) on every access
+    cut = L if _trim_checked(adapter, tokens, fwd_hooks, L, points) else None
+    full, last = _run_hooked(adapter.backbone, tokens, fwd_hooks, sorted(bb_names), full_rows, row0, cut, points=points)
     scale = last[hk.ln_scale()][:, -1] if norm else None
     logits = C.final_logits(adapter, last[final][:, -1], scale)
     dt = {n: dt_entries[n] for n in names if n in dt_entries}
@@ -128,14 +129,17 @@ def _nan_padded(t: torch.Tensor, rows: int, P: int) -> torch.Tensor:
 _TRIM_OK: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
-def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence, L: int) -> bool:
+def _trim_checked(adapter: ModelAdapter, tokens: torch.Tensor, fwd_hooks: Sequence, L: int, points=None) -> bool:
     """Whether the last of the ``L`` layers may run on the last position alone
-    (:mod:`dtwidgets.adapters.last_position`): never when a hook of ``fwd_hooks`` acts after the cut; else whether this backbone gave the same last-position residual and
-    ``ln_final`` scale both ways on the first rows of ``tokens`` (checked once per backbone; a backbone
-    that raises on the shortened run is run in full)."""
+    (:mod:`dtwidgets.adapters.last_position`): never when a hook of ``fwd_hooks`` acts after the cut or
+    the cut point is not among the backbone's hook ``points`` (default ``backbone.hook_dict``); else
+    whether this backbone gave the same last-position residual and ``ln_final`` scale both ways on the
+    first rows of ``tokens`` (checked once per backbone; a backbone that raises on the shortened run is
+    run in full)."""
     if not getattr(adapter, "last_position_trim", False):  # the optional capability, declared by the adapter
         return False
-    if any(computed_after_cut(n, L) for n, _ in fwd_hooks) or cut_point(L) not in adapter.backbone.hook_dict:
+    points = adapter.backbone.hook_dict if points is None else points
+    if any(computed_after_cut(n, L) for n, _ in fwd_hooks) or cut_point(L) not in points:
         return False
     bb = adapter.backbone
     if bb not in _TRIM_OK:
@@ -197,7 +201,7 @@ def run_from_layer_logits(adapter: ModelAdapter, layer: int, resid: torch.Tensor
 
 def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequence[str], full_rows: int,
                 full_only: AbstractSet[str] = frozenset(), cut: int | None = None,
-                forward: Callable[[torch.Tensor], Any] | None = None):
+                forward: Callable[[torch.Tensor], Any] | None = None, points=None):
     """``backbone(tokens)`` with ``fwd_hooks`` and caching hooks on ``names`` attached straight to
     the HookPoints (``backbone.hook_dict``), then removed by level (no reset of every hook point,
     as ``run_with_cache`` inside ``backbone.hooks(...)`` does). The caching hooks copy rows
@@ -205,14 +209,14 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
     backbone's activations are freed as it goes; names in ``full_only`` skip ``last``. With ``cut``
     (the number of layers), the last layer runs on the last position only (``full`` entries after the
     cut are NaN at the other positions). ``forward``: what runs on ``tokens`` (default the backbone;
-    :func:`run_from_layer_logits` passes the adapter's ``run_from_layer``). Returns ``(full or None,
-    last)`` caches."""
+    :func:`run_from_layer_logits` passes the adapter's ``run_from_layer``); ``points``: the backbone's
+    ``hook_dict`` when already read. Returns ``(full or None, last)`` caches."""
     from transformer_lens import ActivationCache
 
-    points = backbone.hook_dict
+    points = backbone.hook_dict if points is None else points
     full: dict[str, torch.Tensor] = {}
     last: dict[str, torch.Tensor] = {}
-    used = []
+    used: dict[int, Any] = {}  # the hook points hooked, each once (a point may carry several hooks)
     P = tokens.shape[1]
 
     def saver(name: str):
@@ -233,9 +237,9 @@ def _run_hooked(backbone, tokens: torch.Tensor, fwd_hooks: Sequence, names: Sequ
             if name not in points:
                 raise KeyError(f"expected a TransformerLens hook name of the backbone, got {name!r}")
             points[name].add_hook(fn, level=_LEVEL)
-            used.append(points[name])
+            used[id(points[name])] = points[name]
         (backbone if forward is None else forward)(tokens)
     finally:
-        for hp in used:
+        for hp in used.values():
             hp.remove_hooks(level=_LEVEL)
     return (ActivationCache(full, backbone) if full_rows else None), ActivationCache(last, backbone)

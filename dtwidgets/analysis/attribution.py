@@ -255,7 +255,8 @@ def _layer0_source_terms(adapter: ModelAdapter, cache, pos: int, u0: torch.Tenso
 @C.reuse_weights()
 def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None, per_source: bool = True,
                       per_neuron: bool = False, *,
-                      cache=None, logits=None, row: int = 0, position: int | None = None) -> LogitAttribution:
+                      cache=None, logits=None, row: int = 0, position: int | None = None,
+                      direct=None) -> LogitAttribution:
     """Decompose ``logit[a] - logit[b]`` at the prediction position into every component.
 
     Args:
@@ -268,6 +269,8 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
             :func:`attribution_hooks`); computed when omitted.
         position: the token position to attribute (default: the prediction position). The action
             head reads any state token; positions of other kinds give the head's reading there.
+        direct: :func:`direct_contributions` along ``a - b`` at ``position`` when already computed, for
+            rows whose row ``row`` is this window's (e.g. of a batched run's last-position cache).
 
     Returns:
         :class:`LogitAttribution` (logit units). ``values.sum() == logit_diff`` to ~1e-6.
@@ -275,7 +278,7 @@ def logit_attribution(adapter: ModelAdapter, window: TrajectoryWindow, a, b=None
     pos = adapter.layout.prediction_position if position is None else int(position)
     if cache is None:
         logits, cache = adapter.run_with_cache(window, names_filter=attribution_hooks(adapter, per_source, per_neuron))
-    vals, labels, kinds = direct_contributions(adapter, cache, pos, a, b)
+    vals, labels, kinds = direct_contributions(adapter, cache, pos, a, b) if direct is None else direct
     ia = C.action_index(adapter, a)
     if pos == adapter.layout.prediction_position:
         lg = (adapter.forward(window) if logits is None else logits)[row]

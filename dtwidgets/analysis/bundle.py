@@ -25,7 +25,7 @@ from ..adapters.window import TrajectoryWindow
 from . import _common as C
 from .ablation import SingleAblations, ablation_hooks, ablation_logits_by_layer, final_mlp_ablation_logits
 from .attention import AttentionPatterns, attention_patterns
-from .attribution import LogitAttribution, attribution_hooks, logit_attribution
+from .attribution import LogitAttribution, attribution_hooks, direct_contributions, logit_attribution
 from ._tokens import can_run_from_layer, replicated_tokens, run_tokens_with_cache
 from .extras import Extra, Lens, Neurons, StateRequest, check_extras, compute_extras
 from .rtg_scan import RTGScan, default_rtgs, scan_from_cache, scan_hooks
@@ -144,10 +144,11 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     names = sorted(base_names | extra | {hk.resid_post(C.n_layers(adapter) - 1)})
     rtg_rows = torch.as_tensor(r, device=device_of(adapter))
     logits, clean_cache, last, at = _run_batch(adapter, window, 1 + K, rtg_rows, names, hooks, extra)
+    direct = direct_contributions(adapter, last, at, a, b)  # every row at the prediction position
     attribution = logit_attribution(adapter, window, a, b, per_source, per_neuron, cache=clean_cache,
-                                    logits=logits[:1])
+                                    logits=logits[:1], direct=direct)
     attention = attention_patterns(adapter, window, cache=clean_cache)
-    scan = scan_from_cache(adapter, logits[1 + K:], last.apply_slice_to_batch_dim(slice(1 + K, 1 + K + R)), r, a, b)
+    scan = scan_from_cache(adapter, logits, last, r, a, b, rows=slice(1 + K, 1 + K + R), direct=direct)
     abl = _ablation_logits(adapter, window, (first, later), logits[:1 + K], (clean_cache, last, at), ablation_mode,
                            means)
     ablations = _ablations(adapter, comps, ablation_mode, abl, logits[0], attribution, a, b)

@@ -112,7 +112,10 @@ class DecisionTransformer(nn.Module):
     def features(self, observations: torch.Tensor) -> torch.Tensor:
         """Observations ``[..., W, H, C]`` (raw C=3, or one-hot C=20 for one-hot models) ->
         flattened features ``[..., C_model * W * H]`` in ``(channel, x, y)`` order, float32."""
-        obs = self._checked_obs(observations)
+        return self._features(self._checked_obs(observations))
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` of observations already checked by :meth:`_checked_obs`."""
         if self.cfg.one_hot_obs and obs.shape[-1] == 3:
             return _one_hot_features(obs)
         x = obs.float().movedim(-1, -3)  # [..., C, W, H]
@@ -154,15 +157,14 @@ class DecisionTransformer(nn.Module):
             if got != want:
                 raise ValueError(f"expected window.{name} with leading shape {want} (batch, {T} timesteps), got {got}")
         lo, hi = cfg.rtg_range
-        r = window.rtgs
-        bad_rtg = not torch.isfinite(r).all() or (r < lo - 1e-6).any() or (r > hi + 1e-6).any()
-        if cfg.layout.has_rtg and bad_rtg:  # a model without RTG tokens ignores window.rtgs
+        r = window.rtgs  # a model without RTG tokens ignores window.rtgs
+        if cfg.layout.has_rtg and bool((~torch.isfinite(r) | (r < lo - 1e-6) | (r > hi + 1e-6)).any()):
             raise ValueError(f"expected RTG values in [{lo}, {hi}], got min {r.min().item():.4g}, max {r.max().item():.4g}")
         t = window.timesteps
-        if (t < 0).any() or (t > cfg.max_timestep).any():
+        if bool(((t < 0) | (t > cfg.max_timestep)).any()):
             raise ValueError(f"expected timesteps in [0, {cfg.max_timestep}], got min {int(t.min())}, max {int(t.max())}")
         a = window.actions
-        if a.numel() and ((a < 0).any() or (a > cfg.n_actions).any()):
+        if a.numel() and bool(((a < 0) | (a > cfg.n_actions)).any()):
             raise ValueError(f"expected actions in [0, {cfg.n_actions - 1}] (or pad {cfg.n_actions}), got min {int(a.min())}, max {int(a.max())}")
         if ((window.n_pad < 0) | (window.n_pad >= T)).any():
             raise ValueError(f"expected n_pad in [0, {T - 1}], got {window.n_pad.tolist()}")
@@ -195,7 +197,7 @@ class DecisionTransformer(nn.Module):
             state = nn.functional.embedding_bag(idx.reshape(-1, idx.shape[-1]), table,
                                                 mode="sum").reshape(*idx.shape[:-1], -1)
             return state * real[..., None].to(state.dtype)
-        feats = self.features(obs) * real[..., None]
+        feats = self._features(obs) * real[..., None]
         return self.state_embedding(feats)
 
     def embed(self, window: TrajectoryWindow) -> torch.Tensor:
