@@ -137,10 +137,10 @@ COLOURED_JS = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width,
   for (let i = 0; i < d.length; i += 4) if (d[i+3] && (d[i] !== d[i+1] || d[i+1] !== d[i+2])) n++; return n; }"""
 
 
-def check_frame(page, width: int) -> list[str]:
-    """The drawn Explorer inside ``iframe.dtw-lesson``: grid pixels, one drawn view per tab, no clipping."""
+def check_drawn_explorer(frame, width: int) -> list[str]:
+    """The exported Explorer in ``frame`` (a Playwright frame locator) finished drawing: its grid canvas has
+    coloured pixels and every tab section carries a drawn view. Returns the failures."""
     failures: list[str] = []
-    frame = page.frame_locator("iframe.dtw-lesson")
     frame.locator("body[data-dtw-ready='1']").wait_for(timeout=60_000)
     grid = frame.locator("canvas").first
     grid.scroll_into_view_if_needed()
@@ -152,6 +152,13 @@ def check_frame(page, width: int) -> list[str]:
         failures.append(f"{width}px: expected the Explorer's tabs (one section each) in the page, found {titles.count()}")
     elif frame.locator(".dtw-x-tabs canvas").count() < titles.count():
         failures.append(f"{width}px: fewer canvases than tab sections: a tab carries no data")
+    return failures
+
+
+def check_frame(page, width: int) -> list[str]:
+    """The drawn Explorer inside ``iframe.dtw-lesson``: grid pixels, one drawn view per tab, no clipping."""
+    frame = page.frame_locator("iframe.dtw-lesson")
+    failures = check_drawn_explorer(frame, width)
     over_x, over_y = frame.locator("html").evaluate(OVERFLOW_JS)
     if over_x > 0 or over_y > 0:
         failures.append(f"{width}px: the Explorer overflows its iframe by {over_x} px across and {over_y} px down (clipped)")

@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from check_jupyter_book import COLOURED_JS, export_page, open_offline, serve  # noqa: E402 (after the path)
+from check_jupyter_book import check_drawn_explorer, export_page, open_offline, serve  # noqa: E402 (after the path)
 
 FRAME_SRC = "/explorer.html"
 MYST_YML = """version: 1
@@ -146,19 +146,9 @@ def render_lesson(renderer: Path, site: Path, html: Path, page: Path) -> str:
 
 def check_frame(page, width: int) -> list[str]:
     """The drawn Explorer inside the lesson's iframe: grid pixels, one drawn view per tab, the grid's hover card."""
-    failures: list[str] = []
     frame = page.frame_locator("iframe")
-    frame.locator("body[data-dtw-ready='1']").wait_for(timeout=60_000)
+    failures = check_drawn_explorer(frame, width)
     grid = frame.locator("canvas").first
-    grid.scroll_into_view_if_needed()
-    coloured = grid.evaluate(COLOURED_JS)
-    if coloured < 100:
-        failures.append(f"{width}px: the grid canvas in the iframe has {coloured} coloured pixels (expected a drawn grid)")
-    titles = frame.locator(".dtw-x-tabtitle")
-    if titles.count() < 2:
-        failures.append(f"{width}px: expected the Explorer's tabs (one section each) in the page, found {titles.count()}")
-    elif frame.locator(".dtw-x-tabs canvas").count() < titles.count():
-        failures.append(f"{width}px: fewer canvases than tab sections: a tab carries no data")
     box = grid.bounding_box()
     grid.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
     tip = frame.locator(".dtw-tip").first
