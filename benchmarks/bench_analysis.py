@@ -20,17 +20,20 @@ observations, 7 actions for the last three):
 * 4L / 8H / d_model 256 / 89 tokens — for information;
 * 6L / 8H / d_model 512 / 26 tokens — target ratio <= 0.6.
 
-Measured on 2026-12-08, 2-core CPU shared with other jobs (load average 1-4 during the runs, which
-moves every ratio), ``--threads 1 --clock cpu --repeats 30``, ratio analyze_state / floor:
+Measured on 2026-12-08, 2-core CPU, quiet machine (load average < 0.3), ``--threads 1 --clock cpu
+--repeats 30``, TransformerLens 4.3, ratio analyze_state / floor; the code of the day before (commit
+9bee486) measured right before, same machine:
 
-* TransformerLens 4.3 (two runs): demo 1L 2.56-2.60 (target 2: **not met**; what remains above the
-  forward is per-state Python: embedding and its checks, hook plumbing, attribution and result
-  conversions); 2L/26 tokens 0.90-0.95; 4L/89 tokens 0.71-0.98; 6L/d512 0.80-0.87 (target 0.6: not
-  met; the 102 clean and RTG-scan rows, which must run every layer, are alone ~0.6 of the floor by
-  operation count, so the target leaves nothing for the 53 ablation rows). The demo alone, 150 states
-  per point (four points): 2.20-2.64.
-* TransformerLens 3.9 (one run): demo 1L 2.37 (not met); 2L/26 tokens 0.97; 4L/89 tokens 0.75;
-  6L/d512 0.83.
+* demo 1L 2.17-2.18 (the day before: 2.62; target 2: **not met**; what remains above the forward is
+  per-state Python spread thin: embedding and its checks, hook plumbing, attribution, result
+  conversions, none above ~5 %);
+* 2L/26 tokens 0.97-1.01 (1.00); 4L/89 tokens 0.67-0.74 (0.80);
+* 6L/d512 0.74-0.78 (0.75; target 0.6: **not met**; the 102 clean and RTG-scan rows, which must run
+  every layer, are alone ~0.6 of the floor by operation count, so the target leaves nothing for the 53
+  ablation rows while the scan and every single ablation stay exact).
+
+On a loaded machine (load average 1-4) the same day: TransformerLens 4.3 demo 2.56-2.60, TransformerLens 3.9
+demo 2.37, 2L 0.97, 4L 0.75, 6L 0.83.
 """
 from __future__ import annotations
 
