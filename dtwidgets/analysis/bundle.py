@@ -149,8 +149,8 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
                                     logits=logits[:1], direct=direct)
     attention = attention_patterns(adapter, window, cache=clean_cache)
     scan = scan_from_cache(adapter, logits, last, r, a, b, rows=slice(1 + K, 1 + K + R), direct=direct)
-    abl = _ablation_logits(adapter, window, (first, later), logits[:1 + K], (clean_cache, last, at), ablation_mode,
-                           means)
+    abl = _ablation_logits(adapter, window, rows_of, (first, later), logits[:1 + K], (clean_cache, last, at),
+                           ablation_mode, means)
     ablations = _ablations(adapter, comps, ablation_mode, abl, logits[0], attribution, a, b)
     state = StateAnalysis(action_names=tuple(adapter.action_names), logits=C.np32(logits[0]),
                           probs=C.softmax_np(logits[0]), attribution=attribution, ablations=ablations,
@@ -164,19 +164,18 @@ def analyze_state(adapter: ModelAdapter, window: TrajectoryWindow, pair, extras:
     return state
 
 
-def _ablation_logits(adapter: ModelAdapter, window: TrajectoryWindow, split: tuple[list[str], list[str]],
-                     row_logits: torch.Tensor, caches, ablation_mode: str, means) -> torch.Tensor:
+def _ablation_logits(adapter: ModelAdapter, window: TrajectoryWindow, rows_of: list[str],
+                     split: tuple[list[str], list[str]], row_logits: torch.Tensor, caches, ablation_mode: str,
+                     means) -> torch.Tensor:
     """``[N, A]`` logits of every single-component ablation, in the order of the model's components
-    (heads, then MLPs): ``split = (first, later)`` from :func:`_split_rows`; ``row_logits`` ``[1 + len(first),
-    A]`` the clean row and the ablation rows of the one forward; ``caches = (clean, last, at)`` of that
-    forward. The ``later`` rows run from their own layer; the last layer's MLP (when the model has MLPs) is
-    read off the clean run."""
+    (heads, then MLPs): ``rows_of`` the components that need a run (all but the last layer's MLP, which
+    is read off the clean run when the model has MLPs), ``split = (first, later)`` of them from
+    :func:`_split_rows`; ``row_logits`` ``[1 + len(first), A]`` the clean row and the ablation rows of the
+    one forward; ``caches = (clean, last, at)`` of that forward. The ``later`` rows run from their own layer."""
     first, later = split
     clean_cache, last, at = caches
     rows = torch.cat([row_logits[1:], _from_their_layer(adapter, window, later, clean_cache, row_logits[0],
                                                         ablation_mode, means)])
-    comps = C.head_labels(adapter) + C.mlp_labels(adapter)
-    rows_of = comps[:-1] if C.has_mlp(adapter) else comps
     rows = rows[[(first + later).index(c) for c in rows_of]]  # back in the order of comps
     if not C.has_mlp(adapter):
         return rows
