@@ -193,8 +193,7 @@ def direct_contributions(adapter: ModelAdapter, cache, pos: int, a, b=None):
     B = heads.shape[1]
     terms = torch.stack(_token_terms(adapter, cache, pos)) @ dc  # [3, B]
     b_O = (C.weight(adapter, "b_O") @ dc)[:, None].expand(L, B)
-    mlps = torch.stack([cache[hk.mlp_out(l)][:, pos] @ dc for l in range(L)]) if C.has_mlp(adapter) \
-        else heads.new_zeros(0, B)  # [L, B]
+    mlps = _mlp_outs(adapter, cache, pos) @ dc  # [L, B] ([0, B] without MLPs)
     vals = torch.cat([terms, heads, b_O, mlps])
     if scale is not None:
         vals = vals / scale
