@@ -159,16 +159,12 @@ def nmf_browser_data(adapter: ModelAdapter, result: NMFResult, store, *, n_top: 
     ex = [_examples(W[:, k], int(n_top), tuple(quantiles)) for k in range(K)]
     rows = np.stack([r for r, _ in ex])  # [K, E]
     vals = np.stack([v for _, v in ex])
-    ok, r = rows >= 0, np.maximum(rows, 0)
-    meta = np.stack([vals, store.rtg[r], store.step[r], store.actions[r], store.episode[r]], -1)
-    pictures, view = adapter.schema.thumbnails(store.observations[r])
-    obs = np.where(ok[..., None, None, None], pictures, 0).astype(np.uint8)
     bars, maps = _action_bars(adapter, result, store.hook_name)
     s = _stats(W, np.asarray(store.rtg), np.asarray(store.step), int(n_bins))
     f32 = lambda x: np.asarray(x, dtype=np.float32)  # noqa: E731
     parts = "positive/negative parts of " if result.split else ""
     return dict(feature_ids=np.arange(K, dtype=np.int32), **{k: f32(v) for k, v in s.items()}, action_bars=f32(bars),
-                examples_obs=obs, examples_view=view, examples_meta=f32(meta), write_maps=maps,
+                **store.example_slots(rows, vals, adapter.schema), write_maps=maps,
                 example_labels=[f"top {i + 1}" for i in range(int(n_top))] + [f"q{round(q * 100)}" for q in quantiles],
                 action_names=list(adapter.action_names), channel_names=list(adapter.schema.channel_names),
                 title=title or f"{K} NMF components of {parts}{result.hook} ({result.token} tokens, {len(store)} states, "

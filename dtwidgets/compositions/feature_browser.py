@@ -85,15 +85,9 @@ class FeatureBrowser(W.VBox):
         s, f = self.summary, self.features
         rows = np.concatenate([s.top_rows[f], s.quantile_rows[f]], 1)  # [F, E]
         acts = np.concatenate([s.top_acts[f], s.quantile_acts[f]], 1)
-        ok = rows >= 0
-        r = np.where(ok, rows, 0)
-        st = self.store
-        meta = np.stack([np.where(ok, acts, -1.0), st.rtg[r], st.step[r], st.actions[r], st.episode[r]], -1)
-        pictures, view = self.adapter.schema.thumbnails(st.observations[r])
-        obs = np.where(ok[..., None, None, None], pictures, 0).astype(np.uint8)
         labels = [f"top {i + 1}" for i in range(s.top_rows.shape[1])] + [f"q{round(q * 100)}" for q in s.quantiles]
         maps = s.write_maps[f] if s.write_maps is not None else np.zeros(0, np.float32)
         return dict(feature_ids=f.astype(np.int32), frequency=s.frequency[f], max_act=s.max_act[f],
                     mean_act=s.mean_act[f], rtg_corr=s.rtg_corr[f], time_corr=s.time_corr[f], hist=s.hist[f],
-                    action_bars=s.action_bars[f], examples_obs=obs, examples_view=view, examples_meta=meta.astype(np.float32),
+                    action_bars=s.action_bars[f], **self.store.example_slots(rows, acts, self.adapter.schema),
                     example_labels=labels, write_maps=maps)

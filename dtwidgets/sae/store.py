@@ -69,6 +69,19 @@ class ActivationStore:
                                self.episode[i], self.step[i], self.rtg[i], self.observations[i], self.actions[i],
                                dict(self.metadata))
 
+    def example_slots(self, rows: np.ndarray, values: np.ndarray, schema) -> dict:
+        """The :class:`~dtwidgets.widgets.FeatureBrowserView` example traits of the stored rows ``rows``
+        ``[F, E]`` (``-1``: an empty slot) with their activations ``values`` ``[F, E]``: ``examples_obs``
+        (drawn as ``schema.thumbnails`` says, zeros in empty slots), ``examples_view`` and
+        ``examples_meta`` ``[F, E, 5]`` (activation, RTG, step, action, episode; activation -1 when empty)."""
+        rows = np.asarray(rows)
+        ok = rows >= 0
+        r = np.where(ok, rows, 0)
+        pictures, view = schema.thumbnails(self.observations[r])
+        meta = np.stack([np.where(ok, values, -1.0), self.rtg[r], self.step[r], self.actions[r], self.episode[r]], -1)
+        return dict(examples_obs=np.where(ok[..., None, None, None], pictures, 0).astype(np.uint8),
+                    examples_view=view, examples_meta=meta.astype(np.float32))
+
 
 def check_store(store: ActivationStore, sae) -> None:
     """Raise one clear ValueError unless ``store`` was read where ``sae`` reads: the same hook, the
